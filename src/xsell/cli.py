@@ -1,0 +1,315 @@
+"""``xsell`` command line. The only place that turns errors into exit codes.
+
+Exit codes: 0 success, 2 usage or config error, 3 input data rejected, 4 quality gate
+refused to publish, 1 anything unexpected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+from xsell import __version__
+from xsell.errors import UsageError, XsellError
+
+log = logging.getLogger("xsell")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises ``UsageError`` (exit 2 with one line) instead of exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _example(text: str) -> str:
+    return "example:\n" + textwrap.indent(textwrap.dedent(text).strip(), "  ")
+
+
+def _add_config(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--config", "-c", required=required, type=Path, help="YAML config file")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set models.als.factors=32 (repeatable)",
+    )
+
+
+def _load(args: argparse.Namespace):
+    from xsell.config import load_config
+
+    return load_config(args.config, args.overrides)
+
+
+# -- handlers ------------------------------------------------------------------------------
+def _cmd_demo_data(args: argparse.Namespace) -> int:
+    from xsell.demo.generate import write_demo_data
+
+    write_demo_data(args.out, scale=args.scale, seed=args.seed)
+    return 0
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from xsell.steps.ingest import run_ingest
+
+    run_ingest(_load(args))
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from xsell.steps.train import run_train
+
+    run_train(_load(args))
+    return 0
+
+
+def _cmd_rules(args: argparse.Namespace) -> int:
+    from xsell.steps.train import export_rules
+
+    export_rules(_load(args), args.out)
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from xsell.steps.evaluate import run_evaluate
+
+    run_evaluate(_load(args))
+    return 0
+
+
+def _cmd_recommend(args: argparse.Namespace) -> int:
+    from xsell.steps.recommend import run_recommend
+
+    run_recommend(_load(args))
+    return 0
+
+
+def _cmd_links_review(args: argparse.Namespace) -> int:
+    from xsell.steps.recommend import export_links_review
+
+    export_links_review(_load(args), args.out)
+    return 0
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from xsell.steps import publish as step
+
+    cfg = _load(args)
+    if args.action == "verify":
+        return step.verify(cfg, args.run)
+    if args.action == "diff":
+        if not args.runs or len(args.runs) != 2:
+            raise UsageError("xsell publish diff needs two run ids: RUN_A RUN_B")
+        return step.diff(cfg, args.runs[0], args.runs[1])
+    step.run_publish(cfg)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from xsell.pipeline import run_pipeline
+
+    run_pipeline(args.pipeline, args.config, args.overrides, force=args.force)
+    return 0
+
+
+# -- parser --------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = _Parser(
+        prog="xsell",
+        description="Cross-sell and up-sell recommendations for B2B manufacturers from ERP order history.",
+        formatter_class=fmt,
+        epilog=_example(
+            """
+            xsell demo-data --out demo-data
+            xsell run retrain --config configs/demo.yaml
+            """
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"xsell {__version__}")
+    parser.add_argument("--verbose", "-v", action="store_true", help="debug logging and full tracebacks")
+    parser.add_argument("--quiet", "-q", action="store_true", help="warnings and errors only")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser(
+        "demo-data",
+        help="write a deterministic synthetic B2B order history",
+        description="Write a synthetic manufacturer ERP export (order lines, product and customer "
+        "masters, planted relationships) so demo, tests and benchmarks need no external data.",
+        formatter_class=fmt,
+        epilog=_example("xsell demo-data --out demo-data --scale small --seed 42"),
+    )
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--scale", default="small", choices=["tiny", "small", "medium", "large"], help="size (default small, ~100k lines)")
+    p.add_argument("--seed", default=42, type=int, help="random seed (default 42)")
+    p.set_defaults(func=_cmd_demo_data)
+
+    p = sub.add_parser(
+        "ingest",
+        help="validate ERP order lines into canonical Parquet tables",
+        description="Read order lines (+ optional product/customer masters), map columns, apply the "
+        "cleaning rules, write canonical Parquet tables, a quarantine file and ingest_summary.json "
+        "into the workdir.",
+        formatter_class=fmt,
+        epilog=_example("xsell ingest --config configs/demo.yaml"),
+    )
+    _add_config(p)
+    p.set_defaults(func=_cmd_ingest)
+
+    p = sub.add_parser(
+        "train",
+        help="train the configured models on the ingested history",
+        description="Build interaction matrices and train the configured models on the whole "
+        "ingested history; save them under <models.dir>/<run>/.",
+        formatter_class=fmt,
+        epilog=_example("xsell train --config configs/demo.yaml --set models.als.factors=32"),
+    )
+    _add_config(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "rules",
+        help="export pairwise association rules as CSV",
+        description="Compute product-level pairwise association rules and write them as CSV with "
+        "columns antecedent, consequent, count, support, confidence, lift, leverage, conviction.",
+        formatter_class=fmt,
+        epilog=_example("xsell rules --config configs/demo.yaml --out rules.csv"),
+    )
+    _add_config(p)
+    p.add_argument("--out", required=True, type=Path, help="CSV file to write")
+    p.set_defaults(func=_cmd_rules)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="temporal backtest of every model against the baselines",
+        description="Retrain each configured model on the history before the cutoff, score the test "
+        "window, print models x metrics and write <workdir>/evaluation/metrics.csv.",
+        formatter_class=fmt,
+        epilog=_example("xsell evaluate --config configs/demo.yaml --set evaluation.test_days=60"),
+    )
+    _add_config(p)
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser(
+        "recommend",
+        help="write the cross-sell, up-sell and buying-center tables",
+        description="Turn trained models into <workdir>/tables/cross_sell.parquet, up_sell.parquet "
+        "and buying_center_suggestions.parquet, applying the business rules.",
+        formatter_class=fmt,
+        epilog=_example("xsell recommend --config configs/demo.yaml"),
+    )
+    _add_config(p)
+    p.set_defaults(func=_cmd_recommend)
+
+    p = sub.add_parser(
+        "links",
+        help="product-link knowledge base tools",
+        description="Tools for the curated product-link knowledge base.",
+        formatter_class=fmt,
+        epilog=_example("xsell links review --config configs/demo.yaml --out links_review.csv"),
+    )
+    links_sub = p.add_subparsers(dest="links_command", metavar="ACTION", parser_class=_Parser, required=True)
+    q = links_sub.add_parser(
+        "review",
+        help="export learned links with evidence for product managers",
+        description="Export the learned cross-/up-sell links with their evidence as a CSV that product "
+        "managers mark accept/block and feed back as curated_links.csv.",
+        formatter_class=fmt,
+        epilog=_example("xsell links review --config configs/demo.yaml --out links_review.csv"),
+    )
+    _add_config(q)
+    q.add_argument("--out", required=True, type=Path, help="CSV file to write")
+    q.set_defaults(func=_cmd_links_review)
+
+    p = sub.add_parser(
+        "publish",
+        help="publish the tables as a versioned run (or verify / diff runs)",
+        description="publish: write <outputs>/runs/<run_id>/ atomically, check guardrails, move latest.\n"
+        "publish verify [RUN]: re-check a published run (default latest) against its manifest.\n"
+        "publish diff RUN_A RUN_B: links added, dropped and moved between two runs.",
+        formatter_class=fmt,
+        epilog=_example(
+            """
+            xsell publish --config configs/demo.yaml
+            xsell publish verify --config configs/demo.yaml
+            xsell publish diff 20261127T010203Z-1a2b3c4 20261128T010203Z-5d6e7f8 --config configs/demo.yaml
+            """
+        ),
+    )
+    p.add_argument("action", nargs="?", choices=["verify", "diff"], help="verify or diff (default: publish)")
+    p.add_argument("runs", nargs="*", metavar="RUN", help="run id(s) for verify / diff")
+    _add_config(p)
+    p.set_defaults(func=_cmd_publish)
+
+    p = sub.add_parser(
+        "run",
+        help="run a pipeline (nightly, retrain, backtest) end to end",
+        description="Run the stages of a pipeline from pipelines/ (or a pipeline YAML path) in order, "
+        "with caching, locking and one log line per stage start and end.",
+        formatter_class=fmt,
+        epilog=_example(
+            """
+            xsell run retrain --config configs/demo.yaml
+            xsell run nightly --config configs/demo.yaml --set publish.keep_runs=5
+            """
+        ),
+    )
+    p.add_argument("pipeline", help="pipeline name in pipelines/ (nightly, retrain, backtest) or a YAML path")
+    _add_config(p)
+    p.add_argument("--force", action="store_true", help="recompute every stage, ignoring caches")
+    p.set_defaults(func=_cmd_run)
+    return parser
+
+
+def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("mlflow", "alembic", "urllib3", "git", "numexpr", "implicit"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if not verbose else logging.INFO)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = "--verbose" in argv or "-v" in argv
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        setup_logging(args.verbose, args.quiet)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        if getattr(args, "action", None) is None and getattr(args, "runs", None):
+            raise UsageError(f"unknown publish action {args.runs[0]!r} (expected verify or diff)")
+        if getattr(args, "action", None) == "verify" and len(args.runs) > 1:
+            raise UsageError("xsell publish verify takes at most one run id")
+        if getattr(args, "action", None) == "verify":
+            args.run = args.runs[0] if args.runs else None
+        return int(args.func(args) or 0)
+    except XsellError as exc:
+        if verbose:
+            log.exception("failed")
+        print(f"xsell: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("xsell: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place that maps everything to an exit code
+        if verbose:
+            log.exception("unexpected error")
+        print(f"xsell: unexpected error: {type(exc).__name__}: {exc} (run with --verbose for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""Config section ``interactions``: how order lines become sparse matrices."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from xsell.configbase import StrictModel
+
+
+class InteractionsConfig(StrictModel):
+    """Weighting and basket construction for the buying-center x item matrices."""
+
+    weighting: Literal["binary", "order_count", "log_quantity", "net_value"] = "order_count"
+    """Cell value of buyer x item matrices before optional recency and BM25/TF-IDF."""
+    recency_half_life_days: float | None = 180.0
+    """Exponential time decay of each line's weight; ``null`` disables it."""
+    scaling: Literal["none", "bm25", "tfidf"] = "none"
+    """Optional re-weighting of the whole matrix."""
+    basket_window_days: int = Field(0, ge=0)
+    """0: a basket is one order. N>0: a basket is all orders of a buying center within N days."""
+    min_variant_support: int = Field(3, ge=1)
+    """Variants bought by fewer buying centers than this fall back to their product."""

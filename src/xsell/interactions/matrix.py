@@ -1,0 +1,66 @@
+"""Sparse matrices with their axes: ``InteractionMatrix`` and the ``Interactions`` bundle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from xsell.vocab import Vocabulary
+
+
+@dataclass(frozen=True)
+class InteractionMatrix:
+    """A CSR matrix of shape ``(len(rows), len(cols))`` with one vocabulary per axis."""
+
+    matrix: sp.csr_matrix
+    rows: Vocabulary
+    cols: Vocabulary
+
+    def __post_init__(self) -> None:
+        if not sp.issparse(self.matrix):
+            raise TypeError("matrix must be a scipy sparse matrix")
+        if self.matrix.shape != (len(self.rows), len(self.cols)):
+            raise ValueError(
+                f"matrix shape {self.matrix.shape} does not match vocabularies ({len(self.rows)}, {len(self.cols)})"
+            )
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.matrix.shape
+
+    def save(self, path: str | Path) -> None:
+        """Write to one ``.npz`` (CSR arrays + both vocabularies; no pickle)."""
+        m = sp.csr_matrix(self.matrix)
+        np.savez(
+            path,
+            data=m.data,
+            indices=m.indices,
+            indptr=m.indptr,
+            shape=np.asarray(m.shape, dtype=np.int64),
+            rows=self.rows.to_array(),
+            cols=self.cols.to_array(),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> InteractionMatrix:
+        with np.load(path, allow_pickle=False) as z:
+            m = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
+            return cls(m, Vocabulary(z["rows"]), Vocabulary(z["cols"]))
+
+
+@dataclass(frozen=True)
+class Interactions:
+    """Everything ``build_interactions`` produces.
+
+    - ``buyer_variants``: (n_buying_centers, n_variants) weighted, net of returns; custom-made
+      and low-support variants folded into ``<product_id>`` columns.
+    - ``buyer_products``: (n_buying_centers, n_products) weighted, net of returns.
+    - ``order_products``: binary (n_baskets, n_products) for basket mining.
+    """
+
+    buyer_variants: InteractionMatrix
+    buyer_products: InteractionMatrix
+    order_products: InteractionMatrix
