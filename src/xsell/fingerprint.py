@@ -1,0 +1,54 @@
+"""Fingerprints of input files and of arbitrary JSON-able values (cache keys, manifests)."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes, streamed."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def sha256_json(value: Any) -> str:
+    """Hex sha256 of canonical JSON (sorted keys, no whitespace)."""
+    blob = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def expand_inputs(pattern: str | Path | None) -> list[Path]:
+    """Sorted files matching a path or glob (empty list for ``None``)."""
+    if pattern is None:
+        return []
+    text = str(pattern)
+    if any(ch in text for ch in "*?["):
+        return [Path(p) for p in sorted(glob.glob(text)) if Path(p).is_file()]
+    p = Path(text)
+    return [p] if p.is_file() else []
+
+
+def file_fingerprints(paths: list[Path], memo: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """``[{path, bytes, mtime_ns, sha256}]``; ``memo`` (path -> earlier entry) skips re-hashing
+    files whose size and mtime did not change."""
+    memo = memo or {}
+    out = []
+    for p in paths:
+        st = p.stat()
+        key = str(p.resolve())
+        prev = memo.get(key)
+        if prev and prev.get("bytes") == st.st_size and prev.get("mtime_ns") == st.st_mtime_ns:
+            digest = prev["sha256"]
+        else:
+            digest = sha256_file(p)
+        out.append({"path": key, "bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest})
+    return out
