@@ -57,16 +57,18 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
+    cfg = _load(args)
     from xsell.steps.ingest import run_ingest
 
-    run_ingest(_load(args))
+    run_ingest(cfg)
     return 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    cfg = _load(args)
     from xsell.steps.train import run_train
 
-    run_train(_load(args))
+    run_train(cfg)
     return 0
 
 
@@ -78,23 +80,26 @@ def _cmd_rules(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    cfg = _load(args)
     from xsell.steps.evaluate import run_evaluate
 
-    run_evaluate(_load(args))
+    run_evaluate(cfg)
     return 0
 
 
 def _cmd_recommend(args: argparse.Namespace) -> int:
+    cfg = _load(args)
     from xsell.steps.recommend import run_recommend
 
-    run_recommend(_load(args))
+    run_recommend(cfg)
     return 0
 
 
 def _cmd_links_review(args: argparse.Namespace) -> int:
+    cfg = _load(args)
     from xsell.steps.recommend import export_links_review
 
-    export_links_review(_load(args), args.out)
+    export_links_review(cfg, args.out)
     return 0
 
 

@@ -1,0 +1,85 @@
+"""Foundation pieces: vocabulary, matrix persistence, run lock, CLI usage errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from xsell.cli import main
+from xsell.errors import LockedError
+from xsell.interactions.matrix import InteractionMatrix
+from xsell.lock import RunLock
+from xsell.vocab import Vocabulary
+
+
+def test_vocabulary_maps_both_ways_and_is_immutable():
+    v = Vocabulary(["b", "a", "c"])
+    assert v.index(["c", "b"]).tolist() == [2, 0]
+    assert v.id_of([1, 2]).tolist() == ["a", "c"]
+    assert v.index(["zz", "a"], missing="ignore").tolist() == [-1, 1]
+    with pytest.raises(KeyError, match="zz"):
+        v.index(["zz"])
+    with pytest.raises(ValueError):
+        v.ids[0] = "x"
+    with pytest.raises(ValueError, match="unique"):
+        Vocabulary(["a", "a"])
+
+
+def test_vocabulary_from_values_is_sorted_and_stringified():
+    v = Vocabulary.from_values([3, 1, 3, 2])
+    assert v.ids.tolist() == ["1", "2", "3"]
+    assert "2" in v and 2 in v and "9" not in v
+
+
+def test_interaction_matrix_round_trips_without_pickle(tmp_path):
+    m = sp.csr_matrix(np.array([[0, 1.5, 0], [2.0, 0, 3.0]], dtype=np.float32))
+    im = InteractionMatrix(m, Vocabulary(["bc1", "bc2"]), Vocabulary(["p1", "p2", "p3"]))
+    im.save(tmp_path / "m.npz")
+    back = InteractionMatrix.load(tmp_path / "m.npz")
+    assert back.rows == im.rows and back.cols == im.cols
+    assert (back.matrix != im.matrix).nnz == 0
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as z:  # would raise if pickled objects
+        assert set(z.files) >= {"data", "indices", "indptr", "rows", "cols"}
+    with pytest.raises(ValueError, match="shape"):
+        InteractionMatrix(m, Vocabulary(["bc1"]), im.cols)
+
+
+def test_lock_refuses_a_second_holder_and_frees_after_kill(tmp_path, caplog):
+    lock = tmp_path / "out" / ".nightly.lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys,time; from xsell.lock import RunLock\n"
+         f"with RunLock({str(lock)!r}, what='nightly'):\n    print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(LockedError, match=f"pid {holder.pid}"):
+            with RunLock(lock, what="nightly"):
+                pass
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+    caplog.set_level(logging.INFO, logger="xsell.lock")
+    with RunLock(lock, what="nightly"):
+        pass
+    assert f"previous holder pid {holder.pid}" in caplog.text
+
+
+def test_cli_usage_and_config_errors_exit_2(tmp_path, capsys):
+    assert main(["no-such-command"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data:\n  order_lines: x.csv\n  colums: {}\n")
+    assert main(["ingest", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key 'data.colums'" in err and str(cfg) in err
+    assert main(["ingest", "--config", str(tmp_path / "missing.yaml")]) == 2
