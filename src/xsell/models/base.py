@@ -68,23 +68,31 @@ class Ranking:
         return cls(np.asarray(list(queries), dtype=object), ids, out_scores)
 
 
-def drop_self(queries: np.ndarray, index: np.ndarray, scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Remove each query's own position from its row of neighbours and keep ``n`` columns.
-
-    ``queries`` (n_q,) positions; ``index``/``scores`` (n_q, m) with m >= n, -1 = padding.
-    Rows keep their order; rows shorter than ``n`` after removal are padded with -1 / NaN.
-    """
-    index = np.asarray(index, dtype=np.int64)
-    keep = index != np.asarray(queries, dtype=np.int64)[:, None]
-    # stable sort moves dropped cells to the end of each row without reordering the rest
+def compact(index: np.ndarray, scores: np.ndarray, drop: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Remove the ``drop`` cells of (n_q, m) results, shift the rest left keeping their order,
+    and return ``n`` columns (-1 / NaN padded)."""
+    keep = ~drop & (np.asarray(index) >= 0)
     order = np.argsort(~keep, axis=1, kind="stable")
-    index = np.take_along_axis(np.where(keep, index, -1), order, axis=1)
-    scores = np.take_along_axis(np.where(keep, scores, np.nan), order, axis=1)
+    index = np.take_along_axis(np.where(keep, index, -1), order, axis=1).astype(np.int64)
+    scores = np.take_along_axis(np.where(keep, scores, np.nan), order, axis=1).astype(np.float32)
     if index.shape[1] < n:
         extra = n - index.shape[1]
         index = np.pad(index, ((0, 0), (0, extra)), constant_values=-1)
-        scores = np.pad(scores.astype(np.float32), ((0, 0), (0, extra)), constant_values=np.nan)
+        scores = np.pad(scores, ((0, 0), (0, extra)), constant_values=np.nan)
     return index[:, :n], scores[:, :n]
+
+
+def drop_self(queries: np.ndarray, index: np.ndarray, scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Remove each query's own position (``queries`` (n_q,)) from its row of neighbours."""
+    return compact(index, scores, np.asarray(index) == np.asarray(queries, dtype=np.int64)[:, None], n)
+
+
+def owned_cells(index: np.ndarray, owned: sp.csr_matrix) -> np.ndarray:
+    """Boolean (n_q, m): is ``index[q, j]`` a stored cell of row ``q`` of ``owned`` (n_q, n_items)?"""
+    n_items = owned.shape[1]
+    row_keys = np.repeat(np.arange(owned.shape[0], dtype=np.int64), np.diff(owned.indptr)) * n_items
+    keys = np.arange(index.shape[0], dtype=np.int64)[:, None] * n_items + np.asarray(index, dtype=np.int64)
+    return np.isin(keys, row_keys + owned.indices) & (np.asarray(index) >= 0)
 
 
 def csr_arrays(prefix: str, matrix: sp.spmatrix) -> dict[str, np.ndarray]:

@@ -7,7 +7,11 @@ Conventions of implicit >= 0.5 that these wrappers take care of:
   users' rows to filter owned items. Every wrapper keeps the positive part of the fitted
   matrix as ``buyer_items_`` (saved with the model), so ``exclude_owned`` needs no argument.
 - Batch calls with arrays of user / item ids; filtered or missing slots come back with
-  score ``-FLT_MAX`` or id -1 and are turned into padding here.
+  score ``-FLT_MAX`` or id -1 and are turned into padding here. implicit's KNN scorer also
+  returns filtered (owned) items with score 0 when a buyer has too few candidates; they
+  are dropped here.
+- KNN ``similar_items`` reads the learned similarity rows directly (vectorised), since
+  implicit loops over items in Python for it.
 - BLAS is limited to one thread around ``fit`` (implicit's own threads do the work).
 - Models are built with ``use_gpu=False``; a GPU model would be converted with ``to_cpu``.
 
@@ -17,7 +21,6 @@ only does with ``num_threads=1`` (its config default).
 
 from __future__ import annotations
 
-import logging
 import warnings
 from abc import abstractmethod
 from collections.abc import Sequence
@@ -28,16 +31,21 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from xsell.interactions.matrix import InteractionMatrix
-from xsell.models.base import Ranking, Recommender, csr_arrays, csr_from_arrays, drop_self, owned_part
+from xsell.models.base import (
+    Ranking,
+    Recommender,
+    compact,
+    csr_arrays,
+    csr_from_arrays,
+    drop_self,
+    owned_cells,
+    owned_part,
+)
 from xsell.vocab import Vocabulary
-
-log = logging.getLogger(__name__)
 
 _MISSING_SCORE = -np.finfo(np.float32).max / 2
 """implicit marks filtered / missing results with -FLT_MAX; anything below this is padding."""
 
-_KNN_CHUNK = 2048
-"""Buyers scored per sparse product in item-KNN ``recommend`` (bounds memory)."""
 
 
 def _to_cpu(model: Any) -> Any:
@@ -106,6 +114,16 @@ class ImplicitRecommender(Recommender):
         """Learned attributes (names ending in ``_``) taken from a fitted implicit model."""
 
     @abstractmethod
+    def _rebuild(self) -> Any:
+        """An implicit model able to score, built from the learned attributes."""
+
+    def _implicit(self) -> Any:
+        """The scoring implicit model, rebuilt on first use after ``fit`` or ``load``."""
+        if self._scorer is None:
+            self._scorer = self._rebuild()
+        return self._scorer
+
+    @abstractmethod
     def _learned_arrays(self) -> dict[str, np.ndarray]:
         """Model-specific learned arrays to save."""
 
@@ -130,6 +148,7 @@ class ImplicitRecommender(Recommender):
         self.items_ = buyer_items.cols
         self.buyers_ = buyer_items.rows
         self.buyer_items_ = owned_part(matrix)
+        self._scorer = None
         return self
 
     # -- predict --------------------------------------------------------------------------
@@ -182,6 +201,7 @@ class ImplicitRecommender(Recommender):
         self.buyers_ = Vocabulary(arrays["buyers"])
         self.buyer_items_ = csr_from_arrays("buyer_items", arrays)
         self._restore_learned(arrays)
+        self._scorer = None
 
 
 class _FactorModel(ImplicitRecommender):
@@ -194,17 +214,13 @@ class _FactorModel(ImplicitRecommender):
             "item_factors_": np.ascontiguousarray(model.item_factors),
         }
 
-    def _implicit(self) -> Any:
-        """An implicit CPU factor model over the learned factors (scores and cosine alike for
-        ALS and BPR), built on first use and cached."""
-        scorer = getattr(self, "_scorer", None)
-        if scorer is None or scorer.item_factors is not self.item_factors_:
-            from implicit.cpu.als import AlternatingLeastSquares
+    def _rebuild(self) -> Any:
+        # any CPU factor model scores the same way (dot products, factor cosine): ALS and BPR
+        from implicit.cpu.als import AlternatingLeastSquares
 
-            scorer = AlternatingLeastSquares(factors=self.user_factors_.shape[1], num_threads=self.num_threads)
-            scorer.user_factors = self.user_factors_
-            scorer.item_factors = self.item_factors_
-            self._scorer = scorer
+        scorer = AlternatingLeastSquares(factors=self.user_factors_.shape[1], num_threads=self.num_threads)
+        scorer.user_factors = self.user_factors_
+        scorer.item_factors = self.item_factors_
         return scorer
 
     def _recommend_rows(self, rows: np.ndarray, n: int, exclude_owned: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -335,18 +351,25 @@ class ItemKNNRecommender(ImplicitRecommender):
         return {"similarity_": sp.csr_matrix(model.similarity)}
 
     def _recommend_rows(self, rows: np.ndarray, n: int, exclude_owned: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Scores = owned rows @ similarity (implicit's KNN formula) as sparse products per
-        chunk, owned cells removed when asked, then a vectorised per-row top ``n``. (implicit's
-        own KNN recommend loops over users in Python and returns filtered items with score 0.)"""
-        index = np.full((len(rows), n), -1, dtype=np.int64)
-        scores = np.full((len(rows), n), np.nan, dtype=np.float32)
-        for start in range(0, len(rows), _KNN_CHUNK):
-            owned = self.buyer_items_[rows[start : start + _KNN_CHUNK]]
-            product = sp.csr_matrix(owned @ self.similarity_)
-            if exclude_owned:
-                product = _without_cells(product, owned)
-            index[start : start + _KNN_CHUNK], scores[start : start + _KNN_CHUNK] = sparse_top_n(product, n)
-        return index, scores
+        """implicit's scorer (C++ top-n of owned row @ similarity per buyer). With filtering it
+        still returns owned items, scored 0, when a buyer has fewer than ``n`` candidates;
+        those are dropped here."""
+        owned = self.buyer_items_[rows]
+        ids, scores = self._implicit().recommend(
+            rows.astype(np.int32), owned, N=n, filter_already_liked_items=exclude_owned
+        )
+        ids, scores = _clean(np.atleast_2d(ids), np.atleast_2d(scores))
+        if not exclude_owned:
+            return ids, scores
+        return compact(ids, scores, owned_cells(ids, owned), n)
+
+    def _rebuild(self) -> Any:
+        from implicit.nearest_neighbours import ItemItemRecommender, NearestNeighboursScorer
+
+        scorer = ItemItemRecommender(K=self.K, num_threads=self.num_threads)
+        scorer.similarity = self.similarity_
+        scorer.scorer = NearestNeighboursScorer(self.similarity_)
+        return scorer
 
     def _similar_rows(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
         """The item's row of ``similarity_`` without its diagonal cell, best first."""

@@ -7,7 +7,6 @@ model has to beat in the temporal evaluation.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,8 +17,6 @@ import scipy.sparse as sp
 from xsell.interactions.matrix import InteractionMatrix
 from xsell.models.base import Ranking, Recommender, csr_arrays, csr_from_arrays, drop_self, owned_part
 from xsell.vocab import Vocabulary
-
-log = logging.getLogger(__name__)
 
 _CELL_BUDGET = 4_000_000
 """Dense (buyers x candidates) cells per chunk in ``first_unowned`` (bounds memory)."""
