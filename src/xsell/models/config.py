@@ -34,6 +34,8 @@ class ALSConfig(StrictModel):
     """Confidence scaling of the implicit feedback."""
     iterations: int = Field(15, ge=1)
     """ALS sweeps."""
+    num_threads: int = Field(0, ge=0)
+    """implicit threads for fit and batch recommend (0 = all cores); results do not depend on it."""
 
 
 class BPRConfig(StrictModel):
@@ -47,6 +49,9 @@ class BPRConfig(StrictModel):
     """L2 regularization."""
     iterations: int = Field(100, ge=1)
     """Epochs."""
+    num_threads: int = Field(1, ge=0)
+    """implicit threads (0 = all cores). Keep 1 for reproducible factors: with more threads
+    the lock-free (Hogwild) SGD updates interleave differently on every run."""
 
 
 class ItemKNNConfig(StrictModel):
@@ -60,13 +65,17 @@ class ItemKNNConfig(StrictModel):
     """BM25 k1 (``similarity: bm25`` only)."""
     bm25_b: float = 0.75
     """BM25 b (``similarity: bm25`` only)."""
+    num_threads: int = Field(0, ge=0)
+    """implicit threads for the all-pairs neighbour search (0 = all cores)."""
 
 
 class PopularityConfig(StrictModel):
     """Popularity baseline."""
 
     by_country: bool = False
-    """Rank by popularity within the buying center's country instead of globally."""
+    """Make the ``popularity`` entry rank within the buying center's country too.
+    ``popularity_country`` is always per country; keep this false so ``popularity`` stays
+    the global baseline."""
 
 
 class ModelsConfig(StrictModel):
@@ -83,6 +92,10 @@ class ModelsConfig(StrictModel):
     )
     """Models to train."""
     als: ALSConfig = Field(default_factory=ALSConfig)
+    """Hyper-parameters of ``als``."""
     bpr: BPRConfig = Field(default_factory=BPRConfig)
+    """Hyper-parameters of ``bpr``."""
     item_knn: ItemKNNConfig = Field(default_factory=ItemKNNConfig)
+    """Hyper-parameters of ``item_knn``."""
     popularity: PopularityConfig = Field(default_factory=PopularityConfig)
+    """Options of the ``popularity`` baseline."""

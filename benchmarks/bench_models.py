@@ -1,0 +1,85 @@
+"""Benchmark: fit + batch recommend of every recommender on a demo-``medium``-sized matrix.
+
+Script mode builds a synthetic heavy-tailed (n_buyers, n_products) matrix (~20k x 50k,
+~1.5M nnz by default), then times for each model ``fit`` and ``recommend`` for all buyers
+(n=10, owned items excluded), printing seconds and the process's peak RSS so far.
+Target: ALS (64 factors, 15 iterations) fits in < 60 s on 2 cores.
+
+    OPENBLAS_NUM_THREADS=1 PYTHONPATH=src python benchmarks/bench_models.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from xsell.interactions.matrix import InteractionMatrix  # noqa: E402
+from xsell.models.base import Recommender  # noqa: E402
+from xsell.models.implicit_models import ALSRecommender, BPRRecommender, ItemKNNRecommender  # noqa: E402
+from xsell.models.popularity import Popularity  # noqa: E402
+from xsell.progress import peak_rss_mib  # noqa: E402
+from xsell.vocab import Vocabulary  # noqa: E402
+
+
+def synthetic_buyer_items(
+    n_buyers: int = 20_000, n_items: int = 50_000, nnz: int = 1_500_000, seed: int = 0
+) -> InteractionMatrix:
+    """Heavy-tailed (n_buyers, n_items) order-count matrix: log-normal buyer activity and
+    Zipf-like item popularity; roughly ``nnz`` distinct cells after duplicates merge."""
+    rng = np.random.default_rng(seed)
+    activity = rng.lognormal(mean=0.0, sigma=1.0, size=n_buyers)
+    # draws are merged into cells, so draw a little more than the target
+    draws = np.maximum(1, np.round(activity / activity.sum() * nnz * 1.15)).astype(np.int64)
+    popularity = 1.0 / (np.arange(n_items) + 10.0) ** 0.9
+    rows = np.repeat(np.arange(n_buyers), draws)
+    cols = rng.permutation(n_items)[rng.choice(n_items, size=len(rows), p=popularity / popularity.sum())]
+    matrix = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n_buyers, n_items))
+    matrix.sum_duplicates()
+    return InteractionMatrix(
+        matrix,
+        Vocabulary([f"BC{i:06d}" for i in range(n_buyers)]),
+        Vocabulary([f"P{i:06d}" for i in range(n_items)]),
+    )
+
+
+def default_models() -> dict[str, Recommender]:
+    """The models timed, with the production default hyper-parameters."""
+    return {
+        "popularity": Popularity(),
+        "als": ALSRecommender(factors=64, iterations=15),
+        "bpr": BPRRecommender(factors=64, iterations=100),
+        "item_knn": ItemKNNRecommender(similarity="cosine", K=50),
+    }
+
+
+def main(buyer_items: InteractionMatrix, models: dict[str, Recommender] | None = None, n: int = 10) -> dict:
+    """Time fit and all-buyer recommend per model; returns ``{model: {fit_s, recommend_s, peak_mib}}``."""
+    buyers = list(buyer_items.rows.ids)
+    results: dict[str, dict[str, float]] = {}
+    for name, model in (models or default_models()).items():
+        t0 = time.perf_counter()
+        model.fit(buyer_items)
+        t1 = time.perf_counter()
+        model.recommend(buyers, n=n, exclude_owned=True)
+        t2 = time.perf_counter()
+        results[name] = {"fit_s": round(t1 - t0, 2), "recommend_s": round(t2 - t1, 2), "peak_mib": round(peak_rss_mib())}
+        print(f"{name:12s} fit {t1 - t0:7.2f} s  recommend({len(buyers)} buyers) {t2 - t1:6.2f} s  peak {peak_rss_mib():6.0f} MiB", flush=True)
+    return results
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--buyers", type=int, default=20_000)
+    parser.add_argument("--items", type=int, default=50_000)
+    parser.add_argument("--nnz", type=int, default=1_500_000)
+    args = parser.parse_args()
+    t = time.perf_counter()
+    data = synthetic_buyer_items(args.buyers, args.items, args.nnz)
+    print(f"matrix {data.shape[0]} x {data.shape[1]}, nnz {data.matrix.nnz:,} built in {time.perf_counter() - t:.1f} s, cores {os.cpu_count()}")
+    main(data)

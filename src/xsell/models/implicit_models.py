@@ -1,0 +1,385 @@
+"""Wrappers of the ``implicit`` library (0.7, CPU): ALS, BPR and item-item KNN.
+
+Conventions of implicit >= 0.5 that these wrappers take care of:
+
+- ``fit`` takes a user x item CSR (rows = buying centers); float32.
+- ``recommend(userids, user_items[userids], N, filter_already_liked_items=...)`` needs the
+  users' rows to filter owned items. Every wrapper keeps the positive part of the fitted
+  matrix as ``buyer_items_`` (saved with the model), so ``exclude_owned`` needs no argument.
+- Batch calls with arrays of user / item ids; filtered or missing slots come back with
+  score ``-FLT_MAX`` or id -1 and are turned into padding here. implicit's KNN scorer also
+  returns filtered (owned) items with score 0 when a buyer has too few candidates; they
+  are dropped here.
+- KNN ``similar_items`` reads the learned similarity rows directly (vectorised), since
+  implicit loops over items in Python for it.
+- BLAS is limited to one thread around ``fit`` (implicit's own threads do the work).
+- Models are built with ``use_gpu=False``; a GPU model would be converted with ``to_cpu``.
+
+Determinism: ALS and KNN give identical results for any ``num_threads``; BPR's Hogwild SGD
+only does with ``num_threads=1`` (its config default).
+"""
+
+from __future__ import annotations
+
+import warnings
+from abc import abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+
+from xsell.interactions.matrix import InteractionMatrix
+from xsell.models.base import (
+    Ranking,
+    Recommender,
+    compact,
+    csr_arrays,
+    csr_from_arrays,
+    drop_self,
+    owned_cells,
+    owned_part,
+)
+from xsell.vocab import Vocabulary
+
+_MISSING_SCORE = -np.finfo(np.float32).max / 2
+"""implicit marks filtered / missing results with -FLT_MAX; anything below this is padding."""
+
+
+
+def _to_cpu(model: Any) -> Any:
+    """implicit GPU models expose ``to_cpu``; CPU ones are returned unchanged."""
+    if type(model).__module__.startswith("implicit.gpu") and hasattr(model, "to_cpu"):
+        return model.to_cpu()
+    return model
+
+
+def _clean(index: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """implicit output -> (-1 padding, NaN scores) for missing / filtered slots."""
+    index = np.asarray(index, dtype=np.int64)
+    scores = np.asarray(scores, dtype=np.float64)
+    bad = (index < 0) | ~np.isfinite(scores) | (scores <= _MISSING_SCORE)
+    return np.where(bad, -1, index), np.where(bad, np.nan, scores).astype(np.float32)
+
+
+def _without_cells(matrix: sp.csr_matrix, cells: sp.csr_matrix) -> sp.csr_matrix:
+    """``matrix`` with the stored cells of ``cells`` (same shape) removed."""
+    mask = cells.copy()
+    mask.data = np.ones_like(mask.data)
+    out = sp.csr_matrix(matrix - matrix.multiply(mask))
+    out.eliminate_zeros()
+    return out
+
+
+def sparse_top_n(matrix: sp.csr_matrix, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of a CSR matrix: the ``n`` stored columns with the highest values, ties by
+    column position; (n_rows, n) positions (-1 padded) and float32 scores (NaN padded)."""
+    matrix = sp.csr_matrix(matrix)
+    counts = np.diff(matrix.indptr)
+    row = np.repeat(np.arange(matrix.shape[0]), counts)
+    order = np.lexsort((matrix.indices, -matrix.data, row))
+    rank = np.arange(len(order)) - matrix.indptr[row]
+    keep = rank < n
+    index = np.full((matrix.shape[0], n), -1, dtype=np.int64)
+    scores = np.full((matrix.shape[0], n), np.nan, dtype=np.float32)
+    index[row[keep], rank[keep]] = matrix.indices[order][keep]
+    scores[row[keep], rank[keep]] = matrix.data[order][keep]
+    return index, scores
+
+
+def _pad_columns(index: np.ndarray, scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad (n_q, m) results to n columns."""
+    extra = n - index.shape[1]
+    if extra <= 0:
+        return index[:, :n], scores[:, :n]
+    return (
+        np.pad(index, ((0, 0), (0, extra)), constant_values=-1),
+        np.pad(scores, ((0, 0), (0, extra)), constant_values=np.nan),
+    )
+
+
+class ImplicitRecommender(Recommender):
+    """Shared fit / recommend / save logic; subclasses build the implicit model."""
+
+    name: ClassVar[str]
+
+    # -- subclass hooks ---------------------------------------------------------------------
+    @abstractmethod
+    def _new_model(self) -> Any:
+        """A fresh, unfitted implicit model from the hyper-parameters."""
+
+    @abstractmethod
+    def _learned(self, model: Any) -> dict[str, Any]:
+        """Learned attributes (names ending in ``_``) taken from a fitted implicit model."""
+
+    @abstractmethod
+    def _rebuild(self) -> Any:
+        """An implicit model able to score, built from the learned attributes."""
+
+    def _implicit(self) -> Any:
+        """The scoring implicit model, rebuilt on first use after ``fit`` or ``load``."""
+        if self._scorer is None:
+            self._scorer = self._rebuild()
+        return self._scorer
+
+    @abstractmethod
+    def _learned_arrays(self) -> dict[str, np.ndarray]:
+        """Model-specific learned arrays to save."""
+
+    @abstractmethod
+    def _restore_learned(self, arrays: dict[str, np.ndarray]) -> None:
+        """Inverse of ``_learned_arrays``."""
+
+    # -- fit ------------------------------------------------------------------------------
+    def fit(self, buyer_items: InteractionMatrix, **context: Any) -> ImplicitRecommender:
+        """Fit on a (n_buying_centers, n_items) matrix; BLAS limited to one thread."""
+        matrix = sp.csr_matrix(buyer_items.matrix, dtype=np.float32, copy=True)
+        matrix.eliminate_zeros()
+        matrix.sort_indices()
+        with threadpool_limits(1, "blas"), warnings.catch_warnings():
+            # implicit's KNN weighting hands itself a COO matrix and warns about it
+            warnings.filterwarnings("ignore", message="Method expects CSR input")
+            model = self._new_model()
+            model.fit(matrix, show_progress=False)
+        model = _to_cpu(model)
+        for key, value in self._learned(model).items():
+            setattr(self, key, value)
+        self.items_ = buyer_items.cols
+        self.buyers_ = buyer_items.rows
+        self.buyer_items_ = owned_part(matrix)
+        self._scorer = None
+        return self
+
+    # -- predict --------------------------------------------------------------------------
+    @abstractmethod
+    def _recommend_rows(self, rows: np.ndarray, n: int, exclude_owned: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Item positions (len(rows), <= n), -1 padded, and scores for known buyer rows."""
+
+    @abstractmethod
+    def _similar_rows(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Neighbour positions (len(items), <= n) without the item itself, -1 padded."""
+
+    def recommend(self, buyers: Sequence[str], *, n: int = 10, exclude_owned: bool = True) -> Ranking:
+        """Top ``n`` items per buyer in one batch; unknown buyers get padded rows."""
+        self._check_fitted()
+        buyers = [str(b) for b in buyers]
+        rows = self.buyers_.index(buyers, missing="ignore")
+        known = np.flatnonzero(rows >= 0)
+        index = np.full((len(buyers), n), -1, dtype=np.int64)
+        scores = np.full((len(buyers), n), np.nan, dtype=np.float32)
+        n_call = min(n, len(self.items_))
+        if len(known) and n_call > 0:
+            ids, sc = self._recommend_rows(rows[known], n_call, exclude_owned)
+            index[known], scores[known] = _pad_columns(ids, sc, n)
+        return Ranking.from_indices(buyers, index, scores, self.items_)
+
+    def similar_items(self, items: Sequence[str], *, n: int = 10) -> Ranking:
+        """Top ``n`` neighbours per item (never the item itself); unknown items padded."""
+        self._check_fitted()
+        items = [str(i) for i in items]
+        queries = self.items_.index(items, missing="ignore")
+        known = np.flatnonzero(queries >= 0)
+        index = np.full((len(items), n), -1, dtype=np.int64)
+        scores = np.full((len(items), n), np.nan, dtype=np.float32)
+        if len(known) and n > 0:
+            ids, sc = self._similar_rows(queries[known], n)
+            index[known], scores[known] = _pad_columns(ids, sc, n)
+        return Ranking.from_indices(items, index, scores, self.items_)
+
+    # -- persistence ----------------------------------------------------------------------
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "items": self.items_.to_array(),
+            "buyers": self.buyers_.to_array(),
+            **csr_arrays("buyer_items", self.buyer_items_),
+            **self._learned_arrays(),
+        }
+
+    def _restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        self.items_ = Vocabulary(arrays["items"])
+        self.buyers_ = Vocabulary(arrays["buyers"])
+        self.buyer_items_ = csr_from_arrays("buyer_items", arrays)
+        self._restore_learned(arrays)
+        self._scorer = None
+
+
+class _FactorModel(ImplicitRecommender):
+    """Matrix factorisation: learned ``user_factors_`` / ``item_factors_``; similar_items is
+    the cosine of item factors (implicit's ``similar_items``)."""
+
+    def _learned(self, model: Any) -> dict[str, Any]:
+        return {
+            "user_factors_": np.ascontiguousarray(model.user_factors),
+            "item_factors_": np.ascontiguousarray(model.item_factors),
+        }
+
+    def _rebuild(self) -> Any:
+        # any CPU factor model scores the same way (dot products, factor cosine): ALS and BPR
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        scorer = AlternatingLeastSquares(factors=self.user_factors_.shape[1], num_threads=self.num_threads)
+        scorer.user_factors = self.user_factors_
+        scorer.item_factors = self.item_factors_
+        return scorer
+
+    def _recommend_rows(self, rows: np.ndarray, n: int, exclude_owned: bool) -> tuple[np.ndarray, np.ndarray]:
+        ids, scores = self._implicit().recommend(
+            rows.astype(np.int32), self.buyer_items_[rows], N=n, filter_already_liked_items=exclude_owned
+        )
+        return _clean(np.atleast_2d(ids), np.atleast_2d(scores))
+
+    def _similar_rows(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        ids, scores = self._implicit().similar_items(items.astype(np.int32), N=min(n + 1, len(self.items_)))
+        ids, scores = _clean(np.atleast_2d(ids), np.atleast_2d(scores))
+        return drop_self(items, ids, scores, n)
+
+    def _learned_arrays(self) -> dict[str, np.ndarray]:
+        return {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
+
+    def _restore_learned(self, arrays: dict[str, np.ndarray]) -> None:
+        self.user_factors_ = arrays["user_factors"]
+        self.item_factors_ = arrays["item_factors"]
+
+
+class ALSRecommender(_FactorModel):
+    """implicit's AlternatingLeastSquares (conjugate gradient), seeded by ``random_state``."""
+
+    name = "als"
+
+    def __init__(
+        self,
+        factors: int = 64,
+        regularization: float = 0.05,
+        alpha: float = 2.0,
+        iterations: int = 15,
+        random_state: int = 42,
+        num_threads: int = 0,
+    ):
+        self.factors = factors
+        self.regularization = regularization
+        self.alpha = alpha
+        self.iterations = iterations
+        self.random_state = random_state
+        self.num_threads = num_threads
+
+    def _new_model(self) -> Any:
+        from implicit.als import AlternatingLeastSquares
+
+        return AlternatingLeastSquares(
+            factors=self.factors,
+            regularization=self.regularization,
+            alpha=self.alpha,
+            iterations=self.iterations,
+            random_state=self.random_state,
+            num_threads=self.num_threads,
+            use_gpu=False,
+        )
+
+
+class BPRRecommender(_FactorModel):
+    """implicit's BayesianPersonalizedRanking; deterministic only with ``num_threads=1``."""
+
+    name = "bpr"
+
+    def __init__(
+        self,
+        factors: int = 64,
+        learning_rate: float = 0.05,
+        regularization: float = 0.01,
+        iterations: int = 100,
+        random_state: int = 42,
+        num_threads: int = 1,
+    ):
+        self.factors = factors
+        self.learning_rate = learning_rate
+        self.regularization = regularization
+        self.iterations = iterations
+        self.random_state = random_state
+        self.num_threads = num_threads
+
+    def _new_model(self) -> Any:
+        from implicit.bpr import BayesianPersonalizedRanking
+
+        return BayesianPersonalizedRanking(
+            factors=self.factors,
+            learning_rate=self.learning_rate,
+            regularization=self.regularization,
+            iterations=self.iterations,
+            random_state=self.random_state,
+            num_threads=self.num_threads,
+            use_gpu=False,
+        )
+
+
+class ItemKNNRecommender(ImplicitRecommender):
+    """implicit's item-item nearest neighbours (cosine, BM25 or TF-IDF weighting).
+
+    Learned ``similarity_``: (n_items, n_items) CSR with at most ``K`` neighbours per item
+    (the diagonal included, as implicit computes it). A buyer's score for an item is the sum
+    of similarities to the items it owns, weighted by its cells.
+    """
+
+    name = "item_knn"
+
+    def __init__(
+        self,
+        similarity: str = "cosine",
+        K: int = 50,
+        bm25_k1: float = 1.2,
+        bm25_b: float = 0.75,
+        num_threads: int = 0,
+    ):
+        self.similarity = similarity
+        self.K = K
+        self.bm25_k1 = bm25_k1
+        self.bm25_b = bm25_b
+        self.num_threads = num_threads
+
+    def _new_model(self) -> Any:
+        from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, TFIDFRecommender
+
+        if self.similarity == "cosine":
+            return CosineRecommender(K=self.K, num_threads=self.num_threads)
+        if self.similarity == "tfidf":
+            return TFIDFRecommender(K=self.K, num_threads=self.num_threads)
+        if self.similarity == "bm25":
+            return BM25Recommender(K=self.K, K1=self.bm25_k1, B=self.bm25_b, num_threads=self.num_threads)
+        raise ValueError(f"item_knn similarity must be cosine, bm25 or tfidf, got {self.similarity!r}")
+
+    def _learned(self, model: Any) -> dict[str, Any]:
+        return {"similarity_": sp.csr_matrix(model.similarity)}
+
+    def _recommend_rows(self, rows: np.ndarray, n: int, exclude_owned: bool) -> tuple[np.ndarray, np.ndarray]:
+        """implicit's scorer (C++ top-n of owned row @ similarity per buyer). With filtering it
+        still returns owned items, scored 0, when a buyer has fewer than ``n`` candidates;
+        those are dropped here."""
+        owned = self.buyer_items_[rows]
+        ids, scores = self._implicit().recommend(
+            rows.astype(np.int32), owned, N=n, filter_already_liked_items=exclude_owned
+        )
+        ids, scores = _clean(np.atleast_2d(ids), np.atleast_2d(scores))
+        if not exclude_owned:
+            return ids, scores
+        return compact(ids, scores, owned_cells(ids, owned), n)
+
+    def _rebuild(self) -> Any:
+        from implicit.nearest_neighbours import ItemItemRecommender, NearestNeighboursScorer
+
+        scorer = ItemItemRecommender(K=self.K, num_threads=self.num_threads)
+        scorer.similarity = self.similarity_
+        scorer.scorer = NearestNeighboursScorer(self.similarity_)
+        return scorer
+
+    def _similar_rows(self, items: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The item's row of ``similarity_`` without its diagonal cell, best first."""
+        own = sp.csr_matrix(
+            (np.ones(len(items), dtype=np.float32), (np.arange(len(items)), items)), shape=(len(items), len(self.items_))
+        )
+        return sparse_top_n(_without_cells(self.similarity_[items], own), n)
+
+    def _learned_arrays(self) -> dict[str, np.ndarray]:
+        return csr_arrays("similarity", self.similarity_)
+
+    def _restore_learned(self, arrays: dict[str, np.ndarray]) -> None:
+        self.similarity_ = csr_from_arrays("similarity", arrays)

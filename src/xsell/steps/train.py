@@ -1,0 +1,157 @@
+"""``xsell train``: build the interaction matrices and fit every enabled model.
+
+Layout written under ``<models.dir>/<run>/`` (run = UTC timestamp + short config hash)::
+
+    train.json              run name, config hash, level, models, fit seconds, matrix shapes
+    buyer_items.npz         the (n_buying_centers, n_items) matrix the models were fitted on
+    order_products.npz      the (n_baskets, n_products) basket matrix of the rules
+    <model name>/           model.json + arrays.npz (``Recommender.save``)
+
+``train_models`` is the pure part (matrices in, fitted models out); the evaluation step
+reuses it to retrain the same configuration on the pre-cutoff history.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from xsell.config import Config
+from xsell.interactions.matrix import InteractionMatrix, Interactions
+from xsell.io.layout import Workdir
+from xsell.models.base import Recommender
+from xsell.models.config import ModelsConfig, RulesConfig
+from xsell.models.registry import build_model
+from xsell.progress import stage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What ``run_train`` produced."""
+
+    run_dir: Path
+    """``<models.dir>/<run>/``."""
+    models: dict[str, Recommender]
+    """Fitted models by registry name, in ``models.enabled`` order."""
+    timings: dict[str, float] = field(default_factory=dict)
+    """Fit seconds per model."""
+
+
+def buyer_items_for(interactions: Interactions, level: str) -> InteractionMatrix:
+    """The buyer x item matrix of ``models.level``: ``buyer_products`` or ``buyer_variants``."""
+    return interactions.buyer_products if level == "product" else interactions.buyer_variants
+
+
+def buyer_countries(lines: pd.DataFrame, customers: pd.DataFrame | None = None) -> pd.Series:
+    """buying_center_id -> country: the most frequent country of its order lines (ties: the
+    alphabetically first); buying centers without lines take the customer master's country."""
+    counts = lines.groupby(["buying_center_id", "country"], observed=True).size().rename("lines").reset_index()
+    counts = counts.sort_values(["buying_center_id", "lines", "country"], ascending=[True, False, True])
+    first = counts.drop_duplicates("buying_center_id")
+    result = pd.Series(first["country"].to_numpy(), index=first["buying_center_id"].to_numpy(), name="country")
+    if customers is not None and len(customers):
+        master = customers.drop_duplicates("buying_center_id").set_index("buying_center_id")["country"]
+        result = pd.concat([result, master[~master.index.isin(result.index)]])
+    result.index.name = "buying_center_id"
+    return result.astype(str)
+
+
+def train_models(
+    interactions: Interactions,
+    buyer_country: pd.Series | None,
+    cfg: ModelsConfig,
+    *,
+    rules: RulesConfig | None = None,
+    timings: dict[str, float] | None = None,
+) -> dict[str, Recommender]:
+    """Fit every model in ``cfg.enabled`` and return them by name (pure: no file I/O).
+
+    ``rules`` fit on ``order_products`` with ``buyer_items=buyer_products``; the others on
+    the matrix of ``cfg.level``; ``popularity_country`` also gets ``buyer_country``. When
+    ``timings`` is given it is filled with fit seconds per model.
+    """
+    buyer_items = buyer_items_for(interactions, cfg.level)
+    models: dict[str, Recommender] = {}
+    for name in cfg.enabled:
+        model = build_model(name, cfg, rules=rules)
+        with stage(f"fit {name}", log) as report:
+            if name == "rules":
+                model.fit(interactions.order_products, buyer_items=interactions.buyer_products)
+                report.counts.update(baskets=interactions.order_products.shape[0])
+            else:
+                context = {"buyer_country": buyer_country} if name.startswith("popularity") else {}
+                model.fit(buyer_items, **context)
+                report.counts.update(buyers=buyer_items.shape[0], items=buyer_items.shape[1])
+        models[name] = model
+        if timings is not None:
+            timings[name] = round(report.seconds, 3)
+    return models
+
+
+def run_name(config_hash: str, now: datetime | None = None) -> str:
+    """``YYYYmmddTHHMMSSZ-<first 8 hex of the config hash>``."""
+    now = now or datetime.now(timezone.utc)
+    return f"{now:%Y%m%dT%H%M%SZ}-{config_hash[:8]}"
+
+
+def _shape(m: InteractionMatrix) -> dict[str, object]:
+    return {"shape": list(m.shape), "nnz": int(m.matrix.nnz)}
+
+
+def write_run(
+    run_dir: Path,
+    models: dict[str, Recommender],
+    interactions: Interactions,
+    cfg: ModelsConfig,
+    *,
+    config_hash: str,
+    timings: dict[str, float],
+) -> Path:
+    """Save every model, the matrices and ``train.json`` under ``run_dir`` (created)."""
+    run_dir.mkdir(parents=True, exist_ok=False)
+    buyer_items = buyer_items_for(interactions, cfg.level)
+    buyer_items.save(run_dir / "buyer_items.npz")
+    interactions.order_products.save(run_dir / "order_products.npz")
+    for name, model in models.items():
+        model.save(run_dir / name)
+    summary = {
+        "run": run_dir.name,
+        "config_hash": config_hash,
+        "level": cfg.level,
+        "seed": cfg.seed,
+        "models": list(models),
+        "fit_seconds": timings,
+        "matrices": {"buyer_items": _shape(buyer_items), "order_products": _shape(interactions.order_products)},
+    }
+    (run_dir / "train.json").write_text(json.dumps(summary, indent=2))
+    return run_dir
+
+
+def run_train(cfg: Config) -> TrainResult:
+    """Read the canonical tables, build the matrices, fit and save every enabled model."""
+    from xsell.interactions.build import build_interactions
+
+    workdir = Workdir(cfg.workdir)
+    lines = pd.read_parquet(workdir.order_lines)
+    customers = pd.read_parquet(workdir.customers) if workdir.customers.is_file() else None
+    with stage("interactions", log) as report:
+        interactions = build_interactions(lines, cfg.interactions)
+        report.counts.update(buyers=interactions.buyer_products.shape[0], products=interactions.buyer_products.shape[1])
+    timings: dict[str, float] = {}
+    models = train_models(
+        interactions, buyer_countries(lines, customers), cfg.models, rules=cfg.rules, timings=timings
+    )
+    config_hash = cfg.hash()
+    run_dir = write_run(
+        Path(cfg.models.dir) / run_name(config_hash), models, interactions, cfg.models,
+        config_hash=config_hash, timings=timings,
+    )  # fmt: skip
+    log.info("train: saved %d models to %s", len(models), run_dir)
+    return TrainResult(run_dir, models, timings)

@@ -1,0 +1,331 @@
+"""Contract suite run against every recommender, plus tests that each one learns real structure.
+
+The data is generated here with a planted truth: two groups of buying centers buy from two
+disjoint groups of items, so a model that learned anything recommends (unowned) items of the
+buyer's own group and finds neighbours inside an item's own group.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from xsell.errors import ModelNotFittedError  # noqa: E402
+from xsell.interactions.matrix import InteractionMatrix  # noqa: E402
+from xsell.models.base import Recommender  # noqa: E402
+from xsell.models.implicit_models import ALSRecommender, BPRRecommender, ItemKNNRecommender  # noqa: E402
+from xsell.models.popularity import Popularity  # noqa: E402
+from xsell.vocab import Vocabulary  # noqa: E402
+
+N_PER_GROUP = 30
+ITEMS_PER_GROUP = 10
+
+
+def planted_blocks(seed: int = 0) -> tuple[InteractionMatrix, pd.Series]:
+    """(60 buyers, 20 items): buyers g0_* buy 4-7 of items A*, buyers g1_* buy 4-7 of items B*.
+
+    Weights are order counts 1-4. Also returns buyer -> country (group 0 DE, group 1 FR).
+    """
+    rng = np.random.default_rng(seed)
+    rows, cols, vals = [], [], []
+    for group in (0, 1):
+        for b in range(N_PER_GROUP):
+            k = rng.integers(4, 8)
+            items = rng.choice(ITEMS_PER_GROUP, size=k, replace=False) + group * ITEMS_PER_GROUP
+            rows += [group * N_PER_GROUP + b] * k
+            cols += items.tolist()
+            vals += rng.integers(1, 5, size=k).tolist()
+    buyers = [f"g{g}_{b:02d}" for g in (0, 1) for b in range(N_PER_GROUP)]
+    items = [f"{'AB'[g]}{i:02d}" for g in (0, 1) for i in range(ITEMS_PER_GROUP)]
+    matrix = sp.csr_matrix(
+        (np.asarray(vals, dtype=np.float32), (rows, cols)), shape=(len(buyers), len(items))
+    )
+    country = pd.Series(["DE"] * N_PER_GROUP + ["FR"] * N_PER_GROUP, index=buyers)
+    return InteractionMatrix(matrix, Vocabulary(buyers), Vocabulary(items)), country
+
+
+# name -> (factory with small, test-sized hyper-parameters, unknown buyers get popular items)
+MODELS: dict[str, tuple[Callable[[], Recommender], bool]] = {
+    "popularity": (lambda: Popularity(), True),
+    "popularity_country": (lambda: Popularity(by_country=True), True),
+    "als": (lambda: ALSRecommender(factors=8, iterations=10, regularization=5.0, random_state=7), False),
+    "bpr": (lambda: BPRRecommender(factors=8, iterations=100, learning_rate=0.05, random_state=7), False),
+    "item_knn_cosine": (lambda: ItemKNNRecommender(similarity="cosine", K=10), False),
+    "item_knn_bm25": (lambda: ItemKNNRecommender(similarity="bm25", K=10), False),
+    "item_knn_tfidf": (lambda: ItemKNNRecommender(similarity="tfidf", K=10), False),
+}
+LEARNERS = ["als", "bpr", "item_knn_cosine", "item_knn_bm25", "item_knn_tfidf"]
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[InteractionMatrix, pd.Series]:
+    return planted_blocks()
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
+def fitted(request, data) -> tuple[str, Recommender]:
+    buyer_items, country = data
+    model = MODELS[request.param][0]()
+    assert model.fit(buyer_items, buyer_country=country) is model
+    return request.param, model
+
+
+def owned_ids(buyer_items: InteractionMatrix, buyer: str) -> set[str]:
+    row = buyer_items.matrix[buyer_items.rows.index([buyer])[0]]
+    return set(buyer_items.cols.id_of(row.indices[row.data > 0]))
+
+
+def assert_well_formed(ranking, n_queries: int, n: int) -> None:
+    assert ranking.ids.shape == ranking.scores.shape == (n_queries, n)
+    for ids, scores in zip(ranking.ids, ranking.scores):
+        present = np.array([i is not None for i in ids])
+        # padding only at the end, never holes in the middle
+        assert not np.any(present[1:] & ~present[:-1])
+        assert np.all(np.isnan(scores[~present]))
+        kept = scores[present]
+        assert np.all(np.isfinite(kept))
+        assert np.all(np.diff(kept) <= 1e-6), "best first"
+        assert len(set(ids[present])) == present.sum(), "no duplicates"
+
+
+# -- contract ------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", list(MODELS))
+def test_unfitted_model_raises(name, tmp_path):
+    model = MODELS[name][0]()
+    assert not model.is_fitted
+    with pytest.raises(ModelNotFittedError):
+        model.recommend(["g0_00"], n=3)
+    with pytest.raises(ModelNotFittedError):
+        model.similar_items(["A00"], n=3)
+    with pytest.raises(ModelNotFittedError):
+        model.save(tmp_path / "m")
+
+
+def test_fit_sets_learned_attributes(fitted):
+    _, model = fitted
+    learned = [k for k in vars(model) if k.endswith("_") and not k.startswith("_")]
+    assert {"items_", "buyers_", "buyer_items_"} <= set(learned)
+    assert model.is_fitted
+
+
+def test_recommend_shapes_order_and_owned_excluded(fitted, data):
+    buyer_items, _ = data
+    _, model = fitted
+    buyers = list(buyer_items.rows.ids[::7])
+    ranking = model.recommend(buyers, n=5, exclude_owned=True)
+    assert_well_formed(ranking, len(buyers), 5)
+    assert ranking.queries.tolist() == buyers
+    for buyer, ids in zip(buyers, ranking.ids):
+        recs = {i for i in ids if i is not None}
+        assert recs, f"{buyer} got nothing"
+        assert not recs & owned_ids(buyer_items, buyer)
+
+
+def test_recommend_without_exclusion_may_return_owned(fitted, data):
+    buyer_items, _ = data
+    name, model = fitted
+    buyer = "g0_00"
+    ranking = model.recommend([buyer], n=20, exclude_owned=False)
+    assert_well_formed(ranking, 1, 20)
+    recs = {i for i in ranking.ids[0] if i is not None}
+    # with 20 slots and nothing filtered the owned items are candidates again
+    assert recs & owned_ids(buyer_items, buyer)
+
+
+def test_n_larger_than_catalogue_is_padded(fitted, data):
+    buyer_items, _ = data
+    _, model = fitted
+    ranking = model.recommend(["g1_03"], n=len(buyer_items.cols) + 5)
+    assert_well_formed(ranking, 1, len(buyer_items.cols) + 5)
+    assert ranking.ids[0][-1] is None
+
+
+def test_unknown_buyers_padded_or_popular(fitted, data):
+    buyer_items, _ = data
+    name, model = fitted
+    ranking = model.recommend(["nobody", "g0_01"], n=4)
+    assert_well_formed(ranking, 2, 4)
+    if MODELS[name][1]:
+        counts = np.asarray((buyer_items.matrix > 0).sum(axis=0)).ravel()
+        assert ranking.scores[0].tolist() == sorted(counts.tolist(), reverse=True)[:4]
+    else:
+        assert all(i is None for i in ranking.ids[0])
+    assert ranking.ids[1][0] is not None
+
+
+def test_similar_items_never_self(fitted, data):
+    buyer_items, _ = data
+    _, model = fitted
+    items = list(buyer_items.cols.ids)
+    ranking = model.similar_items(items + ["no-such-item"], n=4)
+    assert_well_formed(ranking, len(items) + 1, 4)
+    for item, ids in zip(items, ranking.ids):
+        assert item not in set(ids)
+        assert ids[0] is not None
+
+
+def test_similarity_table(fitted, data):
+    buyer_items, _ = data
+    _, model = fitted
+    table = model.similarity_table(n=3)
+    assert list(table.columns) == ["item_id", "rank", "rec_item_id", "score"]
+    assert set(table["item_id"]) == set(buyer_items.cols.ids)
+    assert (table["item_id"] != table["rec_item_id"]).all()
+    assert table.groupby("item_id")["rank"].max().max() <= 3
+
+
+def test_save_load_roundtrip_without_pickle(fitted, data, tmp_path):
+    buyer_items, _ = data
+    _, model = fitted
+    model.save(tmp_path)
+    with np.load(tmp_path / "arrays.npz", allow_pickle=False) as z:
+        assert all(z[k].dtype != object for k in z.files)
+    meta = json.loads((tmp_path / "model.json").read_text())
+    assert meta["name"] == model.name
+    loaded = Recommender.load(tmp_path)
+    assert type(loaded) is type(model) and loaded.name == model.name
+    assert loaded.get_params() == model.get_params()
+    buyers = list(buyer_items.rows.ids) + ["nobody"]
+    for exclude in (True, False):
+        a = model.recommend(buyers, n=6, exclude_owned=exclude)
+        b = loaded.recommend(buyers, n=6, exclude_owned=exclude)
+        assert (a.ids == b.ids).all()
+        np.testing.assert_allclose(a.scores, b.scores, rtol=1e-6)
+    items = list(buyer_items.cols.ids)
+    a, b = model.similar_items(items, n=5), loaded.similar_items(items, n=5)
+    assert (a.ids == b.ids).all()
+    np.testing.assert_allclose(a.scores, b.scores, rtol=1e-6)
+
+
+def test_same_params_same_data_same_output(fitted, data):
+    buyer_items, country = data
+    name, model = fitted
+    again = MODELS[name][0]().fit(buyer_items, buyer_country=country)
+    buyers = list(buyer_items.rows.ids)
+    a, b = model.recommend(buyers, n=5), again.recommend(buyers, n=5)
+    assert (a.ids == b.ids).all()
+    np.testing.assert_array_equal(a.scores, b.scores)
+
+
+def test_get_params_roundtrip(fitted):
+    _, model = fitted
+    params = model.get_params()
+    json.dumps(params)
+    clone = type(model)(**params)
+    assert clone.get_params() == params
+    assert not clone.is_fitted and clone.name == model.name
+
+
+# -- learning: planted structure ----------------------------------------------------------
+def group_of(item_or_buyer: str) -> int:
+    """Planted group: items A* and buyers g0_* are group 0."""
+    return 0 if item_or_buyer.startswith(("A", "g0")) else 1
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_recommends_unowned_items_of_own_group(name, data):
+    buyer_items, country = data
+    model = MODELS[name][0]().fit(buyer_items, buyer_country=country)
+    buyers = list(buyer_items.rows.ids)
+    ranking = model.recommend(buyers, n=2)
+    for buyer, ids in zip(buyers, ranking.ids):
+        assert all(i is not None and group_of(i) == group_of(buyer) for i in ids), (buyer, ids)
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_similar_items_stay_in_group(name, data):
+    buyer_items, country = data
+    model = MODELS[name][0]().fit(buyer_items, buyer_country=country)
+    items = list(buyer_items.cols.ids)
+    ranking = model.similar_items(items, n=3)
+    for item, ids in zip(items, ranking.ids):
+        assert all(i is not None and group_of(i) == group_of(item) for i in ids), (item, ids)
+
+
+# -- popularity: expected values worked out by hand ----------------------------------------
+@pytest.fixture()
+def small() -> tuple[InteractionMatrix, pd.Series]:
+    """b1: A x5, B x1 | b2: A, C | b3: B x2, C x3 | b4: D x10, A -1 (returned) | b5: C.
+
+    Distinct positive buyers: A 2 (b4's net return does not count), B 2, C 3, D 1; summed
+    weights would put D (10) first. Countries: b1, b2 DE; b3, b4, b5 FR; b6 FR (no history).
+    """
+    cells = {("b1", "A"): 5, ("b1", "B"): 1, ("b2", "A"): 1, ("b2", "C"): 1, ("b3", "B"): 2,
+             ("b3", "C"): 3, ("b4", "D"): 10, ("b4", "A"): -1, ("b5", "C"): 1}  # fmt: skip
+    buyers, items = Vocabulary(["b1", "b2", "b3", "b4", "b5"]), Vocabulary(["A", "B", "C", "D"])
+    r = buyers.index([b for b, _ in cells])
+    c = items.index([i for _, i in cells])
+    matrix = sp.csr_matrix((np.asarray(list(cells.values()), dtype=np.float32), (r, c)), shape=(5, 4))
+    country = pd.Series(["DE", "DE", "FR", "FR", "FR", "FR"], index=["b1", "b2", "b3", "b4", "b5", "b6"])
+    return InteractionMatrix(matrix, buyers, items), country
+
+
+def test_popularity_counts_distinct_buyers_ties_by_id(small):
+    buyer_items, _ = small
+    model = Popularity().fit(buyer_items)
+    r = model.recommend(["b1", "b4", "stranger"], n=3)
+    # b4 owns only D: its returned A is not owned, so A stays recommendable
+    assert r.ids.tolist() == [["C", "D", None], ["C", "A", "B"], ["C", "A", "B"]]
+    assert r.scores[2].tolist() == [3, 2, 2]
+    assert model.recommend(["b1"], n=3, exclude_owned=False).ids.tolist() == [["C", "A", "B"]]
+    assert model.similar_items(["C", "A"], n=2).ids.tolist() == [["A", "B"], ["C", "B"]]
+
+
+def test_popularity_by_country(small):
+    buyer_items, country = small
+    model = Popularity(by_country=True).fit(buyer_items, buyer_country=country)
+    r = model.recommend(["b2", "b6", "b1", "stranger"], n=4, exclude_owned=True)
+    # DE: A 2, B 1, C 1 then D (nobody in DE: score 0); FR: C 2, B 1, D 1 then A
+    assert r.ids.tolist() == [
+        ["B", "D", None, None],
+        ["C", "B", "D", "A"],
+        ["C", "D", None, None],
+        ["C", "A", "B", "D"],
+    ]
+    assert r.scores[1].tolist() == [2, 1, 1, 0]
+    assert r.scores[0].tolist()[:2] == [1, 0]
+
+
+def test_popularity_country_needs_countries(small):
+    buyer_items, _ = small
+    with pytest.raises(ValueError, match="buyer_country"):
+        Popularity(by_country=True).fit(buyer_items)
+
+
+# -- against references: dense numpy scoring, numpy factor cosine --------------------------
+@pytest.mark.parametrize("similarity", ["cosine", "bm25", "tfidf"])
+@pytest.mark.parametrize("exclude_owned", [True, False])
+def test_item_knn_recommend_equals_dense_scoring(similarity, exclude_owned, data):
+    """score(buyer, item) = sum over owned items of weight x similarity, computed densely."""
+    buyer_items, _ = data
+    model = ItemKNNRecommender(similarity=similarity, K=6).fit(buyer_items)
+    dense = buyer_items.matrix.toarray() @ model.similarity_.toarray()
+    if exclude_owned:
+        dense[buyer_items.matrix.toarray() > 0] = 0
+    got = model.recommend(list(buyer_items.rows.ids), n=5, exclude_owned=exclude_owned)
+    for row in range(buyer_items.shape[0]):
+        candidates = np.sort(dense[row][dense[row] > 0])[::-1][:5]
+        present = [i is not None for i in got.ids[row]]
+        np.testing.assert_allclose(got.scores[row][present], candidates, rtol=1e-5)
+        cols = buyer_items.cols.index([i for i in got.ids[row] if i is not None])
+        np.testing.assert_allclose(dense[row][cols], candidates, rtol=1e-5)
+
+
+def test_als_similar_items_is_factor_cosine(data):
+    buyer_items, _ = data
+    model = MODELS["als"][0]().fit(buyer_items)
+    unit = model.item_factors_ / np.linalg.norm(model.item_factors_, axis=1, keepdims=True)
+    cosine = unit @ unit.T
+    np.fill_diagonal(cosine, -np.inf)
+    expected = np.argsort(-cosine, axis=1)[:, :3]
+    got = model.similar_items(list(buyer_items.cols.ids), n=3)
+    assert got.ids.tolist() == buyer_items.cols.id_of(expected.ravel()).reshape(expected.shape).tolist()
+    np.testing.assert_allclose(got.scores, np.take_along_axis(cosine, expected, axis=1), rtol=1e-4)
