@@ -71,7 +71,13 @@ def blend(sources: Mapping[str, pd.DataFrame], weights: Mapping[str, float], dep
     long["product_id"] = long["product_id"].astype(str)
     long["rec_product_id"] = long["rec_product_id"].astype(str)
     grouped = long.groupby(["product_id", "rec_product_id"], sort=False)
-    out = grouped.agg(contribution=("contribution", "sum"), n=("source", "size"), sources=("source", "+".join)).reset_index()
+    out = grouped.agg(contribution=("contribution", "sum"), n=("source", "size")).reset_index()
     out["score"] = out["contribution"] / total
+    pairs = pd.MultiIndex.from_frame(out[["product_id", "rec_product_id"]])
+    names = np.full(len(out), "", dtype=object)
+    for name, part in zip(used, parts):
+        has = pairs.isin(pd.MultiIndex.from_arrays([part["item_id"].astype(str), part["rec_item_id"].astype(str)]))
+        names = np.where(has, np.where(names == "", name, names + "+" + name), names)
+    out["sources"] = pd.Series(names, dtype="str")
     out["source"] = np.where(out["n"] > 1, "blend", out["sources"])
     return out[["product_id", "rec_product_id", "score", "source", "sources"]]

@@ -113,7 +113,8 @@ def build_cross_sell(
     """``cross_sell``: complements of each product, blended from the sources of
     ``cfg.cross_sell_weights`` (``item_similarity``: source -> ``item_id, rec_item_id, score`` at
     product level; ``rules``: optional association rules, used as source ``rules`` unless
-    ``item_similarity`` already has one). Never the product itself or a same-family substitute."""
+    ``item_similarity`` already has one). Never the product itself, another variant of it or a
+    same-family substitute (product managers may still pin one in ``curated_links.csv``)."""
     sources = dict(item_similarity)
     if rules is not None and "rules" not in sources:
         sources["rules"] = rules_as_similarity(rules)

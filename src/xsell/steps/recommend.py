@@ -4,7 +4,9 @@ Reads ``<workdir>/canonical/*.parquet``, the curated links and block list files,
 of one training run, computes item similarities and the personal ranking, calls the pure builders
 in ``xsell.recommend.tables`` and writes ``<workdir>/tables/{cross_sell,up_sell,
 buying_center_suggestions}.parquet`` plus ``tables.json``. ``today`` is ``recommend.today`` or the
-last order date + 1 day (see ``RecommendConfig.today``).
+last order date + 1 day (see ``RecommendConfig.today``). The personal ranking asks the model for
+``candidates_per_source`` items per buying center with ``exclude_owned=True``; products bought
+before can still come back through cross-/up-sell unless they are regular purchases.
 """
 
 from __future__ import annotations
@@ -166,7 +168,8 @@ def similarity_frames(models: dict[str, Recommender], names: set[str], ctx: Reco
 
 
 # -- compute and write ----------------------------------------------------------------------
-def _compute(cfg: Config, models_dir: Path | None) -> _Computed:
+def _compute(cfg: Config, models_dir: Path | None, *, buying_centers: bool = True) -> _Computed:
+    """Build the tables (``buying_centers=False``: only cross_sell and up_sell)."""
     wd = Workdir(cfg.workdir)
     lines = _read_parquet(wd.order_lines, required=True)
     products = _read_parquet(wd.products, required=False)
@@ -190,14 +193,15 @@ def _compute(cfg: Config, models_dir: Path | None) -> _Computed:
     with stage("recommend: up_sell", log) as rep:
         tables["up_sell"] = build_up_sell({k: v for k, v in sims.items() if k in rc.upsell_weights}, lines, ctx, rc)
         rep.counts["rows"] = len(tables["up_sell"].frame)
-    with stage("recommend: buying_center_suggestions", log) as rep:
-        buyers = buyer_directory(lines, customers)["buying_center_id"].tolist()
-        ranking = models[personal_name].recommend(buyers, n=rc.candidates_per_source, exclude_owned=True)
-        personal = to_product_level(ranking.to_frame("buying_center_id", "item_id"), _variant_products(ctx), cols=("item_id",))
-        tables["buying_center_suggestions"] = build_buying_center_suggestions(
-            personal, tables["cross_sell"].frame, tables["up_sell"].frame, lines, customers, ctx, rc, personal_source=personal_name
-        )
-        rep.counts["rows"] = len(tables["buying_center_suggestions"].frame)
+    if buying_centers:
+        with stage("recommend: buying_center_suggestions", log) as rep:
+            buyers = buyer_directory(lines, customers)["buying_center_id"].tolist()
+            ranking = models[personal_name].recommend(buyers, n=rc.candidates_per_source, exclude_owned=True)
+            personal = to_product_level(ranking.to_frame("buying_center_id", "item_id"), _variant_products(ctx), cols=("item_id",))
+            tables["buying_center_suggestions"] = build_buying_center_suggestions(
+                personal, tables["cross_sell"].frame, tables["up_sell"].frame, lines, customers, ctx, rc, personal_source=personal_name
+            )
+            rep.counts["rows"] = len(tables["buying_center_suggestions"].frame)
     total: dict[str, int] = {}
     for t in tables.values():
         for rule, n in t.rules_applied.items():
@@ -240,7 +244,7 @@ def run_recommend(cfg: Config, *, models_dir: Path | None = None, meta: dict | N
 
 def export_links_review(cfg: Config, out: Path) -> Path:
     """Write the learned links + current curated rows as a CSV shaped like ``curated_links.csv``."""
-    done = _compute(cfg, None)
+    done = _compute(cfg, None, buying_centers=False)
     review = build_links_review(done.tables["cross_sell"].frame, done.tables["up_sell"].frame, done.ctx)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
