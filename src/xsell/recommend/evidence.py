@@ -22,7 +22,7 @@ EVIDENCE_COLUMNS: tuple[str, ...] = ("orders_together", "buyers_both", "support"
 
 def _binary(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
     """(n_rows, n_cols) 0/1 CSR matrix with a one at each (row, col)."""
-    m = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=shape)
+    m = sp.csr_matrix((np.ones(len(rows), dtype=np.float64), (rows, cols)), shape=shape)
     m.data[:] = 1.0
     return m
 
