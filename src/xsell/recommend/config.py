@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import datetime as dt
+from typing import Literal
 
-from xsell.configbase import StrictModel
+from pydantic import Field, model_validator
+
+from xsell.configbase import ConfigPath, StrictModel
 
 
 class RecommendConfig(StrictModel):
@@ -15,6 +18,65 @@ class RecommendConfig(StrictModel):
     top_n_buying_center: int = Field(20, ge=1)
     """Rows per buying center in ``buying_center_suggestions``."""
     upsell_min_price_ratio: float = Field(1.1, gt=0)
-    """Up-sell candidates cost at least this multiple of the product's typical price."""
+    """Up-sell candidates cost at least this multiple of the product's typical price (must be > 1)."""
     upsell_max_price_ratio: float = Field(2.5, gt=0)
     """... and at most this multiple."""
+
+    today: dt.date | None = None
+    """Reference date of the business rules (discontinued_on, curated valid_until, time windows).
+    ``null``: the last order date in the data + 1 day, so runs on historical data are deterministic."""
+    candidates_per_source: int = Field(50, ge=1)
+    """Candidates read per item (or buying center) from each source before blending; the rank-based
+    normalisation maps rank r of a source to ``1 - (r - 1) / candidates_per_source``."""
+    cross_sell_weights: dict[str, float] = Field(
+        default_factory=lambda: {"rules": 1.0, "item_knn": 0.5, "als": 0.5, "bpr": 0.25}
+    )
+    """Blend weight per cross-sell source (a model name, or ``rules``); sources not listed are unused."""
+    upsell_weights: dict[str, float] = Field(default_factory=lambda: {"switch": 1.0, "item_knn": 0.3, "als": 0.3})
+    """Blend weight per up-sell source: ``switch`` (observed upgrades) or a model name."""
+    upsell_min_switchers: int = Field(2, ge=1)
+    """A switch pair X -> Y counts as evidence when at least this many buying centers made it."""
+    upsell_family_chars: int | None = Field(None, ge=1)
+    """Compare only the first N characters of ``family`` for up-sell (a higher level of a
+    hierarchical code such as SAP PRODH); ``null``: the whole family."""
+    buying_center_weights: dict[Literal["personal", "cross_sell", "up_sell"], float] = Field(
+        default_factory=lambda: {"personal": 1.0, "cross_sell": 0.6, "up_sell": 0.4}
+    )
+    """Blend weight of the champion's personal ranking and of the cross-/up-sell of owned products."""
+    personal_model: str | None = None
+    """Model (name under the models run dir) that ranks per buying center; ``null``: the evaluation's
+    best model by ``evaluation.rank_metric`` if metrics exist, else als > bpr > item_knn > popularity."""
+    anchor_months: int = Field(24, ge=1)
+    """Products a buying center bought within this many months anchor its cross-/up-sell suggestions."""
+    regular_min_orders: int = Field(2, ge=1)
+    """A product bought in at least this many distinct orders ..."""
+    regular_months: int = Field(12, ge=1)
+    """... within this many months before ``today`` is a regular purchase (reorder, never suggested)."""
+    popularity_months: int = Field(12, ge=1)
+    """Window of the popularity fallback for buying centers without history."""
+    assortment: Literal["auto", "master", "inferred"] = "auto"
+    """Country assortment: ``master`` uses the product master's ``countries`` (empty = everywhere),
+    ``inferred`` keeps products sold in the country within ``assortment_months``; ``auto`` uses the
+    master when any product has ``countries`` filled in, else infers."""
+    assortment_months: int = Field(24, ge=1)
+    """Window of the inferred assortment, and of the (country, product) pairs that get country rows."""
+    exclude_families: list[str] = Field(default_factory=list)
+    """Product families never recommended (e.g. spare parts sold only through service)."""
+    block_list: ConfigPath | None = None
+    """CSV of product or variant ids never recommended: one id per line, or a ``product_id`` column."""
+    curated_links: ConfigPath | None = None
+    """``curated_links.csv`` from product management (product_id, rec_product_id, kind, action
+    pin|block, note, valid_until); overrides learned links. ``xsell links review`` writes a template."""
+
+    @model_validator(mode="after")
+    def _check_price_window(self) -> RecommendConfig:
+        if self.upsell_min_price_ratio <= 1.0:
+            raise ValueError(
+                f"recommend.upsell_min_price_ratio must be > 1 (an up-sell costs more), got {self.upsell_min_price_ratio}"
+            )
+        if self.upsell_max_price_ratio < self.upsell_min_price_ratio:
+            raise ValueError(
+                f"recommend.upsell_max_price_ratio ({self.upsell_max_price_ratio}) is below "
+                f"upsell_min_price_ratio ({self.upsell_min_price_ratio})"
+            )
+        return self

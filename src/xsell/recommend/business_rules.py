@@ -1,0 +1,88 @@
+"""Business rules applied last to every table; each rule logs how many rows it removed.
+
+Rules on the recommended product / variant of a row (in this order, a row is counted once, by
+the first rule that removes it):
+
+- ``discontinued``: the product has no active standard variant (status ``discontinued`` or
+  ``discontinued_on <= today``), or the chosen variant is discontinued.
+- ``not_in_assortment``: the product is not sold in the row's country (see ``RecommendContext``).
+- ``custom_made``: the product exists only as custom-made variants, or the variant is custom-made.
+- ``excluded_family``: the product's family is in ``recommend.exclude_families``.
+- ``block_list``: the product or variant id is on ``recommend.block_list``.
+- ``no_orderable_variant``: no standard, active variant is sold in the row's country.
+
+Table-specific rules (``self_or_variant``, ``same_family``, ``curated_block``,
+``upsell_price_window``, ``upsell_not_higher_price``, ``upsell_cycle``, ``regular_purchase``) use
+``drop_rows`` so they are counted and logged the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from xsell.recommend.config import RecommendConfig
+from xsell.recommend.context import RecommendContext
+
+log = logging.getLogger(__name__)
+
+BUSINESS_RULES: tuple[str, ...] = (
+    "discontinued",
+    "not_in_assortment",
+    "custom_made",
+    "excluded_family",
+    "block_list",
+    "no_orderable_variant",
+)
+
+
+def drop_rows(frame: pd.DataFrame, mask: np.ndarray | pd.Series, rule: str, table: str, counts: dict[str, int]) -> pd.DataFrame:
+    """Remove rows where ``mask`` holds, add the number to ``counts[rule]`` and log it."""
+    mask = np.asarray(mask, dtype=bool)
+    n = int(mask.sum())
+    counts[rule] = counts.get(rule, 0) + n
+    log.info("%s: rule %s removed %d row(s)", table, rule, n)
+    return frame.loc[~mask]
+
+
+def blocked_pairs(frame: pd.DataFrame, blocks: pd.DataFrame, product_col: str = "product_id", rec_col: str = "rec_product_id") -> np.ndarray:
+    """True where (``product_col``, ``rec_col``) is a blocked (product_id, rec_product_id) pair."""
+    if blocks.empty or frame.empty:
+        return np.zeros(len(frame), dtype=bool)
+    pairs = pd.MultiIndex.from_arrays([frame[product_col].astype(str), frame[rec_col].astype(str)])
+    return pairs.isin(pd.MultiIndex.from_frame(blocks[["product_id", "rec_product_id"]].astype(str)))
+
+
+def apply_business_rules(
+    frame: pd.DataFrame,
+    ctx: RecommendContext,
+    cfg: RecommendConfig,
+    *,
+    table: str,
+    product_col: str = "rec_product_id",
+    variant_col: str = "rec_variant_id",
+    counts: dict[str, int] | None = None,
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Apply ``BUSINESS_RULES`` to rows with ``country``, ``product_col`` and ``variant_col``.
+
+    Returns the kept rows and ``counts`` (rule -> rows removed) updated in place.
+    """
+    counts = {} if counts is None else counts
+    variants = ctx.variants.drop_duplicates("variant_id").set_index("variant_id")
+
+    def variant_flag(rows: pd.DataFrame, col: str) -> np.ndarray:
+        return variants[col].reindex(pd.Index(rows[variant_col].astype(str))).fillna(False).to_numpy(dtype=bool)
+
+    checks = {
+        "discontinued": lambda f: ctx.product_attr(f[product_col], "discontinued", False).astype(bool) | variant_flag(f, "discontinued"),
+        "not_in_assortment": lambda f: ~ctx.in_assortment(f["country"], f[product_col]),
+        "custom_made": lambda f: ctx.product_attr(f[product_col], "custom_only", False).astype(bool) | variant_flag(f, "is_custom"),
+        "excluded_family": lambda f: np.isin(ctx.product_attr(f[product_col], "family", ""), list(cfg.exclude_families)),
+        "block_list": lambda f: f[product_col].astype(str).isin(ctx.block_ids).to_numpy() | f[variant_col].astype(str).isin(ctx.block_ids).to_numpy(),
+        "no_orderable_variant": lambda f: (f[variant_col].fillna("").astype(str) == "").to_numpy(),
+    }
+    for rule in BUSINESS_RULES:
+        frame = drop_rows(frame, checks[rule](frame), rule, table, counts)
+    return frame, counts

@@ -1,0 +1,191 @@
+"""``RecommendContext``: product facts as of ``today`` that every table and business rule shares.
+
+Built once from the canonical order lines and product master (both optional in parts):
+
+- ``products`` (index ``product_id``): ``name``, ``family``, ``group`` (up-sell comparison key),
+  ``typical_price`` (median list price of the non-custom variants, else median unit price paid),
+  ``line_value`` (median net value of a line), ``discontinued`` (it has standard variants but
+  none is active at ``today``), ``custom_only`` (no standard variant),
+  ``everywhere`` (master assortment empty = sold everywhere).
+- ``variants``: ``variant_id, product_id, is_custom, discontinued, countries``.
+- ``sold``: ``(country, product_id)`` pairs sold within ``assortment_months`` before ``today``.
+- ``assortment_mode``: ``master`` or ``inferred`` (``auto`` resolved, see ``RecommendConfig``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from xsell.recommend.config import RecommendConfig
+from xsell.recommend.curated import CuratedLinks
+from xsell.schema import ALL_COUNTRIES, PRODUCT_COLUMNS
+
+
+def resolve_today(lines: pd.DataFrame, cfg: RecommendConfig) -> pd.Timestamp:
+    """``cfg.today`` if set, else the last order date + 1 day (deterministic on historical data)."""
+    if cfg.today is not None:
+        return pd.Timestamp(cfg.today)
+    if len(lines) == 0:
+        return pd.Timestamp.today().normalize()
+    return pd.Timestamp(lines["order_date"].max()).normalize() + pd.Timedelta(days=1)
+
+
+def months_before(today: pd.Timestamp, months: int) -> pd.Timestamp:
+    """Start of a window of ``months`` calendar months ending at ``today``."""
+    return today - pd.DateOffset(months=months)
+
+
+def purchases(lines: pd.DataFrame) -> pd.DataFrame:
+    """Order lines that are purchases (returns and non-positive quantities dropped)."""
+    keep = ~lines["is_return"].astype(bool) & (lines["quantity"].astype(float) > 0)
+    return lines.loc[keep]
+
+
+def _mode_text(values: pd.DataFrame, key: str, col: str) -> pd.Series:
+    """Most frequent non-empty ``col`` per ``key`` (ties: alphabetical)."""
+    v = values.loc[values[col].fillna("").astype(str).str.len() > 0, [key, col]]
+    counts = v.groupby([key, col]).size().rename("n").reset_index()
+    counts = counts.sort_values([key, "n", col], ascending=[True, False, True])
+    return counts.drop_duplicates(key).set_index(key)[col]
+
+
+@dataclass(frozen=True)
+class RecommendContext:
+    """Shared facts and rule inputs of one ``recommend`` run (see module docstring)."""
+
+    today: pd.Timestamp
+    products: pd.DataFrame
+    variants: pd.DataFrame
+    sold: pd.DataFrame
+    assortment_mode: str
+    explicit: pd.DataFrame
+    """``(country, product_id)`` pairs of the master's explicit assortment."""
+    curated: CuratedLinks = field(default_factory=CuratedLinks.empty)
+    block_ids: frozenset[str] = frozenset()
+
+    def product_attr(self, product_ids: pd.Series, col: str, default: object) -> np.ndarray:
+        """``products[col]`` for each id (``default`` for unknown products)."""
+        return self.products[col].reindex(pd.Index(product_ids.astype(str))).fillna(default).to_numpy()
+
+    def name_of(self, product_ids: pd.Series) -> pd.Series:
+        """Display name of each product (its id where the master has none)."""
+        names = pd.Series(self.product_attr(product_ids, "name", ""), index=product_ids.index, dtype="str")
+        return names.where(names.str.len() > 0, product_ids.astype(str))
+
+    def in_assortment(self, country: pd.Series, product_id: pd.Series) -> np.ndarray:
+        """True where ``product_id`` may be offered in ``country`` (``ALL`` rows always pass)."""
+        pairs = pd.MultiIndex.from_arrays([country.astype(str).to_numpy(), product_id.astype(str).to_numpy()])
+        ok = (country.astype(str) == ALL_COUNTRIES).to_numpy()
+        if self.assortment_mode == "master":
+            everywhere = self.product_attr(product_id, "everywhere", True).astype(bool)
+            listed = pairs.isin(pd.MultiIndex.from_frame(self.explicit[["country", "product_id"]]))
+            return ok | everywhere | listed
+        return ok | pairs.isin(pd.MultiIndex.from_frame(self.sold[["country", "product_id"]]))
+
+    def variant_in_country(self, country: pd.Series, variant_countries: pd.Series) -> np.ndarray:
+        """True where a variant with ``;``-joined ``variant_countries`` is sold in ``country``."""
+        if self.assortment_mode != "master":
+            return np.ones(len(country), dtype=bool)
+        vc = variant_countries.fillna("").astype(str).to_numpy()
+        c = country.astype(str).to_numpy()
+        padded = np.char.add(np.char.add(";", vc.astype(str)), ";")
+        needle = np.char.add(np.char.add(";", c.astype(str)), ";")
+        listed = np.char.find(padded, needle) >= 0
+        return (c == ALL_COUNTRIES) | (vc == "") | listed
+
+
+def _empty_products() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="str") for c in PRODUCT_COLUMNS})
+
+
+def build_context(
+    lines: pd.DataFrame,
+    products: pd.DataFrame | None,
+    cfg: RecommendConfig,
+    today: pd.Timestamp,
+    *,
+    curated: CuratedLinks | None = None,
+    block_ids: frozenset[str] = frozenset(),
+) -> RecommendContext:
+    """Product and variant facts as of ``today`` from order lines and the (optional) product master."""
+    master = _empty_products() if products is None else products.copy()
+    for col in ("family", "name", "countries", "status"):
+        master[col] = master[col].fillna("").astype(str) if col in master else ""
+    master["variant_id"] = master["variant_id"].astype(str)
+    master["product_id"] = master["product_id"].astype(str)
+    master["is_custom"] = master["is_custom"].fillna(False).astype(bool) if "is_custom" in master else False
+    disc_on = pd.to_datetime(master["discontinued_on"]) if "discontinued_on" in master else pd.Series(pd.NaT, index=master.index)
+    master["discontinued"] = (master["status"].str.lower() == "discontinued") | (disc_on.notna() & (disc_on <= today))
+
+    bought = purchases(lines)
+    seen = (
+        bought.groupby(["variant_id", "product_id"], observed=True)["is_custom"].max().reset_index()
+        if len(bought)
+        else pd.DataFrame({"variant_id": pd.Series(dtype="str"), "product_id": pd.Series(dtype="str"), "is_custom": pd.Series(dtype=bool)})
+    )
+    seen = seen[~seen["variant_id"].isin(master["variant_id"])]
+    variants = pd.concat(
+        [
+            master[["variant_id", "product_id", "is_custom", "discontinued", "countries"]],
+            seen.assign(discontinued=False, countries="")[["variant_id", "product_id", "is_custom", "discontinued", "countries"]],
+        ],
+        ignore_index=True,
+    )
+    variants["is_custom"] = variants["is_custom"].astype(bool)
+    variants["discontinued"] = variants["discontinued"].astype(bool)
+
+    standard = variants[~variants["is_custom"]]
+    ids = pd.Index(pd.unique(pd.concat([variants["product_id"], bought["product_id"].astype(str)])), name="product_id")
+    prod = pd.DataFrame(index=ids)
+    std_master = master[~master["is_custom"]]
+    prod["name"] = _mode_text(std_master, "product_id", "name").combine_first(_mode_text(master, "product_id", "name"))
+    prod["family"] = _mode_text(master, "product_id", "family")
+    prod[["name", "family"]] = prod[["name", "family"]].fillna("").astype(str)
+    chars = cfg.upsell_family_chars
+    prod["group"] = prod["family"].str.slice(0, chars) if chars else prod["family"]
+
+    list_price = pd.to_numeric(std_master.get("list_price"), errors="coerce") if "list_price" in std_master else None
+    master_price = (
+        std_master.assign(p=list_price)[lambda f: f["p"] > 0].groupby("product_id")["p"].median()
+        if list_price is not None
+        else pd.Series(dtype=float)
+    )
+    std_lines = bought[~bought["is_custom"].astype(bool) & (bought["unit_price"].astype(float) > 0)]
+    paid_price = std_lines.groupby("product_id")["unit_price"].median()
+    prod["typical_price"] = master_price.reindex(ids).combine_first(paid_price.reindex(ids)).astype(float)
+    positive = bought[bought["net_value"].astype(float) > 0]
+    prod["line_value"] = positive.groupby("product_id")["net_value"].median().reindex(ids).astype(float)
+    prod["line_value"] = prod["line_value"].fillna(prod["typical_price"])
+
+    active_std = standard[~standard["discontinued"]]
+    prod["discontinued"] = ids.isin(standard["product_id"]) & ~ids.isin(active_std["product_id"])
+    prod["custom_only"] = ~ids.isin(standard["product_id"])
+    std_countries = master.loc[~master["is_custom"], ["product_id", "countries"]]
+    prod["everywhere"] = ~ids.isin(std_countries["product_id"]) | ids.isin(
+        std_countries.loc[std_countries["countries"] == "", "product_id"]
+    )
+
+    explicit = std_countries[std_countries["countries"] != ""].assign(country=lambda f: f["countries"].str.split(";"))
+    explicit = explicit.explode("country")
+    explicit["country"] = explicit["country"].astype(str).str.strip()
+    explicit = explicit.loc[explicit["country"] != "", ["country", "product_id"]].drop_duplicates().reset_index(drop=True)
+
+    recent = bought[bought["order_date"] >= months_before(today, cfg.assortment_months)]
+    sold = recent[["country", "product_id"]].astype(str).drop_duplicates().reset_index(drop=True)
+
+    mode = cfg.assortment
+    if mode == "auto":
+        mode = "master" if len(explicit) else "inferred"
+    return RecommendContext(
+        today=today,
+        products=prod,
+        variants=variants.reset_index(drop=True),
+        sold=sold,
+        assortment_mode=mode,
+        explicit=explicit,
+        curated=curated if curated is not None else CuratedLinks.empty(),
+        block_ids=frozenset(block_ids),
+    )

@@ -1,0 +1,112 @@
+"""Evidence behind links, per country and overall (``ALL``), computed from purchases.
+
+- ``pair_evidence``: for (country, product, rec_product) rows, the orders containing both
+  (``orders_together``), the buying centers that bought both (``buyers_both``, not necessarily in
+  one order) and the basket ``support``, ``confidence`` (P(rec | product)) and ``lift``.
+- ``switch_evidence``: buying centers that *switched* from X to Y inside one up-sell group:
+  every purchase of X is strictly before the first purchase of Y (bought X, later Y, and never X
+  again once Y started). ``switchers`` counts them, ``buyers`` counts buyers of X.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from xsell.recommend.context import purchases
+from xsell.schema import ALL_COUNTRIES
+
+EVIDENCE_COLUMNS: tuple[str, ...] = ("orders_together", "buyers_both", "support", "confidence", "lift")
+
+
+def _binary(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    """(n_rows, n_cols) 0/1 CSR matrix with a one at each (row, col)."""
+    m = sp.csr_matrix((np.ones(len(rows), dtype=np.float64), (rows, cols)), shape=shape)
+    m.data[:] = 1.0
+    return m
+
+
+def gram_at(rows_items: sp.csr_matrix, a: np.ndarray, b: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """``(X.T @ X)[a, b]`` for a (n_rows, n_items) matrix X without forming the full Gram matrix:
+    anchors are processed ``chunk`` at a time."""
+    out = np.zeros(len(a), dtype=np.float64)
+    if len(a) == 0:
+        return out
+    csc = rows_items.tocsc()
+    anchors, inverse = np.unique(a, return_inverse=True)
+    for start in range(0, len(anchors), chunk):
+        block = (csc[:, anchors[start : start + chunk]].T @ rows_items).tocsr()
+        sel = (inverse >= start) & (inverse < start + chunk)
+        out[sel] = np.asarray(block[inverse[sel] - start, b[sel]]).ravel()
+    return out
+
+
+def pair_evidence(lines: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Evidence for each ``(country, product_id, rec_product_id)`` row of ``pairs``.
+
+    ``country == ALL`` counts every order; other rows count the orders of that country only.
+    Returns ``pairs`` (index reset) with ``EVIDENCE_COLUMNS`` added (zeros / NaN without evidence).
+    """
+    pairs = pairs.reset_index(drop=True)
+    bought = purchases(lines)[["order_id", "buying_center_id", "country", "product_id"]].astype(str)
+    bought = bought.drop_duplicates(["order_id", "product_id"])
+    items = pd.Index(pd.unique(pd.concat([bought["product_id"], pairs["product_id"], pairs["rec_product_id"]]).astype(str)))
+    parts = []
+    for country, group in pairs.groupby("country", sort=True):
+        sub = bought if country == ALL_COUNTRIES else bought[bought["country"] == country]
+        order_codes, order_ids = pd.factorize(sub["order_id"])
+        buyer_codes, buyer_ids = pd.factorize(sub["buying_center_id"])
+        item_codes = items.get_indexer(sub["product_id"])
+        orders_items = _binary(order_codes, item_codes, (len(order_ids), len(items)))
+        buyers_items = _binary(buyer_codes, item_codes, (len(buyer_ids), len(items)))
+        a = items.get_indexer(group["product_id"].astype(str))
+        b = items.get_indexer(group["rec_product_id"].astype(str))
+        n_orders = max(len(order_ids), 1)
+        per_item = np.asarray(orders_items.sum(axis=0)).ravel()
+        together = gram_at(orders_items, a, b)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            confidence = np.where(per_item[a] > 0, together / per_item[a], np.nan)
+            lift = np.where(per_item[b] > 0, confidence / (per_item[b] / n_orders), np.nan)
+        parts.append(
+            group.assign(
+                orders_together=together.astype(np.int64),
+                buyers_both=gram_at(buyers_items, a, b).astype(np.int64),
+                support=together / n_orders,
+                confidence=confidence,
+                lift=lift,
+            )
+        )
+    if not parts:
+        return pairs.assign(**{c: pd.Series(dtype=float) for c in EVIDENCE_COLUMNS})
+    return pd.concat(parts).loc[pairs.index]
+
+
+def _first_last(bought: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    return bought.groupby(keys, observed=True)["order_date"].agg(first="min", last="max").reset_index()
+
+
+def switch_evidence(lines: pd.DataFrame, group: pd.Series) -> pd.DataFrame:
+    """Switch counts per ``(country, product_id, rec_product_id)``, for ``ALL`` and each country.
+
+    ``group`` maps product_id -> up-sell group (family); products with an empty group are ignored.
+    Returns ``country, product_id, rec_product_id, switchers, buyers`` (``buyers``: buying centers
+    of that country that bought ``product_id``).
+    """
+    bought = purchases(lines)[["buying_center_id", "country", "product_id", "order_date"]].copy()
+    bought["product_id"] = bought["product_id"].astype(str)
+    bought["group"] = bought["product_id"].map(group).fillna("").astype(str)
+    bought = bought[bought["group"] != ""]
+    out = []
+    for scope in (ALL_COUNTRIES, "country"):
+        keys = ["buying_center_id", "group", "product_id"] if scope == ALL_COUNTRIES else ["buying_center_id", "country", "group", "product_id"]
+        span = _first_last(bought, keys)
+        if scope == ALL_COUNTRIES:
+            span["country"] = ALL_COUNTRIES
+        buyers = span.groupby(["country", "product_id"]).size().rename("buyers")
+        pairs = span.merge(span, on=["buying_center_id", "country", "group"], suffixes=("", "_rec"))
+        moved = pairs[(pairs["product_id"] != pairs["product_id_rec"]) & (pairs["last"] < pairs["first_rec"])]
+        counts = moved.groupby(["country", "product_id", "product_id_rec"]).size().rename("switchers").reset_index()
+        counts = counts.rename(columns={"product_id_rec": "rec_product_id"})
+        out.append(counts.join(buyers, on=["country", "product_id"]))
+    return pd.concat(out, ignore_index=True)[["country", "product_id", "rec_product_id", "switchers", "buyers"]]

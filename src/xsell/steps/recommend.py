@@ -1,0 +1,253 @@
+"""Step ``recommend``: trained models + canonical tables -> the three suggestion tables.
+
+Reads ``<workdir>/canonical/*.parquet``, the curated links and block list files, loads the models
+of one training run, computes item similarities and the personal ranking, calls the pure builders
+in ``xsell.recommend.tables`` and writes ``<workdir>/tables/{cross_sell,up_sell,
+buying_center_suggestions}.parquet`` plus ``tables.json``. ``today`` is ``recommend.today`` or the
+last order date + 1 day (see ``RecommendConfig.today``). The personal ranking asks the model for
+``candidates_per_source`` items per buying center with ``exclude_owned=True``; products bought
+before can still come back through cross-/up-sell unless they are regular purchases.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from xsell.config import Config
+from xsell.errors import ConfigError, InputDataError
+from xsell.io.layout import Workdir
+from xsell.models.base import Recommender
+from xsell.progress import stage
+from xsell.recommend.blend import to_product_level
+from xsell.recommend.context import RecommendContext, build_context, resolve_today
+from xsell.recommend.curated import CuratedLinks, parse_block_list, parse_curated_links
+from xsell.recommend.review import build_links_review
+from xsell.recommend.tables import Table, build_buying_center_suggestions, build_cross_sell, build_up_sell, buyer_directory
+
+log = logging.getLogger(__name__)
+
+PERSONAL_PREFERENCE: tuple[str, ...] = ("als", "bpr", "item_knn", "popularity_country", "popularity")
+"""Personal model when neither config nor evaluation metrics name one."""
+
+
+@dataclass(frozen=True)
+class RecommendResult:
+    """What ``run_recommend`` wrote."""
+
+    paths: dict[str, Path]
+    metadata: Path
+    rows: dict[str, int]
+    rules_applied: dict[str, int]
+    models_dir: Path
+    personal_model: str
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Row counts per table (for stage log lines)."""
+        return dict(self.rows)
+
+
+@dataclass
+class _Computed:
+    ctx: RecommendContext
+    tables: dict[str, Table]
+    models_dir: Path
+    models: list[str]
+    personal_model: str
+    rules_applied: dict[str, int] = field(default_factory=dict)
+
+
+# -- reading --------------------------------------------------------------------------------
+def _read_parquet(path: Path, *, required: bool) -> pd.DataFrame | None:
+    if path.is_file():
+        return pd.read_parquet(path)
+    if required:
+        raise InputDataError("canonical table not found; run `xsell ingest` first", file=path)
+    return None
+
+
+def _read_csv(path: Path, what: str, **kwargs: Any) -> pd.DataFrame:
+    if not path.is_file():
+        raise InputDataError(f"{what} file not found", file=path)
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", **kwargs)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise InputDataError(f"{what} file is not a readable CSV: {exc}", file=path) from None
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+
+
+def read_curated_links(path: Path | None, today: pd.Timestamp) -> CuratedLinks:
+    """``recommend.curated_links`` parsed as of ``today`` (empty when not configured)."""
+    if path is None:
+        return CuratedLinks.empty()
+    return parse_curated_links(_read_csv(path, "curated links", sep=None, engine="python"), str(path), today)
+
+
+def read_block_list(path: Path | None) -> frozenset[str]:
+    """``recommend.block_list`` ids (empty when not configured)."""
+    if path is None:
+        return frozenset()
+    return parse_block_list(_read_csv(path, "block list", header=None, skip_blank_lines=True), str(path))
+
+
+# -- models ---------------------------------------------------------------------------------
+def resolve_models_dir(cfg: Config, models_dir: Path | None) -> Path:
+    """``models_dir`` if it is a training run (``train.json``) or one saved model (``model.json``);
+    otherwise its newest run (default root: ``models.dir``)."""
+    root = Path(models_dir) if models_dir is not None else Path(cfg.models.dir)
+    if (root / "train.json").is_file() or (root / "model.json").is_file():
+        return root
+    runs = [p for p in root.iterdir() if (p / "train.json").is_file()] if root.is_dir() else []
+    if not runs:
+        raise ConfigError(f"no trained models in {root}; run `xsell train` first", key="models.dir")
+    return max(runs, key=lambda p: ((p / "train.json").stat().st_mtime, p.name))
+
+
+def load_models(run_dir: Path) -> dict[str, Recommender]:
+    """Every model saved in ``run_dir`` (or the single model saved there), keyed by name."""
+    if (run_dir / "model.json").is_file():
+        model = Recommender.load(run_dir)
+        return {model.name: model}
+    dirs = sorted(p for p in run_dir.iterdir() if (p / "model.json").is_file())
+    if not dirs:
+        raise ConfigError(f"no saved models in {run_dir}", key="models.dir")
+    return {p.name: Recommender.load(p) for p in dirs}
+
+
+def choose_personal_model(cfg: Config, models: dict[str, Recommender]) -> str:
+    """``recommend.personal_model``, else the only model, else the best by the evaluation's rank
+    metric (``<workdir>/evaluation/metrics.csv``), else the first of ``PERSONAL_PREFERENCE``."""
+    wanted = cfg.recommend.personal_model
+    if wanted is not None:
+        if wanted not in models:
+            raise ConfigError(f"personal model {wanted!r} is not among the trained models {sorted(models)}", key="recommend.personal_model")
+        return wanted
+    if len(models) == 1:
+        return next(iter(models))
+    metrics_path = Workdir(cfg.workdir).metrics
+    if metrics_path.is_file():
+        m = pd.read_csv(metrics_path)
+        m = m[(m["metric"] == cfg.evaluation.rank_metric) & (m["k"] == cfg.evaluation.rank_k) & m["model"].isin(list(models))]
+        if (m["country"] == "ALL").any():
+            m = m[m["country"] == "ALL"]
+        if (m["target"] == "cross_sell").any():
+            m = m[m["target"] == "cross_sell"]
+        if len(m):
+            return str(m.groupby("model")["value"].mean().sort_values(ascending=False, kind="stable").index[0])
+    for name in PERSONAL_PREFERENCE:
+        if name in models:
+            return name
+    return sorted(models)[0]
+
+
+def _variant_products(ctx: RecommendContext) -> pd.Series:
+    return ctx.variants.drop_duplicates("variant_id").set_index("variant_id")["product_id"]
+
+
+def similarity_frames(models: dict[str, Recommender], names: set[str], ctx: RecommendContext, cfg: Config) -> dict[str, pd.DataFrame]:
+    """``item_id, rec_item_id, score`` at product level for each model in ``names``."""
+    depth = cfg.recommend.candidates_per_source
+    out = {}
+    for name in sorted(names & set(models)):
+        model = models[name]
+        if hasattr(model, "similarity_table"):
+            sim = model.similarity_table(n=depth)
+        else:
+            items = ctx.variants["variant_id"] if cfg.models.level == "variant" else pd.Series(ctx.products.index)
+            sim = model.similar_items(list(items.astype(str)), n=depth).to_frame("item_id", "rec_item_id")
+        out[name] = to_product_level(sim[["item_id", "rec_item_id", "score"]], _variant_products(ctx))
+    return out
+
+
+# -- compute and write ----------------------------------------------------------------------
+def _compute(cfg: Config, models_dir: Path | None, *, buying_centers: bool = True) -> _Computed:
+    """Build the tables (``buying_centers=False``: only cross_sell and up_sell)."""
+    wd = Workdir(cfg.workdir)
+    lines = _read_parquet(wd.order_lines, required=True)
+    products = _read_parquet(wd.products, required=False)
+    customers = _read_parquet(wd.customers, required=False)
+    rc = cfg.recommend
+    today = resolve_today(lines, rc)
+    log.info("recommend: today = %s (%s)", today.date(), "recommend.today" if rc.today else "last order date + 1 day")
+    ctx = build_context(
+        lines, products, rc, today, curated=read_curated_links(rc.curated_links, today), block_ids=read_block_list(rc.block_list)
+    )
+    run_dir = resolve_models_dir(cfg, models_dir)
+    models = load_models(run_dir)
+    personal_name = choose_personal_model(cfg, models)
+    log.info("recommend: models %s from %s, personal ranking by %s", sorted(models), run_dir, personal_name)
+    sims = similarity_frames(models, set(rc.cross_sell_weights) | set(rc.upsell_weights), ctx, cfg)
+
+    tables: dict[str, Table] = {}
+    with stage("recommend: cross_sell", log) as rep:
+        tables["cross_sell"] = build_cross_sell({k: v for k, v in sims.items() if k in rc.cross_sell_weights}, lines, ctx, rc)
+        rep.counts["rows"] = len(tables["cross_sell"].frame)
+    with stage("recommend: up_sell", log) as rep:
+        tables["up_sell"] = build_up_sell({k: v for k, v in sims.items() if k in rc.upsell_weights}, lines, ctx, rc)
+        rep.counts["rows"] = len(tables["up_sell"].frame)
+    if buying_centers:
+        with stage("recommend: buying_center_suggestions", log) as rep:
+            buyers = buyer_directory(lines, customers)["buying_center_id"].tolist()
+            ranking = models[personal_name].recommend(buyers, n=rc.candidates_per_source, exclude_owned=True)
+            personal = to_product_level(ranking.to_frame("buying_center_id", "item_id"), _variant_products(ctx), cols=("item_id",))
+            tables["buying_center_suggestions"] = build_buying_center_suggestions(
+                personal, tables["cross_sell"].frame, tables["up_sell"].frame, lines, customers, ctx, rc, personal_source=personal_name
+            )
+            rep.counts["rows"] = len(tables["buying_center_suggestions"].frame)
+    total: dict[str, int] = {}
+    for t in tables.values():
+        for rule, n in t.rules_applied.items():
+            total[rule] = total.get(rule, 0) + n
+    return _Computed(ctx, tables, run_dir, sorted(models), personal_name, total)
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def run_recommend(cfg: Config, *, models_dir: Path | None = None, meta: dict | None = None) -> RecommendResult:
+    """Write the three tables and ``tables.json`` into ``<workdir>/tables/``."""
+    done = _compute(cfg, models_dir)
+    wd = Workdir(cfg.workdir)
+    wd.tables.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, table in done.tables.items():
+        paths[name] = wd.table(name)
+        _atomic_write(paths[name], lambda p, f=table.frame: f.to_parquet(p, index=False))
+    rows = {name: len(t.frame) for name, t in done.tables.items()}
+    record: dict[str, Any] = {
+        "config_hash": cfg.hash(),
+        "models_dir": str(done.models_dir),
+        "models": done.models,
+        "personal_model": done.personal_model,
+        "today": str(done.ctx.today.date()),
+        "rows": rows,
+        "rules_applied": done.rules_applied,
+        "rules_applied_by_table": {name: t.rules_applied for name, t in done.tables.items()},
+    }
+    record.update(meta or {})
+    metadata = wd.tables / "tables.json"
+    _atomic_write(metadata, lambda p: p.write_text(json.dumps(record, indent=2, sort_keys=True, default=str)))
+    log.info("recommend: wrote %s to %s", ", ".join(f"{k}={v:,}" for k, v in rows.items()), wd.tables)
+    return RecommendResult(paths, metadata, rows, done.rules_applied, done.models_dir, done.personal_model)
+
+
+def export_links_review(cfg: Config, out: Path) -> Path:
+    """Write the learned links + current curated rows as a CSV shaped like ``curated_links.csv``."""
+    done = _compute(cfg, None, buying_centers=False)
+    review = build_links_review(done.tables["cross_sell"].frame, done.tables["up_sell"].frame, done.ctx)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(out, lambda p: review.to_csv(p, index=False, encoding="utf-8"))
+    log.info("links review: %d learned and %d curated link(s) written to %s", int((review["action"] == "").sum()), int((review["action"] != "").sum()), out)
+    return out

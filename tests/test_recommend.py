@@ -1,0 +1,421 @@
+"""Suggestion tables on hand-built frames whose expected results are worked out by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xsell.recommend.blend import blend, to_product_level
+from xsell.recommend.config import RecommendConfig
+from xsell.recommend.context import build_context, resolve_today
+from xsell.recommend.curated import parse_curated_links
+from xsell.recommend.evidence import pair_evidence, switch_evidence
+from xsell.recommend.review import REVIEW_COLUMNS, build_links_review
+from xsell.recommend.tables import (
+    build_buying_center_suggestions,
+    build_cross_sell,
+    build_up_sell,
+    upsell_cycle_edges,
+)
+from xsell.recommend.variants import resolve_variants
+from xsell.schema import BUYING_CENTER_COLUMNS, CROSS_SELL_COLUMNS, UP_SELL_COLUMNS
+
+
+# -- frame builders (shared with test_business_rules.py) ------------------------------------
+def line(order, date, bc, variant, product=None, country="DE", qty=1.0, price=10.0, custom=False, ret=False) -> dict:
+    """One canonical order line; ``product`` defaults to the variant id before ``-``."""
+    return {
+        "order_id": order,
+        "order_line": "",
+        "order_date": pd.Timestamp(date),
+        "buying_center_id": bc,
+        "customer_id": bc.split("/")[0],
+        "country": country,
+        "variant_id": variant,
+        "product_id": product or variant.split("-")[0],
+        "quantity": -qty if ret else qty,
+        "unit_price": price,
+        "net_value": (-qty if ret else qty) * price,
+        "currency": "EUR",
+        "is_custom": custom,
+        "is_return": ret,
+        "source_file": "test.csv",
+        "source_row": 1,
+    }
+
+
+def lines_frame(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    return frame.astype({"quantity": float, "unit_price": float, "net_value": float, "is_custom": bool, "is_return": bool})
+
+
+def product(variant, family, price=10.0, name=None, status="active", discontinued_on=None, countries="", custom=False, product_id=None) -> dict:
+    """One product-master row (one variant)."""
+    return {
+        "variant_id": variant,
+        "product_id": product_id or variant.split("-")[0],
+        "family": family,
+        "list_price": price,
+        "status": status,
+        "discontinued_on": pd.Timestamp(discontinued_on) if discontinued_on else pd.NaT,
+        "countries": countries,
+        "name": name or variant.split("-")[0],
+        "is_custom": custom,
+    }
+
+
+def products_frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows).astype({"list_price": float, "is_custom": bool, "discontinued_on": "datetime64[ns]"})
+
+
+def sim(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["item_id", "rec_item_id", "score"])
+
+
+def context(lines, products, cfg=None, **kw):
+    cfg = cfg or RecommendConfig()
+    return build_context(lines, products, cfg, resolve_today(lines, cfg), **kw)
+
+
+# -- cross-sell scenario --------------------------------------------------------------------
+CROSS_PRODUCTS = products_frame(
+    [
+        product("P1-V1", "PUMP", 100, "Pump A"),
+        product("P1-V2", "PUMP", 100, "Pump A"),
+        product("P1-C", "PUMP", 150, "Pump A custom", custom=True, product_id="P1"),
+        product("P2-V", "PUMP", 120, "Pump B"),
+        product("S1-V", "SEAL", 10, "Seal kit"),
+        product("F1-V", "FILT", 20, "Filter"),
+        product("G1-V", "SEAL", 5, "Gasket"),
+    ]
+)
+CROSS_LINES = lines_frame(
+    [
+        line("O1", "2024-03-01", "B1", "P1-V1"),
+        line("O1", "2024-03-01", "B1", "S1-V"),
+        line("O2", "2024-03-02", "B2", "P1-V1"),
+        line("O2", "2024-03-02", "B2", "S1-V"),
+        line("O2", "2024-03-02", "B2", "F1-V"),
+        line("O3", "2024-03-03", "B3", "P1-V2", country="FR"),
+        line("O3", "2024-03-03", "B3", "F1-V", country="FR"),
+        line("O4", "2024-03-04", "B3", "S1-V", country="FR"),
+        line("O5", "2024-03-05", "B1", "G1-V"),
+    ]
+)
+# rules rank P2 (same family), S1, F1, G1; item_knn ranks F1, S1.
+CROSS_SOURCES = {
+    "rules": sim([("P1", "P2", 5.0), ("P1", "S1", 4.0), ("P1", "F1", 3.0), ("P1", "G1", 2.0)]),
+    "item_knn": sim([("P1", "F1", 0.9), ("P1", "S1", 0.8)]),
+}
+CROSS_CFG = RecommendConfig(candidates_per_source=4, cross_sell_weights={"rules": 1.0, "item_knn": 0.5})
+
+
+def test_blend_rank_normalises_each_source_and_weights_them():
+    out = blend(CROSS_SOURCES, {"rules": 1.0, "item_knn": 0.5}, depth=4).set_index("rec_product_id")
+    # rules norms: P2 1, S1 .75, F1 .5, G1 .25; item_knn: F1 1, S1 .75; total weight 1.5
+    assert out.loc["S1", "score"] == pytest.approx((0.75 + 0.5 * 0.75) / 1.5)
+    assert out.loc["F1", "score"] == pytest.approx((0.5 + 0.5 * 1.0) / 1.5)
+    assert out.loc["G1", "score"] == pytest.approx(0.25 / 1.5)
+    assert out.loc["S1", "source"] == "blend" and out.loc["G1", "source"] == "rules"
+    assert out.loc["S1", "sources"] == "rules+item_knn"
+
+
+def test_variant_level_similarity_rolls_up_to_products_without_self_pairs():
+    variants = pd.Series({"P1-V1": "P1", "P1-V2": "P1", "S1-V": "S1"})
+    frame = sim([("P1-V1", "P1-V2", 0.9), ("P1-V1", "S1-V", 0.3), ("P1-V2", "S1-V", 0.7), ("P1-V1", "F1", 0.2)])
+    out = to_product_level(frame, variants).sort_values("rec_item_id").reset_index(drop=True)
+    assert out.to_dict("records") == [
+        {"item_id": "P1", "rec_item_id": "F1", "score": 0.2},
+        {"item_id": "P1", "rec_item_id": "S1", "score": 0.7},
+    ]
+
+
+def test_pair_evidence_counts_orders_buyers_and_lift_per_country():
+    pairs = pd.DataFrame({"country": ["ALL", "DE", "FR"], "product_id": "P1", "rec_product_id": "S1"})
+    ev = pair_evidence(CROSS_LINES, pairs).set_index("country")
+    # ALL: 5 orders, P1 in 3, S1 in 3, both in O1 and O2; B1, B2 and B3 bought both
+    assert ev.loc["ALL", "orders_together"] == 2 and ev.loc["ALL", "buyers_both"] == 3
+    assert ev.loc["ALL", "support"] == pytest.approx(2 / 5)
+    assert ev.loc["ALL", "confidence"] == pytest.approx(2 / 3)
+    assert ev.loc["ALL", "lift"] == pytest.approx((2 / 3) / (3 / 5))
+    # DE: O1, O2, O5; P1 and S1 in 2 each, together in 2
+    assert ev.loc["DE", "lift"] == pytest.approx(1.0 / (2 / 3)) and ev.loc["DE", "buyers_both"] == 2
+    # FR: never in one order, but B3 bought both
+    assert ev.loc["FR", "orders_together"] == 0 and ev.loc["FR", "buyers_both"] == 1
+
+
+def test_cross_sell_blends_excludes_substitutes_and_ranks_per_country():
+    ctx = context(CROSS_LINES, CROSS_PRODUCTS, CROSS_CFG)
+    table = build_cross_sell(CROSS_SOURCES, CROSS_LINES, ctx, CROSS_CFG)
+    cs = table.frame
+    assert list(cs.columns[: len(CROSS_SELL_COLUMNS)]) == list(CROSS_SELL_COLUMNS)
+    assert set(cs["country"]) == {"ALL", "DE", "FR"}
+    got = {c: g["rec_product_id"].tolist() for c, g in cs.groupby("country")}
+    # G1 was never sold in FR: outside FR's inferred assortment
+    assert got == {"ALL": ["S1", "F1", "G1"], "DE": ["S1", "F1", "G1"], "FR": ["S1", "F1"]}
+    assert all(g["rank"].tolist() == list(range(1, len(g) + 1)) for _, g in cs.groupby("country"))
+    assert "P2" not in set(cs["rec_product_id"])  # same family PUMP = substitute
+    assert table.rules_applied["same_family"] == 1 and table.rules_applied["not_in_assortment"] == 1
+    de = cs[cs["country"] == "DE"].set_index("rec_product_id")
+    assert de.loc["S1", "score"] == pytest.approx(0.75)
+    assert de.loc["S1", "lift"] == pytest.approx(1.5)
+    assert de.loc["S1", "reason"] == "bought together with Pump A in 2 orders; 2 DE buying centers buy both (lift 1.5)"
+    assert de.loc["S1", "rec_variant_id"] == "S1-V"
+    assert de.loc["G1", "source"] == "rules"
+    fr = cs[cs["country"] == "FR"].set_index("rec_product_id")
+    assert fr.loc["S1", "reason"] == "1 FR buying centers buy both this and Pump A (rules+item_knn)"
+
+
+def test_cross_sell_never_proposes_the_product_itself_or_its_variants():
+    sources = {"rules": sim([("P1", "P1", 9.0), ("P1", "S1", 1.0)])}
+    ctx = context(CROSS_LINES, CROSS_PRODUCTS, CROSS_CFG)
+    table = build_cross_sell(sources, CROSS_LINES, ctx, CROSS_CFG)
+    assert set(table.frame["rec_product_id"]) == {"S1"}
+    assert table.rules_applied["self_or_variant"] == 1
+
+
+def test_cross_sell_accepts_association_rules_frame():
+    rules = pd.DataFrame({"antecedent": ["P1", "P1"], "consequent": ["F1", "S1"], "lift": [1.2, 3.0], "damped_lift": [2.0, 1.0]})
+    cfg = RecommendConfig(cross_sell_weights={"rules": 1.0})
+    ctx = context(CROSS_LINES, CROSS_PRODUCTS, cfg)
+    cs = build_cross_sell({}, CROSS_LINES, ctx, cfg, rules=rules).frame
+    assert cs[cs["country"] == "ALL"]["rec_product_id"].tolist() == ["F1", "S1"]  # ranked by damped_lift
+
+
+def _curated(rows: list[tuple], today: str = "2024-03-06") -> object:
+    raw = pd.DataFrame(rows, columns=["product_id", "rec_product_id", "kind", "action", "note", "valid_until"])
+    return parse_curated_links(raw, "curated_links.csv", pd.Timestamp(today))
+
+
+def test_curated_pin_comes_first_with_source_curated_and_block_removes():
+    curated = _curated([("P1", "G1", "cross_sell", "pin", "fits every pump", ""), ("P1", "S1", "cross_sell", "block", "", "")])
+    ctx = context(CROSS_LINES, CROSS_PRODUCTS, CROSS_CFG, curated=curated)
+    table = build_cross_sell(CROSS_SOURCES, CROSS_LINES, ctx, CROSS_CFG)
+    got = {c: g["rec_product_id"].tolist() for c, g in table.frame.groupby("country")}
+    assert got == {"ALL": ["G1", "F1"], "DE": ["G1", "F1"], "FR": ["F1"]}  # G1 not sold in FR
+    for _, grp in table.frame[table.frame["country"] != "FR"].groupby("country"):
+        first = grp.iloc[0]
+        assert (first["rank"], first["source"]) == (1, "curated")
+        assert first["reason"] == "recommended by product management: fits every pump"
+    assert table.rules_applied["curated_block"] == 1
+
+
+# -- up-sell scenario -----------------------------------------------------------------------
+UP_PRODUCTS = products_frame(
+    [
+        product("D1-V", "DRILL", 100, "Drill 1"),
+        product("D2-V", "DRILL", 150, "Drill 2"),
+        product("D3-V", "DRILL", 105, "Drill 3"),
+        product("D4-V", "DRILL", 300, "Drill 4"),
+        product("D5-V", "DRILL", 100, "Drill 5"),
+    ]
+)
+
+
+def _switch(bc: str, steps: list[tuple[str, str]]) -> list[dict]:
+    return [line(f"{bc}-{i}", date, bc, f"{p}-V") for i, (date, p) in enumerate(steps)]
+
+
+UP_LINES = lines_frame(
+    _switch("B1", [("2024-01-01", "D1"), ("2024-03-01", "D2")])
+    + _switch("B2", [("2024-01-05", "D1"), ("2024-02-01", "D2")])
+    + _switch("B3", [("2024-01-01", "D1"), ("2024-02-01", "D2"), ("2024-03-01", "D1")])  # went back: no switch
+    + _switch("B4", [("2024-01-10", "D1"), ("2024-01-10", "D2")])  # same day: no switch
+    + _switch("B5", [("2024-01-01", "D1"), ("2024-02-01", "D3")])  # 1.05x: below the window
+    + _switch("B6", [("2024-01-01", "D1"), ("2024-02-01", "D3")])
+    + _switch("B7", [("2024-01-01", "D1"), ("2024-02-01", "D4")])  # 3x: above the window
+    + _switch("B8", [("2024-01-01", "D1"), ("2024-02-01", "D4")])
+    + _switch("B9", [("2024-01-01", "D1"), ("2024-02-01", "D5")])  # equal price both ways
+    + _switch("B10", [("2024-01-01", "D1"), ("2024-02-01", "D5")])
+    + _switch("B11", [("2024-01-01", "D5"), ("2024-02-01", "D1")])
+    + _switch("B12", [("2024-01-01", "D5"), ("2024-02-01", "D1")])
+    + _switch("B13", [("2024-01-01", "D2"), ("2024-02-01", "D4")])  # 2x but a single switcher
+)
+
+
+def test_switch_evidence_follows_the_definition():
+    group = pd.Series({f"D{i}": "DRILL" for i in range(1, 6)})
+    ev = switch_evidence(UP_LINES, group)
+    ev = ev[ev["country"] == "ALL"].set_index(["product_id", "rec_product_id"])
+    assert ev.loc[("D1", "D2"), "switchers"] == 2  # B1, B2 (not B3: D1 again; not B4: same day)
+    assert ev.loc[("D1", "D2"), "buyers"] == 12  # B1..B12 bought D1
+    assert ("D2", "D1") not in ev.index  # B3 bought D1 after D2 but also before it
+    assert ev.loc[("D1", "D5"), "switchers"] == 2 and ev.loc[("D5", "D1"), "switchers"] == 2
+    assert ev.loc[("D2", "D4"), "switchers"] == 1
+
+
+def test_up_sell_keeps_the_price_window_and_evidence_threshold():
+    cfg = RecommendConfig(upsell_weights={"switch": 1.0})
+    ctx = context(UP_LINES, UP_PRODUCTS, cfg)
+    table = build_up_sell({}, UP_LINES, ctx, cfg)
+    us = table.frame
+    assert list(us.columns[: len(UP_SELL_COLUMNS)]) == list(UP_SELL_COLUMNS)
+    assert sorted(set(zip(us["product_id"], us["rec_product_id"]))) == [("D1", "D2")]
+    assert set(us["country"]) == {"ALL", "DE"}
+    row = us[us["country"] == "ALL"].iloc[0]
+    assert row["price_ratio"] == pytest.approx(1.5) and row["rank"] == 1 and row["source"] == "switch"
+    assert row["reason"] == "chosen as an upgrade by 2 of the 12 buying centers that bought Drill 1 (1.5x the price)"
+    # D1->D3 (1.05x), D1->D4 (3x), D1->D5 and D5->D1 (1.0x) fall outside the window
+    assert table.rules_applied["upsell_price_window"] == 4
+
+
+def test_up_sell_has_no_cycles_even_with_equal_prices_or_pins():
+    cfg = RecommendConfig(upsell_weights={"switch": 1.0})
+    curated = _curated(
+        [
+            ("D2", "D1", "up_sell", "pin", "", ""),  # cheaper: not an up-sell
+            ("D1", "D5", "up_sell", "pin", "", ""),  # equal price both ways
+            ("D5", "D1", "up_sell", "pin", "", ""),
+        ]
+    )
+    ctx = context(UP_LINES, UP_PRODUCTS, cfg, curated=curated)
+    table = build_up_sell({}, UP_LINES, ctx, cfg)
+    pairs = set(zip(table.frame["product_id"], table.frame["rec_product_id"]))
+    assert pairs == {("D1", "D2")}
+    assert table.rules_applied["upsell_not_higher_price"] == 3
+    assert not any((b, a) in pairs for a, b in pairs)
+
+
+def test_upsell_cycle_edges_flags_exactly_the_edges_on_cycles():
+    links = pd.DataFrame(
+        {"product_id": ["A", "B", "C", "D", "E"], "rec_product_id": ["B", "C", "A", "A", "D"]}
+    )  # A->B->C->A is a cycle; D->A and E->D are not on it
+    assert upsell_cycle_edges(links).tolist() == [True, True, True, False, False]
+
+
+def test_up_sell_cycle_guard_on_products_without_price():
+    lines = lines_frame([line("O1", "2024-01-01", "B1", "X-1", price=0.0), line("O2", "2024-01-02", "B1", "Y-1", price=0.0)])
+    curated = _curated([("X", "Y", "up_sell", "pin", "", ""), ("Y", "X", "up_sell", "pin", "", "")], today="2024-01-03")
+    cfg = RecommendConfig()
+    ctx = context(lines, None, cfg, curated=curated)
+    table = build_up_sell({}, lines, ctx, cfg)
+    assert table.frame.empty and table.rules_applied["upsell_cycle"] == 2
+
+
+# -- variants -------------------------------------------------------------------------------
+def test_variant_resolution_prefers_own_then_country_then_global_never_custom():
+    products = products_frame(
+        [
+            product("V-1", "F"), product("V-2", "F"), product("V-3", "F"), product("V-C", "F", custom=True),
+            product("W-1", "F", status="discontinued"), product("W-2", "F"), product("W-3", "F"),
+        ]
+    )
+    rows = [line("a", "2024-01-01", "X1", "V-2")]
+    rows += [line(f"de{i}", "2024-01-02", f"D{i}", "V-1") for i in range(3)]
+    rows += [line(f"fr{i}", "2024-01-03", f"F{i}", "V-3", country="FR") for i in range(5)]
+    rows += [line(f"c{i}", "2024-01-04", f"C{i}", "V-C", custom=True) for i in range(10)]
+    lines = lines_frame(rows)
+    ctx = context(lines, products)
+    requests = pd.DataFrame(
+        {
+            "buying_center_id": ["X1", "X9", "X10", "X1"],
+            "country": ["DE", "DE", "IT", "DE"],
+            "product_id": ["V", "V", "V", "W"],
+        }
+    )
+    assert resolve_variants(requests, lines, ctx).tolist() == ["V-2", "V-1", "V-3", "W-2"]
+
+
+# -- buying-center suggestions --------------------------------------------------------------
+BC_PRODUCTS = products_frame([product(f"{p}-1", f"F{p}", 10.0, f"Product {p}", countries="DE;AT") for p in "ABCDE"])
+BC_LINES = lines_frame(
+    [
+        line("x1a", "2024-05-01", "X1", "A-1", price=10),
+        line("x1b", "2024-06-01", "X1", "A-1", price=10),
+        line("x1c", "2024-06-01", "X1", "B-1", price=10),
+        line("x2a", "2024-06-10", "X2", "B-1", price=10),
+        line("x2a", "2024-06-10", "X2", "C-1", qty=2, price=20),
+        line("x3a", "2024-06-20", "X3", "C-1", qty=4, price=20),
+    ]
+)
+BC_CUSTOMERS = pd.DataFrame(
+    {
+        "buying_center_id": ["X1", "X2", "X3", "N1"],
+        "customer_id": ["K1", "K2", "K3", "K4"],
+        "country": ["DE", "DE", "DE", "DE"],
+        "segment": ["Metal", "Food", "Food", "Food"],
+    }
+)
+
+
+def _table_rows(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["country", "product_id", "rec_product_id", "score", "reason"])
+
+
+def test_buying_center_blend_excludes_regular_purchases_and_uses_country_rows():
+    cfg = RecommendConfig()
+    ctx = context(BC_LINES, BC_PRODUCTS, cfg)
+    cross = _table_rows([("DE", "A", "C", 0.8, "goes with Product A"), ("ALL", "A", "D", 0.5, "global")])
+    up = _table_rows([])
+    personal = pd.DataFrame({"buying_center_id": "X1", "rank": [1, 2, 3], "item_id": ["A", "C", "E"], "score": [5.0, 4.0, 3.0]})
+    table = build_buying_center_suggestions(personal, cross, up, BC_LINES, BC_CUSTOMERS, ctx, cfg, personal_source="als")
+    bcs = table.frame
+    assert list(bcs.columns[: len(BUYING_CENTER_COLUMNS)]) == list(BUYING_CENTER_COLUMNS)
+    x1 = bcs[bcs["buying_center_id"] == "X1"].set_index("product_id")
+    assert x1.index.tolist() == ["C", "E"]  # A: 2 orders in 12 months = reorder; D: DE rows exist for A
+    assert x1["rank"].tolist() == [1, 2]
+    # personal norms 1 - (r-1)/50: A 1.0, C 0.98, E 0.96; weights 1, .6, .4
+    assert x1.loc["C", "score"] == pytest.approx((0.98 + 0.6 * 0.8) / 2.0)
+    assert x1.loc["E", "score"] == pytest.approx(0.96 / 2.0)
+    assert (x1.loc["C", "kind"], x1.loc["C", "anchor_product_id"]) == ("cross_sell", "A")
+    assert x1.loc["C", "reason"] == "goes with Product A; also a top pick of the als model for buying centers like yours"
+    assert x1.loc["E", "anchor_product_id"] == ""
+    assert x1.loc["C", "customer_id"] == "K1" and x1.loc["C", "country"] == "DE"
+    # C lines in DE: net values 40 and 80 -> median 60
+    assert x1.loc["C", "expected_value"] == pytest.approx(x1.loc["C", "score"] * 60.0)
+    assert table.rules_applied["regular_purchase"] == 1
+
+
+def test_new_buying_center_falls_back_to_segment_then_country_popularity():
+    cfg = RecommendConfig()
+    ctx = context(BC_LINES, BC_PRODUCTS, cfg)
+    empty = _table_rows([])
+    personal = pd.DataFrame(columns=["buying_center_id", "rank", "item_id", "score"])
+    bcs = build_buying_center_suggestions(personal, empty, empty, BC_LINES, BC_CUSTOMERS, ctx, cfg).frame
+    n1 = bcs[bcs["buying_center_id"] == "N1"]
+    # DE/Food: C bought by X2 and X3, B by X2; then DE: A (X1)
+    assert n1["product_id"].tolist() == ["C", "B", "A"]
+    assert n1["rank"].tolist() == [1, 2, 3]
+    assert n1["score"].tolist() == pytest.approx([1.0, 0.98, 0.96])
+    assert n1.iloc[0]["reason"] == "popular with 2 buying centers in DE (segment Food) in the last 12 months"
+    assert n1.iloc[2]["reason"] == "popular with 1 buying center in DE in the last 12 months"
+    assert set(n1["kind"]) == {"cross_sell"} and set(n1["anchor_product_id"]) == {""}
+
+
+def test_up_sell_anchor_wins_when_its_weighted_score_is_higher():
+    cfg = RecommendConfig()
+    ctx = context(BC_LINES, BC_PRODUCTS, cfg)
+    cross = _table_rows([("DE", "B", "D", 0.2, "cross reason")])
+    up = _table_rows([("DE", "B", "D", 0.9, "upgrade reason")])
+    personal = pd.DataFrame(columns=["buying_center_id", "rank", "item_id", "score"])
+    bcs = build_buying_center_suggestions(personal, cross, up, BC_LINES, BC_CUSTOMERS, ctx, cfg).frame
+    row = bcs[(bcs["buying_center_id"] == "X1") & (bcs["product_id"] == "D")].iloc[0]
+    assert (row["kind"], row["anchor_product_id"], row["reason"]) == ("up_sell", "B", "upgrade reason")
+    assert row["score"] == pytest.approx((0.6 * 0.2 + 0.4 * 0.9) / 2.0)
+
+
+def test_ranks_start_at_one_and_are_contiguous_with_top_n():
+    cfg = RecommendConfig(top_n_product=2, top_n_buying_center=2, cross_sell_weights={"rules": 1.0}, candidates_per_source=4)
+    ctx = context(CROSS_LINES, CROSS_PRODUCTS, cfg)
+    cs = build_cross_sell(CROSS_SOURCES, CROSS_LINES, ctx, cfg).frame
+    for _, grp in cs.groupby(["country", "product_id"]):
+        assert grp["rank"].tolist() == list(range(1, len(grp) + 1)) and len(grp) <= 2
+    assert cs["rank"].dtype == np.int64
+
+
+# -- links review -----------------------------------------------------------------------------
+def test_links_review_is_usable_as_curated_links():
+    curated = _curated([("P1", "G1", "cross_sell", "pin", "fits", "2030-01-01"), ("P1", "S1", "cross_sell", "block", "", "")])
+    ctx = context(CROSS_LINES, CROSS_PRODUCTS, CROSS_CFG, curated=curated)
+    cs = build_cross_sell(CROSS_SOURCES, CROSS_LINES, ctx, CROSS_CFG).frame
+    us = build_up_sell({}, CROSS_LINES, ctx, CROSS_CFG).frame
+    review = build_links_review(cs, us, ctx)
+    assert tuple(review.columns) == REVIEW_COLUMNS
+    assert review[["rec_product_id", "action"]].values.tolist() == [["G1", "pin"], ["S1", "block"], ["F1", ""]]
+    assert review.iloc[2]["product_name"] == "Pump A" and review.iloc[2]["rec_product_name"] == "Filter"
+    # a product manager blocks F1; the file loads as curated links unchanged otherwise
+    review.loc[2, "action"] = "block"
+    again = parse_curated_links(review.astype(str), "links_review.csv", ctx.today)
+    assert sorted(again.blocks["rec_product_id"]) == ["F1", "S1"]
+    assert again.pins["rec_product_id"].tolist() == ["G1"] and again.pins["valid_until"].tolist() == ["2030-01-01"]
