@@ -198,7 +198,7 @@ def ingest_order_lines(
         fingerprints = row_fingerprints(raw, source_cols)
         duplicate = pd.Series(fingerprints).duplicated().to_numpy()
         if seen_fingerprints is not None and len(seen_fingerprints):
-            duplicate |= np.isin(fingerprints, seen_fingerprints)
+            duplicate = duplicate | np.isin(fingerprints, seen_fingerprints)
         kept_fingerprints = fingerprints[~duplicate]
     else:
         duplicate = np.zeros(n, dtype=bool)
