@@ -32,7 +32,16 @@ import pandas as pd
 from xsell.errors import InputDataError
 from xsell.ingest.config import MAPPABLE_ORDER_LINE_COLUMNS
 from xsell.ingest.mapping import resolve_columns, resolve_key_parts
-from xsell.ingest.parse import as_text, parse_bools, parse_dates, parse_ids, parse_numbers
+from xsell.ingest.parse import (
+    as_text,
+    is_blank,
+    lookup_positions,
+    parse_bools,
+    parse_dates,
+    parse_ids,
+    parse_numbers,
+    text_from_codes,
+)
 from xsell.schema import ALL_COUNTRIES, ORDER_LINE_COLUMNS
 
 if TYPE_CHECKING:
@@ -112,7 +121,7 @@ def _first_match(values: pd.Series, patterns: list[str]) -> pd.Series:
         hit = unique_series.str.fullmatch(pattern).to_numpy(dtype=bool) & remaining
         labels[hit] = pattern
         remaining &= ~hit
-    return pd.Series(labels[codes] if len(codes) else [], index=values.index, dtype="str")
+    return text_from_codes(labels, codes, values.index)
 
 
 def variant_products(variants: pd.Series, regex: str | None) -> tuple[pd.Series, np.ndarray]:
@@ -126,21 +135,21 @@ def variant_products(variants: pd.Series, regex: str | None) -> tuple[pd.Series,
         return variants.astype("str"), np.zeros(len(variants), dtype=bool)
     product = uniq.str.extract(regex, expand=True)[0]
     by_regex = product.notna().to_numpy()
-    product = product.fillna(uniq).astype("str").to_numpy(dtype=object)
-    return pd.Series(product[codes], index=variants.index, dtype="str"), by_regex[codes]
+    return text_from_codes(product.fillna(uniq), codes, variants.index), by_regex[codes]
 
 
 def _product_ids(
-    variant: pd.Series, line_product: pd.Series | None, products: pd.DataFrame | None, regex: str | None
+    variant: pd.Series, line_product: pd.Series | None, master_product: pd.Series | None, regex: str | None
 ) -> tuple[pd.Series, dict[str, int]]:
-    """Product id per line and how many lines each source decided (see ``PRODUCT_SOURCES``)."""
+    """Product id per line and how many lines each source decided (see ``PRODUCT_SOURCES``).
+
+    ``master_product``: the product master's product id of each line's variant (``""`` = none).
+    """
     out, from_regex = variant_products(variant, regex)
     from_master = np.zeros(len(variant), dtype=bool)
-    if products is not None:
-        lookup = products.loc[products["product_id"] != ""].set_index("variant_id")["product_id"]
-        master = variant.map(lookup)
-        from_master = master.notna().to_numpy()
-        out = out.where(~from_master, master)
+    if master_product is not None:
+        from_master = (master_product != "").to_numpy()
+        out = out.where(~from_master, master_product)
     from_line = np.zeros(len(variant), dtype=bool)
     if line_product is not None:
         from_line = ~from_master & (line_product != "").to_numpy()
@@ -211,26 +220,25 @@ def ingest_order_lines(
     # -- parse ----------------------------------------------------------------------------
     order_id = parse_ids(raw[cols["order_id"]], float_ids=float_ids)
     if key_cols:
-        parts = [parse_ids(raw[c], float_ids=float_ids) for c in key_cols]
-        buying_center = parts[0].str.cat(parts[1:], sep="/") if len(parts) > 1 else parts[0]
+        key_texts = [parse_ids(raw[c], float_ids=float_ids) for c in key_cols]
+        buying_center = key_texts[0].str.cat(key_texts[1:], sep="/") if len(key_texts) > 1 else key_texts[0]
         bc_missing = np.zeros(n, dtype=bool)
         bc_column = np.full(n, "", dtype=object)
-        for part_name, part in zip(reversed(data.buying_center_key), reversed(parts)):  # first empty part wins
+        for part_name, part in zip(reversed(data.buying_center_key), reversed(key_texts)):  # first empty part wins
             empty = (part == "").to_numpy()
             bc_missing |= empty
             bc_column[empty] = part_name
         buying_center = buying_center.where(~bc_missing, "")
         bc_column[~bc_missing] = "buying_center_id"
     else:
+        key_texts = []
         buying_center = parse_ids(raw[cols["buying_center_id"]], float_ids=float_ids)
         bc_column = np.full(n, "buying_center_id", dtype=object)
-    date_text = as_text(raw[cols["order_date"]])
     order_date = parse_dates(raw[cols["order_date"]], date_format=data.csv.date_format, dayfirst=data.csv.dayfirst)
     num = {"decimal": data.csv.decimal, "thousands": data.csv.thousands}
-    qty_text = as_text(raw[cols["quantity"]])
     quantity = parse_numbers(raw[cols["quantity"]], **num)
-    price_text = {c: as_text(raw[cols[c]]) for c in ("unit_price", "net_value") if c in cols}
-    price = {c: parse_numbers(raw[cols[c]], **num) for c in price_text}
+    price_cols = [c for c in ("unit_price", "net_value") if c in cols]
+    price = {c: parse_numbers(raw[cols[c]], **num) for c in price_cols}
 
     order_prefixes = tuple(rules.return_order_prefixes)
     is_return = (quantity < 0).to_numpy() | (order_id.str.startswith(order_prefixes).to_numpy() if order_prefixes else False)
@@ -248,44 +256,54 @@ def ingest_order_lines(
         net_value = signed_qty * unit_price
 
     # -- quarantine checks (first failing check wins) ----------------------------------------
-    price_cols = list(price_text)
-    price_empty = np.logical_and.reduce([(price_text[c] == "").to_numpy() for c in price_cols])
+    price_blank = {c: is_blank(raw[cols[c]]) for c in price_cols}
     bad_price_col = np.full(n, price_cols[0], dtype=object)
-    bad_price = price_empty.copy()
+    bad_price = np.logical_and.reduce(list(price_blank.values()))
     for c in reversed(price_cols):
-        bad = ((price_text[c] != "") & price[c].isna()).to_numpy()
+        bad = ~price_blank[c] & price[c].isna().to_numpy()
         bad_price |= bad
         bad_price_col[bad] = c
-    known = np.ones(n, dtype=bool) if products is None else variant.isin(products["variant_id"]).to_numpy()
-    checks: list[tuple[str, np.ndarray, np.ndarray | str, np.ndarray | pd.Series]] = [
-        ("missing order id", (order_id == "").to_numpy(), "order_id", order_id),
-        ("missing buying center", (buying_center == "").to_numpy(), bc_column, buying_center),
-        ("missing variant", (variant == "").to_numpy(), "variant_id", variant),
-        ("unknown variant", ~known, "variant_id", variant),
-        ("unparseable date", order_date.isna().to_numpy(), "order_date", date_text),
-        ("non-numeric quantity", quantity.isna().to_numpy(), "quantity", qty_text),
-        ("non-numeric price", bad_price, bad_price_col, _pick(price_text, bad_price_col, n)),
-        ("negative price", (unit_price < 0).to_numpy(), "unit_price", _pick(price_text, np.full(n, price_cols[0], dtype=object), n)),
+    master_pos = lookup_positions(variant, products["variant_id"]) if products is not None else np.zeros(n, dtype="int64")
+    known = master_pos >= 0
+    checks: list[tuple[str, np.ndarray, np.ndarray | str]] = [
+        ("missing order id", (order_id == "").to_numpy(), "order_id"),
+        ("missing buying center", (buying_center == "").to_numpy(), bc_column),
+        ("missing variant", (variant == "").to_numpy(), "variant_id"),
+        ("unknown variant", ~known, "variant_id"),
+        ("unparseable date", order_date.isna().to_numpy(), "order_date"),
+        ("non-numeric quantity", quantity.isna().to_numpy(), "quantity"),
+        ("non-numeric price", bad_price, bad_price_col),
+        ("negative price", (unit_price < 0).to_numpy(), price_cols[0]),
     ]
     reason = np.full(n, "", dtype=object)
     column = np.full(n, "", dtype=object)
-    value = np.full(n, "", dtype=object)
-    for name, failed, col, val in checks:
+    for name, failed, col in checks:
         hit = failed & active & (reason == "")
         reason[hit] = name
         column[hit] = col[hit] if isinstance(col, np.ndarray) else col
-        value[hit] = np.asarray(val, dtype=object)[hit]
     rejected = reason != ""
     accepted = active & ~rejected
+    texts = {
+        "order_id": order_id, "buying_center_id": buying_center, "variant_id": variant,
+        **{c: raw[cols[c]] for c in ("order_date", "quantity", *price_cols)},
+        **dict(zip(data.buying_center_key or [], key_texts)),
+    }
+    value = np.full(n, "", dtype=object)
+    for col in set(column[rejected]):
+        rows = np.flatnonzero(column == col)
+        value[rows] = as_text(texts[col].iloc[rows]).to_numpy(dtype=object)
 
     # -- accepted lines --------------------------------------------------------------------------
     acc_variant = variant[accepted]
     line_product = parse_ids(raw.loc[accepted, cols["product_id"]], float_ids=float_ids) if "product_id" in cols else None
-    product_id, product_source = _product_ids(acc_variant, line_product, products, data.variant_to_product)
+    master_product = None
+    if products is not None:
+        acc_pos = master_pos[accepted]
+        master_product = text_from_codes(products["product_id"], acc_pos, acc_variant.index)
+    product_id, product_source = _product_ids(acc_variant, line_product, master_product, data.variant_to_product)
     is_custom = parse_bools(raw.loc[accepted, cols["is_custom"]]) if "is_custom" in cols else pd.Series(False, index=acc_variant.index)
     if products is not None and "is_custom" in products.columns:
-        custom_variants = products.loc[products["is_custom"], "variant_id"]
-        is_custom = is_custom | acc_variant.isin(custom_variants)
+        is_custom = is_custom | products["is_custom"].to_numpy(dtype=bool)[acc_pos]
     bc_acc = buying_center[accepted]
 
     def text_or(name: str, default: pd.Series | str) -> pd.Series:
@@ -348,13 +366,4 @@ def ingest_order_lines(
     if counts["rows_read"] != counts["rows_accepted"] + counts["rows_quarantined"] + counts["rows_excluded"]:
         raise AssertionError(f"ingest lost rows: {counts}")
     return IngestResult(lines, quarantine, excluded, counts, kept_fingerprints)
-
-
-def _pick(texts: dict[str, pd.Series], which: np.ndarray, n: int) -> np.ndarray:
-    """Per row, the text of the column named in ``which``."""
-    out = np.full(n, "", dtype=object)
-    for name, text in texts.items():
-        sel = which == name
-        out[sel] = text.to_numpy(dtype=object)[sel]
-    return out
 

@@ -19,7 +19,7 @@ import pandas as pd
 from xsell.errors import InputDataError
 from xsell.ingest.lines import variant_products
 from xsell.ingest.mapping import resolve_columns, resolve_key_parts
-from xsell.ingest.parse import as_text, parse_bools, parse_country_lists, parse_dates, parse_ids, parse_numbers
+from xsell.ingest.parse import as_text, lookup_positions, parse_bools, parse_country_lists, parse_dates, parse_ids, parse_numbers
 from xsell.schema import ALL_COUNTRIES, CUSTOMER_COLUMNS, PRODUCT_COLUMNS
 
 if TYPE_CHECKING:
@@ -135,7 +135,7 @@ def build_product_master(lines: pd.DataFrame, master: pd.DataFrame | None, cfg: 
     if master is None:
         products = _infer_products(lines, cfg)
         return products, {"inferred": True, "from_master": 0, "inferred_rows": len(products)}
-    missing = lines.loc[~lines["variant_id"].isin(master["variant_id"])]
+    missing = lines.loc[lookup_positions(lines["variant_id"], master["variant_id"]) < 0]
     inferred = _infer_products(missing, cfg) if len(missing) else master.iloc[:0]
     products = _typed_products(pd.concat([master, inferred], ignore_index=True))
     return products, {"inferred": False, "from_master": len(master), "inferred_rows": len(inferred)}
@@ -200,7 +200,7 @@ def build_customer_master(lines: pd.DataFrame, master: pd.DataFrame | None) -> t
     if master is None:
         customers = _infer_customers(lines)
         return customers, {"inferred": True, "from_master": 0, "inferred_rows": len(customers)}
-    missing = lines.loc[~lines["buying_center_id"].isin(master["buying_center_id"])]
+    missing = lines.loc[lookup_positions(lines["buying_center_id"], master["buying_center_id"]) < 0]
     inferred = _infer_customers(missing) if len(missing) else master.iloc[:0]
     customers = pd.concat([master, inferred], ignore_index=True).astype("str")
     return customers, {"inferred": False, "from_master": len(master), "inferred_rows": len(inferred)}

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 TRUE_WORDS: frozenset[str] = frozenset({"x", "1", "1.0", "true", "t", "yes", "y", "ja", "j", "wahr"})
 """Case-insensitive values read as True; everything else (empty, ``0``, ``false``, ``no``...) is False."""
@@ -20,13 +22,23 @@ def as_text(values: pd.Series) -> pd.Series:
 
     Typed numbers keep their natural text (``3.5``, ``17850.0``); datetimes are ISO formatted.
     """
-    if isinstance(values.dtype, pd.StringDtype) or values.dtype == object:
+    if isinstance(values.dtype, pd.StringDtype):
+        text = values.fillna("") if values.hasnans else values
+        return text.str.strip()
+    if values.dtype == object:
         text = values.astype("str")
     elif pd.api.types.is_datetime64_any_dtype(values.dtype):
         text = values.dt.strftime("%Y-%m-%d %H:%M:%S").astype("str")
     else:
         text = values.astype("str")
     return text.where(values.notna(), "").str.strip()
+
+
+def is_blank(values: pd.Series) -> np.ndarray:
+    """Mask of missing values: NaN/None in typed columns, empty or blank strings in text columns."""
+    if isinstance(values.dtype, pd.StringDtype) or values.dtype == object:
+        return (as_text(values) == "").to_numpy()
+    return values.isna().to_numpy()
 
 
 def parse_ids(values: pd.Series, *, float_ids: bool = True) -> pd.Series:
@@ -41,7 +53,7 @@ def parse_ids(values: pd.Series, *, float_ids: bool = True) -> pd.Series:
         ints = values.where(integral, 0).astype("int64").astype("str")
         return ints.where(integral, text)
     text = as_text(values)
-    if float_ids:
+    if float_ids and text.str.contains(".", regex=False).any():
         text = text.str.replace(_FLOAT_ID, r"\1", regex=True)
     return text
 
@@ -99,3 +111,21 @@ def parse_country_lists(values: pd.Series) -> pd.Series:
     codes, uniques = pd.factorize(text)
     canonical = [";".join(sorted({p.strip() for p in u.replace(",", ";").replace("|", ";").split(";")} - {""})) for u in uniques]
     return pd.Series(np.asarray(canonical, dtype=object)[codes] if len(codes) else [], index=values.index, dtype="str")
+
+
+def _arrow_strings(values: pd.Series) -> pa.Array:
+    return pa.array(values.to_numpy(dtype=object) if values.dtype == object else values, type=pa.large_string(), from_pandas=True)
+
+
+def lookup_positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
+    """Position of each value in ``keys`` (first occurrence), ``-1`` where absent. Hash join in Arrow."""
+    found = pc.index_in(_arrow_strings(values), value_set=_arrow_strings(keys))
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype("int64")
+
+
+
+
+def text_from_codes(uniques: pd.Series | np.ndarray | list[str], codes: np.ndarray, index: pd.Index) -> pd.Series:
+    """``uniques[codes]`` as a ``str`` Series, gathered in Arrow (no per-row Python objects)."""
+    labels = pa.array(np.asarray(uniques, dtype=object), type=pa.large_string(), from_pandas=True)
+    return pd.Series(pd.array(labels.take(pa.array(np.asarray(codes, dtype="int64"))), dtype="str"), index=index)

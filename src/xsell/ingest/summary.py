@@ -35,7 +35,7 @@ class IngestSummary:
     n_products: int
     n_variants: int
     custom_share: float
-    """Share of accepted lines that are custom-made variants."""
+    """Share of accepted sales lines (returns not counted) that are custom-made variants."""
     products_inferred: bool
     """True when no product master was given and products.parquet was inferred from the lines."""
     customers_inferred: bool
@@ -93,7 +93,7 @@ def summarize(
         n_countries=int(lines["country"].nunique()),
         n_products=int(lines["product_id"].nunique()),
         n_variants=int(lines["variant_id"].nunique()),
-        custom_share=float(lines["is_custom"].mean()) if has_lines else 0.0,
+        custom_share=float(lines.loc[~lines["is_return"], "is_custom"].mean()) if (~lines["is_return"]).any() else 0.0,
         products_inferred=bool(products.get("inferred")),
         customers_inferred=bool(customers.get("inferred")),
         products=dict(products),
