@@ -57,7 +57,8 @@ class DataConfig(StrictModel):
     order_lines: ConfigGlob
     """Order-line export: one file or a glob (CSV, CSV.gz, Parquet)."""
     products: ConfigPath | None = None
-    """Optional product master, one row per variant."""
+    """Optional product master, one row per variant. When given it is the authority: an order line
+    whose variant is absent is quarantined as ``unknown variant`` (the regex is not consulted)."""
     customers: ConfigPath | None = None
     """Optional customer master, one row per buying center."""
     columns: dict[str, str] = Field(default_factory=dict)
@@ -67,7 +68,9 @@ class DataConfig(StrictModel):
     customer_columns: dict[str, str] = Field(default_factory=dict)
     """Canonical customer-master column -> source column."""
     buying_center_key: list[str] | None = None
-    """Build ``buying_center_id`` by joining these columns (canonical or source names) with ``/``."""
+    """Build ``buying_center_id`` by joining these columns (canonical or source names) with ``/``,
+    in the order lines and the customer master alike. It replaces a ``buying_center_id`` column;
+    a line with an empty part is quarantined as ``missing buying center``."""
     variant_to_product: str | None = None
     """Regex whose first group is the product id of a variant id (e.g. ``^(\\d{5})[A-Za-z]*$``)."""
     family_rule: str | None = None
