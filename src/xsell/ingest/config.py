@@ -2,9 +2,36 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+
+from pydantic import Field, field_validator
 
 from xsell.configbase import ConfigGlob, ConfigPath, StrictModel
+from xsell.schema import CUSTOMER_COLUMNS, ORDER_LINE_COLUMNS, PRODUCT_COLUMNS
+
+MAPPABLE_ORDER_LINE_COLUMNS: tuple[str, ...] = tuple(
+    c for c in ORDER_LINE_COLUMNS if c not in ("is_return", "source_file", "source_row")
+)
+"""Canonical order-line columns a source column can be mapped onto (the rest are derived)."""
+
+
+def _check_keys(mapping: dict[str, str], allowed: tuple[str, ...], what: str) -> dict[str, str]:
+    unknown = sorted(set(mapping) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown canonical {what} column(s) {unknown}; expected some of {list(allowed)}")
+    return mapping
+
+
+def _check_regex(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        compiled = re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"invalid regex {value!r}: {exc}") from None
+    if compiled.groups < 1:
+        raise ValueError(f"regex {value!r} needs a capture group (its first group is the result)")
+    return value
 
 
 class CsvOptions(StrictModel):
@@ -30,7 +57,8 @@ class DataConfig(StrictModel):
     order_lines: ConfigGlob
     """Order-line export: one file or a glob (CSV, CSV.gz, Parquet)."""
     products: ConfigPath | None = None
-    """Optional product master, one row per variant."""
+    """Optional product master, one row per variant. When given it is the authority: an order line
+    whose variant is absent is quarantined as ``unknown variant`` (the regex is not consulted)."""
     customers: ConfigPath | None = None
     """Optional customer master, one row per buying center."""
     columns: dict[str, str] = Field(default_factory=dict)
@@ -40,23 +68,58 @@ class DataConfig(StrictModel):
     customer_columns: dict[str, str] = Field(default_factory=dict)
     """Canonical customer-master column -> source column."""
     buying_center_key: list[str] | None = None
-    """Build ``buying_center_id`` by joining these columns (canonical or source names) with ``/``."""
+    """Build ``buying_center_id`` by joining these columns (canonical or source names) with ``/``,
+    in the order lines and the customer master alike. It replaces a ``buying_center_id`` column;
+    a line with an empty part is quarantined as ``missing buying center``."""
     variant_to_product: str | None = None
     """Regex whose first group is the product id of a variant id (e.g. ``^(\\d{5})[A-Za-z]*$``)."""
     family_rule: str | None = None
     """Without a product master: regex whose first group is the family of a product id."""
+    normalize_float_ids: bool = True
+    """Read float-formatted numeric ids such as ``17850.0`` as ``17850`` (spreadsheet exports)."""
     csv: CsvOptions = Field(default_factory=CsvOptions)
-    """CSV dialect options."""
+    """CSV dialect options (order lines and both masters)."""
+
+    @field_validator("columns")
+    @classmethod
+    def _order_line_keys(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_keys(v, MAPPABLE_ORDER_LINE_COLUMNS, "order-line")
+
+    @field_validator("product_columns")
+    @classmethod
+    def _product_keys(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_keys(v, PRODUCT_COLUMNS, "product-master")
+
+    @field_validator("customer_columns")
+    @classmethod
+    def _customer_keys(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_keys(v, CUSTOMER_COLUMNS, "customer-master")
+
+    @field_validator("variant_to_product", "family_rule")
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        return _check_regex(v)
 
 
 class IngestConfig(StrictModel):
     """Rules the ingest applies; each one is counted in ``ingest_summary.json``."""
 
     max_rejected_share: float = Field(0.05, ge=0.0, le=1.0)
-    """Fail the run (exit 3) when more than this share of rows is quarantined."""
+    """Fail the run (exit 3) when more than this share of the rows read is quarantined
+    (excluded rows count as read, not as rejected). Quarantine and summary are written first."""
     return_order_prefixes: list[str] = Field(default_factory=list)
     """Order ids starting with one of these mark returns/cancellations (e.g. ``["C"]``)."""
     exclude_variant_patterns: list[str] = Field(default_factory=list)
     """Regexes (full match) of non-product variant ids: postage, fees, manual adjustments."""
     drop_duplicates: bool = True
     """Drop exact duplicate source lines (counted)."""
+
+    @field_validator("exclude_variant_patterns")
+    @classmethod
+    def _patterns(cls, v: list[str]) -> list[str]:
+        for pattern in v:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"invalid regex {pattern!r}: {exc}") from None
+        return v

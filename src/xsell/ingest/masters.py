@@ -1,0 +1,206 @@
+"""Pure stages for the product and customer masters.
+
+``canonical_*_master`` maps a raw master file onto canonical columns (before the order lines
+are ingested: the product master decides variant -> product and which variants exist).
+``build_*_master`` completes it from the accepted order lines: without a master file every row
+is inferred from the lines; with one, buying centers / variants the lines use but the master
+lacks are added as inferred rows (counted). Master files are reference data, so a row that
+cannot be read (empty key, bad date or status) is an ``InputDataError`` naming file and row.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from xsell.errors import InputDataError
+from xsell.ingest.lines import variant_products
+from xsell.ingest.mapping import resolve_columns, resolve_key_parts
+from xsell.ingest.parse import as_text, lookup_positions, parse_bools, parse_country_lists, parse_dates, parse_ids, parse_numbers
+from xsell.schema import ALL_COUNTRIES, CUSTOMER_COLUMNS, PRODUCT_COLUMNS
+
+if TYPE_CHECKING:
+    from xsell.config import Config
+
+log = logging.getLogger(__name__)
+
+STATUSES: tuple[str, ...] = ("active", "discontinued")
+
+
+def _fail_rows(bad: np.ndarray, message: str, *, file: str, column: str, values: pd.Series) -> None:
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise InputDataError(
+            f"{message} ({int(bad.sum())} row(s))", file=file, row=first + 1, column=column, value=values.iloc[first]
+        )
+
+
+def _family(product_id: pd.Series, rule: str | None) -> pd.Series:
+    """Family of each product: first group of ``data.family_rule``, else the product id itself."""
+    if not rule:
+        return product_id.astype("str")
+    return product_id.str.extract(rule, expand=True)[0].fillna(product_id).astype("str")
+
+
+def canonical_product_master(raw: pd.DataFrame, cfg: Config, *, file: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Raw product master -> ``PRODUCT_COLUMNS`` (one row per variant; first row of a repeated variant wins).
+
+    Empty product ids fall back to ``data.variant_to_product`` / the variant, empty families to
+    ``data.family_rule`` / the product, empty status to ``discontinued`` when a discontinuation
+    date is given (else ``active``).
+    """
+    data = cfg.data
+    cols = resolve_columns(list(raw.columns), data.product_columns, PRODUCT_COLUMNS, ["variant_id"], file=file, config_key="data.product_columns")
+    raw = raw.reset_index(drop=True)
+    get = {c: raw[cols[c]] if c in cols else pd.Series("", index=raw.index, dtype="str") for c in PRODUCT_COLUMNS}
+    variant = parse_ids(get["variant_id"], float_ids=data.normalize_float_ids)
+    _fail_rows((variant == "").to_numpy(), "product master row without variant id", file=file, column=cols["variant_id"], values=variant)
+    product = parse_ids(get["product_id"], float_ids=data.normalize_float_ids)
+    product = product.where(product != "", variant_products(variant, data.variant_to_product)[0])
+    family = as_text(get["family"])
+    family = family.where(family != "", _family(product, data.family_rule))
+    price_text = as_text(get["list_price"])
+    list_price = parse_numbers(get["list_price"], decimal=data.csv.decimal, thousands=data.csv.thousands)
+    _fail_rows(((price_text != "") & list_price.isna()).to_numpy(), "non-numeric list price", file=file, column="list_price", values=price_text)
+    date_text = as_text(get["discontinued_on"])
+    disc = parse_dates(get["discontinued_on"], date_format=data.csv.date_format, dayfirst=data.csv.dayfirst)
+    _fail_rows(((date_text != "") & disc.isna()).to_numpy(), "unparseable discontinued_on date", file=file, column="discontinued_on", values=date_text)
+    status = as_text(get["status"]).str.lower()
+    status = status.where(status != "", pd.Series(np.where(disc.notna(), "discontinued", "active"), index=raw.index, dtype="str"))
+    _fail_rows((~status.isin(STATUSES)).to_numpy(), f"product status must be one of {list(STATUSES)}", file=file, column="status", values=status)
+    master = pd.DataFrame(
+        {
+            "variant_id": variant,
+            "product_id": product,
+            "family": family,
+            "list_price": list_price,
+            "status": status,
+            "discontinued_on": disc,
+            "countries": parse_country_lists(get["countries"]),
+            "name": as_text(get["name"]),
+            "is_custom": parse_bools(get["is_custom"]) if "is_custom" in cols else pd.Series(False, index=raw.index),
+        },
+        columns=list(PRODUCT_COLUMNS),
+    )
+    repeated = master["variant_id"].duplicated()
+    if repeated.any():
+        log.warning("product master %s: %d repeated variant id(s); the first row of each wins", file, int(repeated.sum()))
+    return master.loc[~repeated].reset_index(drop=True), {"rows": len(raw), "repeated_variants": int(repeated.sum())}
+
+
+def _join_countries(pairs: pd.DataFrame, key: str) -> pd.Series:
+    """``key`` -> ``;``-joined sorted countries (``ALL`` = everywhere -> ``""``) from (key, country) pairs."""
+    pairs = pairs.loc[pairs["country"] != ALL_COUNTRIES].drop_duplicates().sort_values([key, "country"])
+    sizes = pairs.groupby(key, sort=False)[key].transform("size")
+    single = pairs.loc[sizes == 1].set_index(key)["country"]
+    multi = pairs.loc[sizes > 1].groupby(key, sort=False)["country"].agg(";".join)
+    return pd.concat([single, multi]).astype("str")
+
+
+def _infer_products(lines: pd.DataFrame, cfg: Config) -> pd.DataFrame:
+    """One row per variant of ``lines``: typical price = median unit price of non-return lines."""
+    by_variant = lines.groupby("variant_id", sort=True, observed=True)
+    out = pd.DataFrame({"product_id": by_variant["product_id"].first(), "is_custom": by_variant["is_custom"].any()})
+    sales = lines.loc[~lines["is_return"], ["variant_id", "unit_price"]]
+    out["list_price"] = sales.groupby("variant_id", observed=True)["unit_price"].median().reindex(out.index)
+    out["countries"] = _join_countries(lines[["variant_id", "country"]], "variant_id").reindex(out.index).fillna("")
+    out = out.reset_index()
+    out["family"] = _family(out["product_id"].astype("str"), cfg.data.family_rule)
+    out["status"] = "active"
+    out["discontinued_on"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns]")
+    out["name"] = ""
+    return _typed_products(out)
+
+
+def _typed_products(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame[list(PRODUCT_COLUMNS)].copy()
+    for c in ("variant_id", "product_id", "family", "status", "countries", "name"):
+        out[c] = out[c].astype("str")
+    out["list_price"] = out["list_price"].astype("float64")
+    out["discontinued_on"] = out["discontinued_on"].astype("datetime64[ns]")
+    out["is_custom"] = out["is_custom"].astype("bool")
+    return out.reset_index(drop=True)
+
+
+def build_product_master(lines: pd.DataFrame, master: pd.DataFrame | None, cfg: Config) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Canonical products: the master's rows plus inferred rows for variants only the lines know.
+
+    Without a master every row is inferred: product from the lines, family from
+    ``data.family_rule`` (or the product), list price = median unit price of non-return lines,
+    countries = where it sold, status active.
+    """
+    if master is None:
+        products = _infer_products(lines, cfg)
+        return products, {"inferred": True, "from_master": 0, "inferred_rows": len(products)}
+    missing = lines.loc[lookup_positions(lines["variant_id"], master["variant_id"]) < 0]
+    inferred = _infer_products(missing, cfg) if len(missing) else master.iloc[:0]
+    products = _typed_products(pd.concat([master, inferred], ignore_index=True))
+    return products, {"inferred": False, "from_master": len(master), "inferred_rows": len(inferred)}
+
+
+def _buying_centers(raw: pd.DataFrame, cols: dict[str, str], cfg: Config, file: str) -> pd.Series:
+    if cfg.data.buying_center_key:
+        sources = resolve_key_parts(list(raw.columns), cols, cfg.data.buying_center_key, file=file)
+        parts = [parse_ids(raw[c], float_ids=cfg.data.normalize_float_ids) for c in sources]
+        joined = parts[0].str.cat(parts[1:], sep="/") if len(parts) > 1 else parts[0]
+        return joined.where(~np.logical_or.reduce([(p == "").to_numpy() for p in parts]), "")
+    if "buying_center_id" not in cols:
+        raise InputDataError(
+            "customer master needs buying_center_id: map it in data.customer_columns or set data.buying_center_key; "
+            "available columns: " + ", ".join(repr(c) for c in raw.columns),
+            file=file,
+            column="buying_center_id",
+        )
+    return parse_ids(raw[cols["buying_center_id"]], float_ids=cfg.data.normalize_float_ids)
+
+
+def canonical_customer_master(raw: pd.DataFrame, cfg: Config, *, file: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Raw customer master -> ``CUSTOMER_COLUMNS`` (buying center from the column or ``data.buying_center_key``).
+
+    customer_id defaults to the buying center, country to ``ALL``, segment to ``""``.
+    """
+    cols = resolve_columns(list(raw.columns), cfg.data.customer_columns, CUSTOMER_COLUMNS, [], file=file, config_key="data.customer_columns")
+    raw = raw.reset_index(drop=True)
+    bc = _buying_centers(raw, cols, cfg, file)
+    _fail_rows((bc == "").to_numpy(), "customer master row without buying center", file=file, column="buying_center_id", values=bc)
+    customer = parse_ids(raw[cols["customer_id"]], float_ids=cfg.data.normalize_float_ids) if "customer_id" in cols else bc
+    country = as_text(raw[cols["country"]]) if "country" in cols else pd.Series(ALL_COUNTRIES, index=raw.index, dtype="str")
+    master = pd.DataFrame(
+        {
+            "buying_center_id": bc,
+            "customer_id": customer.where(customer != "", bc),
+            "country": country.where(country != "", ALL_COUNTRIES),
+            "segment": as_text(raw[cols["segment"]]) if "segment" in cols else "",
+        },
+        columns=list(CUSTOMER_COLUMNS),
+    ).astype("str")
+    repeated = master["buying_center_id"].duplicated()
+    if repeated.any():
+        log.warning("customer master %s: %d repeated buying center(s); the first row of each wins", file, int(repeated.sum()))
+    return master.loc[~repeated].reset_index(drop=True), {"rows": len(raw), "repeated_buying_centers": int(repeated.sum())}
+
+
+def _infer_customers(lines: pd.DataFrame) -> pd.DataFrame:
+    """One row per buying center: its (first) customer and the country it orders from most."""
+    counts = lines.groupby(["buying_center_id", "customer_id", "country"], observed=True).size().rename("n").reset_index()
+    counts = counts.sort_values(["buying_center_id", "n", "country"], ascending=[True, False, True], kind="stable")
+    out = counts.drop_duplicates("buying_center_id")[["buying_center_id", "customer_id", "country"]].copy()
+    out["segment"] = ""
+    return out[list(CUSTOMER_COLUMNS)].astype("str").reset_index(drop=True)
+
+
+def build_customer_master(lines: pd.DataFrame, master: pd.DataFrame | None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Canonical customers: the master's rows plus inferred rows for buying centers only the lines know.
+
+    Inferred rows: the buying center's customer and the country it orders from most, segment ``""``.
+    """
+    if master is None:
+        customers = _infer_customers(lines)
+        return customers, {"inferred": True, "from_master": 0, "inferred_rows": len(customers)}
+    missing = lines.loc[lookup_positions(lines["buying_center_id"], master["buying_center_id"]) < 0]
+    inferred = _infer_customers(missing) if len(missing) else master.iloc[:0]
+    customers = pd.concat([master, inferred], ignore_index=True).astype("str")
+    return customers, {"inferred": False, "from_master": len(master), "inferred_rows": len(inferred)}

@@ -1,0 +1,66 @@
+"""Helpers shared by the ingest tests (no tests here): config from a dict, CSV writing, CLI runs."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from xsell.cli import main
+from xsell.config import Config, config_from_dict
+
+
+def make_config(tmp_path: Path, data: dict[str, Any], ingest: dict[str, Any] | None = None) -> Config:
+    """A validated Config rooted at ``tmp_path`` (workdir ``tmp_path/work``)."""
+    raw = {"workdir": str(tmp_path / "work"), "data": data, "ingest": ingest or {}}
+    return config_from_dict(raw, base_dir=tmp_path)
+
+
+def write_config(tmp_path: Path, data: dict[str, Any], ingest: dict[str, Any] | None = None) -> Path:
+    """Write a YAML config into ``tmp_path`` and return its path."""
+    path = tmp_path / "config.yaml"
+    raw = {"workdir": "work", "data": data, "ingest": ingest or {}}
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+def write_text(path: Path, text: str, encoding: str = "utf-8") -> Path:
+    """Write CSV text exactly as given (LF line ends)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def run_cli(*args: str) -> int:
+    """Run ``xsell`` in-process and return its exit code."""
+    return main(["-q", *args])
+
+
+def read_summary(workdir: Path) -> dict[str, Any]:
+    return json.loads((workdir / "ingest_summary.json").read_text(encoding="utf-8"))
+
+
+def read_outputs(workdir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(order_lines, quarantine, excluded) as written by ``xsell ingest``."""
+    return (
+        pd.read_parquet(workdir / "canonical" / "order_lines.parquet"),
+        pd.read_parquet(workdir / "quarantine" / "quarantine.parquet"),
+        pd.read_parquet(workdir / "quarantine" / "excluded.parquet"),
+    )
+
+
+def shared_data_dir() -> Path | None:
+    """``$XSELL_SHARED_DATA``, else a ``shared/data`` beside a parent of this file, else /work/shared/data."""
+    env = os.environ.get("XSELL_SHARED_DATA")
+    if env:
+        return Path(env) if Path(env).is_dir() else None
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "shared" / "data"
+        if candidate.is_dir():
+            return candidate
+    default = Path("/work/shared/data")
+    return default if default.is_dir() else None
