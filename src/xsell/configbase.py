@@ -7,6 +7,7 @@ the folder of the config file they came from, so cron can run from anywhere.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -29,7 +30,7 @@ def _resolve(value: Path | str, info: ValidationInfo) -> Path:
     p = Path(value).expanduser()
     if not p.is_absolute() and base is not None:
         p = Path(base) / p
-    return Path(str(p))
+    return Path(os.path.normpath(p))
 
 
 def _resolve_str(value: str, info: ValidationInfo) -> str:
