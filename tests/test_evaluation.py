@@ -124,18 +124,24 @@ def test_ranking_frame_maps_variants_and_rerank() -> None:
 
 
 def test_sequential_pairs_and_similar_items_hit_rate(split) -> None:
-    pairs = sequential_pairs(split, window_days=10)
-    # B1 bought P1 on 02-25, P2 + P3 on 03-05, P4 on 03-20: within 10 days and X != Y:
-    # (P1 -> P2, gap 9), (P1 -> P3, 9), (P2 -> P3, 0), (P3 -> P2, 0); P4 is 15+ days after all.
-    assert sorted(map(tuple, pairs[["x", "y"]].values.tolist())) == [("P1", "P2"), ("P1", "P3"), ("P2", "P3"), ("P3", "P2")]
+    pairs = sequential_pairs(split, window_days=15)
+    # B1 bought P1 on 02-25, P2 + P3 on 03-05, P4 on 03-20 (window from 02-15; P2 on 01-10 is out).
+    # Y on a later day, 1..15 days after X: P1 -> P2 (9 days), P1 -> P3 (9), P2 -> P4 (15),
+    # P3 -> P4 (15); P1 -> P4 is 24 days; P2/P3 on the same day are one basket, not a pair.
+    assert sorted(map(tuple, pairs[["x", "y"]].values.tolist())) == [("P1", "P2"), ("P1", "P3"), ("P2", "P4"), ("P3", "P4")]
     assert set(pairs["buying_center_id"]) == {"B1"}
+    assert len(sequential_pairs(split, window_days=10)) == 2  # only the two 9-day pairs
     similar = pd.DataFrame({"query": ["P1", "P1", "P2", "P3"], "rank": [1, 2, 1, 1], "item_id": ["P3", "P2", "P4", "P1"]})
     out = evaluate_similar_items({"m": similar}, pairs, 1).set_index(["country", "k", "metric"])["value"]
-    assert out[("ALL", 1, "pair_hit_rate")] == 0.25  # only (P1, P3)
-    out2 = evaluate_similar_items({"m": similar}, pairs, 2, countries=pd.Series({"B1": "DE"}))
+    assert out[("ALL", 1, "pair_hit_rate")] == 0.5  # (P1, P3) and (P2, P4) of 4
+    # a second buyer (FR) with the same pair (P3, P4) and a miss of its own: 6 pairs, 3 hits at k=2
+    more = pd.concat([pairs, pd.DataFrame({"buying_center_id": ["B2", "B2"], "x": ["P3", "P2"], "y": ["P4", "P1"]})])
+    out2 = evaluate_similar_items({"m": similar}, more, 2, countries=pd.Series({"B1": "DE", "B2": "FR"}))
     got = out2.set_index(["country", "k", "metric"])["value"]
-    assert got[("ALL", 2, "pair_hit_rate")] == 0.5 and got[("DE", 2, "pair_hit_rate")] == 0.5  # + (P1, P2)
-    assert got[("ALL", 0, "n_pairs")] == 4
+    # DE: (P1, P2) now hits at rank 2 too -> 3/4; FR: (P3, P4) miss, (P2, P1) miss -> 0/2; ALL 3/6
+    assert got[("DE", 2, "pair_hit_rate")] == 0.75 and got[("FR", 2, "pair_hit_rate")] == 0.0
+    assert got[("ALL", 2, "pair_hit_rate")] == 0.5
+    assert got[("ALL", 0, "n_pairs")] == 6 and got[("FR", 0, "n_pairs")] == 2
 
 
 class TinyPopularity(Recommender):
@@ -184,7 +190,7 @@ def test_evaluate_models_excludes_owned_for_cross_sell_only(split) -> None:
     m = sp.csr_matrix((np.ones(len(train)), (rows.index(train["buying_center_id"]), cols.index(train["product_id"]))), shape=(len(rows), len(cols)))
     model = TinyPopularity().fit(InteractionMatrix(m, rows, cols))
     # train buyers: B1 {P1, P2}, B2 {P1}, B3 {P3} -> popularity P1 (2), P2 (1), P3 (1)
-    pairs = sequential_pairs(split, window_days=10)
+    pairs = sequential_pairs(split, window_days=15)
     metrics, item_pairs = evaluate_models({"pop": model}, build_targets(split), ecfg(), pairs=pairs, anchors=["P1", "P2", "P3"])
     get = metrics.set_index(["target", "country", "k", "metric"])["value"]
     # cross_sell, B1 owns P1, P2 -> list [P3]; relevant {P3, P4}: NDCG@3 = 1 / (1 + 1/log2 3), recall 1/2
@@ -195,7 +201,8 @@ def test_evaluate_models_excludes_owned_for_cross_sell_only(split) -> None:
     assert get[("reorder", "ALL", 3, "ndcg")] == pytest.approx((1 / math.log2(3) + 1) / 2)
     assert get[("reorder", "ALL", 1, "hit_rate")] == 0.5
     assert get[("reorder", "FR", 1, "hit_rate")] == 1.0
-    # co-bought: only B1 holds two items (P1, P2) -> similar(P1) = [P2]: pair (P1, P2) of 4 hits
+    # co-bought in train: only B1 holds two items (P1, P2) -> similar(P1) = [P2], similar(P2) = [P1],
+    # similar(P3) = []: of the pairs (P1, P2), (P1, P3), (P2, P4), (P3, P4) only (P1, P2) hits
     pair_get = item_pairs.set_index(["country", "k", "metric"])["value"]
     assert pair_get[("ALL", 10, "pair_hit_rate")] == 0.25
 

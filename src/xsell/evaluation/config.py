@@ -28,8 +28,8 @@ class RollingConfig(StrictModel):
 class ItemPairsConfig(StrictModel):
     """Check of item-to-item tables: "bought X, then bought Y within N days" pairs of the test window."""
 
-    window_days: int = Field(30, ge=0)
-    """Y must be bought at most this many days after X (same day counts)."""
+    window_days: int = Field(30, ge=1)
+    """Y must be bought 1 to this many days after X (same-day purchases are one basket, not a sequence)."""
     k: int = Field(10, ge=1)
     """A pair is a hit when Y is in X's ``similar_items`` top k."""
 

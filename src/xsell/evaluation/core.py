@@ -113,10 +113,11 @@ def evaluate_rankings(
 def sequential_pairs(
     split: Split, *, window_days: int, item_col: str = "product_id", max_block: int = 5_000_000
 ) -> pd.DataFrame:
-    """Distinct ``buying_center_id, x, y`` with y bought in the test window and x != y bought by
-    the same buying center 0..``window_days`` days before (x may be before the cutoff).
+    """Distinct ``buying_center_id, x, y``: the buying center bought y in the test window and
+    x != y on an earlier day, at most ``window_days`` days before (x may be before the cutoff).
 
-    The per-buyer self-join is processed in blocks of about ``max_block`` candidate pairs.
+    Same-day purchases (one basket) are not pairs. The per-buyer self-join runs in blocks of
+    about ``max_block`` candidate pairs.
     """
     lines = purchases(pd.concat([split.train, split.test]))
     lines = lines[(lines["order_date"] >= split.cutoff - pd.Timedelta(days=window_days)).to_numpy()]
@@ -133,7 +134,7 @@ def sequential_pairs(
     for blk, x_part in xs.groupby("block", sort=True):
         joined = x_part.merge(ys[ys["block"] == blk], on="b", suffixes=("_x", "_y"))
         gap = (joined["day_y"] - joined["day_x"]).dt.days
-        keep = (gap >= 0) & (gap <= window_days) & (joined["item_x"] != joined["item_y"])
+        keep = (gap >= 1) & (gap <= window_days) & (joined["item_x"] != joined["item_y"])
         parts.append(joined.loc[keep, ["b", "item_x", "item_y"]].drop_duplicates())
     if not parts:
         return pd.DataFrame({"buying_center_id": pd.Series(dtype=str), "x": pd.Series(dtype=str), "y": pd.Series(dtype=str)})
@@ -152,22 +153,32 @@ def evaluate_similar_items(
 
     ``similar`` maps model name -> ``similar_items`` ranking (queries = x ids). Rows: target
     ``item_pairs``, metric ``pair_hit_rate`` at k overall and per country (via ``countries``,
-    buying_center_id -> country), plus ``n_pairs`` (k = 0).
+    buying_center_id -> country), plus ``n_pairs`` (k = 0). Each (buyer, x, y) counts once.
     """
     if countries is not None:
-        country = countries.reindex(pairs["buying_center_id"].astype(str).to_numpy()).fillna(ALL_COUNTRIES).to_numpy(dtype=object)
+        country = countries.reindex(pairs["buying_center_id"].astype(str).to_numpy()).fillna(ALL_COUNTRIES).astype(str).to_numpy()
     else:
         country = np.full(len(pairs), ALL_COUNTRIES, dtype=object)
-    pair_keys = pd.MultiIndex.from_arrays([pairs["x"].astype(str).to_numpy(), pairs["y"].astype(str).to_numpy()])
-    labels = [ALL_COUNTRIES] + sorted(set(country.tolist()) - {ALL_COUNTRIES})
+    # identical (x, y, country) rows only differ by buyer: score each once, weighted by its count
+    grouped = (
+        pd.DataFrame({"x": pairs["x"].astype(str).to_numpy(), "y": pairs["y"].astype(str).to_numpy(), "c": country})
+        .groupby(["x", "y", "c"], sort=False, observed=True).size().reset_index(name="w")
+    )
+    labels = [ALL_COUNTRIES] + sorted(set(grouped["c"]) - {ALL_COUNTRIES})
+    c_code = pd.Index(labels).get_indexer(grouped["c"])
+    weight = grouped["w"].to_numpy(dtype=np.float64)
+    n_per_country = np.bincount(c_code, weights=weight, minlength=len(labels))
+    n_per_country[0] = weight.sum()
+    pair_keys = pd.MultiIndex.from_arrays([grouped["x"].to_numpy(), grouped["y"].to_numpy()])
     rows = []
     for model, ranking in similar.items():
         frame = ranking_frame(ranking)
         frame = frame[frame["rank"] <= k]
         hit = pair_keys.isin(pd.MultiIndex.from_arrays([frame["query"].to_numpy(), frame["item_id"].to_numpy()]))
-        for label in labels:
-            mask = np.ones(len(pairs), bool) if label == ALL_COUNTRIES else country == label
-            n = int(mask.sum())
+        hits = np.bincount(c_code, weights=weight * hit, minlength=len(labels))
+        hits[0] = (weight * hit).sum()
+        for i, label in enumerate(labels):
+            n = n_per_country[i]
             rows.append((model, ITEM_PAIRS_TARGET, label, 0, "n_pairs", float(n)))
-            rows.append((model, ITEM_PAIRS_TARGET, label, k, "pair_hit_rate", float(hit[mask].mean()) if n else 0.0))
+            rows.append((model, ITEM_PAIRS_TARGET, label, k, "pair_hit_rate", float(hits[i] / n) if n else 0.0))
     return pd.DataFrame(rows, columns=list(METRIC_COLUMNS))

@@ -139,7 +139,7 @@ def _train(train_lines: pd.DataFrame, cfg: Config, countries: pd.Series, enabled
 
     interactions = build_interactions(train_lines, cfg.interactions, as_of=as_of)
     models_cfg = cfg.models.model_copy(update={"enabled": list(enabled)})
-    return train_models(interactions, countries, models_cfg)
+    return train_models(interactions, countries, models_cfg, rules=cfg.rules)
 
 
 def _evaluate_at(
@@ -312,6 +312,7 @@ def _register(
             with stage(f"evaluate: refit {model_name} on all lines", log):
                 fitted = _train(lines, model_cfg, countries, [model_name], None)[model_name]
         tracker.log_params(fitted.get_params())
+        tracker.log_metric_values({key: value})
         model_dir = Workdir(cfg.workdir).evaluation / "registered" / model_name
         fitted.save(model_dir)
         return tracker.register_best(
