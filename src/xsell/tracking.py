@@ -336,7 +336,8 @@ class Tracker:
     ) -> Registration:
         """Log ``model_dir`` to the current run, register it as a new version of
         ``registered_model`` and give it ``champion`` (beats baselines and the current champion
-        by ``margin`` on ``metric``) or ``challenger``. ``value`` is stored as a version tag."""
+        by ``margin`` on ``metric``) or ``challenger``. ``value`` is stored as a version tag.
+        A champion tagged with another metric is not comparable: then only the baselines count."""
         self._ensure_registered_model(registered_model)
         previous = self._alias_version(registered_model, CHAMPION)
         champion_value = None

@@ -113,7 +113,7 @@ def _sha256(path: Path) -> str:
 
 def _fingerprint(path: Path, lines: pd.DataFrame, split: Split, targets: Mapping[str, Targets]) -> dict[str, Any]:
     return {
-        "order_lines": {"file": str(path), "sha256": _sha256(path), "rows": len(lines)},
+        "order_lines": {"file": str(path.resolve()), "sha256": _sha256(path), "rows": len(lines)},
         "first_date": str(pd.Timestamp(lines["order_date"].min()).date()),
         "last_date": str(pd.Timestamp(lines["order_date"].max()).date()),
         "cutoff": str(split.cutoff.date()),
