@@ -1,0 +1,278 @@
+"""Temporal split, targets, evaluation core, selection and sweep expansion on tiny hand-made data."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from xsell.config import config_from_dict
+from xsell.errors import ConfigError
+from xsell.evaluation.config import EvaluationConfig, SweepConfig
+from xsell.evaluation.core import evaluate_rankings, evaluate_similar_items, ranking_frame, sequential_pairs
+from xsell.evaluation.report import metrics_table
+from xsell.evaluation.selection import CHALLENGER, CHAMPION, decide_alias, select_best
+from xsell.evaluation.split import build_targets, evaluation_cutoffs, temporal_split
+from xsell.evaluation.sweep import apply_overrides, expand_sweep, sweep_models
+from xsell.interactions.matrix import InteractionMatrix
+from xsell.models.base import Ranking, Recommender
+from xsell.schema import METRIC_COLUMNS
+from xsell.steps.evaluate import evaluate_models
+from xsell.vocab import Vocabulary
+
+# (buying_center, country, product, date, quantity, net_value)
+ROWS = [
+    ("B1", "DE", "P2", "2024-01-10", 1, 20.0),
+    ("B1", "DE", "P1", "2024-02-25", 1, 10.0),
+    ("B1", "DE", "P2", "2024-03-05", 2, 20.0),  # reorder
+    ("B1", "DE", "P3", "2024-03-05", 1, 30.0),  # cross-sell
+    ("B1", "DE", "P5", "2024-03-10", -1, -5.0),  # a return: never a purchase
+    ("B1", "DE", "P4", "2024-03-20", 5, 50.0),  # cross-sell
+    ("B1", "DE", "P6", "2024-03-31", 1, 9.0),  # after the 30-day test window
+    ("B2", "FR", "P1", "2024-01-15", 1, 10.0),
+    ("B2", "FR", "P1", "2024-03-10", 1, 10.0),  # reorder only -> no cross-sell target
+    ("B3", "DE", "P3", "2024-02-01", 1, 30.0),
+    ("B3", "DE", "P1", "2024-03-12", -1, -10.0),  # return only -> not evaluated
+    ("B4", "FR", "P2", "2024-03-15", 1, 20.0),  # new buyer: no history
+]
+CUTOFF = pd.Timestamp("2024-03-01")
+
+
+def make_lines(rows: Sequence[tuple] = ROWS) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["buying_center_id", "country", "product_id", "order_date", "quantity", "net_value"])
+    frame["order_date"] = pd.to_datetime(frame["order_date"])
+    frame["order_id"] = [f"O{i}" for i in range(len(frame))]
+    frame["customer_id"] = frame["buying_center_id"]
+    frame["variant_id"] = frame["product_id"] + "-V"
+    frame["unit_price"] = frame["net_value"] / frame["quantity"]
+    frame["is_custom"] = False
+    frame["is_return"] = frame["quantity"] < 0
+    return frame
+
+
+def ecfg(**kw: Any) -> EvaluationConfig:
+    return EvaluationConfig(**{"test_days": 30, "k": [1, 3], "rank_k": 3, **kw})
+
+
+@pytest.fixture
+def split():
+    return temporal_split(make_lines(), ecfg(cutoff=CUTOFF.date()))
+
+
+def test_split_is_half_open_and_default_cutoff_ends_on_last_day() -> None:
+    lines = make_lines()
+    s = temporal_split(lines, ecfg(cutoff=CUTOFF.date()))
+    assert s.end == pd.Timestamp("2024-03-31")
+    assert s.train["order_date"].max() < CUTOFF <= s.test["order_date"].min()
+    assert len(s.train) == 4 and len(s.test) == 7  # the 03-31 line is in neither
+    # last order 2024-03-31, test_days 31 -> cutoff 2024-03-01, window 03-01..03-31 inclusive
+    d = temporal_split(lines, ecfg(test_days=31))
+    assert d.cutoff == CUTOFF and d.end == pd.Timestamp("2024-04-01") and len(d.test) == 8
+    with pytest.raises(ConfigError, match="evaluation.cutoff"):
+        temporal_split(lines, ecfg(cutoff=pd.Timestamp("2024-04-05").date()))
+
+
+def test_rolling_cutoffs_step_back_from_the_latest() -> None:
+    cfg = ecfg(cutoff=CUTOFF.date(), rolling={"n_cutoffs": 3, "step_days": 7})
+    assert evaluation_cutoffs(make_lines(), cfg) == [pd.Timestamp(d) for d in ("2024-02-16", "2024-02-23", "2024-03-01")]
+
+
+def test_targets_cross_sell_and_reorder(split) -> None:
+    t = build_targets(split)
+    cs, re = t["cross_sell"], t["reorder"]
+    assert cs.items.ids.tolist() == ["P1", "P2", "P3", "P4"]  # P5 only returned, P6 outside
+    assert cs.n_catalog == 3  # P1, P2, P3 bought before the cutoff
+    assert cs.buyers.tolist() == ["B1"] and cs.countries.tolist() == ["DE"]
+    assert cs.items.id_of(cs.relevant[0].indices).tolist() == ["P3", "P4"]
+    assert cs.values.toarray()[0].tolist() == [0.0, 0.0, 30.0, 50.0]
+    assert cs.n_new_buyers == 1  # B4
+    assert re.buyers.tolist() == ["B1", "B2"] and re.countries.tolist() == ["DE", "FR"]
+    assert [re.items.id_of(re.relevant[i].indices).tolist() for i in range(2)] == [["P2"], ["P1"]]
+
+
+def test_evaluate_rankings_by_hand(split) -> None:
+    cs = build_targets(split)["cross_sell"]
+    frame = pd.DataFrame({"buying_center_id": ["B1"] * 3, "rank": [1, 2, 3], "product_id": ["P4", "P9", "P3"]})
+    ranking = Ranking(queries=np.array(["B1"], dtype=object), ids=np.array([["P1", None, None]], dtype=object), scores=np.array([[1.0, np.nan, np.nan]], dtype=np.float32))
+    out = evaluate_rankings({"a": frame, "b": ranking}, cs, [1, 3])
+    assert list(out.columns) == list(METRIC_COLUMNS)
+    get = out.set_index(["model", "country", "k", "metric"])["value"]
+    # a: relevant {P3, P4}; list P4 (hit), P9 (unknown item: miss), P3 (hit)
+    assert get[("a", "ALL", 1, "precision")] == 1.0
+    assert get[("a", "ALL", 3, "precision")] == pytest.approx(2 / 3)
+    assert get[("a", "ALL", 3, "recall")] == 1.0
+    # NDCG@3 = (1 + 1/log2(4)) / (1 + 1/log2(3)) = 1.5 / 1.63093
+    assert get[("a", "ALL", 3, "ndcg")] == pytest.approx(1.5 / (1 + 1 / math.log2(3)))
+    # revenue@1 = P4's 50 / (30 + 50); coverage@3 = {P4, P3} of 3 catalog products
+    assert get[("a", "ALL", 1, "revenue_hit_rate")] == pytest.approx(50 / 80)
+    assert get[("a", "ALL", 3, "coverage")] == pytest.approx(2 / 3)
+    assert get[("a", "DE", 3, "ndcg")] == get[("a", "ALL", 3, "ndcg")]
+    assert get[("b", "ALL", 3, "hit_rate")] == 0.0
+    assert get[("a", "ALL", 0, "n_buyers")] == 1 and get[("a", "ALL", 0, "n_new_buyers")] == 1
+
+
+def test_ranking_frame_maps_variants_and_rerank() -> None:
+    frame = pd.DataFrame({"query": ["B1"] * 3, "rank": [1, 2, 3], "item_id": ["V3a", "V3b", "V4"]})
+    out = ranking_frame(frame, item_map=pd.Series({"V3a": "P3", "V3b": "P3", "V4": "P4"}))
+    assert out[["rank", "item_id"]].values.tolist() == [[1, "P3"], [2, "P4"]]
+
+
+def test_sequential_pairs_and_similar_items_hit_rate(split) -> None:
+    pairs = sequential_pairs(split, window_days=15)
+    # B1 bought P1 on 02-25, P2 + P3 on 03-05, P4 on 03-20 (window from 02-15; P2 on 01-10 is out).
+    # Y on a later day, 1..15 days after X: P1 -> P2 (9 days), P1 -> P3 (9), P2 -> P4 (15),
+    # P3 -> P4 (15); P1 -> P4 is 24 days; P2/P3 on the same day are one basket, not a pair.
+    assert sorted(map(tuple, pairs[["x", "y"]].values.tolist())) == [("P1", "P2"), ("P1", "P3"), ("P2", "P4"), ("P3", "P4")]
+    assert set(pairs["buying_center_id"]) == {"B1"}
+    assert len(sequential_pairs(split, window_days=10)) == 2  # only the two 9-day pairs
+    similar = pd.DataFrame({"query": ["P1", "P1", "P2", "P3"], "rank": [1, 2, 1, 1], "item_id": ["P3", "P2", "P4", "P1"]})
+    out = evaluate_similar_items({"m": similar}, pairs, 1).set_index(["country", "k", "metric"])["value"]
+    assert out[("ALL", 1, "pair_hit_rate")] == 0.5  # (P1, P3) and (P2, P4) of 4
+    # a second buyer (FR) with the same pair (P3, P4) and a miss of its own: 6 pairs, 3 hits at k=2
+    more = pd.concat([pairs, pd.DataFrame({"buying_center_id": ["B2", "B2"], "x": ["P3", "P2"], "y": ["P4", "P1"]})])
+    out2 = evaluate_similar_items({"m": similar}, more, 2, countries=pd.Series({"B1": "DE", "B2": "FR"}))
+    got = out2.set_index(["country", "k", "metric"])["value"]
+    # DE: (P1, P2) now hits at rank 2 too -> 3/4; FR: (P3, P4) miss, (P2, P1) miss -> 0/2; ALL 3/6
+    assert got[("DE", 2, "pair_hit_rate")] == 0.75 and got[("FR", 2, "pair_hit_rate")] == 0.0
+    assert got[("ALL", 2, "pair_hit_rate")] == 0.5
+    assert got[("ALL", 0, "n_pairs")] == 6 and got[("FR", 0, "n_pairs")] == 2
+
+
+class TinyPopularity(Recommender):
+    """A real (if tiny) recommender: items by number of buyers; similar = co-bought count."""
+
+    name = "tiny_popularity"
+
+    def __init__(self) -> None:
+        pass
+
+    def fit(self, buyer_items: InteractionMatrix, **context: Any) -> TinyPopularity:
+        self.owned_ = (buyer_items.matrix > 0).astype(np.float64).tocsr()
+        self.rows_, self.cols_ = buyer_items.rows, buyer_items.cols
+        self.counts_ = np.asarray(self.owned_.sum(axis=0)).ravel()
+        return self
+
+    def _pad(self, queries: Sequence[str], lists: list[list[int]], n: int) -> Ranking:
+        ids = np.full((len(queries), n), None, dtype=object)
+        for i, items in enumerate(lists):
+            ids[i, : len(items[:n])] = self.cols_.id_of(items[:n])
+        return Ranking(np.asarray(queries, dtype=object), ids, np.zeros((len(queries), n), np.float32))
+
+    def recommend(self, buyers: Sequence[str], *, n: int = 10, exclude_owned: bool = True) -> Ranking:
+        order = np.argsort(-self.counts_, kind="stable")
+        rows = self.rows_.index(buyers, missing="ignore")
+        lists = [[j for j in order if not (exclude_owned and r >= 0 and self.owned_[r, j])] for r in rows]
+        return self._pad(buyers, lists, n)
+
+    def similar_items(self, items: Sequence[str], *, n: int = 10) -> Ranking:
+        co = (self.owned_.T @ self.owned_).toarray()
+        np.fill_diagonal(co, 0)
+        idx = self.cols_.index(items)
+        lists = [[j for j in np.argsort(-co[i], kind="stable") if co[i, j] > 0] for i in idx]
+        return self._pad(items, lists, n)
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"counts": self.counts_}
+
+    def _restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        self.counts_ = arrays["counts"]
+
+
+def test_evaluate_models_excludes_owned_for_cross_sell_only(split) -> None:
+    train = split.train[~split.train["is_return"]]
+    rows, cols = Vocabulary.from_values(train["buying_center_id"]), Vocabulary.from_values(train["product_id"])
+    m = sp.csr_matrix((np.ones(len(train)), (rows.index(train["buying_center_id"]), cols.index(train["product_id"]))), shape=(len(rows), len(cols)))
+    model = TinyPopularity().fit(InteractionMatrix(m, rows, cols))
+    # train buyers: B1 {P1, P2}, B2 {P1}, B3 {P3} -> popularity P1 (2), P2 (1), P3 (1)
+    pairs = sequential_pairs(split, window_days=15)
+    metrics, item_pairs = evaluate_models({"pop": model}, build_targets(split), ecfg(), pairs=pairs, anchors=["P1", "P2", "P3"])
+    get = metrics.set_index(["target", "country", "k", "metric"])["value"]
+    # cross_sell, B1 owns P1, P2 -> list [P3]; relevant {P3, P4}: NDCG@3 = 1 / (1 + 1/log2 3), recall 1/2
+    assert get[("cross_sell", "ALL", 3, "ndcg")] == pytest.approx(1 / (1 + 1 / math.log2(3)))
+    assert get[("cross_sell", "ALL", 3, "recall")] == 0.5
+    # reorder, no exclusion: both get [P1, P2, P3]; B1 wants P2 (rank 2), B2 wants P1 (rank 1)
+    # NDCG@3 = (1/log2 3 + 1) / 2; hit_rate@1 = 1/2
+    assert get[("reorder", "ALL", 3, "ndcg")] == pytest.approx((1 / math.log2(3) + 1) / 2)
+    assert get[("reorder", "ALL", 1, "hit_rate")] == 0.5
+    assert get[("reorder", "FR", 1, "hit_rate")] == 1.0
+    # co-bought in train: only B1 holds two items (P1, P2) -> similar(P1) = [P2], similar(P2) = [P1],
+    # similar(P3) = []: of the pairs (P1, P2), (P1, P3), (P2, P4), (P3, P4) only (P1, P2) hits
+    pair_get = item_pairs.set_index(["country", "k", "metric"])["value"]
+    assert pair_get[("ALL", 10, "pair_hit_rate")] == 0.25
+
+
+def metric_frame(values: dict[str, float]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [(m, "cross_sell", "ALL", 10, "ndcg", v) for m, v in values.items()]
+        + [(m, "cross_sell", "ALL", 0, "n_buyers", 7.0) for m in values]
+        + [(m, "reorder", "ALL", 10, "ndcg", 0.9) for m in values],
+        columns=list(METRIC_COLUMNS),
+    )
+
+
+def test_select_best_skips_baselines_and_table_orders_models() -> None:
+    frame = metric_frame({"popularity": 0.5, "als": 0.3, "bpr": 0.4, "popularity_country": 0.45})
+    best = select_best(frame, "ndcg", 10)
+    assert (best.model, best.value) == ("bpr", 0.4)
+    assert best.baseline_values == {"popularity": 0.5, "popularity_country": 0.45}
+    assert select_best(metric_frame({"popularity": 0.5}), "ndcg", 10) is None
+    table = metrics_table(frame, 10, rank_metric="ndcg")
+    assert table.index.tolist() == ["popularity", "popularity_country", "bpr", "als"]
+    assert table["n_buyers"].tolist() == [7, 7, 7, 7]
+
+
+@pytest.mark.parametrize(
+    ("value", "champion", "margin", "alias"),
+    [
+        (0.30, None, 0.0, CHAMPION),  # first model, beats baselines 0.10 / 0.20
+        (0.15, None, 0.0, CHALLENGER),  # does not beat popularity_country 0.20
+        (0.20, None, 0.0, CHALLENGER),  # a tie is not a win
+        (0.30, 0.28, 0.0, CHAMPION),
+        (0.30, 0.28, 0.05, CHALLENGER),  # 0.30 <= 0.28 + 0.05
+        (0.26, 0.10, 0.05, CHAMPION),  # 0.26 > 0.20 + 0.05 and > 0.10 + 0.05
+    ],
+)
+def test_decide_alias(value: float, champion: float | None, margin: float, alias: str) -> None:
+    assert decide_alias(value, {"popularity": 0.10, "popularity_country": 0.20}, champion, margin).alias == alias
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ValueError, match="rank_k"):
+        EvaluationConfig(k=[5, 20], rank_k=10)
+    with pytest.raises(ValueError, match="rank_metric"):
+        EvaluationConfig(rank_metric="auc")
+    assert EvaluationConfig(k=[20, 5, 10, 5]).k == [5, 10, 20]
+
+
+def test_expand_sweep_grid_random_and_validation(tmp_path: Path) -> None:
+    cfg = config_from_dict({"data": {"order_lines": "x.csv"}}, base_dir=tmp_path, source=tmp_path / "c.yaml")
+    sweep = SweepConfig(params={"models.als.factors": [8, 16], "interactions.weighting": ["binary", "order_count"]})
+    trials = expand_sweep(sweep, cfg, seed=1)
+    assert [o for _, o in trials] == [
+        {"models.als.factors": 8, "interactions.weighting": "binary"},
+        {"models.als.factors": 8, "interactions.weighting": "order_count"},
+        {"models.als.factors": 16, "interactions.weighting": "binary"},
+        {"models.als.factors": 16, "interactions.weighting": "order_count"},
+    ]
+    assert trials[0][0] == "t1 als.factors=8 interactions.weighting=binary"
+    rnd = SweepConfig(method="random", n_trials=3, params=sweep.params)
+    a, b = expand_sweep(rnd, cfg, seed=7), expand_sweep(rnd, cfg, seed=7)
+    assert a == b and len(a) == 3 and len({tuple(o.items()) for _, o in a}) == 3
+    assert all(o in [t[1] for t in trials] for _, o in a)
+
+    trial = apply_overrides(cfg, trials[2][1])
+    assert trial.models.als.factors == 16 and trial.interactions.weighting == "binary"
+    assert trial.models.bpr == cfg.models.bpr and trial.data == cfg.data and trial.source == cfg.source
+    with pytest.raises(ConfigError, match="models.als.nope"):
+        expand_sweep(SweepConfig(params={"models.als.nope": [1]}), cfg, seed=1)
+    with pytest.raises(ConfigError, match="invalid"):
+        expand_sweep(SweepConfig(params={"models.als.factors": [0]}), cfg, seed=1)
+    assert sweep_models(sweep, cfg.models.enabled) == ["als"]
+    only_data = SweepConfig(params={"interactions.weighting": ["binary"]})
+    assert sweep_models(only_data, ["popularity", "als", "bpr"]) == ["als", "bpr"]
