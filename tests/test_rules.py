@@ -220,3 +220,47 @@ def test_unfitted_model_raises() -> None:
 
     with pytest.raises(ModelNotFittedError):
         AssociationRules().similar_items(["A"])
+
+
+# -- xsell rules step -------------------------------------------------------------------------
+def _config(tmp_path: Path):
+    from xsell.config import config_from_dict
+
+    raw = {"workdir": "work", "data": {"order_lines": "x.csv"}, "rules": {"min_support_count": 1, "metric": "lift"}}
+    return config_from_dict(raw, base_dir=tmp_path)
+
+
+def test_export_rules_writes_sorted_csv(tmp_path: Path) -> None:
+    from xsell.io.layout import Workdir
+    from xsell.steps.rules import export_rules
+
+    cfg = _config(tmp_path)
+    # the TINY baskets as orders (plus a return order that must not form a basket)
+    orders = {"o1": "AB", "o2": "ABC", "o3": "A", "o4": "C", "r1": "B"}
+    lines = pd.DataFrame(
+        [(o, p) for o, ps in orders.items() for p in ps], columns=["order_id", "product_id"]
+    ).assign(
+        order_date=pd.Timestamp("2024-01-01"), buying_center_id="B1", variant_id=lambda d: d["product_id"] + "-1",
+        quantity=lambda d: np.where(d["order_id"] == "r1", -1.0, 1.0), net_value=1.0, is_custom=False,
+        is_return=lambda d: d["order_id"] == "r1",
+    )
+    path = Workdir(cfg.workdir).order_lines
+    path.parent.mkdir(parents=True)
+    lines.to_parquet(path)
+    out = export_rules(cfg, tmp_path / "out" / "rules.csv")
+    got = pd.read_csv(out, dtype={"antecedent": str, "consequent": str})
+    assert list(got.columns) == list(RULE_COLUMNS) + list(EXTRA_RULE_COLUMNS)
+    # by antecedent, then lift desc: A->B 4/3, A->C 2/3; B->A 4/3, B->C 1; C->B 1, C->A 2/3
+    assert list(zip(got.antecedent, got.consequent)) == [
+        ("A", "B"), ("A", "C"), ("B", "A"), ("B", "C"), ("C", "B"), ("C", "A")
+    ]
+    assert got["count"].tolist() == [2, 1, 2, 1, 1, 1]
+
+
+def test_export_rules_without_ingest_names_file(tmp_path: Path) -> None:
+    from xsell.errors import InputDataError
+    from xsell.steps.rules import export_rules
+
+    with pytest.raises(InputDataError, match="xsell ingest") as err:
+        export_rules(_config(tmp_path), tmp_path / "rules.csv")
+    assert err.value.file.endswith("order_lines.parquet")
