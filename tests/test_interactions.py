@@ -200,3 +200,10 @@ def test_line_order_does_not_matter() -> None:
 def test_filter_lines_half_open_interval() -> None:
     got = filter_lines(NETTING, start=pd.Timestamp("2024-01-05"), end=pd.Timestamp("2024-01-11"))
     assert sorted(got["order_id"]) == ["o3", "o4", "r2", "r3"]
+
+
+def test_empty_lines_give_empty_matrices() -> None:
+    empty = NETTING.iloc[:0]
+    it = build_interactions(empty, cfg(scaling="bm25", basket_window_days=3))
+    assert it.buyer_variants.shape == (0, 0) and it.buyer_products.shape == (0, 0)
+    assert it.order_products.shape == (0, 0) and len(it.variant_product) == 0

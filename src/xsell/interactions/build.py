@@ -1,7 +1,7 @@
 """Order lines -> sparse buying-center x item matrices and basket x product matrices.
 
 Pure functions of a canonical order-line frame (``xsell.schema.ORDER_LINE_COLUMNS``) and an
-``InteractionsConfig``; no I/O. Everything is vectorised (``pd.factorize`` / ``np.unique`` /
+``InteractionsConfig``; no I/O. Everything is vectorised (``pd.factorize`` / ``np.sort`` /
 ``np.bincount`` -> ``scipy.sparse.coo_matrix`` -> CSR).
 
 Definitions (the contract other stages rely on):
@@ -31,7 +31,8 @@ Definitions (the contract other stages rely on):
   in either matrix (so rows may be empty in one of them when returns net out differently at
   variant and product level); the product axis of ``buyer_products`` and ``order_products`` is
   every product id present in the lines; the variant axis every column id present. All
-  vocabularies are sorted.
+  vocabularies are sorted. A stored cell may hold 0 (free goods under ``net_value``, or after
+  TF-IDF/BM25 when a buyer bought nearly every item); it still marks the item as owned.
 - **Baskets.** ``basket_window_days`` = 0: one basket per ``order_id`` (row id = order id).
   N > 0: a buying center's purchase days are sessionised greedily: a basket starts at the
   first purchase day and takes every later day within N days of that start; the first day
@@ -97,6 +98,26 @@ def _check_columns(lines: pd.DataFrame) -> None:
         raise InputDataError(f"order lines lack columns {missing}", column=missing[0])
 
 
+def _run_starts(sorted_values: np.ndarray) -> np.ndarray:
+    """Bool mask: True where a run of equal values starts in a sorted array."""
+    starts = np.ones(len(sorted_values), dtype=bool)
+    starts[1:] = sorted_values[1:] != sorted_values[:-1]
+    return starts
+
+
+def _distinct(keys: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of an int array (sort-based; numpy 2.4's hash ``np.unique`` is
+    several times slower on millions of int64 keys)."""
+    s = np.sort(keys)
+    return s[_run_starts(s)]
+
+
+def _group(keys: np.ndarray, *, sort: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct keys, code per key) of an int array; hash-based, unsorted unless ``sort``."""
+    codes, uniques = pd.factorize(keys, sort=sort)
+    return np.asarray(uniques, dtype=np.int64), codes.astype(np.int64)
+
+
 def _factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     codes, uniques = pd.factorize(values.astype(str), sort=True)
     return codes.astype(np.int64), np.asarray(uniques, dtype=object)
@@ -131,7 +152,7 @@ def _cells(
     ``value`` is the signed net value per line (read by ``weighting: net_value`` only).
     """
     key = enc.buyer * n_items + item
-    cell_keys, cell = np.unique(key, return_inverse=True)
+    cell_keys, cell = _group(key)
     n_cells = len(cell_keys)
     net_q = np.bincount(cell, enc.quantity, n_cells)
     if cfg.weighting == "binary":
@@ -139,7 +160,7 @@ def _cells(
         np.maximum.at(weight, cell[enc.purchase], decay[enc.purchase])
     elif cfg.weighting == "order_count":
         p_cell, p_order = cell[enc.purchase], enc.order[enc.purchase]
-        _, first = np.unique(p_cell * len(enc.order_ids) + p_order, return_index=True)
+        first = ~pd.Series(p_cell * len(enc.order_ids) + p_order).duplicated().to_numpy()
         weight = np.bincount(p_cell[first], decay[enc.purchase][first], n_cells)
     else:
         gross = np.bincount(cell, np.where(enc.purchase, enc.quantity, 0.0), n_cells)
@@ -157,21 +178,23 @@ def _variant_columns(lines: pd.DataFrame, enc: _Encoded, cfg: InteractionsConfig
     """Per-line variant column code, sorted column ids, product id per column."""
     variant, variant_ids = _factorize(lines["variant_id"])
     n_var = len(variant_ids)
-    cell_keys, cell = np.unique(enc.buyer * n_var + variant, return_inverse=True)
+    cell_keys, cell = _group(enc.buyer * n_var + variant)
     positive = np.bincount(cell, enc.quantity, len(cell_keys)) > 0
     support = np.bincount(cell_keys[positive] % n_var, minlength=n_var)
     fold = lines["is_custom"].to_numpy(dtype=bool) | (support[variant] < cfg.min_variant_support)
-    labels = np.where(fold, enc.product_ids[enc.product], variant_ids[variant])
-    column, column_ids = _factorize(pd.Series(labels, dtype=object))
+    keys, key_codes = _group(np.where(fold, n_var + enc.product, variant))
+    labels = np.where(keys >= n_var, enc.product_ids[np.maximum(keys - n_var, 0)], variant_ids[np.minimum(keys, n_var - 1)])
+    label_codes, column_ids = _factorize(pd.Series(labels, dtype=object))  # equal ids share a column
+    column = label_codes[key_codes]
     # product of every column: the smallest product id seen with it (deterministic)
-    pairs = np.unique(column * len(enc.product_ids) + enc.product)
+    pairs = _distinct(column * len(enc.product_ids) + enc.product)
     col_of_pair = pairs // len(enc.product_ids)
-    first = np.r_[True, col_of_pair[1:] != col_of_pair[:-1]]
+    first = _run_starts(col_of_pair)
     if not first.all():
-        dup = column_ids[col_of_pair[~first][0]]
+        ambiguous = np.unique(col_of_pair[~first])
         log.warning(
             "%d variant columns map to several products (e.g. %r); using the smallest product id",
-            int((~first).sum()), dup,
+            len(ambiguous), column_ids[ambiguous[0]],
         )
     variant_product = enc.product_ids[pairs[first] % len(enc.product_ids)]
     log.info("variant columns: %d variants, %d folded lines, %d columns", n_var, int(fold.sum()), len(column_ids))
@@ -180,7 +203,7 @@ def _variant_columns(lines: pd.DataFrame, enc: _Encoded, cfg: InteractionsConfig
 
 def _scale(matrix: sp.csr_matrix, cfg: InteractionsConfig) -> sp.csr_matrix:
     """BM25 / TF-IDF on the (items x buyers) transpose, like implicit's BM25Recommender."""
-    if cfg.scaling == "none":
+    if cfg.scaling == "none" or matrix.nnz == 0:
         return matrix
     item_buyers = matrix.T.tocsr()
     if cfg.scaling == "bm25":
@@ -198,8 +221,10 @@ def _order_products(lines: pd.DataFrame, enc: _Encoded, cfg: InteractionsConfig)
     else:
         basket_of_line, basket_ids = _sessions(lines, enc, idx, cfg.basket_window_days)
     n_products = len(enc.product_ids)
-    keys = np.unique(basket_of_line * n_products + enc.product[idx])
-    used, rows = np.unique(keys // n_products, return_inverse=True)
+    keys = _distinct(basket_of_line * n_products + enc.product[idx])
+    basket = keys // n_products  # sorted
+    first = _run_starts(basket)
+    used, rows = basket[first], np.cumsum(first) - 1
     matrix = sp.csr_matrix(
         (np.ones(len(keys), dtype=np.float32), (rows, keys % n_products)), shape=(len(used), n_products)
     )
@@ -218,7 +243,7 @@ def _sessions(lines: pd.DataFrame, enc: _Encoded, idx: np.ndarray, window: int) 
     has_next = nxt < n
     has_next[has_next] = group[nxt[has_next]] == group[has_next]
     is_start = np.zeros(n, dtype=bool)
-    frontier = np.flatnonzero(np.r_[True, group[1:] != group[:-1]]) if n else np.array([], dtype=np.int64)
+    frontier = np.flatnonzero(_run_starts(group))
     while frontier.size:  # one pass per basket of the busiest buyer, each pass vectorised
         is_start[frontier] = True
         frontier = nxt[frontier[has_next[frontier]]]
@@ -249,13 +274,13 @@ def build_interactions(
     """
     enc = _encode(lines)
     decay = _decay(lines, cfg.recency_half_life_days, as_of)
-    net_value = lines["net_value"].to_numpy(dtype=np.float64)
+    net_value = np.nan_to_num(lines["net_value"].to_numpy(dtype=np.float64))
     value = np.where(enc.quantity < 0, -np.abs(net_value), net_value)
     column, column_ids, variant_product = _variant_columns(lines, enc, cfg)
     n_products = len(enc.product_ids)
     pb, pc, pw = _cells(enc, enc.product, n_products, decay, value, cfg)
     vb, vc, vw = _cells(enc, column, len(column_ids), decay, value, cfg)
-    used, inverse = np.unique(np.r_[pb, vb], return_inverse=True)
+    used, inverse = _group(np.r_[pb, vb], sort=True)
     buyers = Vocabulary(enc.buyer_ids[used])
 
     def csr(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n_cols: int) -> sp.csr_matrix:

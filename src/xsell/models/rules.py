@@ -40,6 +40,7 @@ SIMILARITY_COLUMNS: tuple[str, ...] = ("item_id", "rank", "rec_item_id", "score"
 def _binary_int(matrix: sp.spmatrix) -> sp.csr_matrix:
     """Same structure as ``matrix`` with every stored non-zero set to 1 (int32)."""
     m = sp.csr_matrix(matrix, copy=True)
+    m.sum_duplicates()
     m.eliminate_zeros()
     m.data = np.ones(len(m.data), dtype=np.int32)
     return m
