@@ -125,8 +125,10 @@ def _top_n_rows(scores: sp.csr_matrix, rows: np.ndarray, n: int, items: Vocabula
     ids = np.full((len(rows), n), None, dtype=object)
     out = np.full((len(rows), n), np.nan, dtype=np.float32)
     known = np.flatnonzero(rows >= 0)
-    sub = scores[rows[known]].tocoo()
-    order = np.lexsort((sub.col, -sub.data, sub.row))
+    sub = scores[rows[known]].tocsr()
+    sub.sort_indices()
+    sub = sub.tocoo()  # entries in (row, col) order, so a stable sort keeps col as tie-break
+    order = np.lexsort((-sub.data, sub.row))
     r, c, v = sub.row[order], sub.col[order], sub.data[order]
     first = np.searchsorted(r, np.arange(len(known)))
     pos = np.arange(len(r)) - first[r]
@@ -289,8 +291,13 @@ class AssociationRules(Recommender):
 
 def _drop_structure(scores: sp.csr_matrix, owned: sp.csr_matrix) -> sp.csr_matrix:
     """``scores`` without the entries stored where ``owned`` has an entry (even zero-valued)."""
-    s = scores.tocoo()
-    o = owned.tocoo()
     n_cols = scores.shape[1]
-    mask = ~np.isin(s.row.astype(np.int64) * n_cols + s.col, o.row.astype(np.int64) * n_cols + o.col)
+    s, o = scores.tocsr(), owned.tocsr()
+    s.sort_indices()
+    o.sort_indices()
+    s, o = s.tocoo(), o.tocoo()
+    s_keys = s.row.astype(np.int64) * n_cols + s.col
+    o_keys = o.row.astype(np.int64) * n_cols + o.col  # both increasing: membership by bisection
+    pos = np.minimum(np.searchsorted(o_keys, s_keys), max(len(o_keys) - 1, 0))
+    mask = ~(o_keys[pos] == s_keys) if len(o_keys) else np.ones(len(s_keys), dtype=bool)
     return sp.csr_matrix((s.data[mask], (s.row[mask], s.col[mask])), shape=scores.shape)

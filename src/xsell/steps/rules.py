@@ -30,7 +30,8 @@ def export_rules(cfg: Config, out: str | Path) -> Path:
     """Mine product-level pair rules and write them to ``out`` (CSV).
 
     Columns: ``RULE_COLUMNS`` then ``antecedent_count, consequent_count, damped_lift``; rows
-    sorted by antecedent, then ``cfg.rules.metric`` descending, then consequent. The file is
+    sorted by antecedent, then ``cfg.rules.metric`` descending, then consequent. Conviction of
+    a rule with confidence 1 is written as ``inf`` (mlxtend's convention). The file is
     written next to ``out`` and renamed into place, so a reader never sees half a file.
     """
     out = Path(out)
