@@ -73,7 +73,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_rules(args: argparse.Namespace) -> int:
-    from xsell.steps.train import export_rules
+    from xsell.steps.rules import export_rules
 
     export_rules(_load(args), args.out)
     return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -59,8 +59,19 @@ class Interactions:
       and low-support variants folded into ``<product_id>`` columns.
     - ``buyer_products``: (n_buying_centers, n_products) weighted, net of returns.
     - ``order_products``: binary (n_baskets, n_products) for basket mining.
+    - ``variant_product``: product id of every ``buyer_variants`` column (object array aligned
+      to ``buyer_variants.cols``). A column whose id equals its product id is product level
+      (custom-made and low-support variants folded into their product).
     """
 
     buyer_variants: InteractionMatrix
     buyer_products: InteractionMatrix
     order_products: InteractionMatrix
+    variant_product: np.ndarray | None = field(default=None, compare=False)
+
+    @property
+    def product_level_columns(self) -> np.ndarray:
+        """Boolean mask over ``buyer_variants.cols``: True where the column is a product."""
+        if self.variant_product is None:
+            raise ValueError("variant_product is not set on this Interactions bundle")
+        return self.buyer_variants.cols.ids == self.variant_product

@@ -1,0 +1,295 @@
+"""Order lines -> sparse buying-center x item matrices and basket x product matrices.
+
+Pure functions of a canonical order-line frame (``xsell.schema.ORDER_LINE_COLUMNS``) and an
+``InteractionsConfig``; no I/O. Everything is vectorised (``pd.factorize`` / ``np.sort`` /
+``np.bincount`` -> ``scipy.sparse.coo_matrix`` -> CSR).
+
+Definitions (the contract other stages rely on):
+
+- **Net of returns.** Return lines (``is_return``) count with negative quantity whatever the
+  sign in the data. A buyer x item cell exists only when the summed quantity of all its lines
+  (purchases and returns) is > 0, so a return never creates a positive cell.
+- **Purchases** are the lines with ``is_return`` false and ``quantity`` > 0.
+- **Weighting** (``cfg.weighting``) of a cell with net quantity ``Q`` and net value ``V``:
+  ``binary`` 1; ``order_count`` the number of distinct purchase orders; ``log_quantity``
+  ``log1p(Q)``; ``net_value`` ``max(V, 0)``.
+- **Recency** (``cfg.recency_half_life_days`` = h): each purchase line decays by
+  ``d = 0.5 ** (age_days / h)`` with ``age_days = max(as_of - order_date, 0)`` in days.
+  ``binary`` takes the decay of the most recent purchase, ``order_count`` sums the decay of
+  each distinct order, ``log_quantity`` and ``net_value`` multiply ``Q`` and ``V`` by the
+  quantity-weighted mean decay of the cell's purchases (returns are decayed like the purchases
+  they cancel, so a late return can never flip a cell negative). Without recency these reduce
+  exactly to the undecayed values.
+- **Scaling** (``cfg.scaling``) is applied last, as implicit's ``BM25Recommender`` does:
+  ``bm25_weight(buyer_items.T).T`` (items are the BM25 documents, buyers the terms: buyers who
+  buy everything weigh less, popular items are length-normalised); ``tfidf`` likewise.
+- **Variant columns.** Custom-made variants (``is_custom``) and variants with fewer than
+  ``cfg.min_variant_support`` distinct buying centers holding a positive net cell are folded
+  into a column whose id **is the product id itself**. ``Interactions.variant_product`` gives
+  the product of every column; a column is product level iff its id equals its product.
+- **Axes.** Rows of both buyer matrices are the buying centers with at least one positive cell
+  in either matrix (so rows may be empty in one of them when returns net out differently at
+  variant and product level); the product axis of ``buyer_products`` and ``order_products`` is
+  every product id present in the lines; the variant axis every column id present. All
+  vocabularies are sorted. A stored cell may hold 0 (free goods under ``net_value``, or after
+  TF-IDF/BM25 when a buyer bought nearly every item); it still marks the item as owned.
+- **Baskets.** ``basket_window_days`` = 0: one basket per ``order_id`` (row id = order id).
+  N > 0: a buying center's purchase days are sessionised greedily: a basket starts at the
+  first purchase day and takes every later day within N days of that start; the first day
+  after ``start + N`` starts the next basket. Row id ``<buying_center_id>|<YYYY-MM-DD of start>``.
+  A basket holds the products whose summed purchase quantity in it is > 0 (returns excluded).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from implicit.nearest_neighbours import bm25_weight, tfidf_weight
+
+from xsell.errors import InputDataError
+from xsell.interactions.config import InteractionsConfig
+from xsell.interactions.matrix import InteractionMatrix, Interactions
+from xsell.vocab import Vocabulary
+
+log = logging.getLogger(__name__)
+
+NEEDED_COLUMNS: tuple[str, ...] = (
+    "order_id", "order_date", "buying_center_id", "variant_id", "product_id", "quantity",
+    "net_value", "is_custom", "is_return",
+)
+_DAY = np.timedelta64(1, "D")
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    """Integer codes of the order lines (one entry per line) and the sorted id arrays."""
+
+    buyer: np.ndarray
+    buyer_ids: np.ndarray
+    product: np.ndarray
+    product_ids: np.ndarray
+    order: np.ndarray
+    order_ids: np.ndarray
+    quantity: np.ndarray
+    """Signed: return lines are always negative."""
+    purchase: np.ndarray
+    """Bool: not a return and quantity > 0."""
+
+
+def filter_lines(
+    lines: pd.DataFrame, *, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """Lines with ``start <= order_date < end`` (either bound optional)."""
+    mask = np.ones(len(lines), dtype=bool)
+    if start is not None:
+        mask &= (lines["order_date"] >= pd.Timestamp(start)).to_numpy()
+    if end is not None:
+        mask &= (lines["order_date"] < pd.Timestamp(end)).to_numpy()
+    return lines.loc[mask]
+
+
+def _check_columns(lines: pd.DataFrame) -> None:
+    missing = [c for c in NEEDED_COLUMNS if c not in lines.columns]
+    if missing:
+        raise InputDataError(f"order lines lack columns {missing}", column=missing[0])
+
+
+def _run_starts(sorted_values: np.ndarray) -> np.ndarray:
+    """Bool mask: True where a run of equal values starts in a sorted array."""
+    starts = np.ones(len(sorted_values), dtype=bool)
+    starts[1:] = sorted_values[1:] != sorted_values[:-1]
+    return starts
+
+
+def _distinct(keys: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of an int array (sort-based; numpy 2.4's hash ``np.unique`` is
+    several times slower on millions of int64 keys)."""
+    s = np.sort(keys)
+    return s[_run_starts(s)]
+
+
+def _group(keys: np.ndarray, *, sort: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct keys, code per key) of an int array; hash-based, unsorted unless ``sort``."""
+    codes, uniques = pd.factorize(keys, sort=sort)
+    return np.asarray(uniques, dtype=np.int64), codes.astype(np.int64)
+
+
+def _factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    codes, uniques = pd.factorize(values.astype(str), sort=True)
+    return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+
+
+def _encode(lines: pd.DataFrame) -> _Encoded:
+    _check_columns(lines)
+    buyer, buyer_ids = _factorize(lines["buying_center_id"])
+    product, product_ids = _factorize(lines["product_id"])
+    order, order_ids = _factorize(lines["order_id"])
+    is_return = lines["is_return"].to_numpy(dtype=bool)
+    q = lines["quantity"].to_numpy(dtype=np.float64)
+    quantity = np.where(is_return, -np.abs(q), q)
+    return _Encoded(buyer, buyer_ids, product, product_ids, order, order_ids, quantity, ~is_return & (q > 0))
+
+
+def _decay(lines: pd.DataFrame, half_life: float | None, as_of: pd.Timestamp | None) -> np.ndarray:
+    """Per-line recency factor ``0.5 ** (age_days / half_life)`` (ones when disabled)."""
+    if half_life is None or len(lines) == 0:
+        return np.ones(len(lines))
+    dates = lines["order_date"].to_numpy(dtype="datetime64[ns]")
+    ref = np.datetime64(pd.Timestamp(as_of), "ns") if as_of is not None else dates.max()
+    age = np.maximum((ref - dates) / _DAY, 0.0)
+    return np.power(0.5, age / half_life)
+
+
+def _cells(
+    enc: _Encoded, item: np.ndarray, n_items: int, decay: np.ndarray, value: np.ndarray, cfg: InteractionsConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positive buyer x item cells: (buyer codes, item codes, weights) per the module contract.
+
+    ``value`` is the signed net value per line (read by ``weighting: net_value`` only).
+    """
+    key = enc.buyer * n_items + item
+    cell_keys, cell = _group(key)
+    n_cells = len(cell_keys)
+    net_q = np.bincount(cell, enc.quantity, n_cells)
+    if cfg.weighting == "binary":
+        weight = np.zeros(n_cells)
+        np.maximum.at(weight, cell[enc.purchase], decay[enc.purchase])
+    elif cfg.weighting == "order_count":
+        p_cell, p_order = cell[enc.purchase], enc.order[enc.purchase]
+        first = ~pd.Series(p_cell * len(enc.order_ids) + p_order).duplicated().to_numpy()
+        weight = np.bincount(p_cell[first], decay[enc.purchase][first], n_cells)
+    else:
+        gross = np.bincount(cell, np.where(enc.purchase, enc.quantity, 0.0), n_cells)
+        decayed = np.bincount(cell, np.where(enc.purchase, enc.quantity * decay, 0.0), n_cells)
+        mean_decay = np.divide(decayed, gross, out=np.zeros(n_cells), where=gross > 0)
+        if cfg.weighting == "log_quantity":
+            weight = np.log1p(np.maximum(net_q, 0.0) * mean_decay)
+        else:
+            weight = np.maximum(np.bincount(cell, value, n_cells), 0.0) * mean_decay
+    keep = net_q > 0
+    return cell_keys[keep] // n_items, cell_keys[keep] % n_items, weight[keep]
+
+
+def _variant_columns(lines: pd.DataFrame, enc: _Encoded, cfg: InteractionsConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-line variant column code, sorted column ids, product id per column."""
+    variant, variant_ids = _factorize(lines["variant_id"])
+    n_var = len(variant_ids)
+    cell_keys, cell = _group(enc.buyer * n_var + variant)
+    positive = np.bincount(cell, enc.quantity, len(cell_keys)) > 0
+    support = np.bincount(cell_keys[positive] % n_var, minlength=n_var)
+    fold = lines["is_custom"].to_numpy(dtype=bool) | (support[variant] < cfg.min_variant_support)
+    keys, key_codes = _group(np.where(fold, n_var + enc.product, variant))
+    labels = np.where(keys >= n_var, enc.product_ids[np.maximum(keys - n_var, 0)], variant_ids[np.minimum(keys, n_var - 1)])
+    label_codes, column_ids = _factorize(pd.Series(labels, dtype=object))  # equal ids share a column
+    column = label_codes[key_codes]
+    # product of every column: the smallest product id seen with it (deterministic)
+    pairs = _distinct(column * len(enc.product_ids) + enc.product)
+    col_of_pair = pairs // len(enc.product_ids)
+    first = _run_starts(col_of_pair)
+    if not first.all():
+        ambiguous = np.unique(col_of_pair[~first])
+        log.warning(
+            "%d variant columns map to several products (e.g. %r); using the smallest product id",
+            len(ambiguous), column_ids[ambiguous[0]],
+        )
+    variant_product = enc.product_ids[pairs[first] % len(enc.product_ids)]
+    log.info("variant columns: %d variants, %d folded lines, %d columns", n_var, int(fold.sum()), len(column_ids))
+    return column, column_ids, variant_product
+
+
+def _scale(matrix: sp.csr_matrix, cfg: InteractionsConfig) -> sp.csr_matrix:
+    """BM25 / TF-IDF on the (items x buyers) transpose, like implicit's BM25Recommender."""
+    if cfg.scaling == "none" or matrix.nnz == 0:
+        return matrix
+    item_buyers = matrix.T.tocsr()
+    if cfg.scaling == "bm25":
+        weighted = bm25_weight(item_buyers, K1=cfg.bm25_k1, B=cfg.bm25_b)
+    else:
+        weighted = tfidf_weight(item_buyers)
+    return sp.csr_matrix(weighted.T, dtype=np.float32)
+
+
+def _order_products(lines: pd.DataFrame, enc: _Encoded, cfg: InteractionsConfig) -> InteractionMatrix:
+    products = Vocabulary(enc.product_ids)
+    idx = np.flatnonzero(enc.purchase)
+    if cfg.basket_window_days == 0:
+        basket_of_line, basket_ids = enc.order[idx], enc.order_ids
+    else:
+        basket_of_line, basket_ids = _sessions(lines, enc, idx, cfg.basket_window_days)
+    n_products = len(enc.product_ids)
+    keys = _distinct(basket_of_line * n_products + enc.product[idx])
+    basket = keys // n_products  # sorted
+    first = _run_starts(basket)
+    used, rows = basket[first], np.cumsum(first) - 1
+    matrix = sp.csr_matrix(
+        (np.ones(len(keys), dtype=np.float32), (rows, keys % n_products)), shape=(len(used), n_products)
+    )
+    return InteractionMatrix(matrix, Vocabulary(basket_ids[used]), products)
+
+
+def _sessions(lines: pd.DataFrame, enc: _Encoded, idx: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Basket code per purchase line ``idx`` and sorted basket ids (greedy N-day sessions)."""
+    day = lines["order_date"].to_numpy(dtype="datetime64[ns]")[idx].astype("datetime64[D]").astype(np.int64)
+    day0 = day.min() if len(day) else 0
+    span = int(day.max() - day0 if len(day) else 0) + window + 1
+    keys, pair = np.unique(enc.buyer[idx] * span + (day - day0), return_inverse=True)
+    group = keys // span
+    n = len(keys)
+    nxt = np.searchsorted(keys, keys + window, side="right")
+    has_next = nxt < n
+    has_next[has_next] = group[nxt[has_next]] == group[has_next]
+    is_start = np.zeros(n, dtype=bool)
+    frontier = np.flatnonzero(_run_starts(group))
+    while frontier.size:  # one pass per basket of the busiest buyer, each pass vectorised
+        is_start[frontier] = True
+        frontier = nxt[frontier[has_next[frontier]]]
+    session = np.cumsum(is_start) - 1
+    starts = np.flatnonzero(is_start)
+    start_day = (keys[starts] % span + day0).astype("datetime64[D]").astype(str)
+    labels = enc.buyer_ids[group[starts]].astype(str) + "|" + start_day
+    order = np.argsort(labels, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return rank[session[pair]], labels[order].astype(object)
+
+
+def build_order_products(lines: pd.DataFrame, cfg: InteractionsConfig) -> InteractionMatrix:
+    """Binary basket x product matrix, shape (n_baskets, n_products); see the module docstring."""
+    return _order_products(lines, _encode(lines), cfg)
+
+
+def build_interactions(
+    lines: pd.DataFrame, cfg: InteractionsConfig, *, as_of: pd.Timestamp | None = None
+) -> Interactions:
+    """All matrices of one set of canonical order lines (see the module docstring).
+
+    ``as_of`` is the reference date of the recency decay (default: latest ``order_date``).
+    Returns ``buyer_variants`` (n_buying_centers, n_variant_columns) and ``buyer_products``
+    (n_buying_centers, n_products) as float32 CSR with the same row vocabulary,
+    ``order_products`` (n_baskets, n_products) binary, and ``variant_product``.
+    """
+    enc = _encode(lines)
+    decay = _decay(lines, cfg.recency_half_life_days, as_of)
+    net_value = np.nan_to_num(lines["net_value"].to_numpy(dtype=np.float64))
+    value = np.where(enc.quantity < 0, -np.abs(net_value), net_value)
+    column, column_ids, variant_product = _variant_columns(lines, enc, cfg)
+    n_products = len(enc.product_ids)
+    pb, pc, pw = _cells(enc, enc.product, n_products, decay, value, cfg)
+    vb, vc, vw = _cells(enc, column, len(column_ids), decay, value, cfg)
+    used, inverse = _group(np.r_[pb, vb], sort=True)
+    buyers = Vocabulary(enc.buyer_ids[used])
+
+    def csr(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n_cols: int) -> sp.csr_matrix:
+        m = sp.csr_matrix((weights.astype(np.float32), (rows, cols)), shape=(len(used), n_cols))
+        return _scale(m, cfg)
+
+    return Interactions(
+        buyer_variants=InteractionMatrix(csr(inverse[len(pb):], vc, vw, len(column_ids)), buyers, Vocabulary(column_ids)),
+        buyer_products=InteractionMatrix(csr(inverse[: len(pb)], pc, pw, n_products), buyers, Vocabulary(enc.product_ids)),
+        order_products=_order_products(lines, enc, cfg),
+        variant_product=variant_product,
+    )

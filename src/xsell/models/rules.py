@@ -1,0 +1,303 @@
+"""Exact pairwise association rules from sparse co-occurrence, and a recommender on top.
+
+``mine_pair_rules`` counts every product pair at once with ``X.T @ X`` on the binary
+(n_baskets, n_products) matrix, so it is exact (no sampling, no candidate pruning beyond
+``min_support_count``) and never materialises one-hot frames.
+
+Metrics follow mlxtend's ``association_rules`` (and arules) for a rule ``a -> b`` over N
+baskets: ``support = n_ab / N``, ``confidence = s_ab / s_a``, ``lift = confidence / s_b``,
+``leverage = s_ab - s_a s_b``, ``conviction = (1 - s_b) / (1 - confidence)``, and
+``conviction = inf`` when ``confidence == 1`` (mlxtend's convention).
+
+``damped_lift = 1 + (lift - 1) * n_ab / (n_ab + lift_shrinkage)``: the lift of a pair seen in
+few baskets is pulled towards 1 (independence). This is the usual additive-smoothing view:
+``lift - 1`` is a noisy ratio whose standard error falls like ``1 / sqrt(n_ab)``, and the
+factor ``n / (n + k)`` is the posterior-mean shrinkage of a mean observed ``n`` times towards a
+prior worth ``k`` observations; ``lift_shrinkage = 0`` gives the plain lift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from xsell.interactions.matrix import InteractionMatrix
+from xsell.models.base import Ranking, Recommender
+from xsell.models.config import RulesConfig
+from xsell.schema import RULE_COLUMNS
+from xsell.vocab import Vocabulary
+
+EXTRA_RULE_COLUMNS: tuple[str, ...] = ("antecedent_count", "consequent_count", "damped_lift")
+"""Columns after ``RULE_COLUMNS`` in every rules table."""
+
+SIMILARITY_COLUMNS: tuple[str, ...] = ("item_id", "rank", "rec_item_id", "score", "count", "support", "confidence", "lift")
+
+
+def _binary_int(matrix: sp.spmatrix) -> sp.csr_matrix:
+    """Same structure as ``matrix`` with every stored non-zero set to 1 (int32)."""
+    m = sp.csr_matrix(matrix, copy=True)
+    m.sum_duplicates()
+    m.eliminate_zeros()
+    m.data = np.ones(len(m.data), dtype=np.int32)
+    return m
+
+
+def _rule_frame(
+    antecedent: np.ndarray, consequent: np.ndarray, count: np.ndarray, item_count: np.ndarray,
+    n_baskets: int, items: Vocabulary, lift_shrinkage: float,
+) -> pd.DataFrame:
+    """Rules table from product positions, pair counts and per-product basket counts."""
+    n = float(n_baskets)
+    count_a, count_b = item_count[antecedent], item_count[consequent]
+    s_ab, s_a, s_b = count / n, count_a / n, count_b / n
+    confidence = s_ab / s_a
+    lift = confidence / s_b
+    conviction = np.full(len(count), np.inf)
+    finite = confidence < 1.0
+    conviction[finite] = (1.0 - s_b[finite]) / (1.0 - confidence[finite])
+    return pd.DataFrame(
+        {
+            "antecedent": items.id_of(antecedent),
+            "consequent": items.id_of(consequent),
+            "count": count.astype(np.int64),
+            "support": s_ab,
+            "confidence": confidence,
+            "lift": lift,
+            "leverage": s_ab - s_a * s_b,
+            "conviction": conviction,
+            "antecedent_count": count_a.astype(np.int64),
+            "consequent_count": count_b.astype(np.int64),
+            "damped_lift": 1.0 + (lift - 1.0) * count / (count + lift_shrinkage),
+        }
+    )
+
+
+def _pair_counts(order_products: InteractionMatrix, min_support_count: int) -> tuple[np.ndarray, ...]:
+    """(antecedent, consequent, count) positions of every ordered pair, plus per-item counts."""
+    x = _binary_int(order_products.matrix)
+    co = (x.T @ x).tocoo()  # (n_products, n_products) int32, symmetric, diagonal = item counts
+    item_count = np.asarray(x.sum(axis=0)).ravel().astype(np.int64)
+    keep = (co.row != co.col) & (co.data >= min_support_count)
+    a, b, c = co.row[keep].astype(np.int64), co.col[keep].astype(np.int64), co.data[keep].astype(np.int64)
+    order = np.lexsort((b, a))
+    return a[order], b[order], c[order], item_count
+
+
+def mine_pair_rules(order_products: InteractionMatrix, cfg: RulesConfig) -> pd.DataFrame:
+    """Every ordered product pair ``a -> b`` (a != b) co-occurring in >= ``min_support_count`` baskets.
+
+    ``order_products`` is a (n_baskets, n_products) matrix; any stored non-zero counts as
+    "in the basket". Returns ``RULE_COLUMNS`` + ``EXTRA_RULE_COLUMNS`` sorted by antecedent,
+    then consequent (vocabulary order). See the module docstring for the formulas.
+    """
+    a, b, c, item_count = _pair_counts(order_products, cfg.min_support_count)
+    return _rule_frame(a, b, c, item_count, order_products.shape[0], order_products.cols, cfg.lift_shrinkage)
+
+
+def top_k_rules(rules: pd.DataFrame, metric: str, k: int) -> pd.DataFrame:
+    """The ``k`` best consequents per antecedent by ``metric`` (descending).
+
+    Ties are broken by ``count`` (descending), then consequent id (ascending). The result is
+    sorted by antecedent, then rank, and gets a 1-based ``rank`` column at the end.
+    """
+    if metric not in rules.columns:
+        raise KeyError(f"unknown rule metric {metric!r}; columns are {list(rules.columns)}")
+    ante = rules["antecedent"].to_numpy(dtype=str)
+    order = np.lexsort(
+        (rules["consequent"].to_numpy(dtype=str), -rules["count"].to_numpy(), -rules[metric].to_numpy(dtype=float), ante)
+    )
+    ranked = rules.iloc[order]
+    rank = ranked.groupby("antecedent", sort=False).cumcount().to_numpy() + 1
+    out = ranked.assign(rank=rank)
+    return out[rank <= k].reset_index(drop=True)
+
+
+def _top_n_rows(scores: sp.csr_matrix, rows: np.ndarray, n: int, items: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
+    """Best ``n`` stored entries of each selected row of ``scores`` (row -1 = unknown: padding).
+
+    Ties go to the lower column position (vocabulary order). Returns ``(ids, scores)`` of shape
+    (len(rows), n) padded with ``None`` / NaN.
+    """
+    ids = np.full((len(rows), n), None, dtype=object)
+    out = np.full((len(rows), n), np.nan, dtype=np.float32)
+    known = np.flatnonzero(rows >= 0)
+    sub = scores[rows[known]].tocsr()
+    sub.sort_indices()
+    sub = sub.tocoo()  # entries in (row, col) order, so a stable sort keeps col as tie-break
+    order = np.lexsort((-sub.data, sub.row))
+    r, c, v = sub.row[order], sub.col[order], sub.data[order]
+    first = np.searchsorted(r, np.arange(len(known)))
+    pos = np.arange(len(r)) - first[r]
+    keep = pos < n
+    ids[known[r[keep]], pos[keep]] = items.id_of(c[keep])
+    out[known[r[keep]], pos[keep]] = v[keep]
+    return ids, out
+
+
+class AssociationRules(Recommender):
+    """Pairwise association rules as a recommender (``name = "rules"``).
+
+    ``fit`` mines the rules of a (n_baskets, n_products) basket matrix and keeps, per
+    antecedent, the ``top_k`` consequents by ``metric`` in ``product_product_score_``
+    (n_products, n_products) CSR. ``recommend`` sums the rule scores of the products a buyer
+    owns (from ``buyer_items`` given to ``fit``); ``similar_items`` returns top consequents.
+    Infinite conviction (confidence 1) is stored in the score matrix as the conviction the rule
+    would have with one more antecedent basket lacking the consequent, ``(1 - s_b) (n_a + 1)``,
+    so scores stay finite and summable; ``rules_`` keeps mlxtend's ``inf``.
+    """
+
+    name = "rules"
+
+    def __init__(
+        self, min_support_count: int = 5, metric: str = "damped_lift", top_k: int = 20, lift_shrinkage: float = 10.0
+    ):
+        self.min_support_count = min_support_count
+        self.metric = metric
+        self.top_k = top_k
+        self.lift_shrinkage = lift_shrinkage
+
+    @classmethod
+    def from_config(cls, cfg: RulesConfig) -> AssociationRules:
+        """Instance with the parameters of the ``rules`` config section."""
+        return cls(cfg.min_support_count, cfg.metric, cfg.top_k, cfg.lift_shrinkage)
+
+    # -- fitting ----------------------------------------------------------------------------
+    def fit(self, baskets: InteractionMatrix, *, buyer_items: InteractionMatrix | None = None) -> AssociationRules:
+        """Mine rules from ``baskets`` (n_baskets, n_products).
+
+        ``buyer_items`` (n_buying_centers, n_products), optional, is what ``recommend`` reads
+        as "owned"; its columns are matched to the basket product vocabulary by id (products
+        without rules are ignored).
+        """
+        a, b, c, item_count = _pair_counts(baskets, self.min_support_count)
+        self._set_learned(a, b, c, item_count, baskets.shape[0], baskets.cols, self._owned(buyer_items, baskets.cols))
+        return self
+
+    @staticmethod
+    def _owned(buyer_items: InteractionMatrix | None, items: Vocabulary) -> InteractionMatrix | None:
+        """``buyer_items`` re-indexed onto ``items`` columns, binary."""
+        if buyer_items is None:
+            return None
+        m = buyer_items.matrix.tocoo()
+        col_map = items.index(buyer_items.cols.ids, missing="ignore")
+        cols = col_map[m.col]
+        keep = (cols >= 0) & (m.data > 0)
+        owned = sp.csr_matrix(
+            (np.ones(int(keep.sum()), dtype=np.float32), (m.row[keep], cols[keep])), shape=(len(buyer_items.rows), len(items))
+        )
+        owned.data[:] = 1.0  # duplicates summed by the constructor
+        return InteractionMatrix(owned, buyer_items.rows, items)
+
+    def _set_learned(
+        self, a: np.ndarray, b: np.ndarray, c: np.ndarray, item_count: np.ndarray, n_baskets: int,
+        items: Vocabulary, owned: InteractionMatrix | None,
+    ) -> None:
+        self.n_baskets_ = int(n_baskets)
+        self.item_count_ = item_count
+        self.items_ = items
+        self.rules_ = _rule_frame(a, b, c, item_count, n_baskets, items, self.lift_shrinkage)
+        self.top_rules_ = top_k_rules(self.rules_, self.metric, self.top_k)
+        score = np.array(self.top_rules_[self.metric], dtype=np.float64)
+        if self.metric == "conviction":
+            inf = ~np.isfinite(score)
+            s_b = self.top_rules_["consequent_count"].to_numpy()[inf] / n_baskets
+            score[inf] = (1.0 - s_b) * (self.top_rules_["antecedent_count"].to_numpy()[inf] + 1)
+        rows = items.index(self.top_rules_["antecedent"].to_numpy())
+        cols = items.index(self.top_rules_["consequent"].to_numpy())
+        self.product_product_score_ = sp.csr_matrix(
+            (score.astype(np.float32), (rows, cols)), shape=(len(items), len(items))
+        )
+        self.buyer_items_ = owned
+
+    # -- querying ---------------------------------------------------------------------------
+    def similar_items(self, items: Sequence[str], *, n: int = 10) -> Ranking:
+        """Top ``n`` consequents per product id by ``metric``; unknown ids get padded rows."""
+        self._check_fitted()
+        queries = np.asarray([str(i) for i in items], dtype=object)
+        ids, scores = _top_n_rows(self.product_product_score_, self.items_.index(queries, missing="ignore"), n, self.items_)
+        return Ranking(queries, ids, scores)
+
+    def recommend(self, buyers: Sequence[str], *, n: int = 10, exclude_owned: bool = True) -> Ranking:
+        """Top ``n`` products per buyer: sum of the rule scores of the products the buyer owns.
+
+        Only products reached by at least one rule are ranked; unknown buyers (or a model
+        fitted without ``buyer_items``) get padded rows.
+        """
+        self._check_fitted()
+        queries = np.asarray([str(b) for b in buyers], dtype=object)
+        if self.buyer_items_ is None:
+            rows = np.full(len(queries), -1, dtype=np.int64)
+            return Ranking(queries, *_top_n_rows(self.product_product_score_, rows, n, self.items_))
+        owned = self.buyer_items_.matrix
+        scores = (owned @ self.product_product_score_).tocsr()
+        if exclude_owned:
+            scores = _drop_structure(scores, owned)
+        rows = self.buyer_items_.rows.index(queries, missing="ignore")
+        return Ranking(queries, *_top_n_rows(scores, rows, n, self.items_))
+
+    def similarity_table(self) -> pd.DataFrame:
+        """Item-to-item table of the kept rules: ``item_id, rank, rec_item_id, score, count,
+        support, confidence, lift`` (score = the ``metric`` value; sorted by item, rank)."""
+        self._check_fitted()
+        top = self.top_rules_
+        return pd.DataFrame(
+            {
+                "item_id": top["antecedent"],
+                "rank": top["rank"].astype(np.int64),
+                "rec_item_id": top["consequent"],
+                "score": top[self.metric],
+                "count": top["count"],
+                "support": top["support"],
+                "confidence": top["confidence"],
+                "lift": top["lift"],
+            }
+        )[list(SIMILARITY_COLUMNS)]
+
+    # -- persistence ------------------------------------------------------------------------
+    def _arrays(self) -> dict[str, np.ndarray]:
+        items = self.items_
+        out = {
+            "items": items.to_array(),
+            "item_count": self.item_count_,
+            "n_baskets": np.asarray(self.n_baskets_, dtype=np.int64),
+            "antecedent": items.index(self.rules_["antecedent"].to_numpy()),
+            "consequent": items.index(self.rules_["consequent"].to_numpy()),
+            "count": self.rules_["count"].to_numpy(dtype=np.int64),
+        }
+        if self.buyer_items_ is not None:
+            m = self.buyer_items_.matrix
+            out.update(buyers=self.buyer_items_.rows.to_array(), owned_indices=m.indices, owned_indptr=m.indptr)
+        return out
+
+    def _restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        items = Vocabulary(arrays["items"])
+        owned = None
+        if "buyers" in arrays:
+            buyers = Vocabulary(arrays["buyers"])
+            indices = arrays["owned_indices"]
+            matrix = sp.csr_matrix(
+                (np.ones(len(indices), dtype=np.float32), indices, arrays["owned_indptr"]), shape=(len(buyers), len(items))
+            )
+            owned = InteractionMatrix(matrix, buyers, items)
+        self._set_learned(
+            arrays["antecedent"], arrays["consequent"], arrays["count"], arrays["item_count"],
+            int(arrays["n_baskets"]), items, owned,
+        )
+
+
+def _drop_structure(scores: sp.csr_matrix, owned: sp.csr_matrix) -> sp.csr_matrix:
+    """``scores`` without the entries stored where ``owned`` has an entry (even zero-valued)."""
+    n_cols = scores.shape[1]
+    s, o = scores.tocsr(), owned.tocsr()
+    s.sort_indices()
+    o.sort_indices()
+    s, o = s.tocoo(), o.tocoo()
+    s_keys = s.row.astype(np.int64) * n_cols + s.col
+    o_keys = o.row.astype(np.int64) * n_cols + o.col  # both increasing: membership by bisection
+    pos = np.minimum(np.searchsorted(o_keys, s_keys), max(len(o_keys) - 1, 0))
+    mask = ~(o_keys[pos] == s_keys) if len(o_keys) else np.ones(len(s_keys), dtype=bool)
+    return sp.csr_matrix((s.data[mask], (s.row[mask], s.col[mask])), shape=scores.shape)
