@@ -156,7 +156,8 @@ manufacturer; no real customer, product or price is contained.
   order id, item, order date, customer account, ship-to, country, material (variant), quantity,
   unit price, line value, currency (informational; all values are in one price scale),
   custom-made flag (`X`), material text. A buying center is `KUNNR` + `KUNWE`.
-  Returns are separate documents `R<original order id>` with negative quantity.
+  Returns are separate documents `R<original order id>` with negative quantity; a return item
+  keeps the item number (`POSNR`) of the returned order line.
   `FRACHT`, `PORTO` and `GEBUEHR-*` lines are freight, postage and fees, not products.
 - `products.csv`: product master, one row per variant (custom-made variants included, `SONDERANF=X`):
   `MATNR;BASISMAT;PRODH;LISTPREIS;STATUS;AUSLAUF;SORTIMENT;MAKTX;SONDERANF` = variant, base product,

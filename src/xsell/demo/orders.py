@@ -256,12 +256,11 @@ def _assemble(
     posnr = np.empty(n, dtype=np.int64)
     posnr[by_order] = 10 * (_positions(np.bincount(line_rank, minlength=n_o)) + 1)
 
-    # returns: document R<order id>, a part of the bought quantity, some business days later
+    # returns: document R<order id> with the item number of the returned line, a part of the
+    # bought quantity, some business days later
     lag = rng.integers(3, 31, n_o)[chunk.order]
     returned = ~custom & (rng.random(n) < _P_RETURN) & (day + lag < catalog.n_days)
     r = np.flatnonzero(returned)
-    r = r[np.lexsort((posnr[r], line_rank[r]))]
-    r_pos = 10 * (_positions(np.unique(line_rank[r], return_counts=True)[1]) + 1)
     r_qty = -rng.integers(1, qty[r].astype(np.int64) + 1).astype(np.float64)
 
     # non-product lines (freight, postage, fees) appended to some orders
@@ -275,7 +274,7 @@ def _assemble(
     cat = np.concatenate
     row_rank = cat([line_rank, line_rank[r], rank[q_order]])
     row_return = cat([np.zeros(n, bool), np.ones(len(r), bool), np.zeros(len(q_order), bool)])
-    row_pos = cat([posnr, r_pos, q_pos])
+    row_pos = cat([posnr, posnr[r], q_pos])
     row_day = cat([day, day[r] + lag[r], chunk.order_day[q_order]])
     row_bc = cat([chunk.order_bc[chunk.order], chunk.order_bc[chunk.order[r]], chunk.order_bc[q_order]])
     row_variant = cat([variant, variant[r], np.zeros(len(q_order), np.int64)])
