@@ -161,7 +161,8 @@ manufacturer; no real customer, product or price is contained.
   `FRACHT`, `PORTO` and `GEBUEHR-*` lines are freight, postage and fees, not products.
 - `products.csv`: product master, one row per variant (custom-made variants included, `SONDERANF=X`):
   `MATNR;BASISMAT;PRODH;LISTPREIS;STATUS;AUSLAUF;SORTIMENT;MAKTX;SONDERANF` = variant, base product,
-  family, list price, `active`/`discontinued`, discontinuation date, country assortment, text, custom flag.
+  family, list price, `active`/`discontinued`, discontinuation date (no sales on or after it; the
+  successor product is in planted.json), country assortment, text, custom flag.
   `SORTIMENT` lists the countries a product is sold in joined with `,` (e.g. `DE,AT`); empty = all.
 - `customers.csv`: one row per buying center: `KUNNR;KUNWE;LAND1;BRANCHE` (BRANCHE = industry segment).
 - `planted.json`: the planted truth (complement and upgrade pairs, segment families, discontinued

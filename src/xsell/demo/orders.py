@@ -28,8 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from xsell.demo.catalog import (
-    ACCESSORY,
     CONSUMABLE,
+    CORE,
     COUNTRIES,
     CURRENCIES,
     SEGMENTS,
@@ -120,7 +120,7 @@ class SamplingTables:
 
     def __init__(self, catalog: Catalog) -> None:
         n_p, n_c, n_s = catalog.n_products, len(COUNTRIES), len(SEGMENTS)
-        core = catalog.product_kind == 0
+        core = catalog.product_kind == CORE
         kind_w = _FILLER_KIND_WEIGHT[catalog.product_kind]
         w_core = np.empty((n_c * n_s, n_p))
         w_fill = np.empty((n_c * n_s, n_p))
