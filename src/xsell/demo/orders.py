@@ -54,12 +54,13 @@ DIRTY_KINDS: tuple[str, ...] = (
 _DIRTY_RATE = dict(zip(DIRTY_KINDS, (0.0008, 0.0008, 0.0008, 0.0008, 0.0008, 0.001)))
 
 _FIRST_ORDER_NO = 10_000_001
-_CORE_SHARE = 0.45  # share of lines driven by core events (with complements and re-buys)
+_CORE_SHARE = 0.60  # share of lines driven by core events (with complements and re-buys)
 _LINES_PER_CORE_EVENT = 4.3  # calibrated: core line + complements + follow-ups + re-buys
 _FILLER_EXTRA_LINES = 1.3  # a filler order has 1 + Poisson(this) lines
 _P_UPGRADE_SEQUENCE = 0.5
-_P_SAME_ORDER = np.array([0.0, 0.5, 0.6, 0.0])  # by partner kind
-_P_LATER = np.array([0.0, 0.3, 0.5, 0.0])
+_P_SAME_ORDER = np.array([0.0, 0.35, 0.45, 0.0])  # by partner kind
+_P_LATER = np.array([0.0, 0.6, 0.7, 0.0])
+_LATER_MEAN_DAYS = 75.0  # accessories and consumables follow the machine over weeks to months
 _REBUY_MEAN = 3.0
 _FILLER_KIND_WEIGHT = np.array([0.05, 1.0, 1.0, 1.0])
 _QTY_GEOMETRIC_P = np.array([0.85, 0.6, 0.15, 0.5])
@@ -204,7 +205,7 @@ def _chunk(
     pkind = catalog.product_kind[partner]
     same = rng.random(len(partner)) < _P_SAME_ORDER[pkind]
     orders.add_lines(core_orders[owner[same]], partner[same])
-    later_day = core_day[owner] + rng.integers(5, 30, len(partner))
+    later_day = core_day[owner] + 5 + rng.geometric(1.0 / _LATER_MEAN_DAYS, len(partner))
     later = ~same & (rng.random(len(partner)) < _P_LATER[pkind]) & (later_day <= last[core_bc[owner]])
     orders.add(core_bc[owner[later]], later_day[later], partner[later])
     rebuy_base = np.flatnonzero((pkind == CONSUMABLE) & (same | later))
