@@ -95,12 +95,12 @@ class RunContext:
 @dataclass(frozen=True)
 class Stage:
     """A pipeline stage: ``run`` does the work and returns JSON-able results (incl. ``counts``);
-    ``key`` returns what determines its output (``None``: never cached); ``outputs`` are the
-    files that must still exist for a cache hit."""
+    ``key`` returns what determines its output (``None``: never cached); ``outputs(ctx, result)``
+    are the paths (given the cached result) that must still exist for a cache hit."""
 
     run: Callable[[RunContext], dict[str, Any]]
     key: Callable[[RunContext], Any] | None = None
-    outputs: Callable[[RunContext], list[Path]] = lambda ctx: []
+    outputs: Callable[[RunContext, dict[str, Any]], list[Path]] = lambda ctx, result: []
 
 
 def _cache_file(ctx: RunContext, name: str) -> Path:
@@ -118,7 +118,7 @@ def run_stage(name: str, ctx: RunContext) -> dict[str, Any]:
         cache = _cache_file(ctx, name)
         if not ctx.force and cache.is_file():
             record = json.loads(cache.read_text())
-            if record.get("key") == key and all(p.exists() for p in st.outputs(ctx)):
+            if record.get("key") == key and all(Path(p).exists() for p in st.outputs(ctx, record.get("result", {}))):
                 log.info("%s: skipped, inputs and config unchanged since %s (use --force to recompute)", name, record.get("at"))
                 ctx.values.update(record.get("result", {}))
                 return record.get("result", {})
@@ -153,9 +153,9 @@ def run_pipeline(
         for name in spec.stages:
             run_stage(name, ctx)
     log.info("pipeline %s: done in %.1f s", spec.name, time.perf_counter() - t0)
-    summary = ctx.values.get("summary")
-    if summary:
-        print(summary)
+    from xsell.stages import summarize
+
+    print(summarize(ctx))
     return ctx
 
 

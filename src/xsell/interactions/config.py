@@ -12,8 +12,10 @@ from xsell.configbase import StrictModel
 class InteractionsConfig(StrictModel):
     """Weighting and basket construction for the buying-center x item matrices."""
 
-    weighting: Literal["binary", "order_count", "log_quantity", "net_value"] = "order_count"
-    """Cell value of buyer x item matrices before optional recency and BM25/TF-IDF."""
+    weighting: Literal["binary", "order_count", "log_quantity", "net_value"] = "binary"
+    """Cell value of buyer x item matrices before optional recency and BM25/TF-IDF. ``binary``
+    (bought, net of returns) ranked best on cross-sell NDCG@10 on both the demo data and Online
+    Retail; ``order_count`` / ``net_value`` let heavy repeat buying dominate."""
     recency_half_life_days: float | None = Field(180.0, gt=0.0)
     """Exponential time decay of each line's weight; ``null`` disables it."""
     scaling: Literal["none", "bm25", "tfidf"] = "none"

@@ -168,7 +168,9 @@ def similarity_frames(models: dict[str, Recommender], names: set[str], ctx: Reco
 
 
 # -- compute and write ----------------------------------------------------------------------
-def _compute(cfg: Config, models_dir: Path | None, *, buying_centers: bool = True) -> _Computed:
+def _compute(
+    cfg: Config, models_dir: Path | None, *, buying_centers: bool = True, personal_model: str | None = None
+) -> _Computed:
     """Build the tables (``buying_centers=False``: only cross_sell and up_sell)."""
     wd = Workdir(cfg.workdir)
     lines = _read_parquet(wd.order_lines, required=True)
@@ -182,7 +184,7 @@ def _compute(cfg: Config, models_dir: Path | None, *, buying_centers: bool = Tru
     )
     run_dir = resolve_models_dir(cfg, models_dir)
     models = load_models(run_dir)
-    personal_name = choose_personal_model(cfg, models)
+    personal_name = personal_model if personal_model in models else choose_personal_model(cfg, models)
     log.info("recommend: models %s from %s, personal ranking by %s", sorted(models), run_dir, personal_name)
     sims = similarity_frames(models, set(rc.cross_sell_weights) | set(rc.upsell_weights), ctx, cfg)
 
@@ -215,9 +217,14 @@ def _atomic_write(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
-def run_recommend(cfg: Config, *, models_dir: Path | None = None, meta: dict | None = None) -> RecommendResult:
-    """Write the three tables and ``tables.json`` into ``<workdir>/tables/``."""
-    done = _compute(cfg, models_dir)
+def run_recommend(
+    cfg: Config, *, models_dir: Path | None = None, meta: dict | None = None, personal_model: str | None = None
+) -> RecommendResult:
+    """Write the three tables and ``tables.json`` into ``<workdir>/tables/``.
+
+    ``personal_model`` (a model name in ``models_dir``) ranks the buying-center suggestions;
+    default: ``choose_personal_model``. Pipelines pass the registry's champion here."""
+    done = _compute(cfg, models_dir, personal_model=personal_model)
     wd = Workdir(cfg.workdir)
     wd.tables.mkdir(parents=True, exist_ok=True)
     paths = {}

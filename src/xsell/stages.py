@@ -1,0 +1,286 @@
+"""The stages pipelines are made of: each wires one step runner into the pipeline runner.
+
+A stage reads what earlier stages left in ``ctx.values`` (models folder, champion, MLflow
+ids), calls the step, and returns JSON-able results plus ``counts`` for its end line. Its
+cache key names everything its output depends on: input file hashes and the config
+sections it reads, so an unchanged ``nightly`` skips straight through.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from xsell.fingerprint import expand_inputs, file_fingerprints, sha256_file
+from xsell.pipeline import RunContext, Stage
+
+log = logging.getLogger(__name__)
+
+
+def _sections(ctx: RunContext, *names: str) -> dict[str, Any]:
+    dumped = ctx.cfg.model_dump(mode="json")
+    return {name: dumped[name] for name in names}
+
+
+def _hash_if_file(path: Path | None) -> str | None:
+    return sha256_file(path) if path is not None and Path(path).is_file() else None
+
+
+def _canonical_hashes(ctx: RunContext) -> dict[str, str | None]:
+    wd = ctx.workdir
+    return {p.name: _hash_if_file(p) for p in (wd.order_lines, wd.products, wd.customers)}
+
+
+# -- ingest -----------------------------------------------------------------------------------
+def _input_files(ctx: RunContext) -> list[Path]:
+    data = ctx.cfg.data
+    return expand_inputs(data.order_lines) + expand_inputs(data.products) + expand_inputs(data.customers)
+
+
+def _input_fingerprints(ctx: RunContext) -> list[dict[str, Any]]:
+    """sha256 of every input file; a memo keyed by size + mtime avoids re-hashing big exports."""
+    memo_file = ctx.workdir.cache / "file_hashes.json"
+    memo = json.loads(memo_file.read_text()) if memo_file.is_file() else {}
+    prints = file_fingerprints(_input_files(ctx), memo)
+    memo_file.parent.mkdir(parents=True, exist_ok=True)
+    memo_file.write_text(json.dumps({p["path"]: p for p in prints}, indent=1))
+    return prints
+
+
+def _ingest_key(ctx: RunContext) -> Any:
+    return {"inputs": [(p["path"], p["sha256"]) for p in _input_fingerprints(ctx)], **_sections(ctx, "data", "ingest")}
+
+
+def _ingest(ctx: RunContext) -> dict[str, Any]:
+    from xsell.steps.ingest import run_ingest
+
+    summary = run_ingest(ctx.cfg)
+    rows = {Path(f["file"]).resolve().as_posix(): f.get("rows_read") for f in summary.files}
+    prints = [
+        {
+            "path": p["path"],
+            "sha256": p["sha256"],
+            "rows": rows.get(Path(p["path"]).as_posix()),
+            "date_min": summary.date_min,
+            "date_max": summary.date_max,
+        }
+        for p in _input_fingerprints(ctx)
+    ]
+    return {
+        "input_fingerprints": prints,
+        "counts": {
+            "read": summary.rows_read,
+            "accepted": summary.rows_accepted,
+            "quarantined": summary.rows_quarantined,
+            "excluded": summary.rows_excluded,
+        },
+    }
+
+
+def _ingest_outputs(ctx: RunContext, result: dict[str, Any]) -> list[Path]:
+    wd = ctx.workdir
+    return [wd.order_lines, wd.products, wd.customers, wd.ingest_summary]
+
+
+# -- train / evaluate / backtest --------------------------------------------------------------
+def _train_key(ctx: RunContext) -> Any:
+    return {"canonical": _canonical_hashes(ctx), **_sections(ctx, "interactions", "rules", "models")}
+
+
+def _train(ctx: RunContext) -> dict[str, Any]:
+    from xsell.steps.train import run_train
+
+    result = run_train(ctx.cfg)
+    return {"models_dir": str(result.run_dir), "counts": {"models": len(result.models)}}
+
+
+def _evaluate_key(ctx: RunContext) -> Any:
+    return {
+        "canonical": _canonical_hashes(ctx),
+        "tracking_uri": ctx.cfg.tracking_uri,
+        **_sections(ctx, "interactions", "rules", "models", "evaluation", "mlflow"),
+    }
+
+
+def _evaluate(ctx: RunContext) -> dict[str, Any]:
+    from xsell.steps.evaluate import run_evaluate
+
+    res = run_evaluate(ctx.cfg)
+    out: dict[str, Any] = {"evaluation_run_id": res.run_id, "counts": {"cutoff": str(res.cutoff.date())}}
+    if res.best is not None:
+        out["counts"].update(best=res.best.model, value=round(res.best.value, 4))
+    if res.registration is not None:
+        version = res.registration.version
+        out["registration"] = {"version": version.version, "alias": res.registration.decision.alias, "model": version.tags.get("xsell.model")}
+        out["counts"].update(registered=f"v{version.version} {res.registration.decision.alias}")
+    return out
+
+
+def _evaluate_outputs(ctx: RunContext, result: dict[str, Any]) -> list[Path]:
+    return [ctx.workdir.metrics]
+
+
+# -- score: the registry's champion + fresh rules on the current history ----------------------
+def _champion(ctx: RunContext):
+    from xsell.tracking import get_alias
+
+    return get_alias(ctx.cfg.tracking_uri, ctx.cfg.mlflow.registered_model)
+
+
+def _score_key(ctx: RunContext) -> Any:
+    info = _champion(ctx)
+    return {
+        "champion": None if info is None else [info.name, info.version, info.run_id],
+        "canonical": _canonical_hashes(ctx),
+        **_sections(ctx, "interactions", "rules"),
+    }
+
+
+def _score(ctx: RunContext) -> dict[str, Any]:
+    """Download ``models:/<name>@champion`` and fit association rules on the current history
+    into ``<workdir>/scoring/v<version>/`` (a models folder ``xsell recommend`` can read)."""
+    from xsell.interactions.build import build_interactions
+    from xsell.models.base import Recommender
+    from xsell.models.rules import AssociationRules
+    from xsell.tracking import load_champion
+
+    cfg = ctx.cfg
+    wd = ctx.workdir
+    download = wd.root / "scoring" / "download"
+    shutil.rmtree(download, ignore_errors=True)
+    local, info = load_champion(cfg.tracking_uri, cfg.mlflow.registered_model, download)
+    champion = Recommender.load(local)
+    scoring = wd.root / "scoring" / f"v{info.version}"
+    shutil.rmtree(scoring, ignore_errors=True)
+    scoring.mkdir(parents=True)
+    shutil.copytree(local, scoring / champion.name)
+    shutil.rmtree(download, ignore_errors=True)
+    lines = pd.read_parquet(wd.order_lines)
+    interactions = build_interactions(lines, cfg.interactions)
+    models = [champion.name]
+    if champion.name != "rules":
+        rules = AssociationRules.from_config(cfg.rules).fit(interactions.order_products, buyer_items=interactions.buyer_products)
+        rules.save(scoring / "rules")
+        models.append("rules")
+    marker = {"source": "registry", "registered_model": info.name, "version": info.version, "run_id": info.run_id, "models": models}
+    (scoring / "train.json").write_text(json.dumps(marker, indent=2))
+    log.info("score: champion %s v%s (%s) + rules on %d lines in %s", info.name, info.version, champion.name, len(lines), scoring)
+    return {
+        "models_dir": str(scoring),
+        "champion_model": champion.name,
+        "model_name": info.name,
+        "model_version": info.version,
+        "champion_run_id": info.run_id,
+        "counts": {"champion": f"{info.name} v{info.version} ({champion.name})"},
+    }
+
+
+def _score_outputs(ctx: RunContext, result: dict[str, Any]) -> list[Path]:
+    return [Path(result.get("models_dir", ctx.workdir.root / "scoring" / "missing"))]
+
+
+# -- recommend / publish ----------------------------------------------------------------------
+def _meta(ctx: RunContext) -> dict[str, Any]:
+    v = ctx.values
+    return {
+        "mlflow_run_id": v.get("champion_run_id"),
+        "tracking_uri": ctx.cfg.tracking_uri,
+        "model_name": v.get("model_name"),
+        "model_version": v.get("model_version"),
+        "input_fingerprints": v.get("input_fingerprints", []),
+        "pipeline": ctx.pipeline,
+    }
+
+
+def _recommend_key(ctx: RunContext) -> Any:
+    rc = ctx.cfg.recommend
+    models_dir = Path(ctx.values.get("models_dir", ctx.cfg.models.dir))
+    marker = models_dir / "train.json"
+    return {
+        "canonical": _canonical_hashes(ctx),
+        "models_dir": str(models_dir),
+        "models": marker.read_text() if marker.is_file() else None,
+        "curated": _hash_if_file(rc.curated_links),
+        "block_list": _hash_if_file(rc.block_list),
+        "meta": _meta(ctx),
+        **_sections(ctx, "recommend", "models"),
+    }
+
+
+def _recommend(ctx: RunContext) -> dict[str, Any]:
+    from xsell.steps.recommend import run_recommend
+
+    models_dir = ctx.values.get("models_dir")
+    res = run_recommend(
+        ctx.cfg,
+        models_dir=Path(models_dir) if models_dir else None,
+        meta=_meta(ctx),
+        personal_model=ctx.values.get("champion_model"),
+    )
+    return {"tables": {k: str(v) for k, v in res.paths.items()}, "personal_model": res.personal_model, "counts": res.counts}
+
+
+def _recommend_outputs(ctx: RunContext, result: dict[str, Any]) -> list[Path]:
+    return [Path(p) for p in result.get("tables", {}).values()] or [ctx.workdir.tables / "missing"]
+
+
+def _publish_key(ctx: RunContext) -> Any:
+    tables = ctx.workdir.tables
+    files = sorted(tables.glob("*.parquet")) + [tables / "tables.json"]
+    return {"tables": {p.name: _hash_if_file(p) for p in files}, **_sections(ctx, "publish")}
+
+
+def _publish(ctx: RunContext) -> dict[str, Any]:
+    from xsell.steps.publish import run_publish
+
+    res = run_publish(ctx.cfg)
+    return {"published_run": res.run_id, "published_dir": str(res.run_dir), "counts": {"run": res.run_id}}
+
+
+def _publish_outputs(ctx: RunContext, result: dict[str, Any]) -> list[Path]:
+    return [Path(ctx.cfg.publish.outputs) / "latest", Path(result.get("published_dir", "/nonexistent"))]
+
+
+STAGES: dict[str, Stage] = {
+    "ingest": Stage(_ingest, _ingest_key, _ingest_outputs),
+    "train": Stage(_train, _train_key, lambda ctx, r: [Path(r.get("models_dir", "/nonexistent"))]),
+    "evaluate": Stage(_evaluate, _evaluate_key, _evaluate_outputs),
+    "backtest": Stage(_evaluate, _evaluate_key, _evaluate_outputs),
+    "score": Stage(_score, _score_key, _score_outputs),
+    "recommend": Stage(_recommend, _recommend_key, _recommend_outputs),
+    "publish": Stage(_publish, _publish_key, _publish_outputs),
+}
+
+
+# -- the closing summary ----------------------------------------------------------------------
+def summarize(ctx: RunContext) -> str:
+    """What a person running ``make demo`` or reading a cron mail wants to know."""
+    cfg = ctx.cfg
+    v = ctx.values
+    lines = [f"xsell {ctx.pipeline}: done"]
+    if "published_dir" in v:
+        lines.append(f"  published run:   {v['published_dir']}")
+        lines.append(f"  latest:          {Path(cfg.publish.outputs) / 'latest'}")
+    if "tables" in v:
+        lines.append(f"  tables:          {ctx.workdir.tables}")
+    if "model_version" in v:
+        lines.append(f"  champion:        {v.get('model_name')} v{v['model_version']} ({v.get('champion_model')})")
+    metrics = ctx.workdir.metrics
+    if metrics.is_file():
+        ecfg = cfg.evaluation
+        m = pd.read_csv(metrics)
+        m = m[(m["target"] == "cross_sell") & (m["country"] == "ALL") & (m["metric"] == ecfg.rank_metric) & (m["k"] == ecfg.rank_k)]
+        wanted = [v.get("champion_model"), "popularity", "popularity_country"]
+        shown = m[m["model"].isin([w for w in wanted if w])].set_index("model")["value"]
+        if len(shown):
+            label = f"cross-sell {ecfg.rank_metric}@{ecfg.rank_k}"
+            lines.append(f"  {label}:  " + ", ".join(f"{k} {val:.4f}" for k, val in shown.items()))
+    uri = cfg.tracking_uri
+    if uri.startswith("sqlite:///"):
+        lines.append(f"  MLflow UI:       mlflow ui --backend-store-uri {uri}")
+    return "\n".join(lines)
