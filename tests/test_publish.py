@@ -36,7 +36,7 @@ NAMES = {
     "P05": "-Rabattset Ösen",
     "P06": "Unterlegscheibe, Edelstahl",
     "P07": "@Kabelbinder 200mm",
-    "P08": "Gewindestange M10",
+    "P08": "Gewindestange M10 <verzinkt> & geölt",
     "P09": "Winkel 90°",
     "P10": "Flachstahl 40x5",
     "P11": "Altes Modell (ausgelaufen)",

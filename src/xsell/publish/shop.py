@@ -84,12 +84,12 @@ def product_link_records(links: pd.DataFrame) -> Iterator[dict]:
             )
         ]
     )
-    grouped = items.groupby(["sku", "table"], sort=True)["item"].agg(list)
-    heads = links.drop_duplicates("sku").set_index("sku")[["product_id", "variant_id"]]
-    for sku_value, head in heads.sort_index().iterrows():
+    grouped = items.groupby(["sku", "table"], sort=True)["item"].agg(list).to_dict()
+    heads = links.drop_duplicates("sku").sort_values("sku", kind="mergesort")
+    for sku_value, product_id, variant_id in zip(heads["sku"], heads["product_id"], heads["variant_id"]):
         yield {
-            "product_id": head["product_id"],
-            "variant_id": None if pd.isna(head["variant_id"]) else head["variant_id"],
+            "product_id": product_id,
+            "variant_id": None if pd.isna(variant_id) else variant_id,
             "cross_sell": grouped.get((sku_value, "cross_sell"), []),
             "up_sell": grouped.get((sku_value, "up_sell"), []),
         }
@@ -113,11 +113,8 @@ def magento_frame(links: pd.DataFrame) -> pd.DataFrame:
         raise InputDataError("a SKU contains ',' which Magento uses to separate linked SKUs", column="sku", value=bad.iloc[0])
     out = pd.DataFrame({"sku": sorted(links["sku"].astype(str).unique())})
     for name, prefix in _MAGENTO_PREFIX.items():
-        part = links[links["table"] == name]
-        joined = part.groupby("sku", sort=True).agg(
-            skus=("rec_sku", lambda s: ",".join(s.astype(str))),
-            position=("rank", lambda s: ",".join(s.astype(str))),
-        )
+        part = links.loc[links["table"] == name, ["sku", "rec_sku", "rank"]].astype(str)
+        joined = part.groupby("sku", sort=True).agg(skus=("rec_sku", ",".join), position=("rank", ",".join))
         out[f"{prefix}_skus"] = out["sku"].map(joined["skus"]).astype(object).fillna("")
         out[f"{prefix}_position"] = out["sku"].map(joined["position"]).astype(object).fillna("")
     return out[list(MAGENTO_COLUMNS)]

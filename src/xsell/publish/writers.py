@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import os
 import re
-import shutil
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from xml.etree import ElementTree
 
+import numpy as np
 import openpyxl
 import pandas as pd
 import pyarrow as pa
@@ -34,6 +36,9 @@ XLSX_TIMESTAMP = dt.datetime(2000, 1, 1)
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 XLSX_MAX_ROWS = 1_048_576
 _MIN_WIDTH, _MAX_WIDTH = 8, 60
+_NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_ILLEGAL_XML = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
 _TEXT_COLUMNS = frozenset(
     {"country", "customer_id", "buying_center_id", "kind", "product_id", "variant_id", "rec_product_id",
      "rec_variant_id", "anchor_product_id", "source", "reason"}
@@ -104,45 +109,67 @@ def write_lines(lines: Iterable[str], path: Path, columns: list[str]) -> Written
     return Written(path, rows, columns)
 
 
-class _ReproducibleZip(zipfile.ZipFile):
-    """ZipFile whose entries all carry a fixed timestamp (openpyxl otherwise stamps 'now')."""
-
-    def _info(self, name: str) -> zipfile.ZipInfo:
-        info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
-        info.compress_type = self.compression
-        info.external_attr = 0o644 << 16
-        return info
-
-    def writestr(self, zinfo_or_arcname, data, compress_type=None, compresslevel=None):  # type: ignore[override]
-        if not isinstance(zinfo_or_arcname, zipfile.ZipInfo):
-            zinfo_or_arcname = self._info(zinfo_or_arcname)
-        super().writestr(zinfo_or_arcname, data, compress_type, compresslevel)
-
-    def write(self, filename, arcname=None, compress_type=None, compresslevel=None):  # type: ignore[override]
-        with open(filename, "rb") as src, self.open(self._info(arcname or os.path.basename(filename)), "w") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
-
-
 def _column_widths(frame: pd.DataFrame) -> list[float]:
     widths = []
     for col in frame.columns:
-        values = frame[col]
-        longest = int(values.astype(str).str.len().max()) if len(values) else 0
+        lengths = frame[col].astype(str).str.len()
+        longest = int(lengths.max()) if lengths.notna().any() else 0
         widths.append(float(min(_MAX_WIDTH, max(_MIN_WIDTH, len(str(col)) + 2, longest + 2))))
     return widths
+
+
+def _cells_xml(values: pd.Series, refs: pd.Series) -> pd.Series:
+    """SpreadsheetML ``<c>`` elements of one column (empty string for missing values)."""
+    values = values.reset_index(drop=True)
+    if pd.api.types.is_bool_dtype(values):
+        valid = values.notna()
+        body = '" t="b"><v>' + values.fillna(False).astype(bool).astype(int).astype(str) + "</v></c>"
+    elif pd.api.types.is_numeric_dtype(values):
+        valid = pd.Series(np.isfinite(values.astype("float64").to_numpy()))
+        body = '" t="n"><v>' + values.astype(str) + "</v></c>"
+    else:
+        valid = values.notna()
+        text = values.where(valid, "").astype(str).str.replace(_ILLEGAL_XML, "", regex=True)
+        for raw, escaped in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\r", "&#13;")):
+            text = text.str.replace(raw, escaped, regex=False)
+        body = '" t="inlineStr"><is><t xml:space="preserve">' + text + "</t></is></c>"
+    return ('<c r="' + refs + body).where(valid, "")
+
+
+def _rows_xml(frame: pd.DataFrame, first_row: int, chunk: int = 50_000) -> Iterator[str]:
+    """``<row>`` elements of ``frame`` from sheet row ``first_row`` on, rendered column-wise in chunks."""
+    letters = [get_column_letter(i) for i in range(1, frame.shape[1] + 1)]
+    for start in range(0, len(frame), chunk):
+        part = frame.iloc[start : start + chunk]
+        numbers = pd.Series(np.arange(first_row + start, first_row + start + len(part)).astype(str), dtype="str")
+        row = '<row r="' + numbers + '">'
+        for letter, col in zip(letters, part.columns):
+            row = row + _cells_xml(part[col], letter + numbers)
+        yield "".join((row + "</row>").tolist())
+
+
+def _zip_info(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    return info
 
 
 def write_xlsx(sheets: dict[str, pd.DataFrame], path: Path) -> Written:
     """Workbook with one sheet per frame: bold frozen header row, autofilter, column widths.
 
-    Written in openpyxl's streaming write-only mode; text is neutralised; NaN cells are empty.
+    openpyxl (write-only mode) writes the workbook with the header rows; the data rows are
+    rendered as SpreadsheetML column-wise in chunks and streamed into each sheet, since
+    openpyxl's per-cell writer manages only a few thousand rows a second. Text is neutralised,
+    NaN cells stay empty, zip entries and document properties carry fixed timestamps.
     """
     wb = openpyxl.Workbook(write_only=True)
     wb.properties.created = wb.properties.modified = XLSX_TIMESTAMP
     wb.properties.creator = "xsell"
     bold = Font(bold=True)
     info: dict[str, dict] = {}
-    total, neutralised = 0, 0
+    data: dict[str, pd.DataFrame] = {}
+    neutralised = 0
     for name, frame in sheets.items():
         if len(frame) >= XLSX_MAX_ROWS:
             raise InputDataError(f"{len(frame):,} rows do not fit one Excel sheet ({XLSX_MAX_ROWS - 1:,} max)", file=path, column=name)
@@ -159,15 +186,28 @@ def write_xlsx(sheets: dict[str, pd.DataFrame], path: Path) -> Written:
             cell.font = bold
             header.append(cell)
         ws.append(header)
-        values = safe.astype(object).where(safe.notna(), None)
-        for row in values.itertuples(index=False, name=None):
-            ws.append(row)
+        data[name] = safe
         info[name] = {"rows": len(frame), "columns": [str(c) for c in frame.columns]}
-        total += len(frame)
-    with _ReproducibleZip(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+    skeleton = io.BytesIO()
+    with zipfile.ZipFile(skeleton, "w", zipfile.ZIP_DEFLATED) as archive:
         ExcelWriter(wb, archive).save()
+    sheet_paths = {ws.path.lstrip("/"): ws.title for ws in wb.worksheets}
+    with zipfile.ZipFile(skeleton) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as dst:
+        for entry in src.infolist():
+            content = src.read(entry)
+            with dst.open(_zip_info(entry.filename), "w", force_zip64=True) as out:
+                if entry.filename not in sheet_paths:
+                    out.write(content)
+                    continue
+                frame = data[sheet_paths[entry.filename]]
+                head, tail = content.split(b"</sheetData>", 1)
+                last = f"{get_column_letter(max(1, frame.shape[1]))}{len(frame) + 1}"
+                out.write(head.replace(b"<sheetViews>", f'<dimension ref="A1:{last}" /><sheetViews>'.encode(), 1))
+                for block in _rows_xml(frame, first_row=2):
+                    out.write(block.encode("utf-8"))
+                out.write(b"</sheetData>" + tail)
     fsync_path(path)
-    return Written(path, total, [], sheets=info, neutralised_cells=neutralised)
+    return Written(path, sum(len(f) for f in sheets.values()), [], sheets=info, neutralised_cells=neutralised)
 
 
 # -- reading back ------------------------------------------------------------------------
@@ -182,12 +222,35 @@ def count_rows(path: Path) -> int | dict[str, int]:
         with open(path, "rb") as fh:
             return sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
     if suffix == ".xlsx":
-        wb = openpyxl.load_workbook(path, read_only=True)
-        try:
-            return {ws.title: max(0, sum(1 for _ in ws.iter_rows(values_only=True)) - 1) for ws in wb.worksheets}
-        finally:
-            wb.close()
+        return _xlsx_rows(path)
     raise ValueError(f"cannot count rows of {path}")
+
+
+def _xlsx_sheet_members(archive: zipfile.ZipFile) -> dict[str, str]:
+    """Sheet title -> zip member of its XML, from ``xl/workbook.xml`` and its relationships."""
+    workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+    rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    targets = {rel.get("Id"): rel.get("Target", "") for rel in rels}
+    members = {}
+    for sheet in workbook.iter(f"{{{_NS_MAIN}}}sheet"):
+        target = targets[sheet.get(f"{{{_NS_REL}}}id")]
+        members[sheet.get("name")] = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+    return members
+
+
+def _xlsx_rows(path: Path) -> dict[str, int]:
+    """Data rows per sheet: ``<row `` elements of each sheet's XML, streamed, minus the header."""
+    counts = {}
+    with zipfile.ZipFile(path) as archive:
+        for title, member in _xlsx_sheet_members(archive).items():
+            n, carry = 0, b""
+            with archive.open(member) as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    data = carry + block
+                    n += data.count(b"<row ") - carry.count(b"<row ")
+                    carry = data[-4:]
+            counts[title] = max(0, n - 1)
+    return counts
 
 
 def read_run_table(run_dir: Path, name: str) -> pd.DataFrame | None:
