@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
 import os
 import signal
@@ -18,7 +19,7 @@ import xsell
 from test_publish import ACTIVE, COUNTRIES, EVIL, TABLES_META, build_tables, make_config, write_workdir
 
 from xsell.cli import main
-from xsell.errors import GuardrailError
+from xsell.errors import GuardrailError, LockedError
 from xsell.publish.manifest import ManifestMismatchError
 from xsell.schema import TABLES
 from xsell.steps.publish import PAUSE_ENV, PAUSE_SECONDS_ENV, RENAMED_POINT, latest_run, list_runs, run_publish, verify
@@ -67,7 +68,7 @@ def test_publish_layout_manifest_and_latest(setup):
     cfg, _ = setup
     result = run_publish(cfg, now=T0)
     out = cfg.publish.outputs
-    assert result.run_id == f"20261127T010203Z-{result.run_id[-7:]}" and result.status == "accepted"
+    assert result.run_id == f"20261127T010203Z-{result.run_id[-7:]}" and result.files == 12
     assert (out / "latest").is_symlink() and os.readlink(out / "latest") == f"runs/{result.run_id}"
     run = out / "latest"
     expected = {
@@ -322,3 +323,25 @@ def test_sigkill_mid_publish_keeps_latest_and_next_publish_cleans_up(setup, paus
     new = run_publish(cfg, now=_at(60)).run_id
     assert not [p.name for p in runs_dir.iterdir() if p.name.startswith(".tmp-")]
     assert latest_run(cfg.publish.outputs) == new and verify(cfg, None) == 0
+
+
+# -- inputs and locking ----------------------------------------------------------------------
+def test_missing_metadata_is_null_and_missing_table_exits_3(parquet_only):
+    cfg, path = parquet_only
+    (cfg.workdir / "tables" / "tables.json").write_text(json.dumps({"model_name": "als"}))
+    manifest = _manifest(run_publish(cfg, now=T0).run_dir)
+    assert manifest["model_name"] == "als"
+    assert manifest["mlflow_run_id"] is None and manifest["model_version"] is None and manifest["input_fingerprints"] is None
+    (cfg.workdir / "tables" / "up_sell.parquet").unlink()
+    assert _cli(path) == 3
+
+
+def test_second_publish_on_same_outputs_is_locked_out(parquet_only):
+    cfg, _ = parquet_only
+    cfg.publish.outputs.mkdir(parents=True)
+    with open(cfg.publish.outputs / ".publish.lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(LockedError):
+            run_publish(cfg, now=T0)
+    assert list_runs(cfg.publish.outputs / "runs") == []
+    run_publish(cfg, now=T0)

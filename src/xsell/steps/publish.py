@@ -74,15 +74,14 @@ DIFF_DETAIL_ROWS = 50
 
 @dataclass(frozen=True)
 class PublishResult:
-    """Outcome of one publish."""
+    """An accepted run: ``latest`` points at it (a rejected run raises ``GuardrailError``)."""
 
     run_id: str
     run_dir: Path
-    status: str
-    """``accepted`` (``latest`` now points here) or ``rejected`` (``GuardrailError`` follows)."""
     files: int
-    reasons: list[str] = field(default_factory=list)
+    """Files listed in the manifest."""
     removed_runs: list[str] = field(default_factory=list)
+    """Old runs the retention deleted."""
 
 
 @dataclass
@@ -306,8 +305,41 @@ def _new_run_id(runs_dir: Path, now: dt.datetime, digest: str) -> str:
         now += dt.timedelta(seconds=1)
 
 
+def _write_run(cfg: Config, inputs: _Inputs, runs_dir: Path, run_id: str, manifest_fields: dict[str, Any]) -> dict[str, Any]:
+    """Write every file and the manifest into ``runs/.tmp-<run_id>``, re-check them from disk,
+    fsync, and rename the folder to ``runs/<run_id>``; returns the manifest. On any error the
+    temp folder is removed (after a kill, the next publish removes it)."""
+    tmp = runs_dir / f"{TMP_PREFIX}{run_id}"
+    tmp.mkdir()
+    try:
+        entries = []
+        for rel, job in _jobs(cfg, inputs, tmp):
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            written = job()
+            entries.append(file_entry(written, tmp, sha256_file(written.path), written.path.stat().st_size))
+            _pause_point(rel)
+        manifest = build_manifest(run_id=run_id, files=entries, **manifest_fields)
+        _write_json(tmp / MANIFEST_NAME, manifest)
+        _pause_point(MANIFEST_NAME)
+        problems = _check_dir(tmp, manifest)
+        if problems:
+            _raise_problems(run_id, tmp, problems)
+        for folder in sorted({(tmp / e["path"]).parent for e in entries} | {tmp}, reverse=True):
+            fsync_path(folder)
+        os.rename(tmp, runs_dir / run_id)
+        fsync_path(runs_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
 def run_publish(cfg: Config, *, now: dt.datetime | None = None) -> PublishResult:
-    """Publish the workdir's tables as a new run; raises ``GuardrailError`` when a guardrail fails."""
+    """Publish the workdir's tables as a new run (``now``: the run's time, default the clock).
+
+    Raises ``GuardrailError`` (exit 4) after writing a ``rejected`` run when a guardrail fails;
+    ``latest`` then stays where it was.
+    """
     now = now or dt.datetime.now(dt.timezone.utc)
     pc = cfg.publish
     with stage("publish", log) as report:
@@ -322,51 +354,28 @@ def run_publish(cfg: Config, *, now: dt.datetime | None = None) -> PublishResult
                 prev_tables = {n: t for n in TABLES if (t := read_run_table(runs_dir / previous, n)) is not None}
             guard = check_guardrails(inputs.tables, inputs.products, inputs.customers, prev_tables, pc.guardrails, now.date())
             run_id = _new_run_id(runs_dir, now, inputs.digest)
-            tmp = runs_dir / f"{TMP_PREFIX}{run_id}"
-            tmp.mkdir()
-            try:
-                entries = []
-                for rel, job in _jobs(cfg, inputs, tmp):
-                    (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-                    written = job()
-                    entries.append(file_entry(written, tmp, sha256_file(written.path), written.path.stat().st_size))
-                    _pause_point(rel)
-                status = "accepted" if guard.passed else "rejected"
-                manifest = build_manifest(
-                    run_id=run_id,
-                    created_at=now,
-                    status=status,
-                    config_hash=cfg.hash(),
-                    tables_meta=inputs.meta,
-                    settings=pc.model_dump(mode="json"),
-                    previous_run=previous,
-                    guardrails=guard.to_dict(),
-                    files=entries,
-                )
-                _write_json(tmp / MANIFEST_NAME, manifest)
-                _pause_point(MANIFEST_NAME)
-                problems = _check_dir(tmp, manifest)
-                if problems:
-                    _raise_problems(run_id, tmp, problems)
-                for folder in sorted({(tmp / e["path"]).parent for e in entries} | {tmp}, reverse=True):
-                    fsync_path(folder)
-                os.rename(tmp, runs_dir / run_id)
-                fsync_path(runs_dir)
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
+            manifest = _write_run(
+                cfg, inputs, runs_dir, run_id,
+                {
+                    "created_at": now,
+                    "status": "accepted" if guard.passed else "rejected",
+                    "config_hash": cfg.hash(),
+                    "tables_meta": inputs.meta,
+                    "settings": pc.model_dump(mode="json"),
+                    "previous_run": previous,
+                    "guardrails": guard.to_dict(),
+                },
+            )
             _pause_point(RENAMED_POINT)
             if guard.passed:
                 _switch_latest(pc.outputs, run_id)
             removed = _apply_retention(runs_dir, pc.keep_runs, latest_run(pc.outputs))
-        report.counts.update(run=run_id, status=status, files=len(entries), rows=sum(len(t) for t in inputs.tables.values()))
+        report.counts.update(run=run_id, status=manifest["status"], files=len(manifest["files"]), rows=sum(len(t) for t in inputs.tables.values()))
     if not guard.passed:
         for reason in guard.reasons:
             log.error("publish: guardrail failed: %s", reason)
-        raise GuardrailError(
-            f"run {run_id} rejected, latest still {previous or 'unset'}: " + "; ".join(guard.reasons), guard.reasons
-        )
-    return PublishResult(run_id, runs_dir / run_id, status, len(entries), guard.reasons, removed)
+        raise GuardrailError(f"run {run_id} rejected, latest still {previous or 'unset'}: " + "; ".join(guard.reasons), guard.reasons)
+    return PublishResult(run_id, runs_dir / run_id, len(manifest["files"]), removed)
 
 
 # -- verify and diff ------------------------------------------------------------------------
