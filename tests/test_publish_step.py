@@ -345,3 +345,14 @@ def test_second_publish_on_same_outputs_is_locked_out(parquet_only):
             run_publish(cfg, now=T0)
     assert list_runs(cfg.publish.outputs / "runs") == []
     run_publish(cfg, now=T0)
+
+
+def test_churn_reads_the_previous_run_from_csv_when_there_is_no_parquet(tmp_path):
+    cfg, _ = make_config(tmp_path, "publish.formats=[csv]")
+    write_workdir(cfg.workdir)
+    run_publish(cfg, now=_at(0))
+    write_workdir(cfg.workdir, build_tables(shift=1))
+    checks = _manifest(run_publish(cfg, now=_at(1)).run_dir)["guardrails"]["checks"]
+    churn = {c["table"]: c["value"] for c in checks if c["name"] == "churn"}
+    # shift 1: per product one of three cross-sell links and one of two up-sell links are new.
+    assert churn == {"cross_sell": pytest.approx(1 / 3), "up_sell": pytest.approx(1 / 2)}

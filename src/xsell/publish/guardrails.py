@@ -141,7 +141,8 @@ def check_guardrails(
             report.checks.append(Check(label, table, n_bad == 0, n_bad, 0, f"{n_bad} row(s) recommend {flag} products{example}"))
     for table in PRODUCT_TABLES:
         if previous is None or table not in previous or table not in tables:
-            report.checks.append(Check("churn", table, True, None, cfg.max_churn, "skipped: no previous run"))
+            why = "no previous run" if previous is None else "the previous run has no such table"
+            report.checks.append(Check("churn", table, True, None, cfg.max_churn, f"skipped: {why}"))
             continue
         value, n = churn(previous[table], tables[table], table, cfg.churn_top_k)
         report.checks.append(

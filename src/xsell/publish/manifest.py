@@ -29,11 +29,6 @@ def make_run_id(now: dt.datetime, digest: str) -> str:
     return f"{now.astimezone(dt.timezone.utc):%Y%m%dT%H%M%SZ}-{digest[:7]}"
 
 
-def run_time(run_id: str) -> dt.datetime:
-    """The UTC timestamp encoded in a run id."""
-    return dt.datetime.strptime(run_id.split("-")[0], "%Y%m%dT%H%M%SZ").replace(tzinfo=dt.timezone.utc)
-
-
 def file_entry(written: Written, root: Path, sha256: str, size: int) -> dict[str, Any]:
     """Manifest entry of one output file: relative path, rows, columns (or sheets), bytes, sha256."""
     entry: dict[str, Any] = {

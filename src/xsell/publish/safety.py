@@ -8,17 +8,14 @@ keep the raw values.
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 DANGEROUS_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
 """First characters that make a spreadsheet treat a cell as a formula."""
 
-_PATTERN = "^[" + "".join("\\" + c if c in "-" else c for c in DANGEROUS_PREFIXES) + "]"
-
-
-def is_dangerous(value: object) -> bool:
-    """True for a string a spreadsheet could run as a formula."""
-    return isinstance(value, str) and value.startswith(DANGEROUS_PREFIXES)
+_PATTERN = "^[" + re.escape("".join(DANGEROUS_PREFIXES)) + "]"
 
 
 def neutralise(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:

@@ -47,7 +47,7 @@ from xsell.publish.manifest import (
     mismatch,
 )
 from xsell.publish.shop import jsonl_lines, magento_frame, shop_links
-from xsell.publish.tables import countries, prepare_table
+from xsell.publish.tables import prepare_table, sales_workbooks
 from xsell.publish.writers import (
     Written,
     count_rows,
@@ -223,6 +223,8 @@ def _jobs(cfg: Config, inputs: _Inputs, root: Path) -> list[tuple[str, Callable[
     if "xlsx" in pc.formats:
         for country, sheets in sales_workbooks(inputs.tables).items():
             rel = f"sales/{safe_file_stem(country)}.xlsx"
+            if any(rel == done for done, _ in jobs):
+                raise InputDataError(f"two countries share the workbook name {rel}", column="country", value=country)
             jobs.append((rel, lambda s=sheets, p=root / rel: write_xlsx(s, p)))
     if {"jsonl", "magento"} & set(pc.formats):
         links = shop_links(inputs.tables, inputs.products, country=pc.shop_country, sku=pc.shop_sku)
@@ -242,25 +244,6 @@ def _write_magento(links: pd.DataFrame, path: Path) -> Written:
     if written.neutralised_cells:
         log.warning("publish: %d Magento cell(s) start with = + - @ and were prefixed with '; those SKUs will not match in Magento", written.neutralised_cells)
     return written
-
-
-def sales_workbooks(tables: dict[str, pd.DataFrame]) -> dict[str, dict[str, pd.DataFrame]]:
-    """country -> {table: that country's rows}; the buying-center sheet by expected value, highest first.
-
-    Each workbook holds exactly the rows whose ``country`` is that country; rows of the
-    ``ALL`` country go to their own ``ALL`` workbook (not repeated in every country's).
-    """
-    groups = {name: dict(tuple(frame.groupby(frame["country"].astype(str), sort=True))) for name, frame in tables.items()}
-    out = {}
-    for country in countries(tables):
-        sheets = {}
-        for name, frame in tables.items():
-            rows = groups[name].get(country, frame.iloc[0:0])
-            if name == "buying_center_suggestions":
-                rows = rows.sort_values("expected_value", ascending=False, kind="mergesort", na_position="last")
-            sheets[name] = rows.reset_index(drop=True)
-        out[country] = sheets
-    return out
 
 
 def _check_dir(run_dir: Path, manifest: dict[str, Any]) -> list[tuple[str, str]]:
