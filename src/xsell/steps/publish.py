@@ -118,6 +118,7 @@ def _read_inputs(cfg: Config) -> _Inputs:
     if not wd.products.is_file():
         raise InputDataError("product master not found (needed for the guardrails); run `xsell ingest` first", file=wd.products)
     products = pd.read_parquet(wd.products)
+    digest.update(sha256_file(wd.products).encode())
     customers = pd.read_parquet(wd.customers) if wd.customers.is_file() else None
     return _Inputs(tables, meta, products, customers, digest.hexdigest())
 
