@@ -113,7 +113,8 @@ def _cmd_publish(args: argparse.Namespace) -> int:
         if not args.runs or len(args.runs) != 2:
             raise UsageError("xsell publish diff needs two run ids: RUN_A RUN_B")
         return step.diff(cfg, args.runs[0], args.runs[1])
-    step.run_publish(cfg)
+    result = step.run_publish(cfg)
+    print(f"published run {result.run_id} ({result.files} files): {result.run_dir}")
     return 0
 
 

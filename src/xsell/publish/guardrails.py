@@ -1,0 +1,167 @@
+"""Guardrails a run must pass before ``latest`` moves to it (pure functions, no I/O).
+
+Checks: minimum rows per table, coverage, no self-links, no discontinued or custom-made
+products recommended, churn against the previous published run.
+
+Definitions:
+
+- A variant is *discontinued* when its ``status`` is ``discontinued`` or its ``discontinued_on``
+  is on or before ``today``; a product when all its variants are. A product is *custom-made*
+  when all its variants are. A recommended row is flagged when its product is, or when its
+  ``rec_variant_id`` (``variant_id`` in the buying-center table) is.
+- *Sellable* products (coverage denominator) have at least one variant that is neither
+  discontinued nor custom-made.
+- *Churn* of one (table, country, product) of the previous run: the share of its previous
+  top-k linked products that are not in its new top-k (1.0 when it has no rows any more); the
+  check compares the mean over the previous run's products with ``max_churn``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+
+import pandas as pd
+
+from xsell.publish.config import GuardrailsConfig
+from xsell.publish.tables import LINK_KEYS
+
+PRODUCT_TABLES: tuple[str, ...] = ("cross_sell", "up_sell")
+_RECOMMENDED = {
+    "cross_sell": ("rec_product_id", "rec_variant_id"),
+    "up_sell": ("rec_product_id", "rec_variant_id"),
+    "buying_center_suggestions": ("product_id", "variant_id"),
+}
+_SELF_LINK = {
+    "cross_sell": ("product_id", "rec_product_id"),
+    "up_sell": ("product_id", "rec_product_id"),
+    "buying_center_suggestions": ("anchor_product_id", "product_id"),
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    """Outcome of one guardrail on one table."""
+
+    name: str
+    table: str
+    passed: bool
+    value: float | None = None
+    threshold: float | None = None
+    detail: str = ""
+
+
+@dataclass
+class GuardrailReport:
+    """All checks of one run; ``reasons`` lists the failed ones in words."""
+
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def reasons(self) -> list[str]:
+        return [f"{c.table}: {c.name}: {c.detail}" for c in self.checks if not c.passed]
+
+    def to_dict(self) -> dict:
+        return {"passed": self.passed, "reasons": self.reasons, "checks": [asdict(c) for c in self.checks]}
+
+
+def product_flags(products: pd.DataFrame, today: dt.date) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per variant and per product: boolean columns ``discontinued`` and ``custom``."""
+    off = pd.to_datetime(products["discontinued_on"], errors="coerce")
+    variants = pd.DataFrame(
+        {
+            "variant_id": products["variant_id"].astype(object),
+            "product_id": products["product_id"].astype(object),
+            "discontinued": (products["status"].astype(str).str.lower() == "discontinued").to_numpy()
+            | (off <= pd.Timestamp(today)).fillna(False).to_numpy(dtype=bool),
+            "custom": products["is_custom"].fillna(False).astype(bool).to_numpy(),
+        }
+    )
+    by_product = variants.groupby("product_id", sort=True)[["discontinued", "custom"]].all()
+    by_variant = variants.drop_duplicates("variant_id").set_index("variant_id")[["discontinued", "custom"]]
+    return by_variant, by_product
+
+
+def _recommended_flags(frame: pd.DataFrame, table: str, variants: pd.DataFrame, by_product: pd.DataFrame) -> pd.DataFrame:
+    """Flags of the recommended item of every row (variant-level where a variant is given)."""
+    pcol, vcol = _RECOMMENDED[table]
+    out = pd.DataFrame(index=frame.index, columns=["discontinued", "custom"], data=False)
+    for flag in out.columns:
+        by_v = frame[vcol].map(variants[flag]).astype("boolean").fillna(False).astype(bool)
+        by_p = frame[pcol].map(by_product[flag]).astype("boolean").fillna(False).astype(bool)
+        out[flag] = by_p | by_v
+    return out
+
+
+def churn(previous: pd.DataFrame, current: pd.DataFrame, table: str, top_k: int) -> tuple[float, int]:
+    """Mean share of each previous product's top-k links gone from its new top-k, and how many products."""
+    owner, item = LINK_KEYS[table]
+    prev = previous.loc[previous["rank"] <= top_k, [*owner, item]].drop_duplicates()
+    if prev.empty:
+        return 0.0, 0
+    cur = current.loc[current["rank"] <= top_k, [*owner, item]].drop_duplicates().assign(kept=True)
+    merged = prev.merge(cur, on=[*owner, item], how="left")
+    merged["gone"] = merged["kept"].isna()
+    per_owner = merged.groupby(owner, sort=False)["gone"].mean()
+    return float(per_owner.mean()), int(len(per_owner))
+
+
+def check_guardrails(
+    tables: dict[str, pd.DataFrame],
+    products: pd.DataFrame,
+    customers: pd.DataFrame | None,
+    previous: dict[str, pd.DataFrame] | None,
+    cfg: GuardrailsConfig,
+    today: dt.date,
+) -> GuardrailReport:
+    """Run every guardrail on ``tables`` (see module docstring); ``previous`` None skips churn."""
+    report = GuardrailReport()
+    variants, by_product = product_flags(products, today)
+    sellable = by_product.index[~(by_product["discontinued"] | by_product["custom"])]
+    for table, frame in tables.items():
+        if table in cfg.min_rows:
+            need = cfg.min_rows[table]
+            report.checks.append(Check("min_rows", table, len(frame) >= need, len(frame), need, f"{len(frame):,} rows, need {need:,}"))
+        if table in cfg.min_coverage:
+            report.checks.append(_coverage(table, frame, sellable, customers, cfg.min_coverage[table]))
+        left, right = _SELF_LINK[table]
+        self_links = frame[left].notna() & (frame[left].astype(object) == frame[right].astype(object))
+        n_self = int(self_links.sum())
+        example = f" e.g. {frame.loc[self_links, right].iloc[0]}" if n_self else ""
+        report.checks.append(Check("no_self_links", table, n_self == 0, n_self, 0, f"{n_self} self-link row(s){example}"))
+        flags = _recommended_flags(frame, table, variants, by_product)
+        for flag, label in (("discontinued", "no_discontinued"), ("custom", "no_custom_made")):
+            bad = flags[flag].to_numpy(dtype=bool)
+            n_bad = int(bad.sum())
+            example = f" e.g. {frame.loc[bad, _RECOMMENDED[table][0]].iloc[0]}" if n_bad else ""
+            report.checks.append(Check(label, table, n_bad == 0, n_bad, 0, f"{n_bad} row(s) recommend {flag} products{example}"))
+    for table in PRODUCT_TABLES:
+        if previous is None or table not in previous or table not in tables:
+            why = "no previous run" if previous is None else "the previous run has no such table"
+            report.checks.append(Check("churn", table, True, None, cfg.max_churn, f"skipped: {why}"))
+            continue
+        value, n = churn(previous[table], tables[table], table, cfg.churn_top_k)
+        report.checks.append(
+            Check("churn", table, value <= cfg.max_churn, value, cfg.max_churn,
+                  f"{value:.1%} of previous top-{cfg.churn_top_k} links changed over {n:,} products, limit {cfg.max_churn:.1%}")
+        )
+    return report
+
+
+def _coverage(table: str, frame: pd.DataFrame, sellable: pd.Index, customers: pd.DataFrame | None, need: float) -> Check:
+    if table == "buying_center_suggestions":
+        if customers is None or customers.empty:
+            return Check("coverage", table, True, None, need, "skipped: no customer master")
+        universe = pd.Index(customers["buying_center_id"].astype(object).unique())
+        have = frame["buying_center_id"].astype(object).unique()
+        what = "buying centers"
+    else:
+        universe, have, what = sellable, frame["product_id"].astype(object).unique(), "sellable products"
+    if len(universe) == 0:
+        return Check("coverage", table, True, None, need, f"skipped: no {what}")
+    share = float(universe.isin(have).mean())
+    return Check("coverage", table, share >= need, share, need, f"{share:.1%} of {len(universe):,} {what} have rows, need {need:.1%}")

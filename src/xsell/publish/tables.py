@@ -1,0 +1,73 @@
+"""The three suggestion tables as the publish step sees them: validated, in contract column
+order, sorted deterministically (the sort order is what makes re-published files byte-identical)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from xsell.errors import InputDataError
+from xsell.schema import TABLES
+
+SORT_KEYS: dict[str, list[str]] = {
+    "cross_sell": ["country", "product_id", "rank", "rec_product_id", "rec_variant_id"],
+    "up_sell": ["country", "product_id", "rank", "rec_product_id", "rec_variant_id"],
+    "buying_center_suggestions": ["country", "buying_center_id", "rank", "kind", "product_id", "variant_id"],
+}
+"""Row order of every published copy of a table (the buying-center sheets re-sort by value)."""
+
+LINK_KEYS: dict[str, tuple[list[str], str]] = {
+    "cross_sell": (["country", "product_id"], "rec_product_id"),
+    "up_sell": (["country", "product_id"], "rec_product_id"),
+    "buying_center_suggestions": (["country", "buying_center_id"], "product_id"),
+}
+"""Per table: the columns that own a ranked list, and the column holding the linked item."""
+
+NOT_NULL: tuple[str, ...] = ("country", "rank")
+
+
+def prepare_table(name: str, frame: pd.DataFrame, *, source: str | None = None) -> pd.DataFrame:
+    """Check ``frame`` against the column contract of table ``name`` and return it sorted.
+
+    Contract columns come first in contract order, extra columns keep their order after them.
+    Raises ``InputDataError`` naming the file and column when a contract column is missing or a
+    key column (``country``, ``rank`` and the link owner/item columns) has nulls.
+    """
+    contract = TABLES[name]
+    missing = [c for c in contract if c not in frame.columns]
+    if missing:
+        raise InputDataError(f"table {name} lacks contract column(s) {missing}", file=source, column=missing[0])
+    owner, item = LINK_KEYS[name]
+    for col in dict.fromkeys([*NOT_NULL, *owner, item]):
+        nulls = frame[col].isna().to_numpy().nonzero()[0]
+        if len(nulls):
+            raise InputDataError(f"table {name} has {len(nulls)} null value(s) in a key column", file=source, row=int(nulls[0]) + 1, column=col)
+    extras = [c for c in frame.columns if c not in contract]
+    out = frame[[*contract, *extras]]
+    return out.sort_values(SORT_KEYS[name], kind="mergesort", na_position="first").reset_index(drop=True)
+
+
+def countries(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """Sorted distinct countries over all tables."""
+    values: set[str] = set()
+    for frame in tables.values():
+        values.update(frame["country"].astype(str).unique().tolist())
+    return sorted(values)
+
+
+def sales_workbooks(tables: dict[str, pd.DataFrame]) -> dict[str, dict[str, pd.DataFrame]]:
+    """country -> {table: that country's rows}; the buying-center sheet by expected value, highest first.
+
+    Each workbook holds exactly the rows whose ``country`` is that country; rows of the
+    ``ALL`` country go to their own ``ALL`` workbook (not repeated in every country's).
+    """
+    groups = {name: dict(tuple(frame.groupby(frame["country"].astype(str), sort=True))) for name, frame in tables.items()}
+    out = {}
+    for country in countries(tables):
+        sheets = {}
+        for name, frame in tables.items():
+            rows = groups[name].get(country, frame.iloc[0:0])
+            if name == "buying_center_suggestions":
+                rows = rows.sort_values("expected_value", ascending=False, kind="mergesort", na_position="last")
+            sheets[name] = rows.reset_index(drop=True)
+        out[country] = sheets
+    return out

@@ -1,0 +1,419 @@
+"""Step ``publish``: write the suggestion tables as a versioned, atomic, checked run.
+
+``run_publish`` reads ``<workdir>/tables/*.parquet`` + ``tables.json`` and the product master,
+runs the guardrails, writes every file into ``<outputs>/runs/.tmp-<run_id>/`` (each fsynced),
+writes ``manifest.json`` last, re-checks every file against it, renames the folder to
+``runs/<run_id>`` and, when the guardrails passed, switches ``<outputs>/latest`` (a relative
+symlink, replaced atomically). Then the retention removes old runs. A kill at any point
+leaves the previous ``latest`` complete; leftovers (``.tmp-*``) are removed by the next publish.
+One publish at a time per outputs folder (``<outputs>/.publish.lock``, else ``LockedError``).
+
+Test-only hook: with ``XSELL_PUBLISH_TEST_PAUSE_AFTER=<path relative to the run folder>`` (or
+``@renamed``: after the rename, before ``latest`` moves) the step sleeps
+``XSELL_PUBLISH_TEST_PAUSE_SECONDS`` (default 60) at that point so a test can kill it there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from xsell.config import Config
+from xsell.errors import GuardrailError, InputDataError, LockedError
+from xsell.io.layout import Workdir
+from xsell.progress import stage
+from xsell.publish.diff import diff_runs, summarise_diff
+from xsell.publish.guardrails import check_guardrails
+from xsell.publish.manifest import (
+    MANIFEST_NAME,
+    RUN_ID_RE,
+    ManifestMismatchError,
+    build_manifest,
+    file_entry,
+    make_run_id,
+    mismatch,
+)
+from xsell.publish.shop import jsonl_lines, magento_frame, shop_links
+from xsell.publish.tables import prepare_table, sales_workbooks
+from xsell.publish.writers import (
+    Written,
+    count_rows,
+    fsync_path,
+    read_run_table,
+    safe_file_stem,
+    sha256_file,
+    write_csv,
+    write_lines,
+    write_parquet,
+    write_xlsx,
+)
+from xsell.schema import TABLES
+
+log = logging.getLogger(__name__)
+
+PAUSE_ENV = "XSELL_PUBLISH_TEST_PAUSE_AFTER"
+PAUSE_SECONDS_ENV = "XSELL_PUBLISH_TEST_PAUSE_SECONDS"
+RENAMED_POINT = "@renamed"
+TMP_PREFIX = ".tmp-"
+LATEST = "latest"
+DIFF_DETAIL_ROWS = 50
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    """An accepted run: ``latest`` points at it (a rejected run raises ``GuardrailError``)."""
+
+    run_id: str
+    run_dir: Path
+    files: int
+    """Files listed in the manifest."""
+    removed_runs: list[str] = field(default_factory=list)
+    """Old runs the retention deleted."""
+
+
+@dataclass
+class _Inputs:
+    tables: dict[str, pd.DataFrame]
+    meta: dict[str, Any]
+    products: pd.DataFrame
+    customers: pd.DataFrame | None
+    digest: str
+
+
+# -- inputs ---------------------------------------------------------------------------------
+def _read_inputs(cfg: Config) -> _Inputs:
+    wd = Workdir(cfg.workdir)
+    digest = hashlib.sha256(cfg.hash().encode())
+    tables = {}
+    for name in TABLES:
+        path = wd.table(name)
+        if not path.is_file():
+            raise InputDataError(f"table {name} not found; run `xsell recommend` first", file=path)
+        tables[name] = prepare_table(name, pd.read_parquet(path), source=str(path))
+        digest.update(sha256_file(path).encode())
+    meta_path = wd.tables / "tables.json"
+    meta: dict[str, Any] = {}
+    if meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise InputDataError(f"tables.json is not valid JSON: {exc.msg}", file=meta_path, row=exc.lineno) from None
+        if not isinstance(meta, dict):
+            raise InputDataError("tables.json must hold a JSON object", file=meta_path)
+    else:
+        log.warning("publish: %s not found; model and input metadata will be null in the manifest", meta_path)
+    if not wd.products.is_file():
+        raise InputDataError("product master not found (needed for the guardrails); run `xsell ingest` first", file=wd.products)
+    products = pd.read_parquet(wd.products)
+    digest.update(sha256_file(wd.products).encode())
+    customers = pd.read_parquet(wd.customers) if wd.customers.is_file() else None
+    return _Inputs(tables, meta, products, customers, digest.hexdigest())
+
+
+# -- folders, lock, latest ------------------------------------------------------------------
+def _runs_dir(cfg: Config) -> Path:
+    return cfg.publish.outputs / "runs"
+
+
+def list_runs(runs_dir: Path) -> list[str]:
+    """Complete run folders (temp folders never count), oldest first."""
+    if not runs_dir.is_dir():
+        return []
+    return sorted(p.name for p in runs_dir.iterdir() if p.is_dir() and RUN_ID_RE.match(p.name))
+
+
+def latest_run(outputs: Path) -> str | None:
+    """Run id ``<outputs>/latest`` points to, or None when there is none (or it dangles)."""
+    link = outputs / LATEST
+    if not link.is_symlink():
+        return None
+    run_id = Path(os.readlink(link)).name
+    if not (outputs / "runs" / run_id / MANIFEST_NAME).is_file():
+        log.warning("publish: %s points at %s, which is not a complete run", link, run_id)
+        return None
+    return run_id
+
+
+@contextmanager
+def _publish_lock(outputs: Path) -> Iterator[None]:
+    """Exclusive lock on ``<outputs>/.publish.lock``; the kernel drops it if the process dies."""
+    with open(outputs / ".publish.lock", "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LockedError(f"another publish holds {outputs / '.publish.lock'}") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _clean_leftovers(outputs: Path) -> list[str]:
+    """Remove temp run folders and temp ``latest`` links a killed publish left behind."""
+    removed = []
+    for path in sorted(_dir_entries(outputs / "runs")) + sorted(_dir_entries(outputs)):
+        if path.name.startswith(TMP_PREFIX) or path.name.startswith(f".{LATEST}.tmp-"):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            removed.append(path.name)
+    if removed:
+        log.info("publish: removed %d leftover temp entr%s: %s", len(removed), "y" if len(removed) == 1 else "ies", ", ".join(removed))
+    return removed
+
+
+def _dir_entries(folder: Path) -> list[Path]:
+    return list(folder.iterdir()) if folder.is_dir() else []
+
+
+def _switch_latest(outputs: Path, run_id: str) -> None:
+    tmp = outputs / f".{LATEST}.tmp-{os.getpid()}"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    os.symlink(Path("runs") / run_id, tmp)
+    os.replace(tmp, outputs / LATEST)
+    fsync_path(outputs)
+
+
+def _apply_retention(runs_dir: Path, keep: int, protect: str | None) -> list[str]:
+    """Delete all but the newest ``keep`` runs, never ``protect``; a folder is renamed to a temp
+    name before it is deleted, so a half-deleted run never looks like a run."""
+    runs = list_runs(runs_dir)
+    doomed = [r for r in runs[: max(0, len(runs) - keep)] if r != protect]
+    for run_id in doomed:
+        trash = runs_dir / f"{TMP_PREFIX}del-{run_id}"
+        os.rename(runs_dir / run_id, trash)
+        shutil.rmtree(trash)
+    if doomed:
+        log.info("publish: retention removed %d run(s): %s", len(doomed), ", ".join(doomed))
+    return doomed
+
+
+def _pause_point(name: str) -> None:
+    """Test-only: sleep at ``name`` when ``XSELL_PUBLISH_TEST_PAUSE_AFTER`` asks for it."""
+    if os.environ.get(PAUSE_ENV) == name:
+        seconds = float(os.environ.get(PAUSE_SECONDS_ENV, "60"))
+        log.warning("publish: test pause of %.0f s after %s (%s is set)", seconds, name, PAUSE_ENV)
+        time.sleep(seconds)
+
+
+# -- writing --------------------------------------------------------------------------------
+def _jobs(cfg: Config, inputs: _Inputs, root: Path) -> list[tuple[str, Callable[[], Written]]]:
+    """(relative path, writer) for every file the configured formats ask for, in write order."""
+    pc = cfg.publish
+    jobs: list[tuple[str, Callable[[], Written]]] = []
+    for name, frame in inputs.tables.items():
+        if "csv" in pc.formats:
+            jobs.append((f"{name}.csv", lambda f=frame, p=root / f"{name}.csv": write_csv(f, p, bom=pc.csv_bom)))
+        if "parquet" in pc.formats:
+            jobs.append((f"{name}.parquet", lambda f=frame, p=root / f"{name}.parquet": write_parquet(f, p)))
+    if "xlsx" in pc.formats:
+        for country, sheets in sales_workbooks(inputs.tables).items():
+            rel = f"sales/{safe_file_stem(country)}.xlsx"
+            if any(rel == done for done, _ in jobs):
+                raise InputDataError(f"two countries share the workbook name {rel}", column="country", value=country)
+            jobs.append((rel, lambda s=sheets, p=root / rel: write_xlsx(s, p)))
+    if {"jsonl", "magento"} & set(pc.formats):
+        links = shop_links(inputs.tables, inputs.products, country=pc.shop_country, sku=pc.shop_sku)
+        if links.empty:
+            log.warning("publish: no cross-/up-sell rows for shop_country %r: the shop files are empty", pc.shop_country)
+        if "jsonl" in pc.formats:
+            rel = "shop/product_links.jsonl"
+            jobs.append((rel, lambda p=root / rel: write_lines(jsonl_lines(links), p, ["product_id", "variant_id", "cross_sell", "up_sell"])))
+        if "magento" in pc.formats:
+            rel = "shop/magento_product_links.csv"
+            jobs.append((rel, lambda p=root / rel: _write_magento(links, p)))
+    return jobs
+
+
+def _write_magento(links: pd.DataFrame, path: Path) -> Written:
+    written = write_csv(magento_frame(links), path, bom=False)
+    if written.neutralised_cells:
+        log.warning("publish: %d Magento cell(s) start with = + - @ and were prefixed with '; those SKUs will not match in Magento", written.neutralised_cells)
+    return written
+
+
+def _check_dir(run_dir: Path, manifest: dict[str, Any]) -> list[tuple[str, str]]:
+    """(relative path, problem) for every file that differs from the manifest or is not in it."""
+    problems = []
+    listed = set()
+    for entry in manifest.get("files", []):
+        path = run_dir / entry["path"]
+        listed.add(entry["path"])
+        sha = sha256_file(path) if path.is_file() else None
+        rows = count_rows(path) if sha == entry["sha256"] else None
+        why = mismatch(entry, sha256=sha, rows=rows)
+        if why:
+            problems.append((entry["path"], why))
+    for path in sorted(run_dir.rglob("*")):
+        rel = path.relative_to(run_dir).as_posix()
+        if path.is_file() and rel != MANIFEST_NAME and rel not in listed:
+            problems.append((rel, "is not in the manifest"))
+    return problems
+
+
+def _raise_problems(run_id: str, run_dir: Path, problems: list[tuple[str, str]]) -> None:
+    rel, why = problems[0]
+    more = f" (+{len(problems) - 1} more: {', '.join(p for p, _ in problems[1:])})" if len(problems) > 1 else ""
+    raise ManifestMismatchError(f"run {run_id}: {rel} {why}{more}", file=run_dir / rel)
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(payload, fh, indent=2, ensure_ascii=False, default=str)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _new_run_id(runs_dir: Path, now: dt.datetime, digest: str) -> str:
+    """A run id not used yet: same-second clashes move on to the next second."""
+    while True:
+        run_id = make_run_id(now, digest)
+        if not (runs_dir / run_id).exists() and not (runs_dir / f"{TMP_PREFIX}{run_id}").exists():
+            return run_id
+        now += dt.timedelta(seconds=1)
+
+
+def _write_run(cfg: Config, inputs: _Inputs, runs_dir: Path, run_id: str, manifest_fields: dict[str, Any]) -> dict[str, Any]:
+    """Write every file and the manifest into ``runs/.tmp-<run_id>``, re-check them from disk,
+    fsync, and rename the folder to ``runs/<run_id>``; returns the manifest. On any error the
+    temp folder is removed (after a kill, the next publish removes it)."""
+    tmp = runs_dir / f"{TMP_PREFIX}{run_id}"
+    tmp.mkdir()
+    try:
+        entries = []
+        for rel, job in _jobs(cfg, inputs, tmp):
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            written = job()
+            entries.append(file_entry(written, tmp, sha256_file(written.path), written.path.stat().st_size))
+            _pause_point(rel)
+        manifest = build_manifest(run_id=run_id, files=entries, **manifest_fields)
+        _write_json(tmp / MANIFEST_NAME, manifest)
+        _pause_point(MANIFEST_NAME)
+        problems = _check_dir(tmp, manifest)
+        if problems:
+            _raise_problems(run_id, tmp, problems)
+        for folder in sorted({(tmp / e["path"]).parent for e in entries} | {tmp}, reverse=True):
+            fsync_path(folder)
+        os.rename(tmp, runs_dir / run_id)
+        fsync_path(runs_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def run_publish(cfg: Config, *, now: dt.datetime | None = None) -> PublishResult:
+    """Publish the workdir's tables as a new run (``now``: the run's time, default the clock).
+
+    Raises ``GuardrailError`` (exit 4) after writing a ``rejected`` run when a guardrail fails;
+    ``latest`` then stays where it was.
+    """
+    now = now or dt.datetime.now(dt.timezone.utc)
+    pc = cfg.publish
+    with stage("publish", log) as report:
+        inputs = _read_inputs(cfg)
+        runs_dir = _runs_dir(cfg)
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        with _publish_lock(pc.outputs):
+            _clean_leftovers(pc.outputs)
+            previous = latest_run(pc.outputs)
+            prev_tables = None
+            if previous is not None:
+                prev_tables = {n: t for n in TABLES if (t := read_run_table(runs_dir / previous, n)) is not None}
+            guard = check_guardrails(inputs.tables, inputs.products, inputs.customers, prev_tables, pc.guardrails, now.date())
+            run_id = _new_run_id(runs_dir, now, inputs.digest)
+            manifest = _write_run(
+                cfg, inputs, runs_dir, run_id,
+                {
+                    "created_at": now,
+                    "status": "accepted" if guard.passed else "rejected",
+                    "config_hash": cfg.hash(),
+                    "tables_meta": inputs.meta,
+                    "settings": pc.model_dump(mode="json"),
+                    "previous_run": previous,
+                    "guardrails": guard.to_dict(),
+                },
+            )
+            _pause_point(RENAMED_POINT)
+            if guard.passed:
+                _switch_latest(pc.outputs, run_id)
+            removed = _apply_retention(runs_dir, pc.keep_runs, latest_run(pc.outputs))
+        report.counts.update(run=run_id, status=manifest["status"], files=len(manifest["files"]), rows=sum(len(t) for t in inputs.tables.values()))
+    if not guard.passed:
+        for reason in guard.reasons:
+            log.error("publish: guardrail failed: %s", reason)
+        raise GuardrailError(f"run {run_id} rejected, latest still {previous or 'unset'}: " + "; ".join(guard.reasons), guard.reasons)
+    return PublishResult(run_id, runs_dir / run_id, len(manifest["files"]), removed)
+
+
+# -- verify and diff ------------------------------------------------------------------------
+def _resolve_run(cfg: Config, run_id: str | None) -> tuple[str, Path]:
+    """(run id, folder) of ``run_id``; None or ``latest`` means what ``latest`` points to."""
+    outputs = cfg.publish.outputs
+    if run_id in (None, LATEST):
+        resolved = latest_run(outputs)
+        if resolved is None:
+            raise InputDataError("no published run: latest is not set", file=outputs / LATEST)
+        run_id = resolved
+    run_dir = outputs / "runs" / run_id
+    if not RUN_ID_RE.match(run_id) or not run_dir.is_dir():
+        known = list_runs(outputs / "runs")
+        raise InputDataError(f"unknown run (known: {', '.join(known[-5:]) or 'none'})", file=run_dir, value=run_id)
+    return run_id, run_dir
+
+
+def verify(cfg: Config, run_id: str | None) -> int:
+    """Re-check a published run (default: latest) against its manifest; 0 when every file matches.
+
+    Raises ``ManifestMismatchError`` (exit 3) naming the first file that is missing, has another
+    sha256 or row count, or is not listed in the manifest.
+    """
+    run_id, run_dir = _resolve_run(cfg, run_id)
+    path = run_dir / MANIFEST_NAME
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ManifestMismatchError(f"run {run_id} has no manifest", file=path) from None
+    except json.JSONDecodeError as exc:
+        raise ManifestMismatchError(f"run {run_id}: manifest is not valid JSON: {exc.msg}", file=path, row=exc.lineno) from None
+    problems = _check_dir(run_dir, manifest)
+    if problems:
+        _raise_problems(run_id, run_dir, problems)
+    print(f"run {run_id} ({manifest.get('status')}): {len(manifest.get('files', []))} files match the manifest")
+    return 0
+
+
+def diff(cfg: Config, run_a: str, run_b: str) -> int:
+    """Print the links added, dropped and moved from run A to run B per table and country."""
+    loaded = []
+    for run in (run_a, run_b):
+        run_id, run_dir = _resolve_run(cfg, run)
+        loaded.append((run_id, {n: t for n in TABLES if (t := read_run_table(run_dir, n)) is not None}))
+    (id_a, tables_a), (id_b, tables_b) = loaded
+    changes = diff_runs(tables_a, tables_b)
+    print(f"diff {id_a} -> {id_b}: {len(changes):,} links changed")
+    if changes.empty:
+        return 0
+    print(summarise_diff(changes).to_string(index=False))
+    print()
+    shown = changes.head(DIFF_DETAIL_ROWS)
+    print(shown.to_string(index=False))
+    if len(changes) > DIFF_DETAIL_ROWS:
+        print(f"... {len(changes) - DIFF_DETAIL_ROWS:,} more")
+    return 0

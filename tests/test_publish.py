@@ -1,0 +1,336 @@
+"""Publish: pure functions (neutralise, shop payloads, guardrails, diff) + the shared test data.
+
+``build_products`` / ``build_tables`` / ``write_workdir`` / ``make_config`` are imported by
+``test_publish_step.py`` too: small but realistic suggestion tables (three countries plus ALL,
+buying centers, umlauts, ``;`` and quotes, a formula-injection product name, negative scores).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from xsell.config import deep_merge, load_config, parse_override
+from xsell.errors import InputDataError
+from xsell.publish.config import GuardrailsConfig
+from xsell.publish.diff import diff_runs, summarise_diff
+from xsell.publish.guardrails import check_guardrails, churn
+from xsell.publish.safety import neutralise
+from xsell.publish.shop import magento_frame, product_link_records, shop_links
+from xsell.publish.tables import prepare_table
+from xsell.schema import BUYING_CENTER_COLUMNS, CROSS_SELL_COLUMNS, UP_SELL_COLUMNS
+
+# -- shared test data -------------------------------------------------------------------------
+COUNTRIES = ("AT", "DE", "FR")
+EVIL = '=HYPERLINK("http://evil","x")'
+NAMES = {
+    "P01": "Sechskantschraube M8; verzinkt",
+    "P02": 'Mutter "DIN 934" M8',
+    "P03": EVIL,
+    "P04": "Dübel Größe XL",
+    "P05": "-Rabattset Ösen",
+    "P06": "Unterlegscheibe, Edelstahl",
+    "P07": "@Kabelbinder 200mm",
+    "P08": "Gewindestange M10 <verzinkt> & geölt",
+    "P09": "Winkel 90°",
+    "P10": "Flachstahl 40x5",
+    "P11": "Altes Modell (ausgelaufen)",
+    "P12": "Sonderanfertigung Kunde X",
+}
+ACTIVE = [f"P{i:02d}" for i in range(1, 11)]
+"""Sellable products; P11 is discontinued, P12 custom-made."""
+BUYING_CENTERS = {"C1/001": ("C1", "DE"), "C1/002": ("C1", "DE"), "C2/001": ("C2", "AT"), "C3/001": ("C3", "FR"), "C4/007": ("C4", "DE")}
+
+
+def build_products() -> pd.DataFrame:
+    """Product master: two variants per product; P11 discontinued, P12 custom-made,
+    P10-B discontinued by date only, P09-B discontinued next year (still active now)."""
+    rows = []
+    for i, (pid, name) in enumerate(NAMES.items()):
+        for v in ("A", "B"):
+            off = pd.NaT
+            if (pid, v) == ("P10", "B"):
+                off = pd.Timestamp("2020-01-31")
+            if (pid, v) == ("P09", "B"):
+                off = pd.Timestamp("2099-01-01")
+            rows.append(
+                {
+                    "variant_id": f"{pid}-{v}",
+                    "product_id": pid,
+                    "family": f"F{i % 3}",
+                    "list_price": 10.0 * (i + 1) + (v == "B"),
+                    "status": "discontinued" if pid == "P11" else "active",
+                    "discontinued_on": off,
+                    "countries": "" if i % 2 else "DE;AT",
+                    "name": f"{name} {v}",
+                    "is_custom": pid == "P12",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def build_tables(shift: int = 0) -> dict[str, pd.DataFrame]:
+    """Suggestion tables in the contract column order (+ name columns at the end).
+
+    Per country (AT, DE, FR, ALL) and active product i: cross-sell to the next three active
+    products (offset by ``shift``), up-sell to the next two products after those.
+    """
+    cross, up = [], []
+    for country in (*COUNTRIES, "ALL"):
+        for i, pid in enumerate(ACTIVE):
+            for rank in (1, 2, 3):
+                rec = ACTIVE[(i + rank + shift) % len(ACTIVE)]
+                cross.append(
+                    [country, pid, rank, rec, f"{rec}-A", [0.9, 0.5, -0.25][rank - 1], 0.01 * rank, 0.3 / rank,
+                     1.5 + rank, "als", f'bought together in {10 - rank} orders; "often"', NAMES[pid], NAMES[rec]]
+                )
+            for rank in (1, 2):
+                rec = ACTIVE[(i + 3 + rank + shift) % len(ACTIVE)]
+                up.append([country, pid, rank, rec, f"{rec}-{'A' if rec == 'P10' else 'B'}", 1.0 / rank, 1.2 * rank, "price_band", "größere Ausführung", NAMES[pid], NAMES[rec]])
+    bc = []
+    for j, (bcid, (cust, country)) in enumerate(BUYING_CENTERS.items()):
+        for rank in (1, 2, 3):
+            pid = ACTIVE[(2 * j + rank + shift) % len(ACTIVE)]
+            anchor = ACTIVE[(2 * j) % len(ACTIVE)]
+            bc.append([country, cust, bcid, rank, "cross_sell", pid, f"{pid}-A", anchor, 1.0 / rank,
+                       float((j * 7 + rank * 13) % 50 - 10), f"buyers of {NAMES[anchor]} also buy", NAMES[pid]])
+    return {
+        "cross_sell": pd.DataFrame(cross, columns=[*CROSS_SELL_COLUMNS, "product_name", "rec_product_name"]),
+        "up_sell": pd.DataFrame(up, columns=[*UP_SELL_COLUMNS, "product_name", "rec_product_name"]),
+        "buying_center_suggestions": pd.DataFrame(bc, columns=[*BUYING_CENTER_COLUMNS, "product_name"]),
+    }
+
+
+TABLES_META = {
+    "mlflow_run_id": "abc123def456",
+    "tracking_uri": "sqlite:///work/mlflow.db",
+    "model_name": "xsell-demo",
+    "model_version": "3",
+    "config_hash": "f" * 64,
+    "input_fingerprints": [{"path": "orders.csv", "sha256": "0" * 64, "rows": 1234, "date_min": "2024-01-01", "date_max": "2024-12-31"}],
+}
+
+
+def write_workdir(workdir: Path, tables: dict[str, pd.DataFrame] | None = None, meta: dict | None = None) -> None:
+    """Write what ingest and recommend leave in a workdir: product and customer masters,
+    the three tables and tables.json."""
+    (workdir / "canonical").mkdir(parents=True, exist_ok=True)
+    (workdir / "tables").mkdir(parents=True, exist_ok=True)
+    build_products().to_parquet(workdir / "canonical" / "products.parquet")
+    customers = pd.DataFrame(
+        [(bc, cust, country, "industry") for bc, (cust, country) in BUYING_CENTERS.items()],
+        columns=["buying_center_id", "customer_id", "country", "segment"],
+    )
+    customers.to_parquet(workdir / "canonical" / "customers.parquet")
+    for name, frame in (tables if tables is not None else build_tables()).items():
+        frame.to_parquet(workdir / "tables" / f"{name}.parquet")
+    (workdir / "tables" / "tables.json").write_text(json.dumps(meta if meta is not None else TABLES_META))
+
+
+def make_config(root: Path, *overrides: str):
+    """Config file ``root/xsell.yaml`` (``workdir: work``, ``publish.outputs: out``) with the
+    ``--set``-style ``overrides`` written into it, so the CLI sees them too; returns (cfg, path)."""
+    raw = {"workdir": "work", "data": {"order_lines": "exports/*.csv"}, "publish": {"outputs": "out"}}
+    for text in overrides:
+        raw = deep_merge(raw, parse_override(text))
+    path = root / "xsell.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return load_config(path), path
+
+
+# -- neutralise ------------------------------------------------------------------------------
+def test_neutralise_prefixes_dangerous_text_and_leaves_numbers():
+    frame = pd.DataFrame(
+        {
+            "name": [EVIL, "+49 89 1234", "-5%", "@SUM(A1)", "\tcmd", "\rcmd", "Schraube = gut", None],
+            "score": [-0.5, 1.0, -2.0, 0.0, 3.0, 4.0, 5.0, 6.0],
+            "mixed": pd.Series(["=1+1", -3, None, "ok", 2.5, "-x", "a", "b"], dtype=object),
+        }
+    )
+    out, n = neutralise(frame)
+    assert out["name"].tolist()[:7] == [
+        "'" + EVIL, "'+49 89 1234", "'-5%", "'@SUM(A1)", "'\tcmd", "'\rcmd", "Schraube = gut"
+    ]
+    assert pd.isna(out["name"].iloc[7])
+    assert out["score"].tolist() == frame["score"].tolist()
+    assert out["mixed"].tolist()[:2] == ["'=1+1", -3] and out["mixed"].iloc[5] == "'-x"
+    assert n == 6 + 2
+    assert frame["name"].iloc[0] == EVIL  # input untouched
+
+
+# -- tables ----------------------------------------------------------------------------------
+def test_prepare_table_names_missing_column_and_null_keys():
+    tables = build_tables()
+    with pytest.raises(InputDataError) as err:
+        prepare_table("cross_sell", tables["cross_sell"].drop(columns=["lift"]), source="x.parquet")
+    assert err.value.column == "lift" and err.value.file == "x.parquet"
+    broken = tables["up_sell"].copy()
+    broken.loc[5, "rec_product_id"] = None
+    with pytest.raises(InputDataError) as err:
+        prepare_table("up_sell", broken)
+    assert err.value.column == "rec_product_id" and err.value.row == 6
+
+
+def test_prepare_table_orders_columns_and_rows():
+    frame = build_tables()["cross_sell"]
+    shuffled = frame.sample(frac=1.0, random_state=3)[["product_name", *reversed(CROSS_SELL_COLUMNS), "rec_product_name"]]
+    out = prepare_table("cross_sell", shuffled)
+    assert list(out.columns) == [*CROSS_SELL_COLUMNS, "product_name", "rec_product_name"]
+    keys = list(zip(out["country"], out["product_id"], out["rank"]))
+    assert keys == sorted(keys)
+
+
+# -- guardrails ------------------------------------------------------------------------------
+def _prepared(tables):
+    return {n: prepare_table(n, f) for n, f in tables.items()}
+
+
+def _failed(report):
+    return {(c.table, c.name) for c in report.checks if not c.passed}
+
+
+TODAY = dt.date(2026, 11, 27)
+
+
+def test_guardrails_pass_on_clean_tables_and_coverage_by_hand():
+    tables = _prepared(build_tables())
+    report = check_guardrails(tables, build_products(), None, None, GuardrailsConfig(), TODAY)
+    assert report.passed, report.reasons
+    coverage = {c.table: c.value for c in report.checks if c.name == "coverage"}
+    # 10 of 12 products are sellable (P11 discontinued, P12 custom) and all 10 have rows.
+    assert coverage["cross_sell"] == 1.0
+    assert coverage["buying_center_suggestions"] is None  # no customer master given
+
+
+def test_guardrails_catch_self_links_discontinued_and_custom():
+    tables = build_tables()
+    cs = tables["cross_sell"]
+    cs.loc[0, "rec_product_id"] = cs.loc[0, "product_id"]  # self-link
+    cs.loc[1, ["rec_product_id", "rec_variant_id"]] = ["P11", "P11-A"]  # discontinued product
+    up = tables["up_sell"]
+    up.loc[0, ["rec_product_id", "rec_variant_id"]] = ["P10", "P10-B"]  # variant discontinued by date
+    bc = tables["buying_center_suggestions"]
+    bc.loc[2, ["product_id", "variant_id"]] = ["P12", None]  # custom-made product, no variant
+    report = check_guardrails(_prepared(tables), build_products(), None, None, GuardrailsConfig(), TODAY)
+    assert _failed(report) == {
+        ("cross_sell", "no_self_links"), ("cross_sell", "no_discontinued"),
+        ("up_sell", "no_discontinued"), ("buying_center_suggestions", "no_custom_made"),
+    }
+    counts = {(c.table, c.name): c.value for c in report.checks}
+    assert counts[("cross_sell", "no_self_links")] == 1 and counts[("up_sell", "no_discontinued")] == 1
+
+
+def test_guardrails_future_discontinuation_and_active_sibling_variant_are_fine():
+    tables = build_tables()
+    up = tables["up_sell"]
+    up.loc[0, ["rec_product_id", "rec_variant_id"]] = ["P09", "P09-B"]  # ends 2099
+    up.loc[1, ["rec_product_id", "rec_variant_id"]] = ["P10", None]  # P10-A is still active
+    report = check_guardrails(_prepared(tables), build_products(), None, None, GuardrailsConfig(), TODAY)
+    assert report.passed, report.reasons
+
+
+def test_guardrails_min_rows_and_buying_center_coverage():
+    tables = build_tables()
+    bc = tables["buying_center_suggestions"]
+    tables["buying_center_suggestions"] = bc[bc["buying_center_id"] == "C1/001"]
+    customers = pd.DataFrame({"buying_center_id": list(BUYING_CENTERS) + ["C9/001"]})
+    cfg = GuardrailsConfig(min_rows={"up_sell": 1000}, min_coverage={"buying_center_suggestions": 0.25})
+    report = check_guardrails(_prepared(tables), build_products(), customers, None, cfg, TODAY)
+    assert _failed(report) == {("up_sell", "min_rows"), ("buying_center_suggestions", "coverage")}
+    coverage = [c for c in report.checks if c.name == "coverage"][0]
+    assert coverage.value == pytest.approx(1 / 6)
+
+
+def test_churn_by_hand():
+    prev = pd.DataFrame(
+        {"country": ["DE"] * 3 + ["AT"], "product_id": ["A", "A", "B", "A"], "rank": [1, 2, 1, 1], "rec_product_id": ["x", "y", "x", "q"]}
+    )
+    new = pd.DataFrame({"country": ["DE", "DE", "AT", "AT"], "product_id": ["A", "A", "A", "C"], "rank": [1, 2, 2, 1], "rec_product_id": ["z", "x", "q", "r"]})
+    # DE/A: {x,y} -> {z,x}: 1/2 gone; DE/B: gone entirely: 1; AT/A: {q} kept: 0. AT/C is new: not counted.
+    value, n = churn(prev, new, "cross_sell", top_k=10)
+    assert n == 3 and value == pytest.approx((0.5 + 1.0 + 0.0) / 3)
+    # top_k=1 compares rank-1 links only: DE/A x -> z (1), DE/B (1), AT/A q -> r? no: AT/A new rank1 is absent -> 1.
+    value, _ = churn(prev, new, "cross_sell", top_k=1)
+    assert value == pytest.approx(1.0)
+
+
+def test_churn_guardrail_uses_previous_run():
+    tables = _prepared(build_tables())
+    shifted = _prepared(build_tables(shift=3))
+    report = check_guardrails(shifted, build_products(), None, tables, GuardrailsConfig(max_churn=0.5), TODAY)
+    assert _failed(report) == {("cross_sell", "churn"), ("up_sell", "churn")}
+    same = check_guardrails(tables, build_products(), None, tables, GuardrailsConfig(max_churn=0.0), TODAY)
+    assert same.passed
+
+
+# -- diff ------------------------------------------------------------------------------------
+def test_diff_runs_added_dropped_moved():
+    a = {"cross_sell": pd.DataFrame({"country": ["DE"] * 3, "product_id": ["A"] * 3, "rank": [1, 2, 3], "rec_product_id": ["x", "y", "z"]})}
+    b = {
+        "cross_sell": pd.DataFrame({"country": ["DE"] * 3, "product_id": ["A"] * 3, "rank": [1, 2, 3], "rec_product_id": ["y", "x", "w"]}),
+        "buying_center_suggestions": pd.DataFrame({"country": ["AT"], "buying_center_id": ["C1"], "rank": [1], "product_id": ["x"]}),
+    }
+    changes = diff_runs(a, b)
+    got = {(r.table, r.country, r.key, r.item, r.change, r.rank_a if pd.notna(r.rank_a) else None, r.rank_b if pd.notna(r.rank_b) else None)
+           for r in changes.itertuples()}
+    assert got == {
+        ("cross_sell", "DE", "A", "y", "moved", 2, 1),
+        ("cross_sell", "DE", "A", "x", "moved", 1, 2),
+        ("cross_sell", "DE", "A", "z", "dropped", 3, None),
+        ("cross_sell", "DE", "A", "w", "added", None, 3),
+        ("buying_center_suggestions", "AT", "C1", "x", "added", None, 1),
+    }
+    summary = summarise_diff(changes).set_index(["table", "country"])
+    assert summary.loc[("cross_sell", "DE")].tolist() == [1, 1, 2]
+    assert diff_runs(a, a).empty
+
+
+# -- shop ------------------------------------------------------------------------------------
+def _tiny_shop_tables():
+    cs = pd.DataFrame(
+        {"country": ["ALL", "ALL", "ALL", "DE"], "product_id": ["A", "A", "B", "A"], "rank": [2, 1, 1, 1],
+         "rec_product_id": ["C", "B", "A", "Z"], "rec_variant_id": ["C-2", "B-1", "A-1", "Z-1"], "score": [0.5, 0.9, 0.7, 0.1]}
+    )
+    up = pd.DataFrame({"country": ["ALL"], "product_id": ["A"], "rank": [1], "rec_product_id": ["D"], "rec_variant_id": [None], "score": [0.3]})
+    products = pd.DataFrame(
+        {"variant_id": ["A-1", "A-2", "B-1", "C-1", "C-2", "D-1"], "product_id": ["A", "A", "B", "C", "C", "D"],
+         "status": ["active"] * 6, "is_custom": [False] * 6}
+    )
+    return {"cross_sell": cs, "up_sell": up}, products
+
+
+def test_magento_rows_by_product_sku():
+    tables, products = _tiny_shop_tables()
+    out = magento_frame(shop_links(tables, products, country="ALL", sku="product_id"))
+    assert list(out.columns) == ["sku", "crosssell_skus", "crosssell_position", "upsell_skus", "upsell_position"]
+    assert out.to_dict("records") == [
+        {"sku": "A", "crosssell_skus": "B,C", "crosssell_position": "1,2", "upsell_skus": "D", "upsell_position": "1"},
+        {"sku": "B", "crosssell_skus": "A", "crosssell_position": "1", "upsell_skus": "", "upsell_position": ""},
+    ]
+
+
+def test_shop_links_by_variant_sku_and_jsonl_records():
+    tables, products = _tiny_shop_tables()
+    links = shop_links(tables, products, country="ALL", sku="variant_id")
+    # A's representative variant: the rec_variant_id used for A (A-1); the up-sell to D has no variant: dropped.
+    out = magento_frame(links)
+    assert out.to_dict("records") == [
+        {"sku": "A-1", "crosssell_skus": "B-1,C-2", "crosssell_position": "1,2", "upsell_skus": "", "upsell_position": ""},
+        {"sku": "B-1", "crosssell_skus": "A-1", "crosssell_position": "1", "upsell_skus": "", "upsell_position": ""},
+    ]
+    records = list(product_link_records(shop_links(tables, products, country="ALL", sku="product_id")))
+    assert records[0]["product_id"] == "A" and records[0]["variant_id"] == "A-1"
+    assert [i["product_id"] for i in records[0]["cross_sell"]] == ["B", "C"]
+    assert records[0]["up_sell"] == [{"rank": 1, "product_id": "D", "variant_id": None, "score": 0.3}]
+
+
+def test_magento_rejects_sku_with_comma():
+    tables, products = _tiny_shop_tables()
+    tables["cross_sell"].loc[0, "rec_product_id"] = "C,1"
+    with pytest.raises(InputDataError, match="Magento"):
+        magento_frame(shop_links(tables, products, country="ALL", sku="product_id"))
