@@ -239,11 +239,18 @@ class AssociationRules(Recommender):
         rows = self.buyer_items_.rows.index(queries, missing="ignore")
         return Ranking(queries, *_top_n_rows(scores, rows, n, self.items_))
 
-    def similarity_table(self) -> pd.DataFrame:
+    def similarity_table(self, items: Sequence[str] | None = None, n: int | None = None) -> pd.DataFrame:
         """Item-to-item table of the kept rules: ``item_id, rank, rec_item_id, score, count,
-        support, confidence, lift`` (score = the ``metric`` value; sorted by item, rank)."""
+        support, confidence, lift`` (score = the ``metric`` value; sorted by item, rank).
+
+        Same call as ``Recommender.similarity_table``: ``items`` restricts the antecedents,
+        ``n`` the rank (default: all ``top_k`` kept rules); the rule evidence comes along."""
         self._check_fitted()
         top = self.top_rules_
+        if items is not None:
+            top = top[top["antecedent"].isin([str(i) for i in items])]
+        if n is not None:
+            top = top[top["rank"] <= n]
         return pd.DataFrame(
             {
                 "item_id": top["antecedent"],
