@@ -193,7 +193,6 @@ def _meta(ctx: RunContext) -> dict[str, Any]:
         "model_name": v.get("model_name"),
         "model_version": v.get("model_version"),
         "input_fingerprints": v.get("input_fingerprints", []),
-        "pipeline": ctx.pipeline,
     }
 
 
