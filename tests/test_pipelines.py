@@ -1,0 +1,135 @@
+"""Pipelines end to end through the real CLI (subprocesses), on generated data, with a
+temporary SQLite MLflow store: retrain -> nightly, published files, registry aliases,
+idempotence, caching, locking and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from xsell.lock import RunLock
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_CONFIG = ROOT / "configs" / "demo.yaml"
+ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def xsell(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run the installed CLI exactly as cron would: a new process, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "xsell.cli", *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=600
+    )
+
+
+def overrides(base: Path, workdir: str = "work", outputs: str = "outputs") -> list[str]:
+    data = base / "data"
+    pairs = {
+        "workdir": base / workdir,
+        "data.order_lines": f"{data}/order_lines/*",
+        "data.products": data / "products.csv",
+        "data.customers": data / "customers.csv",
+        "models.dir": base / "models",
+        "publish.outputs": base / outputs,
+    }
+    out: list[str] = []
+    for key, value in pairs.items():
+        out += ["--set", f"{key}={value}"]
+    return out
+
+
+@pytest.fixture(scope="module")
+def retrained(tmp_path_factory) -> Path:
+    """Tiny demo data, then `xsell run retrain` once for the whole module."""
+    base = tmp_path_factory.mktemp("pipe")
+    gen = xsell("demo-data", "--out", str(base / "data"), "--scale", "tiny", "--seed", "7", cwd=base)
+    assert gen.returncode == 0, gen.stderr
+    run = xsell("run", "retrain", "--config", str(DEMO_CONFIG), *overrides(base), cwd=base)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "xsell retrain: done" in run.stdout
+    return base
+
+
+def manifest_of_latest(base: Path, outputs: str = "outputs") -> dict:
+    latest = (base / outputs / "latest").resolve()
+    return json.loads((latest / "manifest.json").read_text())
+
+
+def file_digests(manifest: dict) -> dict[str, str]:
+    return {f["path"]: f["sha256"] for f in manifest["files"]}
+
+
+def test_retrain_publishes_every_contract_file_and_registers_a_champion(retrained):
+    latest = (retrained / "outputs" / "latest").resolve()
+    assert latest.parent.name == "runs" and latest.is_dir()
+    for name in ("cross_sell", "up_sell", "buying_center_suggestions"):
+        assert (latest / f"{name}.csv").is_file() and (latest / f"{name}.parquet").is_file()
+    assert (latest / "shop" / "product_links.jsonl").is_file()
+    assert (latest / "shop" / "magento_product_links.csv").is_file()
+    assert list((latest / "sales").glob("*.xlsx"))
+    manifest = manifest_of_latest(retrained)
+    assert manifest["model_name"] == "xsell-demo" and manifest["model_version"] is not None
+    for entry in manifest["files"]:  # the manifest describes what is on disk
+        assert (latest / entry["path"]).is_file()
+    verify = xsell("publish", "verify", "--config", str(DEMO_CONFIG), *overrides(retrained), cwd=retrained)
+    assert verify.returncode == 0, verify.stderr
+
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{retrained / 'work' / 'mlflow.db'}")
+    champion = client.get_model_version_by_alias("xsell-demo", "champion")
+    assert str(champion.version) == str(manifest["model_version"])
+    # the summary printed for people names the champion and the popularity baseline
+    assert (retrained / "work" / "evaluation" / "metrics.csv").is_file()
+
+
+def test_nightly_scores_with_the_champion_skips_unchanged_work_and_is_idempotent(retrained):
+    before = manifest_of_latest(retrained)
+    first = xsell("run", "nightly", "--config", str(DEMO_CONFIG), *overrides(retrained), cwd=retrained)
+    assert first.returncode == 0, first.stderr[-3000:]
+    # same data, same champion: every stage is a cache hit, nothing is published again
+    second = xsell("run", "nightly", "--config", str(DEMO_CONFIG), *overrides(retrained), cwd=retrained)
+    assert second.returncode == 0, second.stderr[-3000:]
+    for stage in ("ingest", "score", "recommend", "publish"):
+        assert f"{stage}: skipped" in second.stderr
+    # --force recomputes everything: a new run with byte-identical files (manifest aside)
+    forced = xsell("run", "nightly", "--force", "--config", str(DEMO_CONFIG), *overrides(retrained), cwd=retrained)
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    assert "skipped" not in forced.stderr
+    after = manifest_of_latest(retrained)
+    assert after["model_version"] == before["model_version"]
+    assert file_digests(after) == file_digests(before)
+    tables = pd.read_parquet((retrained / "outputs" / "latest").resolve() / "cross_sell.parquet")
+    assert len(tables) > 0
+
+
+def test_a_second_run_on_the_same_outputs_is_refused_while_the_first_holds_the_lock(retrained):
+    with RunLock(retrained / "outputs" / ".nightly.lock", what="nightly"):
+        blocked = xsell("run", "nightly", "--config", str(DEMO_CONFIG), *overrides(retrained), cwd=retrained)
+    assert blocked.returncode == 1
+    assert "another nightly run is in progress" in blocked.stderr
+    assert len(blocked.stderr.strip().splitlines()) == 1  # one line, fit for an alert
+
+
+def test_nightly_without_a_champion_exits_2_and_does_not_train(retrained):
+    fresh = overrides(retrained, workdir="work-fresh", outputs="outputs-fresh")
+    run = xsell("run", "nightly", "--config", str(DEMO_CONFIG), *fresh, cwd=retrained)
+    assert run.returncode == 2
+    assert "champion" in run.stderr.strip().splitlines()[-1]
+    assert not (retrained / "outputs-fresh" / "latest").exists()
+
+
+def test_pipeline_failures_map_to_exit_codes(retrained, tmp_path):
+    unknown = xsell("run", "weekly", "--config", str(DEMO_CONFIG), cwd=tmp_path)
+    assert unknown.returncode == 2 and "unknown pipeline 'weekly'" in unknown.stderr
+    no_data = xsell(
+        "run", "nightly", "--config", str(DEMO_CONFIG), *overrides(retrained, workdir="w3", outputs="o3"),
+        "--set", f"data.order_lines={tmp_path}/nothing-*.csv", cwd=tmp_path,
+    )
+    assert no_data.returncode == 3
+    assert "nothing-*.csv" in no_data.stderr.strip().splitlines()[-1]
