@@ -23,6 +23,7 @@ from xsell.interactions.matrix import InteractionMatrix  # noqa: E402
 from xsell.models.base import Recommender  # noqa: E402
 from xsell.models.implicit_models import ALSRecommender, BPRRecommender, ItemKNNRecommender  # noqa: E402
 from xsell.models.popularity import Popularity  # noqa: E402
+from xsell.models.rules import AssociationRules  # noqa: E402
 from xsell.vocab import Vocabulary  # noqa: E402
 
 N_PER_GROUP = 30
@@ -61,8 +62,18 @@ MODELS: dict[str, tuple[Callable[[], Recommender], bool]] = {
     "item_knn_cosine": (lambda: ItemKNNRecommender(similarity="cosine", K=10), False),
     "item_knn_bm25": (lambda: ItemKNNRecommender(similarity="bm25", K=10), False),
     "item_knn_tfidf": (lambda: ItemKNNRecommender(similarity="tfidf", K=10), False),
+    "rules": (lambda: AssociationRules(min_support_count=2, metric="lift", top_k=10), False),
 }
-LEARNERS = ["als", "bpr", "item_knn_cosine", "item_knn_bm25", "item_knn_tfidf"]
+LEARNERS = ["als", "bpr", "item_knn_cosine", "item_knn_bm25", "item_knn_tfidf", "rules"]
+
+
+def fit(name: str, model: Recommender, buyer_items: InteractionMatrix, country: pd.Series) -> Recommender:
+    """Each model's own fit: rules mine baskets (here: each buyer's items as one basket) and
+    read ownership from ``buyer_items``; the others fit the buyer x item matrix."""
+    if name == "rules":
+        baskets = InteractionMatrix((buyer_items.matrix > 0).astype(np.float32).tocsr(), buyer_items.rows, buyer_items.cols)
+        return model.fit(baskets, buyer_items=buyer_items)
+    return model.fit(buyer_items, buyer_country=country)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +85,7 @@ def data() -> tuple[InteractionMatrix, pd.Series]:
 def fitted(request, data) -> tuple[str, Recommender]:
     buyer_items, country = data
     model = MODELS[request.param][0]()
-    assert model.fit(buyer_items, buyer_country=country) is model
+    assert fit(request.param, model, buyer_items, country) is model
     return request.param, model
 
 
@@ -176,7 +187,8 @@ def test_similarity_table(fitted, data):
     buyer_items, _ = data
     _, model = fitted
     table = model.similarity_table(n=3)
-    assert list(table.columns) == ["item_id", "rank", "rec_item_id", "score"]
+    # the contract's four columns first; a model may add its evidence after them (rules do)
+    assert list(table.columns[:4]) == ["item_id", "rank", "rec_item_id", "score"]
     assert set(table["item_id"]) == set(buyer_items.cols.ids)
     assert (table["item_id"] != table["rec_item_id"]).all()
     assert table.groupby("item_id")["rank"].max().max() <= 3
@@ -208,7 +220,7 @@ def test_save_load_roundtrip_without_pickle(fitted, data, tmp_path):
 def test_same_params_same_data_same_output(fitted, data):
     buyer_items, country = data
     name, model = fitted
-    again = MODELS[name][0]().fit(buyer_items, buyer_country=country)
+    again = fit(name, MODELS[name][0](), buyer_items, country)
     buyers = list(buyer_items.rows.ids)
     a, b = model.recommend(buyers, n=5), again.recommend(buyers, n=5)
     assert (a.ids == b.ids).all()
@@ -233,7 +245,7 @@ def group_of(item_or_buyer: str) -> int:
 @pytest.mark.parametrize("name", LEARNERS)
 def test_recommends_unowned_items_of_own_group(name, data):
     buyer_items, country = data
-    model = MODELS[name][0]().fit(buyer_items, buyer_country=country)
+    model = fit(name, MODELS[name][0](), buyer_items, country)
     buyers = list(buyer_items.rows.ids)
     ranking = model.recommend(buyers, n=2)
     for buyer, ids in zip(buyers, ranking.ids):
@@ -243,7 +255,7 @@ def test_recommends_unowned_items_of_own_group(name, data):
 @pytest.mark.parametrize("name", LEARNERS)
 def test_similar_items_stay_in_group(name, data):
     buyer_items, country = data
-    model = MODELS[name][0]().fit(buyer_items, buyer_country=country)
+    model = fit(name, MODELS[name][0](), buyer_items, country)
     items = list(buyer_items.cols.ids)
     ranking = model.similar_items(items, n=3)
     for item, ids in zip(items, ranking.ids):

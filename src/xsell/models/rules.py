@@ -212,6 +212,7 @@ class AssociationRules(Recommender):
             (score.astype(np.float32), (rows, cols)), shape=(len(items), len(items))
         )
         self.buyer_items_ = owned
+        self.buyers_ = owned.rows if owned is not None else Vocabulary([])
 
     # -- querying ---------------------------------------------------------------------------
     def similar_items(self, items: Sequence[str], *, n: int = 10) -> Ranking:
