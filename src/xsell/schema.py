@@ -16,6 +16,7 @@ ORDER_LINE_COLUMNS: tuple[str, ...] = (
     "unit_price",  # float64
     "net_value",  # float64 = quantity * unit_price when not given
     "currency",  # str (may be empty)
+    "description",  # str, the line's material text, trimmed (may be empty); names inferred products
     "is_custom",  # bool
     "is_return",  # bool (negative quantity or return order prefix)
     "source_file",  # str

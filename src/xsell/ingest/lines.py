@@ -327,6 +327,7 @@ def ingest_order_lines(
             "unit_price": unit_price[accepted],
             "net_value": net_value[accepted],
             "currency": text_or("currency", ""),
+            "description": text_or("description", "").str.strip(),
             "is_custom": is_custom.astype("bool"),
             "is_return": pd.Series(is_return[accepted], index=acc_variant.index, dtype="bool"),
             "source_file": raw.loc[accepted, "source_file"].astype("str"),
@@ -334,7 +335,7 @@ def ingest_order_lines(
         },
         columns=list(ORDER_LINE_COLUMNS),
     ).reset_index(drop=True)
-    for c in ("order_id", "order_line", "buying_center_id", "customer_id", "country", "variant_id", "product_id", "currency"):
+    for c in ("order_id", "order_line", "buying_center_id", "customer_id", "country", "variant_id", "product_id", "currency", "description"):
         lines[c] = lines[c].astype("str")
 
     # -- quarantine and excluded rows ---------------------------------------------------------------

@@ -111,8 +111,17 @@ def _infer_products(lines: pd.DataFrame, cfg: Config) -> pd.DataFrame:
     out["family"] = _family(out["product_id"].astype("str"), cfg.data.family_rule)
     out["status"] = "active"
     out["discontinued_on"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns]")
-    out["name"] = ""
+    out["name"] = _names(lines).reindex(out["variant_id"]).fillna("").to_numpy()
     return _typed_products(out)
+
+
+def _names(lines: pd.DataFrame) -> pd.Series:
+    """variant_id -> its most frequent non-empty line ``description`` (ties: alphabetical)."""
+    if "description" not in lines.columns:
+        return pd.Series(dtype="str")
+    named = lines.loc[lines["description"] != "", ["variant_id", "description"]]
+    counts = named.value_counts().reset_index(name="n").sort_values(["variant_id", "n", "description"], ascending=[True, False, True])
+    return counts.drop_duplicates("variant_id").set_index("variant_id")["description"].astype("str")
 
 
 def _typed_products(frame: pd.DataFrame) -> pd.DataFrame:
