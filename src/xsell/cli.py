@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -115,6 +116,23 @@ def _cmd_publish(args: argparse.Namespace) -> int:
         return step.diff(cfg, args.runs[0], args.runs[1])
     result = step.run_publish(cfg)
     print(f"published run {result.run_id} ({result.files} files): {result.run_dir}")
+    return 0
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    import json
+
+    from xsell.config import reference
+
+    if args.config_action == "show":
+        if args.config is None:
+            raise UsageError("xsell config show needs --config FILE")
+        print(json.dumps(_load(args).model_dump(mode="json"), indent=2))
+        return 0
+    for key, default, doc in reference():
+        print(f"{key} = {default}" if default else f"{key}:")
+        if doc:
+            print(textwrap.indent(textwrap.fill(doc, 88), "    "))
     return 0
 
 
@@ -255,6 +273,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_publish)
 
     p = sub.add_parser(
+        "config",
+        help="print the config reference or a resolved config",
+        description="config reference: every key with its default and meaning (from the typed config).\n"
+        "config show --config FILE: the resolved config (defaults filled in, paths absolute).",
+        formatter_class=fmt,
+        epilog=_example(
+            """
+            xsell config reference
+            xsell config show --config configs/demo.yaml --set models.als.factors=32
+            """
+        ),
+    )
+    p.add_argument("config_action", choices=["reference", "show"], help="what to print")
+    _add_config(p, required=False)
+    p.set_defaults(func=_cmd_config)
+
+    p = sub.add_parser(
         "run",
         help="run a pipeline (nightly, retrain, backtest) end to end",
         description="Run the stages of a pipeline from pipelines/ (or a pipeline YAML path) in order, "
@@ -307,6 +342,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.exception("failed")
         print(f"xsell: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # e.g. `xsell config reference | head`
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        return 0
     except KeyboardInterrupt:
         print("xsell: interrupted", file=sys.stderr)
         return 130

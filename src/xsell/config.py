@@ -158,3 +158,28 @@ def load_config(
     for text in overrides:
         raw = deep_merge(raw, parse_override(text))
     return config_from_dict(raw, base_dir=path.parent, source=path)
+
+
+def reference(model: type[StrictModel] = Config, prefix: str = "") -> list[tuple[str, str, str]]:
+    """Every config key as ``(dotted key, default, docstring)``, from the typed sections."""
+    from pydantic import BaseModel
+    from pydantic_core import PydanticUndefined
+
+    rows: list[tuple[str, str, str]] = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        annotation = field.annotation
+        nested = [a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        doc = " ".join((field.description or "").split())
+        if nested:
+            rows.append((key, "", doc))
+            rows.extend(reference(nested[0], f"{key}."))
+            continue
+        if field.default_factory is not None:
+            default = field.default_factory()
+        elif field.default is PydanticUndefined:
+            default = "(required)"
+        else:
+            default = field.default
+        rows.append((key, json.dumps(default, default=str) if default != "(required)" else default, doc))
+    return rows
