@@ -216,7 +216,7 @@ def test_verify_detects_changed_rows_with_matching_manifest_hash(setup):
     csv = run / "up_sell.csv"
     csv.write_bytes(b"".join(csv.read_bytes().splitlines(keepends=True)[:-1]))
     manifest = _manifest(run)
-    from xsell.publish.writers import sha256_file
+    from xsell.fingerprint import sha256_file
 
     entry = next(e for e in manifest["files"] if e["path"] == "up_sell.csv")
     entry["sha256"] = sha256_file(csv)

@@ -7,7 +7,6 @@ the key and the file. Relative paths resolve against the config file's folder.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -64,8 +63,9 @@ class Config(StrictModel):
 
     def hash(self) -> str:
         """sha256 of the resolved config (canonical JSON); keys caches and manifests."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()
+        from xsell.fingerprint import sha256_json
+
+        return sha256_json(self.model_dump(mode="json"))
 
 
 def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:

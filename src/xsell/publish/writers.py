@@ -8,7 +8,6 @@ cells were neutralised). The files are deterministic: the same frame gives the s
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import io
 import os
 import re
@@ -64,15 +63,6 @@ def fsync_path(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def safe_file_stem(text: str) -> str:

@@ -8,7 +8,6 @@ buying centers -> metrics -> ``<workdir>/evaluation/*.csv`` + printed table -> M
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -26,6 +25,7 @@ from xsell.evaluation.report import format_table, metrics_table, plot_metric_vs_
 from xsell.evaluation.selection import Selection, rank_metric_key, rank_values, select_best
 from xsell.evaluation.split import Split, Targets, build_targets, buyer_countries, evaluation_cutoffs, temporal_split
 from xsell.evaluation.sweep import apply_overrides, expand_sweep, sweep_models
+from xsell.fingerprint import sha256_file
 from xsell.io.layout import Workdir
 from xsell.progress import stage
 from xsell.schema import METRIC_COLUMNS
@@ -103,17 +103,9 @@ def _read_lines(wd: Workdir) -> pd.DataFrame:
     return pd.read_parquet(wd.order_lines)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _fingerprint(path: Path, lines: pd.DataFrame, split: Split, targets: Mapping[str, Targets]) -> dict[str, Any]:
     return {
-        "order_lines": {"file": str(path.resolve()), "sha256": _sha256(path), "rows": len(lines)},
+        "order_lines": {"file": str(path.resolve()), "sha256": sha256_file(path), "rows": len(lines)},
         "first_date": str(pd.Timestamp(lines["order_date"].min()).date()),
         "last_date": str(pd.Timestamp(lines["order_date"].max()).date()),
         "cutoff": str(split.cutoff.date()),

@@ -47,6 +47,7 @@ from xsell.publish.manifest import (
     mismatch,
 )
 from xsell.publish.shop import jsonl_lines, magento_frame, shop_links
+from xsell.fingerprint import sha256_file
 from xsell.publish.tables import prepare_table, sales_workbooks
 from xsell.publish.writers import (
     Written,
@@ -54,7 +55,6 @@ from xsell.publish.writers import (
     fsync_path,
     read_run_table,
     safe_file_stem,
-    sha256_file,
     write_csv,
     write_lines,
     write_parquet,
