@@ -133,8 +133,7 @@ def test_run_name_is_utc_timestamp_and_short_hash():
 
 
 def test_run_train_end_to_end(tmp_path):
-    """Runs once ``build_interactions`` is merged (written in parallel on another branch)."""
-    pytest.importorskip("xsell.interactions.build")
+    """Canonical lines in a workdir -> saved models + one MLflow run with the run folder."""
     from xsell.config import config_from_dict
     from xsell.io.layout import Workdir
     from xsell.steps.train import run_train
@@ -176,3 +175,13 @@ def test_run_train_end_to_end(tmp_path):
     assert json.loads((result.run_dir / "train.json").read_text())["models"] == NON_RULES
     for name in NON_RULES:
         assert Recommender.load(result.run_dir / name).name == name
+
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=cfg.tracking_uri)
+    (run,) = client.search_runs([client.get_experiment_by_name(cfg.mlflow.experiment).experiment_id])
+    assert run.data.tags["xsell.step"] == "train"
+    assert run.data.params["data.order_lines.rows"] == str(n)
+    assert "time.fit.als_s" in run.data.metrics
+    saved = {a.path for a in client.list_artifacts(run.info.run_id, f"models/{result.run_dir.name}")}
+    assert {f"models/{result.run_dir.name}/{name}" for name in NON_RULES} <= saved

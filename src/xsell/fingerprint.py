@@ -52,3 +52,14 @@ def file_fingerprints(paths: list[Path], memo: dict[str, Any] | None = None) -> 
             digest = sha256_file(p)
         out.append({"path": key, "bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest})
     return out
+
+
+def lines_fingerprint(path: Path, lines: Any) -> dict[str, Any]:
+    """What identifies a canonical order-line table: file, sha256, rows, first and last date."""
+    import pandas as pd
+
+    return {
+        "order_lines": {"file": str(Path(path).resolve()), "sha256": sha256_file(path), "rows": len(lines)},
+        "first_date": str(pd.Timestamp(lines["order_date"].min()).date()),
+        "last_date": str(pd.Timestamp(lines["order_date"].max()).date()),
+    }

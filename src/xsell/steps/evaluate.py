@@ -25,7 +25,7 @@ from xsell.evaluation.report import format_table, metrics_table, plot_metric_vs_
 from xsell.evaluation.selection import Selection, rank_metric_key, rank_values, select_best
 from xsell.evaluation.split import Split, Targets, build_targets, buyer_countries, evaluation_cutoffs, temporal_split
 from xsell.evaluation.sweep import apply_overrides, expand_sweep, sweep_models
-from xsell.fingerprint import sha256_file
+from xsell.fingerprint import lines_fingerprint
 from xsell.io.layout import Workdir
 from xsell.progress import stage
 from xsell.schema import METRIC_COLUMNS
@@ -105,9 +105,7 @@ def _read_lines(wd: Workdir) -> pd.DataFrame:
 
 def _fingerprint(path: Path, lines: pd.DataFrame, split: Split, targets: Mapping[str, Targets]) -> dict[str, Any]:
     return {
-        "order_lines": {"file": str(path.resolve()), "sha256": sha256_file(path), "rows": len(lines)},
-        "first_date": str(pd.Timestamp(lines["order_date"].min()).date()),
-        "last_date": str(pd.Timestamp(lines["order_date"].max()).date()),
+        **lines_fingerprint(path, lines),
         "cutoff": str(split.cutoff.date()),
         "test_end": str((split.end - pd.Timedelta(days=1)).date()),
         "train_rows": len(split.train),

@@ -154,4 +154,22 @@ def run_train(cfg: Config) -> TrainResult:
         config_hash=config_hash, timings=timings,
     )  # fmt: skip
     log.info("train: saved %d models to %s", len(models), run_dir)
+    if cfg.mlflow.enabled:
+        _track(cfg, workdir, lines, run_dir, timings)
     return TrainResult(run_dir, models, timings)
+
+
+def _track(cfg: Config, workdir: Workdir, lines: pd.DataFrame, run_dir: Path, timings: dict[str, float]) -> str:
+    """One MLflow run per training: resolved config, data fingerprint, code version, fit
+    timings and the saved run folder (models + matrices) as artifacts."""
+    from xsell.fingerprint import lines_fingerprint
+    from xsell.tracking import Tracker
+
+    tracker = Tracker(cfg.tracking_uri, cfg.mlflow.experiment, artifact_location=cfg.mlflow.artifact_location)
+    with stage("train: track", log), tracker.run(f"train {run_dir.name}", tags={"xsell.step": "train"}) as run_id:
+        tracker.log_config(cfg)
+        tracker.log_fingerprint(lines_fingerprint(workdir.order_lines, lines))
+        tracker.log_code_version()
+        tracker.log_timings({f"fit.{name}": seconds for name, seconds in timings.items()})
+        tracker.log_artifact(run_dir, f"models/{run_dir.name}")
+    return run_id
