@@ -28,7 +28,6 @@ import scipy.sparse as sp
 from xsell.interactions.matrix import InteractionMatrix
 from xsell.models.base import Ranking, Recommender
 from xsell.models.config import RulesConfig
-from xsell.schema import RULE_COLUMNS
 from xsell.vocab import Vocabulary
 
 EXTRA_RULE_COLUMNS: tuple[str, ...] = ("antecedent_count", "consequent_count", "damped_lift")
