@@ -274,8 +274,9 @@ def summarize(ctx: RunContext) -> str:
         ecfg = cfg.evaluation
         m = pd.read_csv(metrics)
         m = m[(m["target"] == "cross_sell") & (m["country"] == "ALL") & (m["metric"] == ecfg.rank_metric) & (m["k"] == ecfg.rank_k)]
-        wanted = [v.get("champion_model"), "popularity", "popularity_country"]
-        shown = m[m["model"].isin([w for w in wanted if w])].set_index("model")["value"]
+        values = m.groupby("model")["value"].mean().sort_values(ascending=False)
+        best = v.get("champion_model") or next((k for k in values.index if not str(k).startswith("popularity")), None)
+        shown = values[values.index.isin([best, "popularity", "popularity_country"])]
         if len(shown):
             label = f"cross-sell {ecfg.rank_metric}@{ecfg.rank_k}"
             lines.append(f"  {label}:  " + ", ".join(f"{k} {val:.4f}" for k, val in shown.items()))
