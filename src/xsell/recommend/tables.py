@@ -335,10 +335,16 @@ def build_buying_center_suggestions(
     cand["anchor_product_id"] = cand["anchor_product_id"].fillna("").astype(str)
     table_reason = pd.Series(np.where(up, cand["u_reason"], cand["c_reason"]), index=cand.index).fillna("").astype(str)
     also = np.where(cand["p_score"].notna(), f"; also a top pick of the {personal_source} model for buying centers like yours", "")
-    alone = f"buying centers with purchase histories like yours buy this ({personal_source} model)"
-    cand["reason"] = np.where(table_reason != "", table_reason + also, alone)
-    cand = cand[cand["score"] > 0]
     cand = cand.assign(country=cand["buying_center_id"].map(home).astype(str))
+    local_buyers = bought.groupby(["country", "product_id"])["buying_center_id"].nunique().rename("n").reset_index()
+    n_local = cand[["country", "product_id"]].merge(local_buyers, on=["country", "product_id"], how="left")["n"].fillna(0)
+    where = np.where(cand["country"].to_numpy() == ALL_COUNTRIES, "", " in " + cand["country"].to_numpy(dtype=object))
+    alone = (
+        f"buying centers with purchase histories like yours buy this ({personal_source} model; "
+        + _plural(n_local, "buying center").to_numpy(dtype=object) + where + " bought it)"
+    )
+    cand["reason"] = np.where(table_reason.to_numpy() != "", (table_reason + also).to_numpy(dtype=object), alone)
+    cand = cand[cand["score"] > 0]
 
     is_regular = pd.MultiIndex.from_frame(cand[["buying_center_id", "product_id"]]).isin(regular)
     cand = drop_rows(cand, is_regular, "regular_purchase", table, counts)
