@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import glob
 import logging
-import re
 import shutil
 from dataclasses import dataclass
 from functools import cached_property

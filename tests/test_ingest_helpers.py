@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -53,14 +52,3 @@ def read_outputs(workdir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
     )
 
 
-def shared_data_dir() -> Path | None:
-    """``$XSELL_SHARED_DATA``, else a ``shared/data`` beside a parent of this file, else /work/shared/data."""
-    env = os.environ.get("XSELL_SHARED_DATA")
-    if env:
-        return Path(env) if Path(env).is_dir() else None
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "data"
-        if candidate.is_dir():
-            return candidate
-    default = Path("/work/shared/data")
-    return default if default.is_dir() else None

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from shared_data import shared_data_dir
 
 from xsell.recommend.evidence import pair_evidence
 
@@ -14,11 +14,7 @@ pytestmark = pytest.mark.realdata
 
 
 def shared_data() -> Path | None:
-    """``XSELL_SHARED_DATA``, else a ``shared/data`` next to a parent of this file, else /work/shared/data."""
-    candidates = [Path(os.environ["XSELL_SHARED_DATA"])] if os.environ.get("XSELL_SHARED_DATA") else []
-    candidates += [p / "shared" / "data" for p in Path(__file__).resolve().parents]
-    candidates.append(Path("/work/shared/data"))
-    return next((c for c in candidates if (c / "groceries" / "groceries.csv").is_file()), None)
+    return shared_data_dir("groceries/groceries.csv")
 
 
 def test_pair_evidence_matches_arules_on_groceries():

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from shared_data import shared_data_dir
 import scipy.sparse as sp
 
 from xsell.interactions.matrix import InteractionMatrix
@@ -21,11 +21,7 @@ METRICS = ["support", "confidence", "lift", "leverage", "conviction"]
 
 
 def shared_data() -> Path | None:
-    """``$XSELL_SHARED_DATA``, else a ``shared/data`` folder beside an ancestor, else /work/shared/data."""
-    candidates = [Path(os.environ["XSELL_SHARED_DATA"])] if os.environ.get("XSELL_SHARED_DATA") else []
-    candidates += [p / "shared" / "data" for p in Path(__file__).resolve().parents]
-    candidates.append(Path("/work/shared/data"))
-    return next((p for p in candidates if p.is_dir()), None)
+    return shared_data_dir("groceries/groceries.csv")
 
 
 def basket_matrix(baskets: list[list[str]], row_prefix: str = "t") -> InteractionMatrix:
