@@ -1,0 +1,93 @@
+"""Integer codes for the string ids the suggestion tables are keyed by.
+
+The tables join, filter and rank millions of candidate rows (buying centers x ~100 candidates,
+links x countries). Doing that on ``str`` columns hashes and copies strings at every merge, so
+rows are carried as int codes instead and mapped back to strings only for the rows that are
+written. ``Coded`` holds one column as codes into its distinct values; ``ids`` are sorted, so
+sorting codes sorts the ids (ties broken by id stay the same as on the strings).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+def sorted_ids(*columns: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
+    """Sorted distinct non-missing values of all ``columns`` as an object array of ``str``."""
+    parts = [pd.unique(pd.Series(np.asarray(c, dtype=object)).dropna()) for c in columns if len(c)]
+    if not parts:
+        return np.array([], dtype=object)
+    uniq = pd.unique(np.concatenate(parts).astype(object))
+    return np.sort(np.asarray([str(v) for v in uniq], dtype=object))
+
+
+def encode(values: pd.Series | pd.Index | np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Position of each value in the sorted ``ids`` (int64; -1 where absent or missing), with one
+    lookup per distinct value rather than one per row."""
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object) if not isinstance(values, pd.Series) else values)
+    if len(uniques) == 0:
+        return np.full(len(codes), -1, dtype=np.int64)
+    pos = pd.Index(ids, dtype=object).get_indexer(pd.Index(np.asarray(uniques, dtype=object), dtype=object))
+    return np.where(codes >= 0, pos[np.maximum(codes, 0)], -1).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Coded:
+    """One column as ``codes`` (int64, -1 = missing) into its sorted distinct ``ids`` (object array)."""
+
+    codes: np.ndarray
+    ids: np.ndarray
+
+    @classmethod
+    def of(cls, values: pd.Series | np.ndarray) -> Coded:
+        """Code a column (a ``Categorical`` column with sorted categories keeps its codes)."""
+        if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
+            cats = np.asarray(values.cat.categories, dtype=object)
+            if len(cats) < 2 or bool(np.all(cats[:-1] < cats[1:])):
+                return cls(np.asarray(values.cat.codes, dtype=np.int64), cats)
+        codes, uniques = pd.factorize(values, sort=True)
+        return cls(np.asarray(codes, dtype=np.int64), np.asarray([str(u) for u in uniques], dtype=object))
+
+    @classmethod
+    def into(cls, values: pd.Series | np.ndarray, ids: np.ndarray) -> Coded:
+        """Code a column against given sorted ``ids`` (values not in ``ids`` get -1)."""
+        return cls(encode(values, ids), ids)
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def strings(self, missing: str = "") -> np.ndarray:
+        """The ids as an object array, ``missing`` where the code is -1."""
+        if len(self.ids) == 0:
+            return np.full(len(self.codes), missing, dtype=object)
+        return np.where(self.codes >= 0, self.ids[np.maximum(self.codes, 0)], missing)
+
+    def take(self, rows: np.ndarray) -> Coded:
+        """The rows at ``rows`` (positions or a boolean mask), same ids."""
+        return Coded(self.codes[rows], self.ids)
+
+    def categorical(self) -> pd.Categorical:
+        """As a ``Categorical`` (codes reused, no strings copied)."""
+        return pd.Categorical.from_codes(self.codes, categories=pd.Index(self.ids, dtype=object))
+
+    def map_ids(self, fn: Callable[[pd.Series], np.ndarray], missing: object) -> np.ndarray:
+        """``fn`` evaluated once per distinct id (a ``str`` Series in, an array out) and spread to
+        the rows; ``missing`` where the code is -1."""
+        per_id = np.asarray(fn(pd.Series(self.ids, dtype="str"))) if len(self.ids) else np.array([], dtype=object)
+        per_id = np.append(per_id, np.asarray([missing], dtype=per_id.dtype if per_id.dtype != object else object))
+        return per_id[np.where(self.codes >= 0, self.codes, len(self.ids))]
+
+
+def pair_map(a: Coded, b: Coded, fn: Callable[[pd.Series, pd.Series], np.ndarray]) -> np.ndarray:
+    """``fn(a_ids, b_ids)`` evaluated once per distinct (a, b) pair of rows and spread to the rows;
+    missing codes are passed as ``""``."""
+    key = (a.codes + 1) * (len(b.ids) + 1) + (b.codes + 1)
+    uniq, inverse = np.unique(key, return_inverse=True)
+    ua, ub = uniq // (len(b.ids) + 1) - 1, uniq % (len(b.ids) + 1) - 1
+    left = pd.Series(Coded(ua, a.ids).strings(), dtype="str")
+    right = pd.Series(Coded(ub, b.ids).strings(), dtype="str")
+    return np.asarray(fn(left, right))[inverse.ravel()] if len(uniq) else np.zeros(0, dtype=bool)
