@@ -31,7 +31,7 @@ def encode(values: pd.Series | pd.Index | np.ndarray, ids: np.ndarray) -> np.nda
     codes, uniques = pd.factorize(np.asarray(values, dtype=object) if not isinstance(values, pd.Series) else values)
     if len(uniques) == 0:
         return np.full(len(codes), -1, dtype=np.int64)
-    pos = pd.Index(ids, dtype=object).get_indexer(pd.Index(np.asarray(uniques, dtype=object), dtype=object))
+    pos = pd.Index(ids, dtype=object).get_indexer(pd.Index([str(u) for u in uniques], dtype=object))
     return np.where(codes >= 0, pos[np.maximum(codes, 0)], -1).astype(np.int64)
 
 

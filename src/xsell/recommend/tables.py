@@ -19,11 +19,12 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from xsell.recommend.blend import blend, rank_normalise
-from xsell.recommend.business_rules import apply_business_rules, blocked_pairs, drop_rows
+from xsell.recommend.business_rules import apply_business_rules, blocked_pairs, business_rules_keep, drop_rows
+from xsell.recommend.codes import Coded, encode, sorted_ids
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext, months_before, purchases
 from xsell.recommend.evidence import pair_evidence, switch_evidence
-from xsell.recommend.variants import resolve_variants
+from xsell.recommend.variants import resolve_variant_codes, resolve_variants
 from xsell.schema import ALL_COUNTRIES, BUYING_CENTER_COLUMNS, CROSS_SELL_COLUMNS, UP_SELL_COLUMNS
 
 CURATED = "curated"
@@ -247,45 +248,56 @@ def buyer_directory(lines: pd.DataFrame, customers: pd.DataFrame | None) -> pd.D
     return out.reset_index(drop=True)
 
 
-def _anchored(anchors: pd.DataFrame, links: pd.DataFrame, prefix: str) -> pd.DataFrame:
-    """Best link per (buying center, recommended product) from the buying center's anchors, using
-    the rows of its country where the table has them, else ``ALL``."""
-    have = pd.MultiIndex.from_frame(links[["country", "product_id"]].drop_duplicates())
-    own = pd.MultiIndex.from_arrays([anchors["country"], anchors["product_id"]]).isin(have)
-    keyed = anchors.assign(country=np.where(own, anchors["country"], ALL_COUNTRIES))
-    hits = keyed.merge(links[["country", "product_id", "rec_product_id", "score", "reason"]], on=["country", "product_id"])
-    hits = hits.sort_values(["buying_center_id", "rec_product_id", "score", "product_id"], ascending=[True, True, False, True])
-    best = hits.drop_duplicates(["buying_center_id", "rec_product_id"])
-    return best.rename(
-        columns={"product_id": f"{prefix}_anchor", "rec_product_id": "product_id", "score": f"{prefix}_score", "reason": f"{prefix}_reason"}
-    )[["buying_center_id", "product_id", f"{prefix}_anchor", f"{prefix}_score", f"{prefix}_reason"]]
+def _anchored(anchors: pd.DataFrame, links: pd.DataFrame, products: np.ndarray, countries: np.ndarray) -> pd.DataFrame:
+    """Best link per (buying center, recommended product) from the buying center's anchors
+    (``b, c, a``: codes of buying center, its country, anchor product), using the links of its
+    country where the table has them for the anchor, else ``ALL``. Returns ``b, p, a, score, link``
+    (``p``: recommended product code, ``link``: row position in ``links``)."""
+    n_p = len(products)
+    link_key = encode(links["country"], countries) * n_p + encode(links["product_id"], products)
+    own_key = anchors["c"].to_numpy() * n_p + anchors["a"].to_numpy()
+    all_key = int(np.searchsorted(countries, ALL_COUNTRIES)) * n_p + anchors["a"].to_numpy()
+    keyed = pd.DataFrame({"b": anchors["b"].to_numpy(), "a": anchors["a"].to_numpy(), "key": np.where(np.isin(own_key, link_key), own_key, all_key)})
+    targets = pd.DataFrame(
+        {"key": link_key, "p": encode(links["rec_product_id"], products), "score": links["score"].to_numpy(dtype=float), "link": np.arange(len(links))}
+    )
+    hits = keyed.merge(targets, on="key")
+    order = np.lexsort((hits["a"].to_numpy(), -hits["score"].to_numpy(), hits["p"].to_numpy(), hits["b"].to_numpy()))
+    hits = hits.iloc[order]
+    first = np.r_[True, (np.diff(hits["b"].to_numpy()) != 0) | (np.diff(hits["p"].to_numpy()) != 0)] if len(hits) else np.zeros(0, dtype=bool)
+    return hits.loc[first, ["b", "p", "a", "score", "link"]].reset_index(drop=True)
 
 
-def _popularity(targets: pd.DataFrame, bought: pd.DataFrame, buyers: pd.DataFrame, depth: int, months: int) -> pd.DataFrame:
-    """Popular products for ``targets`` (buying centers): their (country, segment), then their
-    country, then overall; distinct buying centers in the last ``months`` months."""
-    recent = bought.merge(buyers[["buying_center_id", "segment"]], on="buying_center_id", how="left")
-    recent["segment"] = recent["segment"].fillna("")
-    scopes = [(0, ["country", "segment"]), (1, ["country"]), (2, [])]
+def _popularity(
+    targets: pd.DataFrame, recent: pd.DataFrame, countries: np.ndarray, segments: np.ndarray, depth: int, months: int
+) -> pd.DataFrame:
+    """Popular products for ``targets`` (``b, c, s``: codes of buying center, country, segment):
+    their (country, segment), then their country, then overall; distinct buying centers in
+    ``recent`` (``b, c, s, p`` codes of purchases in the last ``months`` months). Returns ``b, p,
+    score, reason``."""
+    scopes = [(0, ["c", "s"]), (1, ["c"]), (2, [])]
+    no_segment = int(np.searchsorted(segments, "")) if "" in set(segments) else -1
     parts = []
     for level, keys in scopes:
-        pop = recent.groupby([*keys, "product_id"])["buying_center_id"].nunique().rename("n").reset_index()
-        pop = pop.sort_values([*keys, "n", "product_id"], ascending=[True] * len(keys) + [False, True])
+        pop = recent[[*keys, "p", "b"]].drop_duplicates().groupby([*keys, "p"]).size().rename("n").reset_index()
+        pop = pop.sort_values([*keys, "n", "p"], ascending=[True] * len(keys) + [False, True])
         pop = pop[pop.groupby(keys).cumcount() < depth] if keys else pop.head(depth)
-        tgt = targets[targets["segment"] != ""] if level == 0 else targets
+        tgt = targets[targets["s"] != no_segment] if level == 0 else targets
         hit = tgt.merge(pop, on=keys) if keys else tgt.merge(pop, how="cross")
         parts.append(hit.assign(level=level))
-    pops = pd.concat(parts, ignore_index=True).sort_values(["buying_center_id", "level", "n", "product_id"], ascending=[True, True, False, True])
-    pops = pops.drop_duplicates(["buying_center_id", "product_id"])
-    pops["rank"] = pops.groupby("buying_center_id").cumcount() + 1
-    pops = pops[pops["rank"] <= depth]
+    pops = pd.concat(parts, ignore_index=True).sort_values(["b", "level", "n", "p"], ascending=[True, True, False, True])
+    pops = pops.drop_duplicates(["b", "p"])
+    pops["rank"] = pops.groupby("b").cumcount() + 1
+    pops = pops[pops["rank"] <= depth].reset_index(drop=True)
+    country = pd.Series(Coded(pops["c"].to_numpy(), countries).strings(), dtype="str")
+    segment = pd.Series(Coded(pops["s"].to_numpy(), segments).strings(), dtype="str")
     where = np.select(
-        [pops["level"] == 0, pops["level"] == 1],
-        ["in " + pops["country"] + " (segment " + pops["segment"] + ")", "in " + pops["country"]],
+        [pops["level"].to_numpy() == 0, pops["level"].to_numpy() == 1],
+        ["in " + country + " (segment " + segment + ")", "in " + country],
         "across all countries",
     )
     reason = "popular with " + _plural(pops["n"], "buying center").to_numpy() + " " + where + f" in the last {months} months"
-    return pops.assign(score=1.0 - (pops["rank"] - 1) / depth, reason=reason, kind="cross_sell", anchor_product_id="")
+    return pd.DataFrame({"b": pops["b"], "p": pops["p"], "score": 1.0 - (pops["rank"] - 1) / depth, "reason": pd.Series(reason, dtype="str")})
 
 
 def build_buying_center_suggestions(
@@ -303,60 +315,151 @@ def build_buying_center_suggestions(
     (``personal``: ``buying_center_id, item_id, score`` at product level, from ``personal_source``)
     with the cross-sell / up-sell rows of the products it bought within ``anchor_months``. Regular
     purchases (>= ``regular_min_orders`` orders within ``regular_months``) are reorders, never
-    suggested. Buying centers with no candidate (new ones) get (country, segment) popularity."""
+    suggested. Buying centers with no candidate (new ones) get (country, segment) popularity.
+
+    Candidates are (buying center, product) int codes; variants are resolved and the business
+    rules applied on codes; strings, names and reasons are made for the kept top-n rows only."""
     counts: dict[str, int] = {}
     table = "buying_center_suggestions"
-    buyers = buyer_directory(lines, customers)
-    bought = purchases(lines).astype({"buying_center_id": str, "product_id": str, "country": str})
-    bought = bought[["buying_center_id", "country", "product_id", "order_id", "order_date", "net_value"]]
-    home = buyers.set_index("buying_center_id")["country"]
+    directory = buyer_directory(lines, customers)
+    directory = directory.iloc[np.argsort(directory["buying_center_id"].to_numpy(dtype=object), kind="stable")].reset_index(drop=True)
+    buyers = directory["buying_center_id"].to_numpy(dtype=object)
+    bought = purchases(lines)
+    countries = sorted_ids(directory["country"], bought["country"], cross_sell["country"], up_sell["country"], np.array([ALL_COUNTRIES], dtype=object))
+    products = sorted_ids(
+        ctx.products.index, bought["product_id"], personal["item_id"],
+        cross_sell["product_id"], cross_sell["rec_product_id"], up_sell["product_id"], up_sell["rec_product_id"],
+    )
+    n_p = len(products)
+    home = encode(directory["country"], countries)
+    segment = Coded.of(directory["segment"])
+    codes = pd.DataFrame(
+        {
+            "b": encode(bought["buying_center_id"], buyers),
+            "p": encode(bought["product_id"], products),
+            "o": pd.factorize(bought["order_id"])[0],
+            "date": bought["order_date"].to_numpy(),
+        }
+    )
 
-    recent = bought[bought["order_date"] >= months_before(ctx.today, cfg.regular_months)]
-    n_orders = recent.groupby(["buying_center_id", "product_id"])["order_id"].nunique()
-    regular = n_orders[n_orders >= cfg.regular_min_orders].index
+    recent = codes[codes["date"] >= months_before(ctx.today, cfg.regular_months)]
+    n_orders = recent[["b", "p", "o"]].drop_duplicates().groupby(["b", "p"]).size()
+    regular = n_orders[n_orders >= cfg.regular_min_orders].reset_index()
+    regular_keys = regular["b"].to_numpy() * n_p + regular["p"].to_numpy()
 
-    anchors = bought[bought["order_date"] >= months_before(ctx.today, cfg.anchor_months)][["buying_center_id", "product_id"]].drop_duplicates()
-    anchors = anchors.assign(country=anchors["buying_center_id"].map(home).fillna(ALL_COUNTRIES).astype(str))
+    anchors = codes.loc[codes["date"] >= months_before(ctx.today, cfg.anchor_months), ["b", "p"]].drop_duplicates()
+    anchors = pd.DataFrame({"b": anchors["b"].to_numpy(), "c": home[anchors["b"].to_numpy()], "a": anchors["p"].to_numpy()})
     w = {k: cfg.buying_center_weights.get(k, 0.0) for k in ("personal", "cross_sell", "up_sell")}
-    pers = rank_normalise(
-        personal.astype({"buying_center_id": str, "item_id": str})[["buying_center_id", "item_id", "score"]],
-        cfg.candidates_per_source,
-        query="buying_center_id",
-        item="item_id",
-    ).rename(columns={"item_id": "product_id", "norm": "p_score"})[["buying_center_id", "product_id", "p_score"]]
-    cand = pers.merge(_anchored(anchors, cross_sell, "c"), on=["buying_center_id", "product_id"], how="outer")
-    cand = cand.merge(_anchored(anchors, up_sell, "u"), on=["buying_center_id", "product_id"], how="outer")
-    cand = cand[cand["buying_center_id"].isin(buyers["buying_center_id"])]
-    parts = {k: cand[f"{k[0]}_score"].fillna(0.0).to_numpy() * w[k] for k in w}
-    cand["score"] = (parts["personal"] + parts["cross_sell"] + parts["up_sell"]) / max(sum(w.values()), 1e-12)
-    up = (parts["up_sell"] > parts["cross_sell"]) & cand["u_score"].notna().to_numpy()
-    cand["kind"] = np.where(up, "up_sell", "cross_sell")
-    cand["anchor_product_id"] = np.where(up, cand["u_anchor"], cand["c_anchor"])
-    cand["anchor_product_id"] = cand["anchor_product_id"].fillna("").astype(str)
-    table_reason = pd.Series(np.where(up, cand["u_reason"], cand["c_reason"]), index=cand.index).fillna("").astype(str)
-    also = np.where(cand["p_score"].notna(), f"; also a top pick of the {personal_source} model for buying centers like yours", "")
+    pers = pd.DataFrame(
+        {"b": encode(personal["buying_center_id"], buyers), "p": encode(personal["item_id"], products), "score": personal["score"].to_numpy()}
+    )
+    pers = rank_normalise(pers[pers["b"] >= 0], cfg.candidates_per_source, query="b", item="p")
+    found = {"p": pers[["b", "p", "norm"]].rename(columns={"norm": "score"}), "c": _anchored(anchors, cross_sell, products, countries), "u": _anchored(anchors, up_sell, products, countries)}
+
+    keys = np.unique(np.concatenate([f["b"].to_numpy() * n_p + f["p"].to_numpy() for f in found.values()]))
+    cols: dict[str, np.ndarray] = {}
+    for k, f in found.items():
+        at = np.searchsorted(keys, f["b"].to_numpy() * n_p + f["p"].to_numpy())
+        cols[f"{k}_score"] = np.full(len(keys), np.nan)
+        cols[f"{k}_score"][at] = f["score"].to_numpy(dtype=float)
+        if k != "p":
+            for col in ("a", "link"):
+                cols[f"{k}_{col}"] = np.full(len(keys), -1, dtype=np.int64)
+                cols[f"{k}_{col}"][at] = f[col].to_numpy()
+    parts = {k: np.nan_to_num(cols[f"{k[0]}_score"], nan=0.0) * w[k] for k in w}
+    score = (parts["personal"] + parts["cross_sell"] + parts["up_sell"]) / max(sum(w.values()), 1e-12)
+    up = (parts["up_sell"] > parts["cross_sell"]) & ~np.isnan(cols["u_score"])
+    cand = pd.DataFrame(
+        {
+            "b": keys // n_p,
+            "p": keys % n_p,
+            "score": score,
+            "up": up,
+            "anchor": np.where(up, cols["u_a"], cols["c_a"]),
+            "link": np.where(up, cols["u_link"], cols["c_link"]),
+            "personal": ~np.isnan(cols["p_score"]),
+            "popular": -1,
+        }
+    )
+    alive = score > 0
+    cand = cand[alive]
+    cand = drop_rows(cand, np.isin(keys[alive], regular_keys), "regular_purchase", table, counts)
+
+    empty = np.setdiff1d(np.arange(len(buyers)), cand["b"].to_numpy())
+    window = codes["date"] >= months_before(ctx.today, cfg.popularity_months)
+    last_year = codes.loc[window, ["b", "p"]].assign(c=encode(bought.loc[window.to_numpy(), "country"], countries))
+    last_year["s"] = segment.codes[last_year["b"].to_numpy()]
+    popular = _popularity(
+        pd.DataFrame({"b": empty, "c": home[empty], "s": segment.codes[empty]}), last_year, countries, segment.ids,
+        cfg.candidates_per_source, cfg.popularity_months,
+    )
+    rows = pd.concat(
+        [cand, popular[["b", "p", "score"]].assign(up=False, anchor=-1, link=-1, personal=False, popular=np.arange(len(popular)))],
+        ignore_index=True,
+    )
+
+    b, p = rows["b"].to_numpy(), rows["p"].to_numpy()
+    country, product = Coded(home[b], countries), Coded(p, products)
+    variant = resolve_variant_codes(lines, ctx, country, product, Coded(b, buyers))
+    keep = business_rules_keep(ctx, cfg, country, product, variant, table=table, counts=counts)
+    rows = rows.assign(variant=variant.codes)[keep]
+    rows = _top_n(rows, ["b"], cfg.top_n_buying_center, rec_col="p")
+    return Table(_finish(_suggestion_rows(rows, directory, countries, products, variant.ids, codes, bought, cross_sell, up_sell, popular, ctx, personal_source), BUYING_CENTER_COLUMNS, ("product_name", "anchor_product_name")), counts)
+
+
+def _suggestion_rows(
+    rows: pd.DataFrame,
+    directory: pd.DataFrame,
+    countries: np.ndarray,
+    products: np.ndarray,
+    variants: np.ndarray,
+    codes: pd.DataFrame,
+    bought: pd.DataFrame,
+    cross_sell: pd.DataFrame,
+    up_sell: pd.DataFrame,
+    popular: pd.DataFrame,
+    ctx: RecommendContext,
+    personal_source: str,
+) -> pd.DataFrame:
+    """The kept top-n coded rows as ``BUYING_CENTER_COLUMNS`` strings, with expected value and reason."""
+    b, p = rows["b"].to_numpy(), rows["p"].to_numpy()
+    home = encode(directory["country"], countries)[b]
+    n_p = len(products)
+    positive = codes.assign(c=encode(bought["country"], countries), value=bought["net_value"].to_numpy(dtype=float))
+    positive = positive[positive["value"] > 0]
+    local_value = positive.groupby(["c", "p"])["value"].median()
+    local_value.index = local_value.index.get_level_values("c") * n_p + local_value.index.get_level_values("p")
+    product_id = pd.Series(products[p], dtype="str")
+    value = pd.Series(local_value.reindex(home * n_p + p).to_numpy(dtype=float))
+    value = value.fillna(pd.Series(ctx.product_attr(product_id, "line_value", np.nan)))
+    up = rows["up"].to_numpy()
+    link = rows["link"].to_numpy()
+    table_reason = np.where(
+        up,
+        Coded(np.where(up, link, -1), np.asarray(up_sell["reason"], dtype=object)).strings(),
+        Coded(np.where(up, -1, link), np.asarray(cross_sell["reason"], dtype=object)).strings(),
+    )
+    table_reason = pd.Series(table_reason, dtype="str").fillna("")
+    also = np.where(rows["personal"].to_numpy(), f"; also a top pick of the {personal_source} model for buying centers like yours", "")
     alone = f"buying centers with purchase histories like yours buy this ({personal_source} model)"
-    cand["reason"] = np.where(table_reason != "", table_reason + also, alone)
-    cand = cand[cand["score"] > 0]
-    cand = cand.assign(country=cand["buying_center_id"].map(home).astype(str))
-
-    is_regular = pd.MultiIndex.from_frame(cand[["buying_center_id", "product_id"]]).isin(regular)
-    cand = drop_rows(cand, is_regular, "regular_purchase", table, counts)
-    empty = buyers[~buyers["buying_center_id"].isin(cand["buying_center_id"])]
-    popular = _popularity(empty, bought[bought["order_date"] >= months_before(ctx.today, cfg.popularity_months)], buyers, cfg.candidates_per_source, cfg.popularity_months)
-    cols = ["buying_center_id", "country", "product_id", "score", "kind", "anchor_product_id", "reason"]
-    rows = pd.concat([cand[cols], popular[cols]], ignore_index=True)
-    rows = rows.merge(buyers[["buying_center_id", "customer_id"]], on="buying_center_id", how="left")
-
-    rows["variant_id"] = resolve_variants(rows[["buying_center_id", "country", "product_id"]], lines, ctx)
-    rows, counts = apply_business_rules(rows, ctx, cfg, table=table, product_col="product_id", variant_col="variant_id", counts=counts)
-    rows = _top_n(rows, ["buying_center_id"], cfg.top_n_buying_center, rec_col="product_id")
-    local_value = bought[bought["net_value"] > 0].groupby(["country", "product_id"])["net_value"].median().rename("value")
-    value = rows[["country", "product_id"]].merge(local_value.reset_index(), on=["country", "product_id"], how="left")["value"]
-    value = pd.Series(value.to_numpy(dtype=float), index=rows.index)
-    value = value.fillna(pd.Series(ctx.product_attr(rows["product_id"], "line_value", np.nan), index=rows.index))
-    rows["expected_value"] = rows["score"] * value
-    rows["product_name"] = ctx.name_of(rows["product_id"]).to_numpy()
-    anchor_name = ctx.name_of(rows["anchor_product_id"]).to_numpy()
-    rows["anchor_product_name"] = np.where(rows["anchor_product_id"] != "", anchor_name, "")
-    return Table(_finish(rows, BUYING_CENTER_COLUMNS, ("product_name", "anchor_product_name")), counts)
+    reason = np.where(table_reason != "", table_reason + also, alone)
+    pop = rows["popular"].to_numpy()
+    reason = np.where(pop >= 0, Coded(pop, np.asarray(popular["reason"], dtype=object)).strings(), reason)
+    anchor = pd.Series(Coded(rows["anchor"].to_numpy(), products).strings(), dtype="str")
+    return pd.DataFrame(
+        {
+            "country": countries[home],
+            "customer_id": directory["customer_id"].to_numpy(dtype=object)[b],
+            "buying_center_id": directory["buying_center_id"].to_numpy(dtype=object)[b],
+            "rank": rows["rank"].to_numpy(),
+            "kind": np.where(up, "up_sell", "cross_sell"),
+            "product_id": product_id,
+            "variant_id": Coded(rows["variant"].to_numpy(), variants).strings(),
+            "anchor_product_id": anchor,
+            "score": rows["score"].to_numpy(),
+            "expected_value": rows["score"].to_numpy() * value.to_numpy(),
+            "reason": reason,
+            "product_name": ctx.name_of(product_id).to_numpy(),
+            "anchor_product_name": np.where(anchor != "", ctx.name_of(anchor).to_numpy(), ""),
+        }
+    )
