@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from xsell.recommend.codes import Coded, encode, sorted_ids
 from xsell.recommend.context import purchases
 from xsell.schema import ALL_COUNTRIES
 
@@ -49,37 +50,46 @@ def pair_evidence(lines: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
     Returns ``pairs`` (index reset) with ``EVIDENCE_COLUMNS`` added (zeros / NaN without evidence).
     """
     pairs = pairs.reset_index(drop=True)
-    bought = purchases(lines)[["order_id", "buying_center_id", "country", "product_id"]].astype(str)
-    bought = bought.drop_duplicates(["order_id", "product_id"])
-    items = pd.Index(pd.unique(pd.concat([bought["product_id"], pairs["product_id"], pairs["rec_product_id"]]).astype(str)))
-    parts = []
-    for country, group in pairs.groupby("country", sort=True):
-        sub = bought if country == ALL_COUNTRIES else bought[bought["country"] == country]
-        order_codes, order_ids = pd.factorize(sub["order_id"])
-        buyer_codes, buyer_ids = pd.factorize(sub["buying_center_id"])
-        item_codes = items.get_indexer(sub["product_id"])
-        orders_items = _binary(order_codes, item_codes, (len(order_ids), len(items)))
-        buyers_items = _binary(buyer_codes, item_codes, (len(buyer_ids), len(items)))
-        a = items.get_indexer(group["product_id"].astype(str))
-        b = items.get_indexer(group["rec_product_id"].astype(str))
-        n_orders = max(len(order_ids), 1)
+    products = sorted_ids(pairs["product_id"], pairs["rec_product_id"])
+    evidence = pair_evidence_codes(
+        lines, Coded.of(pairs["country"].astype(str)), encode(pairs["product_id"], products), encode(pairs["rec_product_id"], products), products
+    )
+    return pd.concat([pairs, evidence], axis=1)
+
+
+def pair_evidence_codes(lines: pd.DataFrame, country: Coded, a: np.ndarray, b: np.ndarray, products: np.ndarray) -> pd.DataFrame:
+    """``EVIDENCE_COLUMNS`` for rows given as codes: ``country`` and the product codes ``a``
+    (product) and ``b`` (recommended product) into ``products``. Index ``0..len(a)-1``."""
+    bought = purchases(lines)
+    order, _ = pd.factorize(bought["order_id"])
+    product, product_ids = pd.factorize(bought["product_id"])
+    first = ~pd.DataFrame({"o": order, "p": product}).duplicated().to_numpy()
+    order, product = order[first], product[first]
+    buyer = pd.factorize(bought["buying_center_id"].to_numpy()[first])[0]
+    where = encode(bought["country"].to_numpy()[first], country.ids)
+    item = encode(pd.Series(product_ids), products)[product] if len(product_ids) else np.zeros(0, dtype=np.int64)
+    n_items, n_all = len(products), int(order.max()) + 1 if len(order) else 0
+    out = {c: np.zeros(len(a)) for c in EVIDENCE_COLUMNS}
+    for code in np.unique(country.codes):
+        rows = np.flatnonzero(country.codes == code)
+        sub = np.ones(len(order), dtype=bool) if code >= 0 and country.ids[code] == ALL_COUNTRIES else where == code
+        n_orders = max(len(np.unique(order[sub])), 1)
+        known = sub & (item >= 0)
+        orders_items = _binary(order[known], item[known], (n_all, n_items))
+        buyers_items = _binary(buyer[known], item[known], (int(buyer.max()) + 1 if len(buyer) else 0, n_items))
+        ra, rb = a[rows], b[rows]
         per_item = np.asarray(orders_items.sum(axis=0)).ravel()
-        together = gram_at(orders_items, a, b)
+        together = gram_at(orders_items, ra, rb)
         with np.errstate(divide="ignore", invalid="ignore"):
-            confidence = np.where(per_item[a] > 0, together / per_item[a], np.nan)
-            lift = np.where(per_item[b] > 0, confidence / (per_item[b] / n_orders), np.nan)
-        parts.append(
-            group.assign(
-                orders_together=together.astype(np.int64),
-                buyers_both=gram_at(buyers_items, a, b).astype(np.int64),
-                support=together / n_orders,
-                confidence=confidence,
-                lift=lift,
-            )
-        )
-    if not parts:
-        return pairs.assign(**{c: pd.Series(dtype=float) for c in EVIDENCE_COLUMNS})
-    return pd.concat(parts).loc[pairs.index]
+            confidence = np.where(per_item[ra] > 0, together / per_item[ra], np.nan)
+            lift = np.where(per_item[rb] > 0, confidence / (per_item[rb] / n_orders), np.nan)
+        out["orders_together"][rows] = together
+        out["buyers_both"][rows] = gram_at(buyers_items, ra, rb)
+        out["support"][rows] = together / n_orders
+        out["confidence"][rows] = confidence
+        out["lift"][rows] = lift
+    frame = pd.DataFrame(out)
+    return frame.astype({"orders_together": np.int64, "buyers_both": np.int64})
 
 
 def _first_last(bought: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

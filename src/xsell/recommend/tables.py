@@ -19,12 +19,12 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from xsell.recommend.blend import blend, rank_normalise
-from xsell.recommend.business_rules import apply_business_rules, blocked_pairs, business_rules_keep, drop_rows
+from xsell.recommend.business_rules import blocked_pairs, business_rules_keep, drop_rows
 from xsell.recommend.codes import Coded, encode, sorted_ids
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext, months_before, purchases
 from xsell.recommend.evidence import pair_evidence, switch_evidence
-from xsell.recommend.variants import resolve_variant_codes, resolve_variants
+from xsell.recommend.variants import resolve_variant_codes
 from xsell.schema import ALL_COUNTRIES, BUYING_CENTER_COLUMNS, CROSS_SELL_COLUMNS, UP_SELL_COLUMNS
 
 CURATED = "curated"
@@ -68,10 +68,39 @@ def _with_pins(links: pd.DataFrame, pins: pd.DataFrame) -> pd.DataFrame:
     return both.drop_duplicates(["product_id", "rec_product_id"]).reset_index(drop=True)
 
 
-def _expand_countries(links: pd.DataFrame, ctx: RecommendContext) -> pd.DataFrame:
-    """One ``ALL`` row per link, plus one per country where its product sold recently."""
-    local = links.merge(ctx.sold, on="product_id")
-    return pd.concat([links.assign(country=ALL_COUNTRIES), local], ignore_index=True)
+def _country_top_n(links: pd.DataFrame, lines: pd.DataFrame, ctx: RecommendContext, cfg: RecommendConfig, table: str, counts: dict[str, int]) -> pd.DataFrame:
+    """Each link as one ``ALL`` row plus one row per country where its product sold recently, with
+    the recommended product's variant resolved, the business rules applied (``counts`` updated) and
+    the best ``top_n_product`` per (country, product) kept: those rows of ``links`` with
+    ``country``, ``rec_variant_id`` and ``rank`` added. The expansion runs on int codes (link
+    row, country); strings are made for the kept rows only."""
+    products = sorted_ids(ctx.products.index, links["product_id"], links["rec_product_id"])
+    countries = sorted_ids(ctx.sold["country"], np.array([ALL_COUNTRIES], dtype=object))
+    product, rec = encode(links["product_id"], products), encode(links["rec_product_id"], products)
+    sold = pd.DataFrame({"p": encode(ctx.sold["product_id"], products), "c": encode(ctx.sold["country"], countries)})
+    local = pd.DataFrame({"p": product, "link": np.arange(len(links))}).merge(sold, on="p")
+    link = np.concatenate([np.arange(len(links)), local["link"].to_numpy()])
+    country = Coded(np.concatenate([np.full(len(links), np.searchsorted(countries, ALL_COUNTRIES)), local["c"].to_numpy()]), countries)
+    recommended = Coded(rec[link], products)
+    variant = resolve_variant_codes(lines, ctx, country, recommended)
+    keep = business_rules_keep(ctx, cfg, country, recommended, variant, table=table, counts=counts)
+    candidates = pd.DataFrame(
+        {
+            "country": country.codes[keep],
+            "product_id": product[link[keep]],
+            "pin_order": links["pin_order"].to_numpy(dtype=float)[link[keep]],
+            "score": links["score"].to_numpy(dtype=float)[link[keep]],
+            "rec_product_id": recommended.codes[keep],
+            "link": link[keep],
+            "variant": variant.codes[keep],
+        }
+    )
+    top = _top_n(candidates, ["country", "product_id"], cfg.top_n_product)
+    rows = links.iloc[top["link"].to_numpy()].reset_index(drop=True)
+    rows["country"] = pd.Series(countries[top["country"].to_numpy()], dtype="str")
+    rows["rec_variant_id"] = pd.Series(Coded(top["variant"].to_numpy(), variant.ids).strings(), dtype="str")
+    rows["rank"] = top["rank"].to_numpy()
+    return rows
 
 
 def _top_n(frame: pd.DataFrame, keys: list[str], n: int, rec_col: str = "rec_product_id") -> pd.DataFrame:
@@ -130,10 +159,7 @@ def build_cross_sell(
     links = drop_rows(links, substitute & (links["source"] != CURATED).to_numpy(), "same_family", table, counts)
     links = drop_rows(links, blocked_pairs(links, blocks), "curated_block", table, counts)
 
-    rows = pair_evidence(lines, _expand_countries(links, ctx))
-    rows["rec_variant_id"] = resolve_variants(rows[["country", "rec_product_id"]].rename(columns={"rec_product_id": "product_id"}), lines, ctx)
-    rows, counts = apply_business_rules(rows, ctx, cfg, table=table, counts=counts)
-    rows = _top_n(rows, ["country", "product_id"], cfg.top_n_product)
+    rows = pair_evidence(lines, _country_top_n(links, lines, ctx, cfg, table, counts))
     rows["product_name"] = ctx.name_of(rows["product_id"]).to_numpy()
     rows["rec_product_name"] = ctx.name_of(rows["rec_product_id"]).to_numpy()
     rows["reason"] = _cross_sell_reason(rows).to_numpy()
@@ -205,11 +231,8 @@ def build_up_sell(
     links = drop_rows(links, links["price_ratio"].notna() & (links["price_ratio"] <= 1.0), "upsell_not_higher_price", table, counts)
     links = drop_rows(links, upsell_cycle_edges(links), "upsell_cycle", table, counts)
 
-    rows = _expand_countries(links, ctx).merge(switches, on=["country", "product_id", "rec_product_id"], how="left")
+    rows = _country_top_n(links, lines, ctx, cfg, table, counts).merge(switches, on=["country", "product_id", "rec_product_id"], how="left")
     rows[["switchers", "buyers"]] = rows[["switchers", "buyers"]].fillna(0).astype("int64")
-    rows["rec_variant_id"] = resolve_variants(rows[["country", "rec_product_id"]].rename(columns={"rec_product_id": "product_id"}), lines, ctx)
-    rows, counts = apply_business_rules(rows, ctx, cfg, table=table, counts=counts)
-    rows = _top_n(rows, ["country", "product_id"], cfg.top_n_product)
     rows["product_name"] = ctx.name_of(rows["product_id"]).to_numpy()
     rows["rec_product_name"] = ctx.name_of(rows["rec_product_id"]).to_numpy()
     rows["reason"] = _up_sell_reason(rows, ctx).to_numpy()
