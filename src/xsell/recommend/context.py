@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from xsell.recommend.codes import member
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.curated import CuratedLinks
 from xsell.schema import ALL_COUNTRIES, PRODUCT_COLUMNS
@@ -126,7 +127,7 @@ def build_context(
         if len(bought)
         else pd.DataFrame({"variant_id": pd.Series(dtype="str"), "product_id": pd.Series(dtype="str"), "is_custom": pd.Series(dtype=bool)})
     )
-    seen = seen[~seen["variant_id"].isin(master["variant_id"])]
+    seen = seen[~member(seen["variant_id"], master["variant_id"])]
     variants = pd.concat(
         [
             master[["variant_id", "product_id", "is_custom", "discontinued", "countries"]],
@@ -161,12 +162,11 @@ def build_context(
     prod["line_value"] = prod["line_value"].fillna(prod["typical_price"])
 
     active_std = standard[~standard["discontinued"]]
-    prod["discontinued"] = ids.isin(standard["product_id"]) & ~ids.isin(active_std["product_id"])
-    prod["custom_only"] = ~ids.isin(standard["product_id"])
+    has_standard = member(ids, standard["product_id"])
+    prod["discontinued"] = has_standard & ~member(ids, active_std["product_id"])
+    prod["custom_only"] = ~has_standard
     std_countries = master.loc[~master["is_custom"], ["product_id", "countries"]]
-    prod["everywhere"] = ~ids.isin(std_countries["product_id"]) | ids.isin(
-        std_countries.loc[std_countries["countries"] == "", "product_id"]
-    )
+    prod["everywhere"] = ~member(ids, std_countries["product_id"]) | member(ids, std_countries.loc[std_countries["countries"] == "", "product_id"])
 
     explicit = std_countries[std_countries["countries"] != ""].assign(country=lambda f: f["countries"].str.split(";"))
     explicit = explicit.explode("country")

@@ -20,7 +20,7 @@ from scipy.sparse.csgraph import connected_components
 
 from xsell.recommend.blend import blend, rank_normalise
 from xsell.recommend.business_rules import blocked_pairs, business_rules_keep, drop_rows
-from xsell.recommend.codes import Coded, encode, sorted_ids
+from xsell.recommend.codes import Coded, encode, member, sorted_ids
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext, months_before, purchases
 from xsell.recommend.evidence import pair_evidence, switch_evidence
@@ -264,7 +264,7 @@ def buyer_directory(lines: pd.DataFrame, customers: pd.DataFrame | None) -> pd.D
         out = from_lines
     else:
         master = customers.assign(**{c: customers[c] if c in customers else "" for c in cols})[cols]
-        out = pd.concat([master, from_lines[~from_lines["buying_center_id"].isin(master["buying_center_id"])]], ignore_index=True)
+        out = pd.concat([master, from_lines[~member(from_lines["buying_center_id"], master["buying_center_id"])]], ignore_index=True)
     out = out[cols].fillna("").astype(str).drop_duplicates("buying_center_id")
     out["customer_id"] = out["customer_id"].where(out["customer_id"] != "", out["buying_center_id"])
     out["country"] = out["country"].where(out["country"] != "", ALL_COUNTRIES)
