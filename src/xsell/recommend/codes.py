@@ -91,8 +91,8 @@ def pair_map(a: Coded, b: Coded, fn: Callable[[pd.Series, pd.Series], np.ndarray
     """``fn(a_ids, b_ids)`` evaluated once per distinct (a, b) pair of rows and spread to the rows;
     missing codes are passed as ``""``."""
     key = (a.codes + 1) * (len(b.ids) + 1) + (b.codes + 1)
-    uniq, inverse = np.unique(key, return_inverse=True)
+    inverse, uniq = pd.factorize(key)
     ua, ub = uniq // (len(b.ids) + 1) - 1, uniq % (len(b.ids) + 1) - 1
     left = pd.Series(Coded(ua, a.ids).strings(), dtype="str")
     right = pd.Series(Coded(ub, b.ids).strings(), dtype="str")
-    return np.asarray(fn(left, right))[inverse.ravel()] if len(uniq) else np.zeros(0, dtype=bool)
+    return np.asarray(fn(left, right))[inverse] if len(uniq) else np.zeros(0, dtype=bool)

@@ -73,7 +73,7 @@ def pair_evidence_codes(lines: pd.DataFrame, country: Coded, a: np.ndarray, b: n
     for code in np.unique(country.codes):
         rows = np.flatnonzero(country.codes == code)
         sub = np.ones(len(order), dtype=bool) if code >= 0 and country.ids[code] == ALL_COUNTRIES else where == code
-        n_orders = max(len(np.unique(order[sub])), 1)
+        n_orders = max(len(pd.unique(order[sub])), 1)
         known = sub & (item >= 0)
         orders_items = _binary(order[known], item[known], (n_all, n_items))
         buyers_items = _binary(buyer[known], item[known], (int(buyer.max()) + 1 if len(buyer) else 0, n_items))

@@ -379,7 +379,7 @@ def build_buying_center_suggestions(
     pers = rank_normalise(pers[pers["b"] >= 0], cfg.candidates_per_source, query="b", item="p")
     found = {"p": pers[["b", "p", "norm"]].rename(columns={"norm": "score"}), "c": _anchored(anchors, cross_sell, products, countries), "u": _anchored(anchors, up_sell, products, countries)}
 
-    keys = np.unique(np.concatenate([f["b"].to_numpy() * n_p + f["p"].to_numpy() for f in found.values()]))
+    keys = np.sort(pd.unique(np.concatenate([f["b"].to_numpy() * n_p + f["p"].to_numpy() for f in found.values()])))
     cols: dict[str, np.ndarray] = {}
     for k, f in found.items():
         at = np.searchsorted(keys, f["b"].to_numpy() * n_p + f["p"].to_numpy())

@@ -96,7 +96,7 @@ def resolve_variant_codes(lines: pd.DataFrame, ctx: RecommendContext, country: C
         todo = todo[per_row < 0]
 
     n_p = max(len(product.ids), 1)
-    pairs, inverse = np.unique(country.codes[todo] * n_p + product.codes[todo], return_inverse=True)
+    inverse, pairs = pd.factorize(country.codes[todo] * n_p + product.codes[todo])
     pending = pd.DataFrame({"r": np.arange(len(pairs)), "c": pairs // n_p, "p": pairs % n_p})
     resolved = np.full(len(pairs), -1, dtype=np.int64)
     all_code = np.searchsorted(country.ids, ALL_COUNTRIES) if ALL_COUNTRIES in set(country.ids) else -1
@@ -112,7 +112,7 @@ def resolve_variant_codes(lines: pd.DataFrame, ctx: RecommendContext, country: C
         found = pick(pending, level(), on)
         resolved[found["r"].to_numpy()] = found["v"].to_numpy()
         pending = pending[resolved[pending["r"].to_numpy()] < 0]
-    out[todo] = resolved[inverse.ravel()] if len(todo) else out[todo]
+    out[todo] = resolved[inverse]
     return Coded(out, v_ids)
 
 
