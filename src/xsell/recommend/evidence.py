@@ -92,31 +92,47 @@ def pair_evidence_codes(lines: pd.DataFrame, country: Coded, a: np.ndarray, b: n
     return frame.astype({"orders_together": np.int64, "buyers_both": np.int64})
 
 
-def _first_last(bought: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    return bought.groupby(keys, observed=True)["order_date"].agg(first="min", last="max").reset_index()
-
-
 def switch_evidence(lines: pd.DataFrame, group: pd.Series) -> pd.DataFrame:
     """Switch counts per ``(country, product_id, rec_product_id)``, for ``ALL`` and each country.
 
     ``group`` maps product_id -> up-sell group (family); products with an empty group are ignored.
     Returns ``country, product_id, rec_product_id, switchers, buyers`` (``buyers``: buying centers
-    of that country that bought ``product_id``).
+    of that country that bought ``product_id``), ordered by country, product and rec product.
+    The self-join of each buying center's products within a group runs on int codes.
     """
-    bought = purchases(lines)[["buying_center_id", "country", "product_id", "order_date"]].copy()
-    bought["product_id"] = bought["product_id"].astype(str)
-    bought["group"] = bought["product_id"].map(group).fillna("").astype(str)
-    bought = bought[bought["group"] != ""]
+    bought = purchases(lines)
+    product = Coded.of(bought["product_id"].astype(str))
+    group_of = group.reindex(pd.Index(product.ids, dtype=object)).fillna("").astype(str).to_numpy(dtype=object)
+    countries = sorted_ids(bought["country"], np.array([ALL_COUNTRIES], dtype=object))
+    codes = pd.DataFrame(
+        {
+            "b": pd.factorize(bought["buying_center_id"])[0],
+            "c": encode(bought["country"], countries),
+            "g": Coded(product.codes, group_of).strings(),
+            "p": product.codes,
+            "date": bought["order_date"].to_numpy(),
+        }
+    )
+    codes = codes[codes["g"] != ""]
+    codes["g"] = pd.factorize(codes["g"])[0]
     out = []
     for scope in (ALL_COUNTRIES, "country"):
-        keys = ["buying_center_id", "group", "product_id"] if scope == ALL_COUNTRIES else ["buying_center_id", "country", "group", "product_id"]
-        span = _first_last(bought, keys)
+        keys = ["b", "g", "p"] if scope == ALL_COUNTRIES else ["b", "c", "g", "p"]
+        span = codes.groupby(keys)["date"].agg(first="min", last="max").reset_index()
         if scope == ALL_COUNTRIES:
-            span["country"] = ALL_COUNTRIES
-        buyers = span.groupby(["country", "product_id"]).size().rename("buyers")
-        pairs = span.merge(span, on=["buying_center_id", "country", "group"], suffixes=("", "_rec"))
-        moved = pairs[(pairs["product_id"] != pairs["product_id_rec"]) & (pairs["last"] < pairs["first_rec"])]
-        counts = moved.groupby(["country", "product_id", "product_id_rec"]).size().rename("switchers").reset_index()
-        counts = counts.rename(columns={"product_id_rec": "rec_product_id"})
-        out.append(counts.join(buyers, on=["country", "product_id"]))
-    return pd.concat(out, ignore_index=True)[["country", "product_id", "rec_product_id", "switchers", "buyers"]]
+            span["c"] = int(np.searchsorted(countries, ALL_COUNTRIES))
+        buyers = span.groupby(["c", "p"]).size().rename("buyers")
+        pairs = span.merge(span, on=["b", "c", "g"], suffixes=("", "_rec"))
+        moved = pairs[(pairs["p"] != pairs["p_rec"]) & (pairs["last"] < pairs["first_rec"])]
+        counts = moved.groupby(["c", "p", "p_rec"]).size().rename("switchers").reset_index()
+        out.append(counts.join(buyers, on=["c", "p"]))
+    both = pd.concat(out, ignore_index=True)
+    return pd.DataFrame(
+        {
+            "country": pd.Series(countries[both["c"].to_numpy()], dtype="str"),
+            "product_id": pd.Series(product.ids[both["p"].to_numpy()], dtype="str"),
+            "rec_product_id": pd.Series(product.ids[both["p_rec"].to_numpy()], dtype="str"),
+            "switchers": both["switchers"].to_numpy(dtype=np.int64),
+            "buyers": both["buyers"].to_numpy(dtype=np.int64),
+        }
+    )
