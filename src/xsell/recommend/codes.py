@@ -18,10 +18,10 @@ import pandas as pd
 
 def sorted_ids(*columns: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
     """Sorted distinct non-missing values of all ``columns`` as an object array of ``str``."""
-    parts = [pd.unique(pd.Series(np.asarray(c, dtype=object)).dropna()) for c in columns if len(c)]
+    parts = [np.asarray(pd.unique(pd.Series(c).dropna()), dtype=object) for c in columns if len(c)]
     if not parts:
         return np.array([], dtype=object)
-    uniq = pd.unique(np.concatenate(parts).astype(object))
+    uniq = pd.unique(np.concatenate(parts))
     return np.sort(np.asarray([str(v) for v in uniq], dtype=object))
 
 

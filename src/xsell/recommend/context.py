@@ -39,10 +39,11 @@ def months_before(today: pd.Timestamp, months: int) -> pd.Timestamp:
     return today - pd.DateOffset(months=months)
 
 
-def purchases(lines: pd.DataFrame) -> pd.DataFrame:
-    """Order lines that are purchases (returns and non-positive quantities dropped)."""
+def purchases(lines: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """Order lines that are purchases (returns and non-positive quantities dropped); only
+    ``columns`` where given (copying fewer columns of millions of lines)."""
     keep = ~lines["is_return"].astype(bool) & (lines["quantity"].astype(float) > 0)
-    return lines.loc[keep]
+    return (lines if columns is None else lines[columns]).loc[keep]
 
 
 def _mode_text(values: pd.DataFrame, key: str, col: str) -> pd.Series:
@@ -121,7 +122,7 @@ def build_context(
     disc_on = pd.to_datetime(master["discontinued_on"]) if "discontinued_on" in master else pd.Series(pd.NaT, index=master.index)
     master["discontinued"] = (master["status"].str.lower() == "discontinued") | (disc_on.notna() & (disc_on <= today))
 
-    bought = purchases(lines)
+    bought = purchases(lines, ["variant_id", "product_id", "is_custom", "unit_price", "net_value", "order_date", "country"])
     seen = (
         bought.groupby(["variant_id", "product_id"], observed=True)["is_custom"].max().reset_index()
         if len(bought)

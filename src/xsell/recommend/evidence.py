@@ -60,7 +60,7 @@ def pair_evidence(lines: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
 def pair_evidence_codes(lines: pd.DataFrame, country: Coded, a: np.ndarray, b: np.ndarray, products: np.ndarray) -> pd.DataFrame:
     """``EVIDENCE_COLUMNS`` for rows given as codes: ``country`` and the product codes ``a``
     (product) and ``b`` (recommended product) into ``products``. Index ``0..len(a)-1``."""
-    bought = purchases(lines)
+    bought = purchases(lines, ["order_id", "buying_center_id", "country", "product_id"])
     order, _ = pd.factorize(bought["order_id"])
     product, product_ids = pd.factorize(bought["product_id"])
     first = ~pd.DataFrame({"o": order, "p": product}).duplicated().to_numpy()
@@ -100,7 +100,7 @@ def switch_evidence(lines: pd.DataFrame, group: pd.Series) -> pd.DataFrame:
     of that country that bought ``product_id``), ordered by country, product and rec product.
     The self-join of each buying center's products within a group runs on int codes.
     """
-    bought = purchases(lines)
+    bought = purchases(lines, ["buying_center_id", "country", "product_id", "order_date"])
     product = Coded.of(bought["product_id"].astype(str))
     group_of = group.reindex(pd.Index(product.ids, dtype=object)).fillna("").astype(str).to_numpy(dtype=object)
     countries = sorted_ids(bought["country"], np.array([ALL_COUNTRIES], dtype=object))

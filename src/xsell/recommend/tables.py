@@ -104,11 +104,18 @@ def _country_top_n(links: pd.DataFrame, lines: pd.DataFrame, ctx: RecommendConte
 
 
 def _top_n(frame: pd.DataFrame, keys: list[str], n: int, rec_col: str = "rec_product_id") -> pd.DataFrame:
-    """Pins first (file order), then by score; keep ``n`` per ``keys``; ``rank`` = 1..n."""
-    ordered = frame.assign(_pin=frame.get("pin_order", pd.Series(np.nan, index=frame.index)).fillna(np.inf))
-    ordered = ordered.sort_values([*keys, "_pin", "score", rec_col], ascending=[True] * len(keys) + [True, False, True], kind="stable")
-    ordered["rank"] = ordered.groupby(keys, sort=False).cumcount() + 1
-    return ordered[ordered["rank"] <= n].drop(columns="_pin").reset_index(drop=True)
+    """Pins first (``pin_order``, file order), then by score, then by ``rec_col``; keep ``n`` per
+    ``keys``; ``rank`` = 1..n. ``keys`` and ``rec_col`` hold int codes (code order = id order)."""
+    pin = frame["pin_order"].to_numpy(dtype=float) if "pin_order" in frame else np.zeros(len(frame))
+    columns = [frame[k].to_numpy() for k in keys]
+    order = np.lexsort((frame[rec_col].to_numpy(), -frame["score"].to_numpy(dtype=float), np.where(np.isnan(pin), np.inf, pin), *columns[::-1]))
+    new_group = np.zeros(len(order), dtype=bool)
+    new_group[:1] = True
+    for col in columns:
+        new_group[1:] |= col[order][1:] != col[order][:-1]
+    position = np.arange(len(order))
+    rank = position - np.maximum.accumulate(np.where(new_group, position, 0)) + 1
+    return frame.iloc[order[rank <= n]].assign(rank=rank[rank <= n]).reset_index(drop=True)
 
 
 def _finish(frame: pd.DataFrame, columns: tuple[str, ...], extras: tuple[str, ...]) -> pd.DataFrame:
@@ -258,7 +265,8 @@ def buyer_directory(lines: pd.DataFrame, customers: pd.DataFrame | None) -> pd.D
     """One row per buying center: ``buying_center_id, customer_id, country, segment`` from the
     customer master, completed by the latest order line of buying centers it lacks."""
     cols = ["buying_center_id", "customer_id", "country", "segment"]
-    latest = lines.sort_values("order_date").drop_duplicates("buying_center_id", keep="last")
+    latest = lines[["order_date", "buying_center_id", "customer_id", "country"]].sort_values("order_date")
+    latest = latest.drop_duplicates("buying_center_id", keep="last")
     from_lines = latest[["buying_center_id", "customer_id", "country"]].assign(segment="")
     if customers is None or customers.empty:
         out = from_lines
@@ -347,7 +355,7 @@ def build_buying_center_suggestions(
     directory = buyer_directory(lines, customers)
     directory = directory.iloc[np.argsort(directory["buying_center_id"].to_numpy(dtype=object), kind="stable")].reset_index(drop=True)
     buyers = directory["buying_center_id"].to_numpy(dtype=object)
-    bought = purchases(lines)
+    bought = purchases(lines, ["buying_center_id", "country", "product_id", "order_id", "order_date", "net_value"])
     countries = sorted_ids(directory["country"], bought["country"], cross_sell["country"], up_sell["country"], np.array([ALL_COUNTRIES], dtype=object))
     products = sorted_ids(
         ctx.products.index, bought["product_id"], personal["item_id"],

@@ -56,7 +56,7 @@ def resolve_variant_codes(lines: pd.DataFrame, ctx: RecommendContext, country: C
     v_ids = eligible["variant_id"].to_numpy(dtype=object)
     allowed = _country_filter(ctx, eligible["countries"], country.ids)
 
-    bought = purchases(lines)
+    bought = purchases(lines, ["buying_center_id", "country", "product_id", "variant_id", "order_id", "order_date", "is_custom"])
     bought = bought[~bought["is_custom"].astype(bool)]
     code = pd.DataFrame(
         {
@@ -85,17 +85,19 @@ def resolve_variant_codes(lines: pd.DataFrame, ctx: RecommendContext, country: C
 
     out = np.full(len(product), -1, dtype=np.int64)
     todo = np.flatnonzero((product.codes >= 0) & (country.codes >= 0))
+    n_p = max(len(product.ids), 1)
     if buying_center is not None and len(todo):
-        req = pd.DataFrame({"b": buying_center.codes[todo], "c": country.codes[todo], "p": product.codes[todo]})
+        own = stats(["b", "p"])
+        owned = pd.Index(pd.unique(own["b"].to_numpy() * n_p + own["p"].to_numpy()))
+        mine = todo[owned.get_indexer(buying_center.codes[todo] * n_p + product.codes[todo]) >= 0]
+        req = pd.DataFrame({"b": buying_center.codes[mine], "c": country.codes[mine], "p": product.codes[mine]})
         uniq = req.drop_duplicates().reset_index(drop=True)
-        found = pick(uniq.assign(r=np.arange(len(uniq))), stats(["b", "p"]), ["b", "p"])
+        found = pick(uniq.assign(r=np.arange(len(uniq))), own, ["b", "p"])
         resolved = np.full(len(uniq), -1, dtype=np.int64)
         resolved[found["r"].to_numpy()] = found["v"].to_numpy()
-        per_row = req.merge(uniq.assign(found=resolved), on=["b", "c", "p"], how="left")["found"].to_numpy()
-        out[todo] = per_row
-        todo = todo[per_row < 0]
+        out[mine] = req.merge(uniq.assign(found=resolved), on=["b", "c", "p"], how="left")["found"].to_numpy()
+        todo = todo[out[todo] < 0]
 
-    n_p = max(len(product.ids), 1)
     inverse, pairs = pd.factorize(country.codes[todo] * n_p + product.codes[todo])
     pending = pd.DataFrame({"r": np.arange(len(pairs)), "c": pairs // n_p, "p": pairs % n_p})
     resolved = np.full(len(pairs), -1, dtype=np.int64)
