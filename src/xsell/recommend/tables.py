@@ -286,17 +286,24 @@ def _anchored(anchors: pd.DataFrame, links: pd.DataFrame, products: np.ndarray, 
     (``p``: recommended product code, ``link``: row position in ``links``)."""
     n_p = len(products)
     link_key = encode(links["country"], countries) * n_p + encode(links["product_id"], products)
-    own_key = anchors["c"].to_numpy() * n_p + anchors["a"].to_numpy()
-    all_key = int(np.searchsorted(countries, ALL_COUNTRIES)) * n_p + anchors["a"].to_numpy()
-    keyed = pd.DataFrame({"b": anchors["b"].to_numpy(), "a": anchors["a"].to_numpy(), "key": np.where(np.isin(own_key, link_key), own_key, all_key)})
-    targets = pd.DataFrame(
-        {"key": link_key, "p": encode(links["rec_product_id"], products), "score": links["score"].to_numpy(dtype=float), "link": np.arange(len(links))}
-    )
-    hits = keyed.merge(targets, on="key")
-    order = np.lexsort((hits["a"].to_numpy(), -hits["score"].to_numpy(), hits["p"].to_numpy(), hits["b"].to_numpy()))
-    hits = hits.iloc[order]
-    first = np.r_[True, (np.diff(hits["b"].to_numpy()) != 0) | (np.diff(hits["p"].to_numpy()) != 0)] if len(hits) else np.zeros(0, dtype=bool)
-    return hits.loc[first, ["b", "p", "a", "score", "link"]].reset_index(drop=True)
+    by_key = np.argsort(link_key, kind="stable")
+    sorted_key = link_key[by_key]
+    anchor = anchors["a"].to_numpy()
+    own_key = anchors["c"].to_numpy() * n_p + anchor
+    own = np.searchsorted(sorted_key, own_key, "right") > np.searchsorted(sorted_key, own_key, "left")
+    key = np.where(own, own_key, int(np.searchsorted(countries, ALL_COUNTRIES)) * n_p + anchor)
+    lo, hi = np.searchsorted(sorted_key, key, "left"), np.searchsorted(sorted_key, key, "right")
+    count = hi - lo
+    source = np.repeat(np.arange(len(anchors), dtype=np.int32), count)
+    link = by_key[np.repeat(lo - (np.cumsum(count) - count), count) + np.arange(int(count.sum()))].astype(np.int32)
+    b, a = anchors["b"].to_numpy(dtype=np.int32)[source], anchor.astype(np.int32)[source]
+    p = encode(links["rec_product_id"], products).astype(np.int32)[link]
+    score = links["score"].to_numpy(dtype=float)[link]
+    del source
+    pair = b.astype(np.int64) * n_p + p
+    order = np.lexsort((a, -score, pair))
+    best = order[np.r_[True, pair[order][1:] != pair[order][:-1]]] if len(order) else order
+    return pd.DataFrame({"b": b[best], "p": p[best], "a": a[best], "score": score[best], "link": link[best]})
 
 
 def _popularity(
