@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from xsell.recommend.blend import blend, rank_normalise
-from xsell.recommend.business_rules import blocked_pairs, business_rules_keep, drop_rows
+from xsell.recommend.business_rules import blocked_pairs, business_rules_keep, count_rows, drop_rows
 from xsell.recommend.codes import Coded, encode, member, sorted_ids
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext, months_before, purchases
@@ -338,6 +338,44 @@ def _popularity(
     return pd.DataFrame({"b": pops["b"], "p": pops["p"], "score": 1.0 - (pops["rank"] - 1) / depth, "reason": pd.Series(reason, dtype="str")})
 
 
+def _blend_candidates(
+    found: dict[str, pd.DataFrame], w: dict[str, float], n_p: int, regular_keys: np.ndarray, table: str, counts: dict[str, int]
+) -> pd.DataFrame:
+    """One row per (buying center ``b``, product ``p``) found by the personal ranking (``found["p"]``:
+    ``b, p, score``) or anchored cross-/up-sell links (``found["c"]``, ``found["u"]``: ``b, p, a,
+    score, link``), blended with weights ``w``; rows scoring 0 dropped, regular purchases
+    (``regular_keys``: ``b * n_p + p``) dropped and counted. Returns ``b, p, score, up, anchor,
+    link, personal, popular`` (int32 codes; ``up``: the up-sell link explains it)."""
+    keys = np.sort(pd.unique(np.concatenate([f["b"].to_numpy(dtype=np.int64) * n_p + f["p"].to_numpy() for f in found.values()])))
+    at = {k: np.searchsorted(keys, f["b"].to_numpy(dtype=np.int64) * n_p + f["p"].to_numpy()) for k, f in found.items()}
+
+    def spread(k: str, col: str, fill: float) -> np.ndarray:
+        out = np.full(len(keys), fill, dtype=float if col == "score" else np.int32)
+        out[at[k]] = found[k][col].to_numpy()
+        return out
+
+    parts = {k: np.nan_to_num(spread(k[0], "score", np.nan), nan=0.0) * w[k] for k in w}
+    score = (parts["personal"] + parts["cross_sell"] + parts["up_sell"]) / max(sum(w.values()), 1e-12)
+    up = (parts["up_sell"] > parts["cross_sell"]) & ~np.isnan(spread("u", "score", np.nan))
+    personal = ~np.isnan(spread("p", "score", np.nan))
+    del parts
+    alive = np.flatnonzero(score > 0)
+    alive = alive[~count_rows(np.isin(keys[alive], regular_keys), "regular_purchase", table, counts)]
+    up = up[alive]
+    return pd.DataFrame(
+        {
+            "b": (keys[alive] // n_p).astype(np.int32),
+            "p": (keys[alive] % n_p).astype(np.int32),
+            "score": score[alive],
+            "up": up,
+            "anchor": np.where(up, spread("u", "a", -1)[alive], spread("c", "a", -1)[alive]),
+            "link": np.where(up, spread("u", "link", -1)[alive], spread("c", "link", -1)[alive]),
+            "personal": personal[alive],
+            "popular": np.full(len(alive), -1, dtype=np.int32),
+        }
+    )
+
+
 def build_buying_center_suggestions(
     personal: pd.DataFrame,
     cross_sell: pd.DataFrame,
@@ -394,34 +432,7 @@ def build_buying_center_suggestions(
     pers = rank_normalise(pers[pers["b"] >= 0], cfg.candidates_per_source, query="b", item="p")
     found = {"p": pers[["b", "p", "norm"]].rename(columns={"norm": "score"}), "c": _anchored(anchors, cross_sell, products, countries), "u": _anchored(anchors, up_sell, products, countries)}
 
-    keys = np.sort(pd.unique(np.concatenate([f["b"].to_numpy() * n_p + f["p"].to_numpy() for f in found.values()])))
-    cols: dict[str, np.ndarray] = {}
-    for k, f in found.items():
-        at = np.searchsorted(keys, f["b"].to_numpy() * n_p + f["p"].to_numpy())
-        cols[f"{k}_score"] = np.full(len(keys), np.nan)
-        cols[f"{k}_score"][at] = f["score"].to_numpy(dtype=float)
-        if k != "p":
-            for col in ("a", "link"):
-                cols[f"{k}_{col}"] = np.full(len(keys), -1, dtype=np.int64)
-                cols[f"{k}_{col}"][at] = f[col].to_numpy()
-    parts = {k: np.nan_to_num(cols[f"{k[0]}_score"], nan=0.0) * w[k] for k in w}
-    score = (parts["personal"] + parts["cross_sell"] + parts["up_sell"]) / max(sum(w.values()), 1e-12)
-    up = (parts["up_sell"] > parts["cross_sell"]) & ~np.isnan(cols["u_score"])
-    cand = pd.DataFrame(
-        {
-            "b": keys // n_p,
-            "p": keys % n_p,
-            "score": score,
-            "up": up,
-            "anchor": np.where(up, cols["u_a"], cols["c_a"]),
-            "link": np.where(up, cols["u_link"], cols["c_link"]),
-            "personal": ~np.isnan(cols["p_score"]),
-            "popular": -1,
-        }
-    )
-    alive = score > 0
-    cand = cand[alive]
-    cand = drop_rows(cand, np.isin(keys[alive], regular_keys), "regular_purchase", table, counts)
+    cand = _blend_candidates(found, w, n_p, regular_keys, table, counts)
 
     empty = np.setdiff1d(np.arange(len(buyers)), cand["b"].to_numpy())
     window = codes["date"] >= months_before(ctx.today, cfg.popularity_months)
@@ -440,7 +451,7 @@ def build_buying_center_suggestions(
     country, product = Coded(home[b], countries), Coded(p, products)
     variant = resolve_variant_codes(lines, ctx, country, product, Coded(b, buyers))
     keep = business_rules_keep(ctx, cfg, country, product, variant, table=table, counts=counts)
-    rows = rows.assign(variant=variant.codes)[keep]
+    rows = rows.assign(variant=variant.codes.astype(np.int32))[keep]
     rows = _top_n(rows, ["b"], cfg.top_n_buying_center, rec_col="p")
     return Table(_finish(_suggestion_rows(rows, directory, countries, products, variant.ids, codes, bought, cross_sell, up_sell, popular, ctx, personal_source), BUYING_CENTER_COLUMNS, ("product_name", "anchor_product_name")), counts)
 
