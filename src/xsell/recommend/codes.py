@@ -22,7 +22,7 @@ def sorted_ids(*columns: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
     if not parts:
         return np.array([], dtype=object)
     uniq = pd.unique(np.concatenate(parts))
-    return np.sort(np.asarray([str(v) for v in uniq], dtype=object))
+    return np.sort(pd.unique(np.asarray([str(v) for v in uniq], dtype=object)))
 
 
 def encode(values: pd.Series | pd.Index | np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -49,18 +49,9 @@ class Coded:
 
     @classmethod
     def of(cls, values: pd.Series | np.ndarray) -> Coded:
-        """Code a column (a ``Categorical`` column with sorted categories keeps its codes)."""
-        if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
-            cats = np.asarray(values.cat.categories, dtype=object)
-            if len(cats) < 2 or bool(np.all(cats[:-1] < cats[1:])):
-                return cls(np.asarray(values.cat.codes, dtype=np.int64), cats)
+        """Code a column of string ids (missing values get -1)."""
         codes, uniques = pd.factorize(values, sort=True)
         return cls(np.asarray(codes, dtype=np.int64), np.asarray([str(u) for u in uniques], dtype=object))
-
-    @classmethod
-    def into(cls, values: pd.Series | np.ndarray, ids: np.ndarray) -> Coded:
-        """Code a column against given sorted ``ids`` (values not in ``ids`` get -1)."""
-        return cls(encode(values, ids), ids)
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -71,19 +62,11 @@ class Coded:
             return np.full(len(self.codes), missing, dtype=object)
         return np.where(self.codes >= 0, self.ids[np.maximum(self.codes, 0)], missing)
 
-    def take(self, rows: np.ndarray) -> Coded:
-        """The rows at ``rows`` (positions or a boolean mask), same ids."""
-        return Coded(self.codes[rows], self.ids)
-
-    def categorical(self) -> pd.Categorical:
-        """As a ``Categorical`` (codes reused, no strings copied)."""
-        return pd.Categorical.from_codes(self.codes, categories=pd.Index(self.ids, dtype=object))
-
     def map_ids(self, fn: Callable[[pd.Series], np.ndarray], missing: object) -> np.ndarray:
         """``fn`` evaluated once per distinct id (a ``str`` Series in, an array out) and spread to
         the rows; ``missing`` where the code is -1."""
         per_id = np.asarray(fn(pd.Series(self.ids, dtype="str"))) if len(self.ids) else np.array([], dtype=object)
-        per_id = np.append(per_id, np.asarray([missing], dtype=per_id.dtype if per_id.dtype != object else object))
+        per_id = np.append(per_id, np.asarray([missing], dtype=per_id.dtype))
         return per_id[np.where(self.codes >= 0, self.codes, len(self.ids))]
 
 
