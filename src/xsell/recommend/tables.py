@@ -430,8 +430,11 @@ def build_buying_center_suggestions(
         {"b": encode(personal["buying_center_id"], buyers), "p": encode(personal["item_id"], products), "score": personal["score"].to_numpy()}
     )
     pers = rank_normalise(pers[pers["b"] >= 0], cfg.candidates_per_source, query="b", item="p")
-    found = {"p": pers[["b", "p", "norm"]].rename(columns={"norm": "score"}), "c": _anchored(anchors, cross_sell, products, countries), "u": _anchored(anchors, up_sell, products, countries)}
-
+    found = {
+        "p": pers[["b", "p", "norm"]].rename(columns={"norm": "score"}),
+        "c": _anchored(anchors, cross_sell, products, countries),
+        "u": _anchored(anchors, up_sell, products, countries),
+    }
     cand = _blend_candidates(found, w, n_p, regular_keys, table, counts)
 
     empty = np.setdiff1d(np.arange(len(buyers)), cand["b"].to_numpy())
@@ -453,7 +456,8 @@ def build_buying_center_suggestions(
     keep = business_rules_keep(ctx, cfg, country, product, variant, table=table, counts=counts)
     rows = rows.assign(variant=variant.codes.astype(np.int32))[keep]
     rows = _top_n(rows, ["b"], cfg.top_n_buying_center, rec_col="p")
-    return Table(_finish(_suggestion_rows(rows, directory, countries, products, variant.ids, codes, bought, cross_sell, up_sell, popular, ctx, personal_source), BUYING_CENTER_COLUMNS, ("product_name", "anchor_product_name")), counts)
+    rows = _suggestion_rows(rows, directory, countries, products, variant.ids, codes, bought, cross_sell, up_sell, popular, ctx, personal_source)
+    return Table(_finish(rows, BUYING_CENTER_COLUMNS, ("product_name", "anchor_product_name")), counts)
 
 
 def _suggestion_rows(
