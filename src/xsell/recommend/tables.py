@@ -478,10 +478,11 @@ def _suggestion_rows(
     b, p = rows["b"].to_numpy(), rows["p"].to_numpy()
     home = encode(directory["country"], countries)[b]
     n_p = len(products)
-    positive = codes.assign(c=encode(bought["country"], countries), value=bought["net_value"].to_numpy(dtype=float))
-    positive = positive[positive["value"] > 0]
-    local_value = positive.groupby(["c", "p"])["value"].median()
+    local = codes.assign(c=encode(bought["country"], countries), value=bought["net_value"].to_numpy(dtype=float))
+    local_value = local[local["value"] > 0].groupby(["c", "p"])["value"].median()
     local_value.index = local_value.index.get_level_values("c") * n_p + local_value.index.get_level_values("p")
+    local_buyers = local[["c", "p", "b"]].drop_duplicates().groupby(["c", "p"]).size()
+    local_buyers.index = local_buyers.index.get_level_values("c") * n_p + local_buyers.index.get_level_values("p")
     product_id = pd.Series(products[p], dtype="str")
     value = pd.Series(local_value.reindex(home * n_p + p).to_numpy(dtype=float))
     value = value.fillna(pd.Series(ctx.product_attr(product_id, "line_value", np.nan)))
@@ -494,14 +495,20 @@ def _suggestion_rows(
     )
     table_reason = pd.Series(table_reason, dtype="str").fillna("")
     also = np.where(rows["personal"].to_numpy(), f"; also a top pick of the {personal_source} model for buying centers like yours", "")
-    alone = f"buying centers with purchase histories like yours buy this ({personal_source} model)"
-    reason = np.where(table_reason != "", table_reason + also, alone)
+    country = countries[home]
+    where = np.where(country == ALL_COUNTRIES, "", " in " + country.astype(object))
+    n_local = local_buyers.reindex(home * n_p + p).fillna(0).to_numpy()
+    alone = (
+        f"buying centers with purchase histories like yours buy this ({personal_source} model; "
+        + _plural(n_local, "buying center").to_numpy(dtype=object) + where + " bought it)"
+    )
+    reason = np.where(table_reason.to_numpy() != "", (table_reason + also).to_numpy(dtype=object), alone)
     pop = rows["popular"].to_numpy()
     reason = np.where(pop >= 0, Coded(pop, np.asarray(popular["reason"], dtype=object)).strings(), reason)
     anchor = pd.Series(Coded(rows["anchor"].to_numpy(), products).strings(), dtype="str")
     return pd.DataFrame(
         {
-            "country": countries[home],
+            "country": country,
             "customer_id": directory["customer_id"].to_numpy(dtype=object)[b],
             "buying_center_id": directory["buying_center_id"].to_numpy(dtype=object)[b],
             "rank": rows["rank"].to_numpy(),
