@@ -23,6 +23,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from xsell.recommend.codes import Coded, pair_map
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext
 
@@ -38,13 +39,18 @@ BUSINESS_RULES: tuple[str, ...] = (
 )
 
 
-def drop_rows(frame: pd.DataFrame, mask: np.ndarray | pd.Series, rule: str, table: str, counts: dict[str, int]) -> pd.DataFrame:
-    """Remove rows where ``mask`` holds, add the number to ``counts[rule]`` and log it."""
+def count_rows(mask: np.ndarray | pd.Series, rule: str, table: str, counts: dict[str, int]) -> np.ndarray:
+    """Add the number of rows where ``mask`` holds to ``counts[rule]``, log it; return ``mask``."""
     mask = np.asarray(mask, dtype=bool)
     n = int(mask.sum())
     counts[rule] = counts.get(rule, 0) + n
     log.info("%s: rule %s removed %d row(s)", table, rule, n)
-    return frame.loc[~mask]
+    return mask
+
+
+def drop_rows(frame: pd.DataFrame, mask: np.ndarray | pd.Series, rule: str, table: str, counts: dict[str, int]) -> pd.DataFrame:
+    """Remove rows where ``mask`` holds, add the number to ``counts[rule]`` and log it."""
+    return frame.loc[~count_rows(mask, rule, table, counts)]
 
 
 def blocked_pairs(frame: pd.DataFrame, blocks: pd.DataFrame, product_col: str = "product_id", rec_col: str = "rec_product_id") -> np.ndarray:
@@ -70,19 +76,36 @@ def apply_business_rules(
     Returns the kept rows and ``counts`` (rule -> rows removed) updated in place.
     """
     counts = {} if counts is None else counts
+    keep = business_rules_keep(
+        ctx, cfg, Coded.of(frame["country"]), Coded.of(frame[product_col]), Coded.of(frame[variant_col]), table=table, counts=counts
+    )
+    return frame.loc[keep], counts
+
+
+def business_rules_keep(
+    ctx: RecommendContext, cfg: RecommendConfig, country: Coded, product: Coded, variant: Coded, *, table: str, counts: dict[str, int]
+) -> np.ndarray:
+    """``BUSINESS_RULES`` on coded rows (recommended product and variant, ``""``/-1 = none): the
+    mask of rows kept; ``counts`` (rule -> rows removed, each row by the first rule) updated in
+    place. Every check runs once per distinct id (or (country, product) pair)."""
     variants = ctx.variants.drop_duplicates("variant_id").set_index("variant_id")
 
-    def variant_flag(rows: pd.DataFrame, col: str) -> np.ndarray:
-        return variants[col].reindex(pd.Index(rows[variant_col].astype(str))).fillna(False).to_numpy(dtype=bool)
+    def product_attr(col: str, default: object) -> np.ndarray:
+        return product.map_ids(lambda ids: ctx.product_attr(ids, col, default), default)
+
+    def variant_flag(col: str) -> np.ndarray:
+        return variant.map_ids(lambda ids: variants[col].reindex(pd.Index(ids)).fillna(False).to_numpy(dtype=bool), False).astype(bool)
 
     checks = {
-        "discontinued": lambda f: ctx.product_attr(f[product_col], "discontinued", False).astype(bool) | variant_flag(f, "discontinued"),
-        "not_in_assortment": lambda f: ~ctx.in_assortment(f["country"], f[product_col]),
-        "custom_made": lambda f: ctx.product_attr(f[product_col], "custom_only", False).astype(bool) | variant_flag(f, "is_custom"),
-        "excluded_family": lambda f: np.isin(ctx.product_attr(f[product_col], "family", ""), list(cfg.exclude_families)),
-        "block_list": lambda f: f[product_col].astype(str).isin(ctx.block_ids).to_numpy() | f[variant_col].astype(str).isin(ctx.block_ids).to_numpy(),
-        "no_orderable_variant": lambda f: (f[variant_col].fillna("").astype(str) == "").to_numpy(),
+        "discontinued": lambda: product_attr("discontinued", False).astype(bool) | variant_flag("discontinued"),
+        "not_in_assortment": lambda: ~pair_map(country, product, ctx.in_assortment).astype(bool),
+        "custom_made": lambda: product_attr("custom_only", False).astype(bool) | variant_flag("is_custom"),
+        "excluded_family": lambda: np.isin(product_attr("family", ""), list(cfg.exclude_families)),
+        "block_list": lambda: product.map_ids(lambda ids: ids.isin(ctx.block_ids).to_numpy(), False).astype(bool)
+        | variant.map_ids(lambda ids: ids.isin(ctx.block_ids).to_numpy(), False).astype(bool),
+        "no_orderable_variant": lambda: variant.map_ids(lambda ids: (ids == "").to_numpy(), True).astype(bool),
     }
+    keep = np.ones(len(product), dtype=bool)
     for rule in BUSINESS_RULES:
-        frame = drop_rows(frame, checks[rule](frame), rule, table, counts)
-    return frame, counts
+        keep &= ~count_rows(checks[rule]() & keep, rule, table, counts)
+    return keep

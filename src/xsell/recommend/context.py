@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from xsell.recommend.codes import member
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.curated import CuratedLinks
 from xsell.schema import ALL_COUNTRIES, PRODUCT_COLUMNS
@@ -38,10 +39,11 @@ def months_before(today: pd.Timestamp, months: int) -> pd.Timestamp:
     return today - pd.DateOffset(months=months)
 
 
-def purchases(lines: pd.DataFrame) -> pd.DataFrame:
-    """Order lines that are purchases (returns and non-positive quantities dropped)."""
+def purchases(lines: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """Order lines that are purchases (returns and non-positive quantities dropped); only
+    ``columns`` where given (copying fewer columns of millions of lines)."""
     keep = ~lines["is_return"].astype(bool) & (lines["quantity"].astype(float) > 0)
-    return lines.loc[keep]
+    return (lines if columns is None else lines[columns]).loc[keep]
 
 
 def _mode_text(values: pd.DataFrame, key: str, col: str) -> pd.Series:
@@ -120,13 +122,13 @@ def build_context(
     disc_on = pd.to_datetime(master["discontinued_on"]) if "discontinued_on" in master else pd.Series(pd.NaT, index=master.index)
     master["discontinued"] = (master["status"].str.lower() == "discontinued") | (disc_on.notna() & (disc_on <= today))
 
-    bought = purchases(lines)
+    bought = purchases(lines, ["variant_id", "product_id", "is_custom", "unit_price", "net_value", "order_date", "country"])
     seen = (
         bought.groupby(["variant_id", "product_id"], observed=True)["is_custom"].max().reset_index()
         if len(bought)
         else pd.DataFrame({"variant_id": pd.Series(dtype="str"), "product_id": pd.Series(dtype="str"), "is_custom": pd.Series(dtype=bool)})
     )
-    seen = seen[~seen["variant_id"].isin(master["variant_id"])]
+    seen = seen[~member(seen["variant_id"], master["variant_id"])]
     variants = pd.concat(
         [
             master[["variant_id", "product_id", "is_custom", "discontinued", "countries"]],
@@ -161,12 +163,11 @@ def build_context(
     prod["line_value"] = prod["line_value"].fillna(prod["typical_price"])
 
     active_std = standard[~standard["discontinued"]]
-    prod["discontinued"] = ids.isin(standard["product_id"]) & ~ids.isin(active_std["product_id"])
-    prod["custom_only"] = ~ids.isin(standard["product_id"])
+    has_standard = member(ids, standard["product_id"])
+    prod["discontinued"] = has_standard & ~member(ids, active_std["product_id"])
+    prod["custom_only"] = ~has_standard
     std_countries = master.loc[~master["is_custom"], ["product_id", "countries"]]
-    prod["everywhere"] = ~ids.isin(std_countries["product_id"]) | ids.isin(
-        std_countries.loc[std_countries["countries"] == "", "product_id"]
-    )
+    prod["everywhere"] = ~member(ids, std_countries["product_id"]) | member(ids, std_countries.loc[std_countries["countries"] == "", "product_id"])
 
     explicit = std_countries[std_countries["countries"] != ""].assign(country=lambda f: f["countries"].str.split(";"))
     explicit = explicit.explode("country")

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from xsell.recommend.codes import Coded, encode, sorted_ids
 from xsell.recommend.context import purchases
 from xsell.schema import ALL_COUNTRIES
 
@@ -49,41 +50,46 @@ def pair_evidence(lines: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
     Returns ``pairs`` (index reset) with ``EVIDENCE_COLUMNS`` added (zeros / NaN without evidence).
     """
     pairs = pairs.reset_index(drop=True)
-    bought = purchases(lines)[["order_id", "buying_center_id", "country", "product_id"]].astype(str)
-    bought = bought.drop_duplicates(["order_id", "product_id"])
-    items = pd.Index(pd.unique(pd.concat([bought["product_id"], pairs["product_id"], pairs["rec_product_id"]]).astype(str)))
-    parts = []
-    for country, group in pairs.groupby("country", sort=True):
-        sub = bought if country == ALL_COUNTRIES else bought[bought["country"] == country]
-        order_codes, order_ids = pd.factorize(sub["order_id"])
-        buyer_codes, buyer_ids = pd.factorize(sub["buying_center_id"])
-        item_codes = items.get_indexer(sub["product_id"])
-        orders_items = _binary(order_codes, item_codes, (len(order_ids), len(items)))
-        buyers_items = _binary(buyer_codes, item_codes, (len(buyer_ids), len(items)))
-        a = items.get_indexer(group["product_id"].astype(str))
-        b = items.get_indexer(group["rec_product_id"].astype(str))
-        n_orders = max(len(order_ids), 1)
+    products = sorted_ids(pairs["product_id"], pairs["rec_product_id"])
+    evidence = pair_evidence_codes(
+        lines, Coded.of(pairs["country"].astype(str)), encode(pairs["product_id"], products), encode(pairs["rec_product_id"], products), products
+    )
+    return pd.concat([pairs, evidence], axis=1)
+
+
+def pair_evidence_codes(lines: pd.DataFrame, country: Coded, a: np.ndarray, b: np.ndarray, products: np.ndarray) -> pd.DataFrame:
+    """``EVIDENCE_COLUMNS`` for rows given as codes: ``country`` and the product codes ``a``
+    (product) and ``b`` (recommended product) into ``products``. Index ``0..len(a)-1``."""
+    bought = purchases(lines, ["order_id", "buying_center_id", "country", "product_id"])
+    order, _ = pd.factorize(bought["order_id"])
+    product, product_ids = pd.factorize(bought["product_id"])
+    first = ~pd.DataFrame({"o": order, "p": product}).duplicated().to_numpy()
+    order, product = order[first], product[first]
+    buyer = pd.factorize(bought["buying_center_id"].to_numpy()[first])[0]
+    where = encode(bought["country"].to_numpy()[first], country.ids)
+    item = encode(pd.Series(product_ids), products)[product] if len(product_ids) else np.zeros(0, dtype=np.int64)
+    n_items, n_all = len(products), int(order.max()) + 1 if len(order) else 0
+    out = {c: np.zeros(len(a)) for c in EVIDENCE_COLUMNS}
+    for code in np.unique(country.codes):
+        rows = np.flatnonzero(country.codes == code)
+        sub = np.ones(len(order), dtype=bool) if code >= 0 and country.ids[code] == ALL_COUNTRIES else where == code
+        n_orders = max(len(pd.unique(order[sub])), 1)
+        known = sub & (item >= 0)
+        orders_items = _binary(order[known], item[known], (n_all, n_items))
+        buyers_items = _binary(buyer[known], item[known], (int(buyer.max()) + 1 if len(buyer) else 0, n_items))
+        ra, rb = a[rows], b[rows]
         per_item = np.asarray(orders_items.sum(axis=0)).ravel()
-        together = gram_at(orders_items, a, b)
+        together = gram_at(orders_items, ra, rb)
         with np.errstate(divide="ignore", invalid="ignore"):
-            confidence = np.where(per_item[a] > 0, together / per_item[a], np.nan)
-            lift = np.where(per_item[b] > 0, confidence / (per_item[b] / n_orders), np.nan)
-        parts.append(
-            group.assign(
-                orders_together=together.astype(np.int64),
-                buyers_both=gram_at(buyers_items, a, b).astype(np.int64),
-                support=together / n_orders,
-                confidence=confidence,
-                lift=lift,
-            )
-        )
-    if not parts:
-        return pairs.assign(**{c: pd.Series(dtype=float) for c in EVIDENCE_COLUMNS})
-    return pd.concat(parts).loc[pairs.index]
-
-
-def _first_last(bought: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    return bought.groupby(keys, observed=True)["order_date"].agg(first="min", last="max").reset_index()
+            confidence = np.where(per_item[ra] > 0, together / per_item[ra], np.nan)
+            lift = np.where(per_item[rb] > 0, confidence / (per_item[rb] / n_orders), np.nan)
+        out["orders_together"][rows] = together
+        out["buyers_both"][rows] = gram_at(buyers_items, ra, rb)
+        out["support"][rows] = together / n_orders
+        out["confidence"][rows] = confidence
+        out["lift"][rows] = lift
+    frame = pd.DataFrame(out)
+    return frame.astype({"orders_together": np.int64, "buyers_both": np.int64})
 
 
 def switch_evidence(lines: pd.DataFrame, group: pd.Series) -> pd.DataFrame:
@@ -91,22 +97,42 @@ def switch_evidence(lines: pd.DataFrame, group: pd.Series) -> pd.DataFrame:
 
     ``group`` maps product_id -> up-sell group (family); products with an empty group are ignored.
     Returns ``country, product_id, rec_product_id, switchers, buyers`` (``buyers``: buying centers
-    of that country that bought ``product_id``).
+    of that country that bought ``product_id``), ordered by country, product and rec product.
+    The self-join of each buying center's products within a group runs on int codes.
     """
-    bought = purchases(lines)[["buying_center_id", "country", "product_id", "order_date"]].copy()
-    bought["product_id"] = bought["product_id"].astype(str)
-    bought["group"] = bought["product_id"].map(group).fillna("").astype(str)
-    bought = bought[bought["group"] != ""]
+    bought = purchases(lines, ["buying_center_id", "country", "product_id", "order_date"])
+    product = Coded.of(bought["product_id"].astype(str))
+    group_of = group.reindex(pd.Index(product.ids, dtype=object)).fillna("").astype(str).to_numpy(dtype=object)
+    countries = sorted_ids(bought["country"], np.array([ALL_COUNTRIES], dtype=object))
+    codes = pd.DataFrame(
+        {
+            "b": pd.factorize(bought["buying_center_id"])[0],
+            "c": encode(bought["country"], countries),
+            "g": Coded(product.codes, group_of).strings(),
+            "p": product.codes,
+            "date": bought["order_date"].to_numpy(),
+        }
+    )
+    codes = codes[codes["g"] != ""]
+    codes["g"] = pd.factorize(codes["g"])[0]
     out = []
     for scope in (ALL_COUNTRIES, "country"):
-        keys = ["buying_center_id", "group", "product_id"] if scope == ALL_COUNTRIES else ["buying_center_id", "country", "group", "product_id"]
-        span = _first_last(bought, keys)
+        keys = ["b", "g", "p"] if scope == ALL_COUNTRIES else ["b", "c", "g", "p"]
+        span = codes.groupby(keys)["date"].agg(first="min", last="max").reset_index()
         if scope == ALL_COUNTRIES:
-            span["country"] = ALL_COUNTRIES
-        buyers = span.groupby(["country", "product_id"]).size().rename("buyers")
-        pairs = span.merge(span, on=["buying_center_id", "country", "group"], suffixes=("", "_rec"))
-        moved = pairs[(pairs["product_id"] != pairs["product_id_rec"]) & (pairs["last"] < pairs["first_rec"])]
-        counts = moved.groupby(["country", "product_id", "product_id_rec"]).size().rename("switchers").reset_index()
-        counts = counts.rename(columns={"product_id_rec": "rec_product_id"})
-        out.append(counts.join(buyers, on=["country", "product_id"]))
-    return pd.concat(out, ignore_index=True)[["country", "product_id", "rec_product_id", "switchers", "buyers"]]
+            span["c"] = int(np.searchsorted(countries, ALL_COUNTRIES))
+        buyers = span.groupby(["c", "p"]).size().rename("buyers")
+        pairs = span.merge(span, on=["b", "c", "g"], suffixes=("", "_rec"))
+        moved = pairs[(pairs["p"] != pairs["p_rec"]) & (pairs["last"] < pairs["first_rec"])]
+        counts = moved.groupby(["c", "p", "p_rec"]).size().rename("switchers").reset_index()
+        out.append(counts.join(buyers, on=["c", "p"]))
+    both = pd.concat(out, ignore_index=True)
+    return pd.DataFrame(
+        {
+            "country": pd.Series(countries[both["c"].to_numpy()], dtype="str"),
+            "product_id": pd.Series(product.ids[both["p"].to_numpy()], dtype="str"),
+            "rec_product_id": pd.Series(product.ids[both["p_rec"].to_numpy()], dtype="str"),
+            "switchers": both["switchers"].to_numpy(dtype=np.int64),
+            "buyers": both["buyers"].to_numpy(dtype=np.int64),
+        }
+    )
