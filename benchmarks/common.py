@@ -126,6 +126,8 @@ def run_isolated(
     if status != "ok":
         return IsolatedRun(None, wall, peak, status, timed_out=timed_out)
     lines = out_file.read_text().strip().splitlines()
+    if proc.returncode < 0:  # SIGKILL from outside: the kernel's OOM killer on a full machine
+        return IsolatedRun(proc.returncode, wall, peak, f"killed by signal {-proc.returncode} (see {log_file.name})")
     if proc.returncode != 0 or not lines:
         tail = (log_file.read_text().strip().splitlines() or ["?"])[-1]
         return IsolatedRun(proc.returncode, wall, peak, f"failed (rc {proc.returncode}): {tail[:160]}")

@@ -265,6 +265,13 @@ def _row(stage: str, scale: str, run: IsolatedRun, load: list[float], note: str 
     }  # fmt: skip
 
 
+def _skipped(stage: str, why: str) -> dict[str, Any]:
+    return {
+        "stage": stage, "seconds": None, "cpu_s": None, "wall_s": None, "peak_mib": None, "target": "", "verdict": "",
+        "load_at_start": None, "status": why, "note": "", "details": {}, "at": dt.datetime.now().isoformat(timespec="seconds"),
+    }  # fmt: skip
+
+
 def _worker_argv(stage: str, args: argparse.Namespace) -> list[str]:
     argv = [__file__, "--worker", stage, "--scale", args.scale, "--data-dir", str(args.data_dir)]
     return argv + (["--skip-bpr"] if args.skip_bpr else [])
@@ -285,6 +292,8 @@ def _demo_data_row(b: Bench, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _mlxtend_row(b: Bench, args: argparse.Namespace) -> dict[str, Any]:
+    from xsell.interactions.matrix import InteractionMatrix
+
     load = load_average()
     min_support = b.config().rules.min_support_count
     run = run_mlxtend(
@@ -301,13 +310,17 @@ def _mlxtend_row(b: Bench, args: argparse.Namespace) -> dict[str, Any]:
     elif run.timed_out:
         row["note"] = f"rules fit {rules_s:.1f} s: xsell > {args.mlxtend_timeout / rules_s:.1f}x faster (mlxtend capped)"
     else:
-        row["note"] = f"rules fit {rules_s:.1f} s; mlxtend {run.status}"
+        row["note"] = f"rules fit {rules_s:.1f} s"
     row["details"]["xsell_rules_s"] = round(rules_s, 2)
+    # mlxtend's setup_fptree sums ``df.values``: the sparse one-hot frame becomes a dense
+    # (n_baskets, n_products) bool array, so this is a floor of its peak memory
+    n_baskets, n_products = InteractionMatrix.load(b.matrices / "order_products.npz").shape
+    row["details"]["dense_onehot_gib"] = round(n_baskets * n_products / 2**30, 1)
     return row
 
 
 def _fmt(v: Any, spec: str) -> str:
-    return "-" if v is None else format(v, spec)
+    return format(v, spec) if v is not None else "-".rjust(int(spec.split(".")[0] or 0))
 
 
 def print_table(scale: str, rows: list[dict[str, Any]]) -> None:
@@ -320,7 +333,7 @@ def print_table(scale: str, rows: list[dict[str, Any]]) -> None:
         load1 = r["load_at_start"][0] if r.get("load_at_start") else None
         status = r["status"] + (f"; {r['note']}" if r.get("note") else "")
         print(
-            f"{r['stage']:15s} {_fmt(r['seconds'], '8.1f')} {_fmt(r.get('cpu_s'), '7.1f')} {_fmt(r['wall_s'], '7.1f')} {_fmt(r['peak_mib'], '9.0f')}  "
+            f"{r['stage']:15s} {_fmt(r['seconds'], '8.1f')} {_fmt(r['cpu_s'], '7.1f')} {_fmt(r['wall_s'], '7.1f')} {_fmt(r['peak_mib'], '9.0f')}  "
             f"{r['target']:14s} {r['verdict']:6s} {_fmt(load1, '5.2f')}  {status}"
         )
     print()
@@ -357,8 +370,13 @@ def main(args: argparse.Namespace) -> int:
     selected = [s for s in selected if not (s == "bpr" and args.skip_bpr)] + (["mlxtend"] if args.mlxtend else [])
     rows = [_demo_data_row(b, args)]
     print(f"demo-data: {rows[0]['status']} {rows[0].get('note', '')}", flush=True)
+    failed: set[str] = set()
     try:
         for stage in plan(selected, b):
+            if STAGES[stage].needs in failed:
+                failed.add(stage)
+                rows.append(_skipped(stage, f"skipped: {STAGES[stage].needs} did not finish"))
+                continue
             if stage == "mlxtend":
                 row = _mlxtend_row(b, args)
             else:
@@ -367,15 +385,14 @@ def main(args: argparse.Namespace) -> int:
                 row = _row(stage, b.scale, run, load, "bpr not in models.enabled (--skip-bpr)" if stage == "train" and args.skip_bpr else "")
             rows.append(row)
             print(f"{stage}: {row['status']} {_fmt(row['seconds'], '.1f')} s, peak {_fmt(row['peak_mib'], '.0f')} MiB", flush=True)
-            if row["status"].startswith(("killed", "failed")) and stage in ("ingest", "matrices_rules", "train"):
-                print(f"{stage} did not finish; skipping the stages after it (log: {b.logs / (stage + '.log')})")
-                break
+            if row["status"].startswith(("killed", "failed")):
+                failed.add(stage)
     finally:
         print_table(b.scale, rows)
         print(f"\nresults: {write_results(b, rows)}; logs: {b.logs}")
         if not args.keep:
             shutil.rmtree(b.work, ignore_errors=True)
-    return 0 if all(r["verdict"] != "FAIL" and not r["status"].startswith(("killed", "failed")) for r in rows) else 1
+    return 0 if all(r["verdict"] != "FAIL" for r in rows) and not failed else 1
 
 
 def _parse(argv: list[str] | None = None) -> argparse.Namespace:
