@@ -32,6 +32,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -252,24 +253,22 @@ def plan(selected: list[str], b: Bench) -> list[str]:
 
 
 # -- the parent: run, judge, print -----------------------------------------------------------
+def _record(stage: str, **fields: Any) -> dict[str, Any]:
+    """One result row (``results.json`` and the table); fields not given are empty."""
+    empty = dict.fromkeys(("seconds", "cpu_s", "wall_s", "peak_mib", "load_at_start")) | {"target": "", "verdict": "", "status": "", "note": ""}
+    return {"stage": stage, **empty, "details": {}, **fields, "at": dt.datetime.now().isoformat(timespec="seconds")}
+
+
 def _row(stage: str, scale: str, run: IsolatedRun, load: list[float], note: str = "") -> dict[str, Any]:
     res = dict(run.result)
     seconds, cpu, peak = res.pop("seconds", None), res.pop("cpu_s", None), res.pop("peak_mib", None)
     peak = peak if peak is not None else (round(run.peak_mib, 1) if run.peak_mib else None)  # killed: the polled peak
     target = TARGETS.get((stage, scale))
     verdict = "" if target is None else ("PASS" if run.status == "ok" and target.check(seconds, peak) else "FAIL")
-    return {
-        "stage": stage, "seconds": seconds, "cpu_s": cpu, "wall_s": round(run.wall_seconds, 1), "peak_mib": peak,
-        "target": str(target or ""), "verdict": verdict, "load_at_start": load, "status": run.status,
-        "note": note, "details": res, "at": dt.datetime.now().isoformat(timespec="seconds"),
-    }  # fmt: skip
-
-
-def _skipped(stage: str, why: str) -> dict[str, Any]:
-    return {
-        "stage": stage, "seconds": None, "cpu_s": None, "wall_s": None, "peak_mib": None, "target": "", "verdict": "",
-        "load_at_start": None, "status": why, "note": "", "details": {}, "at": dt.datetime.now().isoformat(timespec="seconds"),
-    }  # fmt: skip
+    return _record(
+        stage, seconds=seconds, cpu_s=cpu, wall_s=round(run.wall_seconds, 1), peak_mib=peak, target=str(target or ""),
+        verdict=verdict, load_at_start=load, status=run.status, note=note, details=res,
+    )  # fmt: skip
 
 
 def _worker_argv(stage: str, args: argparse.Namespace) -> list[str]:
@@ -300,7 +299,7 @@ def _mlxtend_row(b: Bench, args: argparse.Namespace) -> dict[str, Any]:
         b.matrices / "order_products.npz", min_support, log_file=b.logs / "mlxtend.log", timeout=args.mlxtend_timeout,
         memory_cap_mib=args.mlxtend_memory_gib * GIB,
     )  # fmt: skip
-    rules_s = json.loads((b.matrices / "rules.json").read_text())["rules_seconds"]
+    rules_s = max(json.loads((b.matrices / "rules.json").read_text())["rules_seconds"], 1e-3)
     row = _row("mlxtend", b.scale, run, load)
     mined = row["seconds"]
     if mined is not None and mined > args.mlxtend_timeout:  # finished, but past the cap
@@ -326,7 +325,7 @@ def _fmt(v: Any, spec: str) -> str:
 def print_table(scale: str, rows: list[dict[str, Any]]) -> None:
     """The result table: one line per stage, details below."""
     head = f"{'stage':15s} {'seconds':>8s} {'cpu s':>7s} {'wall':>7s} {'peak MiB':>9s}  {'target':14s} {'result':6s} {'load1':>5s}  status"
-    print(f"\nxsell benchmarks, scale {scale} ({sys.platform}, cores {__import__('os').cpu_count()}, load now {load_average()})")
+    print(f"\nxsell benchmarks, scale {scale} ({sys.platform}, cores {os.cpu_count()}, load now {load_average()})")
     print(head)
     print("-" * len(head))
     for r in rows:
@@ -375,7 +374,7 @@ def main(args: argparse.Namespace) -> int:
         for stage in plan(selected, b):
             if STAGES[stage].needs in failed:
                 failed.add(stage)
-                rows.append(_skipped(stage, f"skipped: {STAGES[stage].needs} did not finish"))
+                rows.append(_record(stage, status=f"skipped: {STAGES[stage].needs} did not finish"))
                 continue
             if stage == "mlxtend":
                 row = _mlxtend_row(b, args)
@@ -404,7 +403,7 @@ def _parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-bpr", action="store_true", help="no bpr stage, and train without bpr (slow at large)")
     p.add_argument("--mlxtend", action="store_true", help="also run mlxtend on the same baskets")
     p.add_argument("--mlxtend-timeout", type=float, default=600.0, help="seconds mlxtend may mine (default 600)")
-    p.add_argument("--mlxtend-memory-gib", type=float, default=12.0, help="kill mlxtend above this resident memory")
+    p.add_argument("--mlxtend-memory-gib", type=float, default=16.0, help="kill mlxtend above this resident memory (it needs > n_baskets x n_products bytes)")
     p.add_argument("--memory-cap-gib", type=float, default=20.0, help="kill a stage above this resident memory")
     p.add_argument("--report", action="store_true", help="print the table of <data-dir>/results.json; run nothing")
     p.add_argument("--worker", choices=list(WORKERS), help=argparse.SUPPRESS)
