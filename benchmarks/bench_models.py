@@ -3,28 +3,26 @@
 Script mode builds a synthetic heavy-tailed (n_buyers, n_products) matrix (~20k x 50k,
 ~1.5M nnz by default), then times for each model ``fit`` and ``recommend`` for all buyers
 (n=10, owned items excluded), printing seconds and the process's peak RSS so far.
-Target: ALS (64 factors, 15 iterations) fits in < 60 s on 2 cores.
+Target: ALS (64 factors, 15 iterations) fits in < 60 s on 2 cores (``benchmarks/run.py
+--scale medium`` checks it on the demo data; this script adds batch recommend).
 
-    OPENBLAS_NUM_THREADS=1 PYTHONPATH=src python benchmarks/bench_models.py
+    python benchmarks/bench_models.py
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import numpy as np
 import scipy.sparse as sp
+from common import measure  # sets OPENBLAS_NUM_THREADS=1 unless set
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-from xsell.interactions.matrix import InteractionMatrix  # noqa: E402
-from xsell.models.base import Recommender  # noqa: E402
-from xsell.models.implicit_models import ALSRecommender, BPRRecommender, ItemKNNRecommender  # noqa: E402
-from xsell.models.popularity import Popularity  # noqa: E402
-from xsell.progress import peak_rss_mib  # noqa: E402
-from xsell.vocab import Vocabulary  # noqa: E402
+from xsell.interactions.matrix import InteractionMatrix
+from xsell.models.base import Recommender
+from xsell.models.implicit_models import ALSRecommender, BPRRecommender, ItemKNNRecommender
+from xsell.models.popularity import Popularity
+from xsell.vocab import Vocabulary
 
 
 def synthetic_buyer_items(
@@ -63,13 +61,12 @@ def main(buyer_items: InteractionMatrix, models: dict[str, Recommender] | None =
     buyers = list(buyer_items.rows.ids)
     results: dict[str, dict[str, float]] = {}
     for name, model in (models or default_models()).items():
-        t0 = time.perf_counter()
-        model.fit(buyer_items)
-        t1 = time.perf_counter()
-        model.recommend(buyers, n=n, exclude_owned=True)
-        t2 = time.perf_counter()
-        results[name] = {"fit_s": round(t1 - t0, 2), "recommend_s": round(t2 - t1, 2), "peak_mib": round(peak_rss_mib())}
-        print(f"{name:12s} fit {t1 - t0:7.2f} s  recommend({len(buyers)} buyers) {t2 - t1:6.2f} s  peak {peak_rss_mib():6.0f} MiB", flush=True)
+        with measure() as fit:
+            model.fit(buyer_items)
+        with measure() as rec:
+            model.recommend(buyers, n=n, exclude_owned=True)
+        results[name] = {"fit_s": round(fit.seconds, 2), "recommend_s": round(rec.seconds, 2), "peak_mib": round(rec.peak_mib)}
+        print(f"{name:12s} fit {fit.seconds:7.2f} s  recommend({len(buyers)} buyers) {rec.seconds:6.2f} s  peak {rec.peak_mib:6.0f} MiB", flush=True)
     return results
 
 
@@ -79,7 +76,7 @@ if __name__ == "__main__":
     parser.add_argument("--items", type=int, default=50_000)
     parser.add_argument("--nnz", type=int, default=1_500_000)
     args = parser.parse_args()
-    t = time.perf_counter()
-    data = synthetic_buyer_items(args.buyers, args.items, args.nnz)
-    print(f"matrix {data.shape[0]} x {data.shape[1]}, nnz {data.matrix.nnz:,} built in {time.perf_counter() - t:.1f} s, cores {os.cpu_count()}")
+    with measure() as built:
+        data = synthetic_buyer_items(args.buyers, args.items, args.nnz)
+    print(f"matrix {data.shape[0]} x {data.shape[1]}, nnz {data.matrix.nnz:,} built in {built.seconds:.1f} s, cores {os.cpu_count()}")
     main(data)

@@ -1,6 +1,6 @@
 """Benchmark of ``xsell publish`` on generated suggestion tables of a realistic size.
 
-    PYTHONPATH=src python benchmarks/bench_publish.py --products 20000 --countries 5 --buying-centers 20000
+    python benchmarks/bench_publish.py --products 20000 --countries 5 --buying-centers 20000
 
 Prints rows per table, seconds and peak memory of one publish, per-format write seconds, and
 the seconds of ``verify``. Nothing is asserted: targets are read off the printed numbers.
@@ -13,14 +13,13 @@ import datetime as dt
 import json
 import logging
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import measure
 
 from xsell.config import config_from_dict
-from xsell.progress import peak_rss_mib
 from xsell.schema import BUYING_CENTER_COLUMNS, CROSS_SELL_COLUMNS, UP_SELL_COLUMNS
 from xsell.steps.publish import run_publish, verify
 
@@ -93,13 +92,12 @@ def main() -> None:
                 {"workdir": "work", "data": {"order_lines": "x.csv"}, "publish": {"outputs": f"out-{'-'.join(formats)}", "formats": formats, "guardrails": guard}},
                 base_dir=root,
             )
-            t0 = time.perf_counter()
-            result = run_publish(cfg, now=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
-            seconds = time.perf_counter() - t0
+            with measure() as pub:
+                result = run_publish(cfg, now=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
             size = sum(p.stat().st_size for p in result.run_dir.rglob("*") if p.is_file()) / 2**20
-            t0 = time.perf_counter()
-            verify(cfg, None)
-            print(f"formats={','.join(formats):32s} publish {seconds:6.1f} s  verify {time.perf_counter() - t0:6.1f} s  {size:7.1f} MiB  peak {peak_rss_mib():.0f} MiB")
+            with measure() as ver:
+                verify(cfg, None)
+            print(f"formats={','.join(formats):32s} publish {pub.seconds:6.1f} s  verify {ver.seconds:6.1f} s  {size:7.1f} MiB  peak {ver.peak_mib:.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -7,9 +7,10 @@ Usage (from the repo root)::
     PYTHONPATH=src python benchmarks/bench_rules.py --source work/demo/canonical/order_lines.parquet
 
 Target (demo ``medium``: ~2M lines, 200k variants, 20k buying centers): matrices + rules
-< 30 s on 2 cores. mlxtend (``fpgrowth(max_len=2)`` + ``association_rules``, i.e. the same
-pair rules) runs in a subprocess capped at ``--mlxtend-timeout`` seconds and 12 GiB of address
-space, so the speed-up is a ratio measured in the same run.
+< 30 s on 2 cores (``benchmarks/run.py --scale medium`` checks it on the demo data). mlxtend
+(``fpgrowth(max_len=2)`` + ``association_rules``, i.e. the same pair rules) runs in a fresh
+process capped at ``--mlxtend-timeout`` seconds and 12 GiB resident, so the speed-up is a ratio
+measured in the same run. Peak MiB is this process's (data generation included).
 """
 
 from __future__ import annotations
@@ -17,24 +18,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import measure, run_mlxtend
 
 from xsell.interactions.build import build_interactions
 from xsell.interactions.config import InteractionsConfig
-from xsell.interactions.matrix import InteractionMatrix
 from xsell.models.config import RulesConfig
 from xsell.models.rules import mine_pair_rules
-from xsell.progress import peak_rss_mib
-
-MLXTEND_MEMORY_BYTES = 12 * 1024**3
 
 
 def synthetic_lines(
@@ -107,41 +102,6 @@ def online_retail_lines(path: Path) -> pd.DataFrame:
     }).reset_index(drop=True)
 
 
-def _mlxtend_worker(npz: Path, min_support_count: int) -> None:
-    """Child process: fpgrowth(max_len=2) + association_rules on the saved baskets; JSON to stdout."""
-    from mlxtend.frequent_patterns import association_rules, fpgrowth
-
-    baskets = InteractionMatrix.load(npz)
-    n = baskets.shape[0]
-    t0 = time.perf_counter()
-    onehot = pd.DataFrame.sparse.from_spmatrix(baskets.matrix.astype(bool), columns=list(baskets.cols.ids))
-    min_support = (min_support_count - 0.5) / n  # same pairs as count >= min_support_count
-    itemsets = fpgrowth(onehot, min_support=min_support, max_len=2)
-    rules = association_rules(itemsets, num_itemsets=n, metric="support", min_threshold=min_support)
-    print(json.dumps({"seconds": time.perf_counter() - t0, "itemsets": len(itemsets), "rules": len(rules)}))
-
-
-def _run_mlxtend(order_products: InteractionMatrix, min_support_count: int, timeout: float) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        npz = Path(tmp) / "baskets.npz"
-        order_products.save(npz)
-        cmd = [sys.executable, __file__, "--mlxtend-worker", str(npz), "--min-support-count", str(min_support_count)]
-        t0 = time.perf_counter()
-        try:
-            proc = subprocess.run(
-                cmd, capture_output=True, text=True, timeout=timeout, env=os.environ.copy(),
-                preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (MLXTEND_MEMORY_BYTES, MLXTEND_MEMORY_BYTES)),
-            )
-        except subprocess.TimeoutExpired:
-            return {"status": f"exceeded {timeout / 60:.0f} min", "seconds": None}
-        wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        tail = proc.stderr.strip().splitlines()[-1:] or ["?"]
-        return {"status": f"failed (rc {proc.returncode}): {tail[0]}", "seconds": None, "wall_seconds": wall}
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    return {"status": "ok", **result, "wall_seconds": wall}
-
-
 def main(
     lines: pd.DataFrame, interactions: InteractionsConfig | None = None, rules: RulesConfig | None = None,
     *, mlxtend_timeout: float | None = 600.0,
@@ -149,11 +109,10 @@ def main(
     """Time matrices and rules on ``lines``; run mlxtend on the same baskets unless the timeout is None."""
     interactions = interactions or InteractionsConfig()
     rules = rules or RulesConfig()
-    t0 = time.perf_counter()
-    it = build_interactions(lines, interactions)
-    t1 = time.perf_counter()
-    table = mine_pair_rules(it.order_products, rules)
-    t2 = time.perf_counter()
+    with measure() as build:
+        it = build_interactions(lines, interactions)
+    with measure() as mine:
+        table = mine_pair_rules(it.order_products, rules)
     out = {
         "lines": len(lines),
         "buying_centers": it.buyer_products.shape[0],
@@ -162,17 +121,19 @@ def main(
         "baskets": it.order_products.shape[0],
         "basket_nnz": int(it.order_products.matrix.nnz),
         "rules": len(table),
-        "build_interactions_s": round(t1 - t0, 2),
-        "mine_pair_rules_s": round(t2 - t1, 2),
-        "total_s": round(t2 - t0, 2),
-        "peak_rss_mib": round(peak_rss_mib()),
+        "build_interactions_s": round(build.seconds, 2),
+        "mine_pair_rules_s": round(mine.seconds, 2),
+        "total_s": round(build.seconds + mine.seconds, 2),
+        "peak_rss_mib": round(mine.peak_mib),
     }
     if mlxtend_timeout is not None:
-        ml = _run_mlxtend(it.order_products, rules.min_support_count, mlxtend_timeout)
-        out["mlxtend"] = ml
-        out["mlxtend_child_peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
-        if ml.get("seconds"):
-            out["speedup_rules_vs_mlxtend"] = round(ml["seconds"] / max(t2 - t1, 1e-9), 1)
+        with tempfile.TemporaryDirectory() as tmp:
+            npz = Path(tmp) / "baskets.npz"
+            it.order_products.save(npz)
+            ml = run_mlxtend(npz, rules.min_support_count, log_file=Path(tmp) / "mlxtend.log", timeout=mlxtend_timeout)
+        out["mlxtend"] = {"status": ml.status, "wall_seconds": round(ml.wall_seconds, 1), **ml.result}
+        if ml.result.get("seconds"):
+            out["speedup_rules_vs_mlxtend"] = round(ml.result["seconds"] / max(mine.seconds, 1e-9), 1)
     return out
 
 
@@ -182,11 +143,7 @@ def _cli() -> None:
     p.add_argument("--lines", type=int, default=2_000_000, help="synthetic only")
     p.add_argument("--min-support-count", type=int, default=RulesConfig().min_support_count)
     p.add_argument("--mlxtend-timeout", type=float, default=600.0, help="seconds; 0 skips mlxtend")
-    p.add_argument("--mlxtend-worker", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.mlxtend_worker:
-        _mlxtend_worker(args.mlxtend_worker, args.min_support_count)
-        return
     t0 = time.perf_counter()
     if args.source == "synthetic":
         lines = synthetic_lines(args.lines)

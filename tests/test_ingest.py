@@ -10,7 +10,7 @@ import pytest
 from test_ingest_helpers import make_config, read_outputs, read_summary, run_cli, write_config, write_text
 
 from xsell.errors import InputDataError
-from xsell.ingest.lines import REASONS, ingest_order_lines, with_provenance
+from xsell.ingest.lines import REASONS, in_sorted, ingest_order_lines, with_provenance
 from xsell.ingest.masters import (
     build_customer_master,
     build_product_master,
@@ -244,6 +244,14 @@ def test_cross_file_duplicates_via_fingerprints(tmp_path):
     second = ingest_order_lines(raw_frame([line(order_id="2"), line(order_id="3")], "b.csv"), cfg, seen_fingerprints=first.fingerprints)
     assert second.lines["order_id"].tolist() == ["3"]
     assert second.excluded[["source_file", "source_row", "rule"]].values.tolist() == [["b.csv", 1, "duplicate line"]]
+
+
+def test_in_sorted_matches_numpy_isin():
+    rng = np.random.default_rng(3)
+    seen = np.unique(rng.integers(0, 2**63, 5000, dtype=np.uint64))
+    values = np.concatenate([rng.choice(seen, 300), rng.integers(0, 2**63, 300, dtype=np.uint64), seen[[0, -1]], [np.uint64(2**64 - 1)]])
+    rng.shuffle(values)
+    assert (in_sorted(values, seen) == np.isin(values, seen)).all()
 
 
 # -- masters ----------------------------------------------------------------------------------------

@@ -172,6 +172,19 @@ def _as_text_frame(raw: pd.DataFrame, source_cols: list[str], mask: np.ndarray) 
     return out.reset_index(drop=True)
 
 
+def in_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """``np.isin(values, sorted_set)`` for an ascending, non-empty ``sorted_set``: binary search
+    with the sorted ``values``. ``np.isin`` makes the whole set unique (hashing) on every call,
+    which made the cross-file duplicate check quadratic in the number of files (demo large, 20
+    parts: half of the ingest time)."""
+    order = np.argsort(values)
+    needles = values[order]
+    pos = np.minimum(np.searchsorted(sorted_set, needles), len(sorted_set) - 1)
+    found = np.empty(len(values), dtype=bool)
+    found[order] = sorted_set[pos] == needles
+    return found
+
+
 def ingest_order_lines(
     raw: pd.DataFrame,
     cfg: Config,
@@ -182,7 +195,8 @@ def ingest_order_lines(
     """Validate and map one batch of raw order lines (source columns + ``PROVENANCE``).
 
     ``products``: the canonical product master (``canonical_product_master``), or None.
-    ``seen_fingerprints``: fingerprints of rows kept from earlier files (cross-file duplicates).
+    ``seen_fingerprints``: fingerprints of rows kept from earlier files (cross-file duplicates);
+    pass them sorted ascending to spare a sort per batch.
     """
     data, rules = cfg.data, cfg.ingest
     if not all(c in raw.columns for c in PROVENANCE):
@@ -207,7 +221,10 @@ def ingest_order_lines(
         fingerprints = row_fingerprints(raw, source_cols)
         duplicate = pd.Series(fingerprints).duplicated().to_numpy()
         if seen_fingerprints is not None and len(seen_fingerprints):
-            duplicate = duplicate | np.isin(fingerprints, seen_fingerprints)
+            seen = seen_fingerprints
+            if not np.all(seen[:-1] <= seen[1:]):
+                seen = np.sort(seen)
+            duplicate = duplicate | in_sorted(fingerprints, seen)
         kept_fingerprints = fingerprints[~duplicate]
     else:
         duplicate = np.zeros(n, dtype=bool)
