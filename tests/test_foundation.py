@@ -99,3 +99,19 @@ def test_every_config_key_is_documented_and_listed_by_the_cli(capsys):
     assert main(["config", "reference"]) == 0
     out = capsys.readouterr().out
     assert "data.order_lines = (required)" in out and "ingest.max_rejected_share = 0.05" in out
+
+
+def test_progress_logs_plain_lines_off_a_terminal_and_stage_lines_carry_counts(caplog):
+    from xsell.progress import progress, stage
+
+    caplog.set_level(logging.INFO, logger="xsell.progress")
+    seen = list(progress(range(20), desc="work"))  # pytest's stderr is no TTY: plain lines
+    assert seen == list(range(20))
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("work:")]
+    assert [line.split()[1] for line in lines] == [f"{i}/20" for i in range(2, 21, 2)]  # every 10%
+    caplog.clear()
+    with stage("ingest") as report:
+        report.counts["rows"] = 1234
+    start, end = (r.getMessage() for r in caplog.records)
+    assert start == "ingest: start"
+    assert end.startswith("ingest: done (rows=1,234) in ") and "peak" in end

@@ -27,7 +27,7 @@ from xsell.evaluation.split import Split, Targets, build_targets, buyer_countrie
 from xsell.evaluation.sweep import apply_overrides, expand_sweep, sweep_models
 from xsell.fingerprint import lines_fingerprint
 from xsell.io.layout import Workdir
-from xsell.progress import stage
+from xsell.progress import progress, stage
 from xsell.schema import METRIC_COLUMNS
 
 if TYPE_CHECKING:
@@ -176,7 +176,7 @@ def run_evaluate(cfg: Config) -> EvaluationResult:
     if len(cutoffs) > 1:
         t = time.perf_counter()
         frames = [main.metrics.assign(cutoff=str(split.cutoff.date()))]
-        for cut in cutoffs[:-1]:
+        for cut in progress(cutoffs[:-1], desc="rolling cutoffs", logger=log):
             s, _, ev = _evaluate_at(lines, cut, cfg, countries, enabled)
             frames.append(ev.metrics.assign(cutoff=str(s.cutoff.date())))
         rolling = pd.concat(frames, ignore_index=True)
@@ -186,7 +186,7 @@ def run_evaluate(cfg: Config) -> EvaluationResult:
     if ecfg.sweep is not None and ecfg.sweep.params:
         t = time.perf_counter()
         names = sweep_models(ecfg.sweep, cfg.models.enabled)
-        for name, overrides in expand_sweep(ecfg.sweep, cfg, cfg.models.seed):
+        for name, overrides in progress(expand_sweep(ecfg.sweep, cfg, cfg.models.seed), desc="sweep trials", logger=log):
             trial_cfg = apply_overrides(cfg, overrides)
             log.info("sweep %s", name)
             _, _, ev = _evaluate_at(lines, split.cutoff, trial_cfg, countries, names)

@@ -28,7 +28,7 @@ from xsell.ingest.summary import IngestSummary, merge_counts, summarize
 from xsell.io.layout import Workdir
 from xsell.io.readers import expand_files, read_table
 from xsell.io.writers import write_csv, write_json, write_parquet
-from xsell.progress import stage
+from xsell.progress import progress, stage
 from xsell.schema import ORDER_LINE_COLUMNS
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ def run_ingest(cfg: Config) -> IngestSummary:
 
     results: list[IngestResult] = []
     seen = np.empty(0, dtype="uint64")
-    for path in files:
+    for path in progress(files, desc="ingest files", logger=log):
         with stage(f"ingest: {path.name}", log) as report:
             raw = with_provenance(read_table(path, cfg.data.csv), str(path))
             result = ingest_order_lines(raw, cfg, product_master, seen_fingerprints=seen)
