@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -282,5 +283,7 @@ def summarize(ctx: RunContext) -> str:
             lines.append(f"  {label}:  " + ", ".join(f"{k} {val:.4f}" for k, val in shown.items()))
     uri = cfg.tracking_uri
     if uri.startswith("sqlite:///"):
-        lines.append(f"  MLflow UI:       mlflow ui --backend-store-uri {uri}")
+        beside = Path(sys.executable).parent / "mlflow"  # the venv's mlflow, if not on PATH
+        mlflow = "mlflow" if shutil.which("mlflow") or not beside.exists() else str(beside)
+        lines.append(f"  MLflow UI:       {mlflow} ui --backend-store-uri {uri}")
     return "\n".join(lines)
