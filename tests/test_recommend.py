@@ -164,7 +164,7 @@ def test_cross_sell_blends_excludes_substitutes_and_ranks_per_country():
     assert de.loc["S1", "rec_variant_id"] == "S1-V"
     assert de.loc["G1", "source"] == "rules"
     fr = cs[cs["country"] == "FR"].set_index("rec_product_id")
-    assert fr.loc["S1", "reason"] == "1 FR buying centers buy both this and Pump A (rules+item_knn)"
+    assert fr.loc["S1", "reason"] == "1 FR buying center buys both this and Pump A (rules+item_knn)"
 
 
 def test_cross_sell_never_proposes_the_product_itself_or_its_variants():

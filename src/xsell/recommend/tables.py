@@ -174,14 +174,18 @@ def build_cross_sell(
 
 
 def _cross_sell_reason(rows: pd.DataFrame) -> pd.Series:
-    who = _country_prefix(rows["country"]) + "buying centers"
+    n_both = np.asarray(rows["buyers_both"], dtype=np.int64)
+    # "1 DE buying center buys both", "37 DE buying centers buy both"
+    who_buy = (
+        pd.Series(n_both).astype(str) + " " + _country_prefix(rows["country"]).reset_index(drop=True)
+        + np.where(n_both == 1, "buying center buys both", "buying centers buy both")
+    )
     together = (
         "bought together with " + rows["product_name"].reset_index(drop=True) + " in " + _plural(rows["orders_together"], "order")
-        + "; " + rows["buyers_both"].astype(str).reset_index(drop=True) + " " + who + " buy both (lift " + _fmt(rows["lift"]) + ")"
+        + "; " + who_buy + " (lift " + _fmt(rows["lift"]) + ")"
     )
     both = (
-        rows["buyers_both"].astype(str).reset_index(drop=True) + " " + who + " buy both this and "
-        + rows["product_name"].reset_index(drop=True) + " (" + rows["sources"].reset_index(drop=True) + ")"
+        who_buy + " this and " + rows["product_name"].reset_index(drop=True) + " (" + rows["sources"].reset_index(drop=True) + ")"
     )
     similar = "buyers of " + rows["product_name"].reset_index(drop=True) + " have similar purchase patterns (" + rows["sources"].reset_index(drop=True) + ")"
     n_orders = rows["orders_together"].to_numpy()
