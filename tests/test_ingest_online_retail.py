@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from shared_data import shared_data_dir
-from test_ingest_helpers import read_outputs
+from ingest_helpers import read_outputs
 
 from xsell.config import load_config
 from xsell.steps.ingest import run_ingest
