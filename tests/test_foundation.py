@@ -61,7 +61,7 @@ def test_lock_refuses_a_second_holder_and_frees_after_kill(tmp_path, caplog):
     )
     try:
         assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(LockedError, match=f"pid {holder.pid}"):
+        with pytest.raises(LockedError, match=f"nightly, pid {holder.pid}"):
             with RunLock(lock, what="nightly"):
                 pass
     finally:
@@ -70,7 +70,7 @@ def test_lock_refuses_a_second_holder_and_frees_after_kill(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="xsell.lock")
     with RunLock(lock, what="nightly"):
         pass
-    assert f"previous holder pid {holder.pid}" in caplog.text
+    assert f"previous holder nightly, pid {holder.pid}" in caplog.text
 
 
 def test_cli_usage_and_config_errors_exit_2(tmp_path, capsys):

@@ -84,8 +84,11 @@ def test_retrain_publishes_every_contract_file_and_registers_a_champion(retraine
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{retrained / 'work' / 'mlflow.db'}")
     champion = client.get_model_version_by_alias("xsell-demo", "champion")
     assert str(champion.version) == str(manifest["model_version"])
-    # the summary printed for people names the champion and the popularity baseline
-    assert (retrained / "work" / "evaluation" / "metrics.csv").is_file()
+    # the tables blend the champion with rules on the current history and the item similarity of
+    # every model the recommend config weights (als, bpr, item_knn from the train stage)
+    tables = json.loads((retrained / "work" / "tables" / "tables.json").read_text())
+    assert {"rules", "als", "bpr", "item_knn"} <= set(tables["models"])
+    assert tables["model_version"] == manifest["model_version"]
 
 
 def test_nightly_scores_with_the_champion_skips_unchanged_work_and_is_idempotent(retrained):
@@ -109,11 +112,13 @@ def test_nightly_scores_with_the_champion_skips_unchanged_work_and_is_idempotent
 
 
 def test_a_second_run_on_the_same_outputs_is_refused_while_the_first_holds_the_lock(retrained):
-    with RunLock(retrained / "outputs" / ".nightly.lock", what="nightly"):
-        blocked = xsell("run", "nightly", "--config", str(DEMO_CONFIG), *overrides(retrained), cwd=retrained)
-    assert blocked.returncode == 1
-    assert "another nightly run is in progress" in blocked.stderr
-    assert len(blocked.stderr.strip().splitlines()) == 1  # one line, fit for an alert
+    # the lock is per outputs folder: a retrain may not start while a nightly runs, either
+    with RunLock(retrained / "outputs" / ".xsell-run.lock", what="nightly"):
+        for pipeline in ("nightly", "retrain"):
+            blocked = xsell("run", pipeline, "--config", str(DEMO_CONFIG), *overrides(retrained), cwd=retrained)
+            assert blocked.returncode == 1
+            assert "another xsell run is in progress (nightly, pid" in blocked.stderr
+            assert len(blocked.stderr.strip().splitlines()) == 1  # one line, fit for an alert
 
 
 def test_nightly_without_a_champion_exits_2_and_does_not_train(retrained):

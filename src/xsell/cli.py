@@ -244,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
         "review",
         help="export learned links with evidence for product managers",
         description="Export the learned cross-/up-sell links with their evidence as a CSV that product "
-        "managers mark accept/block and feed back as curated_links.csv.",
+        "managers mark pin/block and feed back as curated_links.csv.",
         formatter_class=fmt,
         epilog=_example("xsell links review --config configs/demo.yaml --out links_review.csv"),
     )
@@ -316,7 +316,7 @@ def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("mlflow", "alembic", "urllib3", "git", "numexpr", "implicit"):
+    for noisy in ("mlflow", "alembic", "urllib3", "git", "numexpr", "implicit", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING if not verbose else logging.INFO)
 
 

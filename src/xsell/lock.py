@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 
 
 class RunLock:
-    """``with RunLock(path, what="nightly"):`` — raises ``LockedError`` if another process holds it."""
+    """``with RunLock(path, what="nightly"):`` — raises ``LockedError`` if another process holds it.
+
+    ``what`` names the holder (the pipeline) in the lock file and in the refusal message."""
 
     def __init__(self, path: str | Path, *, what: str):
         self.path = Path(path)
@@ -37,7 +39,7 @@ class RunLock:
             holder = self._read_holder(fd)
             os.close(fd)
             raise LockedError(
-                f"another {self.what} run is in progress ({holder}); lock file {self.path}. "
+                f"another xsell run is in progress ({holder}); lock file {self.path}. "
                 "It is released automatically when that process ends."
             ) from None
         previous = self._read_holder(fd)
@@ -60,7 +62,7 @@ class RunLock:
             return "unknown holder"
         if not info:
             return "unknown holder"
-        return f"pid {info.get('pid')} on {info.get('host')} since {info.get('since')}"
+        return f"{info.get('pipeline')}, pid {info.get('pid')} on {info.get('host')} since {info.get('since')}"
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if self._fd is not None:

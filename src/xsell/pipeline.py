@@ -2,7 +2,7 @@
 
 A pipeline file (``pipelines/<name>.yaml``) names its stages in order and a config overlay.
 Each stage is a function of a ``RunContext``; the runner adds what unattended runs need:
-a lock per (pipeline, outputs), one start and one end line per stage (counts, seconds, peak
+a lock per outputs folder, one start and one end line per stage (counts, seconds, peak
 memory), and a cache keyed by input fingerprint + config hash so unchanged work is skipped.
 """
 
@@ -146,7 +146,8 @@ def run_pipeline(
     spec = load_pipeline(find_pipeline(name_or_path, config_path))
     cfg = load_config(config_path, overrides, overlays=[spec.overlay])
     ctx = RunContext(cfg=cfg, pipeline=spec.name, force=force)
-    lock_path = Path(cfg.publish.outputs) / f".{spec.name}.lock"
+    # one lock per outputs folder for every pipeline: nightly and retrain share the workdir too
+    lock_path = Path(cfg.publish.outputs) / ".xsell-run.lock"
     t0 = time.perf_counter()
     with RunLock(lock_path, what=spec.name):
         log.info("pipeline %s: %s (config %s, hash %s)", spec.name, " -> ".join(spec.stages), config_path, cfg.hash()[:12])

@@ -97,7 +97,7 @@ def _train(ctx: RunContext) -> dict[str, Any]:
     from xsell.steps.train import run_train
 
     result = run_train(ctx.cfg)
-    return {"models_dir": str(result.run_dir), "counts": {"models": len(result.models)}}
+    return {"models_dir": str(result.run_dir), "train_dir": str(result.run_dir), "counts": {"models": len(result.models)}}
 
 
 def _evaluate_key(ctx: RunContext) -> Any:
@@ -133,19 +133,45 @@ def _champion(ctx: RunContext):
     return get_alias(ctx.cfg.tracking_uri, ctx.cfg.mlflow.registered_model)
 
 
+def _similarity_sources(ctx: RunContext) -> set[str]:
+    """Models whose item similarity the cross-/up-sell blend reads (``recommend.*_weights``)."""
+    from xsell.models.registry import MODELS
+
+    rc = ctx.cfg.recommend
+    return (set(rc.cross_sell_weights) | set(rc.upsell_weights)) & set(MODELS)
+
+
+def _newest_train_run(ctx: RunContext) -> Path | None:
+    """The training run of this pipeline, else the newest one under ``models.dir``."""
+    from xsell.errors import ConfigError
+    from xsell.steps.recommend import resolve_models_dir
+
+    if ctx.values.get("train_dir"):
+        return Path(ctx.values["train_dir"])
+    try:
+        return resolve_models_dir(ctx.cfg, None)
+    except ConfigError:
+        return None
+
+
 def _score_key(ctx: RunContext) -> Any:
     info = _champion(ctx)
+    train = _newest_train_run(ctx)
     return {
         "champion": None if info is None else [info.name, info.version, info.run_id],
         "canonical": _canonical_hashes(ctx),
-        **_sections(ctx, "interactions", "rules"),
+        "train_run": None if train is None else str(train),
+        **_sections(ctx, "interactions", "rules", "recommend"),
     }
 
 
 def _score(ctx: RunContext) -> dict[str, Any]:
-    """Download ``models:/<name>@champion`` and fit association rules on the current history
-    into ``<workdir>/scoring/v<version>/`` (a models folder ``xsell recommend`` can read)."""
-    from xsell.interactions.build import build_interactions
+    """Assemble the models the tables are made from in ``<workdir>/scoring/v<version>/``:
+    ``models:/<name>@champion`` (personal ranking), association rules fitted on the current
+    history, and the other similarity sources of ``recommend.*_weights`` from the newest
+    training run (``xsell train`` / the ``train`` stage)."""
+    from xsell.interactions.build import build_order_products
+    from xsell.io.readers import read_canonical
     from xsell.models.base import Recommender
     from xsell.models.rules import AssociationRules
     from xsell.tracking import load_champion
@@ -161,16 +187,26 @@ def _score(ctx: RunContext) -> dict[str, Any]:
     scoring.mkdir(parents=True)
     shutil.copytree(local, scoring / champion.name)
     shutil.rmtree(download, ignore_errors=True)
-    lines = pd.read_parquet(wd.order_lines)
-    interactions = build_interactions(lines, cfg.interactions)
     models = [champion.name]
-    if champion.name != "rules":
-        rules = AssociationRules.from_config(cfg.rules).fit(interactions.order_products, buyer_items=interactions.buyer_products)
+    if champion.name != "rules":  # similarity only: ownership comes from the champion
+        lines = read_canonical(wd.order_lines)
+        rules = AssociationRules.from_config(cfg.rules).fit(build_order_products(lines, cfg.interactions))
         rules.save(scoring / "rules")
         models.append("rules")
-    marker = {"source": "registry", "registered_model": info.name, "version": info.version, "run_id": info.run_id, "models": models}
+    train = _newest_train_run(ctx)
+    for name in sorted(_similarity_sources(ctx) - set(models)):
+        saved = train / name if train is not None else None
+        if saved is not None and (saved / "model.json").is_file():
+            shutil.copytree(saved, scoring / name)
+            models.append(name)
+        else:
+            log.warning("score: no trained %s model (run `xsell train`); the blend goes on without it", name)
+    marker = {
+        "source": "registry", "registered_model": info.name, "version": info.version, "run_id": info.run_id,
+        "train_run": None if train is None else str(train), "models": models,
+    }  # fmt: skip
     (scoring / "train.json").write_text(json.dumps(marker, indent=2))
-    log.info("score: champion %s v%s (%s) + rules on %d lines in %s", info.name, info.version, champion.name, len(lines), scoring)
+    log.info("score: champion %s v%s (%s), similarity from %s in %s", info.name, info.version, champion.name, models[1:], scoring)
     return {
         "models_dir": str(scoring),
         "champion_model": champion.name,

@@ -75,12 +75,10 @@ class Registration:
 
 
 def _mlflow() -> Any:
-    """Import mlflow and quieten its INFO chatter (store migrations, artifact progress)."""
+    """Import mlflow on first use (importing xsell never imports it); its log levels are set
+    once by the CLI."""
     import mlflow
 
-    if not logging.getLogger().isEnabledFor(logging.DEBUG):
-        for name in ("mlflow", "alembic"):
-            logging.getLogger(name).setLevel(logging.WARNING)
     return mlflow
 
 
@@ -393,7 +391,8 @@ def load_champion(tracking_uri: str, name: str, dst: str | Path | None = None) -
     if info is None:
         raise NoChampionError(
             f"no model version of {name!r} has the alias 'champion' in {tracking_uri}; "
-            "run `xsell evaluate` until a model beats the baselines"
+            "no evaluated model has beaten the popularity baselines yet (see <workdir>/evaluation/metrics.csv), "
+            "so nothing is published (more history or other model settings may change that)"
         )
     mlflow = _mlflow()
     target = Path(dst) if dst is not None else Path(tempfile.mkdtemp(prefix="xsell-champion-"))

@@ -139,3 +139,16 @@ def _read_csv(path: Path, options: CsvOptions) -> pd.DataFrame:
     frame.columns = [str(c).lstrip("\ufeff").strip() for c in frame.columns]
     _check_names(list(frame.columns), path)
     return frame
+
+
+def read_canonical(path: Path, *, required: bool = True, columns: list[str] | None = None) -> pd.DataFrame | None:
+    """A canonical Parquet table of the workdir (written by ``xsell ingest``).
+
+    A missing required table is an ``InputDataError`` naming the file and the fix; a missing
+    optional one (the masters) is ``None``.
+    """
+    if Path(path).is_file():
+        return pd.read_parquet(path, columns=columns)
+    if required:
+        raise InputDataError("canonical table not found; run `xsell ingest` first", file=path)
+    return None

@@ -27,6 +27,7 @@ from xsell.evaluation.split import Split, Targets, build_targets, buyer_countrie
 from xsell.evaluation.sweep import apply_overrides, expand_sweep, sweep_models
 from xsell.fingerprint import lines_fingerprint
 from xsell.io.layout import Workdir
+from xsell.io.readers import read_canonical
 from xsell.progress import progress, stage
 from xsell.schema import METRIC_COLUMNS
 
@@ -98,9 +99,7 @@ def evaluate_models(
 
 # -- helpers -------------------------------------------------------------------------------
 def _read_lines(wd: Workdir) -> pd.DataFrame:
-    if not wd.order_lines.is_file():
-        raise InputDataError("canonical order lines not found; run `xsell ingest` first", file=wd.order_lines)
-    return pd.read_parquet(wd.order_lines)
+    return read_canonical(wd.order_lines)
 
 
 def _fingerprint(path: Path, lines: pd.DataFrame, split: Split, targets: Mapping[str, Targets]) -> dict[str, Any]:
@@ -171,6 +170,13 @@ def run_evaluate(cfg: Config) -> EvaluationResult:
     t = time.perf_counter()
     split, targets, main = _evaluate_at(lines, cutoffs[-1], cfg, countries, enabled)
     timings["main"] = time.perf_counter() - t
+    if len(targets["cross_sell"].buyers) == 0:
+        raise InputDataError(
+            f"no buying center bought a product new to it in the test window {split.cutoff.date()}.."
+            f"{(split.end - pd.Timedelta(days=1)).date()}: nothing to rank models on; set an earlier "
+            "evaluation.cutoff or a longer evaluation.test_days",
+            file=wd.order_lines,
+        )
 
     rolling = None
     if len(cutoffs) > 1:

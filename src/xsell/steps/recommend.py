@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,8 @@ import pandas as pd
 from xsell.config import Config
 from xsell.errors import ConfigError, InputDataError
 from xsell.io.layout import Workdir
+from xsell.io.readers import read_canonical
+from xsell.io.writers import atomic_write
 from xsell.models.base import Recommender
 from xsell.progress import stage
 from xsell.recommend.blend import to_product_level
@@ -65,13 +66,6 @@ class _Computed:
 
 
 # -- reading --------------------------------------------------------------------------------
-def _read_parquet(path: Path, *, required: bool) -> pd.DataFrame | None:
-    if path.is_file():
-        return pd.read_parquet(path)
-    if required:
-        raise InputDataError("canonical table not found; run `xsell ingest` first", file=path)
-    return None
-
 
 def _read_csv(path: Path, what: str, **kwargs: Any) -> pd.DataFrame:
     if not path.is_file():
@@ -155,6 +149,11 @@ def _variant_products(ctx: RecommendContext) -> pd.Series:
 def similarity_frames(models: dict[str, Recommender], names: set[str], ctx: RecommendContext, cfg: Config) -> dict[str, pd.DataFrame]:
     """``item_id, rec_item_id, score`` at product level for each model in ``names``."""
     depth = cfg.recommend.candidates_per_source
+    from xsell.models.registry import MODELS
+
+    missing = sorted((names & set(MODELS)) - set(models))
+    if missing:
+        log.warning("recommend: configured blend source(s) %s not among the loaded models %s; blending without them", missing, sorted(models))
     out = {}
     for name in sorted(names & set(models)):
         model = models[name]
@@ -173,9 +172,9 @@ def _compute(
 ) -> _Computed:
     """Build the tables (``buying_centers=False``: only cross_sell and up_sell)."""
     wd = Workdir(cfg.workdir)
-    lines = _read_parquet(wd.order_lines, required=True)
-    products = _read_parquet(wd.products, required=False)
-    customers = _read_parquet(wd.customers, required=False)
+    lines = read_canonical(wd.order_lines, required=True)
+    products = read_canonical(wd.products, required=False)
+    customers = read_canonical(wd.customers, required=False)
     rc = cfg.recommend
     today = resolve_today(lines, rc)
     log.info("recommend: today = %s (%s)", today.date(), "recommend.today" if rc.today else "last order date + 1 day")
@@ -211,12 +210,6 @@ def _compute(
     return _Computed(ctx, tables, run_dir, sorted(models), personal_name, total)
 
 
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def run_recommend(
     cfg: Config, *, models_dir: Path | None = None, meta: dict | None = None, personal_model: str | None = None
 ) -> RecommendResult:
@@ -230,7 +223,7 @@ def run_recommend(
     paths = {}
     for name, table in done.tables.items():
         paths[name] = wd.table(name)
-        _atomic_write(paths[name], lambda p, f=table.frame: f.to_parquet(p, index=False))
+        atomic_write(paths[name], lambda p, f=table.frame: f.to_parquet(p, index=False))
     rows = {name: len(t.frame) for name, t in done.tables.items()}
     record: dict[str, Any] = {
         "config_hash": cfg.hash(),
@@ -244,7 +237,7 @@ def run_recommend(
     }
     record.update(meta or {})
     metadata = wd.tables / "tables.json"
-    _atomic_write(metadata, lambda p: p.write_text(json.dumps(record, indent=2, sort_keys=True, default=str)))
+    atomic_write(metadata, lambda p: p.write_text(json.dumps(record, indent=2, sort_keys=True, default=str)))
     log.info("recommend: wrote %s to %s", ", ".join(f"{k}={v:,}" for k, v in rows.items()), wd.tables)
     return RecommendResult(paths, metadata, rows, done.rules_applied, done.models_dir, done.personal_model)
 
@@ -255,6 +248,6 @@ def export_links_review(cfg: Config, out: Path) -> Path:
     review = build_links_review(done.tables["cross_sell"].frame, done.tables["up_sell"].frame, done.ctx)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(out, lambda p: review.to_csv(p, index=False, encoding="utf-8"))
+    atomic_write(out, lambda p: review.to_csv(p, index=False, encoding="utf-8"))
     log.info("links review: %d learned and %d curated link(s) written to %s", int((review["action"] == "").sum()), int((review["action"] != "").sum()), out)
     return out

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import pandas as pd
 
 from xsell.config import Config
-from xsell.errors import InputDataError
 from xsell.interactions.build import NEEDED_COLUMNS, build_order_products
 from xsell.io.layout import Workdir
+from xsell.io.readers import read_canonical
+from xsell.io.writers import write_csv
 from xsell.models.rules import mine_pair_rules
 from xsell.progress import stage
 
@@ -20,10 +20,7 @@ log = logging.getLogger(__name__)
 
 def read_order_lines(cfg: Config) -> pd.DataFrame:
     """The canonical order lines of ``cfg.workdir`` (columns the matrices need)."""
-    path = Workdir(cfg.workdir).order_lines
-    if not path.is_file():
-        raise InputDataError("canonical order lines not found; run `xsell ingest` first", file=path)
-    return pd.read_parquet(path, columns=list(NEEDED_COLUMNS))
+    return read_canonical(Workdir(cfg.workdir).order_lines, columns=list(NEEDED_COLUMNS))
 
 
 def export_rules(cfg: Config, out: str | Path) -> Path:
@@ -48,9 +45,6 @@ def export_rules(cfg: Config, out: str | Path) -> Path:
         ).reset_index(drop=True)
         rep.counts["rules"] = len(rules)
     with stage("rules: write") as rep:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        rules.to_csv(tmp, index=False)
-        os.replace(tmp, out)
+        write_csv(rules, out)
         rep.counts["file"] = str(out)
     return out

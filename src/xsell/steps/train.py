@@ -24,6 +24,7 @@ import pandas as pd
 from xsell.config import Config
 from xsell.interactions.matrix import InteractionMatrix, Interactions
 from xsell.io.layout import Workdir
+from xsell.io.readers import read_canonical
 from xsell.models.base import Recommender
 from xsell.models.config import ModelsConfig, RulesConfig
 from xsell.models.registry import build_model
@@ -139,8 +140,8 @@ def run_train(cfg: Config) -> TrainResult:
     from xsell.interactions.build import build_interactions
 
     workdir = Workdir(cfg.workdir)
-    lines = pd.read_parquet(workdir.order_lines)
-    customers = pd.read_parquet(workdir.customers) if workdir.customers.is_file() else None
+    lines = read_canonical(workdir.order_lines)
+    customers = read_canonical(workdir.customers, required=False)
     with stage("interactions", log) as report:
         interactions = build_interactions(lines, cfg.interactions)
         report.counts.update(buyers=interactions.buyer_products.shape[0], products=interactions.buyer_products.shape[1])
