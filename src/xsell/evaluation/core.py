@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from xsell.evaluation.metrics import ranking_metrics
-from xsell.evaluation.split import Split, Targets, purchases
+from xsell.evaluation.split import Split, Targets
+from xsell.interactions.build import purchases
 from xsell.models.base import Ranking
 from xsell.schema import ALL_COUNTRIES, METRIC_COLUMNS
 from xsell.vocab import Vocabulary

@@ -20,6 +20,7 @@ from xsell.errors import ConfigError, InputDataError
 from xsell.evaluation.config import EvaluationConfig
 from xsell.schema import ALL_COUNTRIES
 from xsell.vocab import Vocabulary
+from xsell.interactions.build import purchases
 
 TARGETS: tuple[str, ...] = ("cross_sell", "reorder")
 """Evaluation targets; models are ranked on ``cross_sell``."""
@@ -57,12 +58,6 @@ class Targets:
     values: sp.csr_matrix
     n_catalog: int
     n_new_buyers: int
-
-
-def purchases(lines: pd.DataFrame) -> pd.DataFrame:
-    """Lines that are purchases: not a return and positive quantity."""
-    is_return = lines["is_return"].astype(bool) if "is_return" in lines else pd.Series(False, index=lines.index)
-    return lines[~is_return.to_numpy() & (lines["quantity"].to_numpy(dtype=np.float64) > 0)]
 
 
 def default_cutoff(lines: pd.DataFrame, test_days: int) -> pd.Timestamp:

@@ -134,6 +134,14 @@ def _encode(lines: pd.DataFrame) -> _Encoded:
     return _Encoded(buyer, buyer_ids, product, product_ids, order, order_ids, quantity, ~is_return & (q > 0))
 
 
+def purchases(lines: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """Canonical lines that are purchases: not a return, positive quantity (the rule the
+    matrices, the evaluation targets and the tables share); only ``columns`` where given."""
+    is_return = lines["is_return"].to_numpy(dtype=bool) if "is_return" in lines else np.zeros(len(lines), dtype=bool)
+    keep = ~is_return & (lines["quantity"].to_numpy(dtype=np.float64) > 0)
+    return (lines if columns is None else lines[columns]).loc[keep]
+
+
 def _decay(lines: pd.DataFrame, half_life: float | None, as_of: pd.Timestamp | None) -> np.ndarray:
     """Per-line recency factor ``0.5 ** (age_days / half_life)`` (ones when disabled)."""
     if half_life is None or len(lines) == 0:

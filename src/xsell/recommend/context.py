@@ -23,6 +23,7 @@ from xsell.recommend.codes import member
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.curated import CuratedLinks
 from xsell.schema import ALL_COUNTRIES, PRODUCT_COLUMNS
+from xsell.interactions.build import purchases
 
 
 def resolve_today(lines: pd.DataFrame, cfg: RecommendConfig) -> pd.Timestamp:
@@ -37,13 +38,6 @@ def resolve_today(lines: pd.DataFrame, cfg: RecommendConfig) -> pd.Timestamp:
 def months_before(today: pd.Timestamp, months: int) -> pd.Timestamp:
     """Start of a window of ``months`` calendar months ending at ``today``."""
     return today - pd.DateOffset(months=months)
-
-
-def purchases(lines: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
-    """Order lines that are purchases (returns and non-positive quantities dropped); only
-    ``columns`` where given (copying fewer columns of millions of lines)."""
-    keep = ~lines["is_return"].astype(bool) & (lines["quantity"].astype(float) > 0)
-    return (lines if columns is None else lines[columns]).loc[keep]
 
 
 def _mode_text(values: pd.DataFrame, key: str, col: str) -> pd.Series:

@@ -22,7 +22,8 @@ from xsell.recommend.blend import blend, rank_normalise
 from xsell.recommend.business_rules import blocked_pairs, business_rules_keep, count_rows, drop_rows
 from xsell.recommend.codes import Coded, encode, member, sorted_ids
 from xsell.recommend.config import RecommendConfig
-from xsell.recommend.context import RecommendContext, months_before, purchases
+from xsell.interactions.build import purchases
+from xsell.recommend.context import RecommendContext, months_before
 from xsell.recommend.evidence import pair_evidence, switch_evidence
 from xsell.recommend.variants import resolve_variant_codes
 from xsell.schema import ALL_COUNTRIES, BUYING_CENTER_COLUMNS, CROSS_SELL_COLUMNS, UP_SELL_COLUMNS

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from xsell.recommend.codes import Coded, encode
-from xsell.recommend.context import RecommendContext, purchases
+from xsell.interactions.build import purchases
+from xsell.recommend.context import RecommendContext
 from xsell.schema import ALL_COUNTRIES
 
 
