@@ -19,7 +19,8 @@ from xsell.interactions.matrix import InteractionMatrix, Interactions  # noqa: E
 from xsell.models.base import Recommender  # noqa: E402
 from xsell.models.config import ModelsConfig  # noqa: E402
 from xsell.models.registry import build_model, model_class  # noqa: E402
-from xsell.steps.train import buyer_countries, run_name, train_models, write_run  # noqa: E402
+from xsell.interactions.build import buyer_countries  # noqa: E402
+from xsell.steps.train import run_name, train_models, write_run  # noqa: E402
 from xsell.vocab import Vocabulary  # noqa: E402
 
 NON_RULES = ["popularity", "popularity_country", "als", "bpr", "item_knn"]

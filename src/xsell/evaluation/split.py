@@ -20,7 +20,7 @@ from xsell.errors import ConfigError, InputDataError
 from xsell.evaluation.config import EvaluationConfig
 from xsell.schema import ALL_COUNTRIES
 from xsell.vocab import Vocabulary
-from xsell.interactions.build import purchases
+from xsell.interactions.build import buyer_countries, purchases
 
 TARGETS: tuple[str, ...] = ("cross_sell", "reorder")
 """Evaluation targets; models are ranked on ``cross_sell``."""
@@ -94,16 +94,6 @@ def temporal_split(lines: pd.DataFrame, cfg: EvaluationConfig, cutoff: dt.date |
             key="evaluation.cutoff",
         )
     return Split(cutoff=cut, end=end, train=train, test=test)
-
-
-def buyer_countries(lines: pd.DataFrame) -> pd.Series:
-    """Country of each buying center: the country of its latest line (``ALL`` when absent)."""
-    if "country" not in lines:
-        ids = pd.unique(lines["buying_center_id"].astype(str))
-        return pd.Series(ALL_COUNTRIES, index=pd.Index(ids, name="buying_center_id"), name="country")
-    latest = lines.sort_values("order_date", kind="stable").drop_duplicates("buying_center_id", keep="last")
-    country = latest["country"].astype(str).replace("", ALL_COUNTRIES)
-    return pd.Series(country.to_numpy(), index=pd.Index(latest["buying_center_id"].astype(str), name="buying_center_id"), name="country")
 
 
 def build_targets(split: Split, *, item_col: str = "product_id", countries: pd.Series | None = None) -> dict[str, Targets]:

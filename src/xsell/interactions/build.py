@@ -142,6 +142,21 @@ def purchases(lines: pd.DataFrame, columns: list[str] | None = None) -> pd.DataF
     return (lines if columns is None else lines[columns]).loc[keep]
 
 
+def buyer_countries(lines: pd.DataFrame, customers: pd.DataFrame | None = None) -> pd.Series:
+    """buying_center_id -> country: the most frequent country of its order lines (ties: the
+    alphabetically first); buying centers without lines take the customer master's country.
+    The one rule used by training (popularity per country) and evaluation (per-country metrics)."""
+    counts = lines.groupby(["buying_center_id", "country"], observed=True).size().rename("lines").reset_index()
+    counts = counts.sort_values(["buying_center_id", "lines", "country"], ascending=[True, False, True])
+    first = counts.drop_duplicates("buying_center_id")
+    result = pd.Series(first["country"].to_numpy(), index=first["buying_center_id"].to_numpy(), name="country")
+    if customers is not None and len(customers):
+        master = customers.drop_duplicates("buying_center_id").set_index("buying_center_id")["country"]
+        result = pd.concat([result, master[~master.index.isin(result.index)]])
+    result.index.name = "buying_center_id"
+    return result.astype(str)
+
+
 def _decay(lines: pd.DataFrame, half_life: float | None, as_of: pd.Timestamp | None) -> np.ndarray:
     """Per-line recency factor ``0.5 ** (age_days / half_life)`` (ones when disabled)."""
     if half_life is None or len(lines) == 0:

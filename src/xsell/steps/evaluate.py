@@ -23,7 +23,8 @@ from xsell.evaluation.config import BASELINES, EvaluationConfig
 from xsell.evaluation.core import evaluate_rankings, evaluate_similar_items, sequential_pairs
 from xsell.evaluation.report import format_table, metrics_table, plot_metric_vs_k
 from xsell.evaluation.selection import Selection, rank_metric_key, rank_values, select_best
-from xsell.evaluation.split import Split, Targets, build_targets, buyer_countries, evaluation_cutoffs, temporal_split
+from xsell.evaluation.split import Split, Targets, build_targets, evaluation_cutoffs, temporal_split
+from xsell.interactions.build import buyer_countries
 from xsell.evaluation.sweep import apply_overrides, expand_sweep, sweep_models
 from xsell.fingerprint import lines_fingerprint
 from xsell.io.layout import Workdir

@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from xsell.config import Config
+from xsell.interactions.build import buyer_countries
 from xsell.interactions.matrix import InteractionMatrix, Interactions
 from xsell.io.layout import Workdir
 from xsell.io.readers import read_canonical
@@ -48,20 +49,6 @@ class TrainResult:
 def buyer_items_for(interactions: Interactions, level: str) -> InteractionMatrix:
     """The buyer x item matrix of ``models.level``: ``buyer_products`` or ``buyer_variants``."""
     return interactions.buyer_products if level == "product" else interactions.buyer_variants
-
-
-def buyer_countries(lines: pd.DataFrame, customers: pd.DataFrame | None = None) -> pd.Series:
-    """buying_center_id -> country: the most frequent country of its order lines (ties: the
-    alphabetically first); buying centers without lines take the customer master's country."""
-    counts = lines.groupby(["buying_center_id", "country"], observed=True).size().rename("lines").reset_index()
-    counts = counts.sort_values(["buying_center_id", "lines", "country"], ascending=[True, False, True])
-    first = counts.drop_duplicates("buying_center_id")
-    result = pd.Series(first["country"].to_numpy(), index=first["buying_center_id"].to_numpy(), name="country")
-    if customers is not None and len(customers):
-        master = customers.drop_duplicates("buying_center_id").set_index("buying_center_id")["country"]
-        result = pd.concat([result, master[~master.index.isin(result.index)]])
-    result.index.name = "buying_center_id"
-    return result.astype(str)
 
 
 def train_models(
