@@ -89,6 +89,13 @@ def test_retrain_publishes_every_contract_file_and_registers_a_champion(retraine
     tables = json.loads((retrained / "work" / "tables" / "tables.json").read_text())
     assert {"rules", "als", "bpr", "item_knn"} <= set(tables["models"])
     assert tables["model_version"] == manifest["model_version"]
+    # input fingerprints: every order-line file with its own rows and date range (one file per year)
+    yearly = [f for f in manifest["input_fingerprints"] if Path(f["path"]).name.startswith("orders_")]
+    assert len(yearly) == 3
+    for f in yearly:
+        year = Path(f["path"]).stem.split("_")[1]
+        assert f["date_min"].startswith(year) and f["date_max"].startswith(year) and f["rows"] > 0
+        assert len(f["sha256"]) == 64
 
 
 def test_nightly_scores_with_the_champion_skips_unchanged_work_and_is_idempotent(retrained):

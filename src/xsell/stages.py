@@ -61,17 +61,13 @@ def _ingest(ctx: RunContext) -> dict[str, Any]:
     from xsell.steps.ingest import run_ingest
 
     summary = run_ingest(ctx.cfg)
-    rows = {Path(f["file"]).resolve().as_posix(): f.get("rows_read") for f in summary.files}
-    prints = [
-        {
-            "path": p["path"],
-            "sha256": p["sha256"],
-            "rows": rows.get(Path(p["path"]).as_posix()),
-            "date_min": summary.date_min,
-            "date_max": summary.date_max,
-        }
-        for p in _input_fingerprints(ctx)
-    ]
+    per_file = {Path(f["file"]).resolve().as_posix(): f for f in summary.files}
+    prints = []
+    for p in _input_fingerprints(ctx):
+        f = per_file.get(Path(p["path"]).as_posix(), {})  # order-line files; masters have no dates
+        prints.append(
+            {"path": p["path"], "sha256": p["sha256"], "rows": f.get("rows_read"), "date_min": f.get("date_min"), "date_max": f.get("date_max")}
+        )
     return {
         "input_fingerprints": prints,
         "counts": {

@@ -42,7 +42,8 @@ class IngestSummary:
     products: dict[str, Any] = field(default_factory=dict)
     customers: dict[str, Any] = field(default_factory=dict)
     files: list[dict[str, Any]] = field(default_factory=list)
-    """Per order-line file: file, rows_read, rows_accepted, rows_quarantined, rows_excluded."""
+    """Per order-line file: file, rows_read, rows_accepted, rows_quarantined, rows_excluded,
+    date_min, date_max (of its accepted lines)."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping (the content of ``ingest_summary.json``)."""

@@ -63,6 +63,14 @@ def _read_master(path: Path | None, cfg: Config, what: str) -> tuple[pd.DataFram
     return master, {"file": str(path), **info}
 
 
+def _date_range(lines: pd.DataFrame) -> dict[str, str | None]:
+    """First and last order date of one file's accepted lines (ISO dates; None when empty)."""
+    if lines.empty:
+        return {"date_min": None, "date_max": None}
+    dates = lines["order_date"]
+    return {"date_min": str(dates.min().date()), "date_max": str(dates.max().date())}
+
+
 def run_ingest(cfg: Config) -> IngestSummary:
     """Ingest the configured export into the workdir; return the summary (also written as JSON).
 
@@ -102,7 +110,10 @@ def run_ingest(cfg: Config) -> IngestSummary:
     summary = summarize(
         counts,
         lines,
-        files=[{"file": str(p), **{k: r.counts[k] for k in ("rows_read", "rows_accepted", "rows_quarantined", "rows_excluded")}} for p, r in zip(files, results)],
+        files=[
+            {"file": str(p), **{k: r.counts[k] for k in ("rows_read", "rows_accepted", "rows_quarantined", "rows_excluded")}, **_date_range(r.lines)}
+            for p, r in zip(files, results)
+        ],
         products={**product_file_info, **product_info},
         customers={**customer_file_info, **customer_info},
         max_rejected_share=cfg.ingest.max_rejected_share,
