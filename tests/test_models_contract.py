@@ -242,20 +242,25 @@ def group_of(item_or_buyer: str) -> int:
     return 0 if item_or_buyer.startswith(("A", "g0")) else 1
 
 
-@pytest.mark.parametrize("name", LEARNERS)
-def test_recommends_unowned_items_of_own_group(name, data):
+@pytest.fixture(scope="module", params=LEARNERS)
+def learner(request, data) -> Recommender:
+    """Each learning model fitted once on the planted blocks."""
     buyer_items, country = data
-    model = fit(name, MODELS[name][0](), buyer_items, country)
+    return fit(request.param, MODELS[request.param][0](), buyer_items, country)
+
+
+def test_recommends_unowned_items_of_own_group(learner, data):
+    buyer_items, _ = data
+    model = learner
     buyers = list(buyer_items.rows.ids)
     ranking = model.recommend(buyers, n=2)
     for buyer, ids in zip(buyers, ranking.ids):
         assert all(i is not None and group_of(i) == group_of(buyer) for i in ids), (buyer, ids)
 
 
-@pytest.mark.parametrize("name", LEARNERS)
-def test_similar_items_stay_in_group(name, data):
-    buyer_items, country = data
-    model = fit(name, MODELS[name][0](), buyer_items, country)
+def test_similar_items_stay_in_group(learner, data):
+    buyer_items, _ = data
+    model = learner
     items = list(buyer_items.cols.ids)
     ranking = model.similar_items(items, n=3)
     for item, ids in zip(items, ranking.ids):

@@ -25,6 +25,7 @@ from xsell.io.layout import Workdir
 from xsell.io.readers import read_canonical
 from xsell.io.writers import atomic_write
 from xsell.models.base import Recommender
+from xsell.models.registry import MODELS
 from xsell.progress import stage
 from xsell.recommend.blend import to_product_level
 from xsell.recommend.context import RecommendContext, build_context, resolve_today
@@ -149,8 +150,6 @@ def _variant_products(ctx: RecommendContext) -> pd.Series:
 def similarity_frames(models: dict[str, Recommender], names: set[str], ctx: RecommendContext, cfg: Config) -> dict[str, pd.DataFrame]:
     """``item_id, rec_item_id, score`` at product level for each model in ``names``."""
     depth = cfg.recommend.candidates_per_source
-    from xsell.models.registry import MODELS
-
     missing = sorted((names & set(MODELS)) - set(models))
     if missing:
         log.warning("recommend: configured blend source(s) %s not among the loaded models %s; blending without them", missing, sorted(models))
