@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import io
 import json
 import os
 import sys
@@ -197,7 +196,7 @@ def write_table(frame: pd.DataFrame, path: Path, dialect: Dialect) -> Path:
     text = frame.to_csv(sep=dialect.sep, decimal=dialect.decimal, index=False, lineterminator="\n")
     data = ("\ufeff" if dialect.bom else "").encode(dialect.encoding) + text.encode(dialect.encoding)
     if dialect.gzip:
-        data = gzip.compress(data, mtime=0)
+        data = gzip.compress(data, compresslevel=6, mtime=0)
     return atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
@@ -212,6 +211,9 @@ class History:
     config_comment: str
     planted: dict[str, Any]
     facts: dict[str, Any] = field(default_factory=dict)
+
+
+DEFAULTS_NOTE = "# Evaluation, models and recommend are xsell's defaults, as a new user would run it.\n"
 
 
 def _config(kind: str, data: dict[str, Any], ingest: dict[str, Any]) -> dict[str, Any]:
@@ -232,7 +234,7 @@ def write_history(history: History, out: Path) -> dict[str, Any]:
     out = Path(out)
     for rel, (frame, dialect) in history.files.items():
         write_table(frame, out / rel, dialect)
-    text = history.config_comment + yaml.safe_dump(history.config, sort_keys=False, allow_unicode=True, width=120)
+    text = history.config_comment + DEFAULTS_NOTE + yaml.safe_dump(history.config, sort_keys=False, allow_unicode=True, width=120)
     atomic_write(out / "config.yaml", lambda tmp: tmp.write_text(text, encoding="utf-8"))
     planted = json.dumps({"kind": history.kind, **history.planted}, indent=1, ensure_ascii=False) + "\n"
     atomic_write(out / "planted.json", lambda tmp: tmp.write_text(planted, encoding="utf-8"))
@@ -257,22 +259,28 @@ class GroceryCatalog:
     loose: np.ndarray
     partner: np.ndarray
     head: np.ndarray
+    index: dict[str, int]  # category key -> category number
 
 
 def grocery_catalog(
     rng: np.random.Generator,
     n_products: int,
-    typical_price: np.ndarray,
-    loose_category: np.ndarray,
-    staple_categories: list[int],
-    complement_categories: list[tuple[int, int]],
+    categories: tuple[tuple[Any, ...], ...],
+    staples: tuple[str, ...],
+    complements: tuple[tuple[str, str], ...],
     exponent: float,
 ) -> GroceryCatalog:
-    """Category sizes (lognormal shares, at least 4), a Zipf popularity whose first ranks go to
-    the first products of ``staple_categories`` (milk, bread, bananas ...), shelf prices around the
-    category's typical price, half of the produce / counter products sold by weight, and for each
-    ``(A, B)`` category pair half of A's products with one complement in B (popularity^0.5)."""
-    n_cat = len(typical_price)
+    """Products of ``categories`` (rows ``(key, name, typical price, sold by weight possible, ...)``):
+    category sizes (lognormal shares, at least 4), a Zipf popularity whose first ranks go to the
+    first products of the ``staples`` categories in turn (milk, bread, bananas ...), shelf prices
+    around the category's typical price, half of the produce / counter products sold by weight,
+    and for each ``(A, B)`` of ``complements`` half of A's products with one complement in B
+    (drawn by popularity^0.5)."""
+    index = {c[0]: i for i, c in enumerate(categories)}
+    typical_price = np.array([c[2] for c in categories])
+    loose_category = np.array([c[3] for c in categories])
+    staple_categories = [index[c] for c in staples]
+    n_cat = len(categories)
     share = rng.lognormal(0.0, 0.5, n_cat)
     sizes = 4 + rng.multinomial(n_products - 4 * n_cat, share / share.sum())
     end = np.cumsum(sizes)
@@ -286,11 +294,11 @@ def grocery_catalog(
     loose = loose_category[category] & (rng.random(n_products) < 0.5)
     loose[head] = loose_category[category[head]]  # bananas, tomatoes: by weight
     partner = np.full(n_products, -1, dtype=np.int64)
-    for a, b in complement_categories:
-        members = np.arange(start[a], end[a])
+    for a, b in complements:
+        members = np.arange(start[index[a]], end[index[a]])
         chosen = members[rng.random(len(members)) < 0.5]
-        partner[chosen] = draw_in_groups(rng, np.sqrt(pop), start, end, np.full(len(chosen), b))
-    return GroceryCatalog(category, start, end, pop, price, loose, partner, head)
+        partner[chosen] = draw_in_groups(rng, np.sqrt(pop), start, end, np.full(len(chosen), index[b]))
+    return GroceryCatalog(category, start, end, pop, price, loose, partner, head, index)
 
 
 def grocery_quantities(rng: np.random.Generator, loose: np.ndarray) -> np.ndarray:
@@ -354,21 +362,13 @@ def grocery_short(seed: int, scale: Scale) -> History:
     kind = "grocery_short"
     days, start = 120, pd.Timestamp("2024-02-05")
     cat_names = [c[0] for c in SHORT_CATEGORIES]
-    cat_index = {c: i for i, c in enumerate(cat_names)}
     n_cat = len(SHORT_CATEGORIES)
     n_products = int(round(2400 * scale.catalog))
     n_shoppers = max(30, int(round(2500 * scale.buyers)))
 
     # -- catalog -----------------------------------------------------------------------------
     rng = _rng(seed, kind, "catalog")
-    cat = grocery_catalog(
-        rng, n_products,
-        typical_price=np.array([c[2] for c in SHORT_CATEGORIES]),
-        loose_category=np.array([c[3] for c in SHORT_CATEGORIES]),
-        staple_categories=[cat_index[c] for c in SHORT_STAPLES],
-        complement_categories=[(cat_index[a], cat_index[b]) for a, b in SHORT_COMPLEMENTS],
-        exponent=1.0,
-    )  # fmt: skip
+    cat = grocery_catalog(rng, n_products, SHORT_CATEGORIES, SHORT_STAPLES, SHORT_COMPLEMENTS, exponent=1.0)
     cat_share = np.bincount(cat.category, weights=cat.pop, minlength=n_cat)
     cat_share /= cat_share.sum()
     sku = unique_ids(rng, n_products, 4_000_000_000_000, 9_000_000)
@@ -457,7 +457,7 @@ def grocery_short(seed: int, scale: Scale) -> History:
     qty = grocery_quantities(rng, cat.loose[line_prod])
     price = np.round(cat.price[line_prod] * np.where(rng.random(len(line_prod)) < 0.1, 0.8, 1.0), 2)
     refund = rng.random(len(line_prod)) < 0.004
-    cat_drinks = np.isin(cat.category[line_prod], [cat_index[c] for c in ("Water", "Soft drinks", "Beer")])
+    cat_drinks = np.isin(cat.category[line_prod], [cat.index[c] for c in ("Water", "Soft drinks", "Beer")])
     bag_trip = np.flatnonzero(rng.random(n_t) < 0.35)
     dep_trip = np.unique(line_trip[cat_drinks])
     receipt_seq = pd.Series(np.arange(n_t)).groupby([t_store, t_day]).cumcount().to_numpy()
@@ -517,7 +517,6 @@ def grocery_short(seed: int, scale: Scale) -> History:
         "# grocery_short: four months of supermarket receipts (benchmarks/histories.py --kind grocery_short).\n"
         "# Loyalty card = buying center (receipts without a card are quarantined as 'missing buying center');\n"
         "# ',' CSV, ISO timestamps, one file per month; bags and bottle deposits are non-product lines; RF = refund.\n"
-        "# Evaluation, models and recommend are xsell's defaults, as a new user would run it.\n"
     )
     pairs = np.flatnonzero(cat.partner >= 0)
     planted = {
@@ -622,29 +621,20 @@ def grocery_year(seed: int, scale: Scale) -> History:
     kind = "grocery_year"
     start = pd.Timestamp("2023-01-02")
     days = 364
-    codes = [d[0] for d in YEAR_DEPARTMENTS]
-    dept_of = {c: i for i, c in enumerate(codes)}
     n_dept = len(YEAR_DEPARTMENTS)
     n_regular = int(round(1400 * scale.catalog))
     n_households = max(12, int(round(450 * scale.buyers)))
 
     # -- catalog: regular products by department, seasonal products per event, launches ------
     rng = _rng(seed, kind, "catalog")
-    cat = grocery_catalog(
-        rng, n_regular,
-        typical_price=np.array([d[2] for d in YEAR_DEPARTMENTS]),
-        loose_category=np.array([d[3] for d in YEAR_DEPARTMENTS]),
-        staple_categories=[dept_of[c] for c in YEAR_STAPLES],
-        complement_categories=[(dept_of[a], dept_of[b]) for a, b in YEAR_COMPLEMENTS],
-        exponent=0.95,
-    )  # fmt: skip
+    cat = grocery_catalog(rng, n_regular, YEAR_DEPARTMENTS, YEAR_STAPLES, YEAR_COMPLEMENTS, exponent=0.95)
     per_event = max(1, int(round(3 * scale.catalog)))
     s_event, s_dept, s_noun = [], [], []
     for e, (_, _, _, items) in enumerate(YEAR_EVENTS):
         for item in items.split("|"):
             dept, noun = item.split(":")
             s_event += [e] * per_event
-            s_dept += [dept_of[dept]] * per_event
+            s_dept += [cat.index[dept]] * per_event
             s_noun += [noun] * per_event
     s_event, s_dept = np.array(s_event), np.array(s_dept)
     n_seasonal = len(s_event)
@@ -660,7 +650,7 @@ def grocery_year(seed: int, scale: Scale) -> History:
     price = np.concatenate([cat.price, np.round(np.array([d[2] for d in YEAR_DEPARTMENTS])[s_dept] * rng.lognormal(0.4, 0.3, n_seasonal), 1) - 0.01])
     loose = np.concatenate([cat.loose, np.zeros(n_seasonal, dtype=bool)])
     number = np.concatenate([np.arange(n_regular) - cat.start[cat.category] + 10, np.arange(n_seasonal) + 5000])
-    product_id = join_str(pick(codes, dept), zfill(number, 4))
+    product_id = join_str(pick([d[0] for d in YEAR_DEPARTMENTS], dept), zfill(number, 4))
     nouns = [d[4].split("|") for d in YEAR_DEPARTMENTS]
     noun = np.array([nouns[d][i % len(nouns[d])] for d, i in zip(cat.category, range(n_regular))] + s_noun, dtype=object)
     text = join_str(noun, " ", pick(YEAR_BRANDS, rng.integers(0, len(YEAR_BRANDS), n_products)))
@@ -672,7 +662,7 @@ def grocery_year(seed: int, scale: Scale) -> History:
     type_mult = np.ones((len(YEAR_HOUSEHOLDS), n_dept))
     for t, (_, _, mult) in enumerate(YEAR_HOUSEHOLDS):
         for code, m in mult.items():
-            type_mult[t, dept_of[code]] = m
+            type_mult[t, cat.index[code]] = m
     dept_share = np.bincount(cat.category, weights=cat.pop, minlength=n_dept)
     type_share = type_mult * dept_share
     pref = type_mult[h_type] * (0.5 * dept_share / dept_share.sum() + 0.5 * rng.dirichlet(np.full(n_dept, 0.4), n_households))
@@ -806,7 +796,7 @@ def grocery_year(seed: int, scale: Scale) -> History:
             }
         )  # fmt: skip
 
-    drinks = np.isin(dept[line_prod], [dept_of[c] for c in ("EA", "SO", "BI")])
+    drinks = np.isin(dept[line_prod], [cat.index[c] for c in ("EA", "SO", "BI")])
     dep_trip = np.unique(line_trip[drinks])
     bag_trip = np.flatnonzero(rng.random(n_t) < 0.2)
     r_day = np.minimum(t_day[line_trip[refund]] + rng.integers(1, 10, int(refund.sum())), days - 1)
@@ -837,7 +827,6 @@ def grocery_year(seed: int, scale: Scale) -> History:
         "# No product master: products from the article code (LA0412-F = pack size F of LA0412), families = the\n"
         "# two-letter department, names from 'libelle'. Tab-separated, decimal comma, dd/mm/yyyy, cp1252, gzip.\n"
         "# AV = refund ticket; deposits and bags are non-product lines; no card = quarantined.\n"
-        "# Evaluation, models and recommend are xsell's defaults, as a new user would run it.\n"
     )
     pairs = np.flatnonzero(cat.partner >= 0)
     seasonal = np.arange(n_regular, n_products)
@@ -1281,7 +1270,6 @@ def b2b(seed: int, scale: Scale) -> History:
         "# b2b: three years of an equipment manufacturer's ERP (benchmarks/histories.py --kind b2b).\n"
         "# Parquet order lines (one file per year) and product master, '|' CSV customer master with BOM.\n"
         "# Buying center = account (SoldTo) + ship-to; RT = return, ST = cancellation; freight and fees excluded.\n"
-        "# Evaluation, models and recommend are xsell's defaults, as a new user would run it.\n"
     )
     seen = pd.DataFrame(
         {
@@ -1389,8 +1377,9 @@ def describe(out: Path) -> dict[str, Any]:
 
 def _recovery(out: Path, cfg: Any, top: int = 10) -> dict[str, Any] | None:
     """Share of ``planted.json`` pairs (X, Y) with Y in X's top ``top`` rows (country ``ALL``) of the
-    published ``cross_sell`` / ``up_sell`` (``outputs/latest``, else the workdir's tables); None
-    when neither exists yet."""
+    published ``cross_sell`` / ``up_sell`` (``outputs/latest``, else the workdir's tables): the
+    evidenced pairs (``complements``, ``upgrades``) and, for b2b, every pair of the story
+    (``*_story``); None when no tables exist yet."""
     from xsell.schema import ALL_COUNTRIES
 
     planted = json.loads((out / "planted.json").read_text(encoding="utf-8"))
@@ -1400,7 +1389,7 @@ def _recovery(out: Path, cfg: Any, top: int = 10) -> dict[str, Any] | None:
     if not (folder / "cross_sell.parquet").is_file():
         return None
     result: dict[str, Any] = {"tables": str(folder)}
-    for key, table in (("complements", "cross_sell"), ("upgrades", "up_sell")):
+    for key, table in (("complements", "cross_sell"), ("upgrades", "up_sell"), ("complements_story", "cross_sell"), ("upgrades_story", "up_sell")):
         pairs = pd.DataFrame(planted.get(key, []), columns=["product_id", "rec_product_id"], dtype="str")
         if pairs.empty:
             continue
