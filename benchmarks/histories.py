@@ -1410,6 +1410,8 @@ def generate(kind: str, out: Path, *, seed: int = 7, scale: str = "default") -> 
         raise SystemExit(f"unknown --kind {kind!r} (expected one of {', '.join(GENERATORS)})")
     if scale not in SCALES:
         raise SystemExit(f"unknown --scale {scale!r} (expected one of {', '.join(SCALES)})")
+    if (Path(out) / "work").exists():  # its MLflow registry would compare the new data with an old champion
+        print(f"warning: {Path(out) / 'work'} exists from an earlier run; remove it for a clean retrain", file=sys.stderr)
     history = GENERATORS[kind](seed, SCALES[scale])
     facts = write_history(history, out)
     return {"kind": kind, "seed": seed, "scale": scale, **facts}
