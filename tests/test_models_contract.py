@@ -19,10 +19,16 @@ import scipy.sparse as sp
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from xsell.errors import ModelNotFittedError  # noqa: E402
-from xsell.interactions.matrix import InteractionMatrix  # noqa: E402
+from xsell.interactions.matrix import InteractionMatrix, TrainingData  # noqa: E402
 from xsell.models.base import Recommender  # noqa: E402
+from xsell.models.blend import Blend  # noqa: E402
+from xsell.models.config import MODEL_NAMES  # noqa: E402
+from xsell.models.ease import EASERecommender  # noqa: E402
 from xsell.models.implicit_models import ALSRecommender, BPRRecommender, ItemKNNRecommender  # noqa: E402
 from xsell.models.popularity import Popularity  # noqa: E402
+from xsell.models.registry import MODELS as REGISTRY  # noqa: E402
+from xsell.models.registry import load_model  # noqa: E402
+from xsell.models.rp3beta import RP3betaRecommender  # noqa: E402
 from xsell.models.rules import AssociationRules  # noqa: E402
 from xsell.vocab import Vocabulary  # noqa: E402
 
@@ -53,27 +59,56 @@ def planted_blocks(seed: int = 0) -> tuple[InteractionMatrix, pd.Series]:
     return InteractionMatrix(matrix, Vocabulary(buyers), Vocabulary(items)), country
 
 
-# name -> (factory with small, test-sized hyper-parameters, unknown buyers get popular items)
-MODELS: dict[str, tuple[Callable[[], Recommender], bool]] = {
-    "popularity": (lambda: Popularity(), True),
-    "popularity_country": (lambda: Popularity(by_country=True), True),
-    "als": (lambda: ALSRecommender(factors=8, iterations=10, regularization=5.0, random_state=7), False),
-    "bpr": (lambda: BPRRecommender(factors=8, iterations=100, learning_rate=0.05, random_state=7), False),
-    "item_knn_cosine": (lambda: ItemKNNRecommender(similarity="cosine", K=10), False),
-    "item_knn_bm25": (lambda: ItemKNNRecommender(similarity="bm25", K=10), False),
-    "item_knn_tfidf": (lambda: ItemKNNRecommender(similarity="tfidf", K=10), False),
-    "rules": (lambda: AssociationRules(min_support_count=2, metric="lift", top_k=10), False),
+def small_blend() -> Blend:
+    """EASE personal ranking + lift rules as anchors + per-country popularity prior."""
+    return Blend(
+        components={
+            "personal": EASERecommender(l2=10.0),
+            "anchor": AssociationRules(min_support_count=2, metric="lift", top_k=10),
+            "prior": Popularity(scope="country"),
+        },
+        weights={"personal": 1.0, "anchor": 0.5, "prior": 0.3},
+        prior_shrinkage=5.0,
+        depth=20,
+    )
+
+
+# name -> (factory with small, test-sized hyper-parameters, what an unknown buyer gets:
+# "popular" = the popularity counts, "prior" = a non-empty list, "none" = padding)
+MODELS: dict[str, tuple[Callable[[], Recommender], str]] = {
+    "popularity": (lambda: Popularity(), "popular"),
+    "popularity_country": (lambda: Popularity(scope="country"), "popular"),
+    "popularity_segment": (lambda: Popularity(scope="segment"), "popular"),
+    "als": (lambda: ALSRecommender(factors=8, iterations=10, regularization=5.0, seed=7), "none"),
+    "bpr": (lambda: BPRRecommender(factors=8, iterations=100, learning_rate=0.05, seed=7), "none"),
+    "item_knn_cosine": (lambda: ItemKNNRecommender(similarity="cosine", K=10), "none"),
+    "item_knn_bm25": (lambda: ItemKNNRecommender(similarity="bm25", K=10), "none"),
+    "item_knn_tfidf": (lambda: ItemKNNRecommender(similarity="tfidf", K=10), "none"),
+    "rules": (lambda: AssociationRules(min_support_count=2, metric="lift", top_k=10), "none"),
+    "ease": (lambda: EASERecommender(l2=10.0), "none"),
+    "rp3beta": (lambda: RP3betaRecommender(alpha=1.0, beta=0.3, K=10), "none"),
+    "blend": (small_blend, "prior"),
 }
-LEARNERS = ["als", "bpr", "item_knn_cosine", "item_knn_bm25", "item_knn_tfidf", "rules"]
+LEARNERS = ["als", "bpr", "item_knn_cosine", "item_knn_bm25", "item_knn_tfidf", "rules", "ease", "rp3beta", "blend"]
+
+
+def training_data(buyer_items: InteractionMatrix, country: pd.Series) -> TrainingData:
+    """The matrix as training data; each buyer's items are also one basket (what the rules mine).
+    Segments: the country's group name (the planted groups), so segment popularity has groups."""
+    segment = country.map({"DE": "metal", "FR": "wood"})
+    return TrainingData.of(buyer_items, buyer_country=country, buyer_segment=segment)
 
 
 def fit(name: str, model: Recommender, buyer_items: InteractionMatrix, country: pd.Series) -> Recommender:
-    """Each model's own fit: rules mine baskets (here: each buyer's items as one basket) and
-    read ownership from ``buyer_items``; the others fit the buyer x item matrix."""
-    if name == "rules":
-        baskets = InteractionMatrix((buyer_items.matrix > 0).astype(np.float32).tocsr(), buyer_items.rows, buyer_items.cols)
-        return model.fit(baskets, buyer_items=buyer_items)
-    return model.fit(buyer_items, buyer_country=country)
+    """The one ``fit(data)`` every model has."""
+    return model.fit(training_data(buyer_items, country))
+
+
+def test_every_registered_model_is_in_this_suite():
+    suite = {name.split("_")[0] if name.startswith("item_knn") else name for name in MODELS}
+    suite = {"item_knn" if n == "item" else n for n in suite}
+    assert tuple(REGISTRY) == MODEL_NAMES
+    assert set(MODEL_NAMES) == suite
 
 
 @pytest.fixture(scope="module")
@@ -164,9 +199,12 @@ def test_unknown_buyers_padded_or_popular(fitted, data):
     name, model = fitted
     ranking = model.recommend(["nobody", "g0_01"], n=4)
     assert_well_formed(ranking, 2, 4)
-    if MODELS[name][1]:
+    unknown = MODELS[name][1]
+    if unknown == "popular":
         counts = np.asarray((buyer_items.matrix > 0).sum(axis=0)).ravel()
         assert ranking.scores[0].tolist() == sorted(counts.tolist(), reverse=True)[:4]
+    elif unknown == "prior":
+        assert all(i is not None for i in ranking.ids[0])
     else:
         assert all(i is None for i in ranking.ids[0])
     assert ranking.ids[1][0] is not None
@@ -202,7 +240,7 @@ def test_save_load_roundtrip_without_pickle(fitted, data, tmp_path):
         assert all(z[k].dtype != object for k in z.files)
     meta = json.loads((tmp_path / "model.json").read_text())
     assert meta["name"] == model.name
-    loaded = Recommender.load(tmp_path)
+    loaded = load_model(tmp_path)
     assert type(loaded) is type(model) and loaded.name == model.name
     assert loaded.get_params() == model.get_params()
     buyers = list(buyer_items.rows.ids) + ["nobody"]
@@ -287,7 +325,7 @@ def small() -> tuple[InteractionMatrix, pd.Series]:
 
 def test_popularity_counts_distinct_buyers_ties_by_id(small):
     buyer_items, _ = small
-    model = Popularity().fit(buyer_items)
+    model = Popularity().fit(TrainingData.of(buyer_items))
     r = model.recommend(["b1", "b4", "stranger"], n=3)
     # b4 owns only D: its returned A is not owned, so A stays recommendable
     assert r.ids.tolist() == [["C", "D", None], ["C", "A", "B"], ["C", "A", "B"]]
@@ -298,7 +336,7 @@ def test_popularity_counts_distinct_buyers_ties_by_id(small):
 
 def test_popularity_by_country(small):
     buyer_items, country = small
-    model = Popularity(by_country=True).fit(buyer_items, buyer_country=country)
+    model = Popularity(scope="country").fit(TrainingData.of(buyer_items, buyer_country=country))
     r = model.recommend(["b2", "b6", "b1", "stranger"], n=4, exclude_owned=True)
     # DE: A 2, B 1, C 1 then D (nobody in DE: score 0); FR: C 2, B 1, D 1 then A
     assert r.ids.tolist() == [
@@ -311,10 +349,24 @@ def test_popularity_by_country(small):
     assert r.scores[0].tolist()[:2] == [1, 0]
 
 
-def test_popularity_country_needs_countries(small):
+def test_popularity_without_groups_is_the_global_list(small):
     buyer_items, _ = small
-    with pytest.raises(ValueError, match="buyer_country"):
-        Popularity(by_country=True).fit(buyer_items)
+    glob = Popularity().fit(TrainingData.of(buyer_items)).recommend(["b1", "b3"], n=3)
+    for scope in ("country", "segment"):
+        grouped = Popularity(scope=scope).fit(TrainingData.of(buyer_items)).recommend(["b1", "b3"], n=3)
+        assert grouped.ids.tolist() == glob.ids.tolist()
+
+
+def test_popularity_by_segment(small):
+    buyer_items, country = small
+    # b1, b3 "metal"; b2, b5 "wood"; b4 and b6 have no segment (global list)
+    segment = pd.Series(["metal", "wood", "metal", "", "wood", ""], index=["b1", "b2", "b3", "b4", "b5", "b6"])
+    model = Popularity(scope="segment").fit(TrainingData.of(buyer_items, buyer_country=country, buyer_segment=segment))
+    assert model.name == "popularity_segment"
+    r = model.recommend(["b2", "b3", "b6"], n=4)
+    # wood: C 2, A 1 then B, D (global order, score 0); metal: B 2, A 1, C 1 then D
+    assert r.ids.tolist() == [["B", "D", None, None], ["A", "D", None, None], ["C", "A", "B", "D"]]
+    assert r.scores[0].tolist()[:2] == [0, 0]
 
 
 # -- against references: dense numpy scoring, numpy factor cosine --------------------------
@@ -323,7 +375,7 @@ def test_popularity_country_needs_countries(small):
 def test_item_knn_recommend_equals_dense_scoring(similarity, exclude_owned, data):
     """score(buyer, item) = sum over owned items of weight x similarity, computed densely."""
     buyer_items, _ = data
-    model = ItemKNNRecommender(similarity=similarity, K=6).fit(buyer_items)
+    model = ItemKNNRecommender(similarity=similarity, K=6).fit(TrainingData.of(buyer_items))
     dense = buyer_items.matrix.toarray() @ model.similarity_.toarray()
     if exclude_owned:
         dense[buyer_items.matrix.toarray() > 0] = 0
@@ -338,7 +390,7 @@ def test_item_knn_recommend_equals_dense_scoring(similarity, exclude_owned, data
 
 def test_als_similar_items_is_factor_cosine(data):
     buyer_items, _ = data
-    model = MODELS["als"][0]().fit(buyer_items)
+    model = MODELS["als"][0]().fit(TrainingData.of(buyer_items))
     unit = model.item_factors_ / np.linalg.norm(model.item_factors_, axis=1, keepdims=True)
     cosine = unit @ unit.T
     np.fill_diagonal(cosine, -np.inf)
@@ -346,3 +398,87 @@ def test_als_similar_items_is_factor_cosine(data):
     got = model.similar_items(list(buyer_items.cols.ids), n=3)
     assert got.ids.tolist() == buyer_items.cols.id_of(expected.ravel()).reshape(expected.shape).tolist()
     np.testing.assert_allclose(got.scores, np.take_along_axis(cosine, expected, axis=1), rtol=1e-4)
+
+
+def test_ease_equals_the_closed_form_in_numpy(data):
+    """B = I - P / diag(P), P = (X'X + l2 I)^-1, scores x B (Steck 2019), computed densely."""
+    buyer_items, _ = data
+    model = EASERecommender(l2=10.0).fit(TrainingData.of(buyer_items))
+    x = buyer_items.matrix.toarray().astype(np.float64)
+    p = np.linalg.inv(x.T @ x + 10.0 * np.eye(x.shape[1]))
+    b = -p / np.diag(p)[None, :]
+    np.fill_diagonal(b, 0.0)
+    np.testing.assert_allclose(model.weights_, b, rtol=1e-4, atol=1e-6)
+    dense = x @ b
+    dense[x > 0] = -np.inf
+    got = model.recommend(list(buyer_items.rows.ids), n=4)
+    expected = np.argsort(-dense, axis=1, kind="stable")[:, :4]
+    np.testing.assert_allclose(got.scores, np.take_along_axis(dense, expected, axis=1), rtol=1e-4)
+
+
+def test_ease_models_only_the_most_bought_items(data):
+    buyer_items, _ = data
+    model = EASERecommender(l2=10.0, max_items=5).fit(TrainingData.of(buyer_items))
+    buyers_per_item = np.asarray((buyer_items.matrix > 0).sum(axis=0)).ravel()
+    top5 = set(buyer_items.cols.id_of(np.lexsort((np.arange(len(buyers_per_item)), -buyers_per_item))[:5]))
+    assert set(buyer_items.cols.id_of(model.kept_)) == top5
+    recs = model.recommend(list(buyer_items.rows.ids), n=10)
+    assert {i for i in recs.ids.ravel() if i is not None} <= top5
+
+
+def test_rp3beta_equals_the_random_walk_in_numpy(data):
+    """W = (P_iu^a P_ui^a) / degree^beta without the diagonal, K kept per row, scores x W."""
+    buyer_items, _ = data
+    alpha, beta = 0.8, 0.4
+    model = RP3betaRecommender(alpha=alpha, beta=beta, K=1000).fit(TrainingData.of(buyer_items))
+    x = (buyer_items.matrix.toarray() > 0).astype(np.float64)
+    p_ui = (x / x.sum(axis=1, keepdims=True)) ** alpha
+    p_iu = (x.T / x.T.sum(axis=1, keepdims=True)) ** alpha
+    w = (p_iu @ p_ui) / (x.sum(axis=0)[None, :] ** beta)
+    np.fill_diagonal(w, 0.0)
+    np.testing.assert_allclose(model.similarity_.toarray(), w, rtol=1e-5, atol=1e-9)
+    scores = x @ w
+    scores[x > 0] = -np.inf
+    got = model.recommend(list(buyer_items.rows.ids), n=3)
+    expected = np.sort(scores, axis=1)[:, ::-1][:, :3]
+    np.testing.assert_allclose(got.scores, expected, rtol=1e-5)
+
+
+def test_rp3beta_keeps_k_neighbours_per_item(data):
+    buyer_items, _ = data
+    model = RP3betaRecommender(K=3).fit(TrainingData.of(buyer_items))
+    assert np.diff(model.similarity_.indptr).max() == 3
+    assert model.similarity_.diagonal().sum() == 0
+
+
+def test_blend_fuses_rank_normalised_components_by_hand(small):
+    """Two buyers, depth 4: personal ranks, prior ranks; norm = 1 - (r - 1) / 4."""
+    buyer_items, country = small
+    data = TrainingData.of(buyer_items, buyer_country=country)
+    blend = Blend(
+        components={"personal": Popularity(), "prior": Popularity(scope="country")},
+        weights={"personal": 1.0, "prior": 0.5},
+        depth=4,
+    ).fit(data)
+    # b2 (DE, owns A, C): global unowned B (0.75 after C, A dropped: rank 1 -> 1.0), D (0.75)
+    #   country DE unowned: B (1.0), D (0.75)  -> B: 1.0 + 0.5, D: 0.75 + 0.375
+    r = blend.recommend(["b2"], n=3)
+    assert r.ids.tolist() == [["B", "D", None]]
+    np.testing.assert_allclose(r.scores[0][:2], [1.5, 1.125])
+    # history shrinkage s = 1: b2 owns 2 items -> prior weight 0.5 * 1 / 3
+    shrunk = Blend(
+        components={"personal": Popularity(), "prior": Popularity(scope="country")},
+        weights={"personal": 1.0, "prior": 0.5}, prior_shrinkage=1.0, depth=4,
+    ).fit(data)  # fmt: skip
+    np.testing.assert_allclose(shrunk.recommend(["b2"], n=2).scores[0], [1.0 + 0.5 / 3, 0.75 + 0.375 / 3])
+    # a stranger owns nothing: full prior weight, personal = global list
+    assert shrunk.recommend(["stranger"], n=1).ids.tolist() == [["C"]]
+
+
+def test_blend_saves_and_loads_its_components(data, tmp_path):
+    buyer_items, country = data
+    blend = small_blend().fit(training_data(buyer_items, country))
+    blend.save(tmp_path / "b")
+    loaded = load_model(tmp_path / "b")
+    assert {r: m.name for r, m in loaded.components.items()} == {"personal": "ease", "anchor": "rules", "prior": "popularity_country"}
+    assert loaded.config.personal == "ease"

@@ -15,15 +15,15 @@ import scipy.sparse as sp
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from xsell.errors import ConfigError  # noqa: E402
-from xsell.interactions.matrix import InteractionMatrix, Interactions  # noqa: E402
-from xsell.models.base import Recommender  # noqa: E402
+from xsell.interactions.build import buyer_countries, buyer_segments  # noqa: E402
+from xsell.interactions.matrix import InteractionMatrix, Interactions, TrainingData  # noqa: E402
 from xsell.models.config import ModelsConfig  # noqa: E402
-from xsell.models.registry import build_model, model_class  # noqa: E402
-from xsell.interactions.build import buyer_countries  # noqa: E402
-from xsell.steps.train import run_name, train_models, write_run  # noqa: E402
+from xsell.models.registry import build_model, load_model, model_class  # noqa: E402
+from xsell.models.training import train_models  # noqa: E402
+from xsell.steps.train import run_name, write_run  # noqa: E402
 from xsell.vocab import Vocabulary  # noqa: E402
 
-NON_RULES = ["popularity", "popularity_country", "als", "bpr", "item_knn"]
+NON_RULES = ["popularity", "popularity_country", "popularity_segment", "als", "bpr", "item_knn", "ease", "rp3beta"]
 
 
 def small_cfg(**kwargs) -> ModelsConfig:
@@ -32,6 +32,7 @@ def small_cfg(**kwargs) -> ModelsConfig:
         als={"factors": 4, "iterations": 3},
         bpr={"factors": 4, "iterations": 10},
         item_knn={"K": 5},
+        ease={"l2": 1.0},
         **kwargs,
     )
 
@@ -63,32 +64,38 @@ def interactions() -> Interactions:
     )
 
 
-def test_model_class_and_build_model_use_config_and_seed():
-    cfg = ModelsConfig(seed=3, als={"factors": 16, "alpha": 4.0}, item_knn={"similarity": "bm25", "K": 7})
+def test_model_class_and_build_model_hold_their_config_section_and_seed():
+    cfg = ModelsConfig(seed=3, als={"factors": 16, "alpha": 4.0}, item_knn={"similarity": "bm25", "K": 7}, ease={"l2": 30.0})
     als = build_model("als", cfg)
-    assert (als.name, als.factors, als.alpha, als.random_state) == ("als", 16, 4.0, 3)
-    assert build_model("bpr", cfg).random_state == 3
+    assert als.name == "als" and als.config is cfg.als and als.seed == 3
+    assert build_model("bpr", cfg).seed == 3
     knn = build_model("item_knn", cfg)
-    assert (knn.similarity, knn.K) == ("bm25", 7)
+    assert (knn.config.similarity, knn.config.K) == ("bm25", 7)
+    assert build_model("ease", cfg).config.l2 == 30.0
     assert build_model("popularity", cfg).name == "popularity"
     assert build_model("popularity_country", cfg).name == "popularity_country"
+    assert build_model("popularity_segment", cfg).config.scope == "segment"
     assert model_class("popularity_country") is model_class("popularity")
+    blend = build_model("blend", cfg)
+    # no personal model named: the first enabled one of the preference (ease)
+    assert {r: m.name for r, m in blend.components.items()} == {"personal": "ease", "anchor": "rules", "prior": "popularity_country"}
     with pytest.raises(ConfigError, match="no-such-model"):
         model_class("no-such-model")
 
 
-def test_buyer_countries_most_frequent_then_master():
+def test_buyer_countries_master_first_then_most_frequent():
     lines = pd.DataFrame(
         {
-            "buying_center_id": ["b1", "b1", "b1", "b2", "b2"],
-            "country": ["DE", "FR", "DE", "FR", "AT"],
+            "buying_center_id": ["b1", "b1", "b1", "b2", "b2", "b4", "b4"],
+            "country": ["DE", "FR", "DE", "FR", "AT", "IT", "IT"],
         }
     )
-    customers = pd.DataFrame({"buying_center_id": ["b1", "b3"], "country": ["FR", "CH"]})
+    customers = pd.DataFrame({"buying_center_id": ["b1", "b3", "b4"], "country": ["FR", "CH", ""], "segment": ["Food", "", "Metal"]})
     got = buyer_countries(lines, customers)
-    # b1: DE twice beats FR once (lines beat the master); b2: tie -> AT; b3: master only
-    assert got.sort_index().to_dict() == {"b1": "DE", "b2": "AT", "b3": "CH"}
-    assert buyer_countries(lines).sort_index().to_dict() == {"b1": "DE", "b2": "AT"}
+    # b1: the master says FR (its lines say DE twice); b2: tie -> AT; b3: master only; b4: empty in the master -> lines
+    assert got.sort_index().to_dict() == {"b1": "FR", "b2": "AT", "b3": "CH", "b4": "IT"}
+    assert buyer_countries(lines).sort_index().to_dict() == {"b1": "DE", "b2": "AT", "b4": "IT"}
+    assert buyer_segments(customers).sort_index().to_dict() == {"b1": "Food", "b4": "Metal"}
 
 
 @pytest.mark.parametrize("level", ["product", "variant"])
@@ -96,7 +103,7 @@ def test_train_models_fits_each_enabled_model_on_the_level(level, interactions):
     cfg = small_cfg(level=level)
     country = pd.Series({"x1": "DE", "x2": "DE", "x3": "FR", "x4": "FR"})
     timings: dict[str, float] = {}
-    models = train_models(interactions, country, cfg, timings=timings)
+    models = train_models(TrainingData(interactions, level, country), cfg, timings=timings)
     assert list(models) == NON_RULES and list(timings) == NON_RULES
     expected = interactions.buyer_products if level == "product" else interactions.buyer_variants
     for name, model in models.items():
@@ -113,8 +120,9 @@ def test_train_models_fits_each_enabled_model_on_the_level(level, interactions):
 def test_write_run_saves_loadable_models_and_summary(interactions, tmp_path):
     cfg = small_cfg()
     timings: dict[str, float] = {}
-    models = train_models(interactions, pd.Series({"x1": "DE"}), cfg, timings=timings)
-    run_dir = write_run(tmp_path / "run1", models, interactions, cfg, config_hash="abc", timings=timings)
+    data = TrainingData(interactions, "product", pd.Series({"x1": "DE"}))
+    models = train_models(data, cfg, timings=timings)
+    run_dir = write_run(tmp_path / "run1", models, data, cfg, config_hash="abc", timings=timings)
     summary = json.loads((run_dir / "train.json").read_text())
     assert summary["models"] == NON_RULES and summary["config_hash"] == "abc"
     assert summary["matrices"]["buyer_items"] == {"shape": [4, 3], "nnz": 7}
@@ -122,7 +130,7 @@ def test_write_run_saves_loadable_models_and_summary(interactions, tmp_path):
     saved = InteractionMatrix.load(run_dir / "buyer_items.npz")
     assert (saved.matrix != interactions.buyer_products.matrix).nnz == 0
     for name, model in models.items():
-        loaded = Recommender.load(run_dir / name)
+        loaded = load_model(run_dir / name)
         a, b = model.recommend(["x1", "x2", "x9"], n=2), loaded.recommend(["x1", "x2", "x9"], n=2)
         assert (a.ids == b.ids).all()
 
@@ -175,7 +183,7 @@ def test_run_train_end_to_end(tmp_path):
     assert result.run_dir.parent == tmp_path / "models"
     assert json.loads((result.run_dir / "train.json").read_text())["models"] == NON_RULES
     for name in NON_RULES:
-        assert Recommender.load(result.run_dir / name).name == name
+        assert load_model(result.run_dir / name).name == name
 
     import mlflow
 

@@ -11,7 +11,7 @@ import pytest
 from shared_data import shared_data_dir
 import scipy.sparse as sp
 
-from xsell.interactions.matrix import InteractionMatrix
+from xsell.interactions.matrix import InteractionMatrix, Interactions, TrainingData
 from xsell.models.config import RulesConfig
 from xsell.models.rules import EXTRA_RULE_COLUMNS, SIMILARITY_COLUMNS, AssociationRules, mine_pair_rules, top_k_rules
 from xsell.schema import RULE_COLUMNS
@@ -155,7 +155,8 @@ OWNED = InteractionMatrix(
 
 
 def fitted(metric: str = "lift", top_k: int = 5) -> AssociationRules:
-    return AssociationRules(min_support_count=1, metric=metric, top_k=top_k).fit(TINY, buyer_items=OWNED)
+    data = TrainingData(Interactions(OWNED, OWNED, TINY))
+    return AssociationRules(min_support_count=1, metric=metric, top_k=top_k).fit(data)
 
 
 def test_similar_items_and_table() -> None:

@@ -20,7 +20,7 @@ from xsell.errors import ConfigError
 from xsell.evaluation.config import EvaluationConfig, MlflowConfig
 from xsell.ingest.config import DataConfig, IngestConfig
 from xsell.interactions.config import InteractionsConfig
-from xsell.models.config import ModelsConfig, RulesConfig
+from xsell.models.config import LearningConfig, ModelsConfig, RulesConfig
 from xsell.publish.config import PublishConfig
 from xsell.recommend.config import RecommendConfig
 
@@ -60,6 +60,10 @@ class Config(StrictModel):
     def tracking_uri(self) -> str:
         """``mlflow.tracking_uri`` or the default SQLite store in the workdir."""
         return self.mlflow.tracking_uri or f"sqlite:///{(self.workdir / 'mlflow.db').as_posix()}"
+
+    def learning(self) -> LearningConfig:
+        """The sections a model's training reads (``interactions``, ``models``, ``rules``)."""
+        return LearningConfig(interactions=self.interactions, models=self.models, rules=self.rules)
 
     def hash(self) -> str:
         """sha256 of the resolved config (canonical JSON); keys caches and manifests."""

@@ -52,7 +52,7 @@ from implicit.nearest_neighbours import bm25_weight, tfidf_weight
 
 from xsell.errors import InputDataError
 from xsell.interactions.config import InteractionsConfig
-from xsell.interactions.matrix import InteractionMatrix, Interactions
+from xsell.interactions.matrix import InteractionMatrix, Interactions, TrainingData
 from xsell.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -142,19 +142,57 @@ def purchases(lines: pd.DataFrame, columns: list[str] | None = None) -> pd.DataF
     return (lines if columns is None else lines[columns]).loc[keep]
 
 
+def owned_pairs(lines: pd.DataFrame, item_col: str = "product_id") -> pd.DataFrame:
+    """Distinct ``buying_center_id, <item_col>`` pairs a buying center owns: the summed quantity of
+    its purchases and returns (returns always negative) is > 0, the rule of the matrices' cells.
+    What "already bought" means for the evaluation targets and the suggestion tables."""
+    if lines.empty:
+        return pd.DataFrame({"buying_center_id": pd.Series(dtype=str), item_col: pd.Series(dtype=str)})
+    is_return = lines["is_return"].to_numpy(dtype=bool) if "is_return" in lines else np.zeros(len(lines), dtype=bool)
+    q = lines["quantity"].to_numpy(dtype=np.float64)
+    signed = np.where(is_return, -np.abs(q), q)
+    frame = pd.DataFrame({"b": lines["buying_center_id"].astype(str).to_numpy(), "i": lines[item_col].astype(str).to_numpy(), "q": signed})
+    net = frame.groupby(["b", "i"], sort=True, observed=True)["q"].sum()
+    net = net[net > 0].reset_index()
+    return pd.DataFrame({"buying_center_id": net["b"].to_numpy(), item_col: net["i"].to_numpy()})
+
+
+def most_frequent(frame: pd.DataFrame, key: str, col: str) -> pd.Series:
+    """``key`` -> the most frequent non-empty ``col`` value of its rows (ties: alphabetically first)."""
+    values = frame[col].astype(str)
+    v = pd.DataFrame({"k": frame[key].astype(str).to_numpy(), "v": values.to_numpy()})[(values.str.len() > 0).to_numpy()]
+    counts = v.groupby(["k", "v"], observed=True, sort=False).size().rename("n").reset_index()
+    counts = counts.sort_values(["k", "n", "v"], ascending=[True, False, True], kind="stable")
+    first = counts.drop_duplicates("k")
+    return pd.Series(first["v"].to_numpy(), index=pd.Index(first["k"].to_numpy(), name=key), name=col)
+
+
+def _master_column(customers: pd.DataFrame | None, col: str) -> pd.Series:
+    """buying_center_id -> non-empty ``col`` of the customer master (first row per buying center)."""
+    if customers is None or customers.empty or col not in customers:
+        return pd.Series(dtype=str, name=col)
+    master = customers.drop_duplicates("buying_center_id")
+    values = master[col].fillna("").astype(str)
+    keep = (values.str.len() > 0).to_numpy()
+    return pd.Series(values.to_numpy()[keep], index=master["buying_center_id"].astype(str).to_numpy()[keep], name=col)
+
+
 def buyer_countries(lines: pd.DataFrame, customers: pd.DataFrame | None = None) -> pd.Series:
-    """buying_center_id -> country: the most frequent country of its order lines (ties: the
-    alphabetically first); buying centers without lines take the customer master's country.
-    The one rule used by training (popularity per country) and evaluation (per-country metrics)."""
-    counts = lines.groupby(["buying_center_id", "country"], observed=True).size().rename("lines").reset_index()
-    counts = counts.sort_values(["buying_center_id", "lines", "country"], ascending=[True, False, True])
-    first = counts.drop_duplicates("buying_center_id")
-    result = pd.Series(first["country"].to_numpy(), index=first["buying_center_id"].to_numpy(), name="country")
-    if customers is not None and len(customers):
-        master = customers.drop_duplicates("buying_center_id").set_index("buying_center_id")["country"]
-        result = pd.concat([result, master[~master.index.isin(result.index)]])
+    """buying_center_id -> country: the customer master's country (the sales organisation's
+    truth) where it has one, else the most frequent country of the buying center's order lines
+    (ties: alphabetically first). The one rule of training, evaluation and the tables."""
+    master = _master_column(customers, "country")
+    from_lines = most_frequent(lines, "buying_center_id", "country")
+    result = pd.concat([master, from_lines[~from_lines.index.isin(master.index)]])
     result.index.name = "buying_center_id"
-    return result.astype(str)
+    return result.astype(str).rename("country")
+
+
+def buyer_segments(customers: pd.DataFrame | None) -> pd.Series:
+    """buying_center_id -> customer segment from the customer master (empty when it has none)."""
+    result = _master_column(customers, "segment")
+    result.index.name = "buying_center_id"
+    return result.rename("segment")
 
 
 def _decay(lines: pd.DataFrame, half_life: float | None, as_of: pd.Timestamp | None) -> np.ndarray:
@@ -315,4 +353,23 @@ def build_interactions(
         buyer_products=InteractionMatrix(csr(inverse[: len(pb)], pc, pw, n_products), buyers, Vocabulary(enc.product_ids)),
         order_products=_order_products(lines, enc, cfg),
         variant_product=variant_product,
+    )
+
+
+def build_training_data(
+    lines: pd.DataFrame,
+    customers: pd.DataFrame | None,
+    cfg: InteractionsConfig,
+    *,
+    level: str = "product",
+    as_of: pd.Timestamp | None = None,
+    countries: pd.Series | None = None,
+) -> TrainingData:
+    """What every model's ``fit`` receives: the matrices of ``lines`` (``build_interactions``) plus
+    buyer countries (``countries``, default ``buyer_countries(lines, customers)``) and segments."""
+    return TrainingData(
+        interactions=build_interactions(lines, cfg, as_of=as_of),
+        level=level,
+        buyer_country=countries if countries is not None else buyer_countries(lines, customers),
+        buyer_segment=buyer_segments(customers),
     )

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from xsell.vocab import Vocabulary
@@ -34,15 +35,16 @@ class InteractionMatrix:
     def save(self, path: str | Path) -> None:
         """Write to one ``.npz`` (CSR arrays + both vocabularies; no pickle)."""
         m = sp.csr_matrix(self.matrix)
-        np.savez(
-            path,
-            data=m.data,
-            indices=m.indices,
-            indptr=m.indptr,
-            shape=np.asarray(m.shape, dtype=np.int64),
-            rows=self.rows.to_array(),
-            cols=self.cols.to_array(),
-        )
+        with open(path, "wb") as fh:  # a file object: np.savez would append ".npz" to a path
+            np.savez(
+                fh,
+                data=m.data,
+                indices=m.indices,
+                indptr=m.indptr,
+                shape=np.asarray(m.shape, dtype=np.int64),
+                rows=self.rows.to_array(),
+                cols=self.cols.to_array(),
+            )
 
     @classmethod
     def load(cls, path: str | Path) -> InteractionMatrix:
@@ -75,3 +77,39 @@ class Interactions:
         if self.variant_product is None:
             raise ValueError("variant_product is not set on this Interactions bundle")
         return self.buyer_variants.cols.ids == self.variant_product
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What every model's ``fit`` receives; each model takes what it needs.
+
+    - ``interactions``: the matrices of ``build_interactions``.
+    - ``level``: which buyer x item matrix is the models' item axis (``buyer_items``).
+    - ``buyer_country`` / ``buyer_segment``: buying_center_id -> country / customer segment
+      (``xsell.interactions.build.buyer_countries`` / ``buyer_segments``); ``None`` when unknown.
+    """
+
+    interactions: Interactions
+    level: str = "product"
+    buyer_country: pd.Series | None = None
+    buyer_segment: pd.Series | None = None
+
+    @property
+    def buyer_items(self) -> InteractionMatrix:
+        """(n_buying_centers, n_items) at ``level``: ``buyer_products`` or ``buyer_variants``."""
+        return self.interactions.buyer_products if self.level == "product" else self.interactions.buyer_variants
+
+    @property
+    def baskets(self) -> InteractionMatrix:
+        """(n_baskets, n_products) binary: ``order_products``."""
+        return self.interactions.order_products
+
+    @classmethod
+    def of(cls, buyer_items: InteractionMatrix, **fields: object) -> TrainingData:
+        """Training data made of one buyer x item matrix (its rows as baskets too): for tests and
+        models fitted outside the pipeline."""
+        baskets = InteractionMatrix(
+            sp.csr_matrix((buyer_items.matrix > 0).astype(np.float32)), buyer_items.rows, buyer_items.cols
+        )
+        bundle = Interactions(buyer_items, buyer_items, baskets, np.asarray(buyer_items.cols.ids, dtype=object))
+        return cls(bundle, "product", **fields)  # type: ignore[arg-type]

@@ -1,9 +1,13 @@
-"""The one small interface every recommender implements (implicit / scikit-learn style).
+"""The one small interface every recommender implements (implicit / scikit-learn / LensKit style).
 
-- The constructor stores hyper-parameters only; ``fit`` sets learned attributes ending in ``_``.
-- ``fit(buyer_items)`` takes an ``InteractionMatrix`` of shape (n_buying_centers, n_items).
+- The constructor stores the model's typed config (``ALSRecommender(ALSConfig(factors=32))``;
+  keyword arguments override single fields: ``ALSRecommender(factors=32)``) and the random
+  ``seed``; ``fit`` sets learned attributes ending in ``_``.
+- ``fit(data)`` takes one ``TrainingData`` (interactions, baskets, buyer countries / segments);
+  each model takes what it needs from it.
 - ``recommend`` and ``similar_items`` speak ids, not indices, and return a ``Ranking``.
-- ``save(dir)`` / ``load(dir)`` use ``.npz`` + JSON only (no pickle).
+- ``save(dir)`` / ``load(dir)`` use ``.npz`` + JSON only (no pickle);
+  ``xsell.models.registry.load_model`` loads any saved model by its saved name.
 - Fitted models keep their item axis as ``items_`` (a ``Vocabulary``); ``similarity_table``
   uses it to list every item's neighbours.
 - "Owned" means a positive cell of the fitted (n_buying_centers, n_items) matrix; models keep
@@ -12,21 +16,27 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from xsell.configbase import StrictModel
 from xsell.errors import ModelNotFittedError
-from xsell.interactions.matrix import InteractionMatrix
+from xsell.interactions.matrix import TrainingData
+from xsell.io.writers import atomic_write
 from xsell.vocab import Vocabulary
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+C = TypeVar("C", bound=StrictModel)
 
 
 @dataclass(frozen=True)
@@ -123,16 +133,65 @@ def owned_part(matrix: sp.spmatrix) -> sp.csr_matrix:
     return m
 
 
-class Recommender(ABC):
-    """Base class of all recommenders."""
+def sparse_top_n(matrix: sp.spmatrix, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of a sparse matrix: the ``n`` stored columns with the highest values, ties by
+    column position; (n_rows, n) positions (-1 padded) and float32 scores (NaN padded)."""
+    matrix = sp.csr_matrix(matrix)
+    counts = np.diff(matrix.indptr)
+    row = np.repeat(np.arange(matrix.shape[0]), counts)
+    order = np.lexsort((matrix.indices, -matrix.data, row))
+    rank = np.arange(len(order)) - matrix.indptr[row]
+    keep = rank < n
+    index = np.full((matrix.shape[0], n), -1, dtype=np.int64)
+    scores = np.full((matrix.shape[0], n), np.nan, dtype=np.float32)
+    index[row[keep], rank[keep]] = matrix.indices[order][keep]
+    scores[row[keep], rank[keep]] = matrix.data[order][keep]
+    return index, scores
+
+
+def dense_top_n(scores: np.ndarray, n: int, *, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of a dense (n_rows, n_items) score array: the ``n`` best finite columns, ties by
+    column position (deterministic); ``exclude`` (bool, same shape) removes cells. Returns (n_rows, n) positions
+    (-1 padded) and float32 scores (NaN padded)."""
+    scores = np.array(scores, dtype=np.float64, copy=True)
+    if exclude is not None:
+        scores[exclude] = -np.inf
+    n_rows, n_items = scores.shape
+    k = min(n, n_items)
+    index = np.full((n_rows, n), -1, dtype=np.int64)
+    out = np.full((n_rows, n), np.nan, dtype=np.float32)
+    if k == 0 or n_rows == 0:
+        return index, out
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < n_items else np.tile(np.arange(n_items), (n_rows, 1))
+    part_scores = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -part_scores), axis=1)
+    top = np.take_along_axis(part, order, axis=1)
+    top_scores = np.take_along_axis(part_scores, order, axis=1)
+    ok = np.isfinite(top_scores)
+    index[:, :k] = np.where(ok, top, -1)
+    out[:, :k] = np.where(ok, top_scores, np.nan)
+    return compact(index, out, np.zeros_like(index, dtype=bool), n)
+
+
+class Recommender(ABC, Generic[C]):
+    """Base class of all recommenders; ``C`` is the model's config section."""
 
     name: ClassVar[str]
     """Registry key, e.g. ``als``; also the ``source`` written into tables."""
+    config_class: ClassVar[type[StrictModel]]
+    """The typed config section the model holds (defaults live there, once)."""
+
+    def __init__(self, config: C | None = None, *, seed: int = 42, **fields: Any):
+        base = config if config is not None else self.config_class()
+        if fields:
+            base = self.config_class.model_validate({**base.model_dump(), **fields})
+        self.config: C = base  # type: ignore[assignment]
+        self.seed = int(seed)
 
     # -- to implement -------------------------------------------------------------------
     @abstractmethod
-    def fit(self, buyer_items: InteractionMatrix, **context: Any) -> Recommender:
-        """Learn from a (n_buying_centers, n_items) matrix; return ``self``."""
+    def fit(self, data: TrainingData) -> Self:
+        """Learn from ``data`` (each model reads the parts it needs); return ``self``."""
 
     @abstractmethod
     def recommend(self, buyers: Sequence[str], *, n: int = 10, exclude_owned: bool = True) -> Ranking:
@@ -153,9 +212,12 @@ class Recommender(ABC):
 
     # -- shared ---------------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
-        """Constructor parameters, read back from same-named attributes (scikit-learn style)."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {p: getattr(self, p) for p in names}
+        """The config's fields plus ``seed`` (flat, for tracking)."""
+        return {**self.config.model_dump(mode="json"), "seed": self.seed}
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
 
     def similarity_table(self, items: Sequence[str] | None = None, n: int = 20) -> pd.DataFrame:
         """Item-to-item table ``item_id, rank, rec_item_id, score`` from ``similar_items``.
@@ -185,27 +247,60 @@ class Recommender(ABC):
         return {}
 
     def save(self, directory: str | Path) -> Path:
-        """Write ``model.json`` + ``arrays.npz`` into ``directory`` (created)."""
+        """Write ``model.json`` + ``arrays.npz`` into ``directory`` (created), each atomically."""
         self._check_fitted()
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        np.savez(directory / "arrays.npz", **self._arrays())
-        meta = {"name": self.name, "class": type(self).__name__, "params": self.get_params(), "meta": self._meta()}
-        (directory / "model.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
+        arrays = self._arrays()
+        atomic_write(directory / "arrays.npz", lambda tmp: _savez(tmp, arrays))
+        meta = {
+            "name": self.name, "class": type(self).__name__, "config": self.config.model_dump(mode="json"),
+            "seed": self.seed, "meta": self._meta(),
+        }  # fmt: skip
+        atomic_write(directory / "model.json", lambda tmp: tmp.write_text(json.dumps(meta, indent=2, sort_keys=True, default=str)))
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path) -> Recommender:
-        """Load a model saved by ``save``; ``Recommender.load`` dispatches on the saved name."""
+    def load(cls, directory: str | Path) -> Self:
+        """Load a model of this class saved by ``save`` (any class: ``registry.load_model``)."""
         directory = Path(directory)
-        meta = json.loads((directory / "model.json").read_text())
-        target = cls
-        if cls is Recommender or getattr(cls, "name", None) != meta["name"]:
-            from xsell.models.registry import model_class
-
-            target = model_class(meta["name"])
-        model = target(**meta["params"])
+        meta = read_model_meta(directory)
+        if meta["name"] not in cls._names():
+            raise ValueError(f"{directory} holds a {meta['name']!r} model, not {cls.__name__}")
+        model = cls._from_meta(meta)
         with np.load(directory / "arrays.npz", allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         model._restore(arrays, meta.get("meta", {}))
+        model._loaded_from(directory)
         return model
+
+    @classmethod
+    def _names(cls) -> tuple[str, ...]:
+        """Registry names this class is saved under."""
+        return (cls.name,)
+
+    @classmethod
+    def _from_meta(cls, meta: dict[str, Any]) -> Self:
+        """An unfitted instance with the saved config (models saved before configs were held
+        kept flat ``params`` with ``random_state``: read those too)."""
+        if "config" in meta:
+            return cls(cls.config_class.model_validate(meta["config"]), seed=meta.get("seed", 42))
+        params = dict(meta.get("params", {}))
+        seed = params.pop("random_state", 42)
+        known = {k: v for k, v in params.items() if k in cls.config_class.model_fields}
+        return cls(cls.config_class.model_validate(known), seed=seed)
+
+    def _loaded_from(self, directory: Path) -> None:
+        """Hook after ``_restore`` (composite models load their parts from ``directory``)."""
+
+
+def read_model_meta(directory: str | Path) -> dict[str, Any]:
+    """``model.json`` of a saved model directory."""
+    path = Path(directory) / "model.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no saved model in {directory} (model.json missing)")
+    return json.loads(path.read_text())
+
+
+def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with open(path, "wb") as fh:  # a file object: np.savez would append .npz to a path
+        np.savez(fh, **arrays)

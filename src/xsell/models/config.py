@@ -1,13 +1,37 @@
-"""Config sections ``rules`` and ``models``."""
+"""Config sections ``rules`` and ``models``, and the one list of model names.
+
+Every model holds its typed config (``ALSRecommender(ALSConfig(...))``, LensKit style), so
+each hyper-parameter's default is written exactly once: here.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from xsell.configbase import ConfigPath, StrictModel
+from xsell.interactions.config import InteractionsConfig
+
+ModelName = Literal[
+    "popularity", "popularity_country", "popularity_segment", "rules", "als", "bpr", "item_knn", "ease", "rp3beta", "blend",
+]
+"""Every model the registry knows (``xsell.models.registry.MODELS``), the values of ``models.enabled``."""
+
+MODEL_NAMES: tuple[str, ...] = get_args(ModelName)
+"""``ModelName`` as a tuple, in registry order."""
+
+BASELINES: tuple[str, ...] = ("popularity", "popularity_country", "popularity_segment")
+"""The popularity baselines: always evaluated, always candidates for champion, and what every
+learned model is compared with."""
+
+BLEND = "blend"
+"""The tuned blend (``xsell.models.blend``): built by the evaluation from the other candidates."""
+
+PERSONAL_PREFERENCE: tuple[str, ...] = ("ease", "rp3beta", "als", "item_knn", "bpr", "rules")
+"""Learned models in the order they are preferred as the personal ranking when nothing measured
+says otherwise (no evaluation yet)."""
 
 
 class RulesConfig(StrictModel):
@@ -23,16 +47,25 @@ class RulesConfig(StrictModel):
     """Pseudo-count of ``damped_lift``: lift shrunk towards 1 by count / (count + shrinkage)."""
 
 
+class PopularityConfig(StrictModel):
+    """Popularity baseline: most bought (distinct buying centers) first."""
+
+    scope: Literal["global", "country", "segment"] = "global"
+    """Rank within the buying center's country or customer segment (the global order fills the
+    rest); ``global`` ranks everybody alike. Registered as ``popularity``, ``popularity_country``
+    and ``popularity_segment``."""
+
+
 class ALSConfig(StrictModel):
     """implicit's AlternatingLeastSquares."""
 
-    factors: int = Field(64, ge=1)
+    factors: int = Field(64, ge=1, le=4096)
     """Latent factors."""
     regularization: float = Field(0.05, ge=0.0)
     """L2 regularization."""
     alpha: float = Field(2.0, gt=0.0)
     """Confidence scaling of the implicit feedback."""
-    iterations: int = Field(15, ge=1)
+    iterations: int = Field(15, ge=1, le=1000)
     """ALS sweeps."""
     num_threads: int = Field(0, ge=0)
     """implicit threads for fit and batch recommend (0 = all cores); results do not depend on it."""
@@ -41,13 +74,13 @@ class ALSConfig(StrictModel):
 class BPRConfig(StrictModel):
     """implicit's BayesianPersonalizedRanking."""
 
-    factors: int = Field(64, ge=1)
+    factors: int = Field(64, ge=1, le=4096)
     """Latent factors."""
     learning_rate: float = Field(0.05, gt=0.0)
     """SGD learning rate."""
     regularization: float = Field(0.01, ge=0.0)
     """L2 regularization."""
-    iterations: int = Field(100, ge=1)
+    iterations: int = Field(100, ge=1, le=10000)
     """Epochs."""
     num_threads: int = Field(1, ge=0)
     """implicit threads (0 = all cores). Keep 1 for reproducible factors: with more threads
@@ -69,13 +102,60 @@ class ItemKNNConfig(StrictModel):
     """implicit threads for the all-pairs neighbour search (0 = all cores)."""
 
 
-class PopularityConfig(StrictModel):
-    """Popularity baseline."""
+class EASEConfig(StrictModel):
+    """EASE (Steck 2019): closed-form item x item weights ``B = I - P / diag(P)``, ``P = (X'X + l2 I)^-1``."""
 
-    by_country: bool = False
-    """Make the ``popularity`` entry rank within the buying center's country too.
-    ``popularity_country`` is always per country; keep this false so ``popularity`` stays
-    the global baseline."""
+    l2: float = Field(200.0, gt=0.0)
+    """L2 penalty ``lambda`` on the weights (larger: closer to popularity-weighted co-occurrence)."""
+    max_items: int = Field(10_000, ge=2)
+    """EASE inverts a dense (items x items) matrix: only the this many most bought items get
+    weights (memory ``8 * max_items**2`` bytes, time ~``max_items**3``); the others are neither
+    scored nor used as evidence (the log says how many were left out)."""
+    num_threads: int = Field(0, ge=0)
+    """BLAS threads of the inversion (0 = all cores)."""
+
+
+class RP3betaConfig(StrictModel):
+    """RP3beta (Paudel et al. 2016): 3-step random walk item -> buyer -> item, popularity penalised."""
+
+    alpha: float = Field(1.0, gt=0.0)
+    """Exponent of the transition probabilities (1 = plain random walk)."""
+    beta: float = Field(0.5, ge=0.0)
+    """Popularity penalty: the walk's arrival probability at item j is divided by ``degree(j) ** beta``."""
+    K: int = Field(100, ge=1)
+    """Neighbours kept per item."""
+
+
+class BlendConfig(StrictModel):
+    """The tuned blend of a personal model, anchor-based cross-sell and a popularity prior.
+
+    Written by the evaluation (weights chosen on the validation window); the defaults here are
+    the starting point of that search and what ``xsell train`` uses without an evaluation."""
+
+    personal: ModelName | None = None
+    """Learned model that ranks per buying center (``null``: the best one on validation)."""
+    anchor: ModelName | None = "rules"
+    """Item-to-item model whose links from the products a buying center bought are scored
+    (``null``: none)."""
+    prior: Literal["popularity", "popularity_country", "popularity_segment"] = "popularity_country"
+    """Popularity baseline used as the prior."""
+    weights: dict[Literal["personal", "anchor", "prior"], float] = Field(
+        default_factory=lambda: {"personal": 1.0, "anchor": 0.5, "prior": 0.5}
+    )
+    """Weight of each component's rank-normalised score."""
+    prior_shrinkage: float | None = Field(None, ge=0.0)
+    """History-dependent prior: a buying center with ``h`` bought products weighs the prior by
+    ``s / (s + h)`` (``s`` = this value), so thin histories lean on it and rich ones on their own
+    signal; ``null``: a constant prior weight."""
+    depth: int = Field(100, ge=1)
+    """Candidates read from each component per buying center."""
+
+    @field_validator("weights")
+    @classmethod
+    def _non_negative(cls, weights: dict[str, float]) -> dict[str, float]:
+        if any(w < 0 for w in weights.values()) or not any(w > 0 for w in weights.values()):
+            raise ValueError(f"blend weights must be >= 0 and not all 0, got {weights}")
+        return weights
 
 
 class ModelsConfig(StrictModel):
@@ -87,15 +167,34 @@ class ModelsConfig(StrictModel):
     """Item axis of the models: products, or variants (custom-made roll up to the product)."""
     seed: int = 42
     """Random seed of every model: same config and data give the same tables."""
-    enabled: list[Literal["popularity", "popularity_country", "rules", "als", "bpr", "item_knn"]] = Field(
-        default_factory=lambda: ["popularity", "popularity_country", "rules", "als", "bpr", "item_knn"]
+    enabled: list[ModelName] = Field(
+        default_factory=lambda: [
+            "popularity", "popularity_country", "popularity_segment", "rules", "als", "item_knn", "ease", "rp3beta", "blend",
+        ]
     )
-    """Models to train."""
+    """Models to train and evaluate (the popularity baselines are always evaluated). ``bpr`` is
+    available but off by default: it lost to popularity on every history measured."""
     als: ALSConfig = Field(default_factory=ALSConfig)
     """Hyper-parameters of ``als``."""
     bpr: BPRConfig = Field(default_factory=BPRConfig)
     """Hyper-parameters of ``bpr``."""
     item_knn: ItemKNNConfig = Field(default_factory=ItemKNNConfig)
     """Hyper-parameters of ``item_knn``."""
-    popularity: PopularityConfig = Field(default_factory=PopularityConfig)
-    """Options of the ``popularity`` baseline."""
+    ease: EASEConfig = Field(default_factory=EASEConfig)
+    """Hyper-parameters of ``ease``."""
+    rp3beta: RP3betaConfig = Field(default_factory=RP3betaConfig)
+    """Hyper-parameters of ``rp3beta``."""
+    blend: BlendConfig = Field(default_factory=BlendConfig)
+    """Components and weights of ``blend``."""
+
+
+class LearningConfig(StrictModel):
+    """The sections a model's training reads, as one view of the root config (same dotted keys:
+    ``interactions.*``, ``models.*``, ``rules.*``), so a tuned configuration is one object."""
+
+    interactions: InteractionsConfig = Field(default_factory=InteractionsConfig)
+    """Matrix construction."""
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    """Recommenders."""
+    rules: RulesConfig = Field(default_factory=RulesConfig)
+    """Association rules."""

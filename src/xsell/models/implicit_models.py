@@ -24,14 +24,15 @@ from __future__ import annotations
 import warnings
 from abc import abstractmethod
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from xsell.interactions.matrix import InteractionMatrix
+from xsell.interactions.matrix import TrainingData
 from xsell.models.base import (
+    C,
     Ranking,
     Recommender,
     compact,
@@ -40,8 +41,13 @@ from xsell.models.base import (
     drop_self,
     owned_cells,
     owned_part,
+    sparse_top_n,
 )
+from xsell.models.config import ALSConfig, BPRConfig, ItemKNNConfig
 from xsell.vocab import Vocabulary
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 _MISSING_SCORE = -np.finfo(np.float32).max / 2
 """implicit marks filtered / missing results with -FLT_MAX; anything below this is padding."""
@@ -72,22 +78,6 @@ def _without_cells(matrix: sp.csr_matrix, cells: sp.csr_matrix) -> sp.csr_matrix
     return out
 
 
-def sparse_top_n(matrix: sp.csr_matrix, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of a CSR matrix: the ``n`` stored columns with the highest values, ties by
-    column position; (n_rows, n) positions (-1 padded) and float32 scores (NaN padded)."""
-    matrix = sp.csr_matrix(matrix)
-    counts = np.diff(matrix.indptr)
-    row = np.repeat(np.arange(matrix.shape[0]), counts)
-    order = np.lexsort((matrix.indices, -matrix.data, row))
-    rank = np.arange(len(order)) - matrix.indptr[row]
-    keep = rank < n
-    index = np.full((matrix.shape[0], n), -1, dtype=np.int64)
-    scores = np.full((matrix.shape[0], n), np.nan, dtype=np.float32)
-    index[row[keep], rank[keep]] = matrix.indices[order][keep]
-    scores[row[keep], rank[keep]] = matrix.data[order][keep]
-    return index, scores
-
-
 def _pad_columns(index: np.ndarray, scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Right-pad (n_q, m) results to n columns."""
     extra = n - index.shape[1]
@@ -99,10 +89,11 @@ def _pad_columns(index: np.ndarray, scores: np.ndarray, n: int) -> tuple[np.ndar
     )
 
 
-class ImplicitRecommender(Recommender):
+class ImplicitRecommender(Recommender[C]):
     """Shared fit / recommend / save logic; subclasses build the implicit model."""
 
     name: ClassVar[str]
+    _scorer: Any = None
 
     # -- subclass hooks ---------------------------------------------------------------------
     @abstractmethod
@@ -132,8 +123,9 @@ class ImplicitRecommender(Recommender):
         """Inverse of ``_learned_arrays``."""
 
     # -- fit ------------------------------------------------------------------------------
-    def fit(self, buyer_items: InteractionMatrix, **context: Any) -> ImplicitRecommender:
-        """Fit on a (n_buying_centers, n_items) matrix; BLAS limited to one thread."""
+    def fit(self, data: TrainingData) -> Self:
+        """Fit on ``data.buyer_items`` (n_buying_centers, n_items); BLAS limited to one thread."""
+        buyer_items = data.buyer_items
         matrix = sp.csr_matrix(buyer_items.matrix, dtype=np.float32, copy=True)
         matrix.eliminate_zeros()
         matrix.sort_indices()
@@ -204,7 +196,7 @@ class ImplicitRecommender(Recommender):
         self._scorer = None
 
 
-class _FactorModel(ImplicitRecommender):
+class _FactorModel(ImplicitRecommender[C]):
     """Matrix factorisation: learned ``user_factors_`` / ``item_factors_``; similar_items is
     the cosine of item factors (implicit's ``similar_items``)."""
 
@@ -218,7 +210,7 @@ class _FactorModel(ImplicitRecommender):
         # any CPU factor model scores the same way (dot products, factor cosine): ALS and BPR
         from implicit.cpu.als import AlternatingLeastSquares
 
-        scorer = AlternatingLeastSquares(factors=self.user_factors_.shape[1], num_threads=self.num_threads)
+        scorer = AlternatingLeastSquares(factors=self.user_factors_.shape[1], num_threads=self.config.num_threads)
         scorer.user_factors = self.user_factors_
         scorer.item_factors = self.item_factors_
         return scorer
@@ -242,77 +234,39 @@ class _FactorModel(ImplicitRecommender):
         self.item_factors_ = arrays["item_factors"]
 
 
-class ALSRecommender(_FactorModel):
-    """implicit's AlternatingLeastSquares (conjugate gradient), seeded by ``random_state``."""
+class ALSRecommender(_FactorModel[ALSConfig]):
+    """implicit's AlternatingLeastSquares (conjugate gradient), seeded by ``seed``."""
 
     name = "als"
-
-    def __init__(
-        self,
-        factors: int = 64,
-        regularization: float = 0.05,
-        alpha: float = 2.0,
-        iterations: int = 15,
-        random_state: int = 42,
-        num_threads: int = 0,
-    ):
-        self.factors = factors
-        self.regularization = regularization
-        self.alpha = alpha
-        self.iterations = iterations
-        self.random_state = random_state
-        self.num_threads = num_threads
+    config_class = ALSConfig
 
     def _new_model(self) -> Any:
         from implicit.als import AlternatingLeastSquares
 
+        c = self.config
         return AlternatingLeastSquares(
-            factors=self.factors,
-            regularization=self.regularization,
-            alpha=self.alpha,
-            iterations=self.iterations,
-            random_state=self.random_state,
-            num_threads=self.num_threads,
-            use_gpu=False,
-        )
+            factors=c.factors, regularization=c.regularization, alpha=c.alpha, iterations=c.iterations,
+            random_state=self.seed, num_threads=c.num_threads, use_gpu=False,
+        )  # fmt: skip
 
 
-class BPRRecommender(_FactorModel):
+class BPRRecommender(_FactorModel[BPRConfig]):
     """implicit's BayesianPersonalizedRanking; deterministic only with ``num_threads=1``."""
 
     name = "bpr"
-
-    def __init__(
-        self,
-        factors: int = 64,
-        learning_rate: float = 0.05,
-        regularization: float = 0.01,
-        iterations: int = 100,
-        random_state: int = 42,
-        num_threads: int = 1,
-    ):
-        self.factors = factors
-        self.learning_rate = learning_rate
-        self.regularization = regularization
-        self.iterations = iterations
-        self.random_state = random_state
-        self.num_threads = num_threads
+    config_class = BPRConfig
 
     def _new_model(self) -> Any:
         from implicit.bpr import BayesianPersonalizedRanking
 
+        c = self.config
         return BayesianPersonalizedRanking(
-            factors=self.factors,
-            learning_rate=self.learning_rate,
-            regularization=self.regularization,
-            iterations=self.iterations,
-            random_state=self.random_state,
-            num_threads=self.num_threads,
-            use_gpu=False,
-        )
+            factors=c.factors, learning_rate=c.learning_rate, regularization=c.regularization,
+            iterations=c.iterations, random_state=self.seed, num_threads=c.num_threads, use_gpu=False,
+        )  # fmt: skip
 
 
-class ItemKNNRecommender(ImplicitRecommender):
+class ItemKNNRecommender(ImplicitRecommender[ItemKNNConfig]):
     """implicit's item-item nearest neighbours (cosine, BM25 or TF-IDF weighting).
 
     Learned ``similarity_``: (n_items, n_items) CSR with at most ``K`` neighbours per item
@@ -321,31 +275,17 @@ class ItemKNNRecommender(ImplicitRecommender):
     """
 
     name = "item_knn"
-
-    def __init__(
-        self,
-        similarity: str = "cosine",
-        K: int = 50,
-        bm25_k1: float = 1.2,
-        bm25_b: float = 0.75,
-        num_threads: int = 0,
-    ):
-        self.similarity = similarity
-        self.K = K
-        self.bm25_k1 = bm25_k1
-        self.bm25_b = bm25_b
-        self.num_threads = num_threads
+    config_class = ItemKNNConfig
 
     def _new_model(self) -> Any:
         from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, TFIDFRecommender
 
-        if self.similarity == "cosine":
-            return CosineRecommender(K=self.K, num_threads=self.num_threads)
-        if self.similarity == "tfidf":
-            return TFIDFRecommender(K=self.K, num_threads=self.num_threads)
-        if self.similarity == "bm25":
-            return BM25Recommender(K=self.K, K1=self.bm25_k1, B=self.bm25_b, num_threads=self.num_threads)
-        raise ValueError(f"item_knn similarity must be cosine, bm25 or tfidf, got {self.similarity!r}")
+        c = self.config
+        if c.similarity == "cosine":
+            return CosineRecommender(K=c.K, num_threads=c.num_threads)
+        if c.similarity == "tfidf":
+            return TFIDFRecommender(K=c.K, num_threads=c.num_threads)
+        return BM25Recommender(K=c.K, K1=c.bm25_k1, B=c.bm25_b, num_threads=c.num_threads)
 
     def _learned(self, model: Any) -> dict[str, Any]:
         return {"similarity_": sp.csr_matrix(model.similarity)}
@@ -366,7 +306,7 @@ class ItemKNNRecommender(ImplicitRecommender):
     def _rebuild(self) -> Any:
         from implicit.nearest_neighbours import ItemItemRecommender, NearestNeighboursScorer
 
-        scorer = ItemItemRecommender(K=self.K, num_threads=self.num_threads)
+        scorer = ItemItemRecommender(K=self.config.K, num_threads=self.config.num_threads)
         scorer.similarity = self.similarity_
         scorer.scorer = NearestNeighboursScorer(self.similarity_)
         return scorer

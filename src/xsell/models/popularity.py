@@ -1,21 +1,23 @@
-"""Popularity baselines, global (``popularity``) and per country (``popularity_country``).
+"""Popularity baselines: global (``popularity``), per country (``popularity_country``) and per
+customer segment (``popularity_segment``).
 
 Popularity of an item = number of distinct buying centers with a positive cell for it
 (not summed weights); ties are broken by item id. These are the baselines every other
-model has to beat in the temporal evaluation.
+model is compared with in the temporal evaluation, and candidates for champion themselves.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from xsell.interactions.matrix import InteractionMatrix
+from xsell.interactions.matrix import TrainingData
 from xsell.models.base import Ranking, Recommender, csr_arrays, csr_from_arrays, drop_self, owned_part
+from xsell.models.config import PopularityConfig
 from xsell.vocab import Vocabulary
 
 _CELL_BUDGET = 4_000_000
@@ -61,57 +63,68 @@ def first_unowned(order: np.ndarray, owned: sp.csr_matrix, n: int) -> np.ndarray
     return out
 
 
-class Popularity(Recommender):
-    """Most popular items, globally or within the buying center's country.
+class Popularity(Recommender[PopularityConfig]):
+    """Most popular items, globally or within the buying center's group (country or segment).
 
-    ``by_country=False`` registers as ``popularity``, ``by_country=True`` as
-    ``popularity_country``. The per-country list ranks items bought in that country by their
-    country popularity, followed by the remaining items in global order (score 0: nobody in
-    the country bought them). Buyers without a known country, and unknown buyers, get the
-    global list; ``exclude_owned`` removes items a known buyer owns. ``similar_items`` is
-    honest about having no item-to-item signal: the globally most popular other items.
+    ``scope`` ``global`` registers as ``popularity``, ``country`` as ``popularity_country`` and
+    ``segment`` as ``popularity_segment``. A group's list ranks items bought in that group by
+    their group popularity, followed by the remaining items in global order (score 0: nobody in
+    the group bought them). Buyers without a known group, and unknown buyers, get the global
+    list; ``exclude_owned`` removes items a known buyer owns. ``similar_items`` is honest about
+    having no item-to-item signal: the globally most popular other items.
     """
 
     name = "popularity"
+    config_class = PopularityConfig
+    SCOPE_NAMES: ClassVar[dict[str, str]] = {
+        "global": "popularity", "country": "popularity_country", "segment": "popularity_segment",
+    }  # fmt: skip
 
-    def __init__(self, by_country: bool = False):
-        self.by_country = by_country
-        self.name = "popularity_country" if by_country else "popularity"
+    def __init__(self, config: PopularityConfig | None = None, *, seed: int = 42, **fields: Any):
+        super().__init__(config, seed=seed, **fields)
+        self.name = self.SCOPE_NAMES[self.config.scope]  # type: ignore[misc]
+
+    @classmethod
+    def _names(cls) -> tuple[str, ...]:
+        return tuple(cls.SCOPE_NAMES.values())
+
+    @property
+    def _grouped(self) -> bool:
+        return self.config.scope != "global"
 
     # -- fit ------------------------------------------------------------------------------
-    def fit(
-        self, buyer_items: InteractionMatrix, buyer_country: pd.Series | None = None, **context: Any
-    ) -> Popularity:
-        """Count distinct buyers per item, globally and per country.
+    def fit(self, data: TrainingData) -> Popularity:
+        """Count distinct buyers per item, globally and per group.
 
-        ``buyer_country``: index buying_center_id, value country; required when
-        ``by_country``. Buyers in it but not in ``buyer_items`` still get their country's list.
+        The group of a buyer is ``data.buyer_country`` (scope ``country``) or
+        ``data.buyer_segment`` (scope ``segment``); buyers in that mapping but not in the
+        matrix still get their group's list. A missing mapping leaves every buyer in the global list.
         """
-        if self.by_country and buyer_country is None:
-            raise ValueError("popularity_country needs buyer_country (buying_center_id -> country)")
+        buyer_items = data.buyer_items
         owned = owned_part(buyer_items.matrix).astype(np.float32)
         self.items_ = buyer_items.cols
         self.buyers_ = buyer_items.rows
         self.buyer_items_ = owned
         self.item_counts_ = owned.getnnz(axis=0).astype(np.int64)
-        if self.by_country:
-            mapping = buyer_country.dropna().astype(str)
-            mapping = mapping[~mapping.index.astype(str).duplicated()]
-            self.countries_ = Vocabulary.from_values(mapping.to_numpy())
-            self.country_buyers_ = Vocabulary(mapping.index.astype(str).to_numpy())
-            self.country_of_buyer_ = self.countries_.index(mapping.to_numpy())
-            self.country_item_counts_ = self._count_by_country(owned)
+        if self._grouped:
+            mapping = data.buyer_country if self.config.scope == "country" else data.buyer_segment
+            mapping = pd.Series(dtype=str) if mapping is None else mapping.dropna().astype(str)
+            mapping = mapping[(mapping != "") & ~mapping.index.astype(str).duplicated()]
+            self.groups_ = Vocabulary.from_values(mapping.to_numpy())
+            self.group_buyers_ = Vocabulary(mapping.index.astype(str).to_numpy())
+            self.group_of_buyer_ = self.groups_.index(mapping.to_numpy())
+            self.group_item_counts_ = self._count_by_group(owned)
         self._prepare()
         return self
 
-    def _count_by_country(self, owned: sp.csr_matrix) -> sp.csr_matrix:
-        """(n_countries, n_items) distinct-buyer counts: country indicator @ binary owned."""
-        pos = self.country_buyers_.index(self.buyers_.ids, missing="ignore")
+    def _count_by_group(self, owned: sp.csr_matrix) -> sp.csr_matrix:
+        """(n_groups, n_items) distinct-buyer counts: group indicator @ binary owned."""
+        pos = self.group_buyers_.index(self.buyers_.ids, missing="ignore")
         known = np.flatnonzero(pos >= 0)
-        country_of_row = self.country_of_buyer_[pos[known]]
+        group_of_row = self.group_of_buyer_[pos[known]]
         indicator = sp.csr_matrix(
-            (np.ones(len(known), dtype=np.int64), (country_of_row, known)),
-            shape=(len(self.countries_), len(self.buyers_)),
+            (np.ones(len(known), dtype=np.int64), (group_of_row, known)),
+            shape=(len(self.groups_), len(self.buyers_)),
         )
         binary = owned.copy()
         binary.data = np.ones_like(binary.data, dtype=np.int64)
@@ -124,11 +137,11 @@ class Popularity(Recommender):
         self._id_rank[np.argsort(ids, kind="stable")] = np.arange(len(ids))
         self._global_order = rank_order(self.item_counts_, self._id_rank)
 
-    def _order(self, country: int) -> tuple[np.ndarray, np.ndarray]:
-        """Item positions best first and their scores, for a country position or -1 (global)."""
-        if country < 0:
+    def _order(self, group: int) -> tuple[np.ndarray, np.ndarray]:
+        """Item positions best first and their scores, for a group position or -1 (global)."""
+        if group < 0:
             return self._global_order, self.item_counts_[self._global_order]
-        counts = self.country_item_counts_[country].toarray().ravel()
+        counts = self.group_item_counts_[group].toarray().ravel()
         local = rank_order(counts, self._id_rank)
         rest = self._global_order[counts[self._global_order] == 0]
         order = np.concatenate([local, rest])
@@ -136,14 +149,14 @@ class Popularity(Recommender):
 
     # -- predict --------------------------------------------------------------------------
     def recommend(self, buyers: Sequence[str], *, n: int = 10, exclude_owned: bool = True) -> Ranking:
-        """Top ``n`` popular items per buyer (country list when known, else global)."""
+        """Top ``n`` popular items per buyer (its group's list when known, else global)."""
         self._check_fitted()
         buyers = [str(b) for b in buyers]
         rows = self.buyers_.index(buyers, missing="ignore")
         groups = np.full(len(buyers), -1, dtype=np.int64)
-        if self.by_country:
-            pos = self.country_buyers_.index(buyers, missing="ignore")
-            groups[pos >= 0] = self.country_of_buyer_[pos[pos >= 0]]
+        if self._grouped:
+            pos = self.group_buyers_.index(buyers, missing="ignore")
+            groups[pos >= 0] = self.group_of_buyer_[pos[pos >= 0]]
         index = np.full((len(buyers), n), -1, dtype=np.int64)
         scores = np.full((len(buyers), n), np.nan, dtype=np.float32)
         for group in np.unique(groups):
@@ -178,12 +191,12 @@ class Popularity(Recommender):
             "item_counts": self.item_counts_,
             **csr_arrays("buyer_items", self.buyer_items_),
         }
-        if self.by_country:
+        if self._grouped:
             arrays.update(
-                countries=self.countries_.to_array(),
-                country_buyers=self.country_buyers_.to_array(),
-                country_of_buyer=self.country_of_buyer_,
-                **csr_arrays("country_item_counts", self.country_item_counts_),
+                groups=self.groups_.to_array(),
+                group_buyers=self.group_buyers_.to_array(),
+                group_of_buyer=self.group_of_buyer_,
+                **csr_arrays("group_item_counts", self.group_item_counts_),
             )
         return arrays
 
@@ -192,9 +205,9 @@ class Popularity(Recommender):
         self.buyers_ = Vocabulary(arrays["buyers"])
         self.item_counts_ = arrays["item_counts"]
         self.buyer_items_ = csr_from_arrays("buyer_items", arrays)
-        if self.by_country:
-            self.countries_ = Vocabulary(arrays["countries"])
-            self.country_buyers_ = Vocabulary(arrays["country_buyers"])
-            self.country_of_buyer_ = arrays["country_of_buyer"]
-            self.country_item_counts_ = csr_from_arrays("country_item_counts", arrays)
+        if self._grouped:
+            self.groups_ = Vocabulary(arrays["groups"])
+            self.group_buyers_ = Vocabulary(arrays["group_buyers"])
+            self.group_of_buyer_ = arrays["group_of_buyer"]
+            self.group_item_counts_ = csr_from_arrays("group_item_counts", arrays)
         self._prepare()

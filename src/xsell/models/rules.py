@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from xsell.interactions.matrix import InteractionMatrix
-from xsell.models.base import Ranking, Recommender
+from xsell.interactions.matrix import InteractionMatrix, TrainingData
+from xsell.models.base import Ranking, Recommender, sparse_top_n
 from xsell.models.config import RulesConfig
 from xsell.vocab import Vocabulary
 
@@ -121,23 +121,16 @@ def _top_n_rows(scores: sp.csr_matrix, rows: np.ndarray, n: int, items: Vocabula
     Ties go to the lower column position (vocabulary order). Returns ``(ids, scores)`` of shape
     (len(rows), n) padded with ``None`` / NaN.
     """
-    ids = np.full((len(rows), n), None, dtype=object)
+    index = np.full((len(rows), n), -1, dtype=np.int64)
     out = np.full((len(rows), n), np.nan, dtype=np.float32)
     known = np.flatnonzero(rows >= 0)
-    sub = scores[rows[known]].tocsr()
-    sub.sort_indices()
-    sub = sub.tocoo()  # entries in (row, col) order, so a stable sort keeps col as tie-break
-    order = np.lexsort((-sub.data, sub.row))
-    r, c, v = sub.row[order], sub.col[order], sub.data[order]
-    first = np.searchsorted(r, np.arange(len(known)))
-    pos = np.arange(len(r)) - first[r]
-    keep = pos < n
-    ids[known[r[keep]], pos[keep]] = items.id_of(c[keep])
-    out[known[r[keep]], pos[keep]] = v[keep]
+    index[known], out[known] = sparse_top_n(scores[rows[known]], n)
+    ids = np.full(index.shape, None, dtype=object)
+    ids[index >= 0] = items.id_of(index[index >= 0])
     return ids, out
 
 
-class AssociationRules(Recommender):
+class AssociationRules(Recommender[RulesConfig]):
     """Pairwise association rules as a recommender (``name = "rules"``).
 
     ``fit`` mines the rules of a (n_baskets, n_products) basket matrix and keeps, per
@@ -150,30 +143,17 @@ class AssociationRules(Recommender):
     """
 
     name = "rules"
-
-    def __init__(
-        self, min_support_count: int = 5, metric: str = "damped_lift", top_k: int = 20, lift_shrinkage: float = 10.0
-    ):
-        self.min_support_count = min_support_count
-        self.metric = metric
-        self.top_k = top_k
-        self.lift_shrinkage = lift_shrinkage
-
-    @classmethod
-    def from_config(cls, cfg: RulesConfig) -> AssociationRules:
-        """Instance with the parameters of the ``rules`` config section."""
-        return cls(cfg.min_support_count, cfg.metric, cfg.top_k, cfg.lift_shrinkage)
+    config_class = RulesConfig
 
     # -- fitting ----------------------------------------------------------------------------
-    def fit(self, baskets: InteractionMatrix, *, buyer_items: InteractionMatrix | None = None) -> AssociationRules:
-        """Mine rules from ``baskets`` (n_baskets, n_products).
-
-        ``buyer_items`` (n_buying_centers, n_products), optional, is what ``recommend`` reads
-        as "owned"; its columns are matched to the basket product vocabulary by id (products
-        without rules are ignored).
-        """
-        a, b, c, item_count = _pair_counts(baskets, self.min_support_count)
-        self._set_learned(a, b, c, item_count, baskets.shape[0], baskets.cols, self._owned(buyer_items, baskets.cols))
+    def fit(self, data: TrainingData) -> AssociationRules:
+        """Mine rules from ``data.baskets`` (n_baskets, n_products); what ``recommend`` reads as
+        "owned" is ``data.interactions.buyer_products``, matched to the basket products by id
+        (products without rules are ignored)."""
+        baskets = data.baskets
+        a, b, c, item_count = _pair_counts(baskets, self.config.min_support_count)
+        owned = self._owned(data.interactions.buyer_products, baskets.cols)
+        self._set_learned(a, b, c, item_count, baskets.shape[0], baskets.cols, owned)
         return self
 
     @staticmethod
@@ -198,10 +178,10 @@ class AssociationRules(Recommender):
         self.n_baskets_ = int(n_baskets)
         self.item_count_ = item_count
         self.items_ = items
-        self.rules_ = _rule_frame(a, b, c, item_count, n_baskets, items, self.lift_shrinkage)
-        self.top_rules_ = top_k_rules(self.rules_, self.metric, self.top_k)
-        score = np.array(self.top_rules_[self.metric], dtype=np.float64)
-        if self.metric == "conviction":
+        self.rules_ = _rule_frame(a, b, c, item_count, n_baskets, items, self.config.lift_shrinkage)
+        self.top_rules_ = top_k_rules(self.rules_, self.config.metric, self.config.top_k)
+        score = np.array(self.top_rules_[self.config.metric], dtype=np.float64)
+        if self.config.metric == "conviction":
             inf = ~np.isfinite(score)
             s_b = self.top_rules_["consequent_count"].to_numpy()[inf] / n_baskets
             score[inf] = (1.0 - s_b) * (self.top_rules_["antecedent_count"].to_numpy()[inf] + 1)
@@ -256,7 +236,7 @@ class AssociationRules(Recommender):
                 "item_id": top["antecedent"],
                 "rank": top["rank"].astype(np.int64),
                 "rec_item_id": top["consequent"],
-                "score": top[self.metric],
+                "score": top[self.config.metric],
                 "count": top["count"],
                 "support": top["support"],
                 "confidence": top["confidence"],

@@ -7,13 +7,12 @@ Layout written under ``<models.dir>/<run>/`` (run = UTC timestamp + short config
     order_products.npz      the (n_baskets, n_products) basket matrix of the rules
     <model name>/           model.json + arrays.npz (``Recommender.save``)
 
-``train_models`` is the pure part (matrices in, fitted models out); the evaluation step
-reuses it to retrain the same configuration on the pre-cutoff history.
+The pure part, ``xsell.models.training.train_models`` (training data in, fitted models out),
+is shared with the evaluation, which retrains the same configuration on the pre-cutoff history.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -22,13 +21,14 @@ from pathlib import Path
 import pandas as pd
 
 from xsell.config import Config
-from xsell.interactions.build import buyer_countries
-from xsell.interactions.matrix import InteractionMatrix, Interactions
+from xsell.interactions.build import build_training_data
+from xsell.interactions.matrix import InteractionMatrix, TrainingData
 from xsell.io.layout import Workdir
 from xsell.io.readers import read_canonical
+from xsell.io.writers import atomic_write, write_json
 from xsell.models.base import Recommender
-from xsell.models.config import ModelsConfig, RulesConfig
-from xsell.models.registry import build_model
+from xsell.models.config import ModelsConfig
+from xsell.models.training import train_models
 from xsell.progress import stage
 
 log = logging.getLogger(__name__)
@@ -46,43 +46,6 @@ class TrainResult:
     """Fit seconds per model."""
 
 
-def buyer_items_for(interactions: Interactions, level: str) -> InteractionMatrix:
-    """The buyer x item matrix of ``models.level``: ``buyer_products`` or ``buyer_variants``."""
-    return interactions.buyer_products if level == "product" else interactions.buyer_variants
-
-
-def train_models(
-    interactions: Interactions,
-    buyer_country: pd.Series | None,
-    cfg: ModelsConfig,
-    *,
-    rules: RulesConfig | None = None,
-    timings: dict[str, float] | None = None,
-) -> dict[str, Recommender]:
-    """Fit every model in ``cfg.enabled`` and return them by name (pure: no file I/O).
-
-    ``rules`` fit on ``order_products`` with ``buyer_items=buyer_products``; the others on
-    the matrix of ``cfg.level``; ``popularity_country`` also gets ``buyer_country``. When
-    ``timings`` is given it is filled with fit seconds per model.
-    """
-    buyer_items = buyer_items_for(interactions, cfg.level)
-    models: dict[str, Recommender] = {}
-    for name in cfg.enabled:
-        model = build_model(name, cfg, rules=rules)
-        with stage(f"fit {name}", log) as report:
-            if name == "rules":
-                model.fit(interactions.order_products, buyer_items=interactions.buyer_products)
-                report.counts.update(baskets=interactions.order_products.shape[0])
-            else:
-                context = {"buyer_country": buyer_country} if name.startswith("popularity") else {}
-                model.fit(buyer_items, **context)
-                report.counts.update(buyers=buyer_items.shape[0], items=buyer_items.shape[1])
-        models[name] = model
-        if timings is not None:
-            timings[name] = round(report.seconds, 3)
-    return models
-
-
 def run_name(config_hash: str, now: datetime | None = None) -> str:
     """``YYYYmmddTHHMMSSZ-<first 8 hex of the config hash>``."""
     now = now or datetime.now(timezone.utc)
@@ -96,17 +59,18 @@ def _shape(m: InteractionMatrix) -> dict[str, object]:
 def write_run(
     run_dir: Path,
     models: dict[str, Recommender],
-    interactions: Interactions,
+    data: TrainingData,
     cfg: ModelsConfig,
     *,
     config_hash: str,
     timings: dict[str, float],
 ) -> Path:
-    """Save every model, the matrices and ``train.json`` under ``run_dir`` (created)."""
+    """Save every model, the matrices and ``train.json`` (written last: its presence marks a
+    complete run) under ``run_dir`` (created)."""
     run_dir.mkdir(parents=True, exist_ok=False)
-    buyer_items = buyer_items_for(interactions, cfg.level)
-    buyer_items.save(run_dir / "buyer_items.npz")
-    interactions.order_products.save(run_dir / "order_products.npz")
+    buyer_items = data.buyer_items
+    atomic_write(run_dir / "buyer_items.npz", lambda tmp: buyer_items.save(tmp))
+    atomic_write(run_dir / "order_products.npz", lambda tmp: data.baskets.save(tmp))
     for name, model in models.items():
         model.save(run_dir / name)
     summary = {
@@ -116,30 +80,25 @@ def write_run(
         "seed": cfg.seed,
         "models": list(models),
         "fit_seconds": timings,
-        "matrices": {"buyer_items": _shape(buyer_items), "order_products": _shape(interactions.order_products)},
+        "matrices": {"buyer_items": _shape(buyer_items), "order_products": _shape(data.baskets)},
     }
-    (run_dir / "train.json").write_text(json.dumps(summary, indent=2))
+    write_json(summary, run_dir / "train.json")
     return run_dir
 
 
 def run_train(cfg: Config) -> TrainResult:
     """Read the canonical tables, build the matrices, fit and save every enabled model."""
-    from xsell.interactions.build import build_interactions
-
     workdir = Workdir(cfg.workdir)
     lines = read_canonical(workdir.order_lines)
     customers = read_canonical(workdir.customers, required=False)
     with stage("interactions", log) as report:
-        interactions = build_interactions(lines, cfg.interactions)
-        report.counts.update(buyers=interactions.buyer_products.shape[0], products=interactions.buyer_products.shape[1])
+        data = build_training_data(lines, customers, cfg.interactions, level=cfg.models.level)
+        report.counts.update(buyers=data.buyer_items.shape[0], items=data.buyer_items.shape[1])
     timings: dict[str, float] = {}
-    models = train_models(
-        interactions, buyer_countries(lines, customers), cfg.models, rules=cfg.rules, timings=timings
-    )
+    models = train_models(data, cfg.models, cfg.rules, timings=timings)
     config_hash = cfg.hash()
     run_dir = write_run(
-        Path(cfg.models.dir) / run_name(config_hash), models, interactions, cfg.models,
-        config_hash=config_hash, timings=timings,
+        Path(cfg.models.dir) / run_name(config_hash), models, data, cfg.models, config_hash=config_hash, timings=timings,
     )  # fmt: skip
     log.info("train: saved %d models to %s", len(models), run_dir)
     if cfg.mlflow.enabled:

@@ -1,0 +1,225 @@
+"""The blend: a personal model, anchor-based cross-sell and a popularity prior, fused per buyer.
+
+Each component ranks ``depth`` candidates per buying center (owned items excluded as asked).
+Rank ``r`` of a component becomes ``1 - (r - 1) / depth`` (best = 1, comparable across
+components whose raw scores are not: dot products, lifts, counts) and the blend score of an item
+is ``sum_role w_role * norm_role``. With ``prior_shrinkage = s`` the prior's weight for a buyer
+with ``h`` owned items is ``w_prior * s / (s + h)``: thin histories lean on popularity, rich ones
+on their own signal. The evaluation chooses the components and weights on a validation window
+(``xsell.evaluation.tuning``) with the same ``fuse`` that ``recommend`` runs, so what is published
+is what was measured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from xsell.interactions.matrix import TrainingData
+from xsell.models.base import Ranking, Recommender, csr_arrays, csr_from_arrays, owned_part
+from xsell.models.config import BlendConfig
+from xsell.vocab import Vocabulary
+
+ROLES: tuple[str, ...] = ("personal", "anchor", "prior")
+"""Component roles, in blend order."""
+
+_BUYER_BLOCK = 20_000
+"""Buyers fused per block in ``recommend`` (bounds memory at ~block x roles x depth rows)."""
+
+
+@dataclass(frozen=True)
+class FusionPlan:
+    """Candidates of every component for one set of buyers, ready to fuse with any weights.
+
+    ``key_row`` / ``key_item`` (n_keys,): the distinct (buyer row, item code) candidates, sorted;
+    ``slots`` (n_buyers, width): each buyer's keys in item-code order, -1 padded;
+    ``role_keys[role]`` / ``role_norm[role]`` / ``role_rows[role]``: for each of that role's
+    candidate slots, its key, its rank-normalised score and its buyer row; ``history``
+    (n_buyers,): owned items per buyer.
+    """
+
+    buyers: np.ndarray
+    items: Vocabulary
+    key_row: np.ndarray
+    key_item: np.ndarray
+    slots: np.ndarray
+    role_keys: dict[str, np.ndarray]
+    role_norm: dict[str, np.ndarray]
+    role_rows: dict[str, np.ndarray]
+    history: np.ndarray
+
+
+def plan_fusion(rankings: Mapping[str, Ranking], history: np.ndarray, depth: int) -> FusionPlan:
+    """A ``FusionPlan`` from each role's ``Ranking`` of the same buyers (n_buyers, >= depth)."""
+    roles = [r for r in ROLES if r in rankings]
+    first = rankings[roles[0]] if roles else None
+    buyers = first.queries if first is not None else np.array([], dtype=object)
+    ids = [np.asarray(rankings[r].ids[:, :depth]) for r in roles]
+    present = [x[pd.notna(x)] for x in ids]
+    items = Vocabulary(np.sort(pd.unique(np.concatenate(present).astype(str)))) if present and sum(map(len, present)) else Vocabulary([])
+    n_items = max(len(items), 1)
+    flat_keys, per_role = [], {}
+    for role, x in zip(roles, ids):
+        ok = pd.notna(x)
+        rows, slots = np.nonzero(ok)
+        codes = items.index(x[ok].astype(str))
+        per_role[role] = (rows, slots, rows.astype(np.int64) * n_items + codes)
+        flat_keys.append(per_role[role][2])
+    keys = np.unique(np.concatenate(flat_keys)) if flat_keys else np.array([], dtype=np.int64)
+    role_keys, role_norm, role_rows = {}, {}, {}
+    for role, (rows, slots, k) in per_role.items():
+        role_keys[role] = np.searchsorted(keys, k)
+        role_norm[role] = 1.0 - slots / float(depth)
+        role_rows[role] = rows
+    key_row = keys // n_items
+    per_buyer = np.bincount(key_row, minlength=len(buyers)) if len(buyers) else np.zeros(0, dtype=np.int64)
+    width = int(per_buyer.max()) if len(per_buyer) else 0
+    slot_of = np.arange(len(keys)) - np.searchsorted(key_row, key_row)  # keys are sorted by row, then item
+    slot_matrix = np.full((len(buyers), width), -1, dtype=np.int64)
+    slot_matrix[key_row, slot_of] = np.arange(len(keys))
+    return FusionPlan(
+        buyers, items, key_row, keys % n_items, slot_matrix, role_keys, role_norm, role_rows, np.asarray(history, dtype=np.float64)
+    )
+
+
+def fuse(plan: FusionPlan, weights: Mapping[str, float], prior_shrinkage: float | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n_buyers, n) item codes into ``plan.items`` (-1 padded) and float32 blend scores, best
+    first; ties go to the smaller item code (= id order)."""
+    score = np.zeros(len(plan.key_row), dtype=np.float64)
+    for role, keys in plan.role_keys.items():
+        w = float(weights.get(role, 0.0))
+        if w <= 0:
+            continue
+        contribution = w * plan.role_norm[role]
+        if role == "prior" and prior_shrinkage is not None:
+            h = plan.history[plan.role_rows[role]]
+            contribution = contribution * (prior_shrinkage / (prior_shrinkage + h)) if prior_shrinkage > 0 else contribution * (h == 0)
+        score += np.bincount(keys, weights=contribution, minlength=len(score))
+    n_buyers = len(plan.buyers)
+    index = np.full((n_buyers, n), -1, dtype=np.int64)
+    out = np.full((n_buyers, n), np.nan, dtype=np.float32)
+    if plan.slots.size == 0:
+        return index, out
+    dense = np.where(plan.slots >= 0, score[np.maximum(plan.slots, 0)], 0.0)
+    order = np.argsort(-dense, axis=1, kind="stable")[:, :n]  # slots are in item order: ties by item
+    top_keys = np.take_along_axis(plan.slots, order, axis=1)
+    top_scores = np.take_along_axis(dense, order, axis=1)
+    ok = (top_keys >= 0) & (top_scores > 0)
+    width = top_keys.shape[1]
+    index[:, :width] = np.where(ok, plan.key_item[np.maximum(top_keys, 0)], -1)
+    out[:, :width] = np.where(ok, top_scores, np.nan)
+    return index, out
+
+
+class Blend(Recommender[BlendConfig]):
+    """Weighted fusion of ``components`` (role -> fitted or unfitted model; see module docstring).
+
+    ``fit`` fits every component on the same data; ``assemble`` takes components already fitted
+    on that data. Learned: ``buyers_`` and ``buyer_items_`` (owned cells; a buyer's history size
+    is its row's count) of the fitted matrix, ``items_`` the union of the components' items.
+    """
+
+    name = "blend"
+    config_class = BlendConfig
+
+    def __init__(
+        self, config: BlendConfig | None = None, *, seed: int = 42, components: Mapping[str, Recommender] | None = None, **fields: Any
+    ):
+        super().__init__(config, seed=seed, **fields)
+        unknown = set(components or {}) - set(ROLES)
+        if unknown:
+            raise ValueError(f"blend roles are {ROLES}, got {sorted(unknown)}")
+        self.components: dict[str, Recommender] = dict(components or {})
+        if self.components:  # the config names what the blend is made of
+            names = {role: self.components[role].name if role in self.components else None for role in ROLES}
+            self.config = self.config.model_copy(update=names)
+
+    def fit(self, data: TrainingData) -> Blend:
+        for component in self.components.values():
+            component.fit(data)
+        return self.assemble(data)
+
+    def assemble(self, data: TrainingData) -> Blend:
+        """Take the (already fitted) components as they are; learn the buyers' history sizes."""
+        for role, component in self.components.items():
+            component._check_fitted()
+        self.buyers_ = data.buyer_items.rows
+        self.buyer_items_ = owned_part(data.buyer_items.matrix)
+        self._set_items()
+        return self
+
+    def _set_items(self) -> None:
+        ids = [np.asarray(c.items_.ids, dtype=object) for c in self.components.values() if isinstance(getattr(c, "items_", None), Vocabulary)]
+        self.items_ = Vocabulary(np.sort(pd.unique(np.concatenate(ids)).astype(str))) if ids else Vocabulary([])
+
+    def _history(self, buyers: Sequence[str]) -> np.ndarray:
+        rows = self.buyers_.index(buyers, missing="ignore")
+        history = np.diff(self.buyer_items_.indptr)
+        return np.where(rows >= 0, history[np.maximum(rows, 0)], 0)
+
+    def _active(self) -> dict[str, Recommender]:
+        return {r: m for r, m in self.components.items() if self.config.weights.get(r, 0.0) > 0}
+
+    def recommend(self, buyers: Sequence[str], *, n: int = 10, exclude_owned: bool = True) -> Ranking:
+        """Top ``n`` items per buyer by the fused score; buyers no component knows get the prior."""
+        self._check_fitted()
+        buyers = [str(b) for b in buyers]
+        index = np.full((len(buyers), n), -1, dtype=np.int64)
+        scores = np.full((len(buyers), n), np.nan, dtype=np.float32)
+        ids = np.full((len(buyers), n), None, dtype=object)
+        depth = max(self.config.depth, n)
+        for start in range(0, len(buyers), _BUYER_BLOCK):
+            block = buyers[start : start + _BUYER_BLOCK]
+            rankings = {r: m.recommend(block, n=depth, exclude_owned=exclude_owned) for r, m in self._active().items()}
+            plan = plan_fusion(rankings, self._history(block), depth)
+            idx, sc = fuse(plan, self.config.weights, self.config.prior_shrinkage, n)
+            index[start : start + len(block)] = idx
+            scores[start : start + len(block)] = sc
+            ids[start : start + len(block)][idx >= 0] = plan.items.id_of(idx[idx >= 0])
+        return Ranking(np.asarray(buyers, dtype=object), ids, scores)
+
+    def similar_items(self, items: Sequence[str], *, n: int = 10) -> Ranking:
+        """Fused ``similar_items`` of the personal and anchor components (the prior has no
+        item-to-item signal; it is used only when neither exists)."""
+        self._check_fitted()
+        items = [str(i) for i in items]
+        roles = {r: m for r, m in self._active().items() if r != "prior"} or self._active()
+        depth = max(self.config.depth, n)
+        rankings = {r: m.similar_items(items, n=depth) for r, m in roles.items()}
+        plan = plan_fusion(rankings, np.zeros(len(items)), depth)
+        idx, sc = fuse(plan, self.config.weights, None, n)
+        ids = np.full(idx.shape, None, dtype=object)
+        ids[idx >= 0] = plan.items.id_of(idx[idx >= 0])
+        return Ranking(np.asarray(items, dtype=object), ids, sc)
+
+    # -- persistence: own arrays + one sub-directory per component ------------------------
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {"buyers": self.buyers_.to_array(), **csr_arrays("buyer_items", self.buyer_items_)}
+
+    def _meta(self) -> dict[str, Any]:
+        return {"roles": {role: m.name for role, m in self.components.items()}}
+
+    def _restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        self.buyers_ = Vocabulary(arrays["buyers"])
+        self.buyer_items_ = csr_from_arrays("buyer_items", arrays)
+
+    def save(self, directory: str | Path) -> Path:
+        directory = super().save(directory)
+        for role, model in self.components.items():
+            model.save(directory / "components" / role)
+        return directory
+
+    def _loaded_from(self, directory: Path) -> None:
+        from xsell.models.registry import load_model  # the registry imports this module
+
+        self.components = {
+            role: load_model(directory / "components" / role)
+            for role in ROLES
+            if (directory / "components" / role / "model.json").is_file()
+        }
+        self._set_items()
