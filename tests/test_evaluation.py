@@ -17,13 +17,14 @@ from xsell.errors import ConfigError
 from xsell.evaluation.config import EvaluationConfig, SweepConfig
 from xsell.evaluation.core import evaluate_rankings, evaluate_similar_items, ranking_frame, sequential_pairs
 from xsell.evaluation.report import metrics_table
-from xsell.evaluation.selection import CHALLENGER, CHAMPION, decide_alias, select_best
+from xsell.evaluation.selection import CHALLENGER, CHAMPION, decide_alias, select_champion
 from xsell.evaluation.split import build_targets, evaluation_cutoffs, temporal_split
-from xsell.evaluation.sweep import apply_overrides, expand_sweep, sweep_models
-from xsell.interactions.matrix import InteractionMatrix
+from xsell.evaluation.sweep import apply_overrides, expand_sweep
+from xsell.configbase import StrictModel
+from xsell.interactions.matrix import InteractionMatrix, TrainingData
 from xsell.models.base import Ranking, Recommender
 from xsell.schema import METRIC_COLUMNS
-from xsell.steps.evaluate import evaluate_models
+from xsell.evaluation.core import evaluate_models
 from xsell.vocab import Vocabulary
 
 # (buying_center, country, product, date, quantity, net_value)
@@ -144,15 +145,18 @@ def test_sequential_pairs_and_similar_items_hit_rate(split) -> None:
     assert got[("ALL", 0, "n_pairs")] == 6 and got[("FR", 0, "n_pairs")] == 2
 
 
-class TinyPopularity(Recommender):
+class TinyConfig(StrictModel):
+    """No hyper-parameters."""
+
+
+class TinyPopularity(Recommender[TinyConfig]):
     """A real (if tiny) recommender: items by number of buyers; similar = co-bought count."""
 
     name = "tiny_popularity"
+    config_class = TinyConfig
 
-    def __init__(self) -> None:
-        pass
-
-    def fit(self, buyer_items: InteractionMatrix, **context: Any) -> TinyPopularity:
+    def fit(self, data: TrainingData) -> TinyPopularity:
+        buyer_items = data.buyer_items
         self.owned_ = (buyer_items.matrix > 0).astype(np.float64).tocsr()
         self.rows_, self.cols_ = buyer_items.rows, buyer_items.cols
         self.counts_ = np.asarray(self.owned_.sum(axis=0)).ravel()
@@ -188,7 +192,7 @@ def test_evaluate_models_excludes_owned_for_cross_sell_only(split) -> None:
     train = split.train[~split.train["is_return"]]
     rows, cols = Vocabulary.from_values(train["buying_center_id"]), Vocabulary.from_values(train["product_id"])
     m = sp.csr_matrix((np.ones(len(train)), (rows.index(train["buying_center_id"]), cols.index(train["product_id"]))), shape=(len(rows), len(cols)))
-    model = TinyPopularity().fit(InteractionMatrix(m, rows, cols))
+    model = TinyPopularity().fit(TrainingData.of(InteractionMatrix(m, rows, cols)))
     # train buyers: B1 {P1, P2}, B2 {P1}, B3 {P3} -> popularity P1 (2), P2 (1), P3 (1)
     pairs = sequential_pairs(split, window_days=15)
     metrics, item_pairs = evaluate_models({"pop": model}, build_targets(split), ecfg(), pairs=pairs, anchors=["P1", "P2", "P3"])
@@ -216,12 +220,19 @@ def metric_frame(values: dict[str, float]) -> pd.DataFrame:
     )
 
 
-def test_select_best_skips_baselines_and_table_orders_models() -> None:
+def test_select_champion_lets_popularity_win_and_table_orders_models() -> None:
     frame = metric_frame({"popularity": 0.5, "als": 0.3, "bpr": 0.4, "popularity_country": 0.45})
-    best = select_best(frame, "ndcg", 10)
-    assert (best.model, best.value) == ("bpr", 0.4)
-    assert best.baseline_values == {"popularity": 0.5, "popularity_country": 0.45}
-    assert select_best(metric_frame({"popularity": 0.5}), "ndcg", 10) is None
+    champion = select_champion(frame, "ndcg", 10)
+    assert (champion.model, champion.value, champion.is_baseline) == ("popularity", 0.5, True)
+    assert (champion.best_learned, champion.best_learned_value) == ("bpr", 0.4)
+    assert champion.baseline_values == {"popularity": 0.5, "popularity_country": 0.45}
+    assert "popularity is champion on this data" in champion.summary() and "bpr (0.4000), did not beat it" in champion.summary()
+    learned = select_champion(metric_frame({"popularity": 0.2, "ease": 0.3}), "ndcg", 10)
+    assert (learned.model, learned.is_baseline) == ("ease", False) and "1.50x" in learned.summary()
+    # a learned model must beat the best baseline by the margin; a tie is not a win
+    assert select_champion(metric_frame({"popularity": 0.2, "ease": 0.24}), "ndcg", 10, margin=0.05).model == "popularity"
+    assert select_champion(metric_frame({"popularity": 0.2, "ease": 0.2}), "ndcg", 10).model == "popularity"
+    assert select_champion(metric_frame({"popularity": 0.5}), "ndcg", 10).model == "popularity"
     table = metrics_table(frame, 10, rank_metric="ndcg")
     assert table.index.tolist() == ["popularity", "popularity_country", "bpr", "als"]
     assert table["n_buyers"].tolist() == [7, 7, 7, 7]
@@ -230,16 +241,16 @@ def test_select_best_skips_baselines_and_table_orders_models() -> None:
 @pytest.mark.parametrize(
     ("value", "champion", "margin", "alias"),
     [
-        (0.30, None, 0.0, CHAMPION),  # first model, beats baselines 0.10 / 0.20
-        (0.15, None, 0.0, CHALLENGER),  # does not beat popularity_country 0.20
-        (0.20, None, 0.0, CHALLENGER),  # a tie is not a win
+        (0.30, None, 0.0, CHAMPION),  # no champion measured on the same data: the newest best wins
+        (0.05, None, 0.0, CHAMPION),
         (0.30, 0.28, 0.0, CHAMPION),
+        (0.28, 0.28, 0.0, CHALLENGER),  # a tie is not a win
         (0.30, 0.28, 0.05, CHALLENGER),  # 0.30 <= 0.28 + 0.05
-        (0.26, 0.10, 0.05, CHAMPION),  # 0.26 > 0.20 + 0.05 and > 0.10 + 0.05
+        (0.34, 0.28, 0.05, CHAMPION),
     ],
 )
 def test_decide_alias(value: float, champion: float | None, margin: float, alias: str) -> None:
-    assert decide_alias(value, {"popularity": 0.10, "popularity_country": 0.20}, champion, margin).alias == alias
+    assert decide_alias(value, champion, margin).alias == alias
 
 
 def test_config_validation() -> None:
@@ -250,29 +261,32 @@ def test_config_validation() -> None:
     assert EvaluationConfig(k=[20, 5, 10, 5]).k == [5, 10, 20]
 
 
-def test_expand_sweep_grid_random_and_validation(tmp_path: Path) -> None:
+def test_expand_sweep_per_model_grid_random_and_validation(tmp_path: Path) -> None:
     cfg = config_from_dict({"data": {"order_lines": "x.csv"}}, base_dir=tmp_path, source=tmp_path / "c.yaml")
-    sweep = SweepConfig(params={"models.als.factors": [8, 16], "interactions.weighting": ["binary", "order_count"]})
-    trials = expand_sweep(sweep, cfg, seed=1)
+    sweep = SweepConfig(method="grid", params={"models.als.factors": [8, 64], "interactions.weighting": ["binary", "order_count"], "models.ease.l2": [1.0]})
+    trials = expand_sweep(sweep, cfg, 1, "als")
+    # the configured values first (factors 64, binary), then every other combination of als's keys
     assert [o for _, o in trials] == [
+        {},
         {"models.als.factors": 8, "interactions.weighting": "binary"},
         {"models.als.factors": 8, "interactions.weighting": "order_count"},
-        {"models.als.factors": 16, "interactions.weighting": "binary"},
-        {"models.als.factors": 16, "interactions.weighting": "order_count"},
+        {"models.als.factors": 64, "interactions.weighting": "order_count"},
     ]
-    assert trials[0][0] == "t1 als.factors=8 interactions.weighting=binary"
+    assert trials[0][0] == "als t00 as configured"
+    assert trials[1][0] == "als t01 als.factors=8 interactions.weighting=binary"
+    assert [o for _, o in expand_sweep(sweep, cfg, 1, "ease")] == [{}, {"models.ease.l2": 1.0, "interactions.weighting": "binary"},
+                                                                   {"models.ease.l2": 1.0, "interactions.weighting": "order_count"}]  # fmt: skip
+    assert expand_sweep(sweep, cfg, 1, "popularity_country") == [("popularity_country t00 as configured", {})]
     rnd = SweepConfig(method="random", n_trials=3, params=sweep.params)
-    a, b = expand_sweep(rnd, cfg, seed=7), expand_sweep(rnd, cfg, seed=7)
-    assert a == b and len(a) == 3 and len({tuple(o.items()) for _, o in a}) == 3
+    a, b = expand_sweep(rnd, cfg, 7, "als"), expand_sweep(rnd, cfg, 7, "als")
+    assert a == b and len(a) == 3 and a[0][1] == {} and len({tuple(o.items()) for _, o in a}) == 3
     assert all(o in [t[1] for t in trials] for _, o in a)
+    assert expand_sweep(SweepConfig(params={"rules.min_support_count": [2, 3]}), cfg, 1, "rules")[1][1] == {"rules.min_support_count": 2}
 
     trial = apply_overrides(cfg, trials[2][1])
-    assert trial.models.als.factors == 16 and trial.interactions.weighting == "binary"
+    assert trial.models.als.factors == 8 and trial.interactions.weighting == "order_count"
     assert trial.models.bpr == cfg.models.bpr and trial.data == cfg.data and trial.source == cfg.source
     with pytest.raises(ConfigError, match="models.als.nope"):
-        expand_sweep(SweepConfig(params={"models.als.nope": [1]}), cfg, seed=1)
+        expand_sweep(SweepConfig(params={"models.als.nope": [1]}), cfg, 1, "als")
     with pytest.raises(ConfigError, match="invalid"):
-        expand_sweep(SweepConfig(params={"models.als.factors": [0]}), cfg, seed=1)
-    assert sweep_models(sweep, cfg.models.enabled) == ["als"]
-    only_data = SweepConfig(params={"interactions.weighting": ["binary"]})
-    assert sweep_models(only_data, ["popularity", "als", "bpr"]) == ["als", "bpr"]
+        expand_sweep(SweepConfig(params={"models.als.factors": [0]}), cfg, 1, "als")

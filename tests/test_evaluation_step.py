@@ -3,6 +3,7 @@ MLflow -> registry -> ``load_champion``. Needs the interactions and models stage
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ pytest.importorskip("xsell.steps.train")
 pytest.importorskip("mlflow")
 
 from xsell.config import config_from_dict  # noqa: E402
-from xsell.models.base import Recommender  # noqa: E402
+from xsell.models.registry import load_model  # noqa: E402
 from xsell.schema import METRIC_COLUMNS  # noqa: E402
 from xsell.steps.evaluate import run_evaluate  # noqa: E402
 from xsell.tracking import load_champion  # noqa: E402
@@ -81,7 +82,7 @@ def test_run_evaluate_tracks_and_registers_the_planted_winner(workdir: Path, cap
     metrics = pd.read_csv(workdir / "evaluation" / "metrics.csv")
     assert tuple(metrics.columns) == METRIC_COLUMNS
     assert set(metrics["target"]) == {"cross_sell", "reorder"}
-    assert set(metrics["model"]) == {"popularity", "popularity_country", "item_knn"}
+    assert set(metrics["model"]) == {"popularity", "popularity_country", "popularity_segment", "item_knn"}
     get = metrics.set_index(["model", "target", "country", "k", "metric"])["value"]
     # every buyer has history and exactly one planted cross-sell product
     assert get[("item_knn", "cross_sell", "ALL", 0, "n_buyers")] == N_BUYERS
@@ -90,13 +91,21 @@ def test_run_evaluate_tracks_and_registers_the_planted_winner(workdir: Path, cap
     knn = get[("item_knn", "cross_sell", "ALL", 10, "ndcg")]
     assert knn > 0.5 > get[("popularity", "cross_sell", "ALL", 10, "ndcg")]
     assert knn > get[("popularity_country", "cross_sell", "ALL", 10, "ndcg")]
-    assert "item_knn" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "item_knn" in out and "champion: item_knn" in out
     assert (workdir / "evaluation" / "metrics_vs_k.png").stat().st_size > 0
+    champion = json.loads((workdir / "evaluation" / "champion.json").read_text())
+    assert champion["model"] == "item_knn" and champion["popularity_won"] is False
+    assert champion["windows"] == {"validation_start": "2024-07-02", "cutoff": "2024-10-01", "end": "2024-12-31"}
+    sweep = pd.read_csv(workdir / "evaluation" / "sweep.csv")
+    # the configured item_knn first, then the default search space's other configurations
+    assert sweep[sweep["model"] == "item_knn"]["trial"].iloc[0] == "item_knn t00 as configured"
+    assert (sweep["model"] == "item_knn").sum() > 1 and set(sweep["model"]) >= {"popularity", "item_knn"}
 
     assert result.registration is not None and result.registration.decision.alias == "champion"
     local, info = load_champion(cfg.tracking_uri, "planted-recommender", workdir / "champion")
     assert info.metric_value == pytest.approx(knn)
-    model = Recommender.load(local)
+    model = load_model(local)
     _, planted = planted_lines()
     buyers = sorted(planted)[:20]
     # refit on the whole history: the planted test-window purchases are owned now
@@ -106,3 +115,34 @@ def test_run_evaluate_tracks_and_registers_the_planted_winner(workdir: Path, cap
     a_items = ["A" + b[1:] for b in b_items]
     assert model.similar_items(a_items, n=1).ids[:, 0].tolist() == b_items
 
+
+
+def popular_lines(seed: int = 5) -> pd.DataFrame:
+    """No structure but popularity: 40 products with Zipf-like weights, every buyer draws its
+    purchases from them, before and after the cutoff alike."""
+    rng = np.random.default_rng(seed)
+    frame, _ = planted_lines(seed)
+    weights = 1.0 / np.arange(1, 41) ** 1.2
+    frame["product_id"] = [f"P{i:02d}" for i in rng.choice(40, size=len(frame), p=weights / weights.sum())]
+    frame["variant_id"] = frame["product_id"]
+    return frame
+
+
+def test_popularity_becomes_champion_when_nothing_learned_beats_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "canonical").mkdir()
+    popular_lines().to_parquet(tmp_path / "canonical" / "order_lines.parquet")
+    cfg = config_from_dict(
+        {**{k: v for k, v in make_cfg(tmp_path).model_dump(mode="json").items() if k in ("workdir", "data", "interactions", "evaluation")},
+         "models": {"enabled": ["als", "item_knn"]}, "mlflow": {"experiment": "pop", "registered_model": "pop-recommender"}},
+        base_dir=tmp_path,
+    )  # fmt: skip
+    result = run_evaluate(cfg)
+    assert result.champion.is_baseline, result.champion
+    assert "popularity is champion on this data" in capsys.readouterr().out
+    assert json.loads((tmp_path / "evaluation" / "champion.json").read_text())["popularity_won"] is True
+    # the run still leaves a champion to score with: the popularity baseline itself
+    assert result.registration is not None and result.registration.decision.alias == "champion"
+    local, info = load_champion(cfg.tracking_uri, "pop-recommender", tmp_path / "champion")
+    model = load_model(local)
+    assert model.name == result.champion.model and info.tags["xsell.popularity_won"] == "True"
+    assert model.recommend(["BC000"], n=3).ids[0][0] is not None

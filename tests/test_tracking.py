@@ -112,11 +112,13 @@ def test_failed_body_marks_run_failed(uri: str, client: MlflowClient) -> None:
     assert client.get_run(run_id).info.status == "FAILED"
 
 
-def register(tracker: Tracker, name: str, d: Path, value: float, margin: float = 0.0, baselines=BASELINES):
+def register(
+    tracker: Tracker, name: str, d: Path, value: float, margin: float = 0.0, comparable: str = "data-1", config: str = "c1", model: str = "als"
+):
     with tracker.run(f"candidate-{value}"):
         return tracker.register_best(
-            registered_model=name, model="als", model_dir=d, value=value, metric=METRIC,
-            baseline_values=baselines, margin=margin,
+            registered_model=name, model=model, model_dir=d, value=value, metric=METRIC,
+            baseline_values=BASELINES, margin=margin, comparable=comparable, tags={"xsell.config_hash": config},
         )
 
 
@@ -126,32 +128,33 @@ def test_registry_champion_challenger_sequence(uri: str, client: MlflowClient, t
     first_factors = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
     d1 = model_dir(tmp_path, "m1", first_factors)
 
-    # first model beating both baselines (0.30 > 0.12) -> champion
+    # the first registration is champion (the evaluation already put it against popularity)
     r1 = register(tracker, name, d1, 0.30)
     assert r1.decision.alias == CHAMPION and r1.previous_champion is None
     assert str(client.get_model_version_by_alias(name, CHAMPION).version) == r1.version.version
     assert r1.version.tags["xsell.rank_metric_value"] == repr(0.30)
+    assert r1.version.tags["xsell.measured_on"] == "data-1"
 
-    # worse than the champion -> challenger, champion unchanged
-    r2 = register(tracker, name, model_dir(tmp_path, "m2", first_factors * 0), 0.25)
+    # measured on the same data and worse than the champion -> challenger, champion unchanged
+    r2 = register(tracker, name, model_dir(tmp_path, "m2", first_factors * 0), 0.25, config="c2")
     assert r2.decision.alias == CHALLENGER
     assert str(client.get_model_version_by_alias(name, CHAMPION).version) == r1.version.version
     assert str(client.get_model_version_by_alias(name, CHALLENGER).version) == r2.version.version
 
     # better, but not by the margin: 0.33 <= 0.30 + 0.05 -> challenger
-    r3 = register(tracker, name, model_dir(tmp_path, "m3", first_factors), 0.33, margin=0.05)
+    r3 = register(tracker, name, model_dir(tmp_path, "m3", first_factors), 0.33, margin=0.05, config="c3")
     assert r3.decision.alias == CHALLENGER
 
     # better by the margin: 0.40 > 0.30 + 0.05 -> new champion
     better = first_factors + 10
-    r4 = register(tracker, name, model_dir(tmp_path, "m4", better), 0.40, margin=0.05)
+    r4 = register(tracker, name, model_dir(tmp_path, "m4", better), 0.40, margin=0.05, config="c4")
     assert r4.decision.alias == CHAMPION
     assert r4.previous_champion is not None and r4.previous_champion.version == r1.version.version
     assert str(client.get_model_version_by_alias(name, CHAMPION).version) == r4.version.version
 
-    # beats the champion but not a baseline (0.50 < popularity_country 0.60) -> challenger
-    r5 = register(tracker, name, model_dir(tmp_path, "m5", first_factors), 0.50, baselines={"popularity": 0.2, "popularity_country": 0.6})
-    assert r5.decision.alias == CHALLENGER and "popularity_country" in r5.decision.reason
+    # the same data, config and model again: nothing new is registered
+    again = register(tracker, name, model_dir(tmp_path, "m4b", better), 0.40, margin=0.05, config="c4")
+    assert again.version.version == r4.version.version and "unchanged" in again.decision.reason
 
     # models:/<name>@champion resolves to the directory of version 4, byte for byte
     local, info = load_champion(uri, name, tmp_path / "dl")
@@ -161,14 +164,12 @@ def test_registry_champion_challenger_sequence(uri: str, client: MlflowClient, t
         np.testing.assert_array_equal(z["item_factors"], better)
     assert (local / "model.json").read_bytes() == (tmp_path / "m4" / "model.json").read_bytes()
 
+    # measured on newer data: not comparable, the newest best becomes champion even if its value is lower
+    r5 = register(tracker, name, model_dir(tmp_path, "m5", first_factors), 0.20, comparable="data-2")
+    assert r5.decision.alias == CHAMPION and "no champion measured on the same data" in r5.decision.reason
 
-def test_first_model_not_beating_baselines_is_challenger_and_no_champion(uri: str, tmp_path: Path) -> None:
-    name = "xsell-test-weak"
-    tracker = Tracker(uri, "test-registry")
-    r = register(tracker, name, model_dir(tmp_path, "weak", np.zeros((3, 2))), 0.11)
-    assert r.decision.alias == CHALLENGER
-    with pytest.raises(NoChampionError, match="champion"):
-        load_champion(uri, name, tmp_path / "dl")
-    with pytest.raises(NoChampionError):
+
+def test_no_champion_before_the_first_retrain(uri: str, tmp_path: Path) -> None:
+    with pytest.raises(NoChampionError, match="run `xsell run retrain"):
         load_champion(uri, "never-registered", tmp_path / "dl2")
     assert NoChampionError.exit_code == 2

@@ -40,6 +40,8 @@ TAG_METRIC = "xsell.rank_metric"
 TAG_VALUE = "xsell.rank_metric_value"
 TAG_MODEL = "xsell.model"
 TAG_DECISION = "xsell.alias_reason"
+TAG_COMPARABLE = "xsell.measured_on"
+"""Version tag: data fingerprint + evaluation windows the value was measured on."""
 
 _MAX_PARAM_VALUE = 6000  # mlflow.utils.validation.MAX_PARAM_VAL_LENGTH
 _MAX_PARAMS_PER_BATCH = 100
@@ -330,24 +332,27 @@ class Tracker:
         metric: str,
         baseline_values: Mapping[str, float],
         margin: float,
+        comparable: str,
         tags: Mapping[str, Any] | None = None,
     ) -> Registration:
         """Log ``model_dir`` to the current run, register it as a new version of
-        ``registered_model`` and give it ``champion`` (beats baselines and the current champion
-        by ``margin`` on ``metric``) or ``challenger``. ``value`` is stored as a version tag.
-        A champion tagged with another metric is not comparable: then only the baselines count."""
+        ``registered_model`` and give it ``champion`` or ``challenger`` (``decide_alias``): the
+        current champion's value counts only when it was measured on the same data and windows
+        (``comparable``, stored as a version tag) with the same ``metric``. A champion registered
+        from the same data, windows, config (tag ``xsell.config_hash``) and model is not registered
+        again: the existing version is returned with the reason."""
         self._ensure_registered_model(registered_model)
         previous = self._alias_version(registered_model, CHAMPION)
-        champion_value = None
-        if previous is not None:
-            if previous.tags.get(TAG_METRIC) == metric:
-                champion_value = previous.metric_value
-            else:
-                log.warning(
-                    "champion v%s was ranked on %r, not %r: comparing against the baselines only",
-                    previous.version, previous.tags.get(TAG_METRIC), metric,
-                )
-        decision = decide_alias(value, baseline_values, champion_value, margin)
+        extra = {str(k): str(v) for k, v in (tags or {}).items()}
+        same_data = previous is not None and previous.tags.get(TAG_COMPARABLE) == comparable and previous.tags.get(TAG_METRIC) == metric
+        if same_data and previous is not None and previous.tags.get(TAG_MODEL) == model and (
+            previous.tags.get("xsell.config_hash") == extra.get("xsell.config_hash")
+        ):
+            reason = f"unchanged: champion v{previous.version} was registered from the same data, windows, config and model"
+            log.info("%s: %s; not registering again", registered_model, reason)
+            return Registration(version=previous, decision=AliasDecision(CHAMPION, reason), previous_champion=previous)
+        champion_value = previous.metric_value if same_data and previous is not None else None
+        decision = decide_alias(value, champion_value, margin)
 
         self.log_artifact(model_dir, MODEL_ARTIFACT_PATH)
         run = self._client.get_run(self.run_id)
@@ -356,8 +361,9 @@ class Tracker:
             TAG_VALUE: repr(float(value)),
             TAG_MODEL: model,
             TAG_DECISION: decision.reason,
+            TAG_COMPARABLE: comparable,
             **{f"xsell.baseline.{k}": repr(float(v)) for k, v in baseline_values.items()},
-            **{str(k): str(v) for k, v in (tags or {}).items()},
+            **extra,
         }
         mv = self._client.create_model_version(
             registered_model,
@@ -391,8 +397,8 @@ def load_champion(tracking_uri: str, name: str, dst: str | Path | None = None) -
     if info is None:
         raise NoChampionError(
             f"no model version of {name!r} has the alias 'champion' in {tracking_uri}; "
-            "no evaluated model has beaten the popularity baselines yet (see <workdir>/evaluation/metrics.csv), "
-            "so nothing is published (more history or other model settings may change that)"
+            "run `xsell run retrain --config FILE` first: it evaluates the models against popularity and registers "
+            "the best of them (popularity included) as champion"
         )
     mlflow = _mlflow()
     target = Path(dst) if dst is not None else Path(tempfile.mkdtemp(prefix="xsell-champion-"))

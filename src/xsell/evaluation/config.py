@@ -8,9 +8,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from xsell.configbase import StrictModel
-
-BASELINES: tuple[str, ...] = ("popularity", "popularity_country")
-"""Models that are always evaluated and that a champion must beat."""
+from xsell.models.config import BASELINES  # noqa: F401  (re-exported: the evaluation's baselines)
 
 RANK_METRICS: tuple[str, ...] = ("precision", "recall", "map", "ndcg", "hit_rate", "coverage", "revenue_hit_rate")
 """Ranking metrics computed at every k (see ``xsell.evaluation.metrics``)."""
@@ -34,19 +32,40 @@ class ItemPairsConfig(StrictModel):
     """A pair is a hit when Y is in X's ``similar_items`` top k."""
 
 
-class SweepConfig(StrictModel):
-    """Hyper-parameter search: one nested MLflow run per configuration."""
+DEFAULT_SWEEP_PARAMS: dict[str, list[Any]] = {
+    "interactions.recency_half_life_days": [None, 120],
+    "models.ease.l2": [10.0, 50.0, 200.0, 1000.0],
+    "models.als.factors": [32, 64, 128],
+    "models.als.regularization": [0.05, 1.0, 10.0],
+    "models.als.alpha": [1.0, 5.0],
+    "models.item_knn.similarity": ["cosine", "bm25"],
+    "models.item_knn.K": [50, 300],
+    "models.rp3beta.alpha": [0.5, 1.0],
+    "models.rp3beta.beta": [0.2, 0.4, 0.6],
+    "rules.lift_shrinkage": [10.0, 50.0],
+}
+"""The default search space: regularisation of EASE and ALS, ALS factors and confidence alpha
+(the knobs Rendle et al. 2021 found decisive for iALS), item-KNN weighting and size, RP3beta's
+walk exponent and popularity penalty, rule damping, and the recency half-life of the matrices."""
 
-    method: Literal["grid", "random"] = "grid"
-    """``grid``: every combination; ``random``: ``n_trials`` distinct combinations drawn from the grid."""
-    n_trials: int = Field(10, ge=1)
-    """Configurations drawn by ``method: random`` (ignored by ``grid``)."""
-    params: dict[str, list[Any]] = Field(default_factory=dict)
+
+class SweepConfig(StrictModel):
+    """Hyper-parameter search on the validation window, one model at a time.
+
+    Keys under ``models.<name>.`` (and ``rules.`` for ``rules``) belong to that model; other keys
+    (``interactions.*``) are searched for every model. Each model's configuration as given is
+    always tried first; the best on the validation window is what the test window measures and
+    what is registered."""
+
+    method: Literal["grid", "random"] = "random"
+    """``grid``: every combination per model; ``random``: ``n_trials`` distinct combinations per
+    model drawn from the grid (all of them when the grid is smaller)."""
+    n_trials: int = Field(8, ge=1)
+    """Configurations per model drawn by ``method: random`` (the given configuration included)."""
+    params: dict[str, list[Any]] = Field(default_factory=lambda: dict(DEFAULT_SWEEP_PARAMS))
     """Dotted config key -> candidate values, e.g. ``models.als.factors: [32, 64]``,
-    ``interactions.weighting: [binary, order_count]``, ``rules.min_support_count: [3, 5]``."""
-    models: list[str] | None = None
-    """Models evaluated in each configuration; default: the models named in ``models.<name>.*``
-    keys, or every enabled non-baseline model when no key names one."""
+    ``interactions.recency_half_life_days: [null, 120]``, ``rules.min_support_count: [3, 5]``.
+    ``{}`` turns tuning off (the configured values are used as they are)."""
 
     @field_validator("params")
     @classmethod
@@ -57,14 +76,35 @@ class SweepConfig(StrictModel):
         return params
 
 
-class EvaluationConfig(StrictModel):
-    """Temporal backtest: train before ``cutoff``, test on the following ``test_days``."""
+class BlendSearchConfig(StrictModel):
+    """The grid the tuned blend's weights are chosen from on the validation window."""
 
-    test_days: int = Field(90, ge=1)
-    """Length of the test window in days."""
+    anchor_weights: list[float] = Field(default_factory=lambda: [0.0, 0.1, 0.25, 0.5, 1.0])
+    """Candidate weights of the anchor-based cross-sell (personal weight = 1)."""
+    prior_weights: list[float] = Field(default_factory=lambda: [0.0, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0])
+    """Candidate weights of the popularity prior (above 1: popularity re-ranked by the personal signal)."""
+    prior_shrinkage: list[float | None] = Field(default_factory=lambda: [None, 2.0, 10.0, 50.0])
+    """Candidate history shrinkages of the prior (``null``: constant weight)."""
+    personal_candidates: int = Field(2, ge=1)
+    """The best this many learned models on validation are tried as the personal component."""
+    learned_anchor: bool = True
+    """Also try the best other learned model as the anchor component (besides ``models.blend.anchor``)."""
+
+
+class EvaluationConfig(StrictModel):
+    """Nested temporal backtest: tune on a validation window, measure on the test window after it.
+
+    ``[.. validation_start)`` trains the tuning fits, ``[validation_start, cutoff)`` validates
+    them; ``[.. cutoff)`` trains the measured fits, ``[cutoff, cutoff + test_days)`` tests them."""
+
+    test_days: int | None = Field(None, ge=1)
+    """Length of the test window in days; ``null``: adapted to the history, a quarter of its
+    span, at most 90 and at least 7 days."""
+    validation_days: int | None = Field(None, ge=1)
+    """Length of the validation window just before the cutoff; ``null``: the test window's length."""
     cutoff: dt.date | None = None
-    """First day of the test window; default: last order date minus ``test_days`` plus one day, so the
-    test window is the last ``test_days`` days including the last order day."""
+    """First day of the test window; default: the last order date minus the test window plus one
+    day, so the test window ends with the last order day."""
     k: list[int] = Field(default_factory=lambda: [5, 10, 20])
     """Cut-offs of the ranking metrics."""
     rank_metric: str = "ndcg"
@@ -72,18 +112,30 @@ class EvaluationConfig(StrictModel):
     rank_k: int = 10
     """k of ``rank_metric``."""
     champion_margin: float = Field(0.0, ge=0.0)
-    """A new model must beat the baselines and the current champion by this much (absolute)."""
+    """A learned model (or blend) becomes champion only when it beats the best popularity
+    baseline by more than this (absolute); otherwise that baseline is champion. A retrain measured
+    on the same data and windows as the current champion must also beat it by this much."""
+    max_buyers: int = Field(50_000, ge=100)
+    """Buying centers evaluated per window at most; larger populations are sampled (stratified by
+    country, seeded by ``models.seed``) and the sample size is reported."""
+    prune_ratio: float = Field(0.8, ge=0.0, le=1.0)
+    """A model whose best validation value is below this share of the best candidate's is not fitted
+    again for the test window (it cannot win; logged)."""
+    blend_search: BlendSearchConfig = Field(default_factory=BlendSearchConfig)
+    """Grid of the tuned blend's weights."""
     rolling: RollingConfig | None = None
     """Optional rolling backtest over several cutoffs (written to ``evaluation/rolling.csv``)."""
     item_pairs: ItemPairsConfig = Field(default_factory=ItemPairsConfig)
     """Check of every model's ``similar_items`` on pairs bought in sequence in the test window."""
-    sweep: SweepConfig | None = None
-    """Optional hyper-parameter sweep (nested MLflow runs, results in ``evaluation/sweep.csv``)."""
+    sweep: SweepConfig | None = Field(default_factory=SweepConfig)
+    """Hyper-parameter search on the validation window (nested MLflow runs, ``evaluation/sweep.csv``);
+    ``null`` uses the configured values as they are."""
     register_best: bool = True
-    """Register the best non-baseline model in the MLflow registry (champion or challenger alias)."""
+    """Register the champion (the best candidate on the test window, popularity included) in the
+    MLflow registry."""
     refit_full: bool = True
-    """Retrain the registered model on the whole history (cutoff excluded nothing) before registering;
-    ``false`` registers the model trained before the cutoff as evaluated."""
+    """Retrain the registered model on the whole history before registering; ``false`` registers
+    the model trained before the cutoff as evaluated."""
 
     @field_validator("k")
     @classmethod

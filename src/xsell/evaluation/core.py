@@ -7,15 +7,16 @@ evaluated. The long frame has exactly ``schema.METRIC_COLUMNS``; k-independent c
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from xsell.evaluation.metrics import ranking_metrics
+from xsell.evaluation.config import EvaluationConfig
+from xsell.evaluation.metrics import hit_matrix, n_relevant, ndcg_at_k, ranking_metrics
 from xsell.evaluation.split import Split, Targets
 from xsell.interactions.build import purchases
-from xsell.models.base import Ranking
+from xsell.models.base import Ranking, Recommender
 from xsell.schema import ALL_COUNTRIES, METRIC_COLUMNS
 from xsell.vocab import Vocabulary
 
@@ -183,3 +184,42 @@ def evaluate_similar_items(
             rows.append((model, ITEM_PAIRS_TARGET, label, 0, "n_pairs", float(n)))
             rows.append((model, ITEM_PAIRS_TARGET, label, k, "pair_hit_rate", float(hits[i] / n) if n else 0.0))
     return pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
+
+
+def rank_value(ranking: RankingLike, targets: Targets, k: int, *, item_map: pd.Series | None = None) -> float:
+    """NDCG@k of one ranking of ``targets.buyers`` (country ALL): the tuning objective, without
+    the other metrics and groups of ``evaluate_rankings``."""
+    rec = ranking_matrix(ranking, targets.buyers, targets.items, k, item_map=item_map)
+    if rec.shape[0] == 0:
+        return 0.0
+    return float(ndcg_at_k(hit_matrix(rec, targets.relevant), n_relevant(targets.relevant), k).mean())
+
+
+def evaluate_models(
+    models: Mapping[str, Recommender],
+    targets: Mapping[str, Targets],
+    cfg: EvaluationConfig,
+    *,
+    pairs: pd.DataFrame | None = None,
+    anchors: Sequence[str] = (),
+    countries: pd.Series | None = None,
+    item_map: pd.Series | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rank every target's buyers with every model and score the rankings.
+
+    ``cross_sell`` rankings exclude owned items (bought before the cutoff, as the model saw them
+    in training); ``reorder`` rankings are the model's plain ranking without that exclusion.
+    ``pairs`` (from ``sequential_pairs``) are scored on ``similar_items`` of ``anchors``.
+    Returns (metrics, item_pairs) frames with ``METRIC_COLUMNS``.
+    """
+    n = max(cfg.k)
+    frames = []
+    for target in targets.values():
+        buyers = list(target.buyers)
+        rankings = {name: model.recommend(buyers, n=n, exclude_owned=target.name == "cross_sell") for name, model in models.items()}
+        frames.append(evaluate_rankings(rankings, target, cfg.k, item_map=item_map))
+    metrics = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(METRIC_COLUMNS))
+    if pairs is None or pairs.empty or not len(anchors):
+        return metrics, pd.DataFrame(columns=list(METRIC_COLUMNS))
+    similar = {name: model.similar_items(list(anchors), n=cfg.item_pairs.k) for name, model in models.items()}
+    return metrics, evaluate_similar_items(similar, pairs, cfg.item_pairs.k, countries=countries)

@@ -20,7 +20,7 @@ from xsell.errors import ConfigError, InputDataError
 from xsell.evaluation.config import EvaluationConfig
 from xsell.schema import ALL_COUNTRIES
 from xsell.vocab import Vocabulary
-from xsell.interactions.build import buyer_countries, purchases
+from xsell.interactions.build import buyer_countries, owned_pairs, purchases
 
 TARGETS: tuple[str, ...] = ("cross_sell", "reorder")
 """Evaluation targets; models are ranked on ``cross_sell``."""
@@ -58,14 +58,110 @@ class Targets:
     values: sp.csr_matrix
     n_catalog: int
     n_new_buyers: int
+    n_population: int = -1
+    """Buying centers with this target before sampling (``evaluation.max_buyers``); -1: not sampled."""
 
 
-def default_cutoff(lines: pd.DataFrame, test_days: int) -> pd.Timestamp:
-    """Last order day minus ``test_days`` (so the test window ends with the last order day)."""
-    if lines.empty:
-        raise InputDataError("no order lines to evaluate on")
-    last = pd.Timestamp(lines["order_date"].max()).normalize()
-    return last + pd.Timedelta(days=1) - pd.Timedelta(days=test_days)
+MIN_WINDOW_DAYS = 7
+"""Shortest automatic test / validation window."""
+MAX_AUTO_WINDOW_DAYS = 90
+"""Longest automatic test window."""
+FEW_BUYERS = 50
+"""Below this many evaluated buying centers in a window the figures are noisy (warned)."""
+
+
+@dataclass(frozen=True)
+class Windows:
+    """The nested temporal split: tuning fits train before ``validation_start`` and are scored on
+    ``[validation_start, cutoff)``; measured fits train before ``cutoff`` and are scored on
+    ``[cutoff, end)``. ``first`` / ``last`` are the first and last order days of the history."""
+
+    first: pd.Timestamp
+    last: pd.Timestamp
+    validation_start: pd.Timestamp
+    cutoff: pd.Timestamp
+    end: pd.Timestamp
+
+    @property
+    def span_days(self) -> int:
+        return int((self.last - self.first).days) + 1
+
+    @property
+    def test_days(self) -> int:
+        return int((self.end - self.cutoff).days)
+
+    @property
+    def validation_days(self) -> int:
+        return int((self.cutoff - self.validation_start).days)
+
+    def describe(self) -> str:
+        day = pd.Timedelta(days=1)
+        return (
+            f"history {self.first.date()}..{self.last.date()} ({self.span_days} days); train ..{(self.validation_start - day).date()}, "
+            f"validation {self.validation_start.date()}..{(self.cutoff - day).date()}, "
+            f"test {self.cutoff.date()}..{(self.end - day).date()}"
+        )
+
+
+def _purchase_days(lines: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
+    bought = purchases(lines, ["order_date"])
+    if bought.empty:
+        raise InputDataError("no purchases in the order lines: nothing to learn from or evaluate on")
+    dates = bought["order_date"]
+    return pd.Timestamp(dates.min()).normalize(), pd.Timestamp(dates.max()).normalize()
+
+
+def auto_window_days(span_days: int) -> int:
+    """Default test (and validation) window: a quarter of the history's span, 7 to 90 days."""
+    return int(min(MAX_AUTO_WINDOW_DAYS, max(MIN_WINDOW_DAYS, span_days // 4)))
+
+
+def plan_windows(lines: pd.DataFrame, cfg: EvaluationConfig, cutoff: dt.date | pd.Timestamp | None = None) -> Windows:
+    """The windows of ``cfg`` (or an explicit ``cutoff``) for ``lines``; an impossible split is a
+    ``ConfigError`` naming the span and values that would work. Cheap: run it right after ingest."""
+    first, last = _purchase_days(lines)
+    span = int((last - first).days) + 1
+    test_days = cfg.test_days or auto_window_days(span)
+    val_days = cfg.validation_days or test_days
+    chosen = cutoff if cutoff is not None else cfg.cutoff
+    cut = pd.Timestamp(chosen).normalize() if chosen is not None else last + pd.Timedelta(days=1 - test_days)
+    windows = Windows(first, last, cut - pd.Timedelta(days=val_days), cut, cut + pd.Timedelta(days=test_days))
+    if windows.validation_start <= first or cut > last:
+        fit = max(MIN_WINDOW_DAYS, span // 4)
+        hint = (
+            f"this history needs test_days + validation_days < {span} days, e.g. "
+            f"evaluation.test_days: {fit} (validation the same) and no explicit evaluation.cutoff"
+            if span > 2 * MIN_WINDOW_DAYS + 1
+            else f"a history of {span} days is too short for a temporal evaluation: at least {2 * MIN_WINDOW_DAYS + 2} days are needed"
+        )
+        raise ConfigError(
+            f"the evaluation windows do not fit the history: {windows.describe()}; {hint}",
+            key="evaluation.cutoff" if chosen is not None else "evaluation.test_days",
+        )
+    return windows
+
+
+def split_at(lines: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> Split:
+    """Train = lines before ``start``, test = lines in ``[start, end)``; both must hold purchases."""
+    dates = lines["order_date"]
+    train = lines[(dates < start).to_numpy()]
+    test = lines[((dates >= start) & (dates < end)).to_numpy()]
+    for part, frame in (("train", train), ("test", test)):
+        if purchases(frame, ["order_date"]).empty:
+            first, last = dates.min(), dates.max()
+            raise ConfigError(
+                f"a window starting {start.date()} leaves no purchases in its {part} part (orders run from "
+                f"{pd.Timestamp(first).date()} to {pd.Timestamp(last).date()})",
+                key="evaluation.cutoff",
+            )
+    return Split(cutoff=start, end=end, train=train, test=test)
+
+
+def default_cutoff(lines: pd.DataFrame, test_days: int | None) -> pd.Timestamp:
+    """Last order day minus the test window plus one day (the window ends with the last order day)."""
+    first, last = _purchase_days(lines)
+    days = test_days or auto_window_days(int((last - first).days) + 1)
+    return last + pd.Timedelta(days=1 - days)
 
 
 def evaluation_cutoffs(lines: pd.DataFrame, cfg: EvaluationConfig) -> list[pd.Timestamp]:
@@ -77,31 +173,47 @@ def evaluation_cutoffs(lines: pd.DataFrame, cfg: EvaluationConfig) -> list[pd.Ti
 
 
 def temporal_split(lines: pd.DataFrame, cfg: EvaluationConfig, cutoff: dt.date | pd.Timestamp | None = None) -> Split:
-    """Split at ``cutoff`` (default ``cfg.cutoff``, else last order date minus ``test_days``)."""
-    if cutoff is None:
-        cutoff = cfg.cutoff
-    cut = pd.Timestamp(cutoff).normalize() if cutoff is not None else default_cutoff(lines, cfg.test_days)
-    end = cut + pd.Timedelta(days=cfg.test_days)
-    dates = lines["order_date"]
-    train = lines[(dates < cut).to_numpy()]
-    test = lines[((dates >= cut) & (dates < end)).to_numpy()]
-    if purchases(train).empty or purchases(test).empty:
-        first, last = dates.min(), dates.max()
-        raise ConfigError(
-            f"cutoff {cut.date()} leaves no purchases in the {'train' if purchases(train).empty else 'test'} "
-            f"part (orders run from {pd.Timestamp(first).date()} to {pd.Timestamp(last).date()}, "
-            f"test_days={cfg.test_days})",
-            key="evaluation.cutoff",
-        )
-    return Split(cutoff=cut, end=end, train=train, test=test)
+    """The test split of ``plan_windows``: train before the cutoff, test on the test window."""
+    windows = plan_windows(lines, cfg, cutoff)
+    return split_at(lines, windows.cutoff, windows.end)
 
 
-def build_targets(split: Split, *, item_col: str = "product_id", countries: pd.Series | None = None) -> dict[str, Targets]:
+def validation_split(lines: pd.DataFrame, windows: Windows) -> Split:
+    """The validation split of ``windows``: train before the validation window, test on it."""
+    return split_at(lines, windows.validation_start, windows.cutoff)
+
+
+def sample_buyers(buyers: np.ndarray, countries: np.ndarray, max_buyers: int, seed: int) -> np.ndarray:
+    """Bool mask keeping at most ``max_buyers`` of ``buyers``, the same share of every country
+    (at least one per country), drawn with ``seed``; all of them when there are few enough."""
+    n = len(buyers)
+    if n <= max_buyers:
+        return np.ones(n, dtype=bool)
+    share = max_buyers / n
+    order = np.random.default_rng(seed).permutation(n)
+    frame = pd.DataFrame({"c": np.asarray(countries, dtype=object)[order], "pos": order})
+    rank = frame.groupby("c", sort=False).cumcount().to_numpy()
+    size = frame.groupby("c", sort=False)["pos"].transform("size").to_numpy()
+    keep = np.zeros(n, dtype=bool)
+    keep[order[rank < np.maximum(1, np.floor(size * share))]] = True
+    return keep
+
+
+def build_targets(
+    split: Split,
+    *,
+    item_col: str = "product_id",
+    countries: pd.Series | None = None,
+    max_buyers: int | None = None,
+    seed: int = 0,
+) -> dict[str, Targets]:
     """``cross_sell`` and ``reorder`` targets of ``split`` at the ``item_col`` level.
 
     Only buying centers with at least one purchase before the cutoff and a non-empty target
-    are evaluated. ``countries`` (buying_center_id -> country) defaults to ``buyer_countries``
-    of train and test lines.
+    are evaluated; more than ``max_buyers`` of them are sampled per target (``sample_buyers``).
+    A product is ``reorder`` when the buying center owned it at the cutoff (net of returns,
+    ``owned_pairs``), else ``cross_sell``. ``countries`` (buying_center_id -> country) defaults to
+    ``buyer_countries`` of train and test lines.
     """
     train = purchases(split.train)
     test = purchases(split.test)
@@ -110,8 +222,7 @@ def build_targets(split: Split, *, item_col: str = "product_id", countries: pd.S
     items = Vocabulary.from_values(pd.concat([train[item_col], test[item_col]]).astype(str))
     n_catalog = int(train[item_col].astype(str).nunique())
 
-    owned = train[["buying_center_id", item_col]].astype(str).drop_duplicates()
-    owned_keys = pd.MultiIndex.from_frame(owned)
+    owned_keys = pd.MultiIndex.from_frame(owned_pairs(split.train, item_col))
     bought = (
         test.assign(
             buying_center_id=test["buying_center_id"].astype(str),
@@ -124,7 +235,7 @@ def build_targets(split: Split, *, item_col: str = "product_id", countries: pd.S
         .sum()
         .reset_index()
     )
-    history = set(owned["buying_center_id"])
+    history = set(train["buying_center_id"].astype(str))
     has_history = bought["buying_center_id"].isin(history).to_numpy()
     n_new = int(bought.loc[~has_history, "buying_center_id"].nunique())
     bought = bought[has_history]
@@ -133,6 +244,13 @@ def build_targets(split: Split, *, item_col: str = "product_id", countries: pd.S
     out: dict[str, Targets] = {}
     for name, mask in (("cross_sell", ~was_owned), ("reorder", was_owned)):
         part = bought[mask]
+        population = Vocabulary.from_values(part["buying_center_id"])
+        n_population = -1
+        if max_buyers is not None and len(population) > max_buyers:
+            country_of = countries.reindex(population.ids).fillna(ALL_COUNTRIES).to_numpy(dtype=object)
+            kept = population.ids[sample_buyers(population.ids, country_of, max_buyers, seed)]
+            part = part[part["buying_center_id"].isin(set(kept)).to_numpy()]
+            n_population = len(population)
         buyers = Vocabulary.from_values(part["buying_center_id"])
         rows = buyers.index(part["buying_center_id"])
         cols = items.index(part[item_col])
@@ -149,5 +267,6 @@ def build_targets(split: Split, *, item_col: str = "product_id", countries: pd.S
             values=values,
             n_catalog=n_catalog,
             n_new_buyers=n_new,
+            n_population=n_population,
         )
     return out

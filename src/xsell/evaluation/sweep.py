@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import numpy as np
@@ -11,7 +11,8 @@ from pydantic import BaseModel, ValidationError
 
 from xsell.config import deep_merge
 from xsell.errors import ConfigError
-from xsell.evaluation.config import BASELINES, SweepConfig
+from xsell.evaluation.config import SweepConfig
+from xsell.models.config import BASELINES, BLEND
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -56,37 +57,44 @@ def _label(key: str) -> str:
     return key.removeprefix("models.")
 
 
-def expand_sweep(sweep: SweepConfig, base: BaseModel, seed: int) -> list[tuple[str, dict[str, Any]]]:
-    """Configurations of ``sweep`` as ``(name, {dotted key: value})``, each validated against ``base``.
-
-    ``grid``: every combination, in key order. ``random``: ``n_trials`` distinct combinations of the
-    grid drawn with ``seed`` (all of them when the grid is smaller). Names look like
-    ``t01 als.factors=32 als.regularization=0.1``.
-    """
-    keys = list(sweep.params)
-    if not keys:
+def model_keys(params: Mapping[str, Any], name: str) -> list[str]:
+    """The sweep keys that configure model ``name``: ``models.<name>.*`` (``rules.*`` for
+    ``rules``) plus the shared keys (``interactions.*``, which every model's matrices read).
+    Baselines and the blend take no keys (popularity counts buyers, whatever the weights)."""
+    if name in BASELINES or name == BLEND:
         return []
+    own = [k for k in params if k.startswith(f"models.{name}.") or (name == "rules" and k.startswith("rules."))]
+    shared = [k for k in params if k.startswith("interactions.")]
+    return own + shared
+
+
+def expand_sweep(sweep: SweepConfig, base: BaseModel, seed: int, name: str) -> list[tuple[str, dict[str, Any]]]:
+    """Configurations of model ``name`` as ``(label, {dotted key: value})``, each validated
+    against ``base``. The first is always the configuration as given (``{}``); then ``grid``: every
+    other combination of the model's keys; ``random``: up to ``n_trials - 1`` distinct others drawn
+    with ``seed``. Labels look like ``ease t02 ease.l2=50 interactions.recency_half_life_days=120``."""
+    keys = model_keys(sweep.params, name)
+    trials: list[tuple[str, dict[str, Any]]] = [(f"{name} t00 as configured", {})]
+    if not keys:
+        return trials
     for key in keys:
         _check_key(base, key)
-    grid = list(itertools.product(*(sweep.params[k] for k in keys)))
-    if sweep.method == "random" and sweep.n_trials < len(grid):
-        picks = np.random.default_rng(seed).choice(len(grid), size=sweep.n_trials, replace=False)
+    current = tuple(_current(base, k) for k in keys)
+    grid = [combo for combo in itertools.product(*(sweep.params[k] for k in keys)) if combo != current]
+    if sweep.method == "random" and sweep.n_trials - 1 < len(grid):
+        rng = np.random.default_rng([seed, sum(map(ord, name))])
+        picks = rng.choice(len(grid), size=max(sweep.n_trials - 1, 0), replace=False)
         grid = [grid[i] for i in sorted(picks.tolist())]
-    width = len(str(len(grid)))
-    trials = []
+    width = max(2, len(str(len(grid))))
     for i, values in enumerate(grid, start=1):
         overrides = dict(zip(keys, values))
         apply_overrides(base, overrides)
-        name = f"t{i:0{width}d} " + " ".join(f"{_label(k)}={v}" for k, v in overrides.items())
-        trials.append((name, overrides))
+        trials.append((f"{name} t{i:0{width}d} " + " ".join(f"{_label(k)}={v}" for k, v in overrides.items()), overrides))
     return trials
 
 
-def sweep_models(sweep: SweepConfig, enabled: Iterable[str]) -> list[str]:
-    """Models evaluated per configuration: ``sweep.models``, else the models named by
-    ``models.<name>.*`` keys, else every enabled non-baseline model."""
-    if sweep.models is not None:
-        return list(sweep.models)
-    enabled = list(enabled)
-    named = [name for name in enabled if any(k.startswith(f"models.{name}.") for k in sweep.params)]
-    return named or [name for name in enabled if name not in BASELINES]
+def _current(base: BaseModel, key: str) -> Any:
+    node: Any = base
+    for part in key.split("."):
+        node = getattr(node, part)
+    return node

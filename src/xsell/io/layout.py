@@ -46,6 +46,11 @@ class Workdir:
         return self.evaluation / "metrics.csv"
 
     @property
+    def champion(self) -> Path:
+        """``champion.json`` of the last evaluation: the champion, its value and the baselines'."""
+        return self.evaluation / "champion.json"
+
+    @property
     def tables(self) -> Path:
         return self.root / "tables"
 

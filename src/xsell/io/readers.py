@@ -152,3 +152,20 @@ def read_canonical(path: Path, *, required: bool = True, columns: list[str] | No
     if required:
         raise InputDataError("canonical table not found; run `xsell ingest` first", file=path)
     return None
+
+
+def read_champion(workdir: Path) -> dict | None:
+    """``<workdir>/evaluation/champion.json`` (None when no evaluation ran or it is unreadable)."""
+    import json
+
+    from xsell.io.layout import Workdir
+
+    path = Workdir(workdir).champion
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        log.warning("ignoring unreadable %s", path)
+        return None
+    return record if isinstance(record, dict) else None

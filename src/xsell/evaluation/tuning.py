@@ -1,0 +1,208 @@
+"""Choosing hyper-parameters and blend weights on the validation window (pure: no I/O).
+
+``tune_models`` tries each model's configurations (``evaluation.sweep``, the configured one first)
+on the validation split and keeps the best per model; ``tune_blend`` then searches the blend's
+components and weights with the same ``fuse`` the published ranking runs. The test window is never
+looked at here, so the figures it reports were not tuned on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from xsell.evaluation.config import BlendSearchConfig, SweepConfig
+from xsell.evaluation.core import rank_value
+from xsell.evaluation.metrics import n_relevant, ndcg_at_k
+from xsell.evaluation.split import Targets
+from xsell.evaluation.sweep import apply_overrides, expand_sweep
+from xsell.interactions.build import build_training_data
+from xsell.interactions.config import InteractionsConfig
+from xsell.interactions.matrix import TrainingData
+from xsell.models.base import Ranking, Recommender
+from xsell.models.blend import FusionPlan, fuse, plan_fusion
+from xsell.models.config import BASELINES, BLEND, BlendConfig, LearningConfig
+from xsell.models.registry import build_model
+from xsell.progress import progress
+
+log = logging.getLogger(__name__)
+
+
+class TrainingSets:
+    """``TrainingData`` of one set of lines per distinct ``interactions`` config (built once)."""
+
+    def __init__(
+        self, lines: pd.DataFrame, customers: pd.DataFrame | None, countries: pd.Series, *, level: str, as_of: pd.Timestamp | None
+    ):
+        self.lines, self.customers, self.countries, self.level, self.as_of = lines, customers, countries, level, as_of
+        self._built: dict[str, TrainingData] = {}
+
+    def get(self, cfg: InteractionsConfig) -> TrainingData:
+        key = cfg.model_dump_json()
+        if key not in self._built:
+            self._built[key] = build_training_data(
+                self.lines, self.customers, cfg, level=self.level, as_of=self.as_of, countries=self.countries
+            )
+        return self._built[key]
+
+
+@dataclass
+class Tuned:
+    """The best configuration of one model on the validation window."""
+
+    name: str
+    learning: LearningConfig
+    """The root training sections with the winning overrides applied."""
+    overrides: dict[str, Any]
+    value: float
+    model: Recommender
+    """Fitted on the validation split's training part."""
+    data: TrainingData
+
+
+@dataclass
+class TuningResult:
+    """Per model its best configuration; every trial's validation value; the tuned blend."""
+
+    tuned: dict[str, Tuned]
+    trials: pd.DataFrame
+    """``model, trial, overrides, value`` (one row per configuration tried)."""
+    blend: BlendConfig | None = None
+    blend_value: float | None = None
+    blend_trials: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def tune_models(
+    names: Sequence[str],
+    base: LearningConfig,
+    sets: TrainingSets,
+    target: Targets,
+    *,
+    sweep: SweepConfig | None,
+    k: int,
+    item_map: pd.Series | None = None,
+) -> tuple[dict[str, Tuned], pd.DataFrame]:
+    """Fit every configuration of every model on ``sets`` and score it on ``target`` (NDCG@k)."""
+    tuned: dict[str, Tuned] = {}
+    rows = []
+    plan = [(name, label, overrides) for name in names for label, overrides in _trials(name, base, sweep)]
+    buyers = list(target.buyers)
+    for name, label, overrides in progress(plan, desc="tuning on the validation window", logger=log):
+        learning = apply_overrides(base, overrides)
+        data = sets.get(learning.interactions)
+        model = build_model(name, learning.models, learning.rules)
+        model.fit(data)
+        value = rank_value(model.recommend(buyers, n=k), target, k, item_map=item_map)
+        rows.append({"model": name, "trial": label, "overrides": dict(overrides), "value": value})
+        best = tuned.get(name)
+        if best is None or value > best.value:
+            tuned[name] = Tuned(name, learning, dict(overrides), value, model, data)
+    for name, best in tuned.items():
+        log.info("tuning: %s best %.4f with %s", name, best.value, best.overrides or "the configured values")
+    return tuned, pd.DataFrame(rows, columns=["model", "trial", "overrides", "value"])
+
+
+def _trials(name: str, base: LearningConfig, sweep: SweepConfig | None) -> list[tuple[str, dict[str, Any]]]:
+    if sweep is None or not sweep.params:
+        return [(f"{name} t00 as configured", {})]
+    return expand_sweep(sweep, base, base.models.seed, name)
+
+
+def _plan_scorer(plan: FusionPlan, target: Targets, k: int, item_map: pd.Series | None) -> Callable[[np.ndarray, np.ndarray], float]:
+    """NDCG@k of fused results of ``plan`` (its buyers are ``target.buyers``, in order): on item
+    codes directly; through ``rank_value`` when variant-level ids must map to products first."""
+    buyers = np.asarray(target.buyers, dtype=object)
+    if item_map is not None:
+        def slow(idx: np.ndarray, sc: np.ndarray) -> float:
+            ids = np.full(idx.shape, None, dtype=object)
+            ids[idx >= 0] = plan.items.id_of(idx[idx >= 0])
+            return rank_value(Ranking(buyers, ids, sc), target, k, item_map=item_map)
+
+        return slow
+    n_items = np.int64(max(len(plan.items), 1))
+    rel = sp.csr_matrix(target.relevant)
+    col = plan.items.index(target.items.ids, missing="ignore")
+    rows = np.repeat(np.arange(rel.shape[0], dtype=np.int64), np.diff(rel.indptr))
+    mapped = col[rel.indices]
+    relevant_keys = np.sort(rows[mapped >= 0] * n_items + mapped[mapped >= 0])
+    n_rel = n_relevant(rel)
+    row_keys = np.arange(len(buyers), dtype=np.int64)[:, None] * n_items
+
+    def fast(idx: np.ndarray, sc: np.ndarray) -> float:
+        hits = np.isin(row_keys + idx, relevant_keys) & (idx >= 0)
+        return float(ndcg_at_k(hits, n_rel, k).mean()) if len(buyers) else 0.0
+
+    return fast
+
+
+def tune_blend(
+    tuned: Mapping[str, Tuned],
+    target: Targets,
+    search: BlendSearchConfig,
+    base: BlendConfig,
+    *,
+    k: int,
+    item_map: pd.Series | None = None,
+) -> tuple[BlendConfig | None, float | None, pd.DataFrame]:
+    """Best blend on the validation window: personal = one of the ``personal_candidates`` best
+    learned models; anchor = ``base.anchor`` (the rules) or, with ``learned_anchor``, the best
+    other learned model; prior = the best popularity baseline; weights and prior shrinkage from
+    ``search``. ``None`` when no learned model was tuned."""
+    learned = sorted((n for n in tuned if n not in BASELINES and n != BLEND), key=lambda n: -tuned[n].value)
+    personals = [n for n in learned if n != base.anchor][: search.personal_candidates]
+    if not personals:
+        return None, None, pd.DataFrame()
+    baselines = [n for n in BASELINES if n in tuned]
+    prior = max(baselines, key=lambda n: tuned[n].value) if baselines else None
+    buyers = list(target.buyers)
+    depth = base.depth
+    needed = {*personals, *learned[: search.personal_candidates + 1], *(x for x in (base.anchor, prior) if x and x in tuned)}
+    rankings = {name: tuned[name].model.recommend(buyers, n=depth) for name in needed}
+    rows = []
+    for personal in personals:
+        owned = tuned[personal].data.buyer_items
+        rows_of = owned.rows.index(buyers, missing="ignore")
+        history = np.where(rows_of >= 0, np.diff(owned.matrix.indptr)[np.maximum(rows_of, 0)], 0)
+        anchors = [a for a in (base.anchor if base.anchor in tuned else None,) if a]
+        if search.learned_anchor:
+            anchors += [n for n in learned if n != personal and n not in anchors][:1]
+        for anchor in anchors or [None]:
+            roles = {"personal": rankings[personal]}
+            if anchor:
+                roles["anchor"] = rankings[anchor]
+            if prior:
+                roles["prior"] = rankings[prior]
+            plan = plan_fusion(roles, history, depth)
+            score = _plan_scorer(plan, target, k, item_map)
+            for wa in search.anchor_weights if anchor else [0.0]:
+                for wp in search.prior_weights if prior else [0.0]:
+                    for shrink in search.prior_shrinkage if wp > 0 else [None]:
+                        idx, sc = fuse(plan, {"personal": 1.0, "anchor": wa, "prior": wp}, shrink, k)
+                        rows.append(
+                            {"personal": personal, "anchor": anchor, "prior": prior, "w_anchor": wa, "w_prior": wp,
+                             "prior_shrinkage": shrink, "value": score(idx, sc)}
+                        )  # fmt: skip
+    trials = pd.DataFrame(rows)
+    best = trials.iloc[int(np.argmax(trials["value"].to_numpy()))]
+    shrink = best["prior_shrinkage"]
+    anchor = best["anchor"] if best["w_anchor"] > 0 and isinstance(best["anchor"], str) else None
+    cfg = base.model_copy(
+        update={
+            "personal": best["personal"],
+            "anchor": anchor,
+            "prior": prior or base.prior,
+            "weights": {"personal": 1.0, "anchor": float(best["w_anchor"]) if anchor else 0.0, "prior": float(best["w_prior"])},
+            "prior_shrinkage": None if shrink is None or (isinstance(shrink, float) and np.isnan(shrink)) else float(shrink),
+        }
+    )
+    log.info(
+        "tuning: blend best %.4f: personal %s, anchor %s x%.2f, prior %s x%.2f (shrinkage %s); %d weightings tried",
+        best["value"], cfg.personal, anchor, cfg.weights["anchor"], prior, best["w_prior"], cfg.prior_shrinkage, len(trials),
+    )  # fmt: skip
+    return cfg, float(best["value"]), trials
