@@ -64,6 +64,8 @@ def _base_overrides(root: Path) -> dict[str, Any]:
             "customers": str(data / "customers.csv"),
         },
         "models": {"dir": str(root / "models")},
+        # the default search space, three configurations per model: real tuning, a shorter suite
+        "evaluation": {"sweep": {"n_trials": 3}},
         "mlflow": {"enabled": False},
         "publish": {"outputs": str(root / "outputs")},
     }
@@ -87,7 +89,7 @@ def demo_small_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
     train = run_train(cfg)
     with contextlib.redirect_stdout(io.StringIO()):  # the evaluation prints its metrics table
         evaluation = run_evaluate(cfg)
-    # like the retrain pipeline: evaluate first, so the personal model is the evaluation's best
+    # evaluate first: the buying centers are ranked by the evaluation's champion (of the train run)
     recommend = run_recommend(cfg, models_dir=train.run_dir)
     wd = Workdir(cfg.workdir)
     tables = {name: pd.read_parquet(path) for name, path in recommend.paths.items()}

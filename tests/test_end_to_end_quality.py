@@ -51,6 +51,8 @@ class InputTruth:
     """products.csv: one row per variant, plus ``price``, ``until``, ``custom``."""
     sales: pd.DataFrame
     """Valid sales lines: ``order, bc, country, variant, product, date, value``."""
+    returns: pd.DataFrame
+    """Valid return lines (``R...`` documents): ``bc, product, qty`` (qty > 0 returned)."""
 
     @classmethod
     def read(cls, data: Path, planted: dict) -> InputTruth:
@@ -77,7 +79,12 @@ class InputTruth:
                 "value": _sap_number(raw["NETWR"]),
             }
         )[valid.to_numpy()]
-        return cls(planted, master, sales.reset_index(drop=True))
+        returned = (
+            raw["VBELN"].str.startswith("R") & product.notna() & (raw["KUNNR"] != "") & date.notna() & (price >= 0)
+        )  # fmt: skip
+        returns = pd.DataFrame({"bc": raw["KUNNR"] + "/" + raw["KUNWE"], "product": product, "qty": qty.abs()})[returned.to_numpy()]
+        sales = sales.assign(qty=qty[valid.to_numpy()].to_numpy())
+        return cls(planted, master, sales.reset_index(drop=True), returns.reset_index(drop=True))
 
     @cached_property
     def today(self) -> pd.Timestamp:
@@ -186,7 +193,8 @@ def test_the_truth_is_usable(run, truth):
         ("rules", 0.80),  # observed 0.877 (0.854-0.881 over data seeds 7, 123, 2024)
         ("item_knn", 0.75),  # observed 0.861 (0.775-0.861)
         ("als", 0.60),  # observed 0.714 (0.675-0.714; 0.700-0.714 over model seeds 1, 7)
-        ("bpr", 0.80),  # observed 0.936 (0.825-0.941)
+        ("ease", 0.80),
+        ("rp3beta", 0.75),
     ],
 )
 def test_item_to_item_top10_holds_planted_complements(run, truth, model, threshold):
@@ -212,9 +220,9 @@ def test_best_model_beats_popularity_on_cross_sell_ndcg(run):
     baseline = ndcg[list(BASELINES)].max()
     learned = ndcg.drop(list(BASELINES))
     assert baseline > 0
-    # observed: item_knn 0.118 vs popularity_country 0.065 (1.82x; 1.70-2.07x over data seeds)
+    # observed: blend 0.137 vs popularity_segment 0.085 (1.60x)
     assert learned.max() >= 1.3 * baseline, ndcg.to_dict()
-    assert run.evaluation.best.model == learned.idxmax()
+    assert run.evaluation.champion.model == learned.idxmax()
 
 
 # -- issue 5: planted pairs dominate the tables ------------------------------------------------
@@ -327,17 +335,20 @@ def test_assortment_respected_per_country(run, truth, table):
     countries = local[variant].map(truth.variant_countries)
     assert all(not allowed or c in allowed for c, allowed in zip(local["country"], countries))
     restricted = set(truth.planted["country_restricted"])
-    assert local[rec].isin(restricted).any()  # the check had something to check
+    # the check had something to check: restricted products in the rows, or rows the rule removed
+    assert local[rec].isin(restricted).any() or run.tables_meta["rules_applied_by_table"][table]["not_in_assortment"] > 0
 
 
-def test_buying_centers_never_get_their_regular_purchases(run, truth):
-    rc = run.cfg.recommend
-    recent = truth.sales[truth.sales["date"] >= truth.today - pd.DateOffset(months=rc.regular_months)]
-    n_orders = recent.groupby(["bc", "product"])["order"].nunique()
-    regular = set(n_orders[n_orders >= rc.regular_min_orders].index)
-    assert len(regular) > 1000  # 2,887 candidate rows were dropped for it on seed 42
+def test_buying_centers_are_never_offered_what_they_already_own(run, truth):
+    """A cross-sell suggestion is new to the buying center: nothing it bought (net of returns)."""
+    bought = truth.sales.groupby(["bc", "product"])["qty"].sum()
+    returned = truth.returns.groupby(["bc", "product"])["qty"].sum().reindex(bought.index, fill_value=0)
+    net = bought - returned
+    owned = set(net[net > 0].index)
+    assert len(owned) > 10_000 and (net <= 0).sum() > 10  # some purchases were returned: those may come back
     bcs = run.tables["buying_center_suggestions"]
-    assert not _pairs(bcs, "buying_center_id", "product_id") & regular
+    assert not _pairs(bcs, "buying_center_id", "product_id") & owned
+    assert run.recommend.rules_applied["already_bought"] >= 0
 
 
 def test_expected_value_is_score_times_typical_line_value(run, truth):
@@ -457,9 +468,10 @@ def test_curated_links_pin_block_and_expire(run, truth, tmp_path, caplog):
 
 def test_personal_suggestions_state_how_many_local_buying_centers_bought_it(run, truth):
     bcs = run.tables["buying_center_suggestions"]
-    stated = bcs["reason"].str.extract(r"model; (\d+) buying centers? in ([A-Z]{2}) bought it\)$")
+    stated = bcs["reason"].str.extract(r"like yours buy this \((\d+) buying centers? in ([A-Z]{2}) bought it\)$")
     said = stated[0].notna()
     assert said.any()
+    assert not bcs["reason"].str.contains("model").any()  # model names stay in the source column
     local = truth.sales.groupby(["country", "product"])["bc"].nunique()
     rows = bcs[said]
     expected = local.reindex(pd.MultiIndex.from_arrays([rows["country"], rows["product_id"]])).fillna(0).astype(int).to_numpy()

@@ -84,11 +84,13 @@ def test_retrain_publishes_every_contract_file_and_registers_a_champion(retraine
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{retrained / 'work' / 'mlflow.db'}")
     champion = client.get_model_version_by_alias("xsell-demo", "champion")
     assert str(champion.version) == str(manifest["model_version"])
-    # the tables blend the champion with rules on the current history and the item similarity of
-    # every model the recommend config weights (als, bpr, item_knn from the train stage)
+    # the tables come from the champion (it ranks the buying centers) and the association rules
+    # of the current history; the champion is always there after a retrain, popularity or not
     tables = json.loads((retrained / "work" / "tables" / "tables.json").read_text())
-    assert {"rules", "als", "bpr", "item_knn"} <= set(tables["models"])
+    champion_model = champion.tags["xsell.model"]
+    assert set(tables["models"]) == {"rules", champion_model} and tables["personal_model"] == champion_model
     assert tables["model_version"] == manifest["model_version"]
+    assert (retrained / "work" / "evaluation" / "champion.json").is_file()
     # input fingerprints: every order-line file with its own rows and date range (one file per year)
     yearly = [f for f in manifest["input_fingerprints"] if Path(f["path"]).name.startswith("orders_")]
     assert len(yearly) == 3

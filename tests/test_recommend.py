@@ -12,12 +12,9 @@ from xsell.recommend.context import build_context, resolve_today
 from xsell.recommend.curated import parse_curated_links
 from xsell.recommend.evidence import pair_evidence, switch_evidence
 from xsell.recommend.review import REVIEW_COLUMNS, build_links_review
-from xsell.recommend.tables import (
-    build_buying_center_suggestions,
-    build_cross_sell,
-    build_up_sell,
-    upsell_cycle_edges,
-)
+from xsell.recommend.cross_sell import build_cross_sell
+from xsell.recommend.suggestions import build_buying_center_suggestions
+from xsell.recommend.up_sell import build_up_sell, upsell_cycle_edges
 from xsell.recommend.variants import resolve_variants
 from xsell.schema import BUYING_CENTER_COLUMNS, CROSS_SELL_COLUMNS, UP_SELL_COLUMNS
 
@@ -339,32 +336,42 @@ BC_CUSTOMERS = pd.DataFrame(
 )
 
 
-def _table_rows(rows: list[tuple]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=["country", "product_id", "rec_product_id", "score", "reason"])
+def _table_rows(rows: list[tuple], source: str = "rules") -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["country", "product_id", "rec_product_id", "score", "reason"])
+    return frame.assign(rank=frame.groupby(["country", "product_id"]).cumcount() + 1, source=source)
 
 
-def test_buying_center_blend_excludes_regular_purchases_and_uses_country_rows():
+def _personal(buyer: str, items: list[str]) -> pd.DataFrame:
+    """A champion ranking of one buyer, best first."""
+    return pd.DataFrame({"buying_center_id": buyer, "rank": range(1, len(items) + 1), "item_id": items, "score": np.arange(len(items), 0, -1.0)})
+
+
+def test_buying_center_suggestions_follow_the_champion_and_never_repeat_a_purchase():
     cfg = RecommendConfig()
-    ctx = context(BC_LINES, BC_PRODUCTS, cfg)
+    # X1 also bought D and returned it: net nothing, so D is new to it again
+    lines = lines_frame([*BC_LINES.to_dict("records"), line("x1d", "2024-06-02", "X1", "D-1"), line("x1r", "2024-06-03", "X1", "D-1", ret=True)])
+    ctx = context(lines, BC_PRODUCTS, cfg)
     cross = _table_rows([("DE", "A", "C", 0.8, "goes with Product A"), ("ALL", "A", "D", 0.5, "global")])
-    up = _table_rows([])
-    personal = pd.DataFrame({"buying_center_id": "X1", "rank": [1, 2, 3], "item_id": ["A", "C", "E"], "score": [5.0, 4.0, 3.0]})
-    table = build_buying_center_suggestions(personal, cross, up, BC_LINES, BC_CUSTOMERS, ctx, cfg, personal_source="als")
+    table = build_buying_center_suggestions(
+        _personal("X1", ["A", "C", "B", "E", "D"]), cross, _table_rows([]), lines, BC_CUSTOMERS, ctx, cfg, personal_source="ease"
+    )
     bcs = table.frame
     assert list(bcs.columns[: len(BUYING_CENTER_COLUMNS)]) == list(BUYING_CENTER_COLUMNS)
     x1 = bcs[bcs["buying_center_id"] == "X1"].set_index("product_id")
-    assert x1.index.tolist() == ["C", "E"]  # A: 2 orders in 12 months = reorder; D: DE rows exist for A
-    assert x1["rank"].tolist() == [1, 2]
-    # personal norms 1 - (r-1)/50: A 1.0, C 0.98, E 0.96; weights 1, .6, .4
-    assert x1.loc["C", "score"] == pytest.approx((0.98 + 0.6 * 0.8) / 2.0)
-    assert x1.loc["E", "score"] == pytest.approx(0.96 / 2.0)
-    assert (x1.loc["C", "kind"], x1.loc["C", "anchor_product_id"]) == ("cross_sell", "A")
-    assert x1.loc["C", "reason"] == "goes with Product A; also a top pick of the als model for buying centers like yours"
+    assert x1.index.tolist() == ["C", "E", "D"]  # the champion's order; A and B are owned
+    assert x1["rank"].tolist() == [1, 2, 3]
+    assert table.rules_applied["already_bought"] == 2
+    # rank-normalised over candidates_per_source = 50 on the champion's list: C was its rank 2
+    assert x1["score"].tolist() == pytest.approx([0.98, 0.94, 0.92])
+    assert (x1.loc["C", "kind"], x1.loc["C", "anchor_product_id"], x1.loc["C", "reason"]) == ("cross_sell", "A", "goes with Product A")
+    # A has DE rows, so its ALL row A -> D is not read for a DE buying center (as a shop serving DE would)
+    assert x1.loc["D", "anchor_product_id"] == ""
     assert x1.loc["E", "anchor_product_id"] == ""
+    assert x1.loc["E", "reason"] == "buying centers with purchase histories like yours buy this (0 buying centers in DE bought it)"
+    assert set(x1["source"]) == {"ease"}
     assert x1.loc["C", "customer_id"] == "K1" and x1.loc["C", "country"] == "DE"
     # C lines in DE: net values 40 and 80 -> median 60
-    assert x1.loc["C", "expected_value"] == pytest.approx(x1.loc["C", "score"] * 60.0)
-    assert table.rules_applied["regular_purchase"] == 1
+    assert x1.loc["C", "expected_value"] == pytest.approx(0.98 * 60.0)
 
 
 def test_new_buying_center_falls_back_to_segment_then_country_popularity():
@@ -380,19 +387,31 @@ def test_new_buying_center_falls_back_to_segment_then_country_popularity():
     assert n1["score"].tolist() == pytest.approx([1.0, 0.98, 0.96])
     assert n1.iloc[0]["reason"] == "popular with 2 buying centers in DE (segment Food) in the last 12 months"
     assert n1.iloc[2]["reason"] == "popular with 1 buying center in DE in the last 12 months"
-    assert set(n1["kind"]) == {"cross_sell"} and set(n1["anchor_product_id"]) == {""}
+    assert set(n1["kind"]) == {"cross_sell"} and set(n1["anchor_product_id"]) == {""} and set(n1["source"]) == {"popularity"}
+    # known buying centers are never offered what they own, not even by popularity
+    x2 = bcs[bcs["buying_center_id"] == "X2"]
+    assert not set(x2["product_id"]) & {"B", "C"}
 
 
-def test_up_sell_anchor_wins_when_its_weighted_score_is_higher():
+def test_an_up_sell_link_from_an_owned_product_labels_the_suggestion():
     cfg = RecommendConfig()
     ctx = context(BC_LINES, BC_PRODUCTS, cfg)
     cross = _table_rows([("DE", "B", "D", 0.2, "cross reason")])
     up = _table_rows([("DE", "B", "D", 0.9, "upgrade reason")])
-    personal = pd.DataFrame(columns=["buying_center_id", "rank", "item_id", "score"])
-    bcs = build_buying_center_suggestions(personal, cross, up, BC_LINES, BC_CUSTOMERS, ctx, cfg).frame
+    bcs = build_buying_center_suggestions(_personal("X1", ["D"]), cross, up, BC_LINES, BC_CUSTOMERS, ctx, cfg).frame
     row = bcs[(bcs["buying_center_id"] == "X1") & (bcs["product_id"] == "D")].iloc[0]
     assert (row["kind"], row["anchor_product_id"], row["reason"]) == ("up_sell", "B", "upgrade reason")
-    assert row["score"] == pytest.approx((0.6 * 0.2 + 0.4 * 0.9) / 2.0)
+    assert row["score"] == pytest.approx(1.0)
+
+
+def test_curated_pins_of_an_owned_product_come_first():
+    cfg = RecommendConfig()
+    ctx = context(BC_LINES, BC_PRODUCTS, cfg)
+    cross = pd.concat([_table_rows([("DE", "A", "C", 0.8, "goes with Product A")]), _table_rows([("ALL", "B", "E", 1.0, "recommended by product management")], source="curated")])
+    bcs = build_buying_center_suggestions(_personal("X1", ["C", "D"]), cross, _table_rows([]), BC_LINES, BC_CUSTOMERS, ctx, cfg).frame
+    x1 = bcs[bcs["buying_center_id"] == "X1"]
+    assert x1["product_id"].tolist() == ["E", "C", "D"]
+    assert x1.iloc[0][["source", "anchor_product_id", "reason"]].tolist() == ["curated", "B", "recommended by product management"]
 
 
 def test_ranks_start_at_one_and_are_contiguous_with_top_n():

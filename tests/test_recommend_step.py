@@ -10,6 +10,8 @@ import pytest
 
 from xsell.config import config_from_dict
 from xsell.errors import ConfigError, InputDataError
+from xsell.io.layout import Workdir
+from xsell.io.readers import read_champion
 from xsell.steps.recommend import choose_personal_model, read_block_list, read_curated_links, resolve_models_dir
 
 TODAY = pd.Timestamp("2024-07-01")
@@ -70,25 +72,20 @@ def test_models_dir_is_a_run_a_model_or_the_newest_run(tmp_path):
     assert resolve_models_dir(cfg, tmp_path / "champion") == tmp_path / "champion"
 
 
-def test_personal_model_from_config_metrics_or_preference(tmp_path):
-    models = dict.fromkeys(["als", "bpr", "popularity"])
-    cfg = config_from_dict({"workdir": "work", "data": {"order_lines": "x.csv"}}, base_dir=tmp_path)
-    assert choose_personal_model(cfg, models) == "als"
-    metrics = tmp_path / "work" / "evaluation" / "metrics.csv"
-    metrics.parent.mkdir(parents=True)
-    pd.DataFrame(
-        {
-            "model": ["als", "bpr", "popularity", "bpr", "als"],
-            "target": ["cross_sell", "cross_sell", "cross_sell", "reorder", "cross_sell"],
-            "country": ["ALL", "ALL", "ALL", "ALL", "DE"],
-            "k": [10, 10, 10, 10, 10],
-            "metric": ["ndcg"] * 5,
-            "value": [0.20, 0.25, 0.10, 0.01, 0.90],
-        }
-    ).to_csv(metrics, index=False)
-    assert choose_personal_model(cfg, models) == "bpr"
-    pinned = config_from_dict({"workdir": "work", "data": {"order_lines": "x.csv"}, "recommend": {"personal_model": "popularity"}}, base_dir=tmp_path)
-    assert choose_personal_model(pinned, models) == "popularity"
-    unknown = config_from_dict({"workdir": "work", "data": {"order_lines": "x.csv"}, "recommend": {"personal_model": "svd"}}, base_dir=tmp_path)
+def test_personal_model_from_config_champion_or_preference(tmp_path):
+    available = ["als", "bpr", "ease", "popularity"]
+    assert choose_personal_model(None, available, None) == "ease"  # the preference
+    assert choose_personal_model(None, available, "bpr") == "bpr"  # the evaluation's champion
+    assert choose_personal_model(None, available, "rp3beta") == "ease"  # champion not among them
+    assert choose_personal_model(None, ["popularity", "popularity_country"], None) == "popularity"
+    assert choose_personal_model("popularity", available, "bpr") == "popularity"  # recommend.personal_model wins
     with pytest.raises(ConfigError, match="svd"):
-        choose_personal_model(unknown, models)
+        choose_personal_model("svd", available, None)
+    # the champion comes from the evaluation's champion.json
+    cfg = config_from_dict({"workdir": "work", "data": {"order_lines": "x.csv"}}, base_dir=tmp_path)
+    assert read_champion(cfg.workdir) is None
+    Workdir(cfg.workdir).champion.parent.mkdir(parents=True)
+    Workdir(cfg.workdir).champion.write_text('{"model": "bpr", "value": 0.25}')
+    assert read_champion(cfg.workdir)["model"] == "bpr"
+    Workdir(cfg.workdir).champion.write_text("{not json")
+    assert read_champion(cfg.workdir) is None

@@ -109,8 +109,7 @@ def _evaluate(ctx: RunContext) -> dict[str, Any]:
 
     res = run_evaluate(ctx.cfg)
     out: dict[str, Any] = {"evaluation_run_id": res.run_id, "counts": {"cutoff": str(res.cutoff.date())}}
-    if res.best is not None:
-        out["counts"].update(best=res.best.model, value=round(res.best.value, 4))
+    out["counts"].update(champion=res.champion.model, value=round(res.champion.value, 4))
     if res.registration is not None:
         version = res.registration.version
         out["registration"] = {"version": version.version, "alias": res.registration.decision.alias, "model": version.tags.get("xsell.model")}
@@ -131,10 +130,9 @@ def _champion(ctx: RunContext):
 
 def _similarity_sources(ctx: RunContext) -> set[str]:
     """Models whose item similarity the cross-/up-sell blend reads (``recommend.*_weights``)."""
-    from xsell.models.registry import MODELS
+    from xsell.recommend.config import similarity_sources
 
-    rc = ctx.cfg.recommend
-    return (set(rc.cross_sell_weights) | set(rc.upsell_weights)) & set(MODELS)
+    return similarity_sources(ctx.cfg.recommend)
 
 
 def _newest_train_run(ctx: RunContext) -> Path | None:
@@ -166,10 +164,9 @@ def _score(ctx: RunContext) -> dict[str, Any]:
     ``models:/<name>@champion`` (personal ranking), association rules fitted on the current
     history, and the other similarity sources of ``recommend.*_weights`` from the newest
     training run (``xsell train`` / the ``train`` stage)."""
-    from xsell.interactions.build import build_order_products
+    from xsell.interactions.build import build_training_data
     from xsell.io.readers import read_canonical
-    from xsell.models.base import Recommender
-    from xsell.models.rules import AssociationRules
+    from xsell.models.registry import build_model, load_model
     from xsell.tracking import load_champion
 
     cfg = ctx.cfg
@@ -177,7 +174,7 @@ def _score(ctx: RunContext) -> dict[str, Any]:
     download = wd.root / "scoring" / "download"
     shutil.rmtree(download, ignore_errors=True)
     local, info = load_champion(cfg.tracking_uri, cfg.mlflow.registered_model, download)
-    champion = Recommender.load(local)
+    champion = load_model(local)
     scoring = wd.root / "scoring" / f"v{info.version}"
     shutil.rmtree(scoring, ignore_errors=True)
     scoring.mkdir(parents=True)
@@ -186,8 +183,9 @@ def _score(ctx: RunContext) -> dict[str, Any]:
     models = [champion.name]
     if champion.name != "rules":  # similarity only: ownership comes from the champion
         lines = read_canonical(wd.order_lines)
-        rules = AssociationRules.from_config(cfg.rules).fit(build_order_products(lines, cfg.interactions))
-        rules.save(scoring / "rules")
+        customers = read_canonical(wd.customers, required=False)
+        data = build_training_data(lines, customers, cfg.interactions, level=cfg.models.level)
+        build_model("rules", cfg.models, cfg.rules).fit(data).save(scoring / "rules")
         models.append("rules")
     train = _newest_train_run(ctx)
     for name in sorted(_similarity_sources(ctx) - set(models)):

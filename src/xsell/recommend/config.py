@@ -16,7 +16,7 @@ class RecommendConfig(StrictModel):
     top_n_product: int = Field(10, ge=1)
     """Rows per (country, product) in ``cross_sell`` and ``up_sell``."""
     top_n_buying_center: int = Field(20, ge=1)
-    """Rows per buying center in ``buying_center_suggestions``."""
+    """Rows per buying center in ``buying_center_suggestions`` (products new to it, in the champion's order)."""
     upsell_min_price_ratio: float = Field(1.1, gt=0)
     """Up-sell candidates cost at least this multiple of the product's typical price (must be > 1)."""
     upsell_max_price_ratio: float = Field(2.5, gt=0)
@@ -28,30 +28,24 @@ class RecommendConfig(StrictModel):
     candidates_per_source: int = Field(50, ge=1)
     """Candidates read per item (or buying center) from each source before blending; the rank-based
     normalisation maps rank r of a source to ``1 - (r - 1) / candidates_per_source``."""
-    cross_sell_weights: dict[str, float] = Field(
-        default_factory=lambda: {"rules": 1.0, "item_knn": 0.5, "als": 0.5, "bpr": 0.25}
-    )
-    """Blend weight per cross-sell source (a model name, or ``rules``); sources not listed are unused."""
-    upsell_weights: dict[str, float] = Field(default_factory=lambda: {"switch": 1.0, "item_knn": 0.3, "als": 0.3})
-    """Blend weight per up-sell source: ``switch`` (observed upgrades) or a model name."""
+    cross_sell_weights: dict[str, float] = Field(default_factory=lambda: {"rules": 1.0, "champion": 0.5})
+    """Blend weight per cross-sell source: ``rules`` (association rules of the current baskets),
+    ``champion`` (the item-to-item side of the model that ranks the buying centers; skipped when
+    popularity is champion) or a model name of the newest ``xsell train`` run; others are unused."""
+    upsell_weights: dict[str, float] = Field(default_factory=lambda: {"switch": 1.0, "champion": 0.3})
+    """Blend weight per up-sell source: ``switch`` (observed upgrades), ``champion`` or a model name."""
     upsell_min_switchers: int = Field(2, ge=1)
     """A switch pair X -> Y counts as evidence when at least this many buying centers made it."""
     upsell_family_chars: int | None = Field(None, ge=1)
     """Compare only the first N characters of ``family`` for up-sell (a higher level of a
     hierarchical code such as SAP PRODH); ``null``: the whole family."""
-    buying_center_weights: dict[Literal["personal", "cross_sell", "up_sell"], float] = Field(
-        default_factory=lambda: {"personal": 1.0, "cross_sell": 0.6, "up_sell": 0.4}
-    )
-    """Blend weight of the champion's personal ranking and of the cross-/up-sell of owned products."""
     personal_model: str | None = None
-    """Model (name under the models run dir) that ranks per buying center; ``null``: the evaluation's
-    best model by ``evaluation.rank_metric`` if metrics exist, else als > bpr > item_knn > popularity."""
+    """Model (name under the models run dir) that ranks per buying center in ``xsell recommend``;
+    ``null``: the evaluation's champion when it is among them, else the first of ease > rp3beta >
+    als > item_knn > bpr > rules. Pipelines always rank with the registry's champion."""
     anchor_months: int = Field(24, ge=1)
-    """Products a buying center bought within this many months anchor its cross-/up-sell suggestions."""
-    regular_min_orders: int = Field(2, ge=1)
-    """A product bought in at least this many distinct orders ..."""
-    regular_months: int = Field(12, ge=1)
-    """... within this many months before ``today`` is a regular purchase (reorder, never suggested)."""
+    """Products a buying center bought within this many months explain its suggestions (the
+    cross-/up-sell link from them, and ``kind``) and bring in curated pins."""
     popularity_months: int = Field(12, ge=1)
     """Window of the popularity fallback for buying centers without history."""
     assortment: Literal["auto", "master", "inferred"] = "auto"
@@ -80,3 +74,14 @@ class RecommendConfig(StrictModel):
                 f"upsell_min_price_ratio ({self.upsell_min_price_ratio})"
             )
         return self
+
+
+CHAMPION_SOURCE = "champion"
+"""Blend source name standing for the model that ranks the buying centers."""
+
+
+def similarity_sources(cfg: RecommendConfig) -> set[str]:
+    """Model names the cross-/up-sell blends read besides ``rules``, ``switch`` and ``champion``."""
+    from xsell.models.config import MODEL_NAMES
+
+    return (set(cfg.cross_sell_weights) | set(cfg.upsell_weights)) & set(MODEL_NAMES)

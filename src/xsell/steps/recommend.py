@@ -1,12 +1,12 @@
 """Step ``recommend``: trained models + canonical tables -> the three suggestion tables.
 
 Reads ``<workdir>/canonical/*.parquet``, the curated links and block list files, loads the models
-of one training run, computes item similarities and the personal ranking, calls the pure builders
-in ``xsell.recommend.tables`` and writes ``<workdir>/tables/{cross_sell,up_sell,
-buying_center_suggestions}.parquet`` plus ``tables.json``. ``today`` is ``recommend.today`` or the
-last order date + 1 day (see ``RecommendConfig.today``). The personal ranking asks the model for
-``candidates_per_source`` items per buying center with ``exclude_owned=True``; products bought
-before can still come back through cross-/up-sell unless they are regular purchases.
+of one scoring / training run, computes item similarities and the champion's ranking, calls the
+pure builders of ``xsell.recommend`` (``cross_sell``, ``up_sell``, ``suggestions``) and writes
+``<workdir>/tables/{cross_sell,up_sell,buying_center_suggestions}.parquet`` plus ``tables.json``.
+``today`` is ``recommend.today`` or the last order date + 1 day (see ``RecommendConfig.today``).
+The champion ranks ``candidates_per_source`` products per buying center; products it already owns
+are never suggested.
 """
 
 from __future__ import annotations
@@ -22,22 +22,23 @@ import pandas as pd
 from xsell.config import Config
 from xsell.errors import ConfigError, InputDataError
 from xsell.io.layout import Workdir
-from xsell.io.readers import read_canonical
+from xsell.io.readers import read_canonical, read_champion
 from xsell.io.writers import atomic_write
 from xsell.models.base import Recommender
-from xsell.models.registry import MODELS
+from xsell.models.config import BASELINES, MODEL_NAMES, PERSONAL_PREFERENCE
+from xsell.models.registry import load_model
 from xsell.progress import stage
 from xsell.recommend.blend import to_product_level
+from xsell.recommend.common import Table
+from xsell.recommend.config import CHAMPION_SOURCE
 from xsell.recommend.context import RecommendContext, build_context, resolve_today
+from xsell.recommend.cross_sell import build_cross_sell
 from xsell.recommend.curated import CuratedLinks, parse_block_list, parse_curated_links
 from xsell.recommend.review import build_links_review
-from xsell.recommend.tables import Table, build_buying_center_suggestions, build_cross_sell, build_up_sell, buyer_directory
+from xsell.recommend.suggestions import build_buying_center_suggestions, buyer_directory
+from xsell.recommend.up_sell import build_up_sell
 
 log = logging.getLogger(__name__)
-
-PERSONAL_PREFERENCE: tuple[str, ...] = ("als", "bpr", "item_knn", "popularity_country", "popularity")
-"""Personal model when neither config nor evaluation metrics name one."""
-
 
 @dataclass(frozen=True)
 class RecommendResult:
@@ -109,59 +110,61 @@ def resolve_models_dir(cfg: Config, models_dir: Path | None) -> Path:
 def load_models(run_dir: Path) -> dict[str, Recommender]:
     """Every model saved in ``run_dir`` (or the single model saved there), keyed by name."""
     if (run_dir / "model.json").is_file():
-        model = Recommender.load(run_dir)
+        model = load_model(run_dir)
         return {model.name: model}
     dirs = sorted(p for p in run_dir.iterdir() if (p / "model.json").is_file())
     if not dirs:
         raise ConfigError(f"no saved models in {run_dir}", key="models.dir")
-    return {p.name: Recommender.load(p) for p in dirs}
+    return {p.name: load_model(p) for p in dirs}
 
 
-def choose_personal_model(cfg: Config, models: dict[str, Recommender]) -> str:
-    """``recommend.personal_model``, else the only model, else the best by the evaluation's rank
-    metric (``<workdir>/evaluation/metrics.csv``), else the first of ``PERSONAL_PREFERENCE``."""
-    wanted = cfg.recommend.personal_model
+def choose_personal_model(wanted: str | None, available: list[str], champion: str | None) -> str:
+    """The model that ranks the buying centers: ``wanted`` (``recommend.personal_model``), else the
+    only model, else the evaluation's ``champion`` when available, else the first of
+    ``PERSONAL_PREFERENCE``, else a popularity baseline."""
     if wanted is not None:
-        if wanted not in models:
-            raise ConfigError(f"personal model {wanted!r} is not among the trained models {sorted(models)}", key="recommend.personal_model")
+        if wanted not in available:
+            raise ConfigError(f"personal model {wanted!r} is not among the trained models {sorted(available)}", key="recommend.personal_model")
         return wanted
-    if len(models) == 1:
-        return next(iter(models))
-    metrics_path = Workdir(cfg.workdir).metrics
-    if metrics_path.is_file():
-        m = pd.read_csv(metrics_path)
-        m = m[(m["metric"] == cfg.evaluation.rank_metric) & (m["k"] == cfg.evaluation.rank_k) & m["model"].isin(list(models))]
-        if (m["country"] == "ALL").any():
-            m = m[m["country"] == "ALL"]
-        if (m["target"] == "cross_sell").any():
-            m = m[m["target"] == "cross_sell"]
-        if len(m):
-            return str(m.groupby("model")["value"].mean().sort_values(ascending=False, kind="stable").index[0])
-    for name in PERSONAL_PREFERENCE:
-        if name in models:
+    if len(available) == 1:
+        return available[0]
+    for name in (champion, *PERSONAL_PREFERENCE, *BASELINES):
+        if name is not None and name in available:
             return name
-    return sorted(models)[0]
+    return sorted(available)[0]
 
 
 def _variant_products(ctx: RecommendContext) -> pd.Series:
     return ctx.variants.drop_duplicates("variant_id").set_index("variant_id")["product_id"]
 
 
-def similarity_frames(models: dict[str, Recommender], names: set[str], ctx: RecommendContext, cfg: Config) -> dict[str, pd.DataFrame]:
-    """``item_id, rec_item_id, score`` at product level for each model in ``names``."""
+def similarity_frames(
+    models: dict[str, Recommender], names: set[str], personal: str, ctx: RecommendContext, cfg: Config
+) -> dict[str, pd.DataFrame]:
+    """``item_id, rec_item_id, score`` at product level for each blend source of ``names``:
+    model names, and ``champion`` = the ``personal`` model (skipped when it is a popularity
+    baseline: popularity has no item-to-item signal)."""
     depth = cfg.recommend.candidates_per_source
-    missing = sorted((names & set(MODELS)) - set(models))
+    wanted = {n: n for n in names & set(MODEL_NAMES)}
+    if CHAMPION_SOURCE in names:
+        if personal in BASELINES:
+            log.info("recommend: the champion is %s (no item-to-item signal): the link tables go on without it", personal)
+        else:
+            wanted[CHAMPION_SOURCE] = personal
+    missing = sorted(n for n in wanted.values() if n not in models)
     if missing:
         log.warning("recommend: configured blend source(s) %s not among the loaded models %s; blending without them", missing, sorted(models))
     out = {}
-    for name in sorted(names & set(models)):
+    for source, name in sorted(wanted.items()):
+        if name not in models:
+            continue
         model = models[name]
-        if hasattr(model, "similarity_table"):
+        if name == "rules":
             sim = model.similarity_table(n=depth)
         else:
             items = ctx.variants["variant_id"] if cfg.models.level == "variant" else pd.Series(ctx.products.index)
             sim = model.similar_items(list(items.astype(str)), n=depth).to_frame("item_id", "rec_item_id")
-        out[name] = to_product_level(sim[["item_id", "rec_item_id", "score"]], _variant_products(ctx))
+        out[source] = to_product_level(sim[["item_id", "rec_item_id", "score"]], _variant_products(ctx))
     return out
 
 
@@ -182,9 +185,10 @@ def _compute(
     )
     run_dir = resolve_models_dir(cfg, models_dir)
     models = load_models(run_dir)
-    personal_name = personal_model if personal_model in models else choose_personal_model(cfg, models)
-    log.info("recommend: models %s from %s, personal ranking by %s", sorted(models), run_dir, personal_name)
-    sims = similarity_frames(models, set(rc.cross_sell_weights) | set(rc.upsell_weights), ctx, cfg)
+    champion = (read_champion(cfg.workdir) or {}).get("model")
+    personal_name = personal_model if personal_model in models else choose_personal_model(rc.personal_model, sorted(models), champion)
+    log.info("recommend: models %s from %s, buying centers ranked by %s", sorted(models), run_dir, personal_name)
+    sims = similarity_frames(models, set(rc.cross_sell_weights) | set(rc.upsell_weights), personal_name, ctx, cfg)
 
     tables: dict[str, Table] = {}
     with stage("recommend: cross_sell", log) as rep:

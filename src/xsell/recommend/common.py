@@ -1,0 +1,116 @@
+"""Helpers every suggestion table shares: country rows with variants and business rules, top-n
+ranking, curated pins, reason fragments and the final column typing (pure functions on frames)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from xsell.recommend.business_rules import business_rules_keep
+from xsell.recommend.codes import Coded, encode, sorted_ids
+from xsell.recommend.config import RecommendConfig
+from xsell.recommend.context import RecommendContext
+from xsell.recommend.variants import resolve_variant_codes
+from xsell.schema import ALL_COUNTRIES
+
+CURATED = "curated"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A finished table and the rows each rule removed on the way."""
+
+    frame: pd.DataFrame
+    rules_applied: dict[str, int] = field(default_factory=dict)
+
+
+def fmt(values: pd.Series | np.ndarray, digits: int = 1) -> pd.Series:
+    """Numbers as short text for reasons."""
+    return pd.Series(np.asarray(values, dtype=float)).round(digits).map(lambda v: f"{v:.{digits}f}").astype(str)
+
+
+def plural(n: pd.Series, word: str) -> pd.Series:
+    n = pd.Series(np.asarray(n, dtype=np.int64))
+    return n.astype(str) + " " + word + np.where(n == 1, "", "s")
+
+
+def country_prefix(country: pd.Series) -> pd.Series:
+    country = pd.Series(np.asarray(country, dtype=object)).astype(str)
+    return pd.Series(np.where(country == ALL_COUNTRIES, "", country + " "), dtype="str")
+
+
+def curated_reason(notes: pd.Series) -> pd.Series:
+    notes = pd.Series(np.asarray(notes.fillna(""), dtype=object)).astype(str)
+    return pd.Series(np.where(notes != "", "recommended by product management: " + notes, "recommended by product management"), dtype="str")
+
+
+def with_pins(links: pd.DataFrame, pins: pd.DataFrame) -> pd.DataFrame:
+    """Learned links plus curated pins (pins win over a learned row of the same pair)."""
+    pinned = pins.assign(score=1.0, source=CURATED, sources=CURATED, pin_order=pins["order"].astype(float))
+    learned = links.assign(pin_order=np.nan, note="")
+    cols = ["product_id", "rec_product_id", "score", "source", "sources", "pin_order", "note"]
+    both = pd.concat([pinned[cols], learned[cols]], ignore_index=True)
+    return both.drop_duplicates(["product_id", "rec_product_id"]).reset_index(drop=True)
+
+
+def country_top_n(links: pd.DataFrame, lines: pd.DataFrame, ctx: RecommendContext, cfg: RecommendConfig, table: str, counts: dict[str, int]) -> pd.DataFrame:
+    """Each link as one ``ALL`` row plus one row per country where its product sold recently, with
+    the recommended product's variant resolved, the business rules applied (``counts`` updated) and
+    the best ``top_n_product`` per (country, product) kept: those rows of ``links`` with
+    ``country``, ``rec_variant_id`` and ``rank`` added. The expansion runs on int codes (link
+    row, country); strings are made for the kept rows only."""
+    products = sorted_ids(ctx.products.index, links["product_id"], links["rec_product_id"])
+    countries = sorted_ids(ctx.sold["country"], np.array([ALL_COUNTRIES], dtype=object))
+    product, rec = encode(links["product_id"], products), encode(links["rec_product_id"], products)
+    sold = pd.DataFrame({"p": encode(ctx.sold["product_id"], products), "c": encode(ctx.sold["country"], countries)})
+    local = pd.DataFrame({"p": product, "link": np.arange(len(links))}).merge(sold, on="p")
+    link = np.concatenate([np.arange(len(links)), local["link"].to_numpy()])
+    country = Coded(np.concatenate([np.full(len(links), np.searchsorted(countries, ALL_COUNTRIES)), local["c"].to_numpy()]), countries)
+    recommended = Coded(rec[link], products)
+    variant = resolve_variant_codes(lines, ctx, country, recommended)
+    keep = business_rules_keep(ctx, cfg, country, recommended, variant, table=table, counts=counts)
+    candidates = pd.DataFrame(
+        {
+            "country": country.codes[keep],
+            "product_id": product[link[keep]],
+            "pin_order": links["pin_order"].to_numpy(dtype=float)[link[keep]],
+            "score": links["score"].to_numpy(dtype=float)[link[keep]],
+            "rec_product_id": recommended.codes[keep],
+            "link": link[keep],
+            "variant": variant.codes[keep],
+        }
+    )
+    top = top_n(candidates, ["country", "product_id"], cfg.top_n_product)
+    rows = links.iloc[top["link"].to_numpy()].reset_index(drop=True)
+    rows["country"] = pd.Series(countries[top["country"].to_numpy()], dtype="str")
+    rows["rec_variant_id"] = pd.Series(Coded(top["variant"].to_numpy(), variant.ids).strings(), dtype="str")
+    rows["rank"] = top["rank"].to_numpy()
+    return rows
+
+
+def top_n(frame: pd.DataFrame, keys: list[str], n: int, rec_col: str = "rec_product_id") -> pd.DataFrame:
+    """Pins first (``pin_order``, file order), then by score, then by ``rec_col``; keep ``n`` per
+    ``keys``; ``rank`` = 1..n. ``keys`` and ``rec_col`` hold int codes (code order = id order)."""
+    pin = frame["pin_order"].to_numpy(dtype=float) if "pin_order" in frame else np.zeros(len(frame))
+    columns = [frame[k].to_numpy() for k in keys]
+    order = np.lexsort((frame[rec_col].to_numpy(), -frame["score"].to_numpy(dtype=float), np.where(np.isnan(pin), np.inf, pin), *columns[::-1]))
+    new_group = np.zeros(len(order), dtype=bool)
+    new_group[:1] = True
+    for col in columns:
+        new_group[1:] |= col[order][1:] != col[order][:-1]
+    position = np.arange(len(order))
+    rank = position - np.maximum.accumulate(np.where(new_group, position, 0)) + 1
+    return frame.iloc[order[rank <= n]].assign(rank=rank[rank <= n]).reset_index(drop=True)
+
+
+def finish(frame: pd.DataFrame, columns: tuple[str, ...], extras: tuple[str, ...]) -> pd.DataFrame:
+    out = frame[[*columns, *extras]].reset_index(drop=True)
+    out["rank"] = out["rank"].astype("int64")
+    for col in out.columns:
+        if col in ("score", "support", "confidence", "lift", "price_ratio", "expected_value"):
+            out[col] = out[col].astype("float64")
+        elif col != "rank":
+            out[col] = out[col].fillna("").astype("str")
+    return out

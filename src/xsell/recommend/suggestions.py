@@ -1,0 +1,324 @@
+"""``buying_center_suggestions``: per buying center, the champion's ranking of products new to it.
+
+The ranking is the champion's (``personal``: the model registered as champion, a blend of a
+personal model, anchor-based cross-sell and a popularity prior when that won), so what is
+published is what the evaluation measured. On top of it, in this order:
+
+1. products the buying center already owns (``owned_pairs``: bought, net of returns) are
+   removed: a cross-sell suggestion is by definition new to the buying center;
+2. curated pins (``curated_links.csv``) of a product it bought within ``anchor_months`` come
+   first, as product management asked;
+3. buying centers left without candidates (new since the champion was trained) get
+   (country, segment) -> country -> overall popularity of the last ``popularity_months``;
+4. the variant is resolved and the business rules are applied; the best ``top_n_buying_center``
+   are kept;
+5. each kept row is explained by the cross-sell / up-sell link from a product the buying center
+   bought recently (``kind = up_sell`` when an up-sell link leads to it), else by the model.
+
+``score`` is rank-normalised (``1 - (rank - 1) / candidates`` of the champion's list, 1 for
+pins) and ``expected_value`` = score x the product's median line value in the country.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from xsell.interactions.build import buyer_countries, owned_pairs, purchases
+from xsell.models.config import BASELINES
+from xsell.recommend.blend import rank_normalise
+from xsell.recommend.business_rules import business_rules_keep, count_rows
+from xsell.recommend.codes import Coded, encode, member, sorted_ids
+from xsell.recommend.common import CURATED, Table, finish, plural, top_n
+from xsell.recommend.config import RecommendConfig
+from xsell.recommend.context import RecommendContext, months_before
+from xsell.recommend.variants import resolve_variant_codes
+from xsell.schema import ALL_COUNTRIES, BUYING_CENTER_COLUMNS
+
+POPULARITY_SOURCE = "popularity"
+"""``source`` of the rows of buying centers the champion could not rank (new ones)."""
+
+EXTRA_COLUMNS: tuple[str, ...] = ("product_name", "anchor_product_name", "source")
+"""Columns after ``BUYING_CENTER_COLUMNS``: names, and what produced the row (the champion's
+name, ``curated`` or ``popularity``)."""
+
+
+def buyer_directory(lines: pd.DataFrame, customers: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per buying center, sorted by id: ``buying_center_id, customer_id, country, segment``.
+    Country: ``buyer_countries`` (the one rule); customer and segment from the customer master,
+    else the latest order line (no segment)."""
+    cols = ["buying_center_id", "customer_id", "country", "segment"]
+    latest = lines[["order_date", "buying_center_id", "customer_id"]].sort_values("order_date", kind="stable")
+    out = latest.drop_duplicates("buying_center_id", keep="last")[["buying_center_id", "customer_id"]].assign(segment="")
+    if customers is not None and not customers.empty:
+        master = customers.assign(**{c: customers[c] if c in customers else "" for c in cols})[["buying_center_id", "customer_id", "segment"]]
+        out = pd.concat([master, out[~member(out["buying_center_id"], master["buying_center_id"])]], ignore_index=True)
+    out = out.fillna("").astype(str).drop_duplicates("buying_center_id")
+    out["customer_id"] = out["customer_id"].where(out["customer_id"] != "", out["buying_center_id"])
+    country = buyer_countries(lines, customers)
+    out["country"] = country.reindex(out["buying_center_id"].to_numpy()).fillna(ALL_COUNTRIES).replace("", ALL_COUNTRIES).to_numpy()
+    out = out[cols]
+    return out.iloc[np.argsort(out["buying_center_id"].to_numpy(dtype=object), kind="stable")].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class History:
+    """The purchase history as int codes, built once per table.
+
+    ``buyers`` / ``products`` / ``countries``: sorted ids the codes point into; ``home``: country
+    code per buyer; ``segment``: segment codes per buyer; ``lines``: ``b, p, c, date, value`` per
+    purchase line; ``owned``: sorted ``b * n_products + p`` keys of what each buying center owns."""
+
+    directory: pd.DataFrame
+    buyers: np.ndarray
+    products: np.ndarray
+    countries: np.ndarray
+    home: np.ndarray
+    segment: Coded
+    lines: pd.DataFrame
+    owned: np.ndarray
+
+    @property
+    def n_products(self) -> int:
+        return len(self.products)
+
+    def key(self, b: np.ndarray, p: np.ndarray) -> np.ndarray:
+        return np.asarray(b, dtype=np.int64) * self.n_products + np.asarray(p, dtype=np.int64)
+
+
+def coded_history(
+    lines: pd.DataFrame, customers: pd.DataFrame | None, ctx: RecommendContext, *id_columns: pd.Series
+) -> History:
+    """``History`` of ``lines``; ``id_columns`` add product ids (rankings, link tables) to the axis."""
+    directory = buyer_directory(lines, customers)
+    bought = purchases(lines, ["buying_center_id", "country", "product_id", "order_date", "net_value"])
+    products = sorted_ids(ctx.products.index, bought["product_id"], *id_columns)
+    countries = sorted_ids(directory["country"], bought["country"], np.array([ALL_COUNTRIES], dtype=object))
+    buyers = directory["buying_center_id"].to_numpy(dtype=object)
+    coded = pd.DataFrame(
+        {
+            "b": encode(bought["buying_center_id"], buyers),
+            "p": encode(bought["product_id"], products),
+            "c": encode(bought["country"], countries),
+            "date": bought["order_date"].to_numpy(),
+            "value": bought["net_value"].to_numpy(dtype=float),
+        }
+    )
+    own = owned_pairs(lines)
+    owned = np.sort(encode(own["buying_center_id"], buyers) * len(products) + encode(own["product_id"], products))
+    return History(
+        directory, buyers, products, countries, encode(directory["country"], countries), Coded.of(directory["segment"]),
+        coded, owned,
+    )  # fmt: skip
+
+
+def _anchors(hist: History, months_start: pd.Timestamp) -> pd.DataFrame:
+    """``b, c, a``: products ``a`` each buying center ``b`` (home country ``c``) bought since
+    ``months_start`` and still owns."""
+    recent = hist.lines.loc[hist.lines["date"] >= months_start, ["b", "p"]].drop_duplicates()
+    keys = hist.key(recent["b"].to_numpy(), recent["p"].to_numpy())
+    recent = recent[np.isin(keys, hist.owned)]
+    return pd.DataFrame({"b": recent["b"].to_numpy(), "c": hist.home[recent["b"].to_numpy()], "a": recent["p"].to_numpy()})
+
+
+def anchored(anchors: pd.DataFrame, links: pd.DataFrame, products: np.ndarray, countries: np.ndarray) -> pd.DataFrame:
+    """Best link per (buying center, recommended product) from the buying center's anchors
+    (``b, c, a``: codes of buying center, its country, anchor product), using the links of its
+    country where the table has them for the anchor, else ``ALL``. Returns ``b, p, a, score, link``
+    (``p``: recommended product code, ``link``: row position in ``links``)."""
+    n_p = len(products)
+    link_key = encode(links["country"], countries) * n_p + encode(links["product_id"], products)
+    by_key = np.argsort(link_key, kind="stable")
+    sorted_key = link_key[by_key]
+    anchor = anchors["a"].to_numpy()
+    own_key = anchors["c"].to_numpy() * n_p + anchor
+    own = np.searchsorted(sorted_key, own_key, "right") > np.searchsorted(sorted_key, own_key, "left")
+    key = np.where(own, own_key, int(np.searchsorted(countries, ALL_COUNTRIES)) * n_p + anchor)
+    lo, hi = np.searchsorted(sorted_key, key, "left"), np.searchsorted(sorted_key, key, "right")
+    count = hi - lo
+    source = np.repeat(np.arange(len(anchors), dtype=np.int32), count)
+    link = by_key[np.repeat(lo - (np.cumsum(count) - count), count) + np.arange(int(count.sum()))].astype(np.int32)
+    b, a = anchors["b"].to_numpy(dtype=np.int32)[source], anchor.astype(np.int32)[source]
+    p = encode(links["rec_product_id"], products).astype(np.int32)[link]
+    score = links["score"].to_numpy(dtype=float)[link]
+    del source
+    pair = b.astype(np.int64) * n_p + p
+    order = np.lexsort((a, -score, pair))
+    best = order[np.r_[True, pair[order][1:] != pair[order][:-1]]] if len(order) else order
+    return pd.DataFrame({"b": b[best], "p": p[best], "a": a[best], "score": score[best], "link": link[best]})
+
+
+def _popularity(hist: History, targets: np.ndarray, since: pd.Timestamp, depth: int, months: int) -> pd.DataFrame:
+    """Popular products for buyer codes ``targets``: their (country, segment), then their country,
+    then overall; distinct buying centers among the purchases since ``since``. Returns ``b, p,
+    score, reason`` (score rank-normalised over ``depth``)."""
+    recent = hist.lines.loc[hist.lines["date"] >= since, ["b", "p", "c"]]
+    recent = recent.assign(s=hist.segment.codes[recent["b"].to_numpy()])
+    tgt = pd.DataFrame({"b": targets, "c": hist.home[targets], "s": hist.segment.codes[targets]})
+    no_segment = int(np.searchsorted(hist.segment.ids, "")) if "" in set(hist.segment.ids) else -1
+    parts = []
+    for level, keys in ((0, ["c", "s"]), (1, ["c"]), (2, [])):
+        pop = recent[[*keys, "p", "b"]].drop_duplicates().groupby([*keys, "p"]).size().rename("n").reset_index()
+        pop = pop.sort_values([*keys, "n", "p"], ascending=[True] * len(keys) + [False, True])
+        pop = pop[pop.groupby(keys).cumcount() < depth] if keys else pop.head(depth)
+        who = tgt[tgt["s"] != no_segment] if level == 0 else tgt
+        hit = who.merge(pop, on=keys) if keys else who.merge(pop, how="cross")
+        parts.append(hit.assign(level=level))
+    pops = pd.concat(parts, ignore_index=True).sort_values(["b", "level", "n", "p"], ascending=[True, True, False, True])
+    pops = pops.drop_duplicates(["b", "p"])
+    pops = pops[~np.isin(hist.key(pops["b"].to_numpy(), pops["p"].to_numpy()), hist.owned)]
+    pops["rank"] = pops.groupby("b").cumcount() + 1
+    pops = pops[pops["rank"] <= depth].reset_index(drop=True)
+    country = pd.Series(Coded(pops["c"].to_numpy(), hist.countries).strings(), dtype="str")
+    segment = pd.Series(Coded(pops["s"].to_numpy(), hist.segment.ids).strings(), dtype="str")
+    where = np.select(
+        [pops["level"].to_numpy() == 0, pops["level"].to_numpy() == 1],
+        ["in " + country + " (segment " + segment + ")", "in " + country],
+        "across all countries",
+    )
+    reason = "popular with " + plural(pops["n"], "buying center").to_numpy() + " " + where + f" in the last {months} months"
+    return pd.DataFrame({"b": pops["b"], "p": pops["p"], "score": 1.0 - (pops["rank"] - 1) / depth, "reason": pd.Series(reason, dtype="str")})
+
+
+def _candidates(
+    personal: pd.DataFrame, pins: pd.DataFrame, hist: History, ctx: RecommendContext, cfg: RecommendConfig, counts: dict[str, int]
+) -> pd.DataFrame:
+    """``b, p, score, pin_order, pin_link, popular`` candidates: the champion's ranking and curated
+    pins, without owned products; popularity for buyers left without any."""
+    table = "buying_center_suggestions"
+    pers = pd.DataFrame(
+        {"b": encode(personal["buying_center_id"], hist.buyers), "p": encode(personal["item_id"], hist.products), "score": personal["score"].to_numpy()}
+    )
+    pers = rank_normalise(pers[(pers["b"] >= 0) & (pers["p"] >= 0)], cfg.candidates_per_source, query="b", item="p")
+    model = pers[["b", "p"]].assign(score=pers["norm"].to_numpy(), pin_order=np.nan, pin_link=-1)
+    pinned = anchored(_anchors(hist, months_before(ctx.today, cfg.anchor_months)), pins, hist.products, hist.countries)
+    pinned = pinned.assign(score=1.0, pin_order=pins["pin_order"].to_numpy(dtype=float)[pinned["link"].to_numpy()] if len(pins) else [], pin_link=pinned["link"])
+    cand = pd.concat([pinned[model.columns], model], ignore_index=True).drop_duplicates(["b", "p"])
+    owned = np.isin(hist.key(cand["b"].to_numpy(), cand["p"].to_numpy()), hist.owned)
+    cand = cand[~count_rows(owned, "already_bought", table, counts)].assign(popular=-1)
+    empty = np.setdiff1d(np.arange(len(hist.buyers)), cand["b"].to_numpy())
+    popular = _popularity(hist, empty, months_before(ctx.today, cfg.popularity_months), cfg.candidates_per_source, cfg.popularity_months)
+    fallback = popular[["b", "p", "score"]].assign(pin_order=np.nan, pin_link=-1, popular=np.arange(len(popular)))
+    out = pd.concat([cand, fallback], ignore_index=True)
+    out.attrs["popular_reasons"] = popular["reason"].to_numpy(dtype=object)
+    return out
+
+
+def build_buying_center_suggestions(
+    personal: pd.DataFrame,
+    cross_sell: pd.DataFrame,
+    up_sell: pd.DataFrame,
+    lines: pd.DataFrame,
+    customers: pd.DataFrame | None,
+    ctx: RecommendContext,
+    cfg: RecommendConfig,
+    *,
+    personal_source: str = "model",
+) -> Table:
+    """``buying_center_suggestions`` (see the module docstring). ``personal``: the champion's
+    ranking ``buying_center_id, item_id, score`` at product level (owned products excluded or not,
+    they are removed here); ``cross_sell`` / ``up_sell``: the finished link tables (their curated
+    rows are the pins, all rows explain suggestions)."""
+    counts: dict[str, int] = {}
+    table = "buying_center_suggestions"
+    hist = coded_history(
+        lines, customers, ctx, personal["item_id"], cross_sell["product_id"], cross_sell["rec_product_id"],
+        up_sell["product_id"], up_sell["rec_product_id"],
+    )  # fmt: skip
+    pins = _pins(cross_sell, up_sell)
+    cand = _candidates(personal, pins, hist, ctx, cfg, counts)
+    b, p = cand["b"].to_numpy(), cand["p"].to_numpy()
+    country, product = Coded(hist.home[b], hist.countries), Coded(p, hist.products)
+    variant = resolve_variant_codes(lines, ctx, country, product, Coded(b, hist.buyers))
+    keep = business_rules_keep(ctx, cfg, country, product, variant, table=table, counts=counts)
+    rows = cand.assign(variant=variant.codes)[keep]
+    rows = top_n(rows, ["b"], cfg.top_n_buying_center, rec_col="p")
+    frame = _explain(rows, hist, cross_sell, up_sell, pins, ctx, cfg, personal_source, cand.attrs["popular_reasons"], variant.ids)
+    return Table(finish(frame, BUYING_CENTER_COLUMNS, EXTRA_COLUMNS), counts)
+
+
+def _pins(cross_sell: pd.DataFrame, up_sell: pd.DataFrame) -> pd.DataFrame:
+    """Curated rows of both link tables as one link frame, cross-sell pins first, each table's rank order."""
+    parts = [t[t["source"] == CURATED].assign(kind=kind) for kind, t in (("cross_sell", cross_sell), ("up_sell", up_sell))]
+    pins = pd.concat([x[["country", "product_id", "rec_product_id", "rank", "kind", "reason"]] for x in parts], ignore_index=True)
+    return pins.assign(score=1.0, pin_order=np.arange(len(pins), dtype=float))
+
+
+def _explain(
+    rows: pd.DataFrame, hist: History, cross_sell: pd.DataFrame, up_sell: pd.DataFrame, pins: pd.DataFrame,
+    ctx: RecommendContext, cfg: RecommendConfig, source: str, popular_reasons: np.ndarray, variants: np.ndarray,
+) -> pd.DataFrame:
+    """The kept coded rows as table columns: kind and anchor from the strongest link of a recently
+    bought product (up-sell first), reason from that link, else from the model / popularity."""
+    b, p = rows["b"].to_numpy(), rows["p"].to_numpy()
+    key = hist.key(b, p)
+    anchors = _anchors(hist, months_before(ctx.today, cfg.anchor_months))
+    anchors = anchors[np.isin(anchors["b"].to_numpy(), b)]
+
+    def lookup(links: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        found = anchored(anchors, links, hist.products, hist.countries)
+        at = pd.Index(hist.key(found["b"].to_numpy(), found["p"].to_numpy())).get_indexer(key)
+        hit = at >= 0
+        anchor = np.where(hit, found["a"].to_numpy()[np.maximum(at, 0)], -1) if len(found) else np.full(len(key), -1)
+        reason = np.where(hit, links["reason"].to_numpy(dtype=object)[found["link"].to_numpy()[np.maximum(at, 0)]], "") if len(found) else np.full(len(key), "", dtype=object)
+        return hit & (len(found) > 0), anchor, reason
+
+    up_hit, up_anchor, up_reason = lookup(up_sell)
+    cross_hit, cross_anchor, cross_reason = lookup(cross_sell)
+    pin = rows["pin_link"].to_numpy() >= 0
+    pin_kind = np.where(pin, pins["kind"].to_numpy(dtype=object)[np.maximum(rows["pin_link"].to_numpy(), 0)] if len(pins) else "", "")
+    is_up = np.where(pin, pin_kind == "up_sell", up_hit)
+    anchor = np.where(is_up, up_anchor, cross_anchor)
+    popular = rows["popular"].to_numpy()
+    n_local = _local_buyers(hist, hist.home[b], p)
+    country = hist.countries[hist.home[b]]
+    where = np.where(country == ALL_COUNTRIES, "", " in " + country.astype(object))
+    model_reason = (
+        "one of the products most bought " + np.where(country == ALL_COUNTRIES, "overall", "in " + country.astype(object))
+        + " (" + plural(n_local, "buying center").to_numpy(dtype=object) + ")"
+        if source in BASELINES
+        else "buying centers with purchase histories like yours buy this (" + plural(n_local, "buying center").to_numpy(dtype=object) + where + " bought it)"
+    )
+    reason = np.where(is_up, up_reason, np.where(cross_hit, cross_reason, model_reason))
+    reason = np.where(popular >= 0, popular_reasons[np.maximum(popular, 0)] if len(popular_reasons) else "", reason)
+    product_id = pd.Series(hist.products[p], dtype="str")
+    anchor_id = pd.Series(Coded(anchor, hist.products).strings(), dtype="str")
+    value = _line_value(hist, hist.home[b], p, product_id, ctx)
+    return pd.DataFrame(
+        {
+            "country": country,
+            "customer_id": hist.directory["customer_id"].to_numpy(dtype=object)[b],
+            "buying_center_id": hist.buyers[b],
+            "rank": rows["rank"].to_numpy(),
+            "kind": np.where(is_up, "up_sell", "cross_sell"),
+            "product_id": product_id,
+            "variant_id": Coded(rows["variant"].to_numpy(), variants).strings(),
+            "anchor_product_id": anchor_id,
+            "score": rows["score"].to_numpy(),
+            "expected_value": rows["score"].to_numpy() * value,
+            "reason": reason,
+            "product_name": ctx.name_of(product_id).to_numpy(),
+            "anchor_product_name": np.where(anchor_id != "", ctx.name_of(anchor_id).to_numpy(), ""),
+            "source": np.where(pin, CURATED, np.where(popular >= 0, POPULARITY_SOURCE, source)),
+        }
+    )
+
+
+def _local_buyers(hist: History, c: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Distinct buying centers that bought product ``p`` in country ``c`` (per row)."""
+    n_p = hist.n_products
+    local = hist.lines[["c", "p", "b"]].drop_duplicates().groupby(["c", "p"]).size()
+    local.index = local.index.get_level_values("c") * n_p + local.index.get_level_values("p")
+    return local.reindex(c.astype(np.int64) * n_p + p).fillna(0).to_numpy(dtype=np.int64)
+
+
+def _line_value(hist: History, c: np.ndarray, p: np.ndarray, product_id: pd.Series, ctx: RecommendContext) -> np.ndarray:
+    """Median positive line value of product ``p`` in country ``c``, else the product's overall."""
+    n_p = hist.n_products
+    positive = hist.lines[hist.lines["value"] > 0]
+    local = positive.groupby(["c", "p"])["value"].median()
+    local.index = local.index.get_level_values("c") * n_p + local.index.get_level_values("p")
+    value = pd.Series(local.reindex(c.astype(np.int64) * n_p + p).to_numpy(dtype=float))
+    return value.fillna(pd.Series(ctx.product_attr(product_id, "line_value", np.nan))).to_numpy(dtype=float)

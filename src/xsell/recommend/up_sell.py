@@ -1,0 +1,88 @@
+"""``up_sell``: higher-value alternatives in the same group, backed by observed switches and
+model similarity, inside the price window, never in a cycle."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+from xsell.recommend.blend import blend
+from xsell.recommend.business_rules import blocked_pairs, drop_rows
+from xsell.recommend.common import CURATED, Table, country_prefix, country_top_n, curated_reason, finish, fmt, with_pins
+from xsell.recommend.config import RecommendConfig
+from xsell.recommend.context import RecommendContext
+from xsell.recommend.evidence import switch_evidence
+from xsell.schema import ALL_COUNTRIES, UP_SELL_COLUMNS
+
+
+def upsell_cycle_edges(links: pd.DataFrame) -> np.ndarray:
+    """True for each ``product_id -> rec_product_id`` edge that lies on a directed cycle
+    (both ends in one strongly connected component)."""
+    if links.empty:
+        return np.zeros(0, dtype=bool)
+    ids = pd.Index(pd.unique(pd.concat([links["product_id"], links["rec_product_id"]]).astype(str)))
+    a = ids.get_indexer(links["product_id"].astype(str))
+    b = ids.get_indexer(links["rec_product_id"].astype(str))
+    graph = sp.csr_matrix((np.ones(len(a)), (a, b)), shape=(len(ids), len(ids)))
+    _, labels = connected_components(graph, directed=True, connection="strong")
+    return (labels[a] == labels[b]) & (a != b)
+
+
+def build_up_sell(
+    item_similarity: Mapping[str, pd.DataFrame],
+    lines: pd.DataFrame,
+    ctx: RecommendContext,
+    cfg: RecommendConfig,
+) -> Table:
+    """``up_sell``: higher-value alternatives in the same group (family), typical price within
+    ``[upsell_min_price_ratio, upsell_max_price_ratio]`` x the product's, backed by buying centers
+    that switched (``switch``, at least ``upsell_min_switchers``) and/or model similarity within the
+    group. Pins may leave the price window but never go down or flat in price; no cycles."""
+    counts: dict[str, int] = {}
+    table = "up_sell"
+    group = ctx.products["group"]
+    switches = switch_evidence(lines, group)
+    proven = switches[(switches["country"] == ALL_COUNTRIES) & (switches["switchers"] >= cfg.upsell_min_switchers)]
+    sources = {"switch": proven.rename(columns={"product_id": "item_id", "rec_product_id": "rec_item_id", "switchers": "score"})}
+    for name, sim in item_similarity.items():
+        g_a = ctx.product_attr(sim["item_id"], "group", "")
+        sources[name] = sim[(g_a != "") & (g_a == ctx.product_attr(sim["rec_item_id"], "group", ""))]
+    links = blend(sources, cfg.upsell_weights, cfg.candidates_per_source)
+
+    def ratio(frame: pd.DataFrame) -> np.ndarray:
+        return ctx.product_attr(frame["rec_product_id"], "typical_price", np.nan) / ctx.product_attr(frame["product_id"], "typical_price", np.nan)
+
+    r = ratio(links)
+    window = (r >= cfg.upsell_min_price_ratio) & (r <= cfg.upsell_max_price_ratio)
+    links = drop_rows(links, ~window, "upsell_price_window", table, counts)
+    pins, blocks = ctx.curated.of_kind("up_sell")
+    links = with_pins(links, pins)
+    links = drop_rows(links, blocked_pairs(links, blocks), "curated_block", table, counts)
+    links["price_ratio"] = ratio(links)
+    links = drop_rows(links, links["price_ratio"].notna() & (links["price_ratio"] <= 1.0), "upsell_not_higher_price", table, counts)
+    links = drop_rows(links, upsell_cycle_edges(links), "upsell_cycle", table, counts)
+
+    rows = country_top_n(links, lines, ctx, cfg, table, counts).merge(switches, on=["country", "product_id", "rec_product_id"], how="left")
+    rows[["switchers", "buyers"]] = rows[["switchers", "buyers"]].fillna(0).astype("int64")
+    rows["product_name"] = ctx.name_of(rows["product_id"]).to_numpy()
+    rows["rec_product_name"] = ctx.name_of(rows["rec_product_id"]).to_numpy()
+    rows["reason"] = _up_sell_reason(rows, ctx).to_numpy()
+    return Table(finish(rows, UP_SELL_COLUMNS, ("product_name", "rec_product_name")), counts)
+
+
+def _up_sell_reason(rows: pd.DataFrame, ctx: RecommendContext) -> pd.Series:
+    name = rows["product_name"].reset_index(drop=True)
+    price = np.where(rows["price_ratio"].notna().to_numpy(), " (" + fmt(rows["price_ratio"]) + "x the price)", "")
+    switched = (
+        "chosen as an upgrade by " + rows["switchers"].astype(str).reset_index(drop=True) + " of the "
+        + rows["buyers"].astype(str).reset_index(drop=True) + " " + country_prefix(rows["country"])
+        + "buying centers that bought " + name + price
+    )
+    family = pd.Series(ctx.product_attr(rows["product_id"], "family", ""), dtype="str")
+    similar = "the higher-value choice in the " + family + " family" + price + ", bought by buyers similar to those of " + name + " (" + rows["sources"].reset_index(drop=True) + ")"
+    learned = np.where(rows["switchers"].to_numpy() > 0, switched, similar)
+    return pd.Series(np.where(rows["source"].to_numpy() == CURATED, curated_reason(rows["note"]) + price, learned), dtype="str")
