@@ -110,7 +110,7 @@ def cut_export(config: Path, cutoff: pd.Timestamp, out: Path) -> Path:
 
     from xsell.config import load_config
     from xsell.ingest.parse import parse_dates
-    from xsell.io.readers import expand_files, is_parquet, read_table, sniff_separator
+    from xsell.io.readers import expand_files, is_parquet, read_export, sniff_separator
 
     cfg = load_config(config)
     col = _date_column(cfg)
@@ -119,11 +119,9 @@ def cut_export(config: Path, cutoff: pd.Timestamp, out: Path) -> Path:
     folder.mkdir(parents=True)
     kept = dropped = 0
     for path in expand_files(cfg.data.order_lines):
-        frame = read_table(path, cfg.data.csv)
-        dates = frame[col] if is_parquet(path) and not pd.api.types.is_object_dtype(frame[col]) else parse_dates(
-            frame[col].astype(str), date_format=cfg.data.csv.date_format, dayfirst=cfg.data.csv.dayfirst
-        )
-        keep = ~(pd.to_datetime(dates, errors="coerce") >= cutoff).to_numpy()
+        frame = read_export(path, cfg.data.csv).frame
+        dates, _ = parse_dates(frame[col], date_format=cfg.data.csv.date_format, dayfirst=cfg.data.csv.dayfirst)
+        keep = ~(dates >= cutoff).to_numpy()
         kept, dropped = kept + int(keep.sum()), dropped + int((~keep).sum())
         part = frame[keep]
         if part.empty:  # a file wholly after the cutoff (monthly exports): left out

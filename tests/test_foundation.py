@@ -115,3 +115,27 @@ def test_progress_logs_plain_lines_off_a_terminal_and_stage_lines_carry_counts(c
     start, end = (r.getMessage() for r in caplog.records)
     assert start == "ingest: start"
     assert end.startswith("ingest: done (rows=1,234) in ") and "peak" in end
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["-q", "run", "nightly", "--config", "c.yaml"], ["run", "nightly", "--config", "c.yaml", "-q"],
+     ["run", "-q", "nightly", "--config", "c.yaml"], ["links", "review", "--config", "c.yaml", "--out", "o.csv", "--quiet"]],
+    ids=["before", "after", "between", "nested-command"],
+)
+def test_global_options_work_before_and_after_the_command(argv):
+    """Issue 11, item 1: README's cron lines end in ``-q``; it was an unrecognized argument."""
+    from xsell.cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    assert args.quiet is True and args.verbose is False
+    verbose = build_parser().parse_args(["config", "reference", "-v"])
+    assert verbose.verbose is True and verbose.quiet is False
+
+
+def test_usage_errors_are_one_line_without_a_doubled_prefix(capsys):
+    assert main(["run", "nightly", "--config", "c.yaml", "--bogus"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "xsell: error: unrecognized arguments: --bogus (see `xsell --help`)"
+    assert main(["run", "nightly"]) == 2
+    assert capsys.readouterr().err.strip() == "xsell: error: the following arguments are required: --config/-c (see `xsell run --help`)"

@@ -17,8 +17,8 @@ from xsell.ingest.masters import (
     canonical_customer_master,
     canonical_product_master,
 )
-from xsell.ingest.parse import parse_bools, parse_country_lists, parse_ids, parse_numbers
-from xsell.io.readers import read_table, sniff_separator
+from xsell.ingest.parse import parse_country_lists, parse_flags, parse_ids, parse_numbers
+from xsell.io.readers import read_export, sniff_separator
 from xsell.schema import CUSTOMER_COLUMNS, ORDER_LINE_COLUMNS, PRODUCT_COLUMNS
 from xsell.steps.ingest import run_ingest
 
@@ -36,9 +36,14 @@ def line(**over: str) -> dict[str, str]:
 
 
 # -- parsers -------------------------------------------------------------------------------------
-def test_parse_bools_reads_erp_flags():
-    values = pd.Series(["X", "1", "true", "YES", "ja", "y", "", "0", "false", "no", "nein"], dtype="str")
-    assert parse_bools(values).tolist() == [True] * 6 + [False] * 5
+def test_parse_flags_reads_erp_flags_and_marks_the_rest_unrecognised():
+    values = pd.Series(["X", "1", "true", "YES", "ja", "y", "", "0", "false", "no", "nein", "vielleicht", "2"], dtype="str")
+    flags, unknown = parse_flags(values)
+    assert flags.tolist() == [True] * 6 + [False] * 7
+    assert unknown.tolist() == [False] * 11 + [True, True]
+    flags, unknown = parse_flags(values, true_values=["vielleicht"], false_values=["2"])
+    assert flags.tolist()[-2:] == [True, False]
+    assert unknown.tolist() == [True] * 6 + [False] + [True] * 4 + [False, False]  # the lists replace the defaults
 
 
 def test_parse_numbers_dialects():
@@ -160,7 +165,7 @@ def test_exclude_patterns_full_match_and_are_counted_per_pattern(tmp_path):
 
 def test_each_quarantine_reason_names_row_column_and_value(tmp_path):
     products = pd.DataFrame({"variant_id": ["V1"], "product_id": ["P1"], "is_custom": [False]})
-    raw = raw_frame([
+    rows = [
         line(),                                  # 1 accepted
         line(order_id=""),                       # 2
         line(buying_center_id=""),               # 3
@@ -172,8 +177,16 @@ def test_each_quarantine_reason_names_row_column_and_value(tmp_path):
         line(unit_price="-1"),                   # 9
         line(order_id="", quantity="x"),         # 10: first failing check wins
         line(unit_price=""),                     # 11: no price at all
-    ])
-    res = ingest_order_lines(raw, make_config(tmp_path, {"order_lines": "x.csv"}), products)
+        line(order_date="0001-01-01"),           # 12: parsed, but outside the canonical range
+        line(is_custom="vielleicht"),            # 13: neither a true nor a false value
+        line(quantity="1e309"),                  # 14: infinite is not a number
+        line(order_id=""),                       # 15: the reader could not read it (wins)
+        line(),                                  # 16: ditto
+    ]
+    raw = raw_frame([{"is_custom": "", **r} for r in rows])
+    unreadable = pd.DataFrame({"row": [14, 15], "reason": ["wrong number of fields", "undecodable bytes"],
+                               "column": ["", "variant_id"], "value": ["5 field(s), expected 7: 1;2", "Gr\ufffdn"]})
+    res = ingest_order_lines(raw, make_config(tmp_path, {"order_lines": "x.csv"}), products, unreadable=unreadable)
     q = res.quarantine.set_index("source_row")
     expected = {
         2: ("missing order id", "order_id", ""),
@@ -186,14 +199,19 @@ def test_each_quarantine_reason_names_row_column_and_value(tmp_path):
         9: ("negative price", "unit_price", "-1"),
         10: ("missing order id", "order_id", ""),
         11: ("non-numeric price", "unit_price", ""),
+        12: ("date out of range", "order_date", "0001-01-01"),
+        13: ("unrecognised flag", "is_custom", "vielleicht"),
+        14: ("non-numeric quantity", "quantity", "1e309"),
+        15: ("wrong number of fields", "", "5 field(s), expected 7: 1;2"),
+        16: ("undecodable bytes", "variant_id", "Gr\ufffdn"),
     }
     assert {r: tuple(q.loc[r, ["reason", "column", "value"]]) for r in q.index} == expected
     assert set(REASONS) == {v[0] for v in expected.values()}
     assert q.loc[7, "quantity"] == "zwei"  # source values kept as text
     assert res.lines["source_row"].tolist() == [1]
     c = res.counts
-    assert c["rows_read"] == 11 == c["rows_accepted"] + c["rows_quarantined"] + c["rows_excluded"]
-    assert sum(c["quarantined_by_reason"].values()) == c["rows_quarantined"] == 10
+    assert c["rows_read"] == 16 == c["rows_accepted"] + c["rows_quarantined"] + c["rows_excluded"]
+    assert sum(c["quarantined_by_reason"].values()) == c["rows_quarantined"] == 15
 
 
 def test_variant_to_product_sources(tmp_path):
@@ -288,7 +306,7 @@ def test_product_master_mapping_and_completion(tmp_path):
         "STATUS": ["", "Discontinued", "", "active"], "AUSLAUF": ["", "", "01.03.2024", ""],
         "SORT": ["DE|AT", "FR", "", ""], "SONDER": ["", "X", "", ""], "TXT": ["a", "b", "c", "d"],
     }, dtype="str")
-    master, info = canonical_product_master(raw, cfg, file="products.csv")
+    master, info, _ = canonical_product_master(raw, cfg, file="products.csv")
     m = master.set_index("variant_id")
     assert len(master) == 3 and info["repeated_variants"] == 1
     assert m.loc["V1", "product_id"] == "P1" and m.loc["V1", "list_price"] == 1.5  # first row of V1 wins
@@ -301,19 +319,22 @@ def test_product_master_mapping_and_completion(tmp_path):
     assert len(products) == 3 and pinfo == {"inferred": False, "from_master": 3, "inferred_rows": 0}
 
 
-def test_product_master_bad_status_is_input_error(tmp_path):
+def test_product_master_bad_status_is_quarantined_with_file_row_and_value(tmp_path):
     cfg = make_config(tmp_path, {"order_lines": "x.csv"})
     raw = pd.DataFrame({"variant_id": ["V1", "V2"], "status": ["active", "gone"]}, dtype="str")
-    with pytest.raises(InputDataError) as err:
-        canonical_product_master(raw, cfg, file="p.csv")
-    assert err.value.row == 2 and err.value.value == "gone" and "p.csv" in str(err.value)
+    master, info, quarantine = canonical_product_master(raw, cfg, file="p.csv")
+    assert master["variant_id"].tolist() == ["V1"]
+    assert quarantine[["source_file", "source_row", "reason", "column", "value", "status"]].values.tolist() == [
+        ["p.csv", 2, "unknown status", "status", "gone", "gone"]
+    ]
+    assert info["rows_quarantined"] == 1 and info["quarantined_by_reason"] == {"unknown status": 1}
 
 
 def test_customer_master_with_buying_center_key(tmp_path):
     cfg = make_config(tmp_path, {"order_lines": "x.csv", "buying_center_key": ["customer_id", "KUNWE"],
                                  "customer_columns": {"customer_id": "KUNNR", "country": "LAND1", "segment": "BRANCHE"}})
     raw = pd.DataFrame({"KUNNR": ["C1", "C1"], "KUNWE": ["S1", "S2"], "LAND1": ["DE", ""], "BRANCHE": ["auto", "food"]}, dtype="str")
-    master, _ = canonical_customer_master(raw, cfg, file="customers.csv")
+    master, _, _ = canonical_customer_master(raw, cfg, file="customers.csv")
     assert master.values.tolist() == [["C1/S1", "C1", "DE", "auto"], ["C1/S2", "C1", "ALL", "food"]]
     lines = pd.DataFrame({"buying_center_id": ["C1/S1", "C9/S9", "C9/S9", "C9/S9"], "customer_id": ["C1", "C9", "C9", "C9"],
                           "country": ["DE", "FR", "AT", "FR"]})
@@ -400,10 +421,23 @@ def test_rejected_share_exceeded_exits_3_after_writing(tmp_path, capsys):
     write_text(tmp_path / "l.csv", CANONICAL_HEADER + "1,2024-01-01,B1,V1,1,2\n2,2024-01-01,,V1,1,2\n")
     config = write_config(tmp_path, {"order_lines": "l.csv"})
     assert run_cli("ingest", "--config", str(config)) == 3
-    assert "max_rejected_share" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "max_rejected_share" in err
+    assert "top reasons missing buying center 1 (check data.columns.buying_center_id / data.buying_center_key)" in err
     assert read_summary(tmp_path / "work")["rows_quarantined"] == 1
     assert (tmp_path / "work" / "quarantine" / "quarantine.parquet").is_file()
     assert (tmp_path / "work" / "quarantine" / "quarantine.csv").is_file()
+
+
+def test_too_many_quarantined_rows_name_the_config_keys_that_fix_them(tmp_path, capsys):
+    """Item 7: the final line named only the share; a German export read with the defaults
+    fails on dates and decimal commas, and the line says which keys to set."""
+    write_text(tmp_path / "l.csv", CANONICAL_HEADER + "".join(f"{i},0{i}.01.2024,B,V,1,\"2,5\"\n" for i in range(1, 4))
+               + "4,2024-01-04,B,V,\"1,5\",2\n")
+    assert run_cli("ingest", "--config", str(write_config(tmp_path, {"order_lines": "l.csv"}))) == 3
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert ("top reasons unparseable date 3 (check data.csv.date_format / data.csv.dayfirst), "
+            "non-numeric quantity 1 (check data.csv.decimal / data.csv.thousands)") in last
 
 
 @pytest.mark.parametrize(
@@ -412,11 +446,9 @@ def test_rejected_share_exceeded_exits_3_after_writing(tmp_path, capsys):
         ("order_id,order_date,buying_center_id,variant_id,unit_price\n1,2024-01-01,B,V,1\n", {}, ["quantity", "available columns"]),
         ("", {}, ["empty file"]),
         ("order_id,order_date,buying_center_id,variant_id,quantity,unit_price\n", {}, ["empty file"]),
-        (CANONICAL_HEADER + "1,2024-01-01,B,V,1,1\n", {"columns": {"quantity": "Menge"}}, ["Menge", "does not exist", "'order_id'"]),
         ("order_id,order_date,buying_center_id,variant_id,quantity\n1,2024-01-01,B,V,1\n", {}, ["unit_price nor net_value"]),
-        (CANONICAL_HEADER + "1,2024-01-01,B,V,1,1\n", {"buying_center_key": ["buying_center_id", "KUNWE"]}, ["KUNWE"]),
     ],
-    ids=["missing-required", "zero-bytes", "header-only", "mapped-column-absent", "no-price", "key-part-absent"],
+    ids=["missing-required", "zero-bytes", "header-only", "no-price"],
 )
 def test_input_errors_exit_3_naming_file_and_column(tmp_path, capsys, content, data, expect):
     write_text(tmp_path / "l.csv", content)
@@ -428,10 +460,27 @@ def test_input_errors_exit_3_naming_file_and_column(tmp_path, capsys, content, d
         assert text in err
 
 
-def test_glob_matching_nothing_exits_3(tmp_path, capsys):
-    config = write_config(tmp_path, {"order_lines": "exports/*.csv"})
-    assert run_cli("ingest", "--config", str(config)) == 3
-    assert "no input file matches" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("content", "data", "expect"),
+    [
+        (CANONICAL_HEADER + "1,2024-01-01,B,V,1,1\n", {"columns": {"quantity": "Menge"}},
+         ["Menge", "does not exist", "'order_id'", "key data.columns.quantity"]),
+        (CANONICAL_HEADER + "1,2024-01-01,B,V,1,1\n", {"columns": {"quantity": "quantty"}}, ["did you mean 'quantity'?"]),
+        (CANONICAL_HEADER + "1,2024-01-01,B,V,1,1\n", {"buying_center_key": ["buying_center_id", "KUNWE"]}, ["KUNWE", "key data.buying_center_key"]),
+        (CANONICAL_HEADER + "1,2024-01-01,B,V,1,1\n", {"order_lines": "exports/*.csv"}, ["no input file matches", "exports/*.csv", "key data.order_lines"]),
+        (CANONICAL_HEADER + "1,2024-01-01,B,V,1,1\n", {"products": "p.csv"}, ["product master", "p.csv", "not found", "key data.products"]),
+    ],
+    ids=["mapped-column-absent", "mapped-column-misspelt", "key-part-absent", "glob-matches-nothing", "master-absent"],
+)
+def test_configured_names_the_export_lacks_exit_2(tmp_path, capsys, content, data, expect):
+    """A config naming a column or file the export does not have is a config error (exit 2),
+    named with the config key to change (issue 11, item 8)."""
+    write_text(tmp_path / "l.csv", content)
+    config = write_config(tmp_path, {"order_lines": "l.csv", **data})
+    assert run_cli("ingest", "--config", str(config)) == 2
+    err = capsys.readouterr().err
+    for text in expect:
+        assert text in err
 
 
 @pytest.mark.parametrize(
@@ -452,7 +501,7 @@ def test_config_errors_exit_2(tmp_path, capsys, data, ingest, expect):
 
 def test_reader_keeps_empty_strings_and_reserved_columns_fail(tmp_path):
     path = write_text(tmp_path / "l.csv", "a,b,source_row\n,NA,1\n")
-    frame = read_table(path, make_config(tmp_path, {"order_lines": "x"}).data.csv)
+    frame = read_export(path, make_config(tmp_path, {"order_lines": "x"}).data.csv).frame
     assert frame.iloc[0].tolist() == ["", "NA", "1"]
     with pytest.raises(InputDataError, match="reserved"):
         with_provenance(frame, str(path))

@@ -52,6 +52,10 @@ def retrained(tmp_path_factory) -> Path:
     run = xsell("run", "retrain", "--config", str(DEMO_CONFIG), *overrides(base), cwd=base)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "xsell retrain: done" in run.stdout
+    # the summary says where sales ops and the shop find their files, and what to do next
+    published = base / "outputs" / "runs"
+    assert f"sales:           {published}" in run.stdout and f"shop:            {published}" in run.stdout
+    assert f"next:            schedule `xsell run nightly --config {DEMO_CONFIG}`" in run.stdout
     return base
 
 
@@ -130,6 +134,17 @@ def test_a_second_run_on_the_same_outputs_is_refused_while_the_first_holds_the_l
             assert len(blocked.stderr.strip().splitlines()) == 1  # one line, fit for an alert
 
 
+def test_two_runs_on_one_workdir_with_different_outputs_are_refused(retrained):
+    """Issue 11, item 21: the lock was per outputs folder only, so a second pipeline on the same
+    workdir with other outputs ran at the same time and both wrote the workdir's files."""
+    with RunLock(retrained / "work" / ".xsell-run.lock", what="retrain"):
+        other = overrides(retrained, outputs="outputs-other")
+        blocked = xsell("run", "nightly", "--config", str(DEMO_CONFIG), *other, cwd=retrained)
+        assert blocked.returncode == 1
+        assert "another xsell run is in progress (retrain, pid" in blocked.stderr and "work/.xsell-run.lock" in blocked.stderr
+    assert not (retrained / "outputs-other" / "latest").exists()
+
+
 def test_nightly_without_a_champion_exits_2_and_does_not_train(retrained):
     fresh = overrides(retrained, workdir="work-fresh", outputs="outputs-fresh")
     run = xsell("run", "nightly", "--config", str(DEMO_CONFIG), *fresh, cwd=retrained)
@@ -145,5 +160,5 @@ def test_pipeline_failures_map_to_exit_codes(retrained, tmp_path):
         "run", "nightly", "--config", str(DEMO_CONFIG), *overrides(retrained, workdir="w3", outputs="o3"),
         "--set", f"data.order_lines={tmp_path}/nothing-*.csv", cwd=tmp_path,
     )
-    assert no_data.returncode == 3
+    assert no_data.returncode == 2  # a wrong input path is a config error (issue 11, item 8)
     assert "nothing-*.csv" in no_data.stderr.strip().splitlines()[-1]

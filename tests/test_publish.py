@@ -163,6 +163,23 @@ def test_neutralise_prefixes_dangerous_text_and_leaves_numbers():
     assert frame["name"].iloc[0] == EVIL  # input untouched
 
 
+def test_control_characters_are_stripped_before_the_first_character_is_checked(tmp_path):
+    """Issue 11, item 16: ``\x01=3+3`` passed the guard (first character \x01), the XLSX writer
+    then dropped the control character and the cell became the formula ``=3+3``."""
+    import openpyxl
+
+    from xsell.publish.writers import write_csv, write_xlsx
+
+    frame = pd.DataFrame({"product_id": ["\x01=3+3", "\x1f\x02@SUM(A1)", "ok\x07", "plain"], "score": [1.0, 2.0, 3.0, 4.0]})
+    out, n = neutralise(frame)
+    assert out["product_id"].tolist() == ["'=3+3", "'@SUM(A1)", "ok", "plain"] and n == 2
+    write_xlsx({"cross_sell": frame}, tmp_path / "t.xlsx")
+    cells = [row[0] for row in openpyxl.load_workbook(tmp_path / "t.xlsx")["cross_sell"].iter_rows(min_row=2)]
+    assert [c.value for c in cells] == ["'=3+3", "'@SUM(A1)", "ok", "plain"] and {c.data_type for c in cells} == {"s"}
+    write_csv(frame, tmp_path / "t.csv", bom=False)
+    assert (tmp_path / "t.csv").read_text(encoding="utf-8").splitlines()[1:3] == ["'=3+3,1.0", "'@SUM(A1),2.0"]
+
+
 # -- tables ----------------------------------------------------------------------------------
 def test_prepare_table_names_missing_column_and_null_keys():
     tables = build_tables()

@@ -7,7 +7,6 @@ import datetime as dt
 import fcntl
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ import openpyxl
 import pandas as pd
 import pytest
 import xsell
+from fault_helpers import kill_at_test_pause
 from test_publish import ACTIVE, COUNTRIES, EVIL, TABLES_META, build_tables, make_config, write_workdir
 
 from xsell.cli import main
@@ -206,7 +206,7 @@ def test_verify_detects_tampered_missing_and_extra_files(setup):
     (run.run_dir / "sales" / "notes.txt").write_text("extra")
     with pytest.raises(ManifestMismatchError, match="product_links.jsonl is missing .+1 more: sales/notes.txt"):
         verify(cfg, "latest")
-    assert _cli(path, "verify", "20990101T000000Z-0000000") == 3
+    assert _cli(path, "verify", "20990101T000000Z-0000000") == 2  # an unknown run id is a usage error
 
 
 def test_verify_detects_changed_rows_with_matching_manifest_hash(setup):
@@ -288,6 +288,12 @@ def test_diff_cli_reports_added_dropped_moved(parquet_only, capsys):
     summary = [line.split() for line in out.splitlines() if line.startswith("cross_sell")]
     assert summary[0] == ["cross_sell", "DE", "1", "1", "1"]
     assert _cli(path, "diff", a) == 2
+    assert _cli(path, "diff", a, "20990101T000000Z-0000000") == 2  # an unknown run id is a usage error
+    out_file = cfg.workdir / "diff" / "changes.csv"
+    assert _cli(path, "diff", a, b, "--out", str(out_file)) == 0
+    changes = pd.read_csv(out_file, dtype={"key": str, "item": str})
+    assert sorted(zip(changes["item"], changes["change"], strict=True)) == [("P02", "moved"), ("P04", "dropped"), ("P09", "added")]
+    assert f"(all in {out_file})" in capsys.readouterr().out
 
 
 # -- crash safety: a real process killed with SIGKILL ----------------------------------------
@@ -302,27 +308,19 @@ def test_sigkill_mid_publish_keeps_latest_and_next_publish_cleans_up(setup, paus
     cfg, path = setup
     runs_dir = cfg.publish.outputs / "runs"
     old = run_publish(cfg, now=T0).run_id
-    proc = _publish_process(path, pause_after)
-    try:
-        for line in proc.stderr:
-            if "test pause" in line:
-                break
-        else:
-            pytest.fail(f"publish ended without pausing (rc {proc.wait()})")
-        os.kill(proc.pid, signal.SIGKILL)
-        assert proc.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.stderr.close()
+    kill_at_test_pause(_publish_process(path, pause_after))
     assert latest_run(cfg.publish.outputs) == old
     assert _cli(path, "verify") == 0
     leftovers = [p.name for p in runs_dir.iterdir() if p.name.startswith(".tmp-")]
     assert len(leftovers) == (0 if pause_after == RENAMED_POINT else 1)
     assert old in list_runs(runs_dir) and not any(r.startswith(".") for r in list_runs(runs_dir))
+    killed = [r for r in list_runs(runs_dir) if r != old]
     new = run_publish(cfg, now=_at(60)).run_id
     assert not [p.name for p in runs_dir.iterdir() if p.name.startswith(".tmp-")]
     assert latest_run(cfg.publish.outputs) == new and verify(cfg, None) == 0
+    # a complete run the kill kept from becoming latest is marked, never left "accepted"
+    assert [_manifest(runs_dir / r)["status"] for r in killed] == (["interrupted"] if pause_after == RENAMED_POINT else [])
+    assert _manifest(runs_dir / old)["status"] == "accepted"
 
 
 # -- inputs and locking ----------------------------------------------------------------------

@@ -24,7 +24,17 @@ class _Parser(argparse.ArgumentParser):
     """argparse that raises ``UsageError`` (exit 2 with one line) instead of exiting."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _global_options(defaults: bool) -> argparse.ArgumentParser:
+    """``--verbose`` / ``--quiet``, accepted before and after the command (cron lines end in
+    ``-q``). The top-level parser sets the defaults; the commands' copies only set what is given."""
+    p = argparse.ArgumentParser(add_help=False)
+    default = False if defaults else argparse.SUPPRESS
+    p.add_argument("--verbose", "-v", action="store_true", default=default, help="debug logging and full tracebacks")
+    p.add_argument("--quiet", "-q", action="store_true", default=default, help="warnings and errors only")
+    return p
 
 
 def _example(text: str) -> str:
@@ -45,8 +55,11 @@ def _add_config(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 def _load(args: argparse.Namespace):
     from xsell.config import load_config
+    from xsell.io.layout import check_folders
 
-    return load_config(args.config, args.overrides)
+    cfg = load_config(args.config, args.overrides)
+    check_folders(cfg)
+    return cfg
 
 
 # -- handlers ------------------------------------------------------------------------------
@@ -113,7 +126,9 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     if args.action == "diff":
         if not args.runs or len(args.runs) != 2:
             raise UsageError("xsell publish diff needs two run ids: RUN_A RUN_B")
-        return step.diff(cfg, args.runs[0], args.runs[1])
+        return step.diff(cfg, args.runs[0], args.runs[1], out=args.out)
+    if args.out is not None:
+        raise UsageError("--out belongs to `xsell publish diff`")
     result = step.run_publish(cfg)
     print(f"published run {result.run_id} ({result.files} files): {result.run_dir}")
     return 0
@@ -122,7 +137,7 @@ def _cmd_publish(args: argparse.Namespace) -> int:
 def _cmd_config(args: argparse.Namespace) -> int:
     import json
 
-    from xsell.config import reference
+    from xsell.config import ALLOWED, reference
 
     if args.config_action == "show":
         if args.config is None:
@@ -131,8 +146,11 @@ def _cmd_config(args: argparse.Namespace) -> int:
         return 0
     for key, default, doc in reference():
         print(f"{key} = {default}" if default else f"{key}:")
-        if doc:
-            print(textwrap.indent(textwrap.fill(doc, 88), "    "))
+        text, _, allowed = doc.partition(ALLOWED)
+        if text:
+            print(textwrap.indent(textwrap.fill(text, 88), "    "))
+        if allowed:
+            print(textwrap.indent(textwrap.fill(f"allowed:{allowed}", 88), "    "))
     return 0
 
 
@@ -156,14 +174,15 @@ def build_parser() -> argparse.ArgumentParser:
             xsell run retrain --config configs/demo.yaml
             """
         ),
+        parents=[_global_options(defaults=True)],
     )
     parser.add_argument("--version", action="version", version=f"xsell {__version__}")
-    parser.add_argument("--verbose", "-v", action="store_true", help="debug logging and full tracebacks")
-    parser.add_argument("--quiet", "-q", action="store_true", help="warnings and errors only")
+    common = [_global_options(defaults=False)]
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser(
         "demo-data",
+        parents=common,
         help="write a deterministic synthetic B2B order history",
         description="Write a synthetic manufacturer ERP export (order lines, product and customer "
         "masters, planted relationships) so demo, tests and benchmarks need no external data.",
@@ -177,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "ingest",
+        parents=common,
         help="validate ERP order lines into canonical Parquet tables",
         description="Read order lines (+ optional product/customer masters), map columns, apply the "
         "cleaning rules, write canonical Parquet tables, a quarantine file and ingest_summary.json "
@@ -189,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "train",
+        parents=common,
         help="train the configured models on the ingested history",
         description="Build interaction matrices and train the configured models on the whole "
         "ingested history; save them under <models.dir>/<run>/.",
@@ -200,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "rules",
+        parents=common,
         help="export pairwise association rules as CSV",
         description="Compute product-level pairwise association rules and write them as CSV with "
         "columns antecedent, consequent, count, support, confidence, lift, leverage, conviction.",
@@ -212,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "evaluate",
+        parents=common,
         help="temporal backtest of every model against the baselines",
         description="Retrain each configured model on the history before the cutoff, score the test "
         "window, print models x metrics and write <workdir>/evaluation/metrics.csv.",
@@ -223,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "recommend",
+        parents=common,
         help="write the cross-sell, up-sell and buying-center tables",
         description="Turn trained models into <workdir>/tables/cross_sell.parquet, up_sell.parquet "
         "and buying_center_suggestions.parquet, applying the business rules.",
@@ -234,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "links",
+        parents=common,
         help="product-link knowledge base tools",
         description="Tools for the curated product-link knowledge base.",
         formatter_class=fmt,
@@ -242,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     links_sub = p.add_subparsers(dest="links_command", metavar="ACTION", parser_class=_Parser, required=True)
     q = links_sub.add_parser(
         "review",
+        parents=common,
         help="export learned links with evidence for product managers",
         description="Export the learned cross-/up-sell links with their evidence as a CSV that product "
         "managers mark pin/block and feed back as curated_links.csv.",
@@ -254,28 +280,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "publish",
+        parents=common,
         help="publish the tables as a versioned run (or verify / diff runs)",
         description="publish: write <outputs>/runs/<run_id>/ atomically, check guardrails, move latest.\n"
         "publish verify [RUN]: re-check a published run (default latest) against its manifest.\n"
-        "publish diff RUN_A RUN_B: links added, dropped and moved between two runs.",
+        "publish diff RUN_A RUN_B [--out FILE]: links added, dropped and moved between two runs.",
         formatter_class=fmt,
         epilog=_example(
             """
             xsell publish --config configs/demo.yaml
             xsell publish verify --config configs/demo.yaml
-            xsell publish diff 20261127T010203Z-1a2b3c4 20261128T010203Z-5d6e7f8 --config configs/demo.yaml
+            xsell publish diff 20261127T010203Z-1a2b3c4 20261128T010203Z-5d6e7f8 --config configs/demo.yaml --out diff.csv
             """
         ),
     )
     p.add_argument("action", nargs="?", choices=["verify", "diff"], help="verify or diff (default: publish)")
     p.add_argument("runs", nargs="*", metavar="RUN", help="run id(s) for verify / diff")
     _add_config(p)
+    p.add_argument("--out", type=Path, help="publish diff: also write every changed link as CSV to this file")
     p.set_defaults(func=_cmd_publish)
 
     p = sub.add_parser(
         "config",
+        parents=common,
         help="print the config reference or a resolved config",
-        description="config reference: every key with its default and meaning (from the typed config).\n"
+        description="config reference: every key with its default, meaning and allowed values (from the typed config).\n"
         "config show --config FILE: the resolved config (defaults filled in, paths absolute).",
         formatter_class=fmt,
         epilog=_example(
@@ -291,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "run",
+        parents=common,
         help="run a pipeline (nightly, retrain, backtest) end to end",
         description="Run the stages of a pipeline from pipelines/ (or a pipeline YAML path) in order, "
         "with caching, locking and one log line per stage start and end.",

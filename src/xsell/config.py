@@ -1,13 +1,17 @@
 """The root config: YAML file + ``--set`` overrides + pipeline overlays -> typed ``Config``.
 
 Every section is a ``StrictModel`` (``extra="forbid"``): unknown keys are errors naming
-the key and the file. Relative paths resolve against the config file's folder.
+the key and the file (with a "did you mean" when a known key is close). Relative paths
+resolve against the config file's folder. YAML is read strictly: UTF-8 only, duplicate keys
+are errors, and a file larger than ``MAX_CONFIG_BYTES`` or expanding (through aliases) to
+more than ``MAX_CONFIG_VALUES`` values is refused before anything walks it.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,7 +19,7 @@ from typing import Any
 import yaml
 from pydantic import Field, PrivateAttr, ValidationError
 
-from xsell.configbase import ConfigPath, StrictModel
+from xsell.configbase import ConfigPath, StrictModel, did_you_mean, echo
 from xsell.errors import ConfigError
 from xsell.evaluation.config import EvaluationConfig, MlflowConfig
 from xsell.ingest.config import DataConfig, IngestConfig
@@ -23,6 +27,13 @@ from xsell.interactions.config import InteractionsConfig
 from xsell.models.config import LearningConfig, ModelsConfig, RulesConfig
 from xsell.publish.config import PublishConfig
 from xsell.recommend.config import RecommendConfig
+
+ALLOWED = " Allowed values:"
+"""Marks the closed choices at the end of a ``reference`` docstring."""
+MAX_CONFIG_BYTES = 1 << 20
+"""Largest config or pipeline file read (1 MiB; real configs are a few KiB)."""
+MAX_CONFIG_VALUES = 100_000
+"""Most values (scalars, lists and mappings) a config may expand to once YAML aliases are resolved."""
 
 
 class Config(StrictModel):
@@ -83,18 +94,69 @@ def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str,
     return out
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that rejects a key written twice in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node)
+            except TypeError:  # unhashable key: the base class reports it
+                continue
+            if first is not key_node:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"found duplicate key {echo(key)} (first on line {first.start_mark.line + 1})", key_node.start_mark,
+                )  # fmt: skip
+        return super().construct_mapping(node, deep)
+
+
+def _expanded_size(value: Any, memo: dict[int, int], depth: int = 0) -> int:
+    """Number of values ``value`` holds once shared (aliased) parts are counted every time they
+    occur; shared parts are sized once (``memo`` by id), so a YAML alias bomb costs linear time."""
+    key = id(value)
+    if key in memo:
+        return memo[key]
+    if depth > 100:
+        return MAX_CONFIG_VALUES + 1
+    if isinstance(value, Mapping):
+        size = 1 + sum(_expanded_size(v, memo, depth + 1) for v in value.values())
+    elif isinstance(value, (list, tuple)):
+        size = 1 + sum(_expanded_size(v, memo, depth + 1) for v in value)
+    else:
+        size = 1
+    memo[key] = size
+    return size
+
+
+def safe_yaml(text: str, *, what: str, file: Path | None = None) -> Any:
+    """Parse YAML text strictly (see module docstring); errors are ``ConfigError``s."""
+    try:
+        value = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what} is not valid YAML: {exc}", file=file) from None
+    if _expanded_size(value, {}) > MAX_CONFIG_VALUES:
+        raise ConfigError(
+            f"{what} expands to more than {MAX_CONFIG_VALUES:,} values (YAML aliases nested too deep?); refused", file=file
+        )
+    return value
+
+
 def parse_override(text: str) -> dict[str, Any]:
     """``a.b.c=value`` -> ``{"a": {"b": {"c": value}}}``; the value is read as a YAML scalar."""
     if "=" not in text:
-        raise ConfigError(f"--set expects dotted.key=value, got {text!r}")
+        raise ConfigError(f"--set expects dotted.key=value, got {echo(text)}")
     key, raw = text.split("=", 1)
     parts = [p for p in key.strip().split(".")]
     if not all(parts):
-        raise ConfigError(f"--set has an empty key part in {text!r}")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--set value for {key!r} is not valid YAML: {exc}") from None
+        raise ConfigError(f"--set has an empty key part in {echo(text)}")
+    if len(raw.encode()) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"--set value for {key!r} is larger than {MAX_CONFIG_BYTES:,} bytes")
+    value = safe_yaml(raw, what=f"--set value for {key!r}") if raw.strip() else ""
     node: dict[str, Any] = {}
     cur = node
     for part in parts[:-1]:
@@ -104,16 +166,34 @@ def parse_override(text: str) -> dict[str, Any]:
     return node
 
 
+def _section_model(loc: tuple[Any, ...]) -> type[StrictModel] | None:
+    """The config section (model class) holding the key at ``loc`` (its last part), if any."""
+    from pydantic import BaseModel
+
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        nested = [a for a in typing.get_args(field.annotation) or (field.annotation,) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not nested:
+            return None
+        model = nested[0]
+    return model  # type: ignore[return-value]
+
+
 def _format_validation_error(exc: ValidationError, file: Path | None) -> ConfigError:
     lines = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
         if err["type"] == "extra_forbidden":
-            lines.append(f"unknown key {loc!r}")
+            section = _section_model(err["loc"])
+            hint = did_you_mean(str(err["loc"][-1]), section.model_fields) if section is not None else ""
+            lines.append(f"unknown key {loc!r}{hint}")
         elif err["type"] == "missing":
             lines.append(f"missing required key {loc!r}")
         else:
-            lines.append(f"{loc}: {err['msg']} (got {err.get('input')!r})")
+            lines.append(f"{loc}: {echo(err['msg'])} (got {echo(err.get('input'))})")
     where = f" in {file}" if file else ""
     first_key = ".".join(str(p) for p in exc.errors()[0]["loc"]) if exc.errors() else None
     err = ConfigError(f"invalid config{where}: " + "; ".join(lines))
@@ -123,13 +203,21 @@ def _format_validation_error(exc: ValidationError, file: Path | None) -> ConfigE
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping; a missing file, bad YAML or a non-mapping is a ``ConfigError``."""
+    """Read a YAML mapping strictly (see module docstring); a missing, oversized or non-UTF-8
+    file, bad YAML, a duplicate key or a non-mapping is a ``ConfigError``."""
     if not path.is_file():
         raise ConfigError("config file not found", file=path)
+    data = path.read_bytes()
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file is {len(data):,} bytes, more than {MAX_CONFIG_BYTES:,}; refused", file=path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config is not valid YAML: {exc}", file=path) from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"config file is not UTF-8: byte 0x{data[exc.start]:02x} on line {line} (save it as UTF-8)", file=path
+        ) from None
+    raw = safe_yaml(text.lstrip("\ufeff"), what="config", file=path)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -175,6 +263,9 @@ def reference(model: type[StrictModel] = Config, prefix: str = "") -> list[tuple
         annotation = field.annotation
         nested = [a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type) and issubclass(a, BaseModel)]
         doc = " ".join((field.description or "").split())
+        choices = literal_choices(annotation)
+        if choices:
+            doc = f"{doc}{ALLOWED} {', '.join(choices)}"
         if nested:
             rows.append((key, "", doc))
             rows.extend(reference(nested[0], f"{key}."))
@@ -187,3 +278,14 @@ def reference(model: type[StrictModel] = Config, prefix: str = "") -> list[tuple
             default = field.default
         rows.append((key, json.dumps(default, default=str) if default != "(required)" else default, doc))
     return rows
+
+
+def literal_choices(annotation: Any) -> list[str]:
+    """The allowed values of a closed choice (a ``Literal``, also inside ``list[...]``,
+    ``dict[...]`` keys or ``... | None``), as text; ``[]`` for open types."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return [str(a) for a in typing.get_args(annotation)]
+    out: list[str] = []
+    for arg in typing.get_args(annotation):
+        out += [c for c in literal_choices(arg) if c not in out]
+    return out

@@ -78,9 +78,21 @@ class GuardrailError(XsellError):
 
 
 class LockedError(XsellError):
-    """Another run of the same pipeline holds the lock on the same outputs (exit 1)."""
+    """Another run holds the lock on the same workdir or outputs (exit 1)."""
 
     exit_code = 1
+
+
+class OutputWriteError(XsellError):
+    """Writing an output failed: a full disk, an exhausted quota, a read-only folder (exit 1).
+    The message names the path and the operating system's reason."""
+
+    exit_code = 1
+
+    def __init__(self, path: str | Path, exc: OSError):
+        self.path = str(path)
+        self.errno = exc.errno
+        super().__init__(f"cannot write {self.path}: {exc.strerror or exc}")
 
 
 class ModelNotFittedError(XsellError):

@@ -20,6 +20,17 @@ from xsell.errors import LockedError
 log = logging.getLogger(__name__)
 
 
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host (ours included)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
 class RunLock:
     """``with RunLock(path, what="nightly"):`` — raises ``LockedError`` if another process holds it.
 

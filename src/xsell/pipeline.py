@@ -2,16 +2,18 @@
 
 A pipeline file (``pipelines/<name>.yaml``) names its stages in order and a config overlay.
 Each stage is a function of a ``RunContext``; the runner adds what unattended runs need:
-a lock per outputs folder, one start and one end line per stage (counts, seconds, peak
-memory), and a cache keyed by input fingerprint + config hash so unchanged work is skipped.
+a lock per workdir and per outputs folder, one start and one end line per stage (counts,
+seconds, peak memory), and a cache keyed by input fingerprint + config hash so unchanged work
+is skipped. At the start it tidies what a killed run left: temp files, and MLflow runs still
+marked RUNNING (ended as KILLED). A corrupt cache record is discarded with a warning.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,11 +24,15 @@ from xsell import __version__
 from xsell.config import Config, load_config, read_yaml
 from xsell.configbase import StrictModel
 from xsell.errors import ConfigError
-from xsell.io.layout import Workdir
+from xsell.io.layout import Workdir, check_folders
+from xsell.io.writers import ensure_dir, read_state, remove_leftovers, write_json
 from xsell.lock import RunLock
 from xsell.progress import stage as stage_lines
 
 log = logging.getLogger(__name__)
+
+RUN_LOCK = ".xsell-run.lock"
+"""Lock file of a pipeline run, in the workdir and in the outputs folder."""
 
 
 class PipelineSpec(StrictModel):
@@ -115,9 +121,8 @@ def run_stage(name: str, ctx: RunContext) -> dict[str, Any]:
     key = None
     if st.key is not None:
         key = sha256_json({"stage": name, "xsell": __version__, "key": st.key(ctx)})
-        cache = _cache_file(ctx, name)
-        if not ctx.force and cache.is_file():
-            record = json.loads(cache.read_text())
+        record = None if ctx.force else read_state(_cache_file(ctx, name), f"{name} cache record")
+        if isinstance(record, dict):
             if record.get("key") == key and all(Path(p).exists() for p in st.outputs(ctx, record.get("result", {}))):
                 log.info("%s: skipped, inputs and config unchanged since %s (use --force to recompute)", name, record.get("at"))
                 ctx.values.update(record.get("result", {}))
@@ -127,10 +132,8 @@ def run_stage(name: str, ctx: RunContext) -> dict[str, Any]:
         report.counts.update(result.get("counts", {}))
     ctx.values.update(result)
     if key is not None:
-        cache = _cache_file(ctx, name)
-        cache.parent.mkdir(parents=True, exist_ok=True)
         record = {"key": key, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "result": result}
-        cache.write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
+        write_json(record, _cache_file(ctx, name), sort_keys=True)
     return result
 
 
@@ -146,11 +149,14 @@ def run_pipeline(
     spec = load_pipeline(find_pipeline(name_or_path, config_path))
     cfg = load_config(config_path, overrides, overlays=[spec.overlay])
     ctx = RunContext(cfg=cfg, pipeline=spec.name, force=force)
-    # one lock per outputs folder for every pipeline: nightly and retrain share the workdir too
-    lock_path = Path(cfg.publish.outputs) / ".xsell-run.lock"
+    check_folders(cfg)
     t0 = time.perf_counter()
-    with RunLock(lock_path, what=spec.name):
+    with ExitStack() as locks:
+        # one run at a time per workdir and per outputs folder, whatever the pipeline
+        for key, folder in (("workdir", cfg.workdir), ("publish.outputs", cfg.publish.outputs)):
+            locks.enter_context(RunLock(ensure_dir(Path(folder), key) / RUN_LOCK, what=spec.name))
         log.info("pipeline %s: %s (config %s, hash %s)", spec.name, " -> ".join(spec.stages), config_path, cfg.hash()[:12])
+        _tidy(ctx)
         for name in spec.stages:
             run_stage(name, ctx)
     log.info("pipeline %s: done in %.1f s", spec.name, time.perf_counter() - t0)
@@ -158,6 +164,17 @@ def run_pipeline(
 
     print(summarize(ctx))
     return ctx
+
+
+def _tidy(ctx: RunContext) -> None:
+    """Remove temp files killed runs left in the workdir, end their MLflow runs as KILLED."""
+    wd = ctx.workdir
+    for folder in (wd.root, wd.cache, wd.tables, wd.evaluation):
+        remove_leftovers(folder)
+    if ctx.cfg.mlflow.enabled:
+        from xsell.tracking import end_orphaned_runs
+
+        end_orphaned_runs(ctx.cfg.tracking_uri, ctx.cfg.mlflow.experiment)
 
 
 def _stages() -> Mapping[str, Stage]:

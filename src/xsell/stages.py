@@ -45,11 +45,12 @@ def _input_files(ctx: RunContext) -> list[Path]:
 
 def _input_fingerprints(ctx: RunContext) -> list[dict[str, Any]]:
     """sha256 of every input file; a memo keyed by size + mtime avoids re-hashing big exports."""
+    from xsell.io.writers import read_state, write_json
+
     memo_file = ctx.workdir.cache / "file_hashes.json"
-    memo = json.loads(memo_file.read_text()) if memo_file.is_file() else {}
-    prints = file_fingerprints(_input_files(ctx), memo)
-    memo_file.parent.mkdir(parents=True, exist_ok=True)
-    memo_file.write_text(json.dumps({p["path"]: p for p in prints}, indent=1))
+    memo = read_state(memo_file, "file-hash memo")
+    prints = file_fingerprints(_input_files(ctx), memo if isinstance(memo, dict) else {})
+    write_json({p["path"]: p for p in prints}, memo_file, indent=1)
     return prints
 
 
@@ -294,8 +295,13 @@ def summarize(ctx: RunContext) -> str:
     v = ctx.values
     lines = [f"xsell {ctx.pipeline}: done"]
     if "published_dir" in v:
-        lines.append(f"  published run:   {v['published_dir']}")
+        run = Path(v["published_dir"])
+        lines.append(f"  published run:   {run}")
         lines.append(f"  latest:          {Path(cfg.publish.outputs) / 'latest'}")
+        if (run / "sales").is_dir():
+            lines.append(f"  sales:           {run / 'sales'}/  (one workbook per country, for sales ops)")
+        if (run / "shop").is_dir():
+            lines.append(f"  shop:            {run / 'shop'}/  (product_links.jsonl, magento_product_links.csv)")
     if "tables" in v:
         lines.append(f"  tables:          {ctx.workdir.tables}")
     if "model_version" in v:
@@ -316,4 +322,6 @@ def summarize(ctx: RunContext) -> str:
         beside = Path(sys.executable).parent / "mlflow"  # the venv's mlflow, if not on PATH
         mlflow = "mlflow" if shutil.which("mlflow") or not beside.exists() else str(beside)
         lines.append(f"  MLflow UI:       {mlflow} ui --backend-store-uri {uri}")
+    if ctx.pipeline == "retrain" and "published_dir" in v and cfg.source is not None:
+        lines.append(f"  next:            schedule `xsell run nightly --config {cfg.source}` (README: Pipelines and scheduling)")
     return "\n".join(lines)

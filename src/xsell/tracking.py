@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import re
+import socket
 import subprocess
 import tempfile
 import time
@@ -30,6 +31,7 @@ import pandas as pd
 from xsell import __version__
 from xsell.errors import NoChampionError
 from xsell.evaluation.selection import CHALLENGER, CHAMPION, AliasDecision, decide_alias
+from xsell.lock import process_alive
 from xsell.schema import ALL_COUNTRIES
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,9 @@ TAG_MODEL = "xsell.model"
 TAG_DECISION = "xsell.alias_reason"
 TAG_COMPARABLE = "xsell.measured_on"
 """Version tag: data fingerprint + evaluation windows the value was measured on."""
+TAG_HOST = "xsell.host"
+TAG_PID = "xsell.pid"
+"""Host and process of the run's writer: a RUNNING run whose process is gone was killed."""
 
 _MAX_PARAM_VALUE = 6000  # mlflow.utils.validation.MAX_PARAM_VAL_LENGTH
 _MAX_PARAMS_PER_BATCH = 100
@@ -212,7 +217,7 @@ class Tracker:
 
         The run ends FINISHED, or FAILED when the body raises.
         """
-        all_tags = {str(k): str(v) for k, v in (tags or {}).items()}
+        all_tags = {TAG_HOST: socket.gethostname(), TAG_PID: str(os.getpid()), **{str(k): str(v) for k, v in (tags or {}).items()}}
         if nested:
             all_tags["mlflow.parentRunId"] = self.run_id
         run = self._client.create_run(self.experiment_id, run_name=name, tags=all_tags)
@@ -405,12 +410,38 @@ def load_champion(tracking_uri: str, name: str, dst: str | Path | None = None) -
     target.mkdir(parents=True, exist_ok=True)
     # ``models:/`` URIs resolve against the process-wide registry URI only (MLflow limitation),
     # so point it at ``tracking_uri`` for this call without touching mlflow's global state.
-    env = {"MLFLOW_REGISTRY_URI": tracking_uri, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+    # MLFLOW_TRACKING_URI too: otherwise MLflow opens its default store (``./mlflow.db``) on the way
+    env = {"MLFLOW_REGISTRY_URI": tracking_uri, "MLFLOW_TRACKING_URI": tracking_uri, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
     with _scoped_env(env):
         local = mlflow.artifacts.download_artifacts(
             artifact_uri=f"models:/{name}@{CHAMPION}", dst_path=str(target), tracking_uri=tracking_uri, registry_uri=tracking_uri
         )
     return Path(local), info
+
+
+def end_orphaned_runs(tracking_uri: str, experiment: str) -> list[str]:
+    """End as KILLED the runs of ``experiment`` still RUNNING whose process (tags ``xsell.host`` /
+    ``xsell.pid``, this host) is gone: a killed pipeline leaves them so. Returns their ids.
+    Creates nothing: a SQLite store that does not exist yet has no runs."""
+    db = _sqlite_path(tracking_uri)
+    if db is not None and not db.is_file():
+        return []
+    client = _client(tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
+    host = socket.gethostname()
+    ended = []
+    for run in client.search_runs([exp.experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=1000):
+        tags = run.data.tags
+        pid = tags.get(TAG_PID, "")
+        if tags.get(TAG_HOST) != host or not pid.isdigit() or process_alive(int(pid)):
+            continue
+        client.set_terminated(run.info.run_id, status="KILLED")
+        ended.append(run.info.run_id)
+    if ended:
+        log.warning("ended %d MLflow run(s) left RUNNING by a killed process as KILLED: %s", len(ended), ", ".join(ended))
+    return ended
 
 
 __all__ = [
@@ -419,6 +450,7 @@ __all__ = [
     "ModelVersionInfo",
     "Registration",
     "Tracker",
+    "end_orphaned_runs",
     "flatten",
     "get_alias",
     "git_commit",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from xsell.configbase import ConfigGlob, ConfigPath, StrictModel
+from xsell.configbase import ConfigGlob, ConfigPath, StrictModel, did_you_mean
 from xsell.schema import CUSTOMER_COLUMNS, ORDER_LINE_COLUMNS, PRODUCT_COLUMNS
 
 MAPPABLE_ORDER_LINE_COLUMNS: tuple[str, ...] = tuple(
@@ -18,7 +19,9 @@ MAPPABLE_ORDER_LINE_COLUMNS: tuple[str, ...] = tuple(
 def _check_keys(mapping: dict[str, str], allowed: tuple[str, ...], what: str) -> dict[str, str]:
     unknown = sorted(set(mapping) - set(allowed))
     if unknown:
-        raise ValueError(f"unknown canonical {what} column(s) {unknown}; expected some of {list(allowed)}")
+        raise ValueError(
+            f"unknown canonical {what} column(s) {unknown}; expected some of {list(allowed)}{did_you_mean(unknown[0], allowed)}"
+        )
     return mapping
 
 
@@ -34,21 +37,61 @@ def _check_regex(value: str | None) -> str | None:
     return value
 
 
+TRUE_VALUES: tuple[str, ...] = ("x", "1", "1.0", "true", "t", "yes", "y", "ja", "j", "wahr")
+"""Default ``data.csv.true_values``."""
+FALSE_VALUES: tuple[str, ...] = ("0", "0.0", "false", "f", "no", "n", "nein", "falsch")
+"""Default ``data.csv.false_values``."""
+
+
 class CsvOptions(StrictModel):
-    """How to read CSV files that real ERPs produce."""
+    """How to read CSV files that real ERPs produce (the value formats apply to text columns of
+    Parquet files too)."""
 
     sep: str | None = None
-    """Field separator; ``null`` sniffs ``,`` ``;`` tab and ``|`` from the header line."""
+    """Field separator, one character; ``null`` sniffs ``,`` ``;`` tab and ``|`` from the header line."""
     decimal: str = "."
     """Decimal mark of numeric columns (``,`` for many European exports)."""
     thousands: str | None = None
     """Thousands separator of numeric columns, if any (e.g. ``.`` with ``decimal: ","``)."""
     encoding: str = "auto"
-    """File encoding; ``auto`` tries UTF-8 (with or without BOM), then cp1252."""
+    """File encoding (any Python codec name, e.g. ``cp1252``, ``latin-1``, ``utf-8``); ``auto`` decides
+    per file: UTF-8 (with or without BOM) when most of its non-ASCII text is valid UTF-8, the rows
+    with undecodable bytes are then quarantined (``undecodable bytes``); cp1252 otherwise.
+    ``ingest_summary.json`` names the encoding each file was read with."""
     date_format: str | None = None
     """strftime format of ``order_date`` (e.g. ``%d.%m.%Y``); ``null`` parses ISO-like dates."""
     dayfirst: bool = False
-    """With no ``date_format``: read ``01/02/2024`` as 1 February."""
+    """With no ``date_format``: read ``01/02/2024`` as 1 February (ISO dates such as
+    ``2024-01-04`` are still read year-month-day)."""
+    true_values: list[str] = Field(default_factory=lambda: list(TRUE_VALUES))
+    """Flag values (``is_custom``) read as true, case-insensitive."""
+    false_values: list[str] = Field(default_factory=lambda: list(FALSE_VALUES))
+    """Flag values read as false, case-insensitive; an empty field is false too. A value in
+    neither list is quarantined (``unrecognised flag``), never guessed."""
+
+    @field_validator("sep")
+    @classmethod
+    def _one_char(cls, v: str | None) -> str | None:
+        if v is not None and len(v) != 1:
+            raise ValueError(f"sep must be exactly one character (or null to sniff it), got {v!r}")
+        return v
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str) -> str:
+        if v != "auto":
+            try:
+                codecs.lookup(v)
+            except LookupError:
+                raise ValueError(f"unknown encoding {v!r}; use auto or a codec name such as utf-8, cp1252, latin-1") from None
+        return v
+
+    @model_validator(mode="after")
+    def _disjoint_flags(self) -> CsvOptions:
+        both = sorted({v.lower() for v in self.true_values} & {v.lower() for v in self.false_values})
+        if both:
+            raise ValueError(f"true_values and false_values share {both}")
+        return self
 
 
 class DataConfig(StrictModel):
@@ -56,6 +99,9 @@ class DataConfig(StrictModel):
 
     order_lines: ConfigGlob
     """Order-line export: one file or a glob (CSV, CSV.gz, Parquet)."""
+    origin: str | None = None
+    """Where the export comes from (a download address, the ERP job that writes it); named in
+    the error when no input file matches."""
     products: ConfigPath | None = None
     """Optional product master, one row per variant. When given it is the authority: an order line
     whose variant is absent is quarantined as ``unknown variant`` (the regex is not consulted)."""

@@ -9,11 +9,16 @@ Rules, in the order they apply (each row gets exactly one outcome, so
    keeps them.
 2. **non-product variant** (excluded): the variant id full-matches one of
    ``ingest.exclude_variant_patterns`` (postage, fees, manual adjustments).
+0. **unreadable rows** (quarantined before anything else): rows the reader could not read
+   (``wrong number of fields``, ``undecodable bytes``; see ``xsell.io.readers.RawFile``).
 3. **quarantine**, first failing check wins: missing order id, missing buying center, missing
-   variant, unknown variant, unparseable date, non-numeric quantity, non-numeric price,
-   negative price. ``unknown variant`` applies only when a product master is given: the master
-   is the authority on what a variant is, so an absent variant is quarantined even when the
-   ``data.variant_to_product`` regex could resolve it (a typo would otherwise create a product).
+   variant, unknown variant, unparseable date, date out of range, non-numeric quantity,
+   non-numeric price, negative price, unrecognised flag. ``unknown variant`` applies only when a
+   product master is given: the master is the authority on what a variant is, so an absent
+   variant is quarantined even when the ``data.variant_to_product`` regex could resolve it (a
+   typo would otherwise create a product). Infinite numbers (``inf``, ``1e309``) count as
+   non-numeric; ``is_custom`` values outside ``data.csv.true_values`` / ``false_values`` are
+   ``unrecognised flag``.
 
 Accepted lines: ``is_return`` when the quantity is negative or the order id starts with one of
 ``ingest.return_order_prefixes``; returns get a negative quantity and net value. The product id
@@ -36,12 +41,13 @@ from xsell.ingest.parse import (
     as_text,
     is_blank,
     lookup_positions,
-    parse_bools,
     parse_dates,
+    parse_flags,
     parse_ids,
     parse_numbers,
     text_from_codes,
 )
+from xsell.io.readers import READ_REASONS
 from xsell.schema import ALL_COUNTRIES, ORDER_LINE_COLUMNS
 
 if TYPE_CHECKING:
@@ -51,16 +57,33 @@ PROVENANCE: tuple[str, str] = ("source_file", "source_row")
 """Columns the reader adds to every raw frame: file name and 1-based data row."""
 
 REASONS: tuple[str, ...] = (
+    *READ_REASONS,
     "missing order id",
     "missing buying center",
     "missing variant",
     "unknown variant",
     "unparseable date",
+    "date out of range",
     "non-numeric quantity",
     "non-numeric price",
     "negative price",
+    "unrecognised flag",
 )
 """Quarantine reasons, in priority order (a row is reported under its first failing check)."""
+
+REASON_HINTS: dict[str, str] = {
+    "wrong number of fields": "data.csv.sep (or quoting in the export)",
+    "undecodable bytes": "data.csv.encoding",
+    "missing order id": "data.columns.order_id",
+    "missing buying center": "data.columns.buying_center_id / data.buying_center_key",
+    "missing variant": "data.columns.variant_id",
+    "unknown variant": "data.products / data.product_columns.variant_id",
+    "unparseable date": "data.csv.date_format / data.csv.dayfirst",
+    "non-numeric quantity": "data.csv.decimal / data.csv.thousands",
+    "non-numeric price": "data.csv.decimal / data.csv.thousands",
+    "unrecognised flag": "data.csv.true_values / data.csv.false_values",
+}
+"""The config key that usually fixes a reason when many rows have it (named in the error)."""
 
 RULE_DUPLICATE = "duplicate line"
 RULE_NON_PRODUCT = "non-product variant"
@@ -164,7 +187,7 @@ def _product_ids(
     return out.astype("str"), counts
 
 
-def _as_text_frame(raw: pd.DataFrame, source_cols: list[str], mask: np.ndarray) -> pd.DataFrame:
+def as_text_frame(raw: pd.DataFrame, source_cols: list[str], mask: np.ndarray) -> pd.DataFrame:
     sub = raw.loc[mask]
     out = pd.DataFrame({c: as_text(sub[c]) for c in source_cols}, index=sub.index)
     out["source_file"] = sub["source_file"].astype("str")
@@ -185,18 +208,34 @@ def in_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     return found
 
 
+def unreadable_rows(n: int, issues: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(mask, reason, column, value) arrays of length ``n`` for the reader's ``issues``
+    (``RawFile.issues``: 0-based ``row``, ``reason``, ``column``, ``value``)."""
+    mask = np.zeros(n, dtype=bool)
+    reason, column, value = (np.full(n, "", dtype=object) for _ in range(3))
+    if issues is not None and len(issues):
+        rows = issues["row"].to_numpy(dtype="int64")
+        mask[rows] = True
+        reason[rows] = issues["reason"].to_numpy(dtype=object)
+        column[rows] = issues["column"].to_numpy(dtype=object)
+        value[rows] = issues["value"].to_numpy(dtype=object)
+    return mask, reason, column, value
+
+
 def ingest_order_lines(
     raw: pd.DataFrame,
     cfg: Config,
     products: pd.DataFrame | None = None,
     *,
     seen_fingerprints: np.ndarray | None = None,
+    unreadable: pd.DataFrame | None = None,
 ) -> IngestResult:
     """Validate and map one batch of raw order lines (source columns + ``PROVENANCE``).
 
     ``products``: the canonical product master (``canonical_product_master``), or None.
     ``seen_fingerprints``: fingerprints of rows kept from earlier files (cross-file duplicates);
-    pass them sorted ascending to spare a sort per batch.
+    pass them sorted ascending to spare a sort per batch. ``unreadable``: the reader's issues
+    (``RawFile.issues``); those rows are quarantined with the reader's reason.
     """
     data, rules = cfg.data, cfg.ingest
     if not all(c in raw.columns for c in PROVENANCE):
@@ -215,6 +254,7 @@ def ingest_order_lines(
     key_cols = resolve_key_parts(source_cols, cols, data.buying_center_key, file=file) if data.buying_center_key else []
     n = len(raw)
     float_ids = data.normalize_float_ids
+    flagged, reason, column, value = unreadable_rows(n, unreadable)
 
     # -- exclusions ---------------------------------------------------------------------
     if rules.drop_duplicates:
@@ -225,13 +265,14 @@ def ingest_order_lines(
             if not np.all(seen[:-1] <= seen[1:]):
                 seen = np.sort(seen)
             duplicate = duplicate | in_sorted(fingerprints, seen)
-        kept_fingerprints = fingerprints[~duplicate]
+        duplicate = duplicate & ~flagged
+        kept_fingerprints = fingerprints[~duplicate & ~flagged]
     else:
         duplicate = np.zeros(n, dtype=bool)
         kept_fingerprints = np.empty(0, dtype="uint64")
     variant = parse_ids(raw[cols["variant_id"]], float_ids=float_ids)
     matched_pattern = _first_match(variant, rules.exclude_variant_patterns)
-    non_product = (matched_pattern != "").to_numpy() & ~duplicate
+    non_product = (matched_pattern != "").to_numpy() & ~duplicate & ~flagged
     active = ~duplicate & ~non_product
 
     # -- parse ----------------------------------------------------------------------------
@@ -251,7 +292,7 @@ def ingest_order_lines(
         key_texts = []
         buying_center = parse_ids(raw[cols["buying_center_id"]], float_ids=float_ids)
         bc_column = np.full(n, "buying_center_id", dtype=object)
-    order_date = parse_dates(raw[cols["order_date"]], date_format=data.csv.date_format, dayfirst=data.csv.dayfirst)
+    order_date, date_range = parse_dates(raw[cols["order_date"]], date_format=data.csv.date_format, dayfirst=data.csv.dayfirst)
     num = {"decimal": data.csv.decimal, "thousands": data.csv.thousands}
     quantity = parse_numbers(raw[cols["quantity"]], **num)
     price_cols = [c for c in ("unit_price", "net_value") if c in cols]
@@ -271,6 +312,10 @@ def ingest_order_lines(
         net_value = price["net_value"].where(~is_return, -price["net_value"].abs())
     else:
         net_value = signed_qty * unit_price
+    if "is_custom" in cols:
+        flags, bad_flag = parse_flags(raw[cols["is_custom"]], true_values=data.csv.true_values, false_values=data.csv.false_values)
+    else:
+        flags, bad_flag = pd.Series(False, index=raw.index, dtype="bool"), np.zeros(n, dtype=bool)
 
     # -- quarantine checks (first failing check wins) ----------------------------------------
     price_blank = {c: is_blank(raw[cols[c]]) for c in price_cols}
@@ -280,6 +325,7 @@ def ingest_order_lines(
         bad = ~price_blank[c] & price[c].isna().to_numpy()
         bad_price |= bad
         bad_price_col[bad] = c
+    bad_price |= ~np.isfinite(net_value.to_numpy()) & quantity.notna().to_numpy()  # finite factors, overflowing product
     master_pos = lookup_positions(variant, products["variant_id"]) if products is not None else np.zeros(n, dtype="int64")
     known = master_pos >= 0
     checks: list[tuple[str, np.ndarray, np.ndarray | str]] = [
@@ -287,13 +333,13 @@ def ingest_order_lines(
         ("missing buying center", (buying_center == "").to_numpy(), bc_column),
         ("missing variant", (variant == "").to_numpy(), "variant_id"),
         ("unknown variant", ~known, "variant_id"),
-        ("unparseable date", order_date.isna().to_numpy(), "order_date"),
+        ("unparseable date", order_date.isna().to_numpy() & (date_range == 0), "order_date"),
+        ("date out of range", date_range != 0, "order_date"),
         ("non-numeric quantity", quantity.isna().to_numpy(), "quantity"),
         ("non-numeric price", bad_price, bad_price_col),
         ("negative price", (unit_price < 0).to_numpy(), price_cols[0]),
+        ("unrecognised flag", bad_flag, "is_custom"),
     ]
-    reason = np.full(n, "", dtype=object)
-    column = np.full(n, "", dtype=object)
     for name, failed, col in checks:
         hit = failed & active & (reason == "")
         reason[hit] = name
@@ -302,12 +348,11 @@ def ingest_order_lines(
     accepted = active & ~rejected
     texts = {
         "order_id": order_id, "buying_center_id": buying_center, "variant_id": variant,
-        **{c: raw[cols[c]] for c in ("order_date", "quantity", *price_cols)},
+        **{c: raw[cols[c]] for c in ("order_date", "quantity", "is_custom", *price_cols) if c in cols},
         **dict(zip(data.buying_center_key or [], key_texts)),
     }
-    value = np.full(n, "", dtype=object)
-    for col in set(column[rejected]):
-        rows = np.flatnonzero(column == col)
+    for col in set(column[rejected & ~flagged]):
+        rows = np.flatnonzero((column == col) & ~flagged)
         value[rows] = as_text(texts[col].iloc[rows]).to_numpy(dtype=object)
 
     # -- accepted lines --------------------------------------------------------------------------
@@ -318,7 +363,7 @@ def ingest_order_lines(
         acc_pos = master_pos[accepted]
         master_product = text_from_codes(products["product_id"], acc_pos, acc_variant.index)
     product_id, product_source = _product_ids(acc_variant, line_product, master_product, data.variant_to_product)
-    is_custom = parse_bools(raw.loc[accepted, cols["is_custom"]]) if "is_custom" in cols else pd.Series(False, index=acc_variant.index)
+    is_custom = flags[accepted]
     if products is not None and "is_custom" in products.columns:
         is_custom = is_custom | products["is_custom"].to_numpy(dtype=bool)[acc_pos]
     bc_acc = buying_center[accepted]
@@ -356,12 +401,12 @@ def ingest_order_lines(
         lines[c] = lines[c].astype("str")
 
     # -- quarantine and excluded rows ---------------------------------------------------------------
-    quarantine = _as_text_frame(raw, source_cols, rejected)
+    quarantine = as_text_frame(raw, source_cols, rejected)
     quarantine["reason"] = pd.Series(reason[rejected], dtype="str")
     quarantine["column"] = pd.Series(column[rejected], dtype="str")
     quarantine["value"] = pd.Series(value[rejected], dtype="str")
     excluded_mask = duplicate | non_product
-    excluded = _as_text_frame(raw, source_cols, excluded_mask)
+    excluded = as_text_frame(raw, source_cols, excluded_mask)
     excluded["rule"] = pd.Series(np.where(duplicate, RULE_DUPLICATE, RULE_NON_PRODUCT)[excluded_mask], dtype="str")
     excluded["column"] = pd.Series(np.where(duplicate, "", "variant_id")[excluded_mask], dtype="str")
     excluded["value"] = pd.Series(np.where(duplicate, "", variant.to_numpy(dtype=object))[excluded_mask], dtype="str")

@@ -1,10 +1,16 @@
-"""Map source columns onto canonical names; every mistake names the file and the column."""
+"""Map source columns onto canonical names; every mistake names the file and the column.
+
+A configured name that the file lacks (``data.columns``, ``data.buying_center_key``) is a
+``ConfigError`` (exit 2: the config is wrong); a required column that is neither mapped nor
+present is an ``InputDataError`` (exit 3: the export lacks it).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from xsell.errors import InputDataError
+from xsell.configbase import did_you_mean
+from xsell.errors import ConfigError, InputDataError
 
 
 def _available(columns: Sequence[str]) -> str:
@@ -32,10 +38,10 @@ def resolve_columns(
         if name in mapping:
             source = mapping[name]
             if source not in present:
-                raise InputDataError(
-                    f"{config_key}.{name} maps to source column {source!r}, which does not exist; {_available(columns)}",
-                    file=file,
-                    column=source,
+                raise ConfigError(
+                    f"{config_key}.{name} maps to source column {source!r}, which does not exist in {file}; "
+                    f"{_available(columns)}{did_you_mean(source, columns)}",
+                    key=f"{config_key}.{name}",
                 )
             resolved[name] = source
         elif name in present:
@@ -59,10 +65,10 @@ def resolve_key_parts(
     for part in parts:
         source = resolved.get(part, part)
         if source not in present:
-            raise InputDataError(
-                f"data.buying_center_key part {part!r} is neither a mapped canonical column nor a source column; {_available(columns)}",
-                file=file,
-                column=part,
+            raise ConfigError(
+                f"data.buying_center_key part {part!r} is neither a mapped canonical column nor a source column of {file}; "
+                f"{_available(columns)}{did_you_mean(part, columns)}",
+                key="data.buying_center_key",
             )
         out.append(source)
     return out

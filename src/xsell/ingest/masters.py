@@ -4,22 +4,26 @@
 are ingested: the product master decides variant -> product and which variants exist).
 ``build_*_master`` completes it from the accepted order lines: without a master file every row
 is inferred from the lines; with one, buying centers / variants the lines use but the master
-lacks are added as inferred rows (counted). Master files are reference data, so a row that
-cannot be read (empty key, bad date or status) is an ``InputDataError`` naming file and row.
+lacks are added as inferred rows (counted). A master row that cannot be read (wrong number of
+fields, undecodable bytes, empty key, bad price, date, status or flag) is quarantined like a bad
+order line, with file, row, column, value and reason (``MASTER_REASONS``); the order lines of a
+quarantined variant are then ``unknown variant``. A discontinuation date beyond the canonical
+date range (SAP's "no end date" ``31.12.9999``) means "never": the variant stays active.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from xsell.errors import InputDataError
-from xsell.ingest.lines import variant_products
+from xsell.errors import ConfigError
+from xsell.ingest.lines import as_text_frame, unreadable_rows, variant_products, with_provenance
 from xsell.ingest.mapping import resolve_columns, resolve_key_parts
-from xsell.ingest.parse import as_text, lookup_positions, parse_bools, parse_country_lists, parse_dates, parse_ids, parse_numbers
+from xsell.ingest.parse import as_text, lookup_positions, parse_country_lists, parse_dates, parse_flags, parse_ids, parse_numbers
+from xsell.io.readers import READ_REASONS
 from xsell.schema import ALL_COUNTRIES, CUSTOMER_COLUMNS, PRODUCT_COLUMNS
 
 if TYPE_CHECKING:
@@ -29,13 +33,42 @@ log = logging.getLogger(__name__)
 
 STATUSES: tuple[str, ...] = ("active", "discontinued")
 
+MASTER_REASONS: tuple[str, ...] = (
+    *READ_REASONS, "missing variant", "missing buying center", "non-numeric price", "unparseable date",
+    "date out of range", "unknown status", "unrecognised flag",
+)  # fmt: skip
+"""Quarantine reasons of master rows, in priority order (first failing check wins)."""
 
-def _fail_rows(bad: np.ndarray, message: str, *, file: str, column: str, values: pd.Series) -> None:
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise InputDataError(
-            f"{message} ({int(bad.sum())} row(s))", file=file, row=first + 1, column=column, value=values.iloc[first]
-        )
+
+class MasterResult(NamedTuple):
+    """A canonical master and the rows of the master file that were quarantined."""
+
+    master: pd.DataFrame
+    """Canonical rows (``PRODUCT_COLUMNS`` / ``CUSTOMER_COLUMNS``), one per key."""
+    info: dict[str, Any]
+    """rows, repeated keys, rows_quarantined and quarantined_by_reason (for the summary)."""
+    quarantine: pd.DataFrame
+    """Quarantined rows: every source value as text + source_file, source_row, reason, column, value."""
+
+
+def _quarantine(raw: pd.DataFrame, file: str, unreadable: pd.DataFrame | None, checks: list[tuple[str, np.ndarray, str, pd.Series]]) -> tuple[np.ndarray, pd.DataFrame, dict[str, int]]:
+    """Apply ``checks`` (reason, failed mask, column, values) after the reader's ``unreadable``
+    rows; returns the kept mask, the quarantine frame and the count per reason."""
+    _, reason, column, value = unreadable_rows(len(raw), unreadable)
+    for name, failed, col, values in checks:
+        hit = failed & (reason == "")
+        reason[hit], column[hit] = name, col
+        value[hit] = values.to_numpy(dtype=object)[hit]
+    rejected = reason != ""
+    source_cols = list(raw.columns)
+    out = as_text_frame(with_provenance(raw, file), source_cols, rejected)
+    for name, values in (("reason", reason), ("column", column), ("value", value)):
+        out[name] = pd.Series(values[rejected], dtype="str")
+    if rejected.any():
+        first = int(np.flatnonzero(rejected)[0])
+        log.warning("%s: %d master row(s) quarantined, first row %d: %s", file, int(rejected.sum()), first + 1, reason[first])
+    counts = {r: int((reason == r).sum()) for r in MASTER_REASONS if (reason == r).any()}
+    return ~rejected, out, counts
 
 
 def _family(product_id: pd.Series, rule: str | None) -> pd.Series:
@@ -45,32 +78,41 @@ def _family(product_id: pd.Series, rule: str | None) -> pd.Series:
     return product_id.str.extract(rule, expand=True)[0].fillna(product_id).astype("str")
 
 
-def canonical_product_master(raw: pd.DataFrame, cfg: Config, *, file: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+def canonical_product_master(
+    raw: pd.DataFrame, cfg: Config, *, file: str, unreadable: pd.DataFrame | None = None
+) -> MasterResult:
     """Raw product master -> ``PRODUCT_COLUMNS`` (one row per variant; first row of a repeated variant wins).
 
     Empty product ids fall back to ``data.variant_to_product`` / the variant, empty families to
     ``data.family_rule`` / the product, empty status to ``discontinued`` when a discontinuation
-    date is given (else ``active``).
+    date is given (else ``active``). Rows that cannot be read are quarantined (module docstring);
+    ``unreadable`` are the reader's issues (``RawFile.issues``).
     """
     data = cfg.data
     cols = resolve_columns(list(raw.columns), data.product_columns, PRODUCT_COLUMNS, ["variant_id"], file=file, config_key="data.product_columns")
     raw = raw.reset_index(drop=True)
     get = {c: raw[cols[c]] if c in cols else pd.Series("", index=raw.index, dtype="str") for c in PRODUCT_COLUMNS}
     variant = parse_ids(get["variant_id"], float_ids=data.normalize_float_ids)
-    _fail_rows((variant == "").to_numpy(), "product master row without variant id", file=file, column=cols["variant_id"], values=variant)
     product = parse_ids(get["product_id"], float_ids=data.normalize_float_ids)
     product = product.where(product != "", variant_products(variant, data.variant_to_product)[0])
     family = as_text(get["family"])
     family = family.where(family != "", _family(product, data.family_rule))
     price_text = as_text(get["list_price"])
     list_price = parse_numbers(get["list_price"], decimal=data.csv.decimal, thousands=data.csv.thousands)
-    _fail_rows(((price_text != "") & list_price.isna()).to_numpy(), "non-numeric list price", file=file, column="list_price", values=price_text)
     date_text = as_text(get["discontinued_on"])
-    disc = parse_dates(get["discontinued_on"], date_format=data.csv.date_format, dayfirst=data.csv.dayfirst)
-    _fail_rows(((date_text != "") & disc.isna()).to_numpy(), "unparseable discontinued_on date", file=file, column="discontinued_on", values=date_text)
-    status = as_text(get["status"]).str.lower()
+    disc, date_range = parse_dates(get["discontinued_on"], date_format=data.csv.date_format, dayfirst=data.csv.dayfirst)
+    status_text = as_text(get["status"])
+    status = status_text.str.lower()
     status = status.where(status != "", pd.Series(np.where(disc.notna(), "discontinued", "active"), index=raw.index, dtype="str"))
-    _fail_rows((~status.isin(STATUSES)).to_numpy(), f"product status must be one of {list(STATUSES)}", file=file, column="status", values=status)
+    flags, bad_flag = parse_flags(get["is_custom"], true_values=data.csv.true_values, false_values=data.csv.false_values)
+    kept, quarantine, reasons = _quarantine(raw, file, unreadable, [
+        ("missing variant", (variant == "").to_numpy(), "variant_id", variant),
+        ("non-numeric price", ((price_text != "") & list_price.isna()).to_numpy(), "list_price", price_text),
+        ("unparseable date", ((date_text != "") & disc.isna()).to_numpy() & (date_range == 0), "discontinued_on", date_text),
+        ("date out of range", date_range < 0, "discontinued_on", date_text),  # > range: never discontinued
+        ("unknown status", (~status.isin(STATUSES)).to_numpy(), "status", status_text),
+        ("unrecognised flag", bad_flag, "is_custom", as_text(get["is_custom"])),
+    ])  # fmt: skip
     master = pd.DataFrame(
         {
             "variant_id": variant,
@@ -81,14 +123,15 @@ def canonical_product_master(raw: pd.DataFrame, cfg: Config, *, file: str) -> tu
             "discontinued_on": disc,
             "countries": parse_country_lists(get["countries"]),
             "name": as_text(get["name"]),
-            "is_custom": parse_bools(get["is_custom"]) if "is_custom" in cols else pd.Series(False, index=raw.index),
+            "is_custom": flags,
         },
         columns=list(PRODUCT_COLUMNS),
-    )
+    ).loc[kept]
     repeated = master["variant_id"].duplicated()
     if repeated.any():
         log.warning("product master %s: %d repeated variant id(s); the first row of each wins", file, int(repeated.sum()))
-    return master.loc[~repeated].reset_index(drop=True), {"rows": len(raw), "repeated_variants": int(repeated.sum())}
+    info = {"rows": len(raw), "repeated_variants": int(repeated.sum()), "rows_quarantined": len(quarantine), "quarantined_by_reason": reasons}
+    return MasterResult(master.loc[~repeated].reset_index(drop=True), info, quarantine)
 
 
 def _join_countries(pairs: pd.DataFrame, key: str) -> pd.Series:
@@ -157,24 +200,26 @@ def _buying_centers(raw: pd.DataFrame, cols: dict[str, str], cfg: Config, file: 
         joined = parts[0].str.cat(parts[1:], sep="/") if len(parts) > 1 else parts[0]
         return joined.where(~np.logical_or.reduce([(p == "").to_numpy() for p in parts]), "")
     if "buying_center_id" not in cols:
-        raise InputDataError(
-            "customer master needs buying_center_id: map it in data.customer_columns or set data.buying_center_key; "
-            "available columns: " + ", ".join(repr(c) for c in raw.columns),
-            file=file,
-            column="buying_center_id",
+        raise ConfigError(
+            f"customer master {file} needs buying_center_id: map it in data.customer_columns or set "
+            "data.buying_center_key; available columns: " + ", ".join(repr(c) for c in raw.columns),
+            key="data.customer_columns.buying_center_id",
         )
     return parse_ids(raw[cols["buying_center_id"]], float_ids=cfg.data.normalize_float_ids)
 
 
-def canonical_customer_master(raw: pd.DataFrame, cfg: Config, *, file: str) -> tuple[pd.DataFrame, dict[str, Any]]:
+def canonical_customer_master(
+    raw: pd.DataFrame, cfg: Config, *, file: str, unreadable: pd.DataFrame | None = None
+) -> MasterResult:
     """Raw customer master -> ``CUSTOMER_COLUMNS`` (buying center from the column or ``data.buying_center_key``).
 
-    customer_id defaults to the buying center, country to ``ALL``, segment to ``""``.
+    customer_id defaults to the buying center, country to ``ALL``, segment to ``""``. Rows
+    without a buying center (and the reader's ``unreadable`` rows) are quarantined.
     """
     cols = resolve_columns(list(raw.columns), cfg.data.customer_columns, CUSTOMER_COLUMNS, [], file=file, config_key="data.customer_columns")
     raw = raw.reset_index(drop=True)
     bc = _buying_centers(raw, cols, cfg, file)
-    _fail_rows((bc == "").to_numpy(), "customer master row without buying center", file=file, column="buying_center_id", values=bc)
+    kept, quarantine, reasons = _quarantine(raw, file, unreadable, [("missing buying center", (bc == "").to_numpy(), "buying_center_id", bc)])
     customer = parse_ids(raw[cols["customer_id"]], float_ids=cfg.data.normalize_float_ids) if "customer_id" in cols else bc
     country = as_text(raw[cols["country"]]) if "country" in cols else pd.Series(ALL_COUNTRIES, index=raw.index, dtype="str")
     master = pd.DataFrame(
@@ -185,11 +230,12 @@ def canonical_customer_master(raw: pd.DataFrame, cfg: Config, *, file: str) -> t
             "segment": as_text(raw[cols["segment"]]) if "segment" in cols else "",
         },
         columns=list(CUSTOMER_COLUMNS),
-    ).astype("str")
+    ).astype("str").loc[kept]
     repeated = master["buying_center_id"].duplicated()
     if repeated.any():
         log.warning("customer master %s: %d repeated buying center(s); the first row of each wins", file, int(repeated.sum()))
-    return master.loc[~repeated].reset_index(drop=True), {"rows": len(raw), "repeated_buying_centers": int(repeated.sum())}
+    info = {"rows": len(raw), "repeated_buying_centers": int(repeated.sum()), "rows_quarantined": len(quarantine), "quarantined_by_reason": reasons}
+    return MasterResult(master.loc[~repeated].reset_index(drop=True), info, quarantine)
 
 
 def _infer_customers(lines: pd.DataFrame) -> pd.DataFrame:

@@ -6,13 +6,14 @@ where a value cannot be parsed, so the caller can mark exactly which rows failed
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-TRUE_WORDS: frozenset[str] = frozenset({"x", "1", "1.0", "true", "t", "yes", "y", "ja", "j", "wahr"})
-"""Case-insensitive values read as True; everything else (empty, ``0``, ``false``, ``no``...) is False."""
+from xsell.ingest.config import FALSE_VALUES, TRUE_VALUES
 
 _FLOAT_ID = r"^([+-]?\d+)\.0+$"
 
@@ -59,50 +60,85 @@ def parse_ids(values: pd.Series, *, float_ids: bool = True) -> pd.Series:
 
 
 def parse_numbers(values: pd.Series, *, decimal: str = ".", thousands: str | None = None) -> pd.Series:
-    """Numeric column -> float64; NaN where empty or not a number.
+    """Numeric column -> float64; NaN where empty, not a number or not finite (``inf``,
+    ``Infinity``, ``1e309``: no quantity or price is infinite, and one would poison every sum).
 
     Strings may use a decimal comma, a thousands separator and SAP's trailing minus (``12,50-``).
     """
     if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype):
-        return values.astype("float64")
-    text = as_text(values)
-    if thousands:
-        text = text.str.replace(thousands, "", regex=False)
-    if decimal != ".":
-        text = text.str.replace(decimal, ".", regex=False)
-    text = text.str.replace(r"^(.+)-$", r"-\1", regex=True)
-    return pd.to_numeric(text.where(text != "", None), errors="coerce").astype("float64")
+        out = values.astype("float64")
+    else:
+        text = as_text(values)
+        if thousands:
+            text = text.str.replace(thousands, "", regex=False)
+        if decimal != ".":
+            text = text.str.replace(decimal, ".", regex=False)
+        text = text.str.replace(r"^(.+)-$", r"-\1", regex=True)
+        out = pd.to_numeric(text.where(text != "", None), errors="coerce").astype("float64")
+    return out.where(np.isfinite(out.to_numpy()))
 
 
-def parse_dates(values: pd.Series, *, date_format: str | None = None, dayfirst: bool = False) -> pd.Series:
-    """Date column -> naive ``datetime64[ns]``; NaT where empty or unparseable.
+DATE_MIN, DATE_MAX = pd.Timestamp.min, pd.Timestamp.max
+"""The canonical date range (``datetime64[ns]``: 1677-09-21 .. 2262-04-11)."""
+_TIME_WITH_OFFSET = r"(\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)\s*(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)$"
+"""A time of day followed by a UTC offset (``10:00:00Z``, ``10:00+01:00``, ``10:00:00 +0100``)."""
+_ISO_DATE = r"^\d{4}-\d{1,2}-\d{1,2}"
 
-    ``date_format`` (strftime) wins; else ``dayfirst`` guesses the layout from the data; else
-    ISO 8601 (``2024-03-01``, ``2024-03-01 08:26:00``). Time-zone aware values become naive.
+
+def _parse_date_text(text: pd.Series, date_format: str | None, dayfirst: bool) -> pd.Series:
+    """Distinct date strings -> timestamps (any resolution); NaT where unparseable."""
+    text = text.str.replace(_TIME_WITH_OFFSET, r"\1", regex=True)  # local wall-clock time: offset dropped
+    text = text.where(text != "", None)
+    if date_format:
+        return pd.to_datetime(text, format=date_format, errors="coerce")
+    iso = text.str.match(_ISO_DATE, na=False).to_numpy(dtype=bool)
+    if not dayfirst or iso.all():
+        return pd.to_datetime(text, format="ISO8601", errors="coerce")
+    parts = [pd.to_datetime(text[~iso], dayfirst=True, errors="coerce")]  # 2024-01-04 stays 4 January
+    if iso.any():
+        parts.append(pd.to_datetime(text[iso], format="ISO8601", errors="coerce"))
+    return pd.concat([p.astype("datetime64[us]") for p in parts]).reindex(text.index)
+
+
+def parse_dates(values: pd.Series, *, date_format: str | None = None, dayfirst: bool = False) -> tuple[pd.Series, np.ndarray]:
+    """Date column -> (naive ``datetime64[ns]``, out-of-range sign per row).
+
+    ``date_format`` (strftime) wins; else ISO 8601 (``2024-03-01``, ``2024-03-01 08:26:00``); with
+    ``dayfirst`` the values that are not ISO are read day first (``01/02/2024`` = 1 February).
+    Dates are local calendar dates: a UTC offset or time zone is dropped, never converted
+    (``2024-03-01T23:30:00-05:00`` is 1 March; a Berlin-aware Parquet timestamp keeps its Berlin
+    date). The result is NaT where empty, unparseable or outside ``DATE_MIN`` .. ``DATE_MAX``;
+    the sign array is -1 for parsed dates before that range (``0001-01-01``), +1 after it
+    (SAP's "no end date" ``31.12.9999``), else 0.
     """
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         out = values
     else:
-        text = as_text(values)
-        text = text.where(text != "", None)
-        if date_format:
-            out = pd.to_datetime(text, format=date_format, errors="coerce")
-        elif dayfirst:
-            out = pd.to_datetime(text, dayfirst=True, errors="coerce")
-        else:
-            out = pd.to_datetime(text, format="ISO8601", errors="coerce")
+        codes, uniques = pd.factorize(as_text(values))
+        parsed = _parse_date_text(pd.Series(uniques, dtype="str"), date_format, dayfirst)
+        out = pd.Series(parsed.to_numpy()[codes] if len(codes) else parsed.iloc[:0].to_numpy(), index=values.index)
     if isinstance(out.dtype, pd.DatetimeTZDtype):
-        out = out.dt.tz_convert(None)
-    return out.astype("datetime64[ns]")
+        out = out.dt.tz_localize(None)
+    sign = np.zeros(len(out), dtype="int8")
+    sign[(out < DATE_MIN).to_numpy(dtype=bool)] = -1
+    sign[(out > DATE_MAX).to_numpy(dtype=bool)] = 1
+    return out.where(sign == 0).astype("datetime64[ns]"), sign
 
 
-def parse_bools(values: pd.Series) -> pd.Series:
-    """Flag column -> bool: ``X``, ``1``, ``true``, ``yes``, ``ja``, ``y`` ... are True (see ``TRUE_WORDS``)."""
+def parse_flags(
+    values: pd.Series, *, true_values: Iterable[str] = TRUE_VALUES, false_values: Iterable[str] = FALSE_VALUES
+) -> tuple[pd.Series, np.ndarray]:
+    """Flag column -> (bool, mask of unrecognised values). Text is compared case-insensitively
+    with ``true_values`` / ``false_values`` (``data.csv.*``); an empty value is False. Typed
+    booleans are taken as they are, typed numbers must be 0 or 1."""
     if pd.api.types.is_bool_dtype(values.dtype):
-        return values.fillna(False).astype("bool")
+        return values.fillna(False).astype("bool"), np.zeros(len(values), dtype=bool)
     if pd.api.types.is_numeric_dtype(values.dtype):
-        return (values.fillna(0) != 0).astype("bool")
-    return as_text(values).str.lower().isin(TRUE_WORDS).astype("bool")
+        return (values.fillna(0) != 0).astype("bool"), (values.notna() & ~values.isin([0, 1])).to_numpy(dtype=bool)
+    text = as_text(values).str.lower()
+    true = text.isin({v.lower() for v in true_values}).to_numpy(dtype=bool)
+    false = (text.isin({v.lower() for v in false_values}) | (text == "")).to_numpy(dtype=bool)
+    return pd.Series(true, index=values.index, dtype="bool"), ~(true | false)
 
 
 def parse_country_lists(values: pd.Series) -> pd.Series:

@@ -7,18 +7,22 @@ parsers in ``xsell.ingest.parse`` accept both.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import glob
 import gzip
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from xsell.errors import InputDataError
+from xsell.errors import ConfigError, InputDataError
 from xsell.ingest.config import CsvOptions
 
 log = logging.getLogger(__name__)
@@ -26,18 +30,23 @@ log = logging.getLogger(__name__)
 SEPARATORS: tuple[str, ...] = (",", ";", "\t", "|")
 """Candidates when ``data.csv.sep`` is null, sniffed from the header line."""
 PARQUET_SUFFIXES: tuple[str, ...] = (".parquet", ".pq")
-_AUTO_ENCODINGS: tuple[str, ...] = ("utf-8", "cp1252")
 
 
-def expand_files(pattern: str | Path) -> list[Path]:
-    """A path or glob -> the sorted list of files it names; none is an ``InputDataError``."""
+def expand_files(pattern: str | Path, *, key: str = "data.order_lines", origin: str | None = None) -> list[Path]:
+    """A path or glob -> the sorted list of files it names. None is a ``ConfigError`` (exit 2)
+    naming the pattern, the config ``key`` to change and where the export comes from (``origin``)."""
     text = str(pattern)
     if glob.has_magic(text):
         files = sorted(Path(p) for p in glob.glob(text) if Path(p).is_file())
     else:
         files = [Path(text)] if Path(text).is_file() else []
     if not files:
-        raise InputDataError("no input file matches", file=text)
+        where = f"; it comes from: {origin}" if origin else ""
+        raise ConfigError(
+            f"no input file matches {text}{where}. Point {key} at the export (relative paths resolve against "
+            f"the config file's folder) or override it with --set {key}=PATH",
+            key=key,
+        )
     return files
 
 
@@ -46,17 +55,48 @@ def is_parquet(path: Path) -> bool:
     return path.suffix.lower() in PARQUET_SUFFIXES
 
 
-def read_table(path: Path, options: CsvOptions) -> pd.DataFrame:
-    """Read one export file. CSV: all columns ``str``, empty fields ``""``. Parquet: as typed.
+READ_REASONS: tuple[str, ...] = ("wrong number of fields", "undecodable bytes")
+"""Quarantine reasons of rows the reader could not read (see ``RawFile.issues``)."""
+WRONG_FIELDS, UNDECODABLE = READ_REASONS
+ISSUE_COLUMNS: tuple[str, ...] = ("row", "reason", "column", "value")
+_ECHO = 200  # characters of a raw row kept as the quarantined value
 
-    Raises ``InputDataError`` naming the file for an empty file (no header or no data rows),
-    duplicate column names, or a CSV that cannot be parsed.
+
+@dataclass(frozen=True)
+class RawFile:
+    """One export file as read, every data row kept in file order."""
+
+    frame: pd.DataFrame
+    """CSV: all columns ``str`` (``""`` for empty fields); Parquet: as typed. A row the reader
+    could not read is all ``""`` here and listed in ``issues``."""
+    encoding: str | None
+    """Encoding the CSV was decoded with (``None`` for Parquet)."""
+    issues: pd.DataFrame
+    """Rows that could not be read: ``row`` (0-based position in ``frame``), ``reason``
+    (``READ_REASONS``), ``column`` (where known) and ``value`` (the raw text, cut)."""
+
+
+def _issues(rows: list[int], reason: str, columns: list[str], values: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"row": np.asarray(rows, dtype="int64"), "reason": reason, "column": pd.Series(columns, dtype="str"),
+         "value": pd.Series([v[:_ECHO] for v in values], dtype="str")},
+        columns=list(ISSUE_COLUMNS),
+    )  # fmt: skip
+
+
+def read_export(path: Path, options: CsvOptions) -> RawFile:
+    """Read one export file. A row that cannot be read (wrong number of fields, undecodable
+    bytes) is kept as an empty row and listed in ``RawFile.issues``, so the ingest quarantines it
+    with its row number; only a file that cannot be read at all raises.
+
+    Raises ``InputDataError`` naming the file for an unreadable or truncated file, an empty file
+    (no header or no data rows), duplicate column names, or nested (list/struct) Parquet columns.
     """
     path = Path(path)
-    frame = _read_parquet(path) if is_parquet(path) else _read_csv(path, options)
-    if frame.empty:
+    raw = RawFile(_read_parquet(path), None, _issues([], "", [], [])) if is_parquet(path) else _read_csv(path, options)
+    if raw.frame.empty:
         raise InputDataError("empty file: no data rows", file=path)
-    return frame
+    return raw
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:
@@ -65,6 +105,12 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputDataError(f"cannot read Parquet: {exc}", file=path) from None
     _check_names(table.column_names, path)
+    for field in table.schema:
+        if pa.types.is_nested(field.type):
+            raise InputDataError(
+                f"nested Parquet column of type {field.type} is not supported; export one value per cell",
+                file=path, column=field.name,
+            )  # fmt: skip
     return table.to_pandas(date_as_object=False)
 
 
@@ -92,7 +138,7 @@ def sniff_separator(header_line: str) -> str:
     return best if counts[best] else ","
 
 
-def _header(path: Path, options: CsvOptions) -> tuple[list[str], str]:
+def _header(path: Path, options: CsvOptions) -> tuple[list[str], str, bytes]:
     try:
         head = _open_text_head(path)
     except (OSError, EOFError) as exc:
@@ -102,9 +148,9 @@ def _header(path: Path, options: CsvOptions) -> tuple[list[str], str]:
     if not first.strip():
         raise InputDataError("empty file: no header line", file=path)
     sep = options.sep or sniff_separator(first)
-    names = next(csv.reader([first], delimiter=sep))
+    names = [n.lstrip("\ufeff").strip() for n in next(csv.reader([first], delimiter=sep))]
     _check_names(names, path)
-    return names, sep
+    return names, sep, head
 
 
 def _check_names(names: list[str], path: Path) -> None:
@@ -114,31 +160,134 @@ def _check_names(names: list[str], path: Path) -> None:
         raise InputDataError(f"duplicate column names {dups}", file=path)
 
 
-def _read_csv(path: Path, options: CsvOptions) -> pd.DataFrame:
-    names, sep = _header(path, options)
-    encodings = _AUTO_ENCODINGS if options.encoding == "auto" else (options.encoding,)
-    for i, encoding in enumerate(encodings):
+def _is_utf8(encoding: str) -> bool:
+    return encoding == "auto" or codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+
+
+def _arrow_csv(path: Path, names: list[str], sep: str, encoding: str, cell_type: pa.DataType, invalid: list[str]) -> pa.Table:
+    """pyarrow's reader with our column names (the header row skipped); rows with another number
+    of fields are skipped and their text appended to ``invalid``."""
+
+    def skip(row: Any) -> str:
+        invalid.append(str(row.text))
+        return "skip"
+
+    try:
+        return pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(encoding=encoding, block_size=1 << 24, column_names=names, skip_rows=1),
+            parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True, invalid_row_handler=skip),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: cell_type for n in names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, OSError, UnicodeError) as exc:
+        raise InputDataError(f"cannot read CSV (separator {sep!r}, encoding {encoding}): {exc}", file=path) from None
+
+
+def _utf8_columns(table: pa.Table) -> tuple[dict[str, pa.ChunkedArray], dict[int, tuple[str, str]], float]:
+    """Binary columns -> UTF-8 strings. Returns the columns (undecodable cells replaced by U+FFFD),
+    ``{row: (column, text)}`` of the first undecodable cell per row, and the share of undecodable
+    cells among the non-ASCII cells of the failing columns (a stray byte vs. another encoding)."""
+    columns: dict[str, pa.ChunkedArray] = {}
+    bad: dict[int, tuple[str, str]] = {}
+    non_ascii = undecodable = 0
+    for name, column in zip(table.column_names, table.columns, strict=True):
         try:
-            table = pacsv.read_csv(
-                path,
-                read_options=pacsv.ReadOptions(encoding=encoding, block_size=1 << 24),
-                parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={n: pa.string() for n in names},
-                    strings_can_be_null=False,
-                    quoted_strings_can_be_null=False,
-                ),
-            )
-        except pa.ArrowInvalid as exc:
-            if "UTF8" in str(exc) and i + 1 < len(encodings):
-                log.info("%s is not UTF-8; reading it as %s", path, encodings[i + 1])
+            columns[name] = column.cast(pa.string())
+            continue
+        except pa.ArrowInvalid:
+            pass
+        texts = []
+        for row, value in enumerate(column.to_pylist()):
+            if value is None or value.isascii():
+                texts.append(None if value is None else value.decode("ascii"))
                 continue
-            raise InputDataError(f"cannot parse CSV (separator {sep!r}, encoding {encoding}): {exc}", file=path) from None
-        break
+            non_ascii += 1
+            try:
+                texts.append(value.decode("utf-8"))
+            except UnicodeDecodeError:
+                texts.append(value.decode("utf-8", errors="replace"))
+                bad.setdefault(row, (name, texts[-1]))
+                undecodable += 1
+        columns[name] = pa.chunked_array([pa.array(texts, type=pa.string())])
+    return columns, bad, undecodable / non_ascii if non_ascii else 0.0
+
+
+def _locate_invalid(path: Path, sep: str, encoding: str, n_fields: int) -> list[int]:
+    """0-based data-row positions of the rows whose number of fields is not ``n_fields``, by a
+    second pass with Python's csv module (only for files where pyarrow skipped rows)."""
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    codec = "utf-8-sig" if encoding == "auto" else encoding
+    positions = []
+    with opener(path, "rt", encoding=codec, errors="replace", newline="") as fh:
+        records = (r for r in csv.reader(fh, delimiter=sep) if r)  # pyarrow ignores empty lines too
+        next(records, None)
+        for i, record in enumerate(records):
+            if len(record) != n_fields:
+                positions.append(i)
+    return positions
+
+
+def _mostly_not_utf8(head: bytes) -> bool:
+    """Whether most lines with non-ASCII bytes in the first block of a file are not UTF-8 (then
+    ``encoding: auto`` reads it as cp1252 without decoding the whole file as UTF-8 first)."""
+    lines = [line for line in head.split(b"\n")[:-1] if not line.isascii()]
+    bad = 0
+    for line in lines:
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            bad += 1
+    return bad * 2 > len(lines) > 0
+
+
+def _read_csv(path: Path, options: CsvOptions) -> RawFile:
+    names, sep, head = _header(path, options)
+    invalid: list[str] = []
+    bad: dict[int, tuple[str, str]] = {}
+    if _is_utf8(options.encoding) and not (options.encoding == "auto" and _mostly_not_utf8(head)):
+        encoding = "utf-8"
+        table = _arrow_csv(path, names, sep, "utf8", pa.binary(), invalid)
+        columns, bad, bad_share = _utf8_columns(table)
+        if options.encoding == "auto" and bad_share > 0.5:
+            log.info("%s: most non-ASCII text is not UTF-8; reading the file as cp1252", path)
+            encoding, bad, invalid = "cp1252", {}, []
+            table = _arrow_csv(path, names, sep, "cp1252", pa.string(), invalid)
+        else:
+            table = pa.table(columns)
+    else:
+        encoding = "cp1252" if options.encoding == "auto" else options.encoding
+        table = _arrow_csv(path, names, sep, encoding, pa.string(), invalid)
     frame = table.to_pandas()
-    frame.columns = [str(c).lstrip("\ufeff").strip() for c in frame.columns]
-    _check_names(list(frame.columns), path)
-    return frame
+    frame.columns = names
+    fields: list[int] = []
+    if invalid:
+        fields = _locate_invalid(path, sep, "auto" if encoding == "utf-8" else encoding, len(names))
+        if len(fields) != len(invalid):
+            raise InputDataError(
+                f"cannot read CSV: {len(invalid)} row(s) have a number of fields other than {len(names)} "
+                f"and could not be located (separator {sep!r}); first: {invalid[0][:_ECHO]!r}",
+                file=path,
+            )
+        good = np.setdiff1d(np.arange(len(frame) + len(fields)), fields)
+        frame.index = good
+        frame = frame.reindex(np.arange(len(good) + len(fields)), fill_value="")
+        bad = {int(good[r]): v for r, v in bad.items()}
+        log.warning("%s: %d row(s) with a number of fields other than %d are quarantined", path, len(fields), len(names))
+    if bad:
+        log.warning("%s: %d row(s) with bytes that are not UTF-8 are quarantined (file read as UTF-8)", path, len(bad))
+    rows = sorted(bad)
+    issues = pd.concat(
+        [
+            _issues(rows, UNDECODABLE, [bad[r][0] for r in rows], [bad[r][1] for r in rows]),
+            _issues(fields, WRONG_FIELDS, [""] * len(fields), [f"{len(next(csv.reader([t], delimiter=sep), []))} field(s), expected {len(names)}: {t}" for t in invalid]),
+        ],
+        ignore_index=True,
+    )
+    return RawFile(frame.reset_index(drop=True), encoding, issues.sort_values("row", kind="stable").reset_index(drop=True))
 
 
 def read_canonical(path: Path, *, required: bool = True, columns: list[str] | None = None) -> pd.DataFrame | None:

@@ -2,8 +2,10 @@
 
 A text cell that starts with ``=``, ``+``, ``-``, ``@``, tab or carriage return may be run as a
 formula by Excel or LibreOffice. Such cells get a leading ``'`` in the CSV and XLSX outputs, so
-they show as text. Only text cells change: a negative number stays a number. Parquet and JSONL
-keep the raw values.
+they show as text. Control characters (``CONTROL_CHARS``: XML cannot hold them, so the XLSX
+writer would drop them and ``\x01=3+3`` would become ``=3+3``) are removed first, then the
+first character is checked. Only text cells change: a negative number stays a number. Parquet
+and JSONL keep the raw values.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ DANGEROUS_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
 """First characters that make a spreadsheet treat a cell as a formula."""
 
 _PATTERN = "^[" + re.escape("".join(DANGEROUS_PREFIXES)) + "]"
+CONTROL_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
+"""Control characters other than tab, LF and CR: not allowed in XML, removed from CSV and XLSX text."""
 
 
 def neutralise(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Return a copy of ``frame`` whose dangerous text cells start with ``'``, and how many changed.
+    """Return a copy of ``frame`` whose text cells have no control characters and whose
+    dangerous ones start with ``'``, and how many cells were prefixed.
 
     Numeric, boolean and datetime columns are returned unchanged; in text (``str``/object)
     columns only string values are looked at.
@@ -34,10 +39,14 @@ def neutralise(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
             text = series.where(series.map(lambda v: isinstance(v, str), na_action="ignore").fillna(False).astype(bool))
         else:
             continue
+        controlled = text.str.contains(CONTROL_CHARS, regex=True, na=False).to_numpy(dtype=bool)
+        if controlled.any():
+            text = text.where(~controlled, text.str.replace(CONTROL_CHARS, "", regex=True))
         mask = text.str.contains(_PATTERN, regex=True, na=False).to_numpy(dtype=bool)
         n = int(mask.sum())
-        if n:
+        if n or controlled.any():
             values = series.to_numpy(dtype=object, copy=True)
+            values[controlled] = text.to_numpy(dtype=object)[controlled]
             values[mask] = ["'" + v for v in values[mask]]
             out[col] = pd.Series(values, index=series.index).astype(series.dtype)
             changed += n

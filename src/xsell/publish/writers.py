@@ -1,15 +1,15 @@
 """File writers and readers of published runs: CSV, Parquet, JSONL, XLSX.
 
-Every writer fsyncs the file it wrote and returns a ``Written`` record (rows, columns, how many
-cells were neutralised). The files are deterministic: the same frame gives the same bytes
-(XLSX: pinned document timestamps and zip entry times).
+Every writer goes through ``xsell.io.writers.atomic_write`` (durable: fsynced) and returns a
+``Written`` record (rows, columns, how many cells were neutralised). The files are
+deterministic: the same frame gives the same bytes (XLSX: pinned document timestamps and zip
+entry times).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
-import os
 import re
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -28,7 +28,8 @@ from openpyxl.utils import get_column_letter
 from openpyxl.writer.excel import ExcelWriter
 
 from xsell.errors import InputDataError
-from xsell.publish.safety import neutralise
+from xsell.io.writers import atomic_write
+from xsell.publish.safety import CONTROL_CHARS, neutralise
 
 XLSX_TIMESTAMP = dt.datetime(2000, 1, 1)
 """Pinned created/modified time of every workbook, so equal content gives equal bytes."""
@@ -37,7 +38,6 @@ XLSX_MAX_ROWS = 1_048_576
 _MIN_WIDTH, _MAX_WIDTH = 8, 60
 _NS_MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _NS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-_ILLEGAL_XML = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
 _TEXT_COLUMNS = frozenset(
     {"country", "customer_id", "buying_center_id", "kind", "product_id", "variant_id", "rec_product_id",
      "rec_variant_id", "anchor_product_id", "source", "reason"}
@@ -56,15 +56,6 @@ class Written:
     neutralised_cells: int = 0
 
 
-def fsync_path(path: Path) -> None:
-    """Flush a file or folder to stable storage."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def safe_file_stem(text: str) -> str:
     """A file-name-safe version of a country code (letters, digits, ``-``, ``_``)."""
     return re.sub(r"[^A-Za-z0-9_-]", "_", str(text)) or "_"
@@ -73,29 +64,33 @@ def safe_file_stem(text: str) -> str:
 def write_csv(frame: pd.DataFrame, path: Path, *, bom: bool) -> Written:
     """Comma-separated UTF-8 CSV with header, ``\\n`` line ends, dangerous text neutralised."""
     safe, n = neutralise(frame)
-    with open(path, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as fh:
-        safe.to_csv(fh, index=False, lineterminator="\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as fh:
+            safe.to_csv(fh, index=False, lineterminator="\n")
+
+    atomic_write(path, write, durable=True)
     return Written(path, len(frame), [str(c) for c in frame.columns], neutralised_cells=n)
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> Written:
     """Parquet with the raw values (no neutralisation), no index."""
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
-    fsync_path(path)
+    atomic_write(path, lambda tmp: pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp), durable=True)
     return Written(path, len(frame), [str(c) for c in frame.columns])
 
 
 def write_lines(lines: Iterable[str], path: Path, columns: list[str]) -> Written:
     """UTF-8 text, one record per line (JSONL)."""
     rows = 0
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        for line in lines:
-            fh.write(line)
-            rows += 1
-        fh.flush()
-        os.fsync(fh.fileno())
+
+    def write(tmp: Path) -> None:
+        nonlocal rows
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            for line in lines:
+                fh.write(line)
+                rows += 1
+
+    atomic_write(path, write, durable=True)
     return Written(path, rows, columns)
 
 
@@ -119,7 +114,7 @@ def _cells_xml(values: pd.Series, refs: pd.Series) -> pd.Series:
         body = '" t="n"><v>' + values.astype(str) + "</v></c>"
     else:
         valid = values.notna()
-        text = values.where(valid, "").astype(str).str.replace(_ILLEGAL_XML, "", regex=True)
+        text = values.where(valid, "").astype(str).str.replace(CONTROL_CHARS, "", regex=True)
         for raw, escaped in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\r", "&#13;")):
             text = text.str.replace(raw, escaped, regex=False)
         body = '" t="inlineStr"><is><t xml:space="preserve">' + text + "</t></is></c>"
@@ -182,6 +177,12 @@ def write_xlsx(sheets: dict[str, pd.DataFrame], path: Path) -> Written:
     with zipfile.ZipFile(skeleton, "w", zipfile.ZIP_DEFLATED) as archive:
         ExcelWriter(wb, archive).save()
     sheet_paths = {ws.path.lstrip("/"): ws.title for ws in wb.worksheets}
+    atomic_write(path, lambda tmp: _fill_sheets(skeleton, tmp, sheet_paths, data), durable=True)
+    return Written(path, sum(len(f) for f in sheets.values()), [], sheets=info, neutralised_cells=neutralised)
+
+
+def _fill_sheets(skeleton: io.BytesIO, path: Path, sheet_paths: dict[str, str], data: dict[str, pd.DataFrame]) -> None:
+    """Copy the workbook skeleton to ``path``, streaming each sheet's data rows into its XML."""
     with zipfile.ZipFile(skeleton) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as dst:
         for entry in src.infolist():
             content = src.read(entry)
@@ -196,8 +197,6 @@ def write_xlsx(sheets: dict[str, pd.DataFrame], path: Path) -> Written:
                 for block in _rows_xml(frame, first_row=2):
                     out.write(block.encode("utf-8"))
                 out.write(b"</sheetData>" + tail)
-    fsync_path(path)
-    return Written(path, sum(len(f) for f in sheets.values()), [], sheets=info, neutralised_cells=neutralised)
 
 
 # -- reading back ------------------------------------------------------------------------

@@ -2,32 +2,50 @@
 
 Writes into the workdir (see ``xsell.io.layout.Workdir``): ``canonical/order_lines.parquet``,
 ``canonical/products.parquet``, ``canonical/customers.parquet``,
-``quarantine/quarantine.parquet`` + ``quarantine.csv`` (rejected rows with reason),
-``quarantine/excluded.parquet`` (duplicates and non-product lines with the rule) and
-``ingest_summary.json``. Order-line files are processed one at a time to bound memory.
+``quarantine/quarantine.parquet`` + ``quarantine.csv`` (rejected rows of the order lines and
+the masters, with reason), ``quarantine/excluded.parquet`` (duplicates and non-product lines
+with the rule) and ``ingest_summary.json``. Order-line files are processed one at a time to
+bound memory.
+
+The outputs switch together: they are written into a new generation folder
+``ingest/<id>/``, which becomes current by one atomic symlink swap (``ingest/current``);
+``canonical``, ``quarantine`` and ``ingest_summary.json`` in the workdir are fixed symlinks
+into ``ingest/current``. A kill at any point leaves the previous generation whole; the next
+ingest removes what the killed one left (temp folders, unfinished generations).
+
+Test-only hook: ``XSELL_INGEST_TEST_PAUSE_AFTER=<path in the generation>`` (or ``@renamed``:
+after the generation folder is complete, before it becomes current) pauses there (see
+``xsell.faults``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import os
+import re
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from xsell.errors import InputDataError
-from xsell.ingest.lines import PROVENANCE, IngestResult, ingest_order_lines, with_provenance
+from xsell.errors import ConfigError, InputDataError
+from xsell.faults import pause_point
+from xsell.ingest.lines import PROVENANCE, REASON_HINTS, IngestResult, ingest_order_lines, with_provenance
 from xsell.ingest.masters import (
+    MasterResult,
     build_customer_master,
     build_product_master,
     canonical_customer_master,
     canonical_product_master,
 )
 from xsell.ingest.summary import IngestSummary, merge_counts, summarize
-from xsell.io.layout import Workdir
-from xsell.io.readers import expand_files, read_table
-from xsell.io.writers import write_csv, write_json, write_parquet
+from xsell.io.layout import INGEST_OUTPUTS, Workdir
+from xsell.io.readers import expand_files, read_export
+from xsell.io.writers import atomic_write, ensure_dir, remove_leftovers, write_csv, write_json, write_parquet, write_symlink
 from xsell.progress import progress, stage
 from xsell.schema import ORDER_LINE_COLUMNS
 
@@ -39,6 +57,8 @@ log = logging.getLogger(__name__)
 QUARANTINE_FILE = "quarantine.parquet"
 QUARANTINE_CSV = "quarantine.csv"
 EXCLUDED_FILE = "excluded.parquet"
+RENAMED_POINT = "@renamed"
+_GENERATION = re.compile(r"^\d{8}T\d{6}\d{6}Z-\d+$")
 
 
 def _stack_rejects(frames: list[pd.DataFrame], tail: tuple[str, ...]) -> pd.DataFrame:
@@ -52,15 +72,18 @@ def _stack_rejects(frames: list[pd.DataFrame], tail: tuple[str, ...]) -> pd.Data
     return out
 
 
-def _read_master(path: Path | None, cfg: Config, what: str) -> tuple[pd.DataFrame | None, dict]:
+def _read_master(path: Path | None, cfg: Config, what: str) -> MasterResult | None:
     if path is None:
-        return None, {}
+        return None
+    if not path.is_file():
+        raise ConfigError(f"{what} master {path} not found", key=f"data.{what}s")
     with stage(f"ingest: read {what} master", log) as report:
-        raw = read_table(path, cfg.data.csv)
+        raw = read_export(path, cfg.data.csv)
         build = canonical_product_master if what == "product" else canonical_customer_master
-        master, info = build(raw, cfg, file=str(path))
-        report.counts.update(rows=len(raw), kept=len(master))
-    return master, {"file": str(path), **info}
+        result = build(raw.frame, cfg, file=str(path), unreadable=raw.issues)
+        result.info.update(file=str(path), encoding=raw.encoding)
+        report.counts.update(rows=len(raw.frame), kept=len(result.master), quarantined=len(result.quarantine))
+    return result
 
 
 def _date_range(lines: pd.DataFrame) -> dict[str, str | None]:
@@ -78,18 +101,24 @@ def run_ingest(cfg: Config) -> IngestSummary:
     summary when the quarantined share exceeds ``ingest.max_rejected_share``.
     """
     wd = Workdir(Path(cfg.workdir))
-    files = expand_files(cfg.data.order_lines)
+    ensure_dir(wd.root, "workdir")
+    _clean_generations(wd)
+    files = expand_files(cfg.data.order_lines, origin=cfg.data.origin)
     log.info("ingest: %d order-line file(s) from %s", len(files), cfg.data.order_lines)
-    product_master, product_file_info = _read_master(cfg.data.products, cfg, "product")
-    customer_master, customer_file_info = _read_master(cfg.data.customers, cfg, "customer")
+    product_file = _read_master(cfg.data.products, cfg, "product")
+    customer_file = _read_master(cfg.data.customers, cfg, "customer")
+    masters = [m for m in (product_file, customer_file) if m is not None]
 
     results: list[IngestResult] = []
+    encodings: list[str | None] = []
     seen = np.empty(0, dtype="uint64")
     for path in progress(files, desc="ingest files", logger=log):
         with stage(f"ingest: {path.name}", log) as report:
-            raw = with_provenance(read_table(path, cfg.data.csv), str(path))
-            result = ingest_order_lines(raw, cfg, product_master, seen_fingerprints=seen)
-            del raw
+            read = read_export(path, cfg.data.csv)
+            raw = with_provenance(read.frame, str(path))
+            result = ingest_order_lines(raw, cfg, product_file.master if product_file else None, seen_fingerprints=seen, unreadable=read.issues)
+            encodings.append(read.encoding)
+            del raw, read
             # kept sorted for ``in_sorted``: one sorted run + the new batch, which timsort
             # (kind="stable") merges in about linear time
             seen = np.sort(np.concatenate([seen, result.fingerprints]), kind="stable")
@@ -98,8 +127,8 @@ def run_ingest(cfg: Config) -> IngestSummary:
 
     with stage("ingest: masters", log) as report:
         lines = pd.concat([r.lines for r in results], ignore_index=True)[list(ORDER_LINE_COLUMNS)]
-        products, product_info = build_product_master(lines, product_master, cfg)
-        customers, customer_info = build_customer_master(lines, customer_master)
+        products, product_info = build_product_master(lines, product_file.master if product_file else None, cfg)
+        customers, customer_info = build_customer_master(lines, customer_file.master if customer_file else None)
         if product_info["inferred"]:
             log.info("ingest: no product master configured; family, list price and assortment inferred from order lines")
         if customer_info["inferred"]:
@@ -111,23 +140,25 @@ def run_ingest(cfg: Config) -> IngestSummary:
         counts,
         lines,
         files=[
-            {"file": str(p), **{k: r.counts[k] for k in ("rows_read", "rows_accepted", "rows_quarantined", "rows_excluded")}, **_date_range(r.lines)}
-            for p, r in zip(files, results)
+            {"file": str(p), "encoding": enc, **{k: r.counts[k] for k in ("rows_read", "rows_accepted", "rows_quarantined", "rows_excluded")}, **_date_range(r.lines)}
+            for p, r, enc in zip(files, results, encodings, strict=True)
         ],
-        products={**product_file_info, **product_info},
-        customers={**customer_file_info, **customer_info},
+        products={**(product_file.info if product_file else {}), **product_info},
+        customers={**(customer_file.info if customer_file else {}), **customer_info},
         max_rejected_share=cfg.ingest.max_rejected_share,
     )
     with stage("ingest: write", log) as report:
-        quarantine = _stack_rejects([r.quarantine for r in results], ("reason", "column", "value"))
+        quarantine = _stack_rejects([r.quarantine for r in results] + [m.quarantine for m in masters], ("reason", "column", "value"))
         excluded = _stack_rejects([r.excluded for r in results], ("rule", "column", "value", "pattern"))
-        write_parquet(lines, wd.order_lines)
-        write_parquet(products, wd.products)
-        write_parquet(customers, wd.customers)
-        write_parquet(quarantine, wd.quarantine / QUARANTINE_FILE)
-        write_csv(quarantine, wd.quarantine / QUARANTINE_CSV)
-        write_parquet(excluded, wd.quarantine / EXCLUDED_FILE)
-        write_json(summary.to_dict(), wd.ingest_summary)
+        _write_generation(wd, [
+            lambda w: write_parquet(lines, w.order_lines),
+            lambda w: write_parquet(products, w.products),
+            lambda w: write_parquet(customers, w.customers),
+            lambda w: write_parquet(quarantine, w.quarantine / QUARANTINE_FILE),
+            lambda w: write_csv(quarantine, w.quarantine / QUARANTINE_CSV),
+            lambda w: write_parquet(excluded, w.quarantine / EXCLUDED_FILE),
+            lambda w: write_json(summary.to_dict(), w.ingest_summary),
+        ])  # fmt: skip
         report.counts.update(lines=len(lines), quarantined=len(quarantine), excluded=len(excluded))
     log.info(
         "ingest: %s rows read, %s accepted, %s quarantined %s, %s excluded %s",
@@ -138,8 +169,64 @@ def run_ingest(cfg: Config) -> IngestSummary:
     if summary.quarantine_share > cfg.ingest.max_rejected_share:
         raise InputDataError(
             f"{summary.quarantine_share:.1%} of the order lines were quarantined, more than "
-            f"ingest.max_rejected_share={cfg.ingest.max_rejected_share:.1%}; see {wd.quarantine / QUARANTINE_CSV} "
-            f"and {wd.ingest_summary}",
+            f"ingest.max_rejected_share={cfg.ingest.max_rejected_share:.1%}: {top_reasons(summary.quarantined_by_reason)}; "
+            f"see {wd.quarantine / QUARANTINE_CSV} and {wd.ingest_summary}",
             file=str(cfg.data.order_lines),
         )
     return summary
+
+
+def top_reasons(by_reason: dict[str, int], n: int = 3) -> str:
+    """``"unparseable date 1,234 (check data.csv.date_format / ...), ..."``: the ``n`` most
+    frequent quarantine reasons with the config key that usually fixes each."""
+    ranked = sorted(((c, r) for r, c in by_reason.items() if c), key=lambda t: (-t[0], t[1]))[:n]
+    parts = [f"{r} {c:,}" + (f" (check {REASON_HINTS[r]})" if r in REASON_HINTS else "") for c, r in ranked]
+    return "top reasons " + ", ".join(parts) if parts else "no reasons recorded"
+
+
+# -- one generation of outputs, switched by one rename ----------------------------------------
+def _generation_id() -> str:
+    return f"{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S%fZ}-{os.getpid()}"
+
+
+def _write_generation(wd: Workdir, jobs: list[Callable[[Workdir], Path]]) -> Path:
+    """Run every writer job into a new generation folder (a ``Workdir`` rooted there), make it
+    current, drop the old one."""
+    generation = wd.ingest / _generation_id()
+
+    def write(tmp: Path) -> None:
+        tmp.mkdir()
+        for job in jobs:
+            path = job(Workdir(tmp))
+            pause_point("ingest", path.relative_to(tmp).as_posix())
+
+    atomic_write(generation, write)
+    pause_point("ingest", RENAMED_POINT)
+    write_symlink(wd.ingest_current, generation.name)  # the commit point
+    for name in INGEST_OUTPUTS:
+        link, target = wd.root / name, Path(wd.ingest.name) / wd.ingest_current.name / name
+        if link.is_symlink() and Path(os.readlink(link)) == target:
+            continue
+        if link.exists() and not link.is_symlink():  # a workdir written before generations existed
+            aside = wd.ingest / f".{name}-old.tmp-{os.getpid()}"
+            os.rename(link, aside)
+            write_symlink(link, target)
+            if aside.is_dir():
+                shutil.rmtree(aside)
+            else:
+                aside.unlink()
+        else:
+            write_symlink(link, target)
+    _clean_generations(wd)
+    return generation
+
+
+def _clean_generations(wd: Workdir) -> None:
+    """Remove temp entries of killed ingests and every generation but the current one."""
+    remove_leftovers(wd.ingest)
+    current = os.readlink(wd.ingest_current) if wd.ingest_current.is_symlink() else None
+    stale = [p for p in wd.ingest.iterdir() if _GENERATION.match(p.name) and p.name != current] if wd.ingest.is_dir() else []
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    if stale:
+        log.info("ingest: removed %d old or unfinished output generation(s): %s", len(stale), ", ".join(p.name for p in stale))

@@ -5,26 +5,26 @@ runs the guardrails, writes every file into ``<outputs>/runs/.tmp-<run_id>/`` (e
 writes ``manifest.json`` last, re-checks every file against it, renames the folder to
 ``runs/<run_id>`` and, when the guardrails passed, switches ``<outputs>/latest`` (a relative
 symlink, replaced atomically). Then the retention removes old runs. A kill at any point
-leaves the previous ``latest`` complete; leftovers (``.tmp-*``) are removed by the next publish.
-One publish at a time per outputs folder (``<outputs>/.publish.lock``, else ``LockedError``).
+leaves the previous ``latest`` complete; the next publish removes the leftovers (``.tmp-*``)
+and marks a complete run that was ``accepted`` but never became ``latest`` (a kill between the
+rename and the switch) as ``interrupted`` in its manifest. One publish at a time per outputs
+folder (``<outputs>/.publish.lock``, a ``RunLock``; else ``LockedError``).
 
 Test-only hook: with ``XSELL_PUBLISH_TEST_PAUSE_AFTER=<path relative to the run folder>`` (or
 ``@renamed``: after the rename, before ``latest`` moves) the step sleeps
-``XSELL_PUBLISH_TEST_PAUSE_SECONDS`` (default 60) at that point so a test can kill it there.
+``XSELL_PUBLISH_TEST_PAUSE_SECONDS`` (default 60) at that point so a test can kill it there
+(see ``xsell.faults``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import hashlib
 import json
 import logging
 import os
 import shutil
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,8 +32,19 @@ from typing import Any
 import pandas as pd
 
 from xsell.config import Config
-from xsell.errors import GuardrailError, InputDataError, LockedError
+from xsell.errors import GuardrailError, InputDataError, UsageError
+from xsell.faults import pause_env, pause_point
+from xsell.fingerprint import sha256_file
 from xsell.io.layout import Workdir
+from xsell.io.writers import (
+    ensure_dir,
+    fsync_path,
+    read_state,
+    write_json,
+    write_symlink,
+)
+from xsell.io.writers import write_csv as write_plain_csv
+from xsell.lock import RunLock
 from xsell.progress import stage
 from xsell.publish.diff import diff_runs, summarise_diff
 from xsell.publish.guardrails import check_guardrails
@@ -47,12 +58,10 @@ from xsell.publish.manifest import (
     mismatch,
 )
 from xsell.publish.shop import jsonl_lines, magento_frame, shop_links
-from xsell.fingerprint import sha256_file
 from xsell.publish.tables import prepare_table, sales_workbooks
 from xsell.publish.writers import (
     Written,
     count_rows,
-    fsync_path,
     read_run_table,
     safe_file_stem,
     write_csv,
@@ -64,9 +73,10 @@ from xsell.schema import TABLES
 
 log = logging.getLogger(__name__)
 
-PAUSE_ENV = "XSELL_PUBLISH_TEST_PAUSE_AFTER"
-PAUSE_SECONDS_ENV = "XSELL_PUBLISH_TEST_PAUSE_SECONDS"
+PAUSE_ENV, PAUSE_SECONDS_ENV = pause_env("publish")
 RENAMED_POINT = "@renamed"
+INTERRUPTED = "interrupted"
+"""Manifest status of a complete, accepted run that a kill kept from becoming ``latest``."""
 TMP_PREFIX = ".tmp-"
 LATEST = "latest"
 DIFF_DETAIL_ROWS = 50
@@ -147,18 +157,26 @@ def latest_run(outputs: Path) -> str | None:
     return run_id
 
 
-@contextmanager
-def _publish_lock(outputs: Path) -> Iterator[None]:
-    """Exclusive lock on ``<outputs>/.publish.lock``; the kernel drops it if the process dies."""
-    with open(outputs / ".publish.lock", "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LockedError(f"another publish holds {outputs / '.publish.lock'}") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+def _mark_interrupted(outputs: Path) -> list[str]:
+    """Mark the complete runs newer than ``latest`` still ``accepted``: a kill after their rename
+    kept them from becoming ``latest``, so nobody ever used them. Their manifest says
+    ``interrupted`` from then on (``publish verify`` still checks their files)."""
+    runs_dir = outputs / "runs"
+    latest = latest_run(outputs)
+    marked = []
+    for run_id in list_runs(runs_dir):
+        if latest is not None and run_id <= latest:
+            continue
+        path = runs_dir / run_id / MANIFEST_NAME
+        manifest = read_state(path, "manifest")
+        if isinstance(manifest, dict) and manifest.get("status") == "accepted":
+            manifest["status"] = INTERRUPTED
+            manifest["interrupted_note"] = "killed after the run was written, before latest moved to it; never published"
+            _write_json(path, manifest)
+            marked.append(run_id)
+    if marked:
+        log.warning("publish: run(s) %s never became latest (a kill); marked %s", ", ".join(marked), INTERRUPTED)
+    return marked
 
 
 def _clean_leftovers(outputs: Path) -> list[str]:
@@ -181,11 +199,7 @@ def _dir_entries(folder: Path) -> list[Path]:
 
 
 def _switch_latest(outputs: Path, run_id: str) -> None:
-    tmp = outputs / f".{LATEST}.tmp-{os.getpid()}"
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    os.symlink(Path("runs") / run_id, tmp)
-    os.replace(tmp, outputs / LATEST)
+    write_symlink(outputs / LATEST, Path("runs") / run_id)
     fsync_path(outputs)
 
 
@@ -204,11 +218,7 @@ def _apply_retention(runs_dir: Path, keep: int, protect: str | None) -> list[str
 
 
 def _pause_point(name: str) -> None:
-    """Test-only: sleep at ``name`` when ``XSELL_PUBLISH_TEST_PAUSE_AFTER`` asks for it."""
-    if os.environ.get(PAUSE_ENV) == name:
-        seconds = float(os.environ.get(PAUSE_SECONDS_ENV, "60"))
-        log.warning("publish: test pause of %.0f s after %s (%s is set)", seconds, name, PAUSE_ENV)
-        time.sleep(seconds)
+    pause_point("publish", name)
 
 
 # -- writing --------------------------------------------------------------------------------
@@ -273,11 +283,7 @@ def _raise_problems(run_id: str, run_dir: Path, problems: list[tuple[str, str]])
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(payload, fh, indent=2, ensure_ascii=False, default=str)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    write_json(payload, path, durable=True, ensure_ascii=False)
 
 
 def _new_run_id(runs_dir: Path, now: dt.datetime, digest: str) -> str:
@@ -329,9 +335,10 @@ def run_publish(cfg: Config, *, now: dt.datetime | None = None) -> PublishResult
     with stage("publish", log) as report:
         inputs = _read_inputs(cfg)
         runs_dir = _runs_dir(cfg)
-        runs_dir.mkdir(parents=True, exist_ok=True)
-        with _publish_lock(pc.outputs):
+        ensure_dir(runs_dir, "publish.outputs")
+        with RunLock(pc.outputs / ".publish.lock", what="publish"):
             _clean_leftovers(pc.outputs)
+            _mark_interrupted(pc.outputs)
             previous = latest_run(pc.outputs)
             prev_tables = None
             if previous is not None:
@@ -374,7 +381,7 @@ def _resolve_run(cfg: Config, run_id: str | None) -> tuple[str, Path]:
     run_dir = outputs / "runs" / run_id
     if not RUN_ID_RE.match(run_id) or not run_dir.is_dir():
         known = list_runs(outputs / "runs")
-        raise InputDataError(f"unknown run (known: {', '.join(known[-5:]) or 'none'})", file=run_dir, value=run_id)
+        raise UsageError(f"unknown run {run_id!r} in {outputs / 'runs'} (newest: {', '.join(known[-5:]) or 'none'})")
     return run_id, run_dir
 
 
@@ -399,15 +406,18 @@ def verify(cfg: Config, run_id: str | None) -> int:
     return 0
 
 
-def diff(cfg: Config, run_a: str, run_b: str) -> int:
-    """Print the links added, dropped and moved from run A to run B per table and country."""
+def diff(cfg: Config, run_a: str, run_b: str, *, out: Path | None = None) -> int:
+    """Print the links added, dropped and moved from run A to run B per table and country;
+    ``out``: also write every changed link (``DIFF_COLUMNS``) to that CSV file."""
     loaded = []
     for run in (run_a, run_b):
         run_id, run_dir = _resolve_run(cfg, run)
         loaded.append((run_id, {n: t for n in TABLES if (t := read_run_table(run_dir, n)) is not None}))
     (id_a, tables_a), (id_b, tables_b) = loaded
     changes = diff_runs(tables_a, tables_b)
-    print(f"diff {id_a} -> {id_b}: {len(changes):,} links changed")
+    if out is not None:
+        write_plain_csv(changes, out)
+    print(f"diff {id_a} -> {id_b}: {len(changes):,} links changed" + (f" (all in {out})" if out is not None else ""))
     if changes.empty:
         return 0
     print(summarise_diff(changes).to_string(index=False))
