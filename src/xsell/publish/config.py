@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from xsell.configbase import ConfigPath, StrictModel
 
 TableName = Literal["cross_sell", "up_sell", "buying_center_suggestions"]
+LinkTable = Literal["cross_sell", "up_sell"]
+ShopFormat = Literal["magento", "jsonl"]
+"""Shop and catalogue formats written under ``shop/`` (see ``xsell.publish.formats``)."""
+_MOVED_TO_SHOP_FORMATS = ("jsonl", "magento")
+_STORE_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
 class GuardrailsConfig(StrictModel):
@@ -33,24 +39,66 @@ class GuardrailsConfig(StrictModel):
     """How many top-ranked links per product the churn check compares."""
 
 
+class MagentoConfig(StrictModel):
+    """Magento 2 / Adobe Commerce product import files (``shop/magento_product_links.csv`` and per store)."""
+
+    stores: dict[str, str] = Field(default_factory=dict)
+    """Store code -> country: one more file ``shop/magento/<store_code>.csv`` per store with that
+    country's rows, and the ``ALL`` rows of products the country has none for (kept only when the
+    product master sells both products in that country)."""
+    empty_value: str = "__EMPTY__VALUE__"
+    """Magento's "Empty attribute value constant" (System > Import): the clearing files put it in
+    ``crosssell_skus`` / ``upsell_skus`` to delete a product's links of that type."""
+
+    @field_validator("stores")
+    @classmethod
+    def _store_codes(cls, stores: dict[str, str]) -> dict[str, str]:
+        for code, country in stores.items():
+            if not _STORE_CODE.match(code):
+                raise ValueError(f"store code {code!r} must start with a letter and hold only letters, digits and '_' (as in Magento)")
+            if not str(country).strip():
+                raise ValueError(f"store {code!r} has an empty country")
+        return stores
+
+    @field_validator("empty_value")
+    @classmethod
+    def _non_empty(cls, value: str) -> str:
+        if not value.strip() or "," in value:
+            raise ValueError("must be a non-empty value without ','")
+        return value
+
+
 class PublishConfig(StrictModel):
     """Versioned, atomic output folders for sales ops and the shop."""
 
     outputs: ConfigPath = Path("outputs")
     """Root of the published runs: ``<outputs>/runs/<run_id>/`` and ``<outputs>/latest``."""
-    formats: list[Literal["csv", "parquet", "xlsx", "jsonl", "magento"]] = Field(
-        default_factory=lambda: ["csv", "parquet", "xlsx", "jsonl", "magento"]
-    )
-    """Which files to write."""
+    formats: list[Literal["csv", "parquet", "xlsx"]] = Field(default_factory=lambda: ["csv", "parquet", "xlsx"])
+    """Which table files to write (the shop files: ``shop_formats``)."""
+    shop_formats: list[ShopFormat] = Field(default_factory=lambda: ["jsonl", "magento"])
+    """Which shop files to write under ``shop/``: ``jsonl``, ``magento``."""
     keep_runs: int = Field(10, ge=1)
     """Retention: keep the newest N runs (never the one ``latest`` points to)."""
     shop_country: str = "ALL"
     """Country whose ``cross_sell`` / ``up_sell`` rows go into the shop files (``shop/``)."""
     shop_sku: Literal["product_id", "variant_id"] = "product_id"
-    """Which id is the shop SKU: ``product_id`` (Magento parent product, the default) or
-    ``variant_id`` (each product's representative variant; links point at ``rec_variant_id``)."""
+    """Which id is the shop SKU / product code in every shop file: ``product_id`` (Magento parent
+    product, the default) or ``variant_id`` (each product's representative variant; links point at
+    ``rec_variant_id``)."""
+    shop_top_n: int | None = Field(None, ge=1)
+    """At most this many links per product and relation in the shop files (``null``: all the
+    tables hold, i.e. ``recommend.top_n_product``)."""
     csv_bom: bool = True
     """Start the table CSVs with a UTF-8 BOM so Excel reads umlauts right; the Magento import
     file never has one."""
     guardrails: GuardrailsConfig = Field(default_factory=GuardrailsConfig)
     """Checks before ``latest`` moves."""
+    magento: MagentoConfig = Field(default_factory=MagentoConfig)
+    """Magento files: per-store files and the clearing value."""
+    @field_validator("formats", mode="before")
+    @classmethod
+    def _shop_formats_moved(cls, value: object) -> object:
+        moved = [f for f in value if f in _MOVED_TO_SHOP_FORMATS] if isinstance(value, list) else []
+        if moved:
+            raise ValueError(f"{', '.join(moved)} moved to publish.shop_formats")
+        return value

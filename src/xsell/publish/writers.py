@@ -2,7 +2,8 @@
 
 Every writer fsyncs the file it wrote and returns a ``Written`` record (rows, columns, how many
 cells were neutralised). The files are deterministic: the same frame gives the same bytes
-(XLSX: pinned document timestamps and zip entry times).
+(XLSX: pinned document timestamps and zip entry times). The shop formats' own files (ImpEx,
+BMEcat XML, Shopware delete payload) are counted by ``xsell.publish.formats``.
 """
 
 from __future__ import annotations
@@ -229,7 +230,9 @@ def count_rows(path: Path) -> int | dict[str, int]:
             return sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
     if suffix == ".xlsx":
         return _xlsx_rows(path)
-    raise ValueError(f"cannot count rows of {path}")
+    from xsell.publish.formats import count_format_rows  # the formats import this module
+
+    return count_format_rows(path)
 
 
 def _xlsx_sheet_members(archive: zipfile.ZipFile) -> dict[str, str]:

@@ -1,0 +1,86 @@
+"""Shop and catalogue formats under ``shop/`` (``publish.shop_formats``), one module each.
+
+Every format renders the same selection (``xsell.publish.shop.shop_links``); each module is a
+pure function of those links (plus the previous published run's file of the same format, for
+what the run drops) and one writer. ``shop_jobs`` turns the configured
+formats into the (relative path, writer) jobs of a published run; everything is computed when
+the jobs are made, so a bad id stops the run before any file is written.
+
+| format | file(s) | kind |
+|---|---|---|
+| ``jsonl`` | ``shop/product_links.jsonl`` | machine, exact |
+| ``magento`` | ``shop/magento_product_links.csv``, ``shop/magento/<store>.csv`` (+ ``.clear.csv``) | spreadsheet, neutralised |
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from xsell.publish.config import PublishConfig
+from xsell.publish.formats import jsonl, magento
+from xsell.publish.shop import shop_context, shop_links
+from xsell.publish.writers import Written
+
+log = logging.getLogger(__name__)
+
+Job = tuple[str, Callable[[], Written]]
+
+
+def _previous(previous_run: Path | None, rel: str) -> Path | None:
+    """The previous published run's file ``rel``, when it has one."""
+    if previous_run is None:
+        return None
+    path = previous_run / rel
+    return path if path.is_file() else None
+
+
+def _magento_jobs(pc: PublishConfig, links: pd.DataFrame, rel: str, root: Path, previous_run: Path | None) -> list[Job]:
+    table = magento.frame(links)
+    jobs: list[Job] = [(rel, lambda: magento.write(table, root / rel))]
+    before = _previous(previous_run, rel)
+    if before is not None:
+        clear = magento.clear_frame(magento.read(before), table, pc.magento.empty_value)
+        if len(clear):
+            log.info("publish: magento: %s clears the links of %d product(s) that lost links", magento.clear_path(rel), len(clear))
+            jobs.append((magento.clear_path(rel), lambda: magento.write(clear, root / magento.clear_path(rel))))
+    return jobs
+
+
+def shop_jobs(
+    pc: PublishConfig,
+    tables: dict[str, pd.DataFrame],
+    products: pd.DataFrame,
+    *,
+    root: Path,
+    today: dt.date | None,
+    previous_run: Path | None,
+) -> list[Job]:
+    """(relative path, writer) for every shop file ``pc.shop_formats`` asks for, in the order of
+    the table above. ``previous_run``: the folder of the previous published run (for the links a
+    run drops), or None."""
+    formats = set(pc.shop_formats)
+    if not formats:
+        return []
+    ctx = shop_context(products, today)
+    links = shop_links(tables, products, country=pc.shop_country, sku=pc.shop_sku, top_n=pc.shop_top_n, context=ctx)
+    if links.empty:
+        log.warning("publish: no cross-/up-sell rows for shop_country %r: the shop files are empty", pc.shop_country)
+    jobs: list[Job] = []
+    if "jsonl" in formats:
+        jobs.append((jsonl.PATH, lambda: jsonl.write(links, root / jsonl.PATH)))
+    if "magento" in formats:
+        jobs += _magento_jobs(pc, links, magento.PATH, root, previous_run)
+        for code, country in sorted(pc.magento.stores.items()):
+            store = shop_links(tables, products, country=country, sku=pc.shop_sku, top_n=pc.shop_top_n, fallback=True, context=ctx)
+            jobs += _magento_jobs(pc, store, magento.store_path(code), root, previous_run)
+    return jobs
+
+
+def count_format_rows(path: Path) -> int:
+    """Rows of a shop file that is neither CSV, Parquet, JSONL nor XLSX, read from disk."""
+    raise ValueError(f"cannot count rows of {path}")
