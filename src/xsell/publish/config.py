@@ -6,13 +6,13 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from xsell.configbase import ConfigPath, StrictModel
 
 TableName = Literal["cross_sell", "up_sell", "buying_center_suggestions"]
 LinkTable = Literal["cross_sell", "up_sell"]
-ShopFormat = Literal["magento", "jsonl"]
+ShopFormat = Literal["magento", "jsonl", "shopware6", "shopify"]
 """Shop and catalogue formats written under ``shop/`` (see ``xsell.publish.formats``)."""
 _MOVED_TO_SHOP_FORMATS = ("jsonl", "magento")
 _STORE_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -68,6 +68,37 @@ class MagentoConfig(StrictModel):
         return value
 
 
+class ShopwareConfig(StrictModel):
+    """Shopware 6 cross-selling import (``shop/shopware6_cross_selling.csv``)."""
+
+    product_ids: ConfigPath | None = None
+    """CSV with the columns ``product_number,id`` (Shopware's "Default product" profile export has
+    both; other columns are ignored, ``,`` or ``;`` separated): product number -> product UUID.
+    Required when ``publish.shop_formats`` lists ``shopware6``."""
+    names: dict[LinkTable, str] = Field(default_factory=lambda: {"cross_sell": "Accessories", "up_sell": "Upgrades"})
+    """Name of the cross-selling group per relation, as the shop shows it."""
+
+    @field_validator("names")
+    @classmethod
+    def _names(cls, names: dict[str, str]) -> dict[str, str]:
+        for table in ("cross_sell", "up_sell"):
+            name = names.get(table, "")
+            if not name.strip():
+                raise ValueError(f"needs a non-empty name for {table}")
+            if "\\" in name:
+                raise ValueError(f"name {name!r} contains '\\', which Shopware's CSV reader treats as an escape character")
+        return names
+
+
+class ShopifyConfig(StrictModel):
+    """Shopify product CSV with the Search & Discovery metafields (``shop/shopify_products.csv``)."""
+
+    handles: ConfigPath | None = None
+    """CSV with the columns ``product_id,handle`` (an optional ``title`` column adds Shopify's
+    ``Title`` column): product id -> Shopify product handle. Required when
+    ``publish.shop_formats`` lists ``shopify``."""
+
+
 class PublishConfig(StrictModel):
     """Versioned, atomic output folders for sales ops and the shop."""
 
@@ -76,7 +107,8 @@ class PublishConfig(StrictModel):
     formats: list[Literal["csv", "parquet", "xlsx"]] = Field(default_factory=lambda: ["csv", "parquet", "xlsx"])
     """Which table files to write (the shop files: ``shop_formats``)."""
     shop_formats: list[ShopFormat] = Field(default_factory=lambda: ["jsonl", "magento"])
-    """Which shop files to write under ``shop/``: ``jsonl``, ``magento``."""
+    """Which shop files to write under ``shop/``: ``jsonl``, ``magento``, ``shopware6``,
+    ``shopify``."""
     keep_runs: int = Field(10, ge=1)
     """Retention: keep the newest N runs (never the one ``latest`` points to)."""
     shop_country: str = "ALL"
@@ -84,7 +116,7 @@ class PublishConfig(StrictModel):
     shop_sku: Literal["product_id", "variant_id"] = "product_id"
     """Which id is the shop SKU / product code in every shop file: ``product_id`` (Magento parent
     product, the default) or ``variant_id`` (each product's representative variant; links point at
-    ``rec_variant_id``)."""
+    ``rec_variant_id``). Shopify maps product ids to handles either way."""
     shop_top_n: int | None = Field(None, ge=1)
     """At most this many links per product and relation in the shop files (``null``: all the
     tables hold, i.e. ``recommend.top_n_product``)."""
@@ -95,6 +127,11 @@ class PublishConfig(StrictModel):
     """Checks before ``latest`` moves."""
     magento: MagentoConfig = Field(default_factory=MagentoConfig)
     """Magento files: per-store files and the clearing value."""
+    shopware: ShopwareConfig = Field(default_factory=ShopwareConfig)
+    """Shopware 6 cross-selling file."""
+    shopify: ShopifyConfig = Field(default_factory=ShopifyConfig)
+    """Shopify product CSV."""
+
     @field_validator("formats", mode="before")
     @classmethod
     def _shop_formats_moved(cls, value: object) -> object:
@@ -102,3 +139,15 @@ class PublishConfig(StrictModel):
         if moved:
             raise ValueError(f"{', '.join(moved)} moved to publish.shop_formats")
         return value
+
+    @model_validator(mode="after")
+    def _format_settings(self) -> PublishConfig:
+        required = {
+            "shopware6": [("shopware.product_ids", self.shopware.product_ids)],
+            "shopify": [("shopify.handles", self.shopify.handles)],
+        }
+        for fmt in self.shop_formats:
+            missing = [f"publish.{key}" for key, value in required.get(fmt, []) if value is None]
+            if missing:
+                raise ValueError(f"shop format {fmt} needs {' and '.join(missing)}")
+        return self

@@ -1,15 +1,17 @@
 """Shop and catalogue formats under ``shop/`` (``publish.shop_formats``), one module each.
 
 Every format renders the same selection (``xsell.publish.shop.shop_links``); each module is a
-pure function of those links (plus the previous published run's file of the same format, for
-what the run drops) and one writer. ``shop_jobs`` turns the configured
+pure function of those links (plus its mapping file and the previous published run's file of
+the same format, for what the run drops) and one writer. ``shop_jobs`` turns the configured
 formats into the (relative path, writer) jobs of a published run; everything is computed when
-the jobs are made, so a bad id stops the run before any file is written.
+the jobs are made, so a bad mapping file or id stops the run before any file is written.
 
 | format | file(s) | kind |
 |---|---|---|
 | ``jsonl`` | ``shop/product_links.jsonl`` | machine, exact |
 | ``magento`` | ``shop/magento_product_links.csv``, ``shop/magento/<store>.csv`` (+ ``.clear.csv``) | spreadsheet, neutralised |
+| ``shopware6`` | ``shop/shopware6_cross_selling.csv`` (+ ``shop/shopware6_cross_selling_delete.json``) | spreadsheet, neutralised |
+| ``shopify`` | ``shop/shopify_products.csv`` | spreadsheet, neutralised |
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from xsell.publish.config import PublishConfig
-from xsell.publish.formats import jsonl, magento
+from xsell.publish.formats import jsonl, magento, shopify, shopware6
 from xsell.publish.shop import shop_context, shop_links
 from xsell.publish.writers import Written
 
@@ -62,7 +64,7 @@ def shop_jobs(
 ) -> list[Job]:
     """(relative path, writer) for every shop file ``pc.shop_formats`` asks for, in the order of
     the table above. ``previous_run``: the folder of the previous published run (for the links a
-    run drops), or None."""
+    run drops), or None. Mapping files are read here."""
     formats = set(pc.shop_formats)
     if not formats:
         return []
@@ -78,9 +80,23 @@ def shop_jobs(
         for code, country in sorted(pc.magento.stores.items()):
             store = shop_links(tables, products, country=country, sku=pc.shop_sku, top_n=pc.shop_top_n, fallback=True, context=ctx)
             jobs += _magento_jobs(pc, store, magento.store_path(code), root, previous_run)
+    if "shopware6" in formats:
+        table, report = shopware6.frame(links, shopware6.read_product_ids(pc.shopware.product_ids), pc.shopware.names)
+        jobs.append((shopware6.PATH, lambda t=table, r=report: shopware6.write(t, root / shopware6.PATH, r)))
+        before = _previous(previous_run, shopware6.PATH)
+        deleted = shopware6.deleted_groups(shopware6.read(before), table) if before is not None else []
+        if deleted:
+            jobs.append((shopware6.DELETE_PATH, lambda d=deleted: shopware6.write_deletions(d, root / shopware6.DELETE_PATH)))
+    if "shopify" in formats:
+        before = _previous(previous_run, shopify.PATH)
+        rows, report = shopify.frame(links, shopify.read_handles(pc.shopify.handles), shopify.read(before) if before is not None else None)
+        jobs.append((shopify.PATH, lambda t=rows, r=report: shopify.write(t, root / shopify.PATH, r)))
     return jobs
 
 
 def count_format_rows(path: Path) -> int:
     """Rows of a shop file that is neither CSV, Parquet, JSONL nor XLSX, read from disk."""
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        return shopware6.count_payload(path)
     raise ValueError(f"cannot count rows of {path}")
