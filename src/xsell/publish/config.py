@@ -12,10 +12,16 @@ from xsell.configbase import ConfigPath, StrictModel
 
 TableName = Literal["cross_sell", "up_sell", "buying_center_suggestions"]
 LinkTable = Literal["cross_sell", "up_sell"]
-ShopFormat = Literal["magento", "jsonl", "shopware6", "shopify"]
+ShopFormat = Literal["magento", "jsonl", "shopware6", "sap_impex", "bmecat", "shopify"]
 """Shop and catalogue formats written under ``shop/`` (see ``xsell.publish.formats``)."""
+BmecatReferenceType = Literal[
+    "accessories", "base_product", "consists_of", "diff_orderunit", "followup", "mandatory",
+    "similar", "select", "sparepart", "others",
+]
+"""Values of the ``type`` attribute of BMEcat 2005 ``PRODUCT_REFERENCE``."""
 _MOVED_TO_SHOP_FORMATS = ("jsonl", "magento")
 _STORE_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_IMPEX_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
 class GuardrailsConfig(StrictModel):
@@ -90,6 +96,59 @@ class ShopwareConfig(StrictModel):
         return names
 
 
+class SapCommerceConfig(StrictModel):
+    """SAP Commerce (Hybris) ImpEx of ``ProductReference`` items (``shop/sap_commerce_product_references.impex``)."""
+
+    catalog_id: str | None = None
+    """Product catalog id of the ``$catalogVersion`` macro, e.g. ``acmeProductCatalog``. Required
+    when ``publish.shop_formats`` lists ``sap_impex``."""
+    catalog_version: str = "Staged"
+    """Catalog version of the ``$catalogVersion`` macro (synchronise to ``Online`` as usual)."""
+    reference_types: dict[LinkTable, str] = Field(default_factory=lambda: {"cross_sell": "CROSSELLING", "up_sell": "UPSELLING"})
+    """``ProductReferenceTypeEnum`` code per relation (SAP spells ``CROSSELLING`` with one S;
+    e.g. ``ACCESSORIES`` for cross-sell)."""
+
+    @field_validator("catalog_id", "catalog_version")
+    @classmethod
+    def _impex_name(cls, value: str | None) -> str | None:
+        if value is not None and not _IMPEX_NAME.match(value):
+            raise ValueError("may hold only letters, digits, '_', '.' and '-' (it goes into an ImpEx macro)")
+        return value
+
+    @field_validator("reference_types")
+    @classmethod
+    def _codes(cls, codes: dict[str, str]) -> dict[str, str]:
+        for table in ("cross_sell", "up_sell"):
+            if not re.match(r"^[A-Za-z0-9_]+$", codes.get(table, "")):
+                raise ValueError(f"needs an enum code (letters, digits, '_') for {table}")
+        return codes
+
+
+class BmecatConfig(StrictModel):
+    """BMEcat 2005 ``T_UPDATE_PRODUCTS`` with ``PRODUCT_REFERENCE`` (``shop/bmecat_product_references.xml``)."""
+
+    catalog_id: str | None = Field(None, min_length=1, max_length=20)
+    """``CATALOG_ID`` of the header (the catalogue the receiver already has). Required when
+    ``publish.shop_formats`` lists ``bmecat``."""
+    catalog_version: str = Field("1.0", pattern=r"^[0-9]{1,3}\.[0-9]{1,3}$")
+    """``CATALOG_VERSION`` of the header (``major.minor``)."""
+    catalog_name: str | None = Field(None, min_length=1, max_length=100)
+    """``CATALOG_NAME`` of the header (optional)."""
+    language: str = Field("deu", pattern=r"^[a-z]{3}$")
+    """``LANGUAGE`` of the header: ISO 639-2 code such as ``deu`` or ``eng``."""
+    supplier_name: str | None = Field(None, min_length=1, max_length=50)
+    """``SUPPLIER_NAME`` of the header. Required when ``publish.shop_formats`` lists ``bmecat``."""
+    supplier_id: str | None = Field(None, min_length=1, max_length=250)
+    """``SUPPLIER_ID`` of the header (optional), with ``type="supplier_specific"``."""
+    order_unit: str = Field("C62", min_length=1, max_length=3)
+    """``ORDER_UNIT`` (UN/ECE Recommendation 20 code; ``C62`` = piece) of every product: the
+    standard requires order details in a product update."""
+    reference_types: dict[LinkTable, BmecatReferenceType] = Field(
+        default_factory=lambda: {"cross_sell": "accessories", "up_sell": "similar"}
+    )
+    """``PRODUCT_REFERENCE`` ``type`` per relation."""
+
+
 class ShopifyConfig(StrictModel):
     """Shopify product CSV with the Search & Discovery metafields (``shop/shopify_products.csv``)."""
 
@@ -107,8 +166,8 @@ class PublishConfig(StrictModel):
     formats: list[Literal["csv", "parquet", "xlsx"]] = Field(default_factory=lambda: ["csv", "parquet", "xlsx"])
     """Which table files to write (the shop files: ``shop_formats``)."""
     shop_formats: list[ShopFormat] = Field(default_factory=lambda: ["jsonl", "magento"])
-    """Which shop files to write under ``shop/``: ``jsonl``, ``magento``, ``shopware6``,
-    ``shopify``."""
+    """Which shop and catalogue files to write under ``shop/``: ``jsonl``, ``magento``,
+    ``shopware6``, ``sap_impex``, ``bmecat``, ``shopify``."""
     keep_runs: int = Field(10, ge=1)
     """Retention: keep the newest N runs (never the one ``latest`` points to)."""
     shop_country: str = "ALL"
@@ -129,6 +188,10 @@ class PublishConfig(StrictModel):
     """Magento files: per-store files and the clearing value."""
     shopware: ShopwareConfig = Field(default_factory=ShopwareConfig)
     """Shopware 6 cross-selling file."""
+    sap_commerce: SapCommerceConfig = Field(default_factory=SapCommerceConfig)
+    """SAP Commerce ImpEx file."""
+    bmecat: BmecatConfig = Field(default_factory=BmecatConfig)
+    """BMEcat 2005 file."""
     shopify: ShopifyConfig = Field(default_factory=ShopifyConfig)
     """Shopify product CSV."""
 
@@ -144,6 +207,8 @@ class PublishConfig(StrictModel):
     def _format_settings(self) -> PublishConfig:
         required = {
             "shopware6": [("shopware.product_ids", self.shopware.product_ids)],
+            "sap_impex": [("sap_commerce.catalog_id", self.sap_commerce.catalog_id)],
+            "bmecat": [("bmecat.catalog_id", self.bmecat.catalog_id), ("bmecat.supplier_name", self.bmecat.supplier_name)],
             "shopify": [("shopify.handles", self.shopify.handles)],
         }
         for fmt in self.shop_formats:

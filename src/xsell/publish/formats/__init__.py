@@ -11,6 +11,8 @@ the jobs are made, so a bad mapping file or id stops the run before any file is 
 | ``jsonl`` | ``shop/product_links.jsonl`` | machine, exact |
 | ``magento`` | ``shop/magento_product_links.csv``, ``shop/magento/<store>.csv`` (+ ``.clear.csv``) | spreadsheet, neutralised |
 | ``shopware6`` | ``shop/shopware6_cross_selling.csv`` (+ ``shop/shopware6_cross_selling_delete.json``) | spreadsheet, neutralised |
+| ``sap_impex`` | ``shop/sap_commerce_product_references.impex`` | machine, exact |
+| ``bmecat`` | ``shop/bmecat_product_references.xml`` | machine, exact |
 | ``shopify`` | ``shop/shopify_products.csv`` | spreadsheet, neutralised |
 """
 
@@ -23,8 +25,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from xsell import __version__
 from xsell.publish.config import PublishConfig
-from xsell.publish.formats import jsonl, magento, shopify, shopware6
+from xsell.publish.formats import bmecat, jsonl, magento, sap_impex, shopify, shopware6
 from xsell.publish.shop import shop_context, shop_links
 from xsell.publish.writers import Written
 
@@ -87,6 +90,18 @@ def shop_jobs(
         deleted = shopware6.deleted_groups(shopware6.read(before), table) if before is not None else []
         if deleted:
             jobs.append((shopware6.DELETE_PATH, lambda d=deleted: shopware6.write_deletions(d, root / shopware6.DELETE_PATH)))
+    if "sap_impex" in formats:
+        sc = pc.sap_commerce
+        current = sap_impex.references(links, sc.reference_types)
+        before = _previous(previous_run, sap_impex.PATH)
+        previous = sap_impex.parse(before.read_text(encoding="utf-8")).get("INSERT_UPDATE") if before is not None else None
+        gone = sap_impex.removed(previous, current) if previous is not None else current.iloc[0:0]
+        jobs.append((sap_impex.PATH, lambda c=current, g=gone: sap_impex.write(c, g, root / sap_impex.PATH, catalog_id=sc.catalog_id, version=sc.catalog_version)))
+    if "bmecat" in formats:
+        before = _previous(previous_run, bmecat.PATH)
+        previous_catalog = bmecat.parse(before.read_bytes()) if before is not None else None
+        content = bmecat.document(links, pc.bmecat, previous=previous_catalog, generator=f"xsell {__version__}")
+        jobs.append((bmecat.PATH, lambda c=content: bmecat.write(c, root / bmecat.PATH)))
     if "shopify" in formats:
         before = _previous(previous_run, shopify.PATH)
         rows, report = shopify.frame(links, shopify.read_handles(pc.shopify.handles), shopify.read(before) if before is not None else None)
@@ -97,6 +112,10 @@ def shop_jobs(
 def count_format_rows(path: Path) -> int:
     """Rows of a shop file that is neither CSV, Parquet, JSONL nor XLSX, read from disk."""
     suffix = path.suffix.lower()
+    if suffix == ".impex":
+        return sap_impex.count_value_lines(path)
+    if suffix == ".xml":
+        return bmecat.count_products(path)
     if suffix == ".json":
         return shopware6.count_payload(path)
     raise ValueError(f"cannot count rows of {path}")
