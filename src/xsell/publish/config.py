@@ -50,8 +50,8 @@ class MagentoConfig(StrictModel):
 
     stores: dict[str, str] = Field(default_factory=dict)
     """Store code -> country: one more file ``shop/magento/<store_code>.csv`` per store with that
-    country's rows, and the ``ALL`` rows of products the country has none for (kept only when the
-    product master sells both products in that country)."""
+    country's rows, and the ``ALL`` rows for a product and relation the country has none for;
+    only links between products the product master sells in that country."""
     empty_value: str = "__EMPTY__VALUE__"
     """Magento's "Empty attribute value constant" (System > Import): the clearing files put it in
     ``crosssell_skus`` / ``upsell_skus`` to delete a product's links of that type."""
@@ -180,8 +180,8 @@ class PublishConfig(StrictModel):
     """At most this many links per product and relation in the shop files (``null``: all the
     tables hold, i.e. ``recommend.top_n_product``)."""
     csv_bom: bool = True
-    """Start the table CSVs with a UTF-8 BOM so Excel reads umlauts right; the Magento import
-    file never has one."""
+    """Start the table CSVs with a UTF-8 BOM so Excel reads umlauts right; the shop files never
+    have one (import tools read them)."""
     guardrails: GuardrailsConfig = Field(default_factory=GuardrailsConfig)
     """Checks before ``latest`` moves."""
     magento: MagentoConfig = Field(default_factory=MagentoConfig)
