@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import logging
 import tempfile
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -87,17 +88,27 @@ def main() -> None:
         rows = generate(root / "work", args.products, args.countries, args.buying_centers)
         print("rows:", rows)
         guard = {"min_coverage": {}, "max_churn": 1.0}
-        for formats in (["parquet"], ["csv"], ["jsonl", "magento"], ["xlsx"], ["csv", "parquet", "xlsx", "jsonl", "magento"]):
-            cfg = config_from_dict(
-                {"workdir": "work", "data": {"order_lines": "x.csv"}, "publish": {"outputs": f"out-{'-'.join(formats)}", "formats": formats, "guardrails": guard}},
-                base_dir=root,
-            )
+        pids = pd.read_parquet(root / "work" / "canonical" / "products.parquet")["product_id"].unique()
+        pd.DataFrame({"product_number": pids, "id": [uuid.uuid5(uuid.NAMESPACE_URL, p).hex for p in pids]}).to_csv(root / "ids.csv", sep=";", index=False)
+        pd.DataFrame({"product_id": pids, "handle": [p.lower() for p in pids]}).to_csv(root / "handles.csv", index=False)
+        shop_settings = {
+            "shopware": {"product_ids": "ids.csv"}, "shopify": {"handles": "handles.csv"},
+            "sap_commerce": {"catalog_id": "benchCatalog"}, "bmecat": {"catalog_id": "BENCH", "supplier_name": "Bench"},
+        }
+        all_shop = ["jsonl", "magento", "shopware6", "sap_impex", "bmecat", "shopify"]
+        for formats, shop in (
+            (["parquet"], []), (["csv"], []), (["xlsx"], []), ([], ["jsonl", "magento"]), ([], ["shopware6", "shopify"]),
+            ([], ["sap_impex", "bmecat"]), (["csv", "parquet", "xlsx"], all_shop),
+        ):
+            name = "-".join(formats + shop)
+            publish = {"outputs": f"out-{name}", "formats": formats, "shop_formats": shop, "guardrails": guard, **shop_settings}
+            cfg = config_from_dict({"workdir": "work", "data": {"order_lines": "x.csv"}, "publish": publish}, base_dir=root)
             with measure() as pub:
                 result = run_publish(cfg, now=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
             size = sum(p.stat().st_size for p in result.run_dir.rglob("*") if p.is_file()) / 2**20
             with measure() as ver:
                 verify(cfg, None)
-            print(f"formats={','.join(formats):32s} publish {pub.seconds:6.1f} s  verify {ver.seconds:6.1f} s  {size:7.1f} MiB  peak {ver.peak_mib:.0f} MiB")
+            print(f"formats={','.join(formats + shop):58s} publish {pub.seconds:6.1f} s  verify {ver.seconds:6.1f} s  {size:7.1f} MiB  peak {ver.peak_mib:.0f} MiB")
 
 
 if __name__ == "__main__":

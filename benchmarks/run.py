@@ -16,7 +16,7 @@ start-up and loading of its inputs are in ``wall``. Stages use the real step fun
     als / item_knn / bpr   fit on the buyer x item matrix of ``models.level``
     train           the whole ``xsell train`` step (``run_train``; without bpr under --skip-bpr)
     recommend       ``run_recommend`` on the newest training run
-    publish         ``run_publish`` (all formats)
+    publish         ``run_publish`` (default formats)
     mlxtend         (--mlxtend) fpgrowth(max_len=2) + association_rules on the same baskets,
                     capped at --mlxtend-timeout seconds: the rules speed-up is a ratio of one run
 

@@ -41,7 +41,7 @@ def setup(tmp_path):
 @pytest.fixture
 def parquet_only(tmp_path):
     """Like ``setup`` but writing Parquet only: for tests about runs, not file formats."""
-    cfg, path = make_config(tmp_path, "publish.formats=[parquet]")
+    cfg, path = make_config(tmp_path, "publish.formats=[parquet]", "publish.shop_formats=[]")
     write_workdir(cfg.workdir)
     return cfg, path
 
@@ -157,7 +157,7 @@ def test_shop_files_match_the_all_country_rows(setup):
 
 
 def test_shop_country_and_formats_are_configurable(tmp_path):
-    cfg, _ = make_config(tmp_path, "publish.formats=[parquet, magento]", "publish.shop_country=DE", "publish.shop_sku=variant_id")
+    cfg, _ = make_config(tmp_path, "publish.formats=[parquet]", "publish.shop_formats=[magento]", "publish.shop_country=DE", "publish.shop_sku=variant_id")
     write_workdir(cfg.workdir)
     run = run_publish(cfg, now=T0).run_dir
     files = {p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file()}

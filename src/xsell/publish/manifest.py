@@ -30,7 +30,8 @@ def make_run_id(now: dt.datetime, digest: str) -> str:
 
 
 def file_entry(written: Written, root: Path, sha256: str, size: int) -> dict[str, Any]:
-    """Manifest entry of one output file: relative path, rows, columns (or sheets), bytes, sha256."""
+    """Manifest entry of one output file: relative path, rows, columns (or sheets), bytes, sha256,
+    and the writer's ``details`` where it has any."""
     entry: dict[str, Any] = {
         "path": written.path.relative_to(root).as_posix(),
         "rows": written.rows,
@@ -41,6 +42,8 @@ def file_entry(written: Written, root: Path, sha256: str, size: int) -> dict[str
     }
     if written.sheets is not None:
         entry["sheets"] = written.sheets
+    if written.details is not None:
+        entry["details"] = written.details
     return entry
 
 

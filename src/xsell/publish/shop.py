@@ -1,55 +1,125 @@
-"""Shop payloads built from ``cross_sell`` and ``up_sell`` (pure functions, no I/O).
+"""The links every shop file carries, selected once from ``cross_sell`` and ``up_sell`` (pure).
 
-Decisions (documented in ``xsell.publish``):
+Every shop and catalogue format (``xsell.publish.formats``) renders ``shop_links``; the rules of
+which links go to a shop live here only:
 
-- Only the rows of ``publish.shop_country`` (default ``ALL``) go into the shop files.
-- The SKU is ``publish.shop_sku``: ``product_id`` (default; in Magento the links sit on the
-  parent product) or ``variant_id``. With ``variant_id`` a product's SKU is its representative
-  variant (the ``rec_variant_id`` the recommend step uses most for that product; else the
-  smallest active, not custom-made variant in the product master) and each link points at its
-  ``rec_variant_id``; links without one are dropped.
-- Lists keep the table ranks as positions (1 = first) and are ordered by rank.
+- **Country**: the rows of ``publish.shop_country`` (default ``ALL``). A Magento store's file uses
+  its country's rows and, for a product and relation the country has no rows for, the ``ALL``
+  rows (``fallback=True``).
+- **Active and assortment-valid**: a link is kept when both products are sellable at ``today``
+  (not discontinued, not only custom-made: the recommend step's ``RecommendContext`` rules) and,
+  for a country other than ``ALL``, both are in that country's assortment by the product master
+  (``countries``; empty or unknown = everywhere). With variant SKUs the two variants must be
+  sellable too. Each dropped link is counted in a log line.
+- **SKU** (``publish.shop_sku``): ``product_id`` (default; in Magento the links sit on the parent
+  product) or ``variant_id``: a product's SKU is its representative variant (the sellable
+  ``rec_variant_id`` the recommend step uses most for that product; else the smallest sellable
+  variant in the product master) and each link points at its ``rec_variant_id``; links without
+  one are dropped.
+- **Order and top-n**: links keep the table ranks (1 = first) and are ordered by rank; at most
+  ``publish.shop_top_n`` per product and relation.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+import datetime as dt
+import logging
+import re
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 
 from xsell.errors import InputDataError
+from xsell.recommend.config import RecommendConfig
+from xsell.recommend.context import RecommendContext, build_context
+from xsell.schema import ALL_COUNTRIES
+
+log = logging.getLogger(__name__)
 
 LINK_TABLES: tuple[str, ...] = ("cross_sell", "up_sell")
-MAGENTO_COLUMNS: tuple[str, ...] = ("sku", "crosssell_skus", "crosssell_position", "upsell_skus", "upsell_position")
-"""Magento 2 / Adobe Commerce product import columns for cross-sell and up-sell links."""
-_MAGENTO_PREFIX = {"cross_sell": "crosssell", "up_sell": "upsell"}
+LINK_COLUMNS: tuple[str, ...] = (
+    "product_id", "variant_id", "name", "table", "rank", "rec_product_id", "rec_variant_id", "score", "sku", "rec_sku",
+)
+"""Columns of ``shop_links``."""
+_NO_LINES = pd.DataFrame(
+    {
+        "variant_id": pd.Series(dtype="str"), "product_id": pd.Series(dtype="str"), "is_custom": pd.Series(dtype=bool),
+        "unit_price": pd.Series(dtype="float64"), "net_value": pd.Series(dtype="float64"),
+        "order_date": pd.Series(dtype="datetime64[ns]"), "country": pd.Series(dtype="str"),
+        "quantity": pd.Series(dtype="float64"), "is_return": pd.Series(dtype=bool),
+    }
+)
 
 
-def representative_variants(tables: dict[str, pd.DataFrame], products: pd.DataFrame) -> pd.Series:
-    """product_id -> representative variant_id (see module docstring); products without one are absent."""
+def shop_context(products: pd.DataFrame, today: dt.date | None = None) -> RecommendContext:
+    """Product facts for the shop selection: the recommend step's ``RecommendContext`` built from
+    the product master alone, as of ``today`` (default: the current date), master assortment."""
+    day = pd.Timestamp(today if today is not None else dt.date.today())
+    return build_context(_NO_LINES, products, RecommendConfig(assortment="master"), day)
+
+
+def representative_variants(tables: dict[str, pd.DataFrame], ctx: RecommendContext) -> pd.Series:
+    """product_id -> representative variant_id (see module docstring), never a variant ``ctx``
+    knows as discontinued or custom-made; products without one are absent."""
+    variants = ctx.variants
+    unsellable = variants.loc[variants["discontinued"] | variants["is_custom"], "variant_id"]
     used = pd.concat([tables[t][["rec_product_id", "rec_variant_id"]] for t in LINK_TABLES if t in tables])
     used = used.dropna().rename(columns={"rec_product_id": "product_id", "rec_variant_id": "variant_id"})
+    used = used[~used["variant_id"].astype(str).isin(unsellable)]
     counts = used.value_counts().rename("n").reset_index()
     counts = counts.sort_values(["product_id", "n", "variant_id"], ascending=[True, False, True], kind="mergesort")
     from_tables = counts.drop_duplicates("product_id").set_index("product_id")["variant_id"]
-    sellable = products[(products["status"].astype(str) != "discontinued") & ~products["is_custom"].fillna(False).astype(bool)]
+    sellable = variants[~variants["variant_id"].isin(unsellable)]
     from_master = sellable.sort_values("variant_id", kind="mergesort").drop_duplicates("product_id").set_index("product_id")["variant_id"]
     combined = pd.concat([from_tables, from_master[~from_master.index.isin(from_tables.index)]])
     return combined.astype(object).sort_index()
 
 
+def _country_rows(frame: pd.DataFrame, country: str, fallback: bool) -> pd.DataFrame:
+    """Rows of ``country``; with ``fallback`` also the ``ALL`` rows of products it has none for."""
+    countries = frame["country"].astype(str)
+    own = frame[countries == country]
+    if not fallback or country == ALL_COUNTRIES:
+        return own
+    spare = frame[(countries == ALL_COUNTRIES) & ~frame["product_id"].isin(own["product_id"])]
+    return pd.concat([own, spare])
+
+
+def _drop(links: pd.DataFrame, mask: np.ndarray, reason: str, country: str) -> pd.DataFrame:
+    n = int(mask.sum())
+    if n:
+        log.info("shop links %s: %d link(s) dropped: %s", country, n, reason)
+    return links.loc[~mask]
+
+
+def _flag(ctx: RecommendContext, ids: pd.Series, *, variant: bool) -> np.ndarray:
+    """True where a product (or variant) is not sellable: discontinued or only custom-made."""
+    if variant:
+        facts = ctx.variants.drop_duplicates("variant_id").set_index("variant_id")
+        known = ids.astype(str).map(facts["discontinued"] | facts["is_custom"])
+    else:
+        known = ids.astype(str).map(ctx.products["discontinued"].astype(bool) | ctx.products["custom_only"].astype(bool))
+    return known.fillna(False).to_numpy(dtype=bool)
+
+
 def shop_links(
-    tables: dict[str, pd.DataFrame], products: pd.DataFrame, *, country: str, sku: str
+    tables: dict[str, pd.DataFrame],
+    products: pd.DataFrame,
+    *,
+    country: str,
+    sku: str,
+    top_n: int | None = None,
+    fallback: bool = False,
+    context: RecommendContext | None = None,
 ) -> pd.DataFrame:
-    """Long frame of shop links: product_id, variant_id, sku, table, rank, rec_product_id,
-    rec_variant_id, rec_sku, score; one row per kept link, sorted by (sku, table, rank)."""
-    reps = representative_variants(tables, products)
+    """Long frame of shop links (``LINK_COLUMNS``), one row per kept link, sorted by (sku, table,
+    rank); ``name`` is the linking product's name. ``context``: ``shop_context(products, today)``
+    (built here as of the current date when not given). See the module docstring for the rules."""
+    ctx = context if context is not None else shop_context(products)
     parts = []
     for name in LINK_TABLES:
-        rows = tables[name]
-        rows = rows[rows["country"].astype(str) == country]
+        rows = _country_rows(tables[name], country, fallback)
         parts.append(
             pd.DataFrame(
                 {
@@ -63,58 +133,37 @@ def shop_links(
             )
         )
     links = pd.concat(parts, ignore_index=True)
+    links = _drop(links, _flag(ctx, links["product_id"], variant=False) | _flag(ctx, links["rec_product_id"], variant=False),
+                  "a product is discontinued or only custom-made", country)
+    if country != ALL_COUNTRIES:
+        where = pd.Series(country, index=links.index)
+        outside = ~(ctx.in_assortment(where, links["product_id"]) & ctx.in_assortment(where, links["rec_product_id"]))
+        links = _drop(links, outside, f"a product is not in the {country} assortment", country)
+    reps = representative_variants(tables, ctx)
     links.insert(1, "variant_id", links["product_id"].map(reps).astype(object))
+    links.insert(2, "name", ctx.name_of(links["product_id"]).astype(object))
     if sku == "variant_id":
         links["sku"], links["rec_sku"] = links["variant_id"], links["rec_variant_id"]
+        links = _drop(links, links["rec_sku"].isna().to_numpy() | links["sku"].isna().to_numpy(), "no variant to link", country)
+        links = _drop(links, _flag(ctx, links["sku"], variant=True) | _flag(ctx, links["rec_sku"], variant=True),
+                      "a variant is discontinued or custom-made", country)
     else:
         links["sku"], links["rec_sku"] = links["product_id"], links["rec_product_id"]
-    links = links.dropna(subset=["sku", "rec_sku"])
     links = links.sort_values(["sku", "table", "rank", "rec_sku"], kind="mergesort")
-    links = links.drop_duplicates(["sku", "table", "rec_sku"]).reset_index(drop=True)
-    return links
+    links = links.drop_duplicates(["sku", "table", "rec_sku"])
+    if top_n is not None:
+        links = _drop(links, (links.groupby(["sku", "table"], sort=False).cumcount() >= top_n).to_numpy(), f"beyond the top {top_n}", country)
+    return links.reset_index(drop=True)[list(LINK_COLUMNS)]
 
 
-def product_link_records(links: pd.DataFrame) -> Iterator[dict]:
-    """One JSON-ready object per product: product_id, variant_id, cross_sell, up_sell (ranked)."""
-    items = links.assign(
-        item=[
-            {"rank": int(r), "product_id": p, "variant_id": v, "score": None if np.isnan(s) else float(s)}
-            for r, p, v, s in zip(
-                links["rank"], links["rec_product_id"], links["rec_variant_id"].where(links["rec_variant_id"].notna(), None), links["score"]
-            )
-        ]
-    )
-    grouped = items.groupby(["sku", "table"], sort=True)["item"].agg(list).to_dict()
-    heads = links.drop_duplicates("sku").sort_values("sku", kind="mergesort")
-    for sku_value, product_id, variant_id in zip(heads["sku"], heads["product_id"], heads["variant_id"]):
-        yield {
-            "product_id": product_id,
-            "variant_id": None if pd.isna(variant_id) else variant_id,
-            "cross_sell": grouped.get((sku_value, "cross_sell"), []),
-            "up_sell": grouped.get((sku_value, "up_sell"), []),
-        }
+def ranked_lists(links: pd.DataFrame, key: str, value: str) -> dict[tuple[str, str], list]:
+    """(``key`` value, table) -> the ``value`` column of its links in rank order."""
+    return links.groupby([key, "table"], sort=True)[value].agg(list).to_dict()
 
 
-def jsonl_lines(links: pd.DataFrame) -> Iterator[str]:
-    """``product_link_records`` as compact JSON lines (UTF-8 text, fixed key order)."""
-    for record in product_link_records(links):
-        yield json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
-
-
-def magento_frame(links: pd.DataFrame) -> pd.DataFrame:
-    """Magento 2 product import rows: ``sku, crosssell_skus, crosssell_position, upsell_skus,
-    upsell_position``; lists are comma-separated, positions parallel to the SKUs.
-
-    A SKU containing a comma cannot be listed in Magento's multi-value cells: ``InputDataError``.
-    """
-    bad = pd.concat([links["sku"], links["rec_sku"]]).astype(str)
-    bad = bad[bad.str.contains(",", regex=False)]
-    if len(bad):
-        raise InputDataError("a SKU contains ',' which Magento uses to separate linked SKUs", column="sku", value=bad.iloc[0])
-    out = pd.DataFrame({"sku": sorted(links["sku"].astype(str).unique())})
-    for name, prefix in _MAGENTO_PREFIX.items():
-        part = links.loc[links["table"] == name, ["sku", "rec_sku", "rank"]].astype(str)
-        joined = part.groupby("sku", sort=True).agg(skus=("rec_sku", ",".join), position=("rank", ",".join))
-        out[f"{prefix}_skus"] = out["sku"].map(joined["skus"]).astype(object).fillna("")
-        out[f"{prefix}_position"] = out["sku"].map(joined["position"]).astype(object).fillna("")
-    return out[list(MAGENTO_COLUMNS)]
+def reject_characters(values: Iterable[object], pattern: str, *, reason: str, column: str, file: str | None = None) -> None:
+    """Raise ``InputDataError`` naming the first value matching ``pattern`` (a regex)."""
+    found = re.compile(pattern)
+    for value in values:
+        if isinstance(value, str) and found.search(value):
+            raise InputDataError(reason, file=file, column=column, value=value)

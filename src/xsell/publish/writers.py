@@ -1,9 +1,10 @@
-"""File writers and readers of published runs: CSV, Parquet, JSONL, XLSX.
+"""File writers and readers of published runs: CSV, Parquet, JSONL, XLSX, plain text.
 
 Every writer goes through ``xsell.io.writers.atomic_write`` (durable: fsynced) and returns a
 ``Written`` record (rows, columns, how many cells were neutralised). The files are
 deterministic: the same frame gives the same bytes (XLSX: pinned document timestamps and zip
-entry times).
+entry times). The shop formats' own files (ImpEx, BMEcat XML, Shopware delete payload) are
+counted by ``xsell.publish.formats``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.writer.excel import ExcelWriter
 
 from xsell.errors import InputDataError
+from xsell.io.readers import sniff_separator
 from xsell.io.writers import atomic_write
 from xsell.publish.safety import CONTROL_CHARS, neutralise
 
@@ -54,6 +56,8 @@ class Written:
     sheets: dict[str, dict] | None = None
     """XLSX only: sheet name -> {"rows", "columns"} (rows without the header)."""
     neutralised_cells: int = 0
+    details: dict | None = None
+    """Format-specific counts for the manifest (e.g. products a mapping file lacks)."""
 
 
 def safe_file_stem(text: str) -> str:
@@ -61,16 +65,24 @@ def safe_file_stem(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", str(text)) or "_"
 
 
-def write_csv(frame: pd.DataFrame, path: Path, *, bom: bool) -> Written:
-    """Comma-separated UTF-8 CSV with header, ``\\n`` line ends, dangerous text neutralised."""
+def write_csv(frame: pd.DataFrame, path: Path, *, bom: bool, sep: str = ",", details: dict | None = None) -> Written:
+    """UTF-8 CSV (``sep``-separated, ``"`` quoting where needed) with header, ``\\n`` line ends,
+    dangerous text neutralised."""
     safe, n = neutralise(frame)
 
     def write(tmp: Path) -> None:
         with open(tmp, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as fh:
-            safe.to_csv(fh, index=False, lineterminator="\n")
+            safe.to_csv(fh, index=False, sep=sep, lineterminator="\n")
 
     atomic_write(path, write, durable=True)
-    return Written(path, len(frame), [str(c) for c in frame.columns], neutralised_cells=n)
+    return Written(path, len(frame), [str(c) for c in frame.columns], neutralised_cells=n, details=details)
+
+
+def write_text(text: str | bytes, path: Path, *, rows: int, columns: list[str], details: dict | None = None) -> Written:
+    """A whole text file (str as UTF-8, bytes as given), exact: nothing is neutralised."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    atomic_write(path, lambda tmp: tmp.write_bytes(data), durable=True)
+    return Written(path, rows, columns, details=details)
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> Written:
@@ -206,13 +218,17 @@ def count_rows(path: Path) -> int | dict[str, int]:
     if suffix == ".parquet":
         return int(pq.ParquetFile(path).metadata.num_rows)
     if suffix == ".csv":
-        return len(pd.read_csv(path, usecols=[0], dtype=str, keep_default_na=False, encoding="utf-8-sig"))
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            sep = sniff_separator(fh.readline())
+        return len(pd.read_csv(path, sep=sep, usecols=[0], dtype=str, keep_default_na=False, encoding="utf-8-sig"))
     if suffix == ".jsonl":
         with open(path, "rb") as fh:
             return sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
     if suffix == ".xlsx":
         return _xlsx_rows(path)
-    raise ValueError(f"cannot count rows of {path}")
+    from xsell.publish.formats import count_format_rows  # the formats import this module
+
+    return count_format_rows(path)
 
 
 def _xlsx_sheet_members(archive: zipfile.ZipFile) -> dict[str, str]:
@@ -252,3 +268,8 @@ def read_run_table(run_dir: Path, name: str) -> pd.DataFrame | None:
         text = {c: str for c in header if c in _TEXT_COLUMNS}
         return pd.read_csv(csv, encoding="utf-8-sig", dtype=text, keep_default_na=False, na_values=[""])
     return None
+
+
+def read_text_csv(path: Path, *, sep: str = ",") -> pd.DataFrame:
+    """A CSV written by ``write_csv`` read back as text: every cell ``str``, empty cells ``""``."""
+    return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig")

@@ -57,7 +57,7 @@ from xsell.publish.manifest import (
     make_run_id,
     mismatch,
 )
-from xsell.publish.shop import jsonl_lines, magento_frame, shop_links
+from xsell.publish.formats import shop_jobs
 from xsell.publish.tables import prepare_table, sales_workbooks
 from xsell.publish.writers import (
     Written,
@@ -65,7 +65,6 @@ from xsell.publish.writers import (
     read_run_table,
     safe_file_stem,
     write_csv,
-    write_lines,
     write_parquet,
     write_xlsx,
 )
@@ -101,6 +100,10 @@ class _Inputs:
     products: pd.DataFrame
     customers: pd.DataFrame | None
     digest: str
+    today: dt.date | None = None
+    """The run's date: products discontinued by then leave the shop files."""
+    previous_dir: Path | None = None
+    """Folder of the previous published run (``latest``): the shop formats list what it dropped."""
 
 
 # -- inputs ---------------------------------------------------------------------------------
@@ -237,24 +240,8 @@ def _jobs(cfg: Config, inputs: _Inputs, root: Path) -> list[tuple[str, Callable[
             if any(rel == done for done, _ in jobs):
                 raise InputDataError(f"two countries share the workbook name {rel}", column="country", value=country)
             jobs.append((rel, lambda s=sheets, p=root / rel: write_xlsx(s, p)))
-    if {"jsonl", "magento"} & set(pc.formats):
-        links = shop_links(inputs.tables, inputs.products, country=pc.shop_country, sku=pc.shop_sku)
-        if links.empty:
-            log.warning("publish: no cross-/up-sell rows for shop_country %r: the shop files are empty", pc.shop_country)
-        if "jsonl" in pc.formats:
-            rel = "shop/product_links.jsonl"
-            jobs.append((rel, lambda p=root / rel: write_lines(jsonl_lines(links), p, ["product_id", "variant_id", "cross_sell", "up_sell"])))
-        if "magento" in pc.formats:
-            rel = "shop/magento_product_links.csv"
-            jobs.append((rel, lambda p=root / rel: _write_magento(links, p)))
+    jobs += shop_jobs(pc, inputs.tables, inputs.products, root=root, today=inputs.today, previous_run=inputs.previous_dir)
     return jobs
-
-
-def _write_magento(links: pd.DataFrame, path: Path) -> Written:
-    written = write_csv(magento_frame(links), path, bom=False)
-    if written.neutralised_cells:
-        log.warning("publish: %d Magento cell(s) start with = + - @ and were prefixed with '; those SKUs will not match in Magento", written.neutralised_cells)
-    return written
 
 
 def _check_dir(run_dir: Path, manifest: dict[str, Any]) -> list[tuple[str, str]]:
@@ -340,6 +327,7 @@ def run_publish(cfg: Config, *, now: dt.datetime | None = None) -> PublishResult
             _clean_leftovers(pc.outputs)
             _mark_interrupted(pc.outputs)
             previous = latest_run(pc.outputs)
+            inputs.today, inputs.previous_dir = now.date(), (runs_dir / previous if previous is not None else None)
             prev_tables = None
             if previous is not None:
                 prev_tables = {n: t for n in TABLES if (t := read_run_table(runs_dir / previous, n)) is not None}

@@ -1,0 +1,97 @@
+"""Magento 2 / Adobe Commerce product import files (a spreadsheet format: cells neutralised).
+
+- ``shop/magento_product_links.csv``: the ``publish.shop_country`` links (default ``ALL``).
+- ``shop/magento/<store_code>.csv``: one per ``publish.magento.stores`` entry, that country's
+  links (``ALL`` where it has none, see ``xsell.publish.shop``).
+- ``<file>.clear.csv`` beside a links file, only when the run drops links that the previous
+  published run's same file had: ``sku, crosssell_skus, upsell_skus`` with Magento's empty
+  attribute value constant (``publish.magento.empty_value``, default ``__EMPTY__VALUE__``) in
+  the link types that lost a link, which deletes that product's links of that type.
+
+Columns ``sku, crosssell_skus, crosssell_position, upsell_skus, upsell_position``: comma-separated
+SKUs in rank order and their ranks as positions; UTF-8 without BOM.
+
+Import both with System > Import, entity *Products*, behaviour *Add/Update*: first the
+``.clear.csv``, then the links file. Add/Update only adds and re-positions links (Magento's
+``LinkProcessor``), so without the clearing file a dropped link would stay in the shop. Do not
+use the *Replace* behaviour: it deletes and re-creates every product in the file, and a file of
+SKUs and links cannot re-create a product. Magento keeps links per product, not per store view;
+the per-store files are for a Magento installation per country.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from xsell.errors import InputDataError
+from xsell.publish.safety import neutralise
+from xsell.publish.writers import Written, read_text_csv, write_csv
+
+log = logging.getLogger(__name__)
+
+PATH = "shop/magento_product_links.csv"
+COLUMNS: tuple[str, ...] = ("sku", "crosssell_skus", "crosssell_position", "upsell_skus", "upsell_position")
+"""Magento 2 / Adobe Commerce product import columns for cross-sell and up-sell links."""
+CLEAR_COLUMNS: tuple[str, ...] = ("sku", "crosssell_skus", "upsell_skus")
+PREFIX: dict[str, str] = {"cross_sell": "crosssell", "up_sell": "upsell"}
+
+
+def store_path(store_code: str) -> str:
+    """Relative path of a store's links file."""
+    return f"shop/magento/{store_code}.csv"
+
+
+def clear_path(rel: str) -> str:
+    """Relative path of the clearing file beside the links file ``rel``."""
+    return rel.removesuffix(".csv") + ".clear.csv"
+
+
+def frame(links: pd.DataFrame) -> pd.DataFrame:
+    """Magento 2 product import rows (``COLUMNS``); lists are comma-separated, positions parallel
+    to the SKUs. A SKU containing a comma cannot be listed in Magento's multi-value cells:
+    ``InputDataError``."""
+    bad = pd.concat([links["sku"], links["rec_sku"]]).astype(str)
+    bad = bad[bad.str.contains(",", regex=False)]
+    if len(bad):
+        raise InputDataError("a SKU contains ',' which Magento uses to separate linked SKUs", column="sku", value=bad.iloc[0])
+    out = pd.DataFrame({"sku": sorted(links["sku"].astype(str).unique())})
+    for name, prefix in PREFIX.items():
+        part = links.loc[links["table"] == name, ["sku", "rec_sku", "rank"]].astype(str)
+        joined = part.groupby("sku", sort=True).agg(skus=("rec_sku", ",".join), position=("rank", ",".join))
+        out[f"{prefix}_skus"] = out["sku"].map(joined["skus"]).astype(object).fillna("")
+        out[f"{prefix}_position"] = out["sku"].map(joined["position"]).astype(object).fillna("")
+    return out[list(COLUMNS)]
+
+
+def clear_frame(previous: pd.DataFrame, current: pd.DataFrame, empty_value: str) -> pd.DataFrame:
+    """Clearing rows (``CLEAR_COLUMNS``): per SKU of the ``previous`` file (as read back), the
+    empty value in each link type that lost a link in ``current`` (a ``frame`` result), else
+    ``""`` (left alone); SKUs that lost nothing are not listed. Compared as written, i.e. with
+    neutralised cells on both sides."""
+    now = neutralise(current)[0].set_index("sku")
+    rows = []
+    for _, row in previous.iterrows():
+        cells = {"sku": row["sku"]}
+        for prefix in PREFIX.values():
+            before = set(filter(None, str(row[f"{prefix}_skus"]).split(",")))
+            after = set(filter(None, str(now[f"{prefix}_skus"].get(row["sku"], "")).split(",")))
+            cells[f"{prefix}_skus"] = empty_value if before - after else ""
+        if any(cells[f"{p}_skus"] for p in PREFIX.values()):
+            rows.append(cells)
+    return pd.DataFrame(rows, columns=list(CLEAR_COLUMNS)).sort_values("sku", kind="mergesort").reset_index(drop=True)
+
+
+def read(path: Path) -> pd.DataFrame:
+    """A Magento file (links or clearing) read back as text cells."""
+    return read_text_csv(path)
+
+
+def write(table: pd.DataFrame, path: Path) -> Written:
+    """Write a links or clearing file (no BOM: import tools read it); warns about altered SKUs."""
+    written = write_csv(table, path, bom=False)
+    if written.neutralised_cells:
+        log.warning("publish: %d Magento cell(s) in %s start with = + - @ and were prefixed with '; those SKUs will not match in Magento", written.neutralised_cells, path.name)
+    return written
