@@ -144,7 +144,8 @@ def test_config_reference_lists_the_allowed_values_of_every_closed_choice(capsys
     assert main(["config", "reference"]) == 0
     out = capsys.readouterr().out
     assert "interactions.weighting = \"binary\"" in out and "allowed: binary, order_count, log_quantity, net_value" in out
-    assert "allowed: csv, parquet, xlsx, jsonl, magento" in out  # list[Literal[...]]
+    assert "allowed: csv, parquet, xlsx\n" in out  # list[Literal[...]]
+    assert "allowed: magento, jsonl, shopware6, sap_impex, bmecat, shopify" in out
     rows = {k: doc for k, _, doc in reference()}
     assert rows["publish.shop_sku"].endswith(f"{ALLOWED} product_id, variant_id")
     assert ALLOWED not in rows["publish.keep_runs"]
