@@ -27,6 +27,7 @@ from xsell.interactions.config import InteractionsConfig
 from xsell.models.config import LearningConfig, ModelsConfig, RulesConfig
 from xsell.publish.config import PublishConfig
 from xsell.recommend.config import RecommendConfig
+from xsell.spark.config import EngineConfig
 
 ALLOWED = " Allowed values:"
 """Marks the closed choices at the end of a ``reference`` docstring."""
@@ -59,6 +60,8 @@ class Config(StrictModel):
     """Suggestion tables and business rules."""
     publish: PublishConfig = Field(default_factory=PublishConfig)
     """Published outputs."""
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    """Which backend runs the heavy stages (``local`` or ``spark``)."""
 
     _source: Path | None = PrivateAttr(default=None)
 

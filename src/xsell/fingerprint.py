@@ -12,11 +12,17 @@ _CHUNK = 1 << 20
 
 
 def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes, streamed."""
+    """Hex sha256 of a file's bytes, streamed; of a folder (a Parquet dataset the Spark backend
+    writes), the names and bytes of its data files in name order (hidden ``.`` / ``_`` files
+    such as Spark's checksums skipped)."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
+    parts = sorted(p for p in Path(path).rglob("*") if p.is_file() and not p.name.startswith((".", "_"))) if Path(path).is_dir() else [Path(path)]
+    for part in parts:
+        if part != Path(path):
+            h.update(part.relative_to(path).as_posix().encode() + b"\0")
+        with open(part, "rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                h.update(chunk)
     return h.hexdigest()
 
 

@@ -29,7 +29,8 @@ def _sections(ctx: RunContext, *names: str) -> dict[str, Any]:
 
 
 def _hash_if_file(path: Path | None) -> str | None:
-    return sha256_file(path) if path is not None and Path(path).is_file() else None
+    """sha256 of a file or of a dataset folder (Spark backend), None when absent."""
+    return sha256_file(path) if path is not None and Path(path).exists() else None
 
 
 def _canonical_hashes(ctx: RunContext) -> dict[str, str | None]:

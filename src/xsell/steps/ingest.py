@@ -98,8 +98,13 @@ def run_ingest(cfg: Config) -> IngestSummary:
     """Ingest the configured export into the workdir; return the summary (also written as JSON).
 
     Raises ``InputDataError`` (exit 3) for unreadable input, and after writing quarantine and
-    summary when the quarantined share exceeds ``ingest.max_rejected_share``.
+    summary when the quarantined share exceeds ``ingest.max_rejected_share``. With
+    ``engine.backend: spark`` the ingest runs on Spark (``xsell.spark.ingest``).
     """
+    if cfg.engine.backend == "spark":
+        from xsell.spark.ingest import run_spark_ingest
+
+        return run_spark_ingest(cfg)
     wd = Workdir(Path(cfg.workdir))
     ensure_dir(wd.root, "workdir")
     _clean_generations(wd)
@@ -160,6 +165,13 @@ def run_ingest(cfg: Config) -> IngestSummary:
             lambda w: write_json(summary.to_dict(), w.ingest_summary),
         ])  # fmt: skip
         report.counts.update(lines=len(lines), quarantined=len(quarantine), excluded=len(excluded))
+    report_outcome(summary, cfg, wd)
+    return summary
+
+
+def report_outcome(summary: IngestSummary, cfg: Config, wd: Workdir) -> None:
+    """Log what the ingest kept and why; ``InputDataError`` (exit 3) when more than
+    ``ingest.max_rejected_share`` was quarantined (outputs are written by then)."""
     log.info(
         "ingest: %s rows read, %s accepted, %s quarantined %s, %s excluded %s",
         f"{summary.rows_read:,}", f"{summary.rows_accepted:,}", f"{summary.rows_quarantined:,}",
@@ -173,7 +185,6 @@ def run_ingest(cfg: Config) -> IngestSummary:
             f"see {wd.quarantine / QUARANTINE_CSV} and {wd.ingest_summary}",
             file=str(cfg.data.order_lines),
         )
-    return summary
 
 
 def top_reasons(by_reason: dict[str, int], n: int = 3) -> str:
