@@ -104,3 +104,20 @@ def demo_small_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
         tables=tables,
         tables_meta=json.loads((wd.tables / "tables.json").read_text()),
     )
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory):
+    """The one SparkSession of the suite (``local[2]``, few shuffle partitions), started once;
+    the Spark tests skip with the reason when pyspark or Java is missing (``make test``
+    installs both where it can: see the Makefile)."""
+    from xsell.spark.config import SparkConfig
+    from xsell.spark.session import spark_missing, spark_session
+
+    missing = spark_missing()
+    if missing:
+        pytest.skip(f"Spark backend not tested: {missing}")
+    conf = {"spark.sql.shuffle.partitions": 4, "spark.default.parallelism": 2, "spark.driver.memory": "2g", "spark.ui.enabled": False}
+    session = spark_session(SparkConfig(master="local[2]", conf=conf), tmp_path_factory.mktemp("spark"))
+    yield session
+    session.stop()
