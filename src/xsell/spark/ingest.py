@@ -38,7 +38,7 @@ from xsell.ingest.masters import _family, _typed_products
 from xsell.ingest.summary import COUNT_KEYS, IngestSummary, merge_counts, summary_from_stats
 from xsell.io.layout import Workdir
 from xsell.io.readers import expand_files
-from xsell.io.writers import ensure_dir, write_csv, write_json, write_parquet
+from xsell.io.writers import ensure_dir, write_json, write_parquet
 from xsell.progress import stage
 from xsell.schema import ALL_COUNTRIES, CUSTOMER_COLUMNS, ORDER_LINE_COLUMNS
 from xsell.spark.parse import as_text, is_blank, java_regex, parse_dates, parse_flags, parse_ids, parse_numbers
@@ -67,7 +67,7 @@ class SparkIngest:
     counts: list[dict[str, Any]]
     """Per file (in file order): the local ``IngestResult.counts`` plus date_min / date_max."""
     cached: DataFrame
-    """The persisted frame of every row and its outcome (unpersist when done)."""
+    """The checkpointed frame of every row and its outcome."""
 
 
 def _first_true(pairs: list[tuple[Column, Column]], default: Column) -> Column:
@@ -168,6 +168,7 @@ def ingest_order_lines_spark(export: SparkExport, cfg: Config, products: pd.Data
     derived.update(_is_return=is_return, _signed_qty=signed_qty, _unit=unit_price, _net=net_value)
     df = df.withColumns(derived)
     df = df.withColumn("_non_product", (F.col("_pattern") != "") & ~F.col("_duplicate") & ~flagged)
+    df = df.checkpoint()  # a plan barrier: the optimiser would inline the parsers into every check below
     active = ~F.col("_duplicate") & ~F.col("_non_product")
 
     # -- quarantine checks (first failing check wins) ------------------------------------------------
@@ -246,7 +247,7 @@ def ingest_order_lines_spark(export: SparkExport, cfg: Config, products: pd.Data
         text = ids(cols[name]) if name in ID_COLUMNS else as_text(src(cols[name]), dtype[cols[name]])
         return F.when(text != "", text).otherwise(default)
 
-    df = df.persist(StorageLevel.MEMORY_AND_DISK)
+    df = df.checkpoint()  # every row's outcome, read by the lines, the rejects and the counts
     accepted = df.where(F.col("_accepted"))
     lines = accepted.select(
         F.col("_order_id").alias("order_id"),
@@ -504,7 +505,7 @@ def run_spark_ingest(cfg: Config) -> IngestSummary:
             lambda w: write_json(summary.to_dict(), w.ingest_summary),
         ])  # fmt: skip
         report.counts.update(lines=summary.rows_accepted, quarantined=summary.rows_quarantined, excluded=summary.rows_excluded)
-    for frame in (quarantine, lines, result.cached):
+    for frame in (quarantine, lines):
         frame.unpersist()
     report_outcome(summary, cfg, wd)
     return summary

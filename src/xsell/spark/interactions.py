@@ -86,7 +86,8 @@ def variant_columns(prepared: DataFrame, cfg: InteractionsConfig) -> DataFrame:
     return lines.join(col_product, "column")
 
 
-def _collect_cells(frame: DataFrame, item: str) -> pd.DataFrame:
+def _collect(frame: DataFrame) -> pd.DataFrame:
+    """A Spark result on the driver, through Arrow."""
     return frame.toArrow().to_pandas()
 
 
@@ -127,7 +128,7 @@ def buyer_country_frame(prepared_lines: DataFrame) -> pd.DataFrame:
     counts = prepared_lines.where(F.length("country") > 0).groupBy("buying_center_id", "country").count()
     best = Window.partitionBy("buying_center_id").orderBy(F.desc("count"), F.asc("country"))
     top = counts.withColumn("_r", F.row_number().over(best)).where(F.col("_r") == 1).select("buying_center_id", "country")
-    return top.toArrow().to_pandas()
+    return _collect(top)
 
 
 def spark_training_data(
@@ -137,10 +138,10 @@ def spark_training_data(
     ``order_products`` has the product axis and no rows: the baskets stay on Spark) and the
     basket frame ``(basket, product_id)``."""
     prepared = prepare_lines(lines, cfg, as_of).persist()
-    product_cells = _collect_cells(cells(prepared, "product_id", cfg), "product_id")
+    product_cells = _collect(cells(prepared, "product_id", cfg))
     with_columns = variant_columns(prepared, cfg)
-    variant_cells = _collect_cells(cells(with_columns, "column", cfg), "column")
-    column_product = with_columns.select("column", "column_product").distinct().toArrow().to_pandas().sort_values("column")
+    variant_cells = _collect(cells(with_columns, "column", cfg))
+    column_product = _collect(with_columns.select("column", "column_product").distinct()).sort_values("column")
     products = Vocabulary(np.sort(prepared.select("product_id").distinct().toArrow().column(0).to_numpy(zero_copy_only=False).astype(object)))
     columns = Vocabulary(column_product["column"].to_numpy(dtype=object))
     buyers = Vocabulary(np.union1d(product_cells["buying_center_id"].to_numpy(dtype=str), variant_cells["buying_center_id"].to_numpy(dtype=str)).astype(object))

@@ -49,6 +49,12 @@ def is_datetime_type(dtype: T.DataType) -> bool:
     return isinstance(dtype, (T.DateType, T.TimestampType, T.TimestampNTZType))
 
 
+def nanos_to_timestamp(name: str) -> Column:
+    """Column ``name``, a Parquet ``TIMESTAMP(NANOS)`` that Spark reads as nanoseconds since the
+    epoch (``spark.sql.legacy.parquet.nanosAsLong``), as a timestamp floored to microseconds."""
+    return F.expr(f"timestamp_micros((`{name}` - pmod(`{name}`, 1000)) div 1000)")
+
+
 def strip(col: Column) -> Column:
     """Python's ``str.strip()``."""
     return F.regexp_replace(col, _STRIP, "")

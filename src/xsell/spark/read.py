@@ -31,7 +31,7 @@ from pyspark.sql import types as T
 from xsell.errors import InputDataError
 from xsell.ingest.config import CsvOptions
 from xsell.io.readers import _ECHO, UNDECODABLE, WRONG_FIELDS, _check_names, _header, _is_utf8, _mostly_not_utf8, is_parquet
-from xsell.spark.parse import SparkDialectError
+from xsell.spark.parse import SparkDialectError, nanos_to_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +231,7 @@ def read_csv_files(spark: SparkSession, files: list[Path], options: CsvOptions) 
 def read_parquet_files(spark: SparkSession, files: list[Path]) -> SparkExport:
     """Every Parquet file as one frame (see ``SparkExport``); types kept."""
     zones: dict[str, str] = {}
+    nanos: set[str] = set()
     names: list[str] | None = None
     for path in files:
         try:
@@ -243,6 +244,8 @@ def read_parquet_files(spark: SparkSession, files: list[Path]) -> SparkExport:
                 raise InputDataError(f"nested Parquet column of type {f.type} is not supported; export one value per cell", file=path, column=f.name)
             if pa.types.is_timestamp(f.type) and f.type.tz and f.type.tz not in ("UTC", "+00:00"):
                 zones[f.name] = f.type.tz
+            if pa.types.is_timestamp(f.type) and f.type.unit == "ns":
+                nanos.add(f.name)
         if names is None:
             names = schema.names
         elif schema.names != names:
@@ -255,7 +258,7 @@ def read_parquet_files(spark: SparkSession, files: list[Path]) -> SparkExport:
     with guarded(files, "Parquet"):
         frame = spark.read.option("mergeSchema", "false").parquet(*[str(p) for p in files])
         frame = frame.select(
-            *[F.col(f"`{n}`").alias(f"s{i}") for i, n in enumerate(names)],
+            *[(nanos_to_timestamp(n) if n in nanos else F.col(f"`{n}`")).alias(f"s{i}") for i, n in enumerate(names)],
             F.col("_metadata.file_path").alias("_path"), (F.col("_metadata.row_index") + 1).cast("long").alias("source_row"),
         )  # fmt: skip
         types = [frame.schema[f"s{i}"].dataType for i in range(len(names))]

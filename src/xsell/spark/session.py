@@ -11,6 +11,7 @@ import importlib.util
 import logging
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,9 +33,16 @@ DEFAULT_CONF: dict[str, str] = {
     "spark.sql.parquet.outputTimestampType": "INT96",  # read by pandas / pyarrow as datetime64[ns], like the local tables
     "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",  # proleptic calendar, no rebase
     "spark.hadoop.mapreduce.fileoutputcommitter.marksuccessfuljobs": "false",  # no _SUCCESS files
+    "spark.sql.legacy.parquet.nanosAsLong": "true",  # pandas' ns timestamps read as long, then converted (xsell.spark.parse)
+    "spark.sql.legacy.javaCharsets": "true",  # windows-1252 & co. (Spark 4 alone allows only UTF-* / ISO-8859-1 / US-ASCII)
 }
-"""Builder settings xsell needs; ``engine.spark.conf`` can override the others, but the time zone,
-the charsets and the Parquet timestamp type are set on every session xsell uses."""
+"""Builder settings xsell needs; ``engine.spark.conf`` can override them, except ``RUNTIME_CONF``."""
+RUNTIME_CONF: tuple[str, ...] = (
+    "spark.sql.session.timeZone", "spark.sql.parquet.outputTimestampType", "spark.sql.parquet.int96RebaseModeInWrite",
+    "spark.sql.legacy.javaCharsets", "spark.sql.legacy.parquet.nanosAsLong",
+)  # fmt: skip
+"""Settings xsell sets on every session it uses, a joined one too (the time zone, the charsets,
+the Parquet timestamp types); ``nanosAsLong`` takes effect only in a session xsell starts."""
 
 
 class SparkUnavailableError(ConfigError):
@@ -67,6 +75,7 @@ def spark_session(cfg: SparkConfig, workdir: Path) -> SparkSession:
         raise SparkUnavailableError(f"engine.backend is spark, but {missing}", key="engine.backend")
     from pyspark.sql import SparkSession
 
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # Python workers (basket sessions) run in xsell's environment
     spark = SparkSession.getActiveSession()
     if spark is None:
         builder = SparkSession.builder.appName(cfg.app_name)
@@ -79,10 +88,8 @@ def spark_session(cfg: SparkConfig, workdir: Path) -> SparkSession:
         log.info("spark: session on %s (Spark %s)", spark.sparkContext.master, spark.version)
     else:
         log.info("spark: using the running session on %s (Spark %s)", spark.sparkContext.master, spark.version)
-    spark.conf.set("spark.sql.session.timeZone", "UTC")
-    spark.conf.set("spark.sql.legacy.javaCharsets", "true")
-    for key in ("spark.sql.parquet.outputTimestampType", "spark.sql.parquet.int96RebaseModeInWrite"):
-        spark.conf.set(key, DEFAULT_CONF[key])  # windows-1252 & co. (Spark 4 allows only UTF/ISO-8859-1)
+    for key in RUNTIME_CONF:  # a running session (spark-submit, notebook) gets them too
+        spark.conf.set(key, DEFAULT_CONF[key])
     checkpoints = cfg.checkpoint_dir or str(Path(workdir) / "spark" / "checkpoints")
     spark.sparkContext.setCheckpointDir(checkpoints)
     return spark

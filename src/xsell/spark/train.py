@@ -28,7 +28,14 @@ def read_lines(spark, cfg: Config):
     path = Workdir(cfg.workdir).order_lines
     if not path.exists():
         read_canonical(path)  # the local error naming the file and the fix
-    return spark.read.parquet(str(path))
+    from pyspark.sql import types as T
+
+    from xsell.spark.parse import nanos_to_timestamp
+
+    lines = spark.read.parquet(str(path))
+    if isinstance(lines.schema["order_date"].dataType, T.LongType):  # written by the local ingest (ns)
+        lines = lines.withColumn("order_date", nanos_to_timestamp("order_date"))
+    return lines
 
 
 def train_on_spark(cfg: Config, timings: dict[str, float]) -> tuple[TrainingData, dict[str, Recommender]]:
