@@ -32,7 +32,7 @@ STAGES = ("ingest", "rules", "als")
 def child(backend: str, data_dir: Path, workdir: Path, master: str, driver_memory: str) -> None:
     """One backend's ingest, rules and ALS in this process; prints the JSON result."""
     cfg = bench_config(data_dir, workdir, extra=[
-        f"engine.backend={backend}", f"engine.spark.master={master}", f"engine.spark.conf.spark.driver.memory={driver_memory}",
+        f"engine.backend={backend}", f"engine.spark.master={master}", f"engine.spark.conf={{spark.driver.memory: {driver_memory}}}",  # conf keys hold dots: a YAML mapping
         "mlflow.enabled=false",
     ])  # fmt: skip
     from xsell.models.config import ALSConfig

@@ -38,7 +38,7 @@ from xsell.ingest.masters import _family, _typed_products
 from xsell.ingest.summary import COUNT_KEYS, IngestSummary, merge_counts, summary_from_stats
 from xsell.io.layout import Workdir
 from xsell.io.readers import expand_files
-from xsell.io.writers import ensure_dir, write_json, write_parquet
+from xsell.io.writers import ensure_dir
 from xsell.progress import stage
 from xsell.schema import ALL_COUNTRIES, CUSTOMER_COLUMNS, ORDER_LINE_COLUMNS
 from xsell.spark.parse import as_text, is_blank, java_regex, parse_dates, parse_flags, parse_ids, parse_numbers
@@ -451,7 +451,7 @@ def _write_single_csv(frame: DataFrame, path: Path) -> Path:
 
 def run_spark_ingest(cfg: Config) -> IngestSummary:
     """``xsell.steps.ingest.run_ingest`` with ``engine.backend: spark`` (see module docstring)."""
-    from xsell.steps.ingest import EXCLUDED_FILE, QUARANTINE_CSV, QUARANTINE_FILE, _clean_generations, _read_master, _write_generation, report_outcome
+    from xsell.steps.ingest import _clean_generations, _read_master, _write_generation, output_jobs, report_outcome
 
     wd = Workdir(Path(cfg.workdir))
     ensure_dir(wd.root, "workdir")
@@ -495,15 +495,11 @@ def run_spark_ingest(cfg: Config) -> IngestSummary:
         *[F.col(c).cast("timestamp").alias(c) if c == "order_date" else F.col(c) for c in ORDER_LINE_COLUMNS]
     )
     with stage("ingest (spark): write", log) as report:
-        _write_generation(wd, [
-            lambda w: _write_dataset(ordered_lines, w.order_lines),
-            lambda w: write_parquet(products, w.products),
-            lambda w: write_parquet(customers, w.customers),
-            lambda w: _write_dataset(quarantine, w.quarantine / QUARANTINE_FILE),
-            lambda w: _write_single_csv(quarantine, w.quarantine / QUARANTINE_CSV),
-            lambda w: _write_dataset(excluded, w.quarantine / EXCLUDED_FILE),
-            lambda w: write_json(summary.to_dict(), w.ingest_summary),
-        ])  # fmt: skip
+        jobs = output_jobs(
+            summary, lines=ordered_lines, products=products, customers=customers, quarantine=quarantine, excluded=excluded,
+            table=_write_dataset, csv=_write_single_csv,
+        )  # fmt: skip
+        _write_generation(wd, jobs)
         report.counts.update(lines=summary.rows_accepted, quarantined=summary.rows_quarantined, excluded=summary.rows_excluded)
     for frame in (quarantine, lines):
         frame.unpersist()

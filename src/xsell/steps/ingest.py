@@ -27,7 +27,7 @@ import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -155,18 +155,28 @@ def run_ingest(cfg: Config) -> IngestSummary:
     with stage("ingest: write", log) as report:
         quarantine = _stack_rejects([r.quarantine for r in results] + [m.quarantine for m in masters], ("reason", "column", "value"))
         excluded = _stack_rejects([r.excluded for r in results], ("rule", "column", "value", "pattern"))
-        _write_generation(wd, [
-            lambda w: write_parquet(lines, w.order_lines),
-            lambda w: write_parquet(products, w.products),
-            lambda w: write_parquet(customers, w.customers),
-            lambda w: write_parquet(quarantine, w.quarantine / QUARANTINE_FILE),
-            lambda w: write_csv(quarantine, w.quarantine / QUARANTINE_CSV),
-            lambda w: write_parquet(excluded, w.quarantine / EXCLUDED_FILE),
-            lambda w: write_json(summary.to_dict(), w.ingest_summary),
-        ])  # fmt: skip
+        _write_generation(wd, output_jobs(summary, lines=lines, products=products, customers=customers, quarantine=quarantine, excluded=excluded))
         report.counts.update(lines=len(lines), quarantined=len(quarantine), excluded=len(excluded))
     report_outcome(summary, cfg, wd)
     return summary
+
+
+def output_jobs(
+    summary: IngestSummary, *, lines: Any, products: pd.DataFrame, customers: pd.DataFrame, quarantine: Any, excluded: Any,
+    table: Callable[[Any, Path], Path] = write_parquet, csv: Callable[[Any, Path], Path] = write_csv,
+) -> list[Callable[[Workdir], Path]]:
+    """The writers of one ingest generation, the layout of both backends: ``table`` writes the
+    order lines, quarantine and excluded rows (pandas frames here, Spark datasets on Spark),
+    ``csv`` the quarantine CSV; masters and summary are written alike."""
+    return [
+        lambda w: table(lines, w.order_lines),
+        lambda w: write_parquet(products, w.products),
+        lambda w: write_parquet(customers, w.customers),
+        lambda w: table(quarantine, w.quarantine / QUARANTINE_FILE),
+        lambda w: csv(quarantine, w.quarantine / QUARANTINE_CSV),
+        lambda w: table(excluded, w.quarantine / EXCLUDED_FILE),
+        lambda w: write_json(summary.to_dict(), w.ingest_summary),
+    ]
 
 
 def report_outcome(summary: IngestSummary, cfg: Config, wd: Workdir) -> None:
