@@ -67,7 +67,7 @@ class SparkIngest:
     counts: list[dict[str, Any]]
     """Per file (in file order): the local ``IngestResult.counts`` plus date_min / date_max."""
     cached: DataFrame
-    """The checkpointed frame of every row and its outcome."""
+    """The (locally) checkpointed frame of every row and its outcome."""
 
 
 def _first_true(pairs: list[tuple[Column, Column]], default: Column) -> Column:
@@ -168,7 +168,9 @@ def ingest_order_lines_spark(export: SparkExport, cfg: Config, products: pd.Data
     derived.update(_is_return=is_return, _signed_qty=signed_qty, _unit=unit_price, _net=net_value)
     df = df.withColumns(derived)
     df = df.withColumn("_non_product", (F.col("_pattern") != "") & ~F.col("_duplicate") & ~flagged)
-    df = df.checkpoint()  # a plan barrier: the optimiser would inline the parsers into every check below
+    # a plan barrier: the optimiser would inline the parsers into every check below. Local: kept
+    # by the executors (memory, then disk) and dropped with the frame, no files left behind
+    df = df.localCheckpoint()
     active = ~F.col("_duplicate") & ~F.col("_non_product")
 
     # -- quarantine checks (first failing check wins) ------------------------------------------------
@@ -247,7 +249,7 @@ def ingest_order_lines_spark(export: SparkExport, cfg: Config, products: pd.Data
         text = ids(cols[name]) if name in ID_COLUMNS else as_text(src(cols[name]), dtype[cols[name]])
         return F.when(text != "", text).otherwise(default)
 
-    df = df.checkpoint()  # every row's outcome, read by the lines, the rejects and the counts
+    df = df.localCheckpoint()  # every row's outcome, read by the lines, the rejects and the counts
     accepted = df.where(F.col("_accepted"))
     lines = accepted.select(
         F.col("_order_id").alias("order_id"),
