@@ -36,9 +36,6 @@ from xsell.ingest.lines import EXCLUDE_RULES, ID_COLUMNS, PROVENANCE, REASONS, R
 from xsell.ingest.mapping import resolve_columns, resolve_key_parts
 from xsell.ingest.masters import _family, _typed_products
 from xsell.ingest.summary import COUNT_KEYS, IngestSummary, merge_counts, summary_from_stats
-from xsell.io.layout import Workdir
-from xsell.io.readers import expand_files
-from xsell.io.writers import ensure_dir
 from xsell.progress import stage
 from xsell.schema import ALL_COUNTRIES, CUSTOMER_COLUMNS, ORDER_LINE_COLUMNS
 from xsell.spark.parse import as_text, is_blank, java_regex, parse_dates, parse_flags, parse_ids, parse_numbers
@@ -453,15 +450,9 @@ def _write_single_csv(frame: DataFrame, path: Path) -> Path:
 
 def run_spark_ingest(cfg: Config) -> IngestSummary:
     """``xsell.steps.ingest.run_ingest`` with ``engine.backend: spark`` (see module docstring)."""
-    from xsell.steps.ingest import _clean_generations, _read_master, _write_generation, output_jobs, report_outcome
+    from xsell.steps.ingest import _write_generation, output_jobs, prepare_inputs, report_outcome
 
-    wd = Workdir(Path(cfg.workdir))
-    ensure_dir(wd.root, "workdir")
-    _clean_generations(wd)
-    files = expand_files(cfg.data.order_lines, origin=cfg.data.origin)
-    log.info("ingest (spark): %d order-line file(s) from %s", len(files), cfg.data.order_lines)
-    product_file = _read_master(cfg.data.products, cfg, "product")
-    customer_file = _read_master(cfg.data.customers, cfg, "customer")
+    wd, files, product_file, customer_file = prepare_inputs(cfg)
     spark = spark_session(cfg.engine.spark, wd.root)
     with stage("ingest (spark): read and validate", log) as report:
         export = read_order_lines(spark, files, cfg.data.csv)

@@ -105,13 +105,7 @@ def run_ingest(cfg: Config) -> IngestSummary:
         from xsell.spark.ingest import run_spark_ingest
 
         return run_spark_ingest(cfg)
-    wd = Workdir(Path(cfg.workdir))
-    ensure_dir(wd.root, "workdir")
-    _clean_generations(wd)
-    files = expand_files(cfg.data.order_lines, origin=cfg.data.origin)
-    log.info("ingest: %d order-line file(s) from %s", len(files), cfg.data.order_lines)
-    product_file = _read_master(cfg.data.products, cfg, "product")
-    customer_file = _read_master(cfg.data.customers, cfg, "customer")
+    wd, files, product_file, customer_file = prepare_inputs(cfg)
     masters = [m for m in (product_file, customer_file) if m is not None]
 
     results: list[IngestResult] = []
@@ -159,6 +153,17 @@ def run_ingest(cfg: Config) -> IngestSummary:
         report.counts.update(lines=len(lines), quarantined=len(quarantine), excluded=len(excluded))
     report_outcome(summary, cfg, wd)
     return summary
+
+
+def prepare_inputs(cfg: Config) -> tuple[Workdir, list[Path], MasterResult | None, MasterResult | None]:
+    """What both backends do first: the workdir (created, killed runs' leftovers removed), the
+    order-line files (a ``ConfigError`` when none matches) and the masters, read and checked."""
+    wd = Workdir(Path(cfg.workdir))
+    ensure_dir(wd.root, "workdir")
+    _clean_generations(wd)
+    files = expand_files(cfg.data.order_lines, origin=cfg.data.origin)
+    log.info("ingest (%s): %d order-line file(s) from %s", cfg.engine.backend, len(files), cfg.data.order_lines)
+    return wd, files, _read_master(cfg.data.products, cfg, "product"), _read_master(cfg.data.customers, cfg, "customer")
 
 
 def output_jobs(
