@@ -25,6 +25,7 @@ import pandas as pd
 
 from xsell.publish.config import GuardrailsConfig
 from xsell.publish.tables import LINK_KEYS
+from xsell.recommend.up_sell import NO_FAMILIES
 
 PRODUCT_TABLES: tuple[str, ...] = ("cross_sell", "up_sell")
 _RECOMMENDED = {
@@ -37,6 +38,26 @@ _SELF_LINK = {
     "up_sell": ("product_id", "rec_product_id"),
     "buying_center_suggestions": ("anchor_product_id", "product_id"),
 }
+
+
+EMPTY_BECAUSE: dict[str, str] = {
+    "cross_sell": "no product pair was bought together in rules.min_support_count baskets and no model links two "
+    "products; a longer history or a lower rules.min_support_count helps",
+    "up_sell": "no product of the same family in the price window recommend.upsell_min_price_ratio .. "
+    "upsell_max_price_ratio has switch or model evidence; check data.family_rule / the master's families",
+    "buying_center_suggestions": "no buying center kept a suggestion; tables.json rules_applied says which business "
+    "rule removed them (discontinued, not_in_assortment, block_list, ...)",
+}
+"""What an empty table means and which keys change it (named in the failed guardrail)."""
+
+
+def has_families(products: pd.DataFrame) -> bool:
+    """True when at least two products share a family (up-sell compares products within one)."""
+    if products is None or products.empty or "family" not in products:
+        return False
+    fam = products[["product_id", "family"]].drop_duplicates("product_id")
+    fam = fam[fam["family"].fillna("").astype(str) != ""]
+    return bool(fam["family"].duplicated().any())
 
 
 @dataclass(frozen=True)
@@ -122,11 +143,15 @@ def check_guardrails(
     report = GuardrailReport()
     variants, by_product = product_flags(products, today)
     sellable = by_product.index[~(by_product["discontinued"] | by_product["custom"])]
+    families = has_families(products)
     for table, frame in tables.items():
-        if table in cfg.min_rows:
+        if table == "up_sell" and not families and frame.empty:
+            report.checks.append(Check("min_rows", table, True, 0, None, f"skipped: {NO_FAMILIES}"))
+        elif table in cfg.min_rows:
             need = cfg.min_rows[table]
-            report.checks.append(Check("min_rows", table, len(frame) >= need, len(frame), need, f"{len(frame):,} rows, need {need:,}"))
-        if table in cfg.min_coverage:
+            why = f" ({EMPTY_BECAUSE[table]})" if frame.empty and table in EMPTY_BECAUSE else ""
+            report.checks.append(Check("min_rows", table, len(frame) >= need, len(frame), need, f"{len(frame):,} rows, need {need:,}{why}"))
+        if table in cfg.min_coverage and not (table == "up_sell" and not families):
             report.checks.append(_coverage(table, frame, sellable, customers, cfg.min_coverage[table]))
         left, right = _SELF_LINK[table]
         self_links = frame[left].notna() & (frame[left].astype(object) == frame[right].astype(object))
