@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from xsell import __version__
 from xsell.errors import UsageError, XsellError
@@ -156,9 +158,46 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from xsell.pipeline import run_pipeline
+    from xsell.stages import STAGES
 
-    run_pipeline(args.pipeline, args.config, args.overrides, force=args.force)
+    ctx = run_pipeline(args.pipeline, args.config, args.overrides, stages=STAGES, force=args.force)
+    print(run_summary(ctx))
     return 0
+
+
+def run_summary(ctx: Any) -> str:
+    """What a person running ``make demo`` or reading a cron mail wants to know: where the output
+    is, which champion made it and how it did against popularity (``champion.json``)."""
+    from xsell.io.readers import read_champion
+
+    cfg, v = ctx.cfg, ctx.values
+    lines = [f"xsell {ctx.pipeline}: done"]
+    if "published_dir" in v:
+        run = Path(v["published_dir"])
+        lines.append(f"  published run:   {run}")
+        lines.append(f"  latest:          {Path(cfg.publish.outputs) / 'latest'}")
+        if (run / "sales").is_dir():
+            lines.append(f"  sales:           {run / 'sales'}/  (one workbook per country, for sales ops)")
+        if (run / "shop").is_dir():
+            shop = ", ".join(sorted(p.name for p in (run / "shop").iterdir() if p.is_file())[:4])
+            lines.append(f"  shop:            {run / 'shop'}/  ({shop})")
+    if "tables" in v:
+        lines.append(f"  tables:          {ctx.workdir.tables}")
+    if "model_version" in v:
+        lines.append(f"  champion:        {v.get('model_name')} v{v['model_version']} ({v.get('champion_model')})")
+    champion = read_champion(cfg.workdir)
+    if champion is not None and ctx.pipeline in ("retrain", "backtest"):
+        lines.append(f"  evaluation:      {champion.get('summary', '')}")
+        if champion.get("popularity_won"):
+            lines.append("                   learned models did not beat popularity on this data; the best sellers are published")
+    uri = cfg.tracking_uri
+    if uri.startswith("sqlite:///"):
+        beside = Path(sys.executable).parent / "mlflow"  # the venv's mlflow, if not on PATH
+        mlflow = "mlflow" if shutil.which("mlflow") or not beside.exists() else str(beside)
+        lines.append(f"  MLflow UI:       {mlflow} ui --backend-store-uri {uri}")
+    if ctx.pipeline == "retrain" and "published_dir" in v and cfg.source is not None:
+        lines.append(f"  next:            schedule `xsell run nightly --config {cfg.source}` (README: Pipelines and scheduling)")
+    return "\n".join(lines)
 
 
 # -- parser --------------------------------------------------------------------------------

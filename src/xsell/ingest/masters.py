@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from xsell.frames import most_frequent
 from xsell.errors import ConfigError
 from xsell.ingest.lines import as_text_frame, unreadable_rows, variant_products, with_provenance
 from xsell.ingest.mapping import resolve_columns, resolve_key_parts
@@ -162,9 +163,7 @@ def _names(lines: pd.DataFrame) -> pd.Series:
     """variant_id -> its most frequent non-empty line ``description`` (ties: alphabetical)."""
     if "description" not in lines.columns:
         return pd.Series(dtype="str")
-    named = lines.loc[lines["description"] != "", ["variant_id", "description"]]
-    counts = named.value_counts().reset_index(name="n").sort_values(["variant_id", "n", "description"], ascending=[True, False, True])
-    return counts.drop_duplicates("variant_id").set_index("variant_id")["description"].astype("str")
+    return most_frequent(lines, "variant_id", "description").astype("str")
 
 
 def _typed_products(frame: pd.DataFrame) -> pd.DataFrame:
@@ -239,11 +238,16 @@ def canonical_customer_master(
 
 
 def _infer_customers(lines: pd.DataFrame) -> pd.DataFrame:
-    """One row per buying center: its (first) customer and the country it orders from most."""
-    counts = lines.groupby(["buying_center_id", "customer_id", "country"], observed=True).size().rename("n").reset_index()
-    counts = counts.sort_values(["buying_center_id", "n", "country"], ascending=[True, False, True], kind="stable")
-    out = counts.drop_duplicates("buying_center_id")[["buying_center_id", "customer_id", "country"]].copy()
-    out["segment"] = ""
+    """One row per buying center: the customer and the country its lines name most often."""
+    country = most_frequent(lines, "buying_center_id", "country")
+    out = pd.DataFrame(
+        {
+            "buying_center_id": country.index.to_numpy(),
+            "customer_id": most_frequent(lines, "buying_center_id", "customer_id").reindex(country.index).fillna("").to_numpy(),
+            "country": country.to_numpy(),
+            "segment": "",
+        }
+    )
     return out[list(CUSTOMER_COLUMNS)].astype("str").reset_index(drop=True)
 
 

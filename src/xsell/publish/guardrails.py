@@ -5,10 +5,11 @@ products recommended, churn against the previous published run.
 
 Definitions:
 
-- A variant is *discontinued* when its ``status`` is ``discontinued`` or its ``discontinued_on``
-  is on or before ``today``; a product when all its variants are. A product is *custom-made*
-  when all its variants are. A recommended row is flagged when its product is, or when its
-  ``rec_variant_id`` (``variant_id`` in the buying-center table) is.
+- *Discontinued* and *custom-made* are the recommend step's definitions (``product_flags``): a
+  variant is discontinued when its ``status`` is ``discontinued`` or its ``discontinued_on`` is on
+  or before ``today`` (the tables' date from ``tables.json``); a product when none of its standard
+  variants is active; custom-made when it has no standard variant. A recommended row is flagged
+  when its product is, or when its ``rec_variant_id`` (``variant_id`` in the buying-center table) is.
 - *Sellable* products (coverage denominator) have at least one variant that is neither
   discontinued nor custom-made.
 - *Churn* of one (table, country, product) of the previous run: the share of its previous
@@ -91,19 +92,22 @@ class GuardrailReport:
 
 
 def product_flags(products: pd.DataFrame, today: dt.date) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per variant and per product: boolean columns ``discontinued`` and ``custom``."""
-    off = pd.to_datetime(products["discontinued_on"], errors="coerce")
-    variants = pd.DataFrame(
-        {
-            "variant_id": products["variant_id"].astype(object),
-            "product_id": products["product_id"].astype(object),
-            "discontinued": (products["status"].astype(str).str.lower() == "discontinued").to_numpy()
-            | (off <= pd.Timestamp(today)).fillna(False).to_numpy(dtype=bool),
-            "custom": products["is_custom"].fillna(False).astype(bool).to_numpy(),
-        }
+    """Per variant and per product: boolean columns ``discontinued`` and ``custom``, by the
+    recommend step's one definition (``xsell.recommend.context.build_context``): a variant is
+    discontinued by its status or ``discontinued_on``; a product when it has standard variants
+    and none of them is active; it is custom-made when it has no standard variant."""
+    from xsell.publish.shop import shop_context
+
+    ctx = shop_context(products, today)
+    variants = ctx.variants.drop_duplicates("variant_id")
+    by_variant = pd.DataFrame(
+        {"discontinued": variants["discontinued"].to_numpy(dtype=bool), "custom": variants["is_custom"].to_numpy(dtype=bool)},
+        index=pd.Index(variants["variant_id"].astype(object), name="variant_id"),
     )
-    by_product = variants.groupby("product_id", sort=True)[["discontinued", "custom"]].all()
-    by_variant = variants.drop_duplicates("variant_id").set_index("variant_id")[["discontinued", "custom"]]
+    by_product = pd.DataFrame(
+        {"discontinued": ctx.products["discontinued"].to_numpy(dtype=bool), "custom": ctx.products["custom_only"].to_numpy(dtype=bool)},
+        index=pd.Index(ctx.products.index.astype(object), name="product_id"),
+    ).sort_index()
     return by_variant, by_product
 
 

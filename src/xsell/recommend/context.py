@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from xsell.frames import most_frequent
 from xsell.recommend.codes import member
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.curated import CuratedLinks
@@ -38,14 +39,6 @@ def resolve_today(lines: pd.DataFrame, cfg: RecommendConfig) -> pd.Timestamp:
 def months_before(today: pd.Timestamp, months: int) -> pd.Timestamp:
     """Start of a window of ``months`` calendar months ending at ``today``."""
     return today - pd.DateOffset(months=months)
-
-
-def _mode_text(values: pd.DataFrame, key: str, col: str) -> pd.Series:
-    """Most frequent non-empty ``col`` per ``key`` (ties: alphabetical)."""
-    v = values.loc[values[col].fillna("").astype(str).str.len() > 0, [key, col]]
-    counts = v.groupby([key, col]).size().rename("n").reset_index()
-    counts = counts.sort_values([key, "n", col], ascending=[True, False, True])
-    return counts.drop_duplicates(key).set_index(key)[col]
 
 
 @dataclass(frozen=True)
@@ -137,8 +130,8 @@ def build_context(
     ids = pd.Index(pd.unique(pd.concat([variants["product_id"], bought["product_id"].astype(str)])), name="product_id")
     prod = pd.DataFrame(index=ids)
     std_master = master[~master["is_custom"]]
-    prod["name"] = _mode_text(std_master, "product_id", "name").combine_first(_mode_text(master, "product_id", "name"))
-    prod["family"] = _mode_text(master, "product_id", "family")
+    prod["name"] = most_frequent(std_master, "product_id", "name").combine_first(most_frequent(master, "product_id", "name"))
+    prod["family"] = most_frequent(master, "product_id", "family")
     prod[["name", "family"]] = prod[["name", "family"]].fillna("").astype(str)
     chars = cfg.upsell_family_chars
     prod["group"] = prod["family"].str.slice(0, chars) if chars else prod["family"]

@@ -142,15 +142,18 @@ def similarity_frames(
     models: dict[str, Recommender], names: set[str], personal: str, ctx: RecommendContext, cfg: Config
 ) -> dict[str, pd.DataFrame]:
     """``item_id, rec_item_id, score`` at product level for each blend source of ``names``:
-    model names, and ``champion`` = the ``personal`` model (skipped when it is a popularity
-    baseline: popularity has no item-to-item signal)."""
+    model names, and ``champion`` = the ``personal`` model; when that is a popularity baseline (no
+    item-to-item signal), the learned model the score step added for the links, if any."""
     depth = cfg.recommend.candidates_per_source
     wanted = {n: n for n in names & set(MODEL_NAMES)}
     if CHAMPION_SOURCE in names:
-        if personal in BASELINES:
+        linker = personal if personal not in BASELINES else next(
+            (m for m in sorted(models) if m not in BASELINES and m not in ("rules", personal)), None
+        )
+        if linker is None:
             log.info("recommend: the champion is %s (no item-to-item signal): the link tables go on without it", personal)
         else:
-            wanted[CHAMPION_SOURCE] = personal
+            wanted[CHAMPION_SOURCE] = linker
     missing = sorted(n for n in wanted.values() if n not in models)
     if missing:
         log.warning("recommend: configured blend source(s) %s not among the loaded models %s; blending without them", missing, sorted(models))
