@@ -201,24 +201,8 @@ def run_summary(ctx: Any) -> str:
 
 
 # -- parser --------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    fmt = argparse.RawDescriptionHelpFormatter
-    parser = _Parser(
-        prog="xsell",
-        description="Cross-sell and up-sell recommendations for B2B manufacturers from ERP order history.",
-        formatter_class=fmt,
-        epilog=_example(
-            """
-            xsell demo-data --out demo-data
-            xsell run retrain --config configs/demo.yaml
-            """
-        ),
-        parents=[_global_options(defaults=True)],
-    )
-    parser.add_argument("--version", action="version", version=f"xsell {__version__}")
-    common = [_global_options(defaults=False)]
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-
+def _parser_demo_data(sub: Any, fmt: type[argparse.HelpFormatter], common: list[argparse.ArgumentParser]) -> None:
+    """``xsell demo-data``."""
     p = sub.add_parser(
         "demo-data",
         parents=common,
@@ -233,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", default=42, type=int, help="random seed (default 42)")
     p.set_defaults(func=_cmd_demo_data)
 
+
+def _parser_ingest(sub: Any, fmt: type[argparse.HelpFormatter], common: list[argparse.ArgumentParser]) -> None:
+    """``xsell ingest``."""
     p = sub.add_parser(
         "ingest",
         parents=common,
@@ -246,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.set_defaults(func=_cmd_ingest)
 
+
+def _parser_train(sub: Any, fmt: type[argparse.HelpFormatter], common: list[argparse.ArgumentParser]) -> None:
+    """``xsell train``."""
     p = sub.add_parser(
         "train",
         parents=common,
@@ -258,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.set_defaults(func=_cmd_train)
 
+
+def _parser_rules(sub: Any, fmt: type[argparse.HelpFormatter], common: list[argparse.ArgumentParser]) -> None:
+    """``xsell rules``."""
     p = sub.add_parser(
         "rules",
         parents=common,
@@ -271,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="CSV file to write")
     p.set_defaults(func=_cmd_rules)
 
+
+def _parser_evaluate(sub: Any, fmt: type[argparse.HelpFormatter], common: list[argparse.ArgumentParser]) -> None:
+    """``xsell evaluate``."""
     p = sub.add_parser(
         "evaluate",
         parents=common,
@@ -283,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.set_defaults(func=_cmd_evaluate)
 
+
+def _parser_recommend(sub: Any, fmt: type[argparse.HelpFormatter], common: list[argparse.ArgumentParser]) -> None:
+    """``xsell recommend``."""
     p = sub.add_parser(
         "recommend",
         parents=common,
@@ -295,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.set_defaults(func=_cmd_recommend)
 
+
+def _parser_links(sub: Any, fmt: type[argparse.HelpFormatter], common: list[argparse.ArgumentParser]) -> None:
+    """``xsell links``."""
     p = sub.add_parser(
         "links",
         parents=common,
@@ -317,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", required=True, type=Path, help="CSV file to write")
     q.set_defaults(func=_cmd_links_review)
 
+
+def _parser_publish(sub: Any, fmt: type[argparse.HelpFormatter], common: list[argparse.ArgumentParser]) -> None:
+    """``xsell publish``."""
     p = sub.add_parser(
         "publish",
         parents=common,
@@ -339,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="publish diff: also write every changed link as CSV to this file")
     p.set_defaults(func=_cmd_publish)
 
+
+def _parser_config(sub: Any, fmt: type[argparse.HelpFormatter], common: list[argparse.ArgumentParser]) -> None:
+    """``xsell config``."""
     p = sub.add_parser(
         "config",
         parents=common,
@@ -357,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p, required=False)
     p.set_defaults(func=_cmd_config)
 
+
+def _parser_run(sub: Any, fmt: type[argparse.HelpFormatter], common: list[argparse.ArgumentParser]) -> None:
+    """``xsell run``."""
     p = sub.add_parser(
         "run",
         parents=common,
@@ -375,6 +386,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.add_argument("--force", action="store_true", help="recompute every stage, ignoring caches")
     p.set_defaults(func=_cmd_run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = _Parser(
+        prog="xsell",
+        description="Cross-sell and up-sell recommendations for B2B manufacturers from ERP order history.",
+        formatter_class=fmt,
+        epilog=_example(
+            """
+            xsell demo-data --out demo-data
+            xsell run retrain --config configs/demo.yaml
+            """
+        ),
+        parents=[_global_options(defaults=True)],
+    )
+    parser.add_argument("--version", action="version", version=f"xsell {__version__}")
+    common = [_global_options(defaults=False)]
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for add in (_parser_demo_data, _parser_ingest, _parser_train, _parser_rules, _parser_evaluate, _parser_recommend, _parser_links, _parser_publish, _parser_config, _parser_run):
+        add(sub, fmt, common)
     return parser
 
 
