@@ -20,17 +20,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from xsell.interactions.matrix import TrainingData
-from xsell.models.base import (
-    Ranking,
-    Recommender,
-    compact,
-    csr_arrays,
-    csr_from_arrays,
-    dense_top_n,
-    owned_cells,
-    owned_part,
-    sparse_top_n,
-)
+from xsell.models.base import Ranking, Recommender, csr_arrays, csr_from_arrays, owned_part
+from xsell.sparse import cells_in, compact, dense_top_n, sparse_top_n
 from xsell.models.config import RP3betaConfig
 from xsell.vocab import Vocabulary
 
@@ -110,7 +101,7 @@ class RP3betaRecommender(Recommender[RP3betaConfig]):
             sums = sp.csr_matrix(owned @ self.similarity_)
             depth = n + (int(np.diff(owned.indptr).max()) if exclude_owned and owned.nnz else 0)
             top, top_scores = sparse_top_n(sums, depth)
-            drop = owned_cells(top, owned) if exclude_owned else np.zeros(top.shape, dtype=bool)
+            drop = cells_in(top, owned) if exclude_owned else np.zeros(top.shape, dtype=bool)
             index[known], scores[known] = compact(top, top_scores, drop, n)
         return Ranking.from_indices(buyers, index, scores, self.items_)
 
