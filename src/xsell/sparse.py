@@ -52,26 +52,58 @@ def sparse_top_n(matrix: sp.spmatrix, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 def dense_top_n(scores: np.ndarray, n: int, *, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per row of a dense (n_rows, n_items) score array: the ``n`` best finite columns, ties by
-    column position (deterministic); ``exclude`` (bool, same shape) removes cells. Returns (n_rows, n) positions
-    (-1 padded) and float32 scores (NaN padded)."""
+    column position (exactly, also at the cut: the k-th best value's ties are taken from the left);
+    ``exclude`` (bool, same shape) removes cells. Returns (n_rows, n) positions (-1 padded) and
+    float32 scores (NaN padded)."""
     scores = np.array(scores, dtype=np.float64, copy=True)
     if exclude is not None:
         scores[exclude] = -np.inf
+    scores[np.isnan(scores)] = -np.inf
     n_rows, n_items = scores.shape
     k = min(n, n_items)
     index = np.full((n_rows, n), -1, dtype=np.int64)
     out = np.full((n_rows, n), np.nan, dtype=np.float32)
     if k == 0 or n_rows == 0:
         return index, out
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < n_items else np.tile(np.arange(n_items), (n_rows, 1))
+    if k < n_items:
+        kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]  # the k-th best value per row
+        above = scores > kth
+        tied = scores == kth
+        take = above | (tied & (np.cumsum(tied, axis=1) <= k - above.sum(axis=1, keepdims=True)))
+        part = np.nonzero(take)[1].reshape(n_rows, k)  # exactly k per row, in column order
+    else:
+        part = np.tile(np.arange(n_items), (n_rows, 1))
     part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -part_scores), axis=1)
+    order = np.argsort(-part_scores, axis=1, kind="stable")  # columns are ascending: ties by position
     top = np.take_along_axis(part, order, axis=1)
     top_scores = np.take_along_axis(part_scores, order, axis=1)
     ok = np.isfinite(top_scores)
     index[:, :k] = np.where(ok, top, -1)
     out[:, :k] = np.where(ok, top_scores, np.nan)
     return compact(index, out, np.zeros(index.shape, dtype=bool), n)
+
+
+def scored_top_n(owned: sp.csr_matrix, weights: sp.csr_matrix, n: int, *, exclude_owned: bool, cell_budget: int = 8_000_000) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``owned`` (n_rows, n_items): the ``n`` best items by ``owned_row @ weights``
+    (weights (n_items, n_items)), among the items the row's owned items reach (a stored weight),
+    ties by item position; with ``exclude_owned`` never an owned item. Dense blocks of about
+    ``cell_budget`` cells. Returns (n_rows, n) positions (-1 padded) and float32 scores."""
+    owned, weights = sp.csr_matrix(owned), sp.csr_matrix(weights)
+    n_rows, n_items = owned.shape[0], weights.shape[1]
+    index = np.full((n_rows, n), -1, dtype=np.int64)
+    scores = np.full((n_rows, n), np.nan, dtype=np.float32)
+    reach = weights.copy()
+    reach.data = np.ones_like(reach.data)
+    step = max(1, cell_budget // max(n_items, 1))
+    for start in range(0, n_rows, step):
+        block = owned[start : start + step]
+        present = block.copy()
+        present.data = np.ones_like(present.data)
+        dense = np.asarray((block @ weights).toarray(), dtype=np.float64)
+        dense[(present @ reach).toarray() <= 0] = -np.inf
+        exclude = present.toarray() > 0 if exclude_owned else None
+        index[start : start + step], scores[start : start + step] = dense_top_n(dense, n, exclude=exclude)
+    return index, scores
 
 
 def compact(index: np.ndarray, scores: np.ndarray, drop: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

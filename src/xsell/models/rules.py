@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from xsell.interactions.matrix import InteractionMatrix, TrainingData
 from xsell.models.base import Ranking, Recommender
 from xsell.models.config import RulesConfig
-from xsell.sparse import drop_cells, sparse_top_n
+from xsell.sparse import scored_top_n, sparse_top_n
 from xsell.vocab import Vocabulary
 
 EXTRA_RULE_COLUMNS: tuple[str, ...] = ("antecedent_count", "consequent_count", "damped_lift")
@@ -213,12 +213,14 @@ class AssociationRules(Recommender[RulesConfig]):
         if self.buyer_items_ is None:
             rows = np.full(len(queries), -1, dtype=np.int64)
             return Ranking(queries, *_top_n_rows(self.product_product_score_, rows, n, self.items_))
-        owned = self.buyer_items_.matrix
-        scores = (owned @ self.product_product_score_).tocsr()
-        if exclude_owned:
-            scores = drop_cells(scores, owned)
         rows = self.buyer_items_.rows.index(queries, missing="ignore")
-        return Ranking(queries, *_top_n_rows(scores, rows, n, self.items_))
+        index = np.full((len(queries), n), -1, dtype=np.int64)
+        scores = np.full((len(queries), n), np.nan, dtype=np.float32)
+        known = np.flatnonzero(rows >= 0)
+        if len(known):
+            owned = self.buyer_items_.matrix[rows[known]]
+            index[known], scores[known] = scored_top_n(owned, self.product_product_score_, n, exclude_owned=exclude_owned)
+        return Ranking.from_indices(queries, index, scores, self.items_)
 
     def similarity_table(self, items: Sequence[str] | None = None, n: int | None = None) -> pd.DataFrame:
         """Item-to-item table of the kept rules: ``item_id, rank, rec_item_id, score, count,
