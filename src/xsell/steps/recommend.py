@@ -25,13 +25,11 @@ from xsell.io.layout import Workdir
 from xsell.io.readers import read_canonical, read_champion
 from xsell.io.writers import atomic_write
 from xsell.models.base import Recommender
-from xsell.models.config import BASELINES, MODEL_NAMES, PERSONAL_PREFERENCE
 from xsell.models.registry import load_model
 from xsell.progress import stage
 from xsell.recommend.blend import to_product_level
 from xsell.recommend.sources import choose_personal_model, similarity_frames, variant_products
 from xsell.recommend.common import Table
-from xsell.recommend.config import CHAMPION_SOURCE
 from xsell.recommend.context import RecommendContext, build_context, resolve_today
 from xsell.recommend.cross_sell import build_cross_sell
 from xsell.recommend.curated import CuratedLinks, parse_block_list, parse_curated_links
