@@ -181,3 +181,21 @@ def test_a_mapping_only_config_publishes_without_up_sell(tmp_path):
     assert checks[("min_rows", "up_sell")]["passed"] and "data.family_rule" in checks[("min_rows", "up_sell")]["detail"]
     assert pd.read_parquet((tmp_path / "outputs" / "latest" / "up_sell.parquet").resolve()).empty
     assert not pd.read_parquet((tmp_path / "outputs" / "latest" / "buying_center_suggestions.parquet").resolve()).empty
+
+
+def test_when_popularity_wins_it_is_champion_and_the_run_publishes(retrained):
+    """Issue 10: a champion always exists. With no learned model enabled the best popularity
+    baseline is champion: retrain publishes, says so, and nightly scores with it."""
+    only = [*overrides(retrained, workdir="work-pop", outputs="outputs-pop"), "--set", "models.enabled=[popularity]",
+            "--set", "mlflow.registered_model=xsell-pop"]  # fmt: skip
+    run = xsell("run", "retrain", "--config", str(DEMO_CONFIG), *only, cwd=retrained)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "popularity is champion on this data" in run.stdout
+    assert "learned models did not beat popularity on this data" in run.stdout
+    champion = json.loads((retrained / "work-pop" / "evaluation" / "champion.json").read_text())
+    assert champion["popularity_won"] and champion["model"].startswith("popularity")
+    assert manifest_of_latest(retrained, "outputs-pop")["status"] == "accepted"
+    nightly = xsell("run", "nightly", "--config", str(DEMO_CONFIG), *only, cwd=retrained)
+    assert nightly.returncode == 0, nightly.stderr[-3000:]
+    bcs = pd.read_parquet((retrained / "outputs-pop" / "latest" / "buying_center_suggestions.parquet").resolve())
+    assert set(bcs["source"]) <= {champion["model"], "popularity", "curated"} and len(bcs) > 0
