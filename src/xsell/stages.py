@@ -216,6 +216,32 @@ def _score_outputs(ctx: RunContext, result: dict[str, Any]) -> list[Path]:
     return [Path(result.get("models_dir", ctx.workdir.root / "scoring" / "missing"))]
 
 
+# -- monitor: uptake of the published runs on the order lines that came after them ----------
+def _monitor_key(ctx: RunContext) -> Any:
+    from xsell.steps.publish import list_runs
+
+    return {
+        "canonical": _canonical_hashes(ctx),
+        "runs": list_runs(Path(ctx.cfg.publish.outputs) / "runs"),
+        "tracking_uri": ctx.cfg.tracking_uri,
+        "block_list": _hash_if_file(ctx.cfg.recommend.block_list),
+        **_sections(ctx, "monitor", "recommend", "mlflow"),
+    }
+
+
+def _monitor(ctx: RunContext) -> dict[str, Any]:
+    """Measure the published runs that have order lines after their data end (a run without
+    any says so in a log line; not an error)."""
+    from xsell.steps.monitor import run_monitor
+
+    res = run_monitor(ctx.cfg)
+    return {"monitored": [str(r.folder) for r in res.measured], "counts": res.counts}
+
+
+def _monitor_outputs(ctx: RunContext, result: dict[str, Any]) -> list[Path]:
+    return [Path(p) for p in result.get("monitored", [])]
+
+
 # -- recommend / publish ----------------------------------------------------------------------
 def _meta(ctx: RunContext) -> dict[str, Any]:
     v = ctx.values
@@ -282,6 +308,7 @@ STAGES: dict[str, Stage] = {
     "train": Stage(_train, _train_key, lambda ctx, r: [Path(r.get("models_dir", "/nonexistent"))]),
     "evaluate": Stage(_evaluate, _evaluate_key, _evaluate_outputs),
     "backtest": Stage(_evaluate, _evaluate_key, _evaluate_outputs),
+    "monitor": Stage(_monitor, _monitor_key, _monitor_outputs),
     "score": Stage(_score, _score_key, _score_outputs),
     "recommend": Stage(_recommend, _recommend_key, _recommend_outputs),
     "publish": Stage(_publish, _publish_key, _publish_outputs),
