@@ -243,18 +243,20 @@ def monitored(demo_small_run, tmp_path_factory):
         review = pd.read_csv(export_links_review(cfg, root / "links_review.csv"), dtype={"product_id": str, "rec_product_id": str})
     folder = Path(cfg.publish.outputs) / "monitoring" / published.run_id
     return {
-        "cfg": cfg, "full": full, "run": published, "nothing_yet": nothing_yet,
+        "cfg": cfg, "config": config, "full": full, "run": published, "nothing_yet": nothing_yet,
         "first": first, "second": second, "republished": republished, "review": review, "folder": folder,
         "manifest": json.loads((published.run_dir / "manifest.json").read_text()),
         "uptake": pd.read_csv(folder / "uptake.csv", keep_default_na=False, dtype={c: str for c in UPTAKE_COLUMNS if c != "value"}),
     }  # fmt: skip
 
 
-def test_a_run_without_later_orders_says_so_and_exits_0(monitored):
+def test_a_run_without_later_orders_says_so_and_exits_0(monitored, capsys):
     rc, out = monitored["nothing_yet"]
     data_end = monitored["manifest"]["data_end"]
     assert rc == 0
     assert out.strip() == f"run {monitored['run'].run_id}: no order lines after its data end {data_end} yet (newest order {data_end}); nothing to measure"
+    rc, out = _cli("monitor", "--config", str(monitored["config"]), "--run", "20990101T000000Z-0000000")
+    assert rc == 2 and out == "" and "unknown run '20990101T000000Z-0000000'" in capsys.readouterr().err
 
 
 def test_the_manifest_names_the_data_end_and_the_window_follows_it(monitored):

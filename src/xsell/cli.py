@@ -328,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     _add_config(p)
-    p.add_argument("--run", metavar="RUN_ID", help="measure this published run (again), or latest")
+    p.add_argument("--run", metavar="RUN_ID", help="the published run to measure (latest: the one latest points to), again if it was measured before")
     p.set_defaults(func=_cmd_monitor)
 
     p = sub.add_parser(

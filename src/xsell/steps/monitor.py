@@ -68,7 +68,8 @@ class RunStatus:
 
 @dataclass(frozen=True)
 class MonitorResult:
-    """Every run looked at, oldest first."""
+    """Every run looked at, oldest first (without published runs: one status with an empty
+    ``run_id`` saying so)."""
 
     runs: list[RunStatus] = field(default_factory=list)
 
@@ -79,7 +80,7 @@ class MonitorResult:
     @property
     def counts(self) -> dict[str, Any]:
         """For the stage's end line."""
-        counts: dict[str, Any] = {"runs": len(self.runs), "measured": len(self.measured)}
+        counts: dict[str, Any] = {"runs": sum(1 for r in self.runs if r.run_id), "measured": len(self.measured)}
         if self.measured:
             newest = self.measured[-1].summary or {}
             uptake, base = newest[SUGGESTIONS]["uptake"], newest[COUNTERFACTUAL]["uptake"]
@@ -142,8 +143,9 @@ def run_monitor(cfg: Config, run_id: str | None = None) -> MonitorResult:
         if not runs:
             message = f"monitor: no published run in {outputs / 'runs'}; nothing to measure"
             log.info(message)
-            report.counts.update(runs=0)
-            return MonitorResult([RunStatus("", NO_LATER_DATA, message)])
+            result = MonitorResult([RunStatus("", NO_LATER_DATA, message)])
+            report.counts.update(result.counts)
+            return result
         lines = read_canonical(wd.order_lines)
         assert lines is not None  # required=True raises when missing
         customers = read_canonical(wd.customers, required=False)
