@@ -136,6 +136,15 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    from xsell.steps.monitor import run_monitor
+
+    for run in run_monitor(cfg, args.run).runs:
+        print(run.message.removeprefix("monitor: "))
+    return 0
+
+
 def _cmd_config(args: argparse.Namespace) -> int:
     import json
 
@@ -347,6 +356,28 @@ def _parser_publish(sub: Any, fmt: type[argparse.HelpFormatter], common: list[ar
 
 def _parser_config(sub: Any, fmt: type[argparse.HelpFormatter], common: list[argparse.ArgumentParser]) -> None:
     """``xsell config``."""
+    p = sub.add_parser(
+        "monitor",
+        parents=common,
+        help="measure what buying centers bought after a published run (uptake vs popularity)",
+        description="Measure published runs on the order lines dated after their data end, within\n"
+        "monitor.window_days (default 90): suggested products bought, revenue and days to the first\n"
+        "purchase per country, kind, source and rank bucket, against a popularity counterfactual, and\n"
+        "the uptake of the cross-/up-sell links. Writes <outputs>/monitoring/<run_id>/uptake.csv and\n"
+        "plots, and an MLflow run. Default: every accepted run with order lines not measured yet; a\n"
+        "run without later order lines is reported, not an error (exit 0).",
+        formatter_class=fmt,
+        epilog=_example(
+            """
+            xsell monitor --config configs/demo.yaml
+            xsell monitor --config configs/demo.yaml --run 20261127T010203Z-1a2b3c4 --set monitor.window_days=30
+            """
+        ),
+    )
+    _add_config(p)
+    p.add_argument("--run", metavar="RUN_ID", help="the published run to measure (latest: the one latest points to), again if it was measured before")
+    p.set_defaults(func=_cmd_monitor)
+
     p = sub.add_parser(
         "config",
         parents=common,

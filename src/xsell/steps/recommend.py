@@ -196,10 +196,15 @@ def run_recommend(
 
 def export_links_review(cfg: Config, out: Path) -> Path:
     """Write the learned links + current curated rows as a CSV shaped like ``curated_links.csv``."""
+    from xsell.steps.monitor import read_link_uptake
+
     done = _compute(cfg, None, buying_centers=False)
-    review = build_links_review(done.tables["cross_sell"].frame, done.tables["up_sell"].frame, done.ctx)
+    run_id, uptake = read_link_uptake(cfg.publish.outputs) or ("", None)
+    review = build_links_review(done.tables["cross_sell"].frame, done.tables["up_sell"].frame, done.ctx, uptake, run_id)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, lambda p: review.to_csv(p, index=False, encoding="utf-8"))
     log.info("links review: %d learned and %d curated link(s) written to %s", int((review["action"] == "").sum()), int((review["action"] != "").sum()), out)
+    if run_id:
+        log.info("links review: uptake of %d link(s) measured after published run %s", int(review["uptake_buying_centers"].notna().sum()), run_id)
     return out
