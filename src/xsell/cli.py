@@ -192,6 +192,8 @@ def run_summary(ctx: Any) -> str:
             lines.append(f"  shop:            {run / 'shop'}/  ({shop})")
     if "tables" in v:
         lines.append(f"  tables:          {ctx.workdir.tables}")
+    if v.get("monitored"):
+        lines.append(f"  uptake:          {len(v['monitored'])} published run(s) measured in {Path(cfg.publish.outputs) / 'monitoring'}/")
     if "model_version" in v:
         lines.append(f"  champion:        {v.get('model_name')} v{v['model_version']} ({v.get('champion_model')})")
     champion = read_champion(cfg.workdir)
