@@ -104,8 +104,9 @@ def tune(
     sets = TrainingSets(val.train, customers, countries, level=learning.models.level, as_of=val.cutoff)
     with stage("evaluate: tune on the validation window", log) as rep:
         tuned, trials = tune_models(
-            [n for n in names if n != BLEND], learning, sets, target, sweep=ecfg.sweep, k=ecfg.rank_k, item_map=item_map
-        )
+            [n for n in names if n != BLEND], learning, sets, target, sweep=ecfg.sweep, k=ecfg.rank_k,
+            prune_ratio=ecfg.prune_ratio, item_map=item_map,
+        )  # fmt: skip
         rep.counts.update(trials=len(trials), buyers=len(target.buyers))
     result = TuningResult(tuned, trials)
     if BLEND in names:
