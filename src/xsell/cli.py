@@ -134,6 +134,13 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    from xsell.steps.serve import serve
+
+    return serve(cfg, args.port)
+
+
 def _cmd_config(args: argparse.Namespace) -> int:
     import json
 
@@ -299,6 +306,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.add_argument("--out", type=Path, help="publish diff: also write every changed link as CSV to this file")
     p.set_defaults(func=_cmd_publish)
+
+    p = sub.add_parser(
+        "serve",
+        parents=common,
+        help="serve the published call-list pages on 127.0.0.1",
+        description="Serve <publish.outputs> read-only on 127.0.0.1 with Python's http.server and print the "
+        "address of the latest run's pages (<outputs>/latest/site/index.html), until Ctrl+C. The pages "
+        "also work opened from disk; this is a convenience.",
+        formatter_class=fmt,
+        epilog=_example("xsell serve --config configs/demo.yaml --port 8000"),
+    )
+    _add_config(p)
+    p.add_argument("--port", type=int, default=8000, help="TCP port on 127.0.0.1 (default 8000; 0 picks a free one)")
+    p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser(
         "config",
