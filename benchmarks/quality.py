@@ -323,11 +323,12 @@ def _retrain_child(config: str) -> None:
 
     from xsell.cli import setup_logging
     from xsell.pipeline import run_pipeline
+    from xsell.stages import STAGES
 
     setup_logging()
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
-        ctx = run_pipeline("retrain", config)
+        ctx = run_pipeline("retrain", config, stages=STAGES)
     emit({"champion": ctx.values.get("champion_model"), "retrain_seconds": round(time.perf_counter() - t0, 1)})
 
 

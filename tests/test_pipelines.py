@@ -162,3 +162,22 @@ def test_pipeline_failures_map_to_exit_codes(retrained, tmp_path):
     )
     assert no_data.returncode == 2  # a wrong input path is a config error (issue 11, item 8)
     assert "nothing-*.csv" in no_data.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_a_mapping_only_config_publishes_without_up_sell(tmp_path):
+    """Issue 11, item 2: paths and a column mapping are enough. Without a product master or
+    data.family_rule no two products share a family: up-sell is empty, the run still publishes,
+    and the guardrail says why and which key fixes it."""
+    gen = xsell("demo-data", "--out", str(tmp_path / "data"), "--scale", "tiny", "--seed", "11", cwd=tmp_path)
+    assert gen.returncode == 0, gen.stderr
+    no_masters = [*overrides(tmp_path), "--set", "data.products=null", "--set", "data.customers=null",
+                  "--set", "evaluation.sweep.n_trials=1"]  # fmt: skip
+    run = xsell("run", "retrain", "--config", str(DEMO_CONFIG), *no_masters, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "up-sell has no candidates; map data.product_columns.family or set data.family_rule" in run.stderr
+    manifest = manifest_of_latest(tmp_path)
+    checks = {(c["name"], c["table"]): c for c in manifest["guardrails"]["checks"]}
+    assert checks[("min_rows", "up_sell")]["passed"] and "data.family_rule" in checks[("min_rows", "up_sell")]["detail"]
+    assert pd.read_parquet((tmp_path / "outputs" / "latest" / "up_sell.parquet").resolve()).empty
+    assert not pd.read_parquet((tmp_path / "outputs" / "latest" / "buying_center_suggestions.parquet").resolve()).empty

@@ -275,6 +275,23 @@ def test_guardrails_min_rows_and_buying_center_coverage():
     assert coverage.value == pytest.approx(1 / 6)
 
 
+def test_an_empty_table_says_why_and_which_key_fixes_it():
+    tables = build_tables()
+    tables["up_sell"] = tables["up_sell"].iloc[0:0]
+    tables["cross_sell"] = tables["cross_sell"].iloc[0:0]
+    cfg = GuardrailsConfig(min_rows={"cross_sell": 1, "up_sell": 1})
+    report = check_guardrails(_prepared(tables), build_products(), None, None, cfg, TODAY)
+    detail = {(c.table, c.name): c.detail for c in report.checks}
+    assert _failed(report) >= {("cross_sell", "min_rows"), ("up_sell", "min_rows")}
+    assert "rules.min_support_count" in detail[("cross_sell", "min_rows")]
+    assert "upsell_min_price_ratio" in detail[("up_sell", "min_rows")]
+    # without families (each product its own) an empty up_sell is expected: the run publishes without it
+    no_families = build_products().assign(family=lambda f: f["product_id"])
+    report = check_guardrails(_prepared(tables), no_families, None, None, cfg, TODAY)
+    up = [c for c in report.checks if c.table == "up_sell" and c.name == "min_rows"][0]
+    assert up.passed and up.detail.startswith("skipped: products have no families") and "data.family_rule" in up.detail
+
+
 def test_churn_by_hand():
     prev = pd.DataFrame(
         {"country": ["DE"] * 3 + ["AT"], "product_id": ["A", "A", "B", "A"], "rank": [1, 2, 1, 1], "rec_product_id": ["x", "y", "x", "q"]}

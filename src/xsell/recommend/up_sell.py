@@ -3,6 +3,7 @@ model similarity, inside the price window, never in a cycle."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 import numpy as np
@@ -18,6 +19,14 @@ from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext
 from xsell.recommend.evidence import switch_evidence
 from xsell.schema import ALL_COUNTRIES, UP_SELL_COLUMNS
+
+log = logging.getLogger(__name__)
+
+NO_FAMILIES = (
+    "products have no families (each product is its own: no product master family column and no "
+    "data.family_rule), so up-sell has no candidates; map data.product_columns.family or set data.family_rule"
+)
+"""Why ``up_sell`` is empty when nothing groups products into families (the run publishes without it)."""
 
 
 def upsell_cycle_edges(links: pd.DataFrame) -> np.ndarray:
@@ -46,6 +55,8 @@ def build_up_sell(
     counts: dict[str, int] = {}
     table = "up_sell"
     group = ctx.products["group"]
+    if not group[group != ""].duplicated().any():
+        log.warning("up_sell: %s; the run publishes without up-sell", NO_FAMILIES)
     switches = switch_evidence(lines, group)
     proven = switches[(switches["country"] == ALL_COUNTRIES) & (switches["switchers"] >= cfg.upsell_min_switchers)]
     sources = {"switch": proven.rename(columns={"product_id": "item_id", "rec_product_id": "rec_item_id", "switchers": "score"})}

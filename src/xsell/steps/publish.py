@@ -102,7 +102,7 @@ class _Inputs:
     customers: pd.DataFrame | None
     digest: str
     today: dt.date | None = None
-    """The run's date: products discontinued by then leave the shop files."""
+    """The tables' ``today`` (else the run's date): the guardrails' and the shop files' reference date."""
     previous_dir: Path | None = None
     """Folder of the previous published run (``latest``): the shop formats list what it dropped."""
     facts: OrderFacts = field(default_factory=OrderFacts)
@@ -144,7 +144,7 @@ def _read_inputs(cfg: Config) -> _Inputs:
         model=meta.get("personal_model"), model_name=meta.get("model_name"), model_version=meta.get("model_version"),
         evaluation=read_state(wd.champion, "champion record") if wd.champion.is_file() else None,
     )  # fmt: skip
-    return _Inputs(tables, meta, products, customers, digest.hexdigest(), facts=facts, run=run)
+    return _Inputs(tables, meta, products, customers, digest.hexdigest(), today=_tables_today(meta, meta_path), facts=facts, run=run)
 
 
 def _order_facts(path: Path) -> OrderFacts:
@@ -158,6 +158,18 @@ def _order_facts(path: Path) -> OrderFacts:
     if not {"buying_center_id", "order_date", "country"} <= set(columns):
         return OrderFacts()
     return order_facts(pq.read_table(path, columns=columns))
+
+
+def _tables_today(meta: dict[str, Any], path: Path) -> dt.date | None:
+    """The ``today`` the tables were made for (``tables.json``): the one date the business rules,
+    the guardrails and the shop files all use (``None``: not recorded, the run's own date)."""
+    raw = meta.get("today")
+    if raw is None:
+        return None
+    try:
+        return dt.date.fromisoformat(str(raw))
+    except ValueError:
+        raise InputDataError(f"tables.json has an invalid today {raw!r}", file=path) from None
 
 
 # -- folders, lock, latest ------------------------------------------------------------------
@@ -346,11 +358,12 @@ def run_publish(cfg: Config, *, now: dt.datetime | None = None) -> PublishResult
             _clean_leftovers(pc.outputs)
             _mark_interrupted(pc.outputs)
             previous = latest_run(pc.outputs)
-            inputs.today, inputs.previous_dir = now.date(), (runs_dir / previous if previous is not None else None)
+            inputs.today = inputs.today or now.date()
+            inputs.previous_dir = runs_dir / previous if previous is not None else None
             prev_tables = None
             if previous is not None:
                 prev_tables = {n: t for n in TABLES if (t := read_run_table(runs_dir / previous, n)) is not None}
-            guard = check_guardrails(inputs.tables, inputs.products, inputs.customers, prev_tables, pc.guardrails, now.date())
+            guard = check_guardrails(inputs.tables, inputs.products, inputs.customers, prev_tables, pc.guardrails, inputs.today)
             run_id = _new_run_id(runs_dir, now, inputs.digest)
             manifest = _write_run(
                 cfg, inputs, runs_dir, run_id,
