@@ -46,7 +46,7 @@ from xsell.io.writers import (
 )
 from xsell.io.writers import write_csv as write_plain_csv
 from xsell.lock import RunLock
-from xsell.progress import stage
+from xsell.progress import progress, stage
 from xsell.publish.diff import diff_runs, summarise_diff
 from xsell.publish.guardrails import check_guardrails
 from xsell.publish.manifest import (
@@ -321,7 +321,8 @@ def _write_run(cfg: Config, inputs: _Inputs, runs_dir: Path, run_id: str, manife
     tmp.mkdir()
     try:
         entries = []
-        for rel, job in _jobs(cfg, inputs, tmp):
+        jobs = _jobs(cfg, inputs, tmp)
+        for rel, job in progress(jobs, total=len(jobs), desc="publish: files", logger=log):
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             written = job()
             entries.append(file_entry(written, tmp, sha256_file(written.path), written.path.stat().st_size))

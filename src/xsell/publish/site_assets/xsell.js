@@ -199,5 +199,10 @@
     };
   }
 
-  show(Object.keys(sets)[0]);
+  /* rows load after the page itself: scripts added before the load event would hold it back */
+  if (document.readyState === "complete") {
+    show(Object.keys(sets)[0]);
+  } else {
+    window.addEventListener("load", function () { show(Object.keys(sets)[0]); });
+  }
 })();
