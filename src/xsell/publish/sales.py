@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 
 from xsell import __version__
 from xsell.messages import format_date, language_of, localised_reasons, message
+from xsell.publish.tables import countries
 from xsell.publish.writers import XLSX_MAX_ROWS, XlsxColumn, XlsxSheet
 from xsell.schema import ALL_COUNTRIES
 
@@ -313,8 +314,7 @@ def country_books(
 ) -> Iterator[CountryBook]:
     """One ``CountryBook`` per country of the tables, in country order (``ALL`` rows in their own)."""
     groups = {name: dict(tuple(frame.groupby(frame["country"].astype(str), sort=True))) for name, frame in tables.items()}
-    countries = sorted(set().union(*(g.keys() for g in groups.values())))
-    for country in countries:
+    for country in countries(dict(tables)):
         lang = language_of(country, languages)
         currency = currencies.get(country) or facts.currency.get(country)
         if country == ALL_COUNTRIES and not currency and len(set(facts.currency.values())) == 1:
