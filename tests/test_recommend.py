@@ -13,7 +13,7 @@ from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import build_context, resolve_today
 from xsell.recommend.curated import parse_curated_links
 from xsell.recommend.evidence import pair_evidence, switch_evidence
-from xsell.recommend.review import REVIEW_COLUMNS, build_links_review
+from xsell.recommend.review import REVIEW_COLUMNS, UPTAKE_REVIEW_COLUMNS, build_links_review
 from xsell.recommend.cross_sell import build_cross_sell
 from xsell.recommend.suggestions import build_buying_center_suggestions
 from xsell.recommend.up_sell import build_up_sell, upsell_cycle_edges
@@ -438,7 +438,8 @@ def test_links_review_is_usable_as_curated_links():
     cs = build_cross_sell(CROSS_SOURCES, CROSS_LINES, ctx, CROSS_CFG).frame
     us = build_up_sell({}, CROSS_LINES, ctx, CROSS_CFG).frame
     review = build_links_review(cs, us, ctx)
-    assert tuple(review.columns) == REVIEW_COLUMNS
+    assert tuple(review.columns) == REVIEW_COLUMNS + UPTAKE_REVIEW_COLUMNS  # uptake columns empty: nothing measured
+    assert review["uptake_buying_centers"].isna().all() and (review["uptake_run"] == "").all()
     assert review[["rec_product_id", "action"]].values.tolist() == [["G1", "pin"], ["S1", "block"], ["F1", ""]]
     assert review.iloc[2]["product_name"] == "Pump A" and review.iloc[2]["rec_product_name"] == "Filter"
     # a product manager blocks F1; the file loads as curated links unchanged otherwise

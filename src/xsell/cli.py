@@ -143,6 +143,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return serve(cfg, args.port)
 
 
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    from xsell.steps.monitor import run_monitor
+
+    for run in run_monitor(cfg, args.run).runs:
+        print(run.message.removeprefix("monitor: "))
+    return 0
+
+
 def _cmd_config(args: argparse.Namespace) -> int:
     import json
 
@@ -190,6 +199,8 @@ def run_summary(ctx: Any) -> str:
             lines.append(f"  shop:            {run / 'shop'}/  ({shop})")
     if "tables" in v:
         lines.append(f"  tables:          {ctx.workdir.tables}")
+    if v.get("monitored"):
+        lines.append(f"  uptake:          {len(v['monitored'])} published run(s) measured in {Path(cfg.publish.outputs) / 'monitoring'}/")
     if "model_version" in v:
         lines.append(f"  champion:        {v.get('model_name')} v{v['model_version']} ({v.get('champion_model')})")
     champion = read_champion(cfg.workdir)
@@ -352,8 +363,8 @@ def _parser_publish(sub: Any, fmt: type[argparse.HelpFormatter], common: list[ar
     p.set_defaults(func=_cmd_publish)
 
 
-def _parser_config(sub: Any, fmt: type[argparse.HelpFormatter], common: list[argparse.ArgumentParser]) -> None:
-    """``xsell config``."""
+def _parser_serve(sub: Any, fmt: type[argparse.HelpFormatter], common: list[argparse.ArgumentParser]) -> None:
+    """``xsell serve``."""
     p = sub.add_parser(
         "serve",
         parents=common,
@@ -367,6 +378,31 @@ def _parser_config(sub: Any, fmt: type[argparse.HelpFormatter], common: list[arg
     _add_config(p)
     p.add_argument("--port", type=int, default=8000, help="TCP port on 127.0.0.1 (default 8000; 0 picks a free one)")
     p.set_defaults(func=_cmd_serve)
+
+
+def _parser_config(sub: Any, fmt: type[argparse.HelpFormatter], common: list[argparse.ArgumentParser]) -> None:
+    """``xsell config``."""
+    p = sub.add_parser(
+        "monitor",
+        parents=common,
+        help="measure what buying centers bought after a published run (uptake vs popularity)",
+        description="Measure published runs on the order lines dated after their data end, within\n"
+        "monitor.window_days (default 90): suggested products bought, revenue and days to the first\n"
+        "purchase per country, kind, source and rank bucket, against a popularity counterfactual, and\n"
+        "the uptake of the cross-/up-sell links. Writes <outputs>/monitoring/<run_id>/uptake.csv and\n"
+        "plots, and an MLflow run. Default: every accepted run with order lines not measured yet; a\n"
+        "run without later order lines is reported, not an error (exit 0).",
+        formatter_class=fmt,
+        epilog=_example(
+            """
+            xsell monitor --config configs/demo.yaml
+            xsell monitor --config configs/demo.yaml --run 20261127T010203Z-1a2b3c4 --set monitor.window_days=30
+            """
+        ),
+    )
+    _add_config(p)
+    p.add_argument("--run", metavar="RUN_ID", help="the published run to measure (latest: the one latest points to), again if it was measured before")
+    p.set_defaults(func=_cmd_monitor)
 
     p = sub.add_parser(
         "config",
@@ -426,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"xsell {__version__}")
     common = [_global_options(defaults=False)]
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for add in (_parser_demo_data, _parser_ingest, _parser_train, _parser_rules, _parser_evaluate, _parser_recommend, _parser_links, _parser_publish, _parser_config, _parser_run):
+    for add in (_parser_demo_data, _parser_ingest, _parser_train, _parser_rules, _parser_evaluate, _parser_recommend, _parser_links, _parser_publish, _parser_serve, _parser_config, _parser_run):
         add(sub, fmt, common)
     return parser
 

@@ -25,6 +25,7 @@ from xsell.evaluation.config import EvaluationConfig, MlflowConfig
 from xsell.ingest.config import DataConfig, IngestConfig
 from xsell.interactions.config import InteractionsConfig
 from xsell.models.config import LearningConfig, ModelsConfig, RulesConfig
+from xsell.monitor.config import MonitorConfig
 from xsell.publish.config import PublishConfig
 from xsell.recommend.config import RecommendConfig
 
@@ -59,6 +60,8 @@ class Config(StrictModel):
     """Suggestion tables and business rules."""
     publish: PublishConfig = Field(default_factory=PublishConfig)
     """Published outputs."""
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    """Uptake of published suggestions on later order lines (``xsell monitor``)."""
 
     _source: Path | None = PrivateAttr(default=None)
 

@@ -101,6 +101,31 @@ def _score_writes(ctx: RunContext, result: dict[str, Any]) -> list[Path]:
     return [Path(result.get("models_dir", ctx.workdir.root / "scoring" / "missing"))]
 
 
+# -- monitor: uptake of the published runs on the order lines that came after them ----------
+def _monitor_reads(ctx: RunContext) -> list[Path]:
+    block_list = ctx.cfg.recommend.block_list
+    return [*_canonical(ctx), *([block_list] if block_list else [])]
+
+
+def _monitor_state(ctx: RunContext) -> Any:
+    from xsell.steps.publish import list_runs
+
+    return {"runs": list_runs(Path(ctx.cfg.publish.outputs) / "runs"), "tracking_uri": ctx.cfg.tracking_uri}
+
+
+def _monitor(ctx: RunContext) -> dict[str, Any]:
+    """Measure the published runs that have order lines after their data end (a run without
+    any says so in a log line; not an error)."""
+    from xsell.steps.monitor import run_monitor
+
+    res = run_monitor(ctx.cfg)
+    return {"monitored": [str(r.folder) for r in res.measured], "counts": res.counts}
+
+
+def _monitor_outputs(ctx: RunContext, result: dict[str, Any]) -> list[Path]:
+    return [Path(p) for p in result.get("monitored", [])]
+
+
 # -- recommend / publish ----------------------------------------------------------------------
 def _meta(ctx: RunContext) -> dict[str, Any]:
     v = ctx.values
@@ -178,6 +203,7 @@ STAGES: dict[str, Stage] = {
         _evaluate, config=(*LEARNING, "evaluation", "mlflow"), reads=_canonical, state=_tracking,
         writes=lambda ctx, r: [ctx.workdir.metrics],
     ),
+    "monitor": Stage(_monitor, config=("monitor", "recommend", "mlflow"), reads=_monitor_reads, state=_monitor_state, writes=_monitor_outputs),
     "score": Stage(_score, config=(*LEARNING, "recommend", "mlflow"), reads=_canonical, state=_champion_state, writes=_score_writes),
     "recommend": Stage(_recommend, config=("recommend", "models"), reads=_recommend_reads, state=_recommend_state, writes=_recommend_writes),
     "publish": Stage(_publish, config=("publish",), reads=_publish_reads, writes=_publish_writes),

@@ -26,7 +26,7 @@ from xsell.evaluation.config import EvaluationConfig
 from xsell.evaluation.core import evaluate_models, sequential_pairs
 from xsell.evaluation.selection import Selection, select_champion
 from xsell.evaluation.split import FEW_BUYERS, Split, Targets, Windows, build_targets, plan_windows, split_at
-from xsell.evaluation.tuning import TrainingSets, Tuned, TuningResult, tune_blend, tune_models
+from xsell.evaluation.tuning import TrainingSets, TuningResult, tune_blend, tune_models
 from xsell.interactions.build import buyer_countries
 from xsell.models.base import Recommender
 from xsell.models.blend import Blend

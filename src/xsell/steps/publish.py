@@ -313,10 +313,13 @@ def _new_run_id(runs_dir: Path, now: dt.datetime, digest: str) -> str:
         now += dt.timedelta(seconds=1)
 
 
-def _write_run(cfg: Config, inputs: _Inputs, runs_dir: Path, run_id: str, manifest_fields: dict[str, Any]) -> dict[str, Any]:
-    """Write every file and the manifest into ``runs/.tmp-<run_id>``, re-check them from disk,
-    fsync, and rename the folder to ``runs/<run_id>``; returns the manifest. On any error the
-    temp folder is removed (after a kill, the next publish removes it)."""
+def _write_run(
+    cfg: Config, inputs: _Inputs, runs_dir: Path, run_id: str, manifest_fields: dict[str, Any], extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Write every file and the manifest (``build_manifest`` + the ``extra`` keys) into
+    ``runs/.tmp-<run_id>``, re-check them from disk, fsync, and rename the folder to
+    ``runs/<run_id>``; returns the manifest. On any error the temp folder is removed (after a
+    kill, the next publish removes it)."""
     tmp = runs_dir / f"{TMP_PREFIX}{run_id}"
     tmp.mkdir()
     try:
@@ -327,7 +330,7 @@ def _write_run(cfg: Config, inputs: _Inputs, runs_dir: Path, run_id: str, manife
             written = job()
             entries.append(file_entry(written, tmp, sha256_file(written.path), written.path.stat().st_size))
             _pause_point(rel)
-        manifest = build_manifest(run_id=run_id, files=entries, **manifest_fields)
+        manifest = {**build_manifest(run_id=run_id, files=entries, **manifest_fields), **(extra or {})}
         _write_json(tmp / MANIFEST_NAME, manifest)
         _pause_point(MANIFEST_NAME)
         problems = _check_dir(tmp, manifest)
@@ -377,6 +380,7 @@ def run_publish(cfg: Config, *, now: dt.datetime | None = None) -> PublishResult
                     "previous_run": previous,
                     "guardrails": guard.to_dict(),
                 },
+                {"data_end": _data_end(cfg), "monitoring": _monitoring(cfg)},
             )
             _pause_point(RENAMED_POINT)
             if guard.passed:
@@ -388,6 +392,23 @@ def run_publish(cfg: Config, *, now: dt.datetime | None = None) -> PublishResult
             log.error("publish: guardrail failed: %s", reason)
         raise GuardrailError(f"run {run_id} rejected, latest still {previous or 'unset'}: " + "; ".join(guard.reasons), guard.reasons)
     return PublishResult(run_id, runs_dir / run_id, len(manifest["files"]), removed)
+
+
+def _data_end(cfg: Config) -> str | None:
+    """Last order date of the workdir's canonical order lines (the history the tables were made
+    from): what ``xsell monitor`` measures after. None when there are none."""
+    path = Workdir(cfg.workdir).order_lines
+    if not path.is_file():
+        return None
+    dates = pd.read_parquet(path, columns=["order_date"])["order_date"]
+    return None if dates.empty or pd.isna(dates.max()) else str(pd.Timestamp(dates.max()).date())
+
+
+def _monitoring(cfg: Config) -> dict[str, Any] | None:
+    """The newest uptake measurement and its trend (``xsell monitor``), None before the first."""
+    from xsell.steps.monitor import monitoring_for_manifest
+
+    return monitoring_for_manifest(cfg.publish.outputs, cfg.monitor.trend_runs)
 
 
 # -- verify and diff ------------------------------------------------------------------------

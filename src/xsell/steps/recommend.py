@@ -25,13 +25,11 @@ from xsell.io.layout import Workdir
 from xsell.io.readers import read_canonical, read_champion
 from xsell.io.writers import atomic_write
 from xsell.models.base import Recommender
-from xsell.models.config import BASELINES, MODEL_NAMES, PERSONAL_PREFERENCE
 from xsell.models.registry import load_model
 from xsell.progress import stage
 from xsell.recommend.blend import to_product_level
 from xsell.recommend.sources import choose_personal_model, similarity_frames, variant_products
 from xsell.recommend.common import Table
-from xsell.recommend.config import CHAMPION_SOURCE
 from xsell.recommend.context import RecommendContext, build_context, resolve_today
 from xsell.recommend.cross_sell import build_cross_sell
 from xsell.recommend.curated import CuratedLinks, parse_block_list, parse_curated_links
@@ -198,10 +196,15 @@ def run_recommend(
 
 def export_links_review(cfg: Config, out: Path) -> Path:
     """Write the learned links + current curated rows as a CSV shaped like ``curated_links.csv``."""
+    from xsell.steps.monitor import read_link_uptake
+
     done = _compute(cfg, None, buying_centers=False)
-    review = build_links_review(done.tables["cross_sell"].frame, done.tables["up_sell"].frame, done.ctx)
+    run_id, uptake = read_link_uptake(cfg.publish.outputs) or ("", None)
+    review = build_links_review(done.tables["cross_sell"].frame, done.tables["up_sell"].frame, done.ctx, uptake, run_id)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, lambda p: review.to_csv(p, index=False, encoding="utf-8"))
     log.info("links review: %d learned and %d curated link(s) written to %s", int((review["action"] == "").sum()), int((review["action"] != "").sum()), out)
+    if run_id:
+        log.info("links review: uptake of %d link(s) measured after published run %s", int(review["uptake_buying_centers"].notna().sum()), run_id)
     return out
