@@ -332,15 +332,16 @@ def test_product_master_bad_status_is_quarantined_with_file_row_and_value(tmp_pa
 
 def test_customer_master_with_buying_center_key(tmp_path):
     cfg = make_config(tmp_path, {"order_lines": "x.csv", "buying_center_key": ["customer_id", "KUNWE"],
-                                 "customer_columns": {"customer_id": "KUNNR", "country": "LAND1", "segment": "BRANCHE"}})
-    raw = pd.DataFrame({"KUNNR": ["C1", "C1"], "KUNWE": ["S1", "S2"], "LAND1": ["DE", ""], "BRANCHE": ["auto", "food"]}, dtype="str")
+                                 "customer_columns": {"customer_id": "KUNNR", "country": "LAND1", "segment": "BRANCHE", "sales_rep": "VKGRP"}})
+    raw = pd.DataFrame({"KUNNR": ["C1", "C1"], "KUNWE": ["S1", "S2"], "LAND1": ["DE", ""], "BRANCHE": ["auto", "food"], "VKGRP": [" Anna ", ""]}, dtype="str")
     master, _, _ = canonical_customer_master(raw, cfg.data, file="customers.csv")
-    assert master.values.tolist() == [["C1/S1", "C1", "DE", "auto"], ["C1/S2", "C1", "ALL", "food"]]
+    # no name column mapped: an empty name; the sales rep trimmed, empty where the master has none
+    assert master.values.tolist() == [["C1/S1", "C1", "DE", "auto", "", "Anna"], ["C1/S2", "C1", "ALL", "food", "", ""]]
     lines = pd.DataFrame({"buying_center_id": ["C1/S1", "C9/S9", "C9/S9", "C9/S9"], "customer_id": ["C1", "C9", "C9", "C9"],
                           "country": ["DE", "FR", "AT", "FR"]})
     customers, info = build_customer_master(lines, master)
     assert list(customers.columns) == list(CUSTOMER_COLUMNS)
-    assert customers.values.tolist()[-1] == ["C9/S9", "C9", "FR", ""]  # most frequent country
+    assert customers.values.tolist()[-1] == ["C9/S9", "C9", "FR", "", "", ""]  # most frequent country
     assert info == {"inferred": False, "from_master": 2, "inferred_rows": 1}
 
 

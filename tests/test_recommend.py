@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -157,11 +159,17 @@ def test_cross_sell_blends_excludes_substitutes_and_ranks_per_country():
     de = cs[cs["country"] == "DE"].set_index("rec_product_id")
     assert de.loc["S1", "score"] == pytest.approx(0.75)
     assert de.loc["S1", "lift"] == pytest.approx(1.5)
-    assert de.loc["S1", "reason"] == "bought together with Pump A in 2 orders; 2 DE buying centers buy both (lift 1.5)"
+    assert de.loc["S1", "reason"] == "bought together with Pump A in 2 orders; 2 DE buying centers buy both (1.5× as often as by chance)"
+    assert (de.loc["S1", "reason_code"], json.loads(de.loc["S1", "reason_params"])) == (
+        "cross_sell.together", {"anchor": "Pump A", "buyers": 2, "country": "DE", "lift": 1.5, "orders": 2}
+    )
     assert de.loc["S1", "rec_variant_id"] == "S1-V"
     assert de.loc["G1", "source"] == "rules"
     fr = cs[cs["country"] == "FR"].set_index("rec_product_id")
-    assert fr.loc["S1", "reason"] == "1 FR buying center buys both this and Pump A (rules+item_knn)"
+    # no common order in FR: the basket evidence is empty, not 0, and the reason names no model
+    assert fr.loc["S1", "reason"] == "1 FR buying center buys both this and Pump A"
+    assert fr.loc["S1", ["support", "confidence", "lift"]].isna().all() and fr.loc["S1", "source"] == "blend"
+    assert not (cs["support"] == 0).any()
 
 
 def test_cross_sell_never_proposes_the_product_itself_or_its_variants():
@@ -252,7 +260,7 @@ def test_up_sell_keeps_the_price_window_and_evidence_threshold():
     assert set(us["country"]) == {"ALL", "DE"}
     row = us[us["country"] == "ALL"].iloc[0]
     assert row["price_ratio"] == pytest.approx(1.5) and row["rank"] == 1 and row["source"] == "switch"
-    assert row["reason"] == "chosen as an upgrade by 2 of the 12 buying centers that bought Drill 1 (1.5x the price)"
+    assert row["reason"] == "chosen as an upgrade by 2 of the 12 buying centers that bought Drill 1 (1.5× the price)"
     # D1->D3 (1.05x), D1->D4 (3x), D1->D5 and D5->D1 (1.0x) fall outside the window
     assert table.rules_applied["upsell_price_window"] == 4
 

@@ -136,6 +136,13 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    from xsell.steps.serve import serve
+
+    return serve(cfg, args.port)
+
+
 def _cmd_monitor(args: argparse.Namespace) -> int:
     cfg = _load(args)
     from xsell.steps.monitor import run_monitor
@@ -356,6 +363,23 @@ def _parser_publish(sub: Any, fmt: type[argparse.HelpFormatter], common: list[ar
     p.set_defaults(func=_cmd_publish)
 
 
+def _parser_serve(sub: Any, fmt: type[argparse.HelpFormatter], common: list[argparse.ArgumentParser]) -> None:
+    """``xsell serve``."""
+    p = sub.add_parser(
+        "serve",
+        parents=common,
+        help="serve the published call-list pages on 127.0.0.1",
+        description="Serve <publish.outputs> read-only on 127.0.0.1 with Python's http.server and print the "
+        "address of the latest run's pages (<outputs>/latest/site/index.html), until Ctrl+C. The pages "
+        "also work opened from disk; this is a convenience.",
+        formatter_class=fmt,
+        epilog=_example("xsell serve --config configs/demo.yaml --port 8000"),
+    )
+    _add_config(p)
+    p.add_argument("--port", type=int, default=8000, help="TCP port on 127.0.0.1 (default 8000; 0 picks a free one)")
+    p.set_defaults(func=_cmd_serve)
+
+
 def _parser_config(sub: Any, fmt: type[argparse.HelpFormatter], common: list[argparse.ArgumentParser]) -> None:
     """``xsell config``."""
     p = sub.add_parser(
@@ -438,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"xsell {__version__}")
     common = [_global_options(defaults=False)]
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for add in (_parser_demo_data, _parser_ingest, _parser_train, _parser_rules, _parser_evaluate, _parser_recommend, _parser_links, _parser_publish, _parser_config, _parser_run):
+    for add in (_parser_demo_data, _parser_ingest, _parser_train, _parser_rules, _parser_evaluate, _parser_recommend, _parser_links, _parser_publish, _parser_serve, _parser_config, _parser_run):
         add(sub, fmt, common)
     return parser
 

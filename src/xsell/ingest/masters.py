@@ -211,7 +211,8 @@ def canonical_customer_master(
 ) -> MasterResult:
     """Raw customer master -> ``CUSTOMER_COLUMNS`` (buying center from the column or ``data.buying_center_key``).
 
-    customer_id defaults to the buying center, country to ``ALL``, segment to ``""``. Rows
+    customer_id defaults to the buying center, country to ``ALL``, segment, customer_name and
+    sales_rep to ``""``. Rows
     without a buying center (and the reader's ``unreadable`` rows) are quarantined.
     """
     cols = resolve_columns(list(raw.columns), data.customer_columns, CUSTOMER_COLUMNS, [], file=file, config_key="data.customer_columns")
@@ -225,7 +226,7 @@ def canonical_customer_master(
             "buying_center_id": bc,
             "customer_id": customer.where(customer != "", bc),
             "country": country.where(country != "", ALL_COUNTRIES),
-            "segment": as_text(raw[cols["segment"]]) if "segment" in cols else "",
+            **{c: as_text(raw[cols[c]]) if c in cols else "" for c in ("segment", "customer_name", "sales_rep")},
         },
         columns=list(CUSTOMER_COLUMNS),
     ).astype("str").loc[kept]
@@ -245,6 +246,8 @@ def _infer_customers(lines: pd.DataFrame) -> pd.DataFrame:
             "customer_id": most_frequent(lines, "buying_center_id", "customer_id").reindex(country.index).fillna("").to_numpy(),
             "country": country.to_numpy(),
             "segment": "",
+            "customer_name": "",
+            "sales_rep": "",
         }
     )
     return out[list(CUSTOMER_COLUMNS)].astype("str").reset_index(drop=True)
@@ -253,7 +256,8 @@ def _infer_customers(lines: pd.DataFrame) -> pd.DataFrame:
 def build_customer_master(lines: pd.DataFrame, master: pd.DataFrame | None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Canonical customers: the master's rows plus inferred rows for buying centers only the lines know.
 
-    Inferred rows: the buying center's customer and the country it orders from most, segment ``""``.
+    Inferred rows: the buying center's customer and the country it orders from most, segment,
+    name and sales rep ``""``.
     """
     if master is None:
         customers = _infer_customers(lines)
