@@ -18,10 +18,12 @@ import numpy as np
 import scipy.sparse as sp
 from common import measure  # sets OPENBLAS_NUM_THREADS=1 unless set
 
-from xsell.interactions.matrix import InteractionMatrix
+from xsell.interactions.matrix import InteractionMatrix, TrainingData
 from xsell.models.base import Recommender
+from xsell.models.ease import EASERecommender
 from xsell.models.implicit_models import ALSRecommender, BPRRecommender, ItemKNNRecommender
 from xsell.models.popularity import Popularity
+from xsell.models.rp3beta import RP3betaRecommender
 from xsell.vocab import Vocabulary
 
 
@@ -53,6 +55,8 @@ def default_models() -> dict[str, Recommender]:
         "als": ALSRecommender(factors=64, iterations=15),
         "bpr": BPRRecommender(factors=64, iterations=100),
         "item_knn": ItemKNNRecommender(similarity="cosine", K=50),
+        "ease": EASERecommender(),
+        "rp3beta": RP3betaRecommender(),
     }
 
 
@@ -62,7 +66,7 @@ def main(buyer_items: InteractionMatrix, models: dict[str, Recommender] | None =
     results: dict[str, dict[str, float]] = {}
     for name, model in (models or default_models()).items():
         with measure() as fit:
-            model.fit(buyer_items)
+            model.fit(TrainingData.of(buyer_items))
         with measure() as rec:
             model.recommend(buyers, n=n, exclude_owned=True)
         results[name] = {"fit_s": round(fit.seconds, 2), "recommend_s": round(rec.seconds, 2), "peak_mib": round(rec.peak_mib)}

@@ -132,9 +132,9 @@ def _matrices_rules(b: Bench) -> dict[str, Any]:
     import pandas as pd
 
     from xsell.interactions.build import build_interactions
+    from xsell.interactions.matrix import TrainingData
     from xsell.io.layout import Workdir
     from xsell.models.registry import build_model
-    from xsell.steps.train import buyer_items_for
 
     cfg = b.config()
     with measure() as load:
@@ -142,9 +142,9 @@ def _matrices_rules(b: Bench) -> dict[str, Any]:
     with measure() as build:
         it = build_interactions(lines, cfg.interactions)
     with measure() as mine:
-        rules = build_model("rules", cfg.models, rules=cfg.rules).fit(it.order_products, buyer_items=it.buyer_products)
+        rules = build_model("rules", cfg.models, cfg.rules).fit(TrainingData(it, cfg.models.level))
     b.matrices.mkdir(parents=True, exist_ok=True)
-    buyer_items_for(it, cfg.models.level).save(b.matrices / "buyer_items.npz")
+    TrainingData(it, cfg.models.level).buyer_items.save(b.matrices / "buyer_items.npz")
     it.order_products.save(b.matrices / "order_products.npz")
     (b.matrices / "rules.json").write_text(json.dumps({"rules_seconds": mine.seconds}))
     return {
@@ -158,14 +158,14 @@ def _matrices_rules(b: Bench) -> dict[str, Any]:
 
 def _fit(name: str) -> Callable[[Bench], dict[str, Any]]:
     def fit(b: Bench) -> dict[str, Any]:
-        from xsell.interactions.matrix import InteractionMatrix
+        from xsell.interactions.matrix import InteractionMatrix, TrainingData
         from xsell.models.registry import build_model
 
         cfg = b.config()
         buyer_items = InteractionMatrix.load(b.matrices / "buyer_items.npz")
-        model = build_model(name, cfg.models, rules=cfg.rules)
+        model = build_model(name, cfg.models, cfg.rules)
         with measure() as m:
-            model.fit(buyer_items)
+            model.fit(TrainingData.of(buyer_items))
         params = {k: v for k, v in getattr(cfg.models, name).model_dump().items() if k in ("factors", "iterations", "K")}
         return {**m.as_dict(), "matrix": "x".join(map(str, buyer_items.shape)), "nnz": int(buyer_items.matrix.nnz), **params}
 

@@ -4,6 +4,10 @@
 (seed 42): demo-data -> ingest -> train -> evaluate (MLflow off) -> recommend, driven through
 the step functions with ``configs/demo.yaml`` pointed at a temporary folder. About 30 s on
 2 cores, so tests that need real generated tables share this one run.
+
+``demo_published``: that run's tables published once (workbooks, site) for the sales ops tests.
+
+``spark``: the one SparkSession of the suite (``local[2]``) for the Spark backend's tests.
 """
 
 from __future__ import annotations
@@ -104,6 +108,56 @@ def demo_small_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
         tables=tables,
         tables_meta=json.loads((wd.tables / "tables.json").read_text()),
     )
+
+
+EVIL_NAME = "<script>window.xsellXss = 1</script> Zange & Co"
+"""A product name the published pages and workbooks must show as text."""
+
+
+@dataclass(frozen=True)
+class PublishedDemo:
+    """``demo_small_run``'s tables published once (``run_publish``) into a folder of its own."""
+
+    run_dir: Path
+    cfg: Any
+    workdir: Path
+    tables: dict[str, pd.DataFrame]
+    """The published tables (the product ``evil_product`` renamed to ``EVIL_NAME``)."""
+    evil_product: str
+
+
+@pytest.fixture(scope="session")
+def demo_published(demo_small_run: DemoRun, tmp_path_factory: pytest.TempPathFactory) -> PublishedDemo:
+    """The demo run's workdir (canonical tables, suggestion tables, champion record) copied and
+    published with ``configs/demo.yaml`` (DE, AT, CH in German). The product DE buying centers
+    are offered most (of those AT ones are offered too) is renamed to ``EVIL_NAME`` in every name
+    and reason, as if the product master said so."""
+    import shutil
+
+    from xsell.io.layout import Workdir
+    from xsell.steps.publish import run_publish
+
+    root = tmp_path_factory.mktemp("demo_published")
+    source, work = Workdir(demo_small_run.cfg.workdir), Workdir(root / "work")
+    shutil.copytree(source.canonical.resolve(), work.canonical)
+    shutil.copytree(source.tables, work.tables)
+    work.evaluation.mkdir(parents=True)
+    shutil.copyfile(source.champion, work.champion)
+    bcs = demo_small_run.tables["buying_center_suggestions"]
+    counts = bcs.loc[bcs["country"] == "DE", "product_id"].value_counts()
+    evil = counts[counts.index.isin(bcs.loc[bcs["country"] == "AT", "product_id"])].index[0]
+    name = bcs.loc[bcs["product_id"] == evil, "product_name"].iloc[0]
+    tables = {}
+    for table, frame in demo_small_run.tables.items():
+        frame = frame.copy()
+        for col in ("product_name", "rec_product_name", "anchor_product_name", "reason", "reason_params"):
+            if col in frame:
+                frame[col] = frame[col].str.replace(name, EVIL_NAME, regex=False)
+        frame.to_parquet(work.table(table))
+        tables[table] = frame
+    cfg = demo_small_run.config(workdir=str(work.root), publish={"outputs": str(root / "outputs")})
+    result = run_publish(cfg)
+    return PublishedDemo(result.run_dir, cfg, work.root, tables, evil)
 
 
 @pytest.fixture(scope="session")

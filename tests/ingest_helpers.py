@@ -52,3 +52,8 @@ def read_outputs(workdir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
     )
 
 
+
+
+def sections(cfg):
+    """The config sections the order-line ingest takes: ``data`` and ``ingest``."""
+    return cfg.data, cfg.ingest

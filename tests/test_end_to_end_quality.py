@@ -381,11 +381,14 @@ def test_cross_sell_evidence_matches_the_orders(run, truth, country):
     together = np.array([len(orders_of.get(a, set()) & orders_of.get(b, set())) for a, b in zip(rows["product_id"], rows["rec_product_id"])])
     per_a = rows["product_id"].map(orders_of.map(len)).to_numpy(dtype=float)
     per_b = rows["rec_product_id"].map(orders_of.map(len)).to_numpy(dtype=float)
-    np.testing.assert_allclose(rows["support"], together / n_orders, rtol=1e-9)
-    np.testing.assert_allclose(rows["confidence"], together / per_a, rtol=1e-9)
-    np.testing.assert_allclose(rows["lift"], together / per_a / (per_b / n_orders), rtol=1e-9)
-    # reasons: "bought together with X in N orders; M buying centers buy both (lift ...)", or
-    # without a common order "M buying centers buy both this and X (sources)"
+    # basket evidence of pairs never ordered together is empty (NaN), not 0
+    seen = np.where(together > 0, 1.0, np.nan)
+    assert (together == 0).any() and rows.loc[together == 0, ["support", "confidence", "lift"]].isna().all().all()
+    np.testing.assert_allclose(rows["support"], seen * together / n_orders, rtol=1e-9)
+    np.testing.assert_allclose(rows["confidence"], seen * together / per_a, rtol=1e-9)
+    np.testing.assert_allclose(rows["lift"], seen * together / per_a / (per_b / n_orders), rtol=1e-9)
+    # reasons: "bought together with X in N orders; M buying centers buy both (...)", or
+    # without a common order "M buying centers buy both this and X"; never a model name
     stated = rows["reason"].str.extract(r" in (\d+) orders?; ")[0]
     said = stated.notna().to_numpy()
     assert said.any()
@@ -398,6 +401,7 @@ def test_cross_sell_evidence_matches_the_orders(run, truth, country):
     assert said.any()  # the rest: no common buyer, "buyers of X have similar purchase patterns"
     assert (stated[said].astype(int).to_numpy() == both[said]).all()
     assert (both[~said] == 0).all()
+    assert not rows["reason"].str.contains("|".join(sorted(set(rows["source"].str.split("+").explode())))).any()
 
 
 # -- curated links on the real tables --------------------------------------------------------

@@ -18,7 +18,7 @@ from xsell.evaluation.config import EvaluationConfig, SweepConfig
 from xsell.evaluation.core import evaluate_rankings, evaluate_similar_items, ranking_frame, sequential_pairs
 from xsell.evaluation.report import metrics_table
 from xsell.evaluation.selection import CHALLENGER, CHAMPION, decide_alias, select_champion
-from xsell.evaluation.split import build_targets, evaluation_cutoffs, temporal_split
+from xsell.evaluation.split import build_targets, evaluation_cutoffs, plan_windows, sample_buyers, temporal_split
 from xsell.evaluation.sweep import apply_overrides, expand_sweep
 from xsell.configbase import StrictModel
 from xsell.interactions.matrix import InteractionMatrix, TrainingData
@@ -290,3 +290,45 @@ def test_expand_sweep_per_model_grid_random_and_validation(tmp_path: Path) -> No
         expand_sweep(SweepConfig(params={"models.als.nope": [1]}), cfg, 1, "als")
     with pytest.raises(ConfigError, match="invalid"):
         expand_sweep(SweepConfig(params={"models.als.factors": [0]}), cfg, 1, "als")
+
+
+def _daily_lines(days: int, start: str = "2024-01-01") -> pd.DataFrame:
+    """One purchase per day by alternating buyers: a history of ``days`` days."""
+    dates = pd.date_range(start, periods=days, freq="D")
+    rows = [(f"B{i % 3}", "DE", f"P{i % 7}", d.strftime("%Y-%m-%d"), 1, 10.0) for i, d in enumerate(dates)]
+    return make_lines(rows)
+
+
+@pytest.mark.parametrize(("days", "test_days"), [(120, 30), (1095, 90), (40, 10), (28, 7)])
+def test_windows_adapt_to_the_span_of_the_history(days: int, test_days: int) -> None:
+    w = plan_windows(_daily_lines(days), EvaluationConfig())
+    assert w.span_days == days
+    assert w.test_days == test_days and w.validation_days == test_days  # a quarter, 7 to 90 days
+    assert w.end == w.last + pd.Timedelta(days=1)  # the test window ends with the last order day
+    assert w.first < w.validation_start < w.cutoff <= w.last
+
+
+def test_an_impossible_split_fails_at_once_naming_the_span_and_a_value_that_works() -> None:
+    lines = _daily_lines(120)
+    with pytest.raises(ConfigError, match=r"120 days.*evaluation\.test_days: 30") as info:
+        plan_windows(lines, EvaluationConfig(test_days=90))  # 90 test + 90 validation > 120
+    assert info.value.key == "evaluation.test_days"
+    with pytest.raises(ConfigError, match="too short for a temporal evaluation"):
+        plan_windows(_daily_lines(12), EvaluationConfig())
+    with pytest.raises(ConfigError) as late:
+        plan_windows(lines, EvaluationConfig(cutoff=pd.Timestamp("2024-06-01").date()))
+    assert late.value.key == "evaluation.cutoff"
+    # explicit windows that fit are kept as given
+    w = plan_windows(lines, EvaluationConfig(test_days=20, validation_days=40))
+    assert (w.test_days, w.validation_days) == (20, 40)
+
+
+def test_sampled_targets_keep_every_country_and_the_share() -> None:
+    buyers = np.array([f"B{i}" for i in range(1000)], dtype=object)
+    countries = np.array(["DE"] * 900 + ["FR"] * 90 + ["LU"] * 10, dtype=object)
+    keep = sample_buyers(buyers, countries, 100, seed=3)
+    assert keep.sum() == 100
+    kept = pd.Series(countries[keep]).value_counts().to_dict()
+    assert kept == {"DE": 90, "FR": 9, "LU": 1}
+    assert (keep == sample_buyers(buyers, countries, 100, seed=3)).all()
+    assert sample_buyers(buyers, countries, 5000, seed=3).all()

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from ingest_helpers import make_config, read_outputs, read_summary, run_cli, write_config, write_text
+from ingest_helpers import make_config, read_outputs, read_summary, run_cli, sections, write_config, write_text
 
 from xsell.errors import InputDataError
 from xsell.ingest.lines import REASONS, in_sorted, ingest_order_lines, with_provenance
@@ -91,7 +91,7 @@ def test_mapping_produces_canonical_columns_and_dtypes(tmp_path):
         {"VBELN": "100", "POSNR": "10", "AUDAT": "2024-02-01", "KUNWE": "S1", "KUNNR": "C1", "LAND1": "DE",
          "MATNR": "M1", "KWMENG": "4", "NETWR": "10", "WAERK": "EUR", "SONDER": "X", "EXTRA": "ignored"},
     ])
-    res = ingest_order_lines(raw, cfg)
+    res = ingest_order_lines(raw, *sections(cfg))
     lines = res.lines
     assert list(lines.columns) == list(ORDER_LINE_COLUMNS)
     row = lines.iloc[0]
@@ -111,7 +111,7 @@ def test_mapping_produces_canonical_columns_and_dtypes(tmp_path):
 
 def test_canonical_source_needs_no_mapping_and_defaults_apply(tmp_path):
     cfg = make_config(tmp_path, {"order_lines": "x.csv"})
-    res = ingest_order_lines(raw_frame([line()]), cfg)
+    res = ingest_order_lines(raw_frame([line()]), *sections(cfg))
     row = res.lines.iloc[0]
     assert row.customer_id == "B1"  # defaults to the buying center
     assert row.country == "ALL"
@@ -123,7 +123,7 @@ def test_canonical_source_needs_no_mapping_and_defaults_apply(tmp_path):
 def test_returns_by_negative_quantity_or_prefix(tmp_path):
     cfg = make_config(tmp_path, {"order_lines": "x.csv"}, {"return_order_prefixes": ["C", "R"]})
     raw = raw_frame([line(order_id="1"), line(order_id="2", quantity="-2"), line(order_id="C3"), line(order_id="R4", quantity="-1")])
-    lines = ingest_order_lines(raw, cfg).lines.set_index("order_id")
+    lines = ingest_order_lines(raw, *sections(cfg)).lines.set_index("order_id")
     assert lines["is_return"].to_dict() == {"1": False, "2": True, "C3": True, "R4": True}
     assert lines["quantity"].to_dict() == {"1": 2.0, "2": -2.0, "C3": -2.0, "R4": -1.0}
     assert lines["net_value"].to_dict() == {"1": 7.0, "2": -7.0, "C3": -7.0, "R4": -3.5}
@@ -134,26 +134,26 @@ def test_unit_price_derived_from_net_value_keeps_returns_positive(tmp_path):
     cfg = make_config(tmp_path, {"order_lines": "x.csv"}, {"return_order_prefixes": ["R"]})
     rows = [{k: v for k, v in line(order_id=o, quantity=q).items() if k != "unit_price"} | {"net_value": nv} for o, q, nv in
             [("1", "4", "10"), ("R2", "2", "6"), ("3", "-2", "-6")]]
-    lines = ingest_order_lines(raw_frame(rows), cfg).lines.set_index("order_id")
+    lines = ingest_order_lines(raw_frame(rows), *sections(cfg)).lines.set_index("order_id")
     assert lines["unit_price"].to_dict() == {"1": 2.5, "R2": 3.0, "3": 3.0}
     assert lines["net_value"].to_dict() == {"1": 10.0, "R2": -6.0, "3": -6.0}
 
 
 def test_duplicates_are_dropped_and_counted(tmp_path):
     raw = raw_frame([line(), line(), line(quantity="3"), line()])
-    res = ingest_order_lines(raw, make_config(tmp_path, {"order_lines": "x.csv"}))
+    res = ingest_order_lines(raw, *sections(make_config(tmp_path, {"order_lines": "x.csv"})))
     assert res.counts["excluded_by_rule"]["duplicate line"] == 2
     assert res.lines["source_row"].tolist() == [1, 3]
     assert res.excluded["source_row"].tolist() == [2, 4]
     assert set(res.excluded["rule"]) == {"duplicate line"}
-    kept = ingest_order_lines(raw, make_config(tmp_path, {"order_lines": "x.csv"}, {"drop_duplicates": False}))
+    kept = ingest_order_lines(raw, *sections(make_config(tmp_path, {"order_lines": "x.csv"}, {"drop_duplicates": False})))
     assert len(kept.lines) == 4 and kept.counts["rows_excluded"] == 0
 
 
 def test_exclude_patterns_full_match_and_are_counted_per_pattern(tmp_path):
     cfg = make_config(tmp_path, {"order_lines": "x.csv"}, {"exclude_variant_patterns": ["POST", "GEB-.*"]})
     raw = raw_frame([line(variant_id="POST"), line(variant_id="POSTER"), line(variant_id="GEB-1"), line(variant_id="XGEB-1")])
-    res = ingest_order_lines(raw, cfg)
+    res = ingest_order_lines(raw, *sections(cfg))
     assert res.lines["variant_id"].tolist() == ["POSTER", "XGEB-1"]
     assert res.counts["excluded_by_pattern"] == {"POST": 1, "GEB-.*": 1}
     assert res.counts["excluded_by_rule"]["non-product variant"] == 2
@@ -186,7 +186,7 @@ def test_each_quarantine_reason_names_row_column_and_value(tmp_path):
     raw = raw_frame([{"is_custom": "", **r} for r in rows])
     unreadable = pd.DataFrame({"row": [14, 15], "reason": ["wrong number of fields", "undecodable bytes"],
                                "column": ["", "variant_id"], "value": ["5 field(s), expected 7: 1;2", "Gr\ufffdn"]})
-    res = ingest_order_lines(raw, make_config(tmp_path, {"order_lines": "x.csv"}), products, unreadable=unreadable)
+    res = ingest_order_lines(raw, *sections(make_config(tmp_path, {"order_lines": "x.csv"})), products, unreadable=unreadable)
     q = res.quarantine.set_index("source_row")
     expected = {
         2: ("missing order id", "order_id", ""),
@@ -217,13 +217,13 @@ def test_each_quarantine_reason_names_row_column_and_value(tmp_path):
 def test_variant_to_product_sources(tmp_path):
     data = {"order_lines": "x.csv", "variant_to_product": r"^(\d{5})[A-Z]+$"}
     raw = raw_frame([line(variant_id="85123A"), line(variant_id="85123"), line(variant_id="ABC")])
-    res = ingest_order_lines(raw, make_config(tmp_path, data))
+    res = ingest_order_lines(raw, *sections(make_config(tmp_path, data)))
     assert res.lines["product_id"].tolist() == ["85123", "85123", "ABC"]
     assert res.counts["product_id_source"] == {"master": 0, "line": 0, "regex": 1, "self": 2}
     # a line-level product column wins over the regex; the master wins over both
     raw = raw_frame([line(variant_id="85123A", product_id="P9"), line(variant_id="K-77", product_id="BASE"), line(variant_id="85123B", product_id="")])
     master = pd.DataFrame({"variant_id": ["85123A", "K-77", "85123B"], "product_id": ["M1", "", ""], "is_custom": [False, True, False]})
-    res = ingest_order_lines(raw, make_config(tmp_path, data), master)
+    res = ingest_order_lines(raw, *sections(make_config(tmp_path, data)), master)
     assert res.lines["product_id"].tolist() == ["M1", "BASE", "85123"]
     assert res.lines["is_custom"].tolist() == [False, True, False]  # custom flag from the master
     assert res.counts["product_id_source"] == {"master": 1, "line": 1, "regex": 1, "self": 0}
@@ -232,7 +232,7 @@ def test_variant_to_product_sources(tmp_path):
 def test_custom_variant_keeps_its_id_and_rolls_up(tmp_path):
     data = {"order_lines": "x.csv", "variant_to_product": r"^(P\d+)-.*$", "columns": {"is_custom": "custom"}}
     raw = raw_frame([line(variant_id="P1-CUST-0001", custom="X"), line(variant_id="P1-STD", custom="")])
-    lines = ingest_order_lines(raw, make_config(tmp_path, data)).lines
+    lines = ingest_order_lines(raw, *sections(make_config(tmp_path, data))).lines
     assert lines["variant_id"].tolist() == ["P1-CUST-0001", "P1-STD"]
     assert lines["product_id"].tolist() == ["P1", "P1"]
     assert lines["is_custom"].tolist() == [True, False]
@@ -242,7 +242,7 @@ def test_buying_center_key_joins_columns_and_quarantines_missing_parts(tmp_path)
     data = {"order_lines": "x.csv", "columns": {"customer_id": "KUNNR"}, "buying_center_key": ["customer_id", "KUNWE"]}
     rows = [line(KUNNR="C1", KUNWE="S1"), line(KUNNR="C1", KUNWE=""), line(KUNNR="C2.0", KUNWE="7")]
     rows = [{k: v for k, v in r.items() if k != "buying_center_id"} for r in rows]
-    res = ingest_order_lines(raw_frame(rows), make_config(tmp_path, data))
+    res = ingest_order_lines(raw_frame(rows), *sections(make_config(tmp_path, data)))
     assert res.lines["buying_center_id"].tolist() == ["C1/S1", "C2.0/7"]
     assert res.lines["customer_id"].tolist() == ["C1", "C2.0"]
     q = res.quarantine.iloc[0]
@@ -251,15 +251,15 @@ def test_buying_center_key_joins_columns_and_quarantines_missing_parts(tmp_path)
 
 def test_float_ids_option(tmp_path):
     raw = raw_frame([line(buying_center_id="17850.0", order_id="536365")])
-    on = ingest_order_lines(raw, make_config(tmp_path, {"order_lines": "x.csv"})).lines
-    off = ingest_order_lines(raw, make_config(tmp_path, {"order_lines": "x.csv", "normalize_float_ids": False})).lines
+    on = ingest_order_lines(raw, *sections(make_config(tmp_path, {"order_lines": "x.csv"}))).lines
+    off = ingest_order_lines(raw, *sections(make_config(tmp_path, {"order_lines": "x.csv", "normalize_float_ids": False}))).lines
     assert on["buying_center_id"].tolist() == ["17850"] and off["buying_center_id"].tolist() == ["17850.0"]
 
 
 def test_cross_file_duplicates_via_fingerprints(tmp_path):
     cfg = make_config(tmp_path, {"order_lines": "x.csv"})
-    first = ingest_order_lines(raw_frame([line(), line(order_id="2")], "a.csv"), cfg)
-    second = ingest_order_lines(raw_frame([line(order_id="2"), line(order_id="3")], "b.csv"), cfg, seen_fingerprints=first.fingerprints)
+    first = ingest_order_lines(raw_frame([line(), line(order_id="2")], "a.csv"), *sections(cfg))
+    second = ingest_order_lines(raw_frame([line(order_id="2"), line(order_id="3")], "b.csv"), *sections(cfg), seen_fingerprints=first.fingerprints)
     assert second.lines["order_id"].tolist() == ["3"]
     assert second.excluded[["source_file", "source_row", "rule"]].values.tolist() == [["b.csv", 1, "duplicate line"]]
 
@@ -283,8 +283,8 @@ def test_inferred_product_master_from_lines(tmp_path):
         line(variant_id="11A", unit_price="100", land="IT", order_id="C4"),  # return: not in price or assortment median
         line(variant_id="22B", unit_price="5", land="DE"),
     ])
-    lines = ingest_order_lines(raw, cfg).lines
-    products, info = build_product_master(lines, None, cfg)
+    lines = ingest_order_lines(raw, *sections(cfg)).lines
+    products, info = build_product_master(lines, None, cfg.data)
     assert list(products.columns) == list(PRODUCT_COLUMNS)
     p = products.set_index("variant_id")
     assert p.loc["11A", "product_id"] == "11" and p.loc["11A", "family"] == "1"
@@ -306,7 +306,7 @@ def test_product_master_mapping_and_completion(tmp_path):
         "STATUS": ["", "Discontinued", "", "active"], "AUSLAUF": ["", "", "01.03.2024", ""],
         "SORT": ["DE|AT", "FR", "", ""], "SONDER": ["", "X", "", ""], "TXT": ["a", "b", "c", "d"],
     }, dtype="str")
-    master, info, _ = canonical_product_master(raw, cfg, file="products.csv")
+    master, info, _ = canonical_product_master(raw, cfg.data, file="products.csv")
     m = master.set_index("variant_id")
     assert len(master) == 3 and info["repeated_variants"] == 1
     assert m.loc["V1", "product_id"] == "P1" and m.loc["V1", "list_price"] == 1.5  # first row of V1 wins
@@ -315,14 +315,14 @@ def test_product_master_mapping_and_completion(tmp_path):
     assert m.loc["V3", "discontinued_on"] == pd.Timestamp("2024-03-01")
     assert m.loc["V1", "countries"] == "AT;DE" and bool(m.loc["V2", "is_custom"])
     lines = pd.DataFrame({"variant_id": ["V1"], "product_id": ["P1"], "unit_price": [1.0], "country": ["DE"], "is_custom": [False], "is_return": [False]})
-    products, pinfo = build_product_master(lines, master, cfg)
+    products, pinfo = build_product_master(lines, master, cfg.data)
     assert len(products) == 3 and pinfo == {"inferred": False, "from_master": 3, "inferred_rows": 0}
 
 
 def test_product_master_bad_status_is_quarantined_with_file_row_and_value(tmp_path):
     cfg = make_config(tmp_path, {"order_lines": "x.csv"})
     raw = pd.DataFrame({"variant_id": ["V1", "V2"], "status": ["active", "gone"]}, dtype="str")
-    master, info, quarantine = canonical_product_master(raw, cfg, file="p.csv")
+    master, info, quarantine = canonical_product_master(raw, cfg.data, file="p.csv")
     assert master["variant_id"].tolist() == ["V1"]
     assert quarantine[["source_file", "source_row", "reason", "column", "value", "status"]].values.tolist() == [
         ["p.csv", 2, "unknown status", "status", "gone", "gone"]
@@ -332,15 +332,16 @@ def test_product_master_bad_status_is_quarantined_with_file_row_and_value(tmp_pa
 
 def test_customer_master_with_buying_center_key(tmp_path):
     cfg = make_config(tmp_path, {"order_lines": "x.csv", "buying_center_key": ["customer_id", "KUNWE"],
-                                 "customer_columns": {"customer_id": "KUNNR", "country": "LAND1", "segment": "BRANCHE"}})
-    raw = pd.DataFrame({"KUNNR": ["C1", "C1"], "KUNWE": ["S1", "S2"], "LAND1": ["DE", ""], "BRANCHE": ["auto", "food"]}, dtype="str")
-    master, _, _ = canonical_customer_master(raw, cfg, file="customers.csv")
-    assert master.values.tolist() == [["C1/S1", "C1", "DE", "auto"], ["C1/S2", "C1", "ALL", "food"]]
+                                 "customer_columns": {"customer_id": "KUNNR", "country": "LAND1", "segment": "BRANCHE", "sales_rep": "VKGRP"}})
+    raw = pd.DataFrame({"KUNNR": ["C1", "C1"], "KUNWE": ["S1", "S2"], "LAND1": ["DE", ""], "BRANCHE": ["auto", "food"], "VKGRP": [" Anna ", ""]}, dtype="str")
+    master, _, _ = canonical_customer_master(raw, cfg.data, file="customers.csv")
+    # no name column mapped: an empty name; the sales rep trimmed, empty where the master has none
+    assert master.values.tolist() == [["C1/S1", "C1", "DE", "auto", "", "Anna"], ["C1/S2", "C1", "ALL", "food", "", ""]]
     lines = pd.DataFrame({"buying_center_id": ["C1/S1", "C9/S9", "C9/S9", "C9/S9"], "customer_id": ["C1", "C9", "C9", "C9"],
                           "country": ["DE", "FR", "AT", "FR"]})
     customers, info = build_customer_master(lines, master)
     assert list(customers.columns) == list(CUSTOMER_COLUMNS)
-    assert customers.values.tolist()[-1] == ["C9/S9", "C9", "FR", ""]  # most frequent country
+    assert customers.values.tolist()[-1] == ["C9/S9", "C9", "FR", "", "", ""]  # most frequent country
     assert info == {"inferred": False, "from_master": 2, "inferred_rows": 1}
 
 

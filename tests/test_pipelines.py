@@ -108,10 +108,13 @@ def test_nightly_scores_with_the_champion_skips_unchanged_work_and_is_idempotent
     before = manifest_of_latest(retrained)
     first = xsell("run", "nightly", "--config", str(DEMO_CONFIG), *overrides(retrained), cwd=retrained)
     assert first.returncode == 0, first.stderr[-3000:]
+    # monitor looks at the published run: nothing was ordered after its data end, which is no error
+    data_end = before["data_end"]
+    assert f"monitor: run {before['run_id']}: no order lines after its data end {data_end} yet" in first.stderr
     # same data, same champion: every stage is a cache hit, nothing is published again
     second = xsell("run", "nightly", "--config", str(DEMO_CONFIG), *overrides(retrained), cwd=retrained)
     assert second.returncode == 0, second.stderr[-3000:]
-    for stage in ("ingest", "score", "recommend", "publish"):
+    for stage in ("ingest", "monitor", "score", "recommend", "publish"):
         assert f"{stage}: skipped" in second.stderr
     # --force recomputes everything: a new run with byte-identical files (manifest aside)
     forced = xsell("run", "nightly", "--force", "--config", str(DEMO_CONFIG), *overrides(retrained), cwd=retrained)
@@ -162,3 +165,80 @@ def test_pipeline_failures_map_to_exit_codes(retrained, tmp_path):
     )
     assert no_data.returncode == 2  # a wrong input path is a config error (issue 11, item 8)
     assert "nothing-*.csv" in no_data.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.slow
+def test_a_mapping_only_config_publishes_without_up_sell(tmp_path):
+    """Issue 11, item 2: paths and a column mapping are enough. Without a product master or
+    data.family_rule no two products share a family: up-sell is empty, the run still publishes,
+    and the guardrail says why and which key fixes it."""
+    gen = xsell("demo-data", "--out", str(tmp_path / "data"), "--scale", "tiny", "--seed", "11", cwd=tmp_path)
+    assert gen.returncode == 0, gen.stderr
+    no_masters = [*overrides(tmp_path), "--set", "data.products=null", "--set", "data.customers=null",
+                  "--set", "evaluation.sweep.n_trials=1"]  # fmt: skip
+    run = xsell("run", "retrain", "--config", str(DEMO_CONFIG), *no_masters, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "up-sell has no candidates; map data.product_columns.family or set data.family_rule" in run.stderr
+    manifest = manifest_of_latest(tmp_path)
+    checks = {(c["name"], c["table"]): c for c in manifest["guardrails"]["checks"]}
+    assert checks[("min_rows", "up_sell")]["passed"] and "data.family_rule" in checks[("min_rows", "up_sell")]["detail"]
+    assert pd.read_parquet((tmp_path / "outputs" / "latest" / "up_sell.parquet").resolve()).empty
+    assert not pd.read_parquet((tmp_path / "outputs" / "latest" / "buying_center_suggestions.parquet").resolve()).empty
+
+
+def test_when_popularity_wins_it_is_champion_and_the_run_publishes(retrained):
+    """Issue 10: a champion always exists. With no learned model enabled the best popularity
+    baseline is champion: retrain publishes, says so, and nightly scores with it."""
+    only = [*overrides(retrained, workdir="work-pop", outputs="outputs-pop"), "--set", "models.enabled=[popularity]",
+            "--set", "mlflow.registered_model=xsell-pop"]  # fmt: skip
+    run = xsell("run", "retrain", "--config", str(DEMO_CONFIG), *only, cwd=retrained)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "popularity is champion on this data" in run.stdout
+    assert "learned models did not beat popularity on this data" in run.stdout
+    champion = json.loads((retrained / "work-pop" / "evaluation" / "champion.json").read_text())
+    assert champion["popularity_won"] and champion["model"].startswith("popularity")
+    assert manifest_of_latest(retrained, "outputs-pop")["status"] == "accepted"
+    nightly = xsell("run", "nightly", "--config", str(DEMO_CONFIG), *only, cwd=retrained)
+    assert nightly.returncode == 0, nightly.stderr[-3000:]
+    bcs = pd.read_parquet((retrained / "outputs-pop" / "latest" / "buying_center_suggestions.parquet").resolve())
+    assert set(bcs["source"]) <= {champion["model"], "popularity", "curated"} and len(bcs) > 0
+
+def test_nightly_measures_the_published_run_when_later_orders_arrive(retrained):
+    """A new export file with orders after the data end: nightly's monitor stage measures the
+    run published before (uptake.csv, an MLflow run linked to the champion's version) and the run
+    it publishes carries that uptake in its manifest. Last in this module: it adds data."""
+    import mlflow
+
+    before = manifest_of_latest(retrained)
+    exports = retrained / "data" / "order_lines"
+    newest = sorted(exports.glob("orders_*.csv"))[-1]
+    lines = pd.read_csv(newest, sep=";", encoding="cp1252", dtype=str, keep_default_na=False)
+    day = pd.to_datetime(lines["AUDAT"], format="%d.%m.%Y", errors="coerce")
+    later = lines[day >= day.max() - pd.Timedelta(days=59)].copy()
+    later["AUDAT"] = (day[later.index] + pd.Timedelta(days=60)).dt.strftime("%d.%m.%Y")
+    later["VBELN"] = "9" + later["VBELN"].str[1:]
+    # other buying centers order them: some of what was suggested to them
+    shuffled = later[["KUNNR", "KUNWE", "LAND1"]].sample(frac=1.0, random_state=3).to_numpy()
+    later[["KUNNR", "KUNWE", "LAND1"]] = shuffled
+    later.to_csv(exports / "orders_next.csv", sep=";", encoding="cp1252", index=False)
+
+    run = xsell("run", "nightly", "--config", str(DEMO_CONFIG), *overrides(retrained), cwd=retrained)
+    assert run.returncode == 0, run.stderr[-3000:]
+    folder = retrained / "outputs" / "monitoring" / before["run_id"]
+    uptake = pd.read_csv(folder / "uptake.csv", keep_default_na=False)
+    assert list(uptake.columns) == ["run_id", "table", "country", "kind", "source", "rank_bucket", "metric", "value"]
+    suggestions = pd.read_parquet(retrained / "outputs" / "runs" / before["run_id"] / "buying_center_suggestions.parquet")
+    total = uptake[(uptake["table"] == "buying_center_suggestions") & (uptake[["country", "kind", "source", "rank_bucket"]] == "ALL").all(axis=1)]
+    assert total.set_index("metric")["value"]["suggested"] == len(suggestions)
+    assert {"buying_center_suggestions", "cross_sell", "up_sell"} <= set(uptake["table"])
+    assert "popularity_counterfactual" in set(uptake["source"])
+    after = manifest_of_latest(retrained)
+    assert after["run_id"] != before["run_id"] and after["monitoring"]["latest"]["run_id"] == before["run_id"]
+    assert after["data_end"] > before["data_end"]
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{retrained / 'work' / 'mlflow.db'}")
+    version = client.get_model_version("xsell-demo", str(before["model_version"]))
+    monitor_run = client.get_run(version.tags["xsell.monitor.mlflow_run"])
+    assert monitor_run.data.tags["xsell.published_run"] == before["run_id"]
+    assert monitor_run.data.tags["xsell.model_version"] == str(before["model_version"])
+    assert monitor_run.info.experiment_id == client.get_experiment_by_name("xsell-demo").experiment_id
+    assert monitor_run.data.metrics["buying_center_suggestions.suggested"] == len(suggestions)

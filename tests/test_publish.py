@@ -47,6 +47,12 @@ NAMES = {
 ACTIVE = [f"P{i:02d}" for i in range(1, 11)]
 """Sellable products; P11 is discontinued, P12 custom-made."""
 BUYING_CENTERS = {"C1/001": ("C1", "DE"), "C1/002": ("C1", "DE"), "C2/001": ("C2", "AT"), "C3/001": ("C3", "FR"), "C4/007": ("C4", "DE")}
+CUSTOMER_NAMES = {"C1": "Müller & Söhne <GmbH>", "C2": "Gruber AG", "C3": "", "C4": '=Schmidt "Präzision" KG'}
+"""Customer master names; C3 has none (its number stands in), C4's would be a formula."""
+SALES_REPS = {"C1/001": "Anna Becker", "C1/002": "Jonas Weber", "C2/001": "Eva Gruber", "C3/001": "", "C4/007": "Anna Becker"}
+"""Sales rep per buying center; C3/001 has none."""
+ORDER_DATES = {"C1/001": "2026-10-02", "C1/002": "2026-09-15", "C2/001": "2026-08-01", "C3/001": "2026-11-20", "C4/007": "2026-07-07"}
+"""Each buying center's last order (a later return of C1/001 does not count)."""
 
 
 def build_products() -> pd.DataFrame:
@@ -119,16 +125,20 @@ TABLES_META = {
 
 
 def write_workdir(workdir: Path, tables: dict[str, pd.DataFrame] | None = None, meta: dict | None = None) -> None:
-    """Write what ingest and recommend leave in a workdir: product and customer masters,
-    the three tables and tables.json."""
+    """Write what ingest and recommend leave in a workdir: product and customer masters, the
+    order lines' columns publish reads, the three tables and tables.json."""
     (workdir / "canonical").mkdir(parents=True, exist_ok=True)
     (workdir / "tables").mkdir(parents=True, exist_ok=True)
     build_products().to_parquet(workdir / "canonical" / "products.parquet")
     customers = pd.DataFrame(
-        [(bc, cust, country, "industry") for bc, (cust, country) in BUYING_CENTERS.items()],
-        columns=["buying_center_id", "customer_id", "country", "segment"],
+        [(bc, cust, country, "industry", CUSTOMER_NAMES[cust], SALES_REPS[bc]) for bc, (cust, country) in BUYING_CENTERS.items()],
+        columns=["buying_center_id", "customer_id", "country", "segment", "customer_name", "sales_rep"],
     )
     customers.to_parquet(workdir / "canonical" / "customers.parquet")
+    lines = [(bc, pd.Timestamp("2026-01-05"), country, "EUR", False) for bc, (_, country) in BUYING_CENTERS.items()]
+    lines += [(bc, pd.Timestamp(day), BUYING_CENTERS[bc][1], "EUR", False) for bc, day in ORDER_DATES.items()]
+    lines += [("C1/001", pd.Timestamp("2026-11-01"), "DE", "EUR", True), ("C3/001", pd.Timestamp("2026-02-01"), "FR", "", False)]
+    pd.DataFrame(lines, columns=["buying_center_id", "order_date", "country", "currency", "is_return"]).to_parquet(workdir / "canonical" / "order_lines.parquet")
     for name, frame in (tables if tables is not None else build_tables()).items():
         frame.to_parquet(workdir / "tables" / f"{name}.parquet")
     (workdir / "tables" / "tables.json").write_text(json.dumps(meta if meta is not None else TABLES_META))
@@ -263,6 +273,23 @@ def test_guardrails_min_rows_and_buying_center_coverage():
     assert _failed(report) == {("up_sell", "min_rows"), ("buying_center_suggestions", "coverage")}
     coverage = [c for c in report.checks if c.name == "coverage"][0]
     assert coverage.value == pytest.approx(1 / 6)
+
+
+def test_an_empty_table_says_why_and_which_key_fixes_it():
+    tables = build_tables()
+    tables["up_sell"] = tables["up_sell"].iloc[0:0]
+    tables["cross_sell"] = tables["cross_sell"].iloc[0:0]
+    cfg = GuardrailsConfig(min_rows={"cross_sell": 1, "up_sell": 1})
+    report = check_guardrails(_prepared(tables), build_products(), None, None, cfg, TODAY)
+    detail = {(c.table, c.name): c.detail for c in report.checks}
+    assert _failed(report) >= {("cross_sell", "min_rows"), ("up_sell", "min_rows")}
+    assert "rules.min_support_count" in detail[("cross_sell", "min_rows")]
+    assert "upsell_min_price_ratio" in detail[("up_sell", "min_rows")]
+    # without families (each product its own) an empty up_sell is expected: the run publishes without it
+    no_families = build_products().assign(family=lambda f: f["product_id"])
+    report = check_guardrails(_prepared(tables), no_families, None, None, cfg, TODAY)
+    up = [c for c in report.checks if c.table == "up_sell" and c.name == "min_rows"][0]
+    assert up.passed and up.detail.startswith("skipped: products have no families") and "data.family_rule" in up.detail
 
 
 def test_churn_by_hand():

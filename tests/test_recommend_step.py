@@ -12,7 +12,8 @@ from xsell.config import config_from_dict
 from xsell.errors import ConfigError, InputDataError
 from xsell.io.layout import Workdir
 from xsell.io.readers import read_champion
-from xsell.steps.recommend import choose_personal_model, read_block_list, read_curated_links, resolve_models_dir
+from xsell.recommend.sources import choose_personal_model
+from xsell.steps.recommend import read_block_list, read_curated_links, resolve_models_dir
 
 TODAY = pd.Timestamp("2024-07-01")
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from xsell import __version__
 from xsell.errors import UsageError, XsellError
@@ -134,6 +136,22 @@ def _cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    from xsell.steps.serve import serve
+
+    return serve(cfg, args.port)
+
+
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    cfg = _load(args)
+    from xsell.steps.monitor import run_monitor
+
+    for run in run_monitor(cfg, args.run).runs:
+        print(run.message.removeprefix("monitor: "))
+    return 0
+
+
 def _cmd_config(args: argparse.Namespace) -> int:
     import json
 
@@ -156,30 +174,53 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from xsell.pipeline import run_pipeline
+    from xsell.stages import STAGES
 
-    run_pipeline(args.pipeline, args.config, args.overrides, force=args.force)
+    ctx = run_pipeline(args.pipeline, args.config, args.overrides, stages=STAGES, force=args.force)
+    print(run_summary(ctx))
     return 0
 
 
-# -- parser --------------------------------------------------------------------------------
-def build_parser() -> argparse.ArgumentParser:
-    fmt = argparse.RawDescriptionHelpFormatter
-    parser = _Parser(
-        prog="xsell",
-        description="Cross-sell and up-sell recommendations for B2B manufacturers from ERP order history.",
-        formatter_class=fmt,
-        epilog=_example(
-            """
-            xsell demo-data --out demo-data
-            xsell run retrain --config configs/demo.yaml
-            """
-        ),
-        parents=[_global_options(defaults=True)],
-    )
-    parser.add_argument("--version", action="version", version=f"xsell {__version__}")
-    common = [_global_options(defaults=False)]
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+def run_summary(ctx: Any) -> str:
+    """What a person running ``make demo`` or reading a cron mail wants to know: where the output
+    is, which champion made it and how it did against popularity (``champion.json``)."""
+    from xsell.io.readers import read_champion
 
+    cfg, v = ctx.cfg, ctx.values
+    lines = [f"xsell {ctx.pipeline}: done"]
+    if "published_dir" in v:
+        run = Path(v["published_dir"])
+        lines.append(f"  published run:   {run}")
+        lines.append(f"  latest:          {Path(cfg.publish.outputs) / 'latest'}")
+        if (run / "sales").is_dir():
+            lines.append(f"  sales:           {run / 'sales'}/  (one workbook per country, for sales ops)")
+        if (run / "shop").is_dir():
+            shop = ", ".join(sorted(p.name for p in (run / "shop").iterdir() if p.is_file())[:4])
+            lines.append(f"  shop:            {run / 'shop'}/  ({shop})")
+    if "tables" in v:
+        lines.append(f"  tables:          {ctx.workdir.tables}")
+    if v.get("monitored"):
+        lines.append(f"  uptake:          {len(v['monitored'])} published run(s) measured in {Path(cfg.publish.outputs) / 'monitoring'}/")
+    if "model_version" in v:
+        lines.append(f"  champion:        {v.get('model_name')} v{v['model_version']} ({v.get('champion_model')})")
+    champion = read_champion(cfg.workdir)
+    if champion is not None and ctx.pipeline in ("retrain", "backtest"):
+        lines.append(f"  evaluation:      {champion.get('summary', '')}")
+        if champion.get("popularity_won"):
+            lines.append("                   learned models did not beat popularity on this data; the best sellers are published")
+    uri = cfg.tracking_uri
+    if uri.startswith("sqlite:///"):
+        beside = Path(sys.executable).parent / "mlflow"  # the venv's mlflow, if not on PATH
+        mlflow = "mlflow" if shutil.which("mlflow") or not beside.exists() else str(beside)
+        lines.append(f"  MLflow UI:       {mlflow} ui --backend-store-uri {uri}")
+    if ctx.pipeline == "retrain" and "published_dir" in v and cfg.source is not None:
+        lines.append(f"  next:            schedule `xsell run nightly --config {cfg.source}` (README: Pipelines and scheduling)")
+    return "\n".join(lines)
+
+
+# -- parser --------------------------------------------------------------------------------
+def _parser_demo_data(sub: Any, fmt: type[argparse.HelpFormatter], common: list[argparse.ArgumentParser]) -> None:
+    """``xsell demo-data``."""
     p = sub.add_parser(
         "demo-data",
         parents=common,
@@ -194,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", default=42, type=int, help="random seed (default 42)")
     p.set_defaults(func=_cmd_demo_data)
 
+
+def _parser_ingest(sub: Any, fmt: type[argparse.HelpFormatter], common: list[argparse.ArgumentParser]) -> None:
+    """``xsell ingest``."""
     p = sub.add_parser(
         "ingest",
         parents=common,
@@ -207,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.set_defaults(func=_cmd_ingest)
 
+
+def _parser_train(sub: Any, fmt: type[argparse.HelpFormatter], common: list[argparse.ArgumentParser]) -> None:
+    """``xsell train``."""
     p = sub.add_parser(
         "train",
         parents=common,
@@ -219,6 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.set_defaults(func=_cmd_train)
 
+
+def _parser_rules(sub: Any, fmt: type[argparse.HelpFormatter], common: list[argparse.ArgumentParser]) -> None:
+    """``xsell rules``."""
     p = sub.add_parser(
         "rules",
         parents=common,
@@ -232,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="CSV file to write")
     p.set_defaults(func=_cmd_rules)
 
+
+def _parser_evaluate(sub: Any, fmt: type[argparse.HelpFormatter], common: list[argparse.ArgumentParser]) -> None:
+    """``xsell evaluate``."""
     p = sub.add_parser(
         "evaluate",
         parents=common,
@@ -244,6 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.set_defaults(func=_cmd_evaluate)
 
+
+def _parser_recommend(sub: Any, fmt: type[argparse.HelpFormatter], common: list[argparse.ArgumentParser]) -> None:
+    """``xsell recommend``."""
     p = sub.add_parser(
         "recommend",
         parents=common,
@@ -256,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.set_defaults(func=_cmd_recommend)
 
+
+def _parser_links(sub: Any, fmt: type[argparse.HelpFormatter], common: list[argparse.ArgumentParser]) -> None:
+    """``xsell links``."""
     p = sub.add_parser(
         "links",
         parents=common,
@@ -278,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--out", required=True, type=Path, help="CSV file to write")
     q.set_defaults(func=_cmd_links_review)
 
+
+def _parser_publish(sub: Any, fmt: type[argparse.HelpFormatter], common: list[argparse.ArgumentParser]) -> None:
+    """``xsell publish``."""
     p = sub.add_parser(
         "publish",
         parents=common,
@@ -300,6 +362,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="publish diff: also write every changed link as CSV to this file")
     p.set_defaults(func=_cmd_publish)
 
+
+def _parser_serve(sub: Any, fmt: type[argparse.HelpFormatter], common: list[argparse.ArgumentParser]) -> None:
+    """``xsell serve``."""
+    p = sub.add_parser(
+        "serve",
+        parents=common,
+        help="serve the published call-list pages on 127.0.0.1",
+        description="Serve <publish.outputs> read-only on 127.0.0.1 with Python's http.server and print the "
+        "address of the latest run's pages (<outputs>/latest/site/index.html), until Ctrl+C. The pages "
+        "also work opened from disk; this is a convenience.",
+        formatter_class=fmt,
+        epilog=_example("xsell serve --config configs/demo.yaml --port 8000"),
+    )
+    _add_config(p)
+    p.add_argument("--port", type=int, default=8000, help="TCP port on 127.0.0.1 (default 8000; 0 picks a free one)")
+    p.set_defaults(func=_cmd_serve)
+
+
+def _parser_config(sub: Any, fmt: type[argparse.HelpFormatter], common: list[argparse.ArgumentParser]) -> None:
+    """``xsell config``."""
+    p = sub.add_parser(
+        "monitor",
+        parents=common,
+        help="measure what buying centers bought after a published run (uptake vs popularity)",
+        description="Measure published runs on the order lines dated after their data end, within\n"
+        "monitor.window_days (default 90): suggested products bought, revenue and days to the first\n"
+        "purchase per country, kind, source and rank bucket, against a popularity counterfactual, and\n"
+        "the uptake of the cross-/up-sell links. Writes <outputs>/monitoring/<run_id>/uptake.csv and\n"
+        "plots, and an MLflow run. Default: every accepted run with order lines not measured yet; a\n"
+        "run without later order lines is reported, not an error (exit 0).",
+        formatter_class=fmt,
+        epilog=_example(
+            """
+            xsell monitor --config configs/demo.yaml
+            xsell monitor --config configs/demo.yaml --run 20261127T010203Z-1a2b3c4 --set monitor.window_days=30
+            """
+        ),
+    )
+    _add_config(p)
+    p.add_argument("--run", metavar="RUN_ID", help="the published run to measure (latest: the one latest points to), again if it was measured before")
+    p.set_defaults(func=_cmd_monitor)
+
     p = sub.add_parser(
         "config",
         parents=common,
@@ -318,6 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p, required=False)
     p.set_defaults(func=_cmd_config)
 
+
+def _parser_run(sub: Any, fmt: type[argparse.HelpFormatter], common: list[argparse.ArgumentParser]) -> None:
+    """``xsell run``."""
     p = sub.add_parser(
         "run",
         parents=common,
@@ -336,6 +443,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     p.add_argument("--force", action="store_true", help="recompute every stage, ignoring caches")
     p.set_defaults(func=_cmd_run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = _Parser(
+        prog="xsell",
+        description="Cross-sell and up-sell recommendations for B2B manufacturers from ERP order history.",
+        formatter_class=fmt,
+        epilog=_example(
+            """
+            xsell demo-data --out demo-data
+            xsell run retrain --config configs/demo.yaml
+            """
+        ),
+        parents=[_global_options(defaults=True)],
+    )
+    parser.add_argument("--version", action="version", version=f"xsell {__version__}")
+    common = [_global_options(defaults=False)]
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for add in (_parser_demo_data, _parser_ingest, _parser_train, _parser_rules, _parser_evaluate, _parser_recommend, _parser_links, _parser_publish, _parser_serve, _parser_config, _parser_run):
+        add(sub, fmt, common)
     return parser
 
 

@@ -25,6 +25,7 @@ from xsell.evaluation.config import EvaluationConfig, MlflowConfig
 from xsell.ingest.config import DataConfig, IngestConfig
 from xsell.interactions.config import InteractionsConfig
 from xsell.models.config import LearningConfig, ModelsConfig, RulesConfig
+from xsell.monitor.config import MonitorConfig
 from xsell.publish.config import PublishConfig
 from xsell.recommend.config import RecommendConfig
 from xsell.spark.config import EngineConfig
@@ -60,6 +61,8 @@ class Config(StrictModel):
     """Suggestion tables and business rules."""
     publish: PublishConfig = Field(default_factory=PublishConfig)
     """Published outputs."""
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    """Uptake of published suggestions on later order lines (``xsell monitor``)."""
     engine: EngineConfig = Field(default_factory=EngineConfig)
     """Which backend runs the heavy stages (``local`` or ``spark``)."""
 

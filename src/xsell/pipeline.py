@@ -1,10 +1,12 @@
 """The thin runner behind ``xsell run PIPELINE``: which stages, in which order, with caching.
 
 A pipeline file (``pipelines/<name>.yaml``) names its stages in order and a config overlay.
-Each stage is a function of a ``RunContext``; the runner adds what unattended runs need:
-a lock per workdir and per outputs folder, one start and one end line per stage (counts,
-seconds, peak memory), and a cache keyed by input fingerprint + config hash so unchanged work
-is skipped. At the start it tidies what a killed run left: temp files, and MLflow runs still
+Each ``Stage`` declares what its output depends on (config sections, files it reads, other
+state) and what it writes; the runner receives the stage registry (``run_pipeline(...,
+stages=...)``, the CLI passes ``xsell.stages.STAGES``) and adds what unattended runs need: a
+lock per workdir and per outputs folder, one start and one end line per stage (counts, seconds,
+peak memory), and a cache whose key is derived from the declaration, so unchanged work is
+skipped. At the start it tidies what a killed run left: temp files, and MLflow runs still
 marked RUNNING (ended as KILLED). A corrupt cache record is discarded with a warning.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,7 @@ from xsell import __version__
 from xsell.config import Config, load_config, read_yaml
 from xsell.configbase import StrictModel
 from xsell.errors import ConfigError
+from xsell.fingerprint import file_fingerprints, sha256_json
 from xsell.io.layout import Workdir, check_folders
 from xsell.io.writers import ensure_dir, read_state, remove_leftovers, write_json
 from xsell.lock import RunLock
@@ -71,15 +74,15 @@ def find_pipeline(name_or_path: str, config_path: Path) -> Path:
     raise ConfigError(f"unknown pipeline {name_or_path!r} (known: {', '.join(known) or 'none found'})")
 
 
-def load_pipeline(path: Path) -> PipelineSpec:
-    """Read and validate a pipeline file; stage names must exist."""
+def load_pipeline(path: Path, stages: Mapping[str, Stage]) -> PipelineSpec:
+    """Read and validate a pipeline file; its stage names must be in ``stages``."""
     try:
         spec = PipelineSpec.model_validate(read_yaml(path))
     except ValidationError as exc:
         raise ConfigError(f"invalid pipeline file: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}", file=path) from None
-    unknown = [s for s in spec.stages if s not in _stages()]
+    unknown = [s for s in spec.stages if s not in stages]
     if unknown:
-        raise ConfigError(f"unknown stage(s) {unknown} (known: {', '.join(_stages())})", file=path)
+        raise ConfigError(f"unknown stage(s) {unknown} (known: {', '.join(stages)})", file=path)
     return spec
 
 
@@ -97,38 +100,83 @@ class RunContext:
     def workdir(self) -> Workdir:
         return Workdir(self.cfg.workdir)
 
+    def sections(self, *names: str) -> dict[str, Any]:
+        """The named config sections as JSON values."""
+        dumped = self.cfg.model_dump(mode="json")
+        return {name: dumped[name] for name in names}
+
+    def fingerprints(self, paths: Sequence[Path]) -> list[dict[str, Any]]:
+        """sha256 (+ size, mtime) of every existing file of ``paths``; a memo in the workdir cache
+        keyed by size + mtime avoids re-hashing big files that did not change."""
+        memo_file = self.workdir.cache / "file_hashes.json"
+        memo = read_state(memo_file, "file-hash memo")
+        memo = memo if isinstance(memo, dict) else {}
+        prints = file_fingerprints([Path(p) for p in paths if Path(p).is_file()], memo)
+        fresh = {p["path"]: p for p in prints}
+        if any(memo.get(k) != v for k, v in fresh.items()):
+            write_json({**memo, **fresh}, memo_file, indent=1)
+        return prints
+
+
+def _nothing(ctx: RunContext) -> Sequence[Path]:
+    return ()
+
+
+def _no_state(ctx: RunContext) -> Any:
+    return None
+
+
+def _no_outputs(ctx: RunContext, result: dict[str, Any]) -> Sequence[Path]:
+    return ()
+
 
 @dataclass(frozen=True)
 class Stage:
-    """A pipeline stage: ``run`` does the work and returns JSON-able results (incl. ``counts``);
-    ``key`` returns what determines its output (``None``: never cached); ``outputs(ctx, result)``
-    are the paths (given the cached result) that must still exist for a cache hit."""
+    """A pipeline stage and its declared inputs and outputs.
+
+    - ``run(ctx)`` does the work and returns JSON-able results (``counts`` for its end line);
+    - ``config``: the config sections its output depends on;
+    - ``reads(ctx)``: the files it reads (their content is part of the cache key; absent ones count
+      as absent);
+    - ``state(ctx)``: what else it depends on that is not a file (e.g. the registry's champion);
+    - ``writes(ctx, result)``: its outputs, which must still exist for a cache hit;
+    - ``cached``: ``False`` runs it every time.
+    """
 
     run: Callable[[RunContext], dict[str, Any]]
-    key: Callable[[RunContext], Any] | None = None
-    outputs: Callable[[RunContext, dict[str, Any]], list[Path]] = lambda ctx, result: []
+    config: tuple[str, ...] = ()
+    reads: Callable[[RunContext], Sequence[Path]] = _nothing
+    state: Callable[[RunContext], Any] = _no_state
+    writes: Callable[[RunContext, dict[str, Any]], Sequence[Path]] = _no_outputs
+    cached: bool = True
+
+    def key(self, name: str, ctx: RunContext) -> str:
+        """The cache key: the stage, the code version and everything the declaration names."""
+        reads = [Path(p) for p in self.reads(ctx)]
+        hashes = {p["path"]: p["sha256"] for p in ctx.fingerprints(reads)}
+        files = {str(Path(p).resolve()): hashes.get(str(Path(p).resolve())) for p in reads}
+        return sha256_json(
+            {"stage": name, "xsell": __version__, "config": ctx.sections(*self.config), "reads": files, "state": self.state(ctx)}
+        )
 
 
 def _cache_file(ctx: RunContext, name: str) -> Path:
     return ctx.workdir.cache / f"{name}.json"
 
 
-def run_stage(name: str, ctx: RunContext) -> dict[str, Any]:
-    """Run one stage with caching and stage lines; merge its results into ``ctx.values``."""
-    from xsell.fingerprint import sha256_json
-
-    st = _stages()[name]
-    key = None
-    if st.key is not None:
-        key = sha256_json({"stage": name, "xsell": __version__, "key": st.key(ctx)})
-        record = None if ctx.force else read_state(_cache_file(ctx, name), f"{name} cache record")
-        if isinstance(record, dict):
-            if record.get("key") == key and all(Path(p).exists() for p in st.outputs(ctx, record.get("result", {}))):
+def run_stage(name: str, stage: Stage, ctx: RunContext) -> dict[str, Any]:
+    """Run ``stage`` (named ``name``) with caching and stage lines; merge its results into ``ctx.values``."""
+    key = stage.key(name, ctx) if stage.cached else None
+    if key is not None and not ctx.force:
+        record = read_state(_cache_file(ctx, name), f"{name} cache record")
+        if isinstance(record, dict) and record.get("key") == key:
+            result = record.get("result", {})
+            if all(Path(p).exists() for p in stage.writes(ctx, result)):
                 log.info("%s: skipped, inputs and config unchanged since %s (use --force to recompute)", name, record.get("at"))
-                ctx.values.update(record.get("result", {}))
-                return record.get("result", {})
+                ctx.values.update(result)
+                return result
     with stage_lines(name, log) as report:
-        result = st.run(ctx) or {}
+        result = stage.run(ctx) or {}
         report.counts.update(result.get("counts", {}))
     ctx.values.update(result)
     if key is not None:
@@ -142,11 +190,13 @@ def run_pipeline(
     config_path: str | Path,
     overrides: list[str] | tuple[str, ...] = (),
     *,
+    stages: Mapping[str, Stage],
     force: bool = False,
 ) -> RunContext:
-    """Load the pipeline and config, take the lock, run every stage in order."""
+    """Load the pipeline and config, take the locks, run every stage (from ``stages``) in order;
+    returns the context (its ``values`` hold what the stages reported)."""
     config_path = Path(config_path)
-    spec = load_pipeline(find_pipeline(name_or_path, config_path))
+    spec = load_pipeline(find_pipeline(name_or_path, config_path), stages)
     cfg = load_config(config_path, overrides, overlays=[spec.overlay])
     ctx = RunContext(cfg=cfg, pipeline=spec.name, force=force)
     check_folders(cfg)
@@ -158,11 +208,8 @@ def run_pipeline(
         log.info("pipeline %s: %s (config %s, hash %s)", spec.name, " -> ".join(spec.stages), config_path, cfg.hash()[:12])
         _tidy(ctx)
         for name in spec.stages:
-            run_stage(name, ctx)
+            run_stage(name, stages[name], ctx)
     log.info("pipeline %s: done in %.1f s", spec.name, time.perf_counter() - t0)
-    from xsell.stages import summarize
-
-    print(summarize(ctx))
     return ctx
 
 
@@ -175,10 +222,3 @@ def _tidy(ctx: RunContext) -> None:
         from xsell.tracking import end_orphaned_runs
 
         end_orphaned_runs(ctx.cfg.tracking_uri, ctx.cfg.mlflow.experiment)
-
-
-def _stages() -> Mapping[str, Stage]:
-    """The stage registry (``xsell.stages``), imported on first use."""
-    from xsell.stages import STAGES
-
-    return STAGES

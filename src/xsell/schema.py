@@ -38,7 +38,11 @@ PRODUCT_COLUMNS: tuple[str, ...] = (
 )
 
 # -- canonical customer master (<workdir>/canonical/customers.parquet) ----------------------
-CUSTOMER_COLUMNS: tuple[str, ...] = ("buying_center_id", "customer_id", "country", "segment")
+CUSTOMER_COLUMNS: tuple[str, ...] = (
+    "buying_center_id", "customer_id", "country", "segment",
+    "customer_name",  # str, the customer's name (may be empty): the sales workbooks show it before ids
+    "sales_rep",  # str, sales representative or territory (may be empty): one workbook per rep
+)
 
 ALL_COUNTRIES = "ALL"
 

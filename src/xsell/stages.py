@@ -1,62 +1,30 @@
-"""The stages pipelines are made of: each wires one step runner into the pipeline runner.
+"""The stages pipelines are made of: each wires one step into the runner and declares its I/O.
 
-A stage reads what earlier stages left in ``ctx.values`` (models folder, champion, MLflow
-ids), calls the step, and returns JSON-able results plus ``counts`` for its end line. Its
-cache key names everything its output depends on: input file hashes and the config
-sections it reads, so an unchanged ``nightly`` skips straight through.
+A stage reads what earlier stages left in ``ctx.values`` (models folder, champion, MLflow ids),
+calls its step (``xsell.steps.*``) and returns JSON-able results plus ``counts`` for its end line.
+Its ``Stage`` declaration names the config sections, the files it reads, any other state (the
+registry's champion) and the files it writes; the runner derives the cache key from that, so an
+unchanged ``nightly`` skips straight through and no input is forgotten.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from xsell.fingerprint import expand_inputs, file_fingerprints, sha256_file
+from xsell.fingerprint import expand_inputs
 from xsell.pipeline import RunContext, Stage
 
-log = logging.getLogger(__name__)
 
-
-def _sections(ctx: RunContext, *names: str) -> dict[str, Any]:
-    dumped = ctx.cfg.model_dump(mode="json")
-    return {name: dumped[name] for name in names}
-
-
-def _hash_if_file(path: Path | None) -> str | None:
-    """sha256 of a file or of a dataset folder (Spark backend), None when absent."""
-    return sha256_file(path) if path is not None and Path(path).exists() else None
-
-
-def _canonical_hashes(ctx: RunContext) -> dict[str, str | None]:
+def _canonical(ctx: RunContext) -> list[Path]:
     wd = ctx.workdir
-    return {p.name: _hash_if_file(p) for p in (wd.order_lines, wd.products, wd.customers)}
+    return [wd.order_lines, wd.products, wd.customers]
 
 
 # -- ingest -----------------------------------------------------------------------------------
-def _input_files(ctx: RunContext) -> list[Path]:
+def _export_files(ctx: RunContext) -> list[Path]:
     data = ctx.cfg.data
     return expand_inputs(data.order_lines) + expand_inputs(data.products) + expand_inputs(data.customers)
-
-
-def _input_fingerprints(ctx: RunContext) -> list[dict[str, Any]]:
-    """sha256 of every input file; a memo keyed by size + mtime avoids re-hashing big exports."""
-    from xsell.io.writers import read_state, write_json
-
-    memo_file = ctx.workdir.cache / "file_hashes.json"
-    memo = read_state(memo_file, "file-hash memo")
-    prints = file_fingerprints(_input_files(ctx), memo if isinstance(memo, dict) else {})
-    write_json({p["path"]: p for p in prints}, memo_file, indent=1)
-    return prints
-
-
-def _ingest_key(ctx: RunContext) -> Any:
-    return {"inputs": [(p["path"], p["sha256"]) for p in _input_fingerprints(ctx)], **_sections(ctx, "data", "ingest")}
 
 
 def _ingest(ctx: RunContext) -> dict[str, Any]:
@@ -65,45 +33,26 @@ def _ingest(ctx: RunContext) -> dict[str, Any]:
     summary = run_ingest(ctx.cfg)
     per_file = {Path(f["file"]).resolve().as_posix(): f for f in summary.files}
     prints = []
-    for p in _input_fingerprints(ctx):
+    for p in ctx.fingerprints(_export_files(ctx)):
         f = per_file.get(Path(p["path"]).as_posix(), {})  # order-line files; masters have no dates
         prints.append(
             {"path": p["path"], "sha256": p["sha256"], "rows": f.get("rows_read"), "date_min": f.get("date_min"), "date_max": f.get("date_max")}
         )
-    return {
-        "input_fingerprints": prints,
-        "counts": {
-            "read": summary.rows_read,
-            "accepted": summary.rows_accepted,
-            "quarantined": summary.rows_quarantined,
-            "excluded": summary.rows_excluded,
-        },
-    }
+    counts = {"read": summary.rows_read, "accepted": summary.rows_accepted, "quarantined": summary.rows_quarantined, "excluded": summary.rows_excluded}
+    return {"input_fingerprints": prints, "counts": counts}
 
 
-def _ingest_outputs(ctx: RunContext, result: dict[str, Any]) -> list[Path]:
+def _ingest_writes(ctx: RunContext, result: dict[str, Any]) -> list[Path]:
     wd = ctx.workdir
     return [wd.order_lines, wd.products, wd.customers, wd.ingest_summary]
 
 
 # -- train / evaluate / backtest --------------------------------------------------------------
-def _train_key(ctx: RunContext) -> Any:
-    return {"canonical": _canonical_hashes(ctx), **_sections(ctx, "interactions", "rules", "models")}
-
-
 def _train(ctx: RunContext) -> dict[str, Any]:
     from xsell.steps.train import run_train
 
     result = run_train(ctx.cfg)
     return {"models_dir": str(result.run_dir), "train_dir": str(result.run_dir), "counts": {"models": len(result.models)}}
-
-
-def _evaluate_key(ctx: RunContext) -> Any:
-    return {
-        "canonical": _canonical_hashes(ctx),
-        "tracking_uri": ctx.cfg.tracking_uri,
-        **_sections(ctx, "interactions", "rules", "models", "evaluation", "mlflow"),
-    }
 
 
 def _evaluate(ctx: RunContext) -> dict[str, Any]:
@@ -119,102 +68,62 @@ def _evaluate(ctx: RunContext) -> dict[str, Any]:
     return out
 
 
-def _evaluate_outputs(ctx: RunContext, result: dict[str, Any]) -> list[Path]:
-    return [ctx.workdir.metrics]
+def _tracking(ctx: RunContext) -> Any:
+    return {"tracking_uri": ctx.cfg.tracking_uri}
 
 
 # -- score: the registry's champion + fresh rules on the current history ----------------------
-def _champion(ctx: RunContext):
+def _champion_state(ctx: RunContext) -> Any:
+    from xsell.steps.score import newest_train_run
     from xsell.tracking import get_alias
 
-    return get_alias(ctx.cfg.tracking_uri, ctx.cfg.mlflow.registered_model)
-
-
-def _similarity_sources(ctx: RunContext) -> set[str]:
-    """Models whose item similarity the cross-/up-sell blend reads (``recommend.*_weights``)."""
-    from xsell.recommend.config import similarity_sources
-
-    return similarity_sources(ctx.cfg.recommend)
-
-
-def _newest_train_run(ctx: RunContext) -> Path | None:
-    """The training run of this pipeline, else the newest one under ``models.dir``."""
-    from xsell.errors import ConfigError
-    from xsell.steps.recommend import resolve_models_dir
-
-    if ctx.values.get("train_dir"):
-        return Path(ctx.values["train_dir"])
-    try:
-        return resolve_models_dir(ctx.cfg, None)
-    except ConfigError:
-        return None
-
-
-def _score_key(ctx: RunContext) -> Any:
-    info = _champion(ctx)
-    train = _newest_train_run(ctx)
-    return {
-        "champion": None if info is None else [info.name, info.version, info.run_id],
-        "canonical": _canonical_hashes(ctx),
-        "train_run": None if train is None else str(train),
-        **_sections(ctx, "interactions", "rules", "recommend"),
-    }
+    info = get_alias(ctx.cfg.tracking_uri, ctx.cfg.mlflow.registered_model)
+    train = newest_train_run(ctx.cfg, Path(ctx.values["train_dir"]) if ctx.values.get("train_dir") else None)
+    return {"champion": None if info is None else [info.name, info.version, info.run_id], "train_run": None if train is None else str(train)}
 
 
 def _score(ctx: RunContext) -> dict[str, Any]:
-    """Assemble the models the tables are made from in ``<workdir>/scoring/v<version>/``:
-    ``models:/<name>@champion`` (personal ranking), association rules fitted on the current
-    history, and the other similarity sources of ``recommend.*_weights`` from the newest
-    training run (``xsell train`` / the ``train`` stage)."""
-    from xsell.interactions.build import build_training_data
-    from xsell.io.readers import read_canonical
-    from xsell.models.registry import build_model, load_model
-    from xsell.tracking import load_champion
+    from xsell.steps.score import run_score
 
-    cfg = ctx.cfg
-    wd = ctx.workdir
-    download = wd.root / "scoring" / "download"
-    shutil.rmtree(download, ignore_errors=True)
-    local, info = load_champion(cfg.tracking_uri, cfg.mlflow.registered_model, download)
-    champion = load_model(local)
-    scoring = wd.root / "scoring" / f"v{info.version}"
-    shutil.rmtree(scoring, ignore_errors=True)
-    scoring.mkdir(parents=True)
-    shutil.copytree(local, scoring / champion.name)
-    shutil.rmtree(download, ignore_errors=True)
-    models = [champion.name]
-    if champion.name != "rules":  # similarity only: ownership comes from the champion
-        lines = read_canonical(wd.order_lines)
-        customers = read_canonical(wd.customers, required=False)
-        data = build_training_data(lines, customers, cfg.interactions, level=cfg.models.level)
-        build_model("rules", cfg.models, cfg.rules).fit(data).save(scoring / "rules")
-        models.append("rules")
-    train = _newest_train_run(ctx)
-    for name in sorted(_similarity_sources(ctx) - set(models)):
-        saved = train / name if train is not None else None
-        if saved is not None and (saved / "model.json").is_file():
-            shutil.copytree(saved, scoring / name)
-            models.append(name)
-        else:
-            log.warning("score: no trained %s model (run `xsell train`); the blend goes on without it", name)
-    marker = {
-        "source": "registry", "registered_model": info.name, "version": info.version, "run_id": info.run_id,
-        "train_run": None if train is None else str(train), "models": models,
-    }  # fmt: skip
-    (scoring / "train.json").write_text(json.dumps(marker, indent=2))
-    log.info("score: champion %s v%s (%s), similarity from %s in %s", info.name, info.version, champion.name, models[1:], scoring)
+    train_dir = ctx.values.get("train_dir")
+    res = run_score(ctx.cfg, train_dir=Path(train_dir) if train_dir else None)
     return {
-        "models_dir": str(scoring),
-        "champion_model": champion.name,
-        "model_name": info.name,
-        "model_version": info.version,
-        "champion_run_id": info.run_id,
-        "counts": {"champion": f"{info.name} v{info.version} ({champion.name})"},
+        "models_dir": str(res.models_dir),
+        "champion_model": res.champion_model,
+        "model_name": res.model_name,
+        "model_version": res.model_version,
+        "champion_run_id": res.run_id,
+        "counts": {"champion": f"{res.model_name} v{res.model_version} ({res.champion_model})"},
     }
 
 
-def _score_outputs(ctx: RunContext, result: dict[str, Any]) -> list[Path]:
+def _score_writes(ctx: RunContext, result: dict[str, Any]) -> list[Path]:
     return [Path(result.get("models_dir", ctx.workdir.root / "scoring" / "missing"))]
+
+
+# -- monitor: uptake of the published runs on the order lines that came after them ----------
+def _monitor_reads(ctx: RunContext) -> list[Path]:
+    block_list = ctx.cfg.recommend.block_list
+    return [*_canonical(ctx), *([block_list] if block_list else [])]
+
+
+def _monitor_state(ctx: RunContext) -> Any:
+    from xsell.steps.publish import list_runs
+
+    return {"runs": list_runs(Path(ctx.cfg.publish.outputs) / "runs"), "tracking_uri": ctx.cfg.tracking_uri}
+
+
+def _monitor(ctx: RunContext) -> dict[str, Any]:
+    """Measure the published runs that have order lines after their data end (a run without
+    any says so in a log line; not an error)."""
+    from xsell.steps.monitor import run_monitor
+
+    res = run_monitor(ctx.cfg)
+    return {"monitored": [str(r.folder) for r in res.measured], "counts": res.counts}
+
+
+def _monitor_outputs(ctx: RunContext, result: dict[str, Any]) -> list[Path]:
+    return [Path(p) for p in result.get("monitored", [])]
 
 
 # -- recommend / publish ----------------------------------------------------------------------
@@ -229,19 +138,18 @@ def _meta(ctx: RunContext) -> dict[str, Any]:
     }
 
 
-def _recommend_key(ctx: RunContext) -> Any:
+def _models_dir(ctx: RunContext) -> Path:
+    return Path(ctx.values.get("models_dir", ctx.cfg.models.dir))
+
+
+def _recommend_reads(ctx: RunContext) -> list[Path]:
     rc = ctx.cfg.recommend
-    models_dir = Path(ctx.values.get("models_dir", ctx.cfg.models.dir))
-    marker = models_dir / "train.json"
-    return {
-        "canonical": _canonical_hashes(ctx),
-        "models_dir": str(models_dir),
-        "models": marker.read_text() if marker.is_file() else None,
-        "curated": _hash_if_file(rc.curated_links),
-        "block_list": _hash_if_file(rc.block_list),
-        "meta": _meta(ctx),
-        **_sections(ctx, "recommend", "models"),
-    }
+    champion = ctx.workdir.champion
+    return [*_canonical(ctx), _models_dir(ctx) / "train.json", champion, *(p for p in (rc.curated_links, rc.block_list) if p)]
+
+
+def _recommend_state(ctx: RunContext) -> Any:
+    return {"models_dir": str(_models_dir(ctx)), "meta": _meta(ctx), "personal_model": ctx.values.get("champion_model")}
 
 
 def _recommend(ctx: RunContext) -> dict[str, Any]:
@@ -257,14 +165,17 @@ def _recommend(ctx: RunContext) -> dict[str, Any]:
     return {"tables": {k: str(v) for k, v in res.paths.items()}, "personal_model": res.personal_model, "counts": res.counts}
 
 
-def _recommend_outputs(ctx: RunContext, result: dict[str, Any]) -> list[Path]:
+def _recommend_writes(ctx: RunContext, result: dict[str, Any]) -> list[Path]:
     return [Path(p) for p in result.get("tables", {}).values()] or [ctx.workdir.tables / "missing"]
 
 
-def _publish_key(ctx: RunContext) -> Any:
-    tables = ctx.workdir.tables
-    files = sorted(tables.glob("*.parquet")) + [tables / "tables.json"]
-    return {"tables": {p.name: _hash_if_file(p) for p in files}, **_sections(ctx, "publish")}
+def _publish_reads(ctx: RunContext) -> list[Path]:
+    from xsell.schema import TABLES
+
+    wd = ctx.workdir
+    pc = ctx.cfg.publish
+    mappings = [p for p in (pc.shopware.product_ids, pc.shopify.handles) if p is not None]
+    return [*(wd.table(name) for name in TABLES), wd.tables / "tables.json", wd.products, wd.customers, *mappings]
 
 
 def _publish(ctx: RunContext) -> dict[str, Any]:
@@ -274,55 +185,27 @@ def _publish(ctx: RunContext) -> dict[str, Any]:
     return {"published_run": res.run_id, "published_dir": str(res.run_dir), "counts": {"run": res.run_id}}
 
 
-def _publish_outputs(ctx: RunContext, result: dict[str, Any]) -> list[Path]:
+def _publish_writes(ctx: RunContext, result: dict[str, Any]) -> list[Path]:
     return [Path(ctx.cfg.publish.outputs) / "latest", Path(result.get("published_dir", "/nonexistent"))]
 
 
+LEARNING = ("interactions", "rules", "models")
+"""Config sections every fit reads."""
+
 STAGES: dict[str, Stage] = {
-    "ingest": Stage(_ingest, _ingest_key, _ingest_outputs),
-    "train": Stage(_train, _train_key, lambda ctx, r: [Path(r.get("models_dir", "/nonexistent"))]),
-    "evaluate": Stage(_evaluate, _evaluate_key, _evaluate_outputs),
-    "backtest": Stage(_evaluate, _evaluate_key, _evaluate_outputs),
-    "score": Stage(_score, _score_key, _score_outputs),
-    "recommend": Stage(_recommend, _recommend_key, _recommend_outputs),
-    "publish": Stage(_publish, _publish_key, _publish_outputs),
+    "ingest": Stage(_ingest, config=("data", "ingest"), reads=_export_files, writes=_ingest_writes),
+    "train": Stage(_train, config=LEARNING, reads=_canonical, writes=lambda ctx, r: [Path(r.get("models_dir", "/nonexistent"))]),
+    "evaluate": Stage(
+        _evaluate, config=(*LEARNING, "evaluation", "mlflow"), reads=_canonical, state=_tracking,
+        writes=lambda ctx, r: [ctx.workdir.metrics, ctx.workdir.champion],
+    ),
+    "backtest": Stage(
+        _evaluate, config=(*LEARNING, "evaluation", "mlflow"), reads=_canonical, state=_tracking,
+        writes=lambda ctx, r: [ctx.workdir.metrics],
+    ),
+    "monitor": Stage(_monitor, config=("monitor", "recommend", "mlflow"), reads=_monitor_reads, state=_monitor_state, writes=_monitor_outputs),
+    "score": Stage(_score, config=(*LEARNING, "recommend", "mlflow"), reads=_canonical, state=_champion_state, writes=_score_writes),
+    "recommend": Stage(_recommend, config=("recommend", "models"), reads=_recommend_reads, state=_recommend_state, writes=_recommend_writes),
+    "publish": Stage(_publish, config=("publish",), reads=_publish_reads, writes=_publish_writes),
 }
-
-
-# -- the closing summary ----------------------------------------------------------------------
-def summarize(ctx: RunContext) -> str:
-    """What a person running ``make demo`` or reading a cron mail wants to know."""
-    cfg = ctx.cfg
-    v = ctx.values
-    lines = [f"xsell {ctx.pipeline}: done"]
-    if "published_dir" in v:
-        run = Path(v["published_dir"])
-        lines.append(f"  published run:   {run}")
-        lines.append(f"  latest:          {Path(cfg.publish.outputs) / 'latest'}")
-        if (run / "sales").is_dir():
-            lines.append(f"  sales:           {run / 'sales'}/  (one workbook per country, for sales ops)")
-        if (run / "shop").is_dir():
-            lines.append(f"  shop:            {run / 'shop'}/  (product_links.jsonl, magento_product_links.csv)")
-    if "tables" in v:
-        lines.append(f"  tables:          {ctx.workdir.tables}")
-    if "model_version" in v:
-        lines.append(f"  champion:        {v.get('model_name')} v{v['model_version']} ({v.get('champion_model')})")
-    metrics = ctx.workdir.metrics
-    if metrics.is_file():
-        ecfg = cfg.evaluation
-        m = pd.read_csv(metrics)
-        m = m[(m["target"] == "cross_sell") & (m["country"] == "ALL") & (m["metric"] == ecfg.rank_metric) & (m["k"] == ecfg.rank_k)]
-        values = m.groupby("model")["value"].mean().sort_values(ascending=False)
-        best = v.get("champion_model") or next((k for k in values.index if not str(k).startswith("popularity")), None)
-        shown = values[values.index.isin([best, "popularity", "popularity_country"])]
-        if len(shown):
-            label = f"cross-sell {ecfg.rank_metric}@{ecfg.rank_k}"
-            lines.append(f"  {label}:  " + ", ".join(f"{k} {val:.4f}" for k, val in shown.items()))
-    uri = cfg.tracking_uri
-    if uri.startswith("sqlite:///"):
-        beside = Path(sys.executable).parent / "mlflow"  # the venv's mlflow, if not on PATH
-        mlflow = "mlflow" if shutil.which("mlflow") or not beside.exists() else str(beside)
-        lines.append(f"  MLflow UI:       {mlflow} ui --backend-store-uri {uri}")
-    if ctx.pipeline == "retrain" and "published_dir" in v and cfg.source is not None:
-        lines.append(f"  next:            schedule `xsell run nightly --config {cfg.source}` (README: Pipelines and scheduling)")
-    return "\n".join(lines)
+"""The stage registry ``xsell run`` hands to ``xsell.pipeline.run_pipeline``."""

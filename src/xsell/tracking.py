@@ -419,6 +419,20 @@ def load_champion(tracking_uri: str, name: str, dst: str | Path | None = None) -
     return Path(local), info
 
 
+def tag_model_version(tracking_uri: str, name: str, version: str, tags: Mapping[str, Any]) -> bool:
+    """Set ``tags`` on version ``version`` of registered model ``name`` (e.g. the uptake a
+    monitor run measured for it); False, with a warning, when the registry lacks that version."""
+    mlflow = _mlflow()
+    client = _client(tracking_uri)
+    try:
+        for key, value in tags.items():
+            client.set_model_version_tag(name, str(version), str(key), str(value))
+    except mlflow.exceptions.MlflowException as exc:
+        log.warning("cannot tag %s v%s in %s: %s", name, version, tracking_uri, exc)
+        return False
+    return True
+
+
 def end_orphaned_runs(tracking_uri: str, experiment: str) -> list[str]:
     """End as KILLED the runs of ``experiment`` still RUNNING whose process (tags ``xsell.host`` /
     ``xsell.pid``, this host) is gone: a killed pipeline leaves them so. Returns their ids.
@@ -456,4 +470,5 @@ __all__ = [
     "git_commit",
     "load_champion",
     "metric_key",
+    "tag_model_version",
 ]

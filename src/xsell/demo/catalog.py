@@ -28,6 +28,22 @@ CURRENCIES: tuple[str, ...] = ("EUR", "EUR", "CHF", "EUR", "EUR", "PLN", "USD", 
 SEGMENTS: tuple[str, ...] = (
     "Automobil", "Lebensmittel", "Chemie", "Maschinenbau", "Medizintechnik", "Elektronik", "Bau", "Logistik",
 )
+LEGAL_FORMS: tuple[str, ...] = ("GmbH", "GmbH", "AG", "SARL", "S.r.l.", "Sp. z o.o.", "Inc.", "Ltd")
+"""Legal form of the demo customers' names, per country of ``COUNTRIES``."""
+SALES_REPS: tuple[tuple[str, ...], ...] = (
+    ("Anna Becker", "Jonas Weber", "Lea Schulz", "Tobias Richter"), ("Eva Gruber", "Lukas Bauer"), ("Nina Meier", "Marco Frei"),
+    ("Claire Martin", "Hugo Bernard"), ("Giulia Rossi", "Luca Bianchi"), ("Piotr Nowak",), ("Emily Johnson", "Ryan Miller"),
+    ("Oliver Smith",),
+)
+"""Sales representatives per country of ``COUNTRIES``; an account's rep is fixed by its number."""
+_NAME_STEMS: tuple[str, ...] = (
+    "Huber", "Brandt", "Keller", "Lang", "Vogel", "Roth", "Berg", "Kraus", "Winter", "Frank", "Sommer", "Hahn",
+    "Lorenz", "Jung", "Wolf", "Schuster", "Albrecht", "Seidel",
+)
+_NAME_TRADES: tuple[str, ...] = (
+    "Maschinenbau", "Anlagentechnik", "Metallbau", "Elektrotechnik", "Fahrzeugteile", "Verpackung", "Hydraulik",
+    "Kunststofftechnik", "Antriebstechnik", "Fördertechnik", "Lebensmitteltechnik", "Gerätebau", "Laborbedarf",
+)
 KINDS: tuple[str, ...] = ("core", "accessory", "consumable", "spare_part")
 CORE, ACCESSORY, CONSUMABLE, SPARE = range(4)
 TIERS: tuple[str, ...] = ("basic", "standard", "premium")
@@ -344,14 +360,26 @@ class BuyingCenters:
     def kunwe(self) -> np.ndarray:
         return np.char.add("W", np.char.zfill(self.ship_to.astype(str), 2))
 
+    def names(self) -> np.ndarray:
+        """Account names, fixed by the account number (no random draw): ``Huber Maschinenbau GmbH``."""
+        stems, trades = np.array(_NAME_STEMS), np.array(_NAME_TRADES)
+        name = np.char.add(np.char.add(stems[self.account % len(stems)], " "), trades[(self.account // len(stems)) % len(trades)])
+        return np.char.add(np.char.add(name, " "), np.array(LEGAL_FORMS)[self.country])
+
+    def sales_reps(self) -> np.ndarray:
+        """The account's sales representative, one of its country's (fixed by the account number)."""
+        return np.array([SALES_REPS[c][a % len(SALES_REPS[c])] for a, c in zip(self.account, self.country)], dtype=object)
+
     def frame(self) -> pd.DataFrame:
-        """Customer master, one row per buying center: ``KUNNR;KUNWE;LAND1;BRANCHE``."""
+        """Customer master, one row per buying center: ``KUNNR;KUNWE;LAND1;BRANCHE;NAME1;VERTRETER``."""
         return pd.DataFrame(
             {
                 "KUNNR": self.kunnr(),
                 "KUNWE": self.kunwe(),
                 "LAND1": np.array(COUNTRIES)[self.country],
                 "BRANCHE": np.array(SEGMENTS)[self.segment],
+                "NAME1": self.names(),
+                "VERTRETER": self.sales_reps(),
             }
         )
 

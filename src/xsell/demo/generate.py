@@ -164,7 +164,8 @@ manufacturer; no real customer, product or price is contained.
   family, list price, `active`/`discontinued`, discontinuation date (no sales on or after it; the
   successor product is in planted.json), country assortment, text, custom flag.
   `SORTIMENT` lists the countries a product is sold in joined with `,` (e.g. `DE,AT`); empty = all.
-- `customers.csv`: one row per buying center: `KUNNR;KUNWE;LAND1;BRANCHE` (BRANCHE = industry segment).
+- `customers.csv`: one row per buying center: `KUNNR;KUNWE;LAND1;BRANCHE;NAME1;VERTRETER` (BRANCHE =
+  industry segment, NAME1 = account name, VERTRETER = the account's sales representative).
 - `planted.json`: the planted truth (complement and upgrade pairs, segment families, discontinued
   and country-restricted products, injected dirty rows by kind, totals).
 

@@ -26,7 +26,7 @@ from xsell.evaluation.config import EvaluationConfig
 from xsell.evaluation.core import evaluate_models, sequential_pairs
 from xsell.evaluation.selection import Selection, select_champion
 from xsell.evaluation.split import FEW_BUYERS, Split, Targets, Windows, build_targets, plan_windows, split_at
-from xsell.evaluation.tuning import TrainingSets, Tuned, TuningResult, tune_blend, tune_models
+from xsell.evaluation.tuning import TrainingSets, TuningResult, tune_blend, tune_models
 from xsell.interactions.build import buyer_countries
 from xsell.models.base import Recommender
 from xsell.models.blend import Blend
@@ -104,8 +104,9 @@ def tune(
     sets = TrainingSets(val.train, customers, countries, level=learning.models.level, as_of=val.cutoff)
     with stage("evaluate: tune on the validation window", log) as rep:
         tuned, trials = tune_models(
-            [n for n in names if n != BLEND], learning, sets, target, sweep=ecfg.sweep, k=ecfg.rank_k, item_map=item_map
-        )
+            [n for n in names if n != BLEND], learning, sets, target, sweep=ecfg.sweep, k=ecfg.rank_k,
+            prune_ratio=ecfg.prune_ratio, item_map=item_map,
+        )  # fmt: skip
         rep.counts.update(trials=len(trials), buyers=len(target.buyers))
     result = TuningResult(tuned, trials)
     if BLEND in names:

@@ -62,6 +62,9 @@ class SweepConfig(StrictModel):
     model drawn from the grid (all of them when the grid is smaller)."""
     n_trials: int = Field(8, ge=1)
     """Configurations per model drawn by ``method: random`` (the given configuration included)."""
+    max_seconds: float | None = Field(300.0, gt=0)
+    """Time for the search beyond each model's configured values (those always run); the
+    remaining configurations are skipped, every model's alike (``null``: no limit)."""
     params: dict[str, list[Any]] = Field(default_factory=lambda: dict(DEFAULT_SWEEP_PARAMS))
     """Dotted config key -> candidate values, e.g. ``models.als.factors: [32, 64]``,
     ``interactions.recency_half_life_days: [null, 120]``, ``rules.min_support_count: [3, 5]``.
@@ -119,8 +122,9 @@ class EvaluationConfig(StrictModel):
     """Buying centers evaluated per window at most; larger populations are sampled (stratified by
     country, seeded by ``models.seed``) and the sample size is reported."""
     prune_ratio: float = Field(0.8, ge=0.0, le=1.0)
-    """A model whose best validation value is below this share of the best candidate's is not fitted
-    again for the test window (it cannot win; logged)."""
+    """A model whose configured value on the validation window is below this share of the best
+    model's is not searched further, and one whose best validation value is below this share of
+    the best candidate's is not fitted again for the test window (it cannot win; logged)."""
     blend_search: BlendSearchConfig = Field(default_factory=BlendSearchConfig)
     """Grid of the tuned blend's weights."""
     rolling: RollingConfig | None = None

@@ -30,21 +30,15 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from xsell.sparse import cells_in
+
 PER_BUYER_METRICS: tuple[str, ...] = ("precision", "recall", "map", "ndcg", "hit_rate")
 """Metrics averaged over buyers."""
 
 
 def hit_matrix(recommended: np.ndarray, relevant: sp.csr_matrix) -> np.ndarray:
     """Bool array (n_buyers, n): is ``recommended[i, j]`` a relevant item of buyer i."""
-    rec = np.asarray(recommended, dtype=np.int64)
-    rel = sp.csr_matrix(relevant)
-    if rec.shape[0] != rel.shape[0]:
-        raise ValueError(f"recommended has {rec.shape[0]} rows, relevant has {rel.shape[0]}")
-    n_items = np.int64(rel.shape[1])
-    rel_rows = np.repeat(np.arange(rel.shape[0], dtype=np.int64), np.diff(rel.indptr))
-    rel_keys = rel_rows * n_items + rel.indices.astype(np.int64)
-    rec_keys = np.arange(rec.shape[0], dtype=np.int64)[:, None] * n_items + rec
-    return np.isin(rec_keys, rel_keys) & (rec >= 0)
+    return cells_in(recommended, relevant)
 
 
 def n_relevant(relevant: sp.csr_matrix) -> np.ndarray:

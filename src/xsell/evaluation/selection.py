@@ -6,7 +6,6 @@ champion always exists. A learned model must beat the best baseline by ``champio
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd

@@ -9,6 +9,7 @@ looked at here, so the figures it reports were not tuned on.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,14 +87,23 @@ def tune_models(
     *,
     sweep: SweepConfig | None,
     k: int,
+    prune_ratio: float = 0.0,
     item_map: pd.Series | None = None,
 ) -> tuple[dict[str, Tuned], pd.DataFrame]:
-    """Fit every configuration of every model on ``sets`` and score it on ``target`` (NDCG@k)."""
+    """Fit configurations of every model on ``sets`` and score them on ``target`` (NDCG@k).
+
+    Round 0 fits every model as configured. A model whose value is below ``prune_ratio`` of the
+    best of round 0 cannot win and is not tuned further (logged). The others' configurations are
+    then tried round by round (each model's next one in turn), until they run out or
+    ``sweep.max_seconds`` is spent (logged), so a time limit shortens every model's search alike.
+    """
     tuned: dict[str, Tuned] = {}
-    rows = []
-    plan = [(name, label, overrides) for name in names for label, overrides in _trials(name, base, sweep)]
+    rows: list[dict[str, Any]] = []
+    trials = {name: _trials(name, base, sweep) for name in names}
     buyers = list(target.buyers)
-    for name, label, overrides in progress(plan, desc="tuning on the validation window", logger=log):
+    started = time.perf_counter()
+
+    def run(name: str, label: str, overrides: dict[str, Any]) -> None:
         learning = apply_overrides(base, overrides)
         data = sets.get(learning.interactions)
         model = build_model(name, learning.models, learning.rules)
@@ -103,6 +113,21 @@ def tune_models(
         best = tuned.get(name)
         if best is None or value > best.value:
             tuned[name] = Tuned(name, learning, dict(overrides), value, model, data)
+
+    for name in progress(list(names), desc="tuning: the configured models", logger=log):
+        run(name, *trials[name][0])
+    best_first = max((t.value for t in tuned.values()), default=0.0)
+    searched = [n for n in names if len(trials[n]) > 1 and tuned[n].value >= prune_ratio * best_first]
+    for name in sorted(set(n for n in names if len(trials[n]) > 1) - set(searched)):
+        log.info("tuning: %s not searched further: %.4f is below %.0f%% of the best configured model (%.4f), it cannot win",
+                 name, tuned[name].value, 100 * prune_ratio, best_first)  # fmt: skip
+    rounds = [(n, trials[n][i]) for i in range(1, max((len(trials[n]) for n in searched), default=1)) for n in searched if i < len(trials[n])]
+    limit = sweep.max_seconds if sweep is not None else None
+    for done, (name, (label, overrides)) in enumerate(progress(rounds, desc="tuning: the search", logger=log)):
+        if limit is not None and time.perf_counter() - started > limit:
+            log.info("tuning: evaluation.sweep.max_seconds=%s spent; %d of %d search configurations left untried", limit, len(rounds) - done, len(rounds))
+            break
+        run(name, label, overrides)
     for name, best in tuned.items():
         log.info("tuning: %s best %.4f with %s", name, best.value, best.overrides or "the configured values")
     return tuned, pd.DataFrame(rows, columns=["model", "trial", "overrides", "value"])

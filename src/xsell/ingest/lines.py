@@ -51,7 +51,7 @@ from xsell.io.readers import READ_REASONS
 from xsell.schema import ALL_COUNTRIES, ORDER_LINE_COLUMNS
 
 if TYPE_CHECKING:
-    from xsell.config import Config
+    from xsell.ingest.config import DataConfig, IngestConfig
 
 PROVENANCE: tuple[str, str] = ("source_file", "source_row")
 """Columns the reader adds to every raw frame: file name and 1-based data row."""
@@ -222,22 +222,21 @@ def unreadable_rows(n: int, issues: pd.DataFrame | None) -> tuple[np.ndarray, np
     return mask, reason, column, value
 
 
-def ingest_order_lines(
-    raw: pd.DataFrame,
-    cfg: Config,
-    products: pd.DataFrame | None = None,
-    *,
-    seen_fingerprints: np.ndarray | None = None,
-    unreadable: pd.DataFrame | None = None,
-) -> IngestResult:
-    """Validate and map one batch of raw order lines (source columns + ``PROVENANCE``).
+@dataclass(frozen=True)
+class _Layout:
+    """Where the canonical columns are in one raw batch."""
 
-    ``products``: the canonical product master (``canonical_product_master``), or None.
-    ``seen_fingerprints``: fingerprints of rows kept from earlier files (cross-file duplicates);
-    pass them sorted ascending to spare a sort per batch. ``unreadable``: the reader's issues
-    (``RawFile.issues``); those rows are quarantined with the reader's reason.
-    """
-    data, rules = cfg.data, cfg.ingest
+    file: str
+    source_cols: list[str]
+    cols: dict[str, str]
+    """canonical name -> source column."""
+    key_cols: list[str]
+    """Source columns of ``data.buying_center_key`` (empty when a buying_center_id is mapped)."""
+    price_cols: list[str]
+    """``unit_price`` and / or ``net_value``, whichever the export has."""
+
+
+def _layout(raw: pd.DataFrame, data: DataConfig) -> _Layout:
     if not all(c in raw.columns for c in PROVENANCE):
         raise ValueError("raw order lines need source_file and source_row columns (use with_provenance)")
     file = _source_name(raw)
@@ -252,181 +251,247 @@ def ingest_order_lines(
             column="unit_price",
         )
     key_cols = resolve_key_parts(source_cols, cols, data.buying_center_key, file=file) if data.buying_center_key else []
-    n = len(raw)
-    float_ids = data.normalize_float_ids
-    flagged, reason, column, value = unreadable_rows(n, unreadable)
+    return _Layout(file, source_cols, cols, key_cols, [c for c in ("unit_price", "net_value") if c in cols])
 
-    # -- exclusions ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Exclusions:
+    """Rule 1 and 2 of the module docstring, per row."""
+
+    duplicate: np.ndarray
+    non_product: np.ndarray
+    matched_pattern: pd.Series
+    kept_fingerprints: np.ndarray
+
+
+def _exclusions(
+    raw: pd.DataFrame, layout: _Layout, variant: pd.Series, rules: IngestConfig, flagged: np.ndarray, seen: np.ndarray | None
+) -> _Exclusions:
+    n = len(raw)
     if rules.drop_duplicates:
-        fingerprints = row_fingerprints(raw, source_cols)
+        fingerprints = row_fingerprints(raw, layout.source_cols)
         duplicate = pd.Series(fingerprints).duplicated().to_numpy()
-        if seen_fingerprints is not None and len(seen_fingerprints):
-            seen = seen_fingerprints
+        if seen is not None and len(seen):
             if not np.all(seen[:-1] <= seen[1:]):
                 seen = np.sort(seen)
             duplicate = duplicate | in_sorted(fingerprints, seen)
         duplicate = duplicate & ~flagged
-        kept_fingerprints = fingerprints[~duplicate & ~flagged]
+        kept = fingerprints[~duplicate & ~flagged]
     else:
-        duplicate = np.zeros(n, dtype=bool)
-        kept_fingerprints = np.empty(0, dtype="uint64")
-    variant = parse_ids(raw[cols["variant_id"]], float_ids=float_ids)
-    matched_pattern = _first_match(variant, rules.exclude_variant_patterns)
-    non_product = (matched_pattern != "").to_numpy() & ~duplicate & ~flagged
-    active = ~duplicate & ~non_product
+        duplicate, kept = np.zeros(n, dtype=bool), np.empty(0, dtype="uint64")
+    matched = _first_match(variant, rules.exclude_variant_patterns)
+    non_product = (matched != "").to_numpy() & ~duplicate & ~flagged
+    return _Exclusions(duplicate, non_product, matched, kept)
 
-    # -- parse ----------------------------------------------------------------------------
-    order_id = parse_ids(raw[cols["order_id"]], float_ids=float_ids)
-    if key_cols:
-        key_texts = [parse_ids(raw[c], float_ids=float_ids) for c in key_cols]
-        buying_center = key_texts[0].str.cat(key_texts[1:], sep="/") if len(key_texts) > 1 else key_texts[0]
-        bc_missing = np.zeros(n, dtype=bool)
-        bc_column = np.full(n, "", dtype=object)
-        for part_name, part in zip(reversed(data.buying_center_key), reversed(key_texts)):  # first empty part wins
-            empty = (part == "").to_numpy()
-            bc_missing |= empty
-            bc_column[empty] = part_name
-        buying_center = buying_center.where(~bc_missing, "")
-        bc_column[~bc_missing] = "buying_center_id"
-    else:
-        key_texts = []
-        buying_center = parse_ids(raw[cols["buying_center_id"]], float_ids=float_ids)
-        bc_column = np.full(n, "buying_center_id", dtype=object)
+
+@dataclass(frozen=True)
+class _Parsed:
+    """Every canonical value of every row (garbage where the row will be quarantined)."""
+
+    order_id: pd.Series
+    variant: pd.Series
+    buying_center: pd.Series
+    bc_column: np.ndarray
+    """Which column a missing buying center is reported under (a key part, or buying_center_id)."""
+    key_texts: list[pd.Series]
+    order_date: pd.Series
+    date_range: np.ndarray
+    quantity: pd.Series
+    price: dict[str, pd.Series]
+    is_return: np.ndarray
+    signed_qty: pd.Series
+    unit_price: pd.Series
+    net_value: pd.Series
+    flags: pd.Series
+    bad_flag: np.ndarray
+
+
+def _buying_centers(raw: pd.DataFrame, layout: _Layout, data: DataConfig) -> tuple[pd.Series, np.ndarray, list[pd.Series]]:
+    """Buying center id per row (key parts joined with ``/``), the column to blame when it is
+    missing (the first empty key part), and the parsed key parts."""
+    n, float_ids = len(raw), data.normalize_float_ids
+    if not layout.key_cols:
+        return parse_ids(raw[layout.cols["buying_center_id"]], float_ids=float_ids), np.full(n, "buying_center_id", dtype=object), []
+    key_texts = [parse_ids(raw[c], float_ids=float_ids) for c in layout.key_cols]
+    joined = key_texts[0].str.cat(key_texts[1:], sep="/") if len(key_texts) > 1 else key_texts[0]
+    missing = np.zeros(n, dtype=bool)
+    column = np.full(n, "", dtype=object)
+    for part_name, part in zip(reversed(data.buying_center_key or []), reversed(key_texts)):  # first empty part wins
+        empty = (part == "").to_numpy()
+        missing |= empty
+        column[empty] = part_name
+    column[~missing] = "buying_center_id"
+    return joined.where(~missing, ""), column, key_texts
+
+
+def _parse(raw: pd.DataFrame, layout: _Layout, variant: pd.Series, data: DataConfig, rules: IngestConfig) -> _Parsed:
+    cols, n = layout.cols, len(raw)
+    order_id = parse_ids(raw[cols["order_id"]], float_ids=data.normalize_float_ids)
+    buying_center, bc_column, key_texts = _buying_centers(raw, layout, data)
     order_date, date_range = parse_dates(raw[cols["order_date"]], date_format=data.csv.date_format, dayfirst=data.csv.dayfirst)
     num = {"decimal": data.csv.decimal, "thousands": data.csv.thousands}
     quantity = parse_numbers(raw[cols["quantity"]], **num)
-    price_cols = [c for c in ("unit_price", "net_value") if c in cols]
-    price = {c: parse_numbers(raw[cols[c]], **num) for c in price_cols}
-
-    order_prefixes = tuple(rules.return_order_prefixes)
-    is_return = (quantity < 0).to_numpy() | (order_id.str.startswith(order_prefixes).to_numpy() if order_prefixes else False)
-    abs_qty = quantity.abs()
-    signed_qty = quantity.where(~is_return, -abs_qty)
+    price = {c: parse_numbers(raw[cols[c]], **num) for c in layout.price_cols}
+    prefixes = tuple(rules.return_order_prefixes)
+    is_return = (quantity < 0).to_numpy() | (order_id.str.startswith(prefixes).to_numpy() if prefixes else False)
+    signed_qty = quantity.where(~is_return, -quantity.abs())
     if "unit_price" in price:
         unit_price = price["unit_price"]
     else:  # derive from net value; a return's price is positive whatever signs the ERP wrote
-        net = price["net_value"]
-        nonzero = quantity.where(quantity != 0)
+        net, nonzero = price["net_value"], quantity.where(quantity != 0)
         unit_price = (net / nonzero).where(~is_return, net.abs() / nonzero.abs())
-    if "net_value" in price:
-        net_value = price["net_value"].where(~is_return, -price["net_value"].abs())
-    else:
-        net_value = signed_qty * unit_price
+    net_value = price["net_value"].where(~is_return, -price["net_value"].abs()) if "net_value" in price else signed_qty * unit_price
     if "is_custom" in cols:
         flags, bad_flag = parse_flags(raw[cols["is_custom"]], true_values=data.csv.true_values, false_values=data.csv.false_values)
     else:
         flags, bad_flag = pd.Series(False, index=raw.index, dtype="bool"), np.zeros(n, dtype=bool)
+    return _Parsed(
+        order_id, variant, buying_center, bc_column, key_texts, order_date, date_range, quantity, price,
+        is_return, signed_qty, unit_price, net_value, flags, bad_flag,
+    )  # fmt: skip
 
-    # -- quarantine checks (first failing check wins) ----------------------------------------
-    price_blank = {c: is_blank(raw[cols[c]]) for c in price_cols}
-    bad_price_col = np.full(n, price_cols[0], dtype=object)
-    bad_price = np.logical_and.reduce(list(price_blank.values()))
-    for c in reversed(price_cols):
-        bad = ~price_blank[c] & price[c].isna().to_numpy()
-        bad_price |= bad
-        bad_price_col[bad] = c
-    bad_price |= ~np.isfinite(net_value.to_numpy()) & quantity.notna().to_numpy()  # finite factors, overflowing product
+
+def _price_problems(raw: pd.DataFrame, layout: _Layout, p: _Parsed) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose price is blank in every price column, not a number, or overflows with the
+    quantity; and the price column to blame."""
+    blank = {c: is_blank(raw[layout.cols[c]]) for c in layout.price_cols}
+    column = np.full(len(raw), layout.price_cols[0], dtype=object)
+    bad = np.logical_and.reduce(list(blank.values()))
+    for c in reversed(layout.price_cols):
+        wrong = ~blank[c] & p.price[c].isna().to_numpy()
+        bad |= wrong
+        column[wrong] = c
+    bad |= ~np.isfinite(p.net_value.to_numpy()) & p.quantity.notna().to_numpy()  # finite factors, overflowing product
+    return bad, column
+
+
+def _checks(raw: pd.DataFrame, layout: _Layout, p: _Parsed, known: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray | str]]:
+    """Every quarantine check of ``REASONS`` after the reader's own: reason -> (failing rows,
+    column to blame). Keys are exactly the reasons, in their priority order."""
+    bad_price, bad_price_col = _price_problems(raw, layout, p)
+    checks: dict[str, tuple[np.ndarray, np.ndarray | str]] = {
+        "missing order id": ((p.order_id == "").to_numpy(), "order_id"),
+        "missing buying center": ((p.buying_center == "").to_numpy(), p.bc_column),
+        "missing variant": ((p.variant == "").to_numpy(), "variant_id"),
+        "unknown variant": (~known, "variant_id"),
+        "unparseable date": (p.order_date.isna().to_numpy() & (p.date_range == 0), "order_date"),
+        "date out of range": (p.date_range != 0, "order_date"),
+        "non-numeric quantity": (p.quantity.isna().to_numpy(), "quantity"),
+        "non-numeric price": (bad_price, bad_price_col),
+        "negative price": ((p.unit_price < 0).to_numpy(), layout.price_cols[0]),
+        "unrecognised flag": (p.bad_flag, "is_custom"),
+    }
+    assert tuple(checks) == REASONS[len(READ_REASONS):], "the checks must follow REASONS"
+    return checks
+
+
+def _assemble(
+    raw: pd.DataFrame, layout: _Layout, p: _Parsed, accepted: np.ndarray, products: pd.DataFrame | None,
+    master_pos: np.ndarray, data: DataConfig,
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The accepted rows as canonical lines (``ORDER_LINE_COLUMNS``), and the product-id sources."""
+    cols, float_ids = layout.cols, data.normalize_float_ids
+    variant = p.variant[accepted]
+    line_product = parse_ids(raw.loc[accepted, cols["product_id"]], float_ids=float_ids) if "product_id" in cols else None
+    master_product = text_from_codes(products["product_id"], master_pos[accepted], variant.index) if products is not None else None
+    product_id, product_source = _product_ids(variant, line_product, master_product, data.variant_to_product)
+    is_custom = p.flags[accepted]
+    if products is not None and "is_custom" in products.columns:
+        is_custom = is_custom | products["is_custom"].to_numpy(dtype=bool)[master_pos[accepted]]
+    bc = p.buying_center[accepted]
+
+    def text_or(name: str, default: pd.Series | str) -> pd.Series:
+        """Canonical text column ``name`` of the accepted rows; empty or unmapped -> ``default``."""
+        if name not in cols:
+            return pd.Series(default, index=bc.index, dtype="str")
+        values = raw.loc[accepted, cols[name]]
+        text = parse_ids(values, float_ids=float_ids) if name in ID_COLUMNS else as_text(values)
+        return text.where(text != "", default)
+
+    lines = pd.DataFrame(
+        {
+            "order_id": p.order_id[accepted], "order_line": text_or("order_line", ""), "order_date": p.order_date[accepted],
+            "buying_center_id": bc, "customer_id": text_or("customer_id", bc), "country": text_or("country", ALL_COUNTRIES),
+            "variant_id": variant, "product_id": product_id, "quantity": p.signed_qty[accepted],
+            "unit_price": p.unit_price[accepted], "net_value": p.net_value[accepted], "currency": text_or("currency", ""),
+            "description": text_or("description", "").str.strip(), "is_custom": is_custom.astype("bool"),
+            "is_return": pd.Series(p.is_return[accepted], index=variant.index, dtype="bool"),
+            "source_file": raw.loc[accepted, "source_file"].astype("str"), "source_row": raw.loc[accepted, "source_row"].astype("int64"),
+        },  # fmt: skip
+        columns=list(ORDER_LINE_COLUMNS),
+    ).reset_index(drop=True)
+    for c in ("order_id", "order_line", "buying_center_id", "customer_id", "country", "variant_id", "product_id", "currency", "description"):
+        lines[c] = lines[c].astype("str")
+    return lines, product_source
+
+
+def _excluded_frame(raw: pd.DataFrame, layout: _Layout, ex: _Exclusions, variant: pd.Series) -> pd.DataFrame:
+    mask = ex.duplicate | ex.non_product
+    frame = as_text_frame(raw, layout.source_cols, mask)
+    frame["rule"] = pd.Series(np.where(ex.duplicate, RULE_DUPLICATE, RULE_NON_PRODUCT)[mask], dtype="str")
+    frame["column"] = pd.Series(np.where(ex.duplicate, "", "variant_id")[mask], dtype="str")
+    frame["value"] = pd.Series(np.where(ex.duplicate, "", variant.to_numpy(dtype=object))[mask], dtype="str")
+    frame["pattern"] = pd.Series(ex.matched_pattern.to_numpy(dtype=object)[mask], dtype="str").where(frame["rule"] == RULE_NON_PRODUCT, "")
+    return frame
+
+
+def ingest_order_lines(
+    raw: pd.DataFrame,
+    data: DataConfig,
+    rules: IngestConfig,
+    products: pd.DataFrame | None = None,
+    *,
+    seen_fingerprints: np.ndarray | None = None,
+    unreadable: pd.DataFrame | None = None,
+) -> IngestResult:
+    """Validate and map one batch of raw order lines (source columns + ``PROVENANCE``) by the
+    rules of the module docstring: exclude, parse, quarantine (``REASONS`` in order), assemble.
+
+    ``products``: the canonical product master (``canonical_product_master``), or None.
+    ``seen_fingerprints``: fingerprints of rows kept from earlier files (cross-file duplicates);
+    pass them sorted ascending to spare a sort per batch. ``unreadable``: the reader's issues
+    (``RawFile.issues``); those rows are quarantined with the reader's reason.
+    """
+    layout = _layout(raw, data)
+    n = len(raw)
+    flagged, reason, column, value = unreadable_rows(n, unreadable)
+    variant = parse_ids(raw[layout.cols["variant_id"]], float_ids=data.normalize_float_ids)
+    ex = _exclusions(raw, layout, variant, rules, flagged, seen_fingerprints)
+    active = ~ex.duplicate & ~ex.non_product
+    parsed = _parse(raw, layout, variant, data, rules)
     master_pos = lookup_positions(variant, products["variant_id"]) if products is not None else np.zeros(n, dtype="int64")
-    known = master_pos >= 0
-    checks: list[tuple[str, np.ndarray, np.ndarray | str]] = [
-        ("missing order id", (order_id == "").to_numpy(), "order_id"),
-        ("missing buying center", (buying_center == "").to_numpy(), bc_column),
-        ("missing variant", (variant == "").to_numpy(), "variant_id"),
-        ("unknown variant", ~known, "variant_id"),
-        ("unparseable date", order_date.isna().to_numpy() & (date_range == 0), "order_date"),
-        ("date out of range", date_range != 0, "order_date"),
-        ("non-numeric quantity", quantity.isna().to_numpy(), "quantity"),
-        ("non-numeric price", bad_price, bad_price_col),
-        ("negative price", (unit_price < 0).to_numpy(), price_cols[0]),
-        ("unrecognised flag", bad_flag, "is_custom"),
-    ]
-    for name, failed, col in checks:
+    for name, (failed, col) in _checks(raw, layout, parsed, master_pos >= 0).items():
         hit = failed & active & (reason == "")
         reason[hit] = name
         column[hit] = col[hit] if isinstance(col, np.ndarray) else col
     rejected = reason != ""
     accepted = active & ~rejected
     texts = {
-        "order_id": order_id, "buying_center_id": buying_center, "variant_id": variant,
-        **{c: raw[cols[c]] for c in ("order_date", "quantity", "is_custom", *price_cols) if c in cols},
-        **dict(zip(data.buying_center_key or [], key_texts)),
-    }
+        "order_id": parsed.order_id, "buying_center_id": parsed.buying_center, "variant_id": variant,
+        **{c: raw[layout.cols[c]] for c in ("order_date", "quantity", "is_custom", *layout.price_cols) if c in layout.cols},
+        **dict(zip(data.buying_center_key or [], parsed.key_texts)),
+    }  # fmt: skip
     for col in set(column[rejected & ~flagged]):
         rows = np.flatnonzero((column == col) & ~flagged)
         value[rows] = as_text(texts[col].iloc[rows]).to_numpy(dtype=object)
+    lines, product_source = _assemble(raw, layout, parsed, accepted, products, master_pos, data)
 
-    # -- accepted lines --------------------------------------------------------------------------
-    acc_variant = variant[accepted]
-    line_product = parse_ids(raw.loc[accepted, cols["product_id"]], float_ids=float_ids) if "product_id" in cols else None
-    master_product = None
-    if products is not None:
-        acc_pos = master_pos[accepted]
-        master_product = text_from_codes(products["product_id"], acc_pos, acc_variant.index)
-    product_id, product_source = _product_ids(acc_variant, line_product, master_product, data.variant_to_product)
-    is_custom = flags[accepted]
-    if products is not None and "is_custom" in products.columns:
-        is_custom = is_custom | products["is_custom"].to_numpy(dtype=bool)[acc_pos]
-    bc_acc = buying_center[accepted]
-
-    def text_or(name: str, default: pd.Series | str) -> pd.Series:
-        """Canonical text column ``name`` of the accepted rows; empty or unmapped -> ``default``."""
-        if name not in cols:
-            return pd.Series(default, index=bc_acc.index, dtype="str")
-        text = parse_ids(raw.loc[accepted, cols[name]], float_ids=float_ids) if name in ID_COLUMNS else as_text(raw.loc[accepted, cols[name]])
-        return text.where(text != "", default)
-
-    lines = pd.DataFrame(
-        {
-            "order_id": order_id[accepted],
-            "order_line": text_or("order_line", ""),
-            "order_date": order_date[accepted],
-            "buying_center_id": bc_acc,
-            "customer_id": text_or("customer_id", bc_acc),
-            "country": text_or("country", ALL_COUNTRIES),
-            "variant_id": acc_variant,
-            "product_id": product_id,
-            "quantity": signed_qty[accepted],
-            "unit_price": unit_price[accepted],
-            "net_value": net_value[accepted],
-            "currency": text_or("currency", ""),
-            "description": text_or("description", "").str.strip(),
-            "is_custom": is_custom.astype("bool"),
-            "is_return": pd.Series(is_return[accepted], index=acc_variant.index, dtype="bool"),
-            "source_file": raw.loc[accepted, "source_file"].astype("str"),
-            "source_row": raw.loc[accepted, "source_row"].astype("int64"),
-        },
-        columns=list(ORDER_LINE_COLUMNS),
-    ).reset_index(drop=True)
-    for c in ("order_id", "order_line", "buying_center_id", "customer_id", "country", "variant_id", "product_id", "currency", "description"):
-        lines[c] = lines[c].astype("str")
-
-    # -- quarantine and excluded rows ---------------------------------------------------------------
-    quarantine = as_text_frame(raw, source_cols, rejected)
-    quarantine["reason"] = pd.Series(reason[rejected], dtype="str")
-    quarantine["column"] = pd.Series(column[rejected], dtype="str")
-    quarantine["value"] = pd.Series(value[rejected], dtype="str")
-    excluded_mask = duplicate | non_product
-    excluded = as_text_frame(raw, source_cols, excluded_mask)
-    excluded["rule"] = pd.Series(np.where(duplicate, RULE_DUPLICATE, RULE_NON_PRODUCT)[excluded_mask], dtype="str")
-    excluded["column"] = pd.Series(np.where(duplicate, "", "variant_id")[excluded_mask], dtype="str")
-    excluded["value"] = pd.Series(np.where(duplicate, "", variant.to_numpy(dtype=object))[excluded_mask], dtype="str")
-    excluded["pattern"] = pd.Series(matched_pattern.to_numpy(dtype=object)[excluded_mask], dtype="str").where(
-        excluded["rule"] == RULE_NON_PRODUCT, ""
-    )
-
-    pattern_counts = matched_pattern[non_product].value_counts()
+    quarantine = as_text_frame(raw, layout.source_cols, rejected)
+    for name, values in (("reason", reason), ("column", column), ("value", value)):
+        quarantine[name] = pd.Series(values[rejected], dtype="str")
+    excluded = _excluded_frame(raw, layout, ex, variant)
+    pattern_counts = ex.matched_pattern[ex.non_product].value_counts()
     counts: dict[str, Any] = {
         "rows_read": n,
         "rows_accepted": int(accepted.sum()),
         "rows_quarantined": int(rejected.sum()),
-        "rows_excluded": int(excluded_mask.sum()),
+        "rows_excluded": len(excluded),
         "quarantined_by_reason": {r: int((reason == r).sum()) for r in REASONS},
-        "excluded_by_rule": {RULE_DUPLICATE: int(duplicate.sum()), RULE_NON_PRODUCT: int(non_product.sum())},
+        "excluded_by_rule": {RULE_DUPLICATE: int(ex.duplicate.sum()), RULE_NON_PRODUCT: int(ex.non_product.sum())},
         "excluded_by_pattern": {p: int(pattern_counts.get(p, 0)) for p in rules.exclude_variant_patterns},
         "product_id_source": product_source,
         "return_lines": int(lines["is_return"].sum()),
     }
     if counts["rows_read"] != counts["rows_accepted"] + counts["rows_quarantined"] + counts["rows_excluded"]:
         raise AssertionError(f"ingest lost rows: {counts}")
-    return IngestResult(lines, quarantine, excluded, counts, kept_fingerprints)
-
+    return IngestResult(lines, quarantine, excluded, counts, ex.kept_fingerprints)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from xsell.frames import most_frequent
 from xsell.errors import ConfigError
 from xsell.ingest.lines import as_text_frame, unreadable_rows, variant_products, with_provenance
 from xsell.ingest.mapping import resolve_columns, resolve_key_parts
@@ -27,7 +28,7 @@ from xsell.io.readers import READ_REASONS
 from xsell.schema import ALL_COUNTRIES, CUSTOMER_COLUMNS, PRODUCT_COLUMNS
 
 if TYPE_CHECKING:
-    from xsell.config import Config
+    from xsell.ingest.config import DataConfig
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def _family(product_id: pd.Series, rule: str | None) -> pd.Series:
 
 
 def canonical_product_master(
-    raw: pd.DataFrame, cfg: Config, *, file: str, unreadable: pd.DataFrame | None = None
+    raw: pd.DataFrame, data: DataConfig, *, file: str, unreadable: pd.DataFrame | None = None
 ) -> MasterResult:
     """Raw product master -> ``PRODUCT_COLUMNS`` (one row per variant; first row of a repeated variant wins).
 
@@ -88,7 +89,6 @@ def canonical_product_master(
     date is given (else ``active``). Rows that cannot be read are quarantined (module docstring);
     ``unreadable`` are the reader's issues (``RawFile.issues``).
     """
-    data = cfg.data
     cols = resolve_columns(list(raw.columns), data.product_columns, PRODUCT_COLUMNS, ["variant_id"], file=file, config_key="data.product_columns")
     raw = raw.reset_index(drop=True)
     get = {c: raw[cols[c]] if c in cols else pd.Series("", index=raw.index, dtype="str") for c in PRODUCT_COLUMNS}
@@ -143,7 +143,7 @@ def _join_countries(pairs: pd.DataFrame, key: str) -> pd.Series:
     return pd.concat([single, multi]).astype("str")
 
 
-def _infer_products(lines: pd.DataFrame, cfg: Config) -> pd.DataFrame:
+def _infer_products(lines: pd.DataFrame, data: DataConfig) -> pd.DataFrame:
     """One row per variant of ``lines``: typical price = median unit price of non-return lines."""
     by_variant = lines.groupby("variant_id", sort=True, observed=True)
     out = pd.DataFrame({"product_id": by_variant["product_id"].first(), "is_custom": by_variant["is_custom"].any()})
@@ -151,7 +151,7 @@ def _infer_products(lines: pd.DataFrame, cfg: Config) -> pd.DataFrame:
     out["list_price"] = sales.groupby("variant_id", observed=True)["unit_price"].median().reindex(out.index)
     out["countries"] = _join_countries(lines[["variant_id", "country"]], "variant_id").reindex(out.index).fillna("")
     out = out.reset_index()
-    out["family"] = _family(out["product_id"].astype("str"), cfg.data.family_rule)
+    out["family"] = _family(out["product_id"].astype("str"), data.family_rule)
     out["status"] = "active"
     out["discontinued_on"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns]")
     out["name"] = _names(lines).reindex(out["variant_id"]).fillna("").to_numpy()
@@ -162,9 +162,7 @@ def _names(lines: pd.DataFrame) -> pd.Series:
     """variant_id -> its most frequent non-empty line ``description`` (ties: alphabetical)."""
     if "description" not in lines.columns:
         return pd.Series(dtype="str")
-    named = lines.loc[lines["description"] != "", ["variant_id", "description"]]
-    counts = named.value_counts().reset_index(name="n").sort_values(["variant_id", "n", "description"], ascending=[True, False, True])
-    return counts.drop_duplicates("variant_id").set_index("variant_id")["description"].astype("str")
+    return most_frequent(lines, "variant_id", "description").astype("str")
 
 
 def _typed_products(frame: pd.DataFrame) -> pd.DataFrame:
@@ -177,7 +175,7 @@ def _typed_products(frame: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def build_product_master(lines: pd.DataFrame, master: pd.DataFrame | None, cfg: Config) -> tuple[pd.DataFrame, dict[str, Any]]:
+def build_product_master(lines: pd.DataFrame, master: pd.DataFrame | None, data: DataConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Canonical products: the master's rows plus inferred rows for variants only the lines know.
 
     Without a master every row is inferred: product from the lines, family from
@@ -185,18 +183,18 @@ def build_product_master(lines: pd.DataFrame, master: pd.DataFrame | None, cfg: 
     countries = where it sold, status active.
     """
     if master is None:
-        products = _infer_products(lines, cfg)
+        products = _infer_products(lines, data)
         return products, {"inferred": True, "from_master": 0, "inferred_rows": len(products)}
     missing = lines.loc[lookup_positions(lines["variant_id"], master["variant_id"]) < 0]
-    inferred = _infer_products(missing, cfg) if len(missing) else master.iloc[:0]
+    inferred = _infer_products(missing, data) if len(missing) else master.iloc[:0]
     products = _typed_products(pd.concat([master, inferred], ignore_index=True))
     return products, {"inferred": False, "from_master": len(master), "inferred_rows": len(inferred)}
 
 
-def _buying_centers(raw: pd.DataFrame, cols: dict[str, str], cfg: Config, file: str) -> pd.Series:
-    if cfg.data.buying_center_key:
-        sources = resolve_key_parts(list(raw.columns), cols, cfg.data.buying_center_key, file=file)
-        parts = [parse_ids(raw[c], float_ids=cfg.data.normalize_float_ids) for c in sources]
+def _buying_centers(raw: pd.DataFrame, cols: dict[str, str], data: DataConfig, file: str) -> pd.Series:
+    if data.buying_center_key:
+        sources = resolve_key_parts(list(raw.columns), cols, data.buying_center_key, file=file)
+        parts = [parse_ids(raw[c], float_ids=data.normalize_float_ids) for c in sources]
         joined = parts[0].str.cat(parts[1:], sep="/") if len(parts) > 1 else parts[0]
         return joined.where(~np.logical_or.reduce([(p == "").to_numpy() for p in parts]), "")
     if "buying_center_id" not in cols:
@@ -205,29 +203,30 @@ def _buying_centers(raw: pd.DataFrame, cols: dict[str, str], cfg: Config, file: 
             "data.buying_center_key; available columns: " + ", ".join(repr(c) for c in raw.columns),
             key="data.customer_columns.buying_center_id",
         )
-    return parse_ids(raw[cols["buying_center_id"]], float_ids=cfg.data.normalize_float_ids)
+    return parse_ids(raw[cols["buying_center_id"]], float_ids=data.normalize_float_ids)
 
 
 def canonical_customer_master(
-    raw: pd.DataFrame, cfg: Config, *, file: str, unreadable: pd.DataFrame | None = None
+    raw: pd.DataFrame, data: DataConfig, *, file: str, unreadable: pd.DataFrame | None = None
 ) -> MasterResult:
     """Raw customer master -> ``CUSTOMER_COLUMNS`` (buying center from the column or ``data.buying_center_key``).
 
-    customer_id defaults to the buying center, country to ``ALL``, segment to ``""``. Rows
+    customer_id defaults to the buying center, country to ``ALL``, segment, customer_name and
+    sales_rep to ``""``. Rows
     without a buying center (and the reader's ``unreadable`` rows) are quarantined.
     """
-    cols = resolve_columns(list(raw.columns), cfg.data.customer_columns, CUSTOMER_COLUMNS, [], file=file, config_key="data.customer_columns")
+    cols = resolve_columns(list(raw.columns), data.customer_columns, CUSTOMER_COLUMNS, [], file=file, config_key="data.customer_columns")
     raw = raw.reset_index(drop=True)
-    bc = _buying_centers(raw, cols, cfg, file)
+    bc = _buying_centers(raw, cols, data, file)
     kept, quarantine, reasons = _quarantine(raw, file, unreadable, [("missing buying center", (bc == "").to_numpy(), "buying_center_id", bc)])
-    customer = parse_ids(raw[cols["customer_id"]], float_ids=cfg.data.normalize_float_ids) if "customer_id" in cols else bc
+    customer = parse_ids(raw[cols["customer_id"]], float_ids=data.normalize_float_ids) if "customer_id" in cols else bc
     country = as_text(raw[cols["country"]]) if "country" in cols else pd.Series(ALL_COUNTRIES, index=raw.index, dtype="str")
     master = pd.DataFrame(
         {
             "buying_center_id": bc,
             "customer_id": customer.where(customer != "", bc),
             "country": country.where(country != "", ALL_COUNTRIES),
-            "segment": as_text(raw[cols["segment"]]) if "segment" in cols else "",
+            **{c: as_text(raw[cols[c]]) if c in cols else "" for c in ("segment", "customer_name", "sales_rep")},
         },
         columns=list(CUSTOMER_COLUMNS),
     ).astype("str").loc[kept]
@@ -239,18 +238,26 @@ def canonical_customer_master(
 
 
 def _infer_customers(lines: pd.DataFrame) -> pd.DataFrame:
-    """One row per buying center: its (first) customer and the country it orders from most."""
-    counts = lines.groupby(["buying_center_id", "customer_id", "country"], observed=True).size().rename("n").reset_index()
-    counts = counts.sort_values(["buying_center_id", "n", "country"], ascending=[True, False, True], kind="stable")
-    out = counts.drop_duplicates("buying_center_id")[["buying_center_id", "customer_id", "country"]].copy()
-    out["segment"] = ""
+    """One row per buying center: the customer and the country its lines name most often."""
+    country = most_frequent(lines, "buying_center_id", "country")
+    out = pd.DataFrame(
+        {
+            "buying_center_id": country.index.to_numpy(),
+            "customer_id": most_frequent(lines, "buying_center_id", "customer_id").reindex(country.index).fillna("").to_numpy(),
+            "country": country.to_numpy(),
+            "segment": "",
+            "customer_name": "",
+            "sales_rep": "",
+        }
+    )
     return out[list(CUSTOMER_COLUMNS)].astype("str").reset_index(drop=True)
 
 
 def build_customer_master(lines: pd.DataFrame, master: pd.DataFrame | None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Canonical customers: the master's rows plus inferred rows for buying centers only the lines know.
 
-    Inferred rows: the buying center's customer and the country it orders from most, segment ``""``.
+    Inferred rows: the buying center's customer and the country it orders from most, segment,
+    name and sales rep ``""``.
     """
     if master is None:
         customers = _infer_customers(lines)

@@ -51,6 +51,7 @@ import scipy.sparse as sp
 from implicit.nearest_neighbours import bm25_weight, tfidf_weight
 
 from xsell.errors import InputDataError
+from xsell.frames import most_frequent
 from xsell.interactions.config import InteractionsConfig
 from xsell.interactions.matrix import InteractionMatrix, Interactions, TrainingData
 from xsell.vocab import Vocabulary
@@ -155,16 +156,6 @@ def owned_pairs(lines: pd.DataFrame, item_col: str = "product_id") -> pd.DataFra
     net = frame.groupby(["b", "i"], sort=True, observed=True)["q"].sum()
     net = net[net > 0].reset_index()
     return pd.DataFrame({"buying_center_id": net["b"].to_numpy(), item_col: net["i"].to_numpy()})
-
-
-def most_frequent(frame: pd.DataFrame, key: str, col: str) -> pd.Series:
-    """``key`` -> the most frequent non-empty ``col`` value of its rows (ties: alphabetically first)."""
-    values = frame[col].astype(str)
-    v = pd.DataFrame({"k": frame[key].astype(str).to_numpy(), "v": values.to_numpy()})[(values.str.len() > 0).to_numpy()]
-    counts = v.groupby(["k", "v"], observed=True, sort=False).size().rename("n").reset_index()
-    counts = counts.sort_values(["k", "n", "v"], ascending=[True, False, True], kind="stable")
-    first = counts.drop_duplicates("k")
-    return pd.Series(first["v"].to_numpy(), index=pd.Index(first["k"].to_numpy(), name=key), name=col)
 
 
 def _master_column(customers: pd.DataFrame | None, col: str) -> pd.Series:

@@ -31,6 +31,7 @@ from xsell.configbase import StrictModel
 from xsell.errors import ModelNotFittedError
 from xsell.interactions.matrix import TrainingData
 from xsell.io.writers import atomic_write
+from xsell.sparse import compact
 from xsell.vocab import Vocabulary
 
 if TYPE_CHECKING:
@@ -78,31 +79,9 @@ class Ranking:
         return cls(np.asarray(list(queries), dtype=object), ids, out_scores)
 
 
-def compact(index: np.ndarray, scores: np.ndarray, drop: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Remove the ``drop`` cells of (n_q, m) results, shift the rest left keeping their order,
-    and return ``n`` columns (-1 / NaN padded)."""
-    keep = ~drop & (np.asarray(index) >= 0)
-    order = np.argsort(~keep, axis=1, kind="stable")
-    index = np.take_along_axis(np.where(keep, index, -1), order, axis=1).astype(np.int64)
-    scores = np.take_along_axis(np.where(keep, scores, np.nan), order, axis=1).astype(np.float32)
-    if index.shape[1] < n:
-        extra = n - index.shape[1]
-        index = np.pad(index, ((0, 0), (0, extra)), constant_values=-1)
-        scores = np.pad(scores, ((0, 0), (0, extra)), constant_values=np.nan)
-    return index[:, :n], scores[:, :n]
-
-
 def drop_self(queries: np.ndarray, index: np.ndarray, scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Remove each query's own position (``queries`` (n_q,)) from its row of neighbours."""
     return compact(index, scores, np.asarray(index) == np.asarray(queries, dtype=np.int64)[:, None], n)
-
-
-def owned_cells(index: np.ndarray, owned: sp.csr_matrix) -> np.ndarray:
-    """Boolean (n_q, m): is ``index[q, j]`` a stored cell of row ``q`` of ``owned`` (n_q, n_items)?"""
-    n_items = owned.shape[1]
-    row_keys = np.repeat(np.arange(owned.shape[0], dtype=np.int64), np.diff(owned.indptr)) * n_items
-    keys = np.arange(index.shape[0], dtype=np.int64)[:, None] * n_items + np.asarray(index, dtype=np.int64)
-    return np.isin(keys, row_keys + owned.indices) & (np.asarray(index) >= 0)
 
 
 def csr_arrays(prefix: str, matrix: sp.spmatrix) -> dict[str, np.ndarray]:
@@ -131,46 +110,6 @@ def owned_part(matrix: sp.spmatrix) -> sp.csr_matrix:
     m.eliminate_zeros()
     m.sort_indices()
     return m
-
-
-def sparse_top_n(matrix: sp.spmatrix, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of a sparse matrix: the ``n`` stored columns with the highest values, ties by
-    column position; (n_rows, n) positions (-1 padded) and float32 scores (NaN padded)."""
-    matrix = sp.csr_matrix(matrix)
-    counts = np.diff(matrix.indptr)
-    row = np.repeat(np.arange(matrix.shape[0]), counts)
-    order = np.lexsort((matrix.indices, -matrix.data, row))
-    rank = np.arange(len(order)) - matrix.indptr[row]
-    keep = rank < n
-    index = np.full((matrix.shape[0], n), -1, dtype=np.int64)
-    scores = np.full((matrix.shape[0], n), np.nan, dtype=np.float32)
-    index[row[keep], rank[keep]] = matrix.indices[order][keep]
-    scores[row[keep], rank[keep]] = matrix.data[order][keep]
-    return index, scores
-
-
-def dense_top_n(scores: np.ndarray, n: int, *, exclude: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of a dense (n_rows, n_items) score array: the ``n`` best finite columns, ties by
-    column position (deterministic); ``exclude`` (bool, same shape) removes cells. Returns (n_rows, n) positions
-    (-1 padded) and float32 scores (NaN padded)."""
-    scores = np.array(scores, dtype=np.float64, copy=True)
-    if exclude is not None:
-        scores[exclude] = -np.inf
-    n_rows, n_items = scores.shape
-    k = min(n, n_items)
-    index = np.full((n_rows, n), -1, dtype=np.int64)
-    out = np.full((n_rows, n), np.nan, dtype=np.float32)
-    if k == 0 or n_rows == 0:
-        return index, out
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < n_items else np.tile(np.arange(n_items), (n_rows, 1))
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -part_scores), axis=1)
-    top = np.take_along_axis(part, order, axis=1)
-    top_scores = np.take_along_axis(part_scores, order, axis=1)
-    ok = np.isfinite(top_scores)
-    index[:, :k] = np.where(ok, top, -1)
-    out[:, :k] = np.where(ok, top_scores, np.nan)
-    return compact(index, out, np.zeros_like(index, dtype=bool), n)
 
 
 class Recommender(ABC, Generic[C]):

@@ -146,7 +146,7 @@ class Blend(Recommender[BlendConfig]):
 
     def assemble(self, data: TrainingData) -> Blend:
         """Take the (already fitted) components as they are; learn the buyers' history sizes."""
-        for role, component in self.components.items():
+        for component in self.components.values():
             component._check_fitted()
         self.buyers_ = data.buyer_items.rows
         self.buyer_items_ = owned_part(data.buyer_items.matrix)

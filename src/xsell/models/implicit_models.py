@@ -31,19 +31,9 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from xsell.interactions.matrix import TrainingData
-from xsell.models.base import (
-    C,
-    Ranking,
-    Recommender,
-    compact,
-    csr_arrays,
-    csr_from_arrays,
-    drop_self,
-    owned_cells,
-    owned_part,
-    sparse_top_n,
-)
+from xsell.models.base import C, Ranking, Recommender, csr_arrays, csr_from_arrays, drop_self, owned_part
 from xsell.models.config import ALSConfig, BPRConfig, ItemKNNConfig
+from xsell.sparse import cells_in, compact, drop_cells, sparse_top_n
 from xsell.vocab import Vocabulary
 
 if TYPE_CHECKING:
@@ -67,15 +57,6 @@ def _clean(index: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarra
     scores = np.asarray(scores, dtype=np.float64)
     bad = (index < 0) | ~np.isfinite(scores) | (scores <= _MISSING_SCORE)
     return np.where(bad, -1, index), np.where(bad, np.nan, scores).astype(np.float32)
-
-
-def _without_cells(matrix: sp.csr_matrix, cells: sp.csr_matrix) -> sp.csr_matrix:
-    """``matrix`` with the stored cells of ``cells`` (same shape) removed."""
-    mask = cells.copy()
-    mask.data = np.ones_like(mask.data)
-    out = sp.csr_matrix(matrix - matrix.multiply(mask))
-    out.eliminate_zeros()
-    return out
 
 
 def _pad_columns(index: np.ndarray, scores: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -301,7 +282,7 @@ class ItemKNNRecommender(ImplicitRecommender[ItemKNNConfig]):
         ids, scores = _clean(np.atleast_2d(ids), np.atleast_2d(scores))
         if not exclude_owned:
             return ids, scores
-        return compact(ids, scores, owned_cells(ids, owned), n)
+        return compact(ids, scores, cells_in(ids, owned), n)
 
     def _rebuild(self) -> Any:
         from implicit.nearest_neighbours import ItemItemRecommender, NearestNeighboursScorer
@@ -316,7 +297,7 @@ class ItemKNNRecommender(ImplicitRecommender[ItemKNNConfig]):
         own = sp.csr_matrix(
             (np.ones(len(items), dtype=np.float32), (np.arange(len(items)), items)), shape=(len(items), len(self.items_))
         )
-        return sparse_top_n(_without_cells(self.similarity_[items], own), n)
+        return sparse_top_n(drop_cells(self.similarity_[items], own), n)
 
     def _learned_arrays(self) -> dict[str, np.ndarray]:
         return csr_arrays("similarity", self.similarity_)

@@ -20,17 +20,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from xsell.interactions.matrix import TrainingData
-from xsell.models.base import (
-    Ranking,
-    Recommender,
-    compact,
-    csr_arrays,
-    csr_from_arrays,
-    dense_top_n,
-    owned_cells,
-    owned_part,
-    sparse_top_n,
-)
+from xsell.models.base import Ranking, Recommender, csr_arrays, csr_from_arrays, owned_part
+from xsell.sparse import dense_top_n, scored_top_n, sparse_top_n
 from xsell.models.config import RP3betaConfig
 from xsell.vocab import Vocabulary
 
@@ -107,11 +98,7 @@ class RP3betaRecommender(Recommender[RP3betaConfig]):
         known = np.flatnonzero(rows >= 0)
         if len(known):
             owned = self.buyer_items_[rows[known]]
-            sums = sp.csr_matrix(owned @ self.similarity_)
-            depth = n + (int(np.diff(owned.indptr).max()) if exclude_owned and owned.nnz else 0)
-            top, top_scores = sparse_top_n(sums, depth)
-            drop = owned_cells(top, owned) if exclude_owned else np.zeros(top.shape, dtype=bool)
-            index[known], scores[known] = compact(top, top_scores, drop, n)
+            index[known], scores[known] = scored_top_n(owned, self.similarity_, n, exclude_owned=exclude_owned)
         return Ranking.from_indices(buyers, index, scores, self.items_)
 
     def similar_items(self, items: Sequence[str], *, n: int = 10) -> Ranking:

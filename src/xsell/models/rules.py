@@ -26,8 +26,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from xsell.interactions.matrix import InteractionMatrix, TrainingData
-from xsell.models.base import Ranking, Recommender, sparse_top_n
+from xsell.models.base import Ranking, Recommender
 from xsell.models.config import RulesConfig
+from xsell.sparse import scored_top_n, sparse_top_n
 from xsell.vocab import Vocabulary
 
 EXTRA_RULE_COLUMNS: tuple[str, ...] = ("antecedent_count", "consequent_count", "damped_lift")
@@ -212,12 +213,14 @@ class AssociationRules(Recommender[RulesConfig]):
         if self.buyer_items_ is None:
             rows = np.full(len(queries), -1, dtype=np.int64)
             return Ranking(queries, *_top_n_rows(self.product_product_score_, rows, n, self.items_))
-        owned = self.buyer_items_.matrix
-        scores = (owned @ self.product_product_score_).tocsr()
-        if exclude_owned:
-            scores = _drop_structure(scores, owned)
         rows = self.buyer_items_.rows.index(queries, missing="ignore")
-        return Ranking(queries, *_top_n_rows(scores, rows, n, self.items_))
+        index = np.full((len(queries), n), -1, dtype=np.int64)
+        scores = np.full((len(queries), n), np.nan, dtype=np.float32)
+        known = np.flatnonzero(rows >= 0)
+        if len(known):
+            owned = self.buyer_items_.matrix[rows[known]]
+            index[known], scores[known] = scored_top_n(owned, self.product_product_score_, n, exclude_owned=exclude_owned)
+        return Ranking.from_indices(queries, index, scores, self.items_)
 
     def similarity_table(self, items: Sequence[str] | None = None, n: int | None = None) -> pd.DataFrame:
         """Item-to-item table of the kept rules: ``item_id, rank, rec_item_id, score, count,
@@ -274,17 +277,3 @@ class AssociationRules(Recommender[RulesConfig]):
             arrays["antecedent"], arrays["consequent"], arrays["count"], arrays["item_count"],
             int(arrays["n_baskets"]), items, owned,
         )
-
-
-def _drop_structure(scores: sp.csr_matrix, owned: sp.csr_matrix) -> sp.csr_matrix:
-    """``scores`` without the entries stored where ``owned`` has an entry (even zero-valued)."""
-    n_cols = scores.shape[1]
-    s, o = scores.tocsr(), owned.tocsr()
-    s.sort_indices()
-    o.sort_indices()
-    s, o = s.tocoo(), o.tocoo()
-    s_keys = s.row.astype(np.int64) * n_cols + s.col
-    o_keys = o.row.astype(np.int64) * n_cols + o.col  # both increasing: membership by bisection
-    pos = np.minimum(np.searchsorted(o_keys, s_keys), max(len(o_keys) - 1, 0))
-    mask = ~(o_keys[pos] == s_keys) if len(o_keys) else np.ones(len(s_keys), dtype=bool)
-    return sp.csr_matrix((s.data[mask], (s.row[mask], s.col[mask])), shape=scores.shape)

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from xsell.configbase import ConfigPath, StrictModel
+from xsell.messages import Language
 
 TableName = Literal["cross_sell", "up_sell", "buying_center_suggestions"]
 LinkTable = Literal["cross_sell", "up_sell"]
@@ -179,6 +180,13 @@ class PublishConfig(StrictModel):
     shop_top_n: int | None = Field(None, ge=1)
     """At most this many links per product and relation in the shop files (``null``: all the
     tables hold, i.e. ``recommend.top_n_product``)."""
+    languages: dict[str, Language] = Field(default_factory=dict)
+    """Country -> language of its sales workbooks, call-list CSV and page (``en`` or ``de``):
+    headers, the Read me and the reasons. Countries not listed get English, e.g.
+    ``{DE: de, AT: de, CH: de}``."""
+    currencies: dict[str, str] = Field(default_factory=dict)
+    """Country -> ISO currency code of its expected values (e.g. ``{CH: CHF}``); countries not
+    listed get the currency most of their order lines carry (``currency`` column), else none."""
     csv_bom: bool = True
     """Start the table CSVs with a UTF-8 BOM so Excel reads umlauts right; the shop files never
     have one (import tools read them)."""
@@ -194,6 +202,14 @@ class PublishConfig(StrictModel):
     """BMEcat 2005 file."""
     shopify: ShopifyConfig = Field(default_factory=ShopifyConfig)
     """Shopify product CSV."""
+
+    @field_validator("currencies")
+    @classmethod
+    def _currency_codes(cls, codes: dict[str, str]) -> dict[str, str]:
+        for country, code in codes.items():
+            if not re.match(r"^[A-Z]{3}$", code):
+                raise ValueError(f"currency of {country!r} must be an ISO 4217 code such as EUR or CHF, got {code!r}")
+        return codes
 
     @field_validator("formats", mode="before")
     @classmethod

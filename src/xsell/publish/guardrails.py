@@ -5,10 +5,11 @@ products recommended, churn against the previous published run.
 
 Definitions:
 
-- A variant is *discontinued* when its ``status`` is ``discontinued`` or its ``discontinued_on``
-  is on or before ``today``; a product when all its variants are. A product is *custom-made*
-  when all its variants are. A recommended row is flagged when its product is, or when its
-  ``rec_variant_id`` (``variant_id`` in the buying-center table) is.
+- *Discontinued* and *custom-made* are the recommend step's definitions (``product_flags``): a
+  variant is discontinued when its ``status`` is ``discontinued`` or its ``discontinued_on`` is on
+  or before ``today`` (the tables' date from ``tables.json``); a product when none of its standard
+  variants is active; custom-made when it has no standard variant. A recommended row is flagged
+  when its product is, or when its ``rec_variant_id`` (``variant_id`` in the buying-center table) is.
 - *Sellable* products (coverage denominator) have at least one variant that is neither
   discontinued nor custom-made.
 - *Churn* of one (table, country, product) of the previous run: the share of its previous
@@ -25,6 +26,7 @@ import pandas as pd
 
 from xsell.publish.config import GuardrailsConfig
 from xsell.publish.tables import LINK_KEYS
+from xsell.recommend.up_sell import NO_FAMILIES
 
 PRODUCT_TABLES: tuple[str, ...] = ("cross_sell", "up_sell")
 _RECOMMENDED = {
@@ -37,6 +39,26 @@ _SELF_LINK = {
     "up_sell": ("product_id", "rec_product_id"),
     "buying_center_suggestions": ("anchor_product_id", "product_id"),
 }
+
+
+EMPTY_BECAUSE: dict[str, str] = {
+    "cross_sell": "no product pair was bought together in rules.min_support_count baskets and no model links two "
+    "products; a longer history or a lower rules.min_support_count helps",
+    "up_sell": "no product of the same family in the price window recommend.upsell_min_price_ratio .. "
+    "upsell_max_price_ratio has switch or model evidence; check data.family_rule / the master's families",
+    "buying_center_suggestions": "no buying center kept a suggestion; tables.json rules_applied says which business "
+    "rule removed them (discontinued, not_in_assortment, block_list, ...)",
+}
+"""What an empty table means and which keys change it (named in the failed guardrail)."""
+
+
+def has_families(products: pd.DataFrame) -> bool:
+    """True when at least two products share a family (up-sell compares products within one)."""
+    if products is None or products.empty or "family" not in products:
+        return False
+    fam = products[["product_id", "family"]].drop_duplicates("product_id")
+    fam = fam[fam["family"].fillna("").astype(str) != ""]
+    return bool(fam["family"].duplicated().any())
 
 
 @dataclass(frozen=True)
@@ -70,19 +92,22 @@ class GuardrailReport:
 
 
 def product_flags(products: pd.DataFrame, today: dt.date) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per variant and per product: boolean columns ``discontinued`` and ``custom``."""
-    off = pd.to_datetime(products["discontinued_on"], errors="coerce")
-    variants = pd.DataFrame(
-        {
-            "variant_id": products["variant_id"].astype(object),
-            "product_id": products["product_id"].astype(object),
-            "discontinued": (products["status"].astype(str).str.lower() == "discontinued").to_numpy()
-            | (off <= pd.Timestamp(today)).fillna(False).to_numpy(dtype=bool),
-            "custom": products["is_custom"].fillna(False).astype(bool).to_numpy(),
-        }
+    """Per variant and per product: boolean columns ``discontinued`` and ``custom``, by the
+    recommend step's one definition (``xsell.recommend.context.build_context``): a variant is
+    discontinued by its status or ``discontinued_on``; a product when it has standard variants
+    and none of them is active; it is custom-made when it has no standard variant."""
+    from xsell.publish.shop import shop_context
+
+    ctx = shop_context(products, today)
+    variants = ctx.variants.drop_duplicates("variant_id")
+    by_variant = pd.DataFrame(
+        {"discontinued": variants["discontinued"].to_numpy(dtype=bool), "custom": variants["is_custom"].to_numpy(dtype=bool)},
+        index=pd.Index(variants["variant_id"].astype(object), name="variant_id"),
     )
-    by_product = variants.groupby("product_id", sort=True)[["discontinued", "custom"]].all()
-    by_variant = variants.drop_duplicates("variant_id").set_index("variant_id")[["discontinued", "custom"]]
+    by_product = pd.DataFrame(
+        {"discontinued": ctx.products["discontinued"].to_numpy(dtype=bool), "custom": ctx.products["custom_only"].to_numpy(dtype=bool)},
+        index=pd.Index(ctx.products.index.astype(object), name="product_id"),
+    ).sort_index()
     return by_variant, by_product
 
 
@@ -122,11 +147,15 @@ def check_guardrails(
     report = GuardrailReport()
     variants, by_product = product_flags(products, today)
     sellable = by_product.index[~(by_product["discontinued"] | by_product["custom"])]
+    families = has_families(products)
     for table, frame in tables.items():
-        if table in cfg.min_rows:
+        if table == "up_sell" and not families and frame.empty:
+            report.checks.append(Check("min_rows", table, True, 0, None, f"skipped: {NO_FAMILIES}"))
+        elif table in cfg.min_rows:
             need = cfg.min_rows[table]
-            report.checks.append(Check("min_rows", table, len(frame) >= need, len(frame), need, f"{len(frame):,} rows, need {need:,}"))
-        if table in cfg.min_coverage:
+            why = f" ({EMPTY_BECAUSE[table]})" if frame.empty and table in EMPTY_BECAUSE else ""
+            report.checks.append(Check("min_rows", table, len(frame) >= need, len(frame), need, f"{len(frame):,} rows, need {need:,}{why}"))
+        if table in cfg.min_coverage and not (table == "up_sell" and not families):
             report.checks.append(_coverage(table, frame, sellable, customers, cfg.min_coverage[table]))
         left, right = _SELF_LINK[table]
         self_links = frame[left].notna() & (frame[left].astype(object) == frame[right].astype(object))

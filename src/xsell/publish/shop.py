@@ -30,6 +30,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from xsell.frames import most_frequent
 from xsell.errors import InputDataError
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext, build_context
@@ -67,9 +68,7 @@ def representative_variants(tables: dict[str, pd.DataFrame], ctx: RecommendConte
     used = pd.concat([tables[t][["rec_product_id", "rec_variant_id"]] for t in LINK_TABLES if t in tables])
     used = used.dropna().rename(columns={"rec_product_id": "product_id", "rec_variant_id": "variant_id"})
     used = used[~used["variant_id"].astype(str).isin(unsellable)]
-    counts = used.value_counts().rename("n").reset_index()
-    counts = counts.sort_values(["product_id", "n", "variant_id"], ascending=[True, False, True], kind="mergesort")
-    from_tables = counts.drop_duplicates("product_id").set_index("product_id")["variant_id"]
+    from_tables = most_frequent(used, "product_id", "variant_id")
     sellable = variants[~variants["variant_id"].isin(unsellable)]
     from_master = sellable.sort_values("variant_id", kind="mergesort").drop_duplicates("product_id").set_index("product_id")["variant_id"]
     combined = pd.concat([from_tables, from_master[~from_master.index.isin(from_tables.index)]])

@@ -52,22 +52,3 @@ def countries(tables: dict[str, pd.DataFrame]) -> list[str]:
     for frame in tables.values():
         values.update(frame["country"].astype(str).unique().tolist())
     return sorted(values)
-
-
-def sales_workbooks(tables: dict[str, pd.DataFrame]) -> dict[str, dict[str, pd.DataFrame]]:
-    """country -> {table: that country's rows}; the buying-center sheet by expected value, highest first.
-
-    Each workbook holds exactly the rows whose ``country`` is that country; rows of the
-    ``ALL`` country go to their own ``ALL`` workbook (not repeated in every country's).
-    """
-    groups = {name: dict(tuple(frame.groupby(frame["country"].astype(str), sort=True))) for name, frame in tables.items()}
-    out = {}
-    for country in countries(tables):
-        sheets = {}
-        for name, frame in tables.items():
-            rows = groups[name].get(country, frame.iloc[0:0])
-            if name == "buying_center_suggestions":
-                rows = rows.sort_values("expected_value", ascending=False, kind="mergesort", na_position="last")
-            sheets[name] = rows.reset_index(drop=True)
-        out[country] = sheets
-    return out

@@ -1,5 +1,5 @@
 """Helpers every suggestion table shares: country rows with variants and business rules, top-n
-ranking, curated pins, reason fragments and the final column typing (pure functions on frames)."""
+ranking, curated pins, the country of reasons and the final column typing (pure functions on frames)."""
 
 from __future__ import annotations
 
@@ -26,24 +26,10 @@ class Table:
     rules_applied: dict[str, int] = field(default_factory=dict)
 
 
-def fmt(values: pd.Series | np.ndarray, digits: int = 1) -> pd.Series:
-    """Numbers as short text for reasons."""
-    return pd.Series(np.asarray(values, dtype=float)).round(digits).map(lambda v: f"{v:.{digits}f}").astype(str)
-
-
-def plural(n: pd.Series, word: str) -> pd.Series:
-    n = pd.Series(np.asarray(n, dtype=np.int64))
-    return n.astype(str) + " " + word + np.where(n == 1, "", "s")
-
-
-def country_prefix(country: pd.Series) -> pd.Series:
-    country = pd.Series(np.asarray(country, dtype=object)).astype(str)
-    return pd.Series(np.where(country == ALL_COUNTRIES, "", country + " "), dtype="str")
-
-
-def curated_reason(notes: pd.Series) -> pd.Series:
-    notes = pd.Series(np.asarray(notes.fillna(""), dtype=object)).astype(str)
-    return pd.Series(np.where(notes != "", "recommended by product management: " + notes, "recommended by product management"), dtype="str")
+def reason_country(country: pd.Series | np.ndarray) -> np.ndarray:
+    """Country as a reason names it: empty for ``ALL`` (the reason then speaks of every country)."""
+    country = np.asarray(country, dtype=object).astype(str)
+    return np.where(country == ALL_COUNTRIES, "", country).astype(object)
 
 
 def with_pins(links: pd.DataFrame, pins: pd.DataFrame) -> pd.DataFrame:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from xsell.frames import most_frequent
 from xsell.recommend.codes import member
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.curated import CuratedLinks
@@ -38,14 +39,6 @@ def resolve_today(lines: pd.DataFrame, cfg: RecommendConfig) -> pd.Timestamp:
 def months_before(today: pd.Timestamp, months: int) -> pd.Timestamp:
     """Start of a window of ``months`` calendar months ending at ``today``."""
     return today - pd.DateOffset(months=months)
-
-
-def _mode_text(values: pd.DataFrame, key: str, col: str) -> pd.Series:
-    """Most frequent non-empty ``col`` per ``key`` (ties: alphabetical)."""
-    v = values.loc[values[col].fillna("").astype(str).str.len() > 0, [key, col]]
-    counts = v.groupby([key, col]).size().rename("n").reset_index()
-    counts = counts.sort_values([key, "n", col], ascending=[True, False, True])
-    return counts.drop_duplicates(key).set_index(key)[col]
 
 
 @dataclass(frozen=True)
@@ -97,6 +90,62 @@ def _empty_products() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="str") for c in PRODUCT_COLUMNS})
 
 
+def _master(products: pd.DataFrame | None, today: pd.Timestamp) -> pd.DataFrame:
+    """The product master with text columns filled and the variant's ``discontinued`` flag: its
+    status says so, or its ``discontinued_on`` is on or before ``today`` (the one definition)."""
+    master = _empty_products() if products is None else products.copy()
+    for col in ("family", "name", "countries", "status"):
+        master[col] = master[col].fillna("").astype(str) if col in master else ""
+    master["variant_id"] = master["variant_id"].astype(str)
+    master["product_id"] = master["product_id"].astype(str)
+    master["is_custom"] = master["is_custom"].fillna(False).astype(bool) if "is_custom" in master else False
+    disc_on = pd.to_datetime(master["discontinued_on"]) if "discontinued_on" in master else pd.Series(pd.NaT, index=master.index)
+    master["discontinued"] = (master["status"].str.lower() == "discontinued") | (disc_on.notna() & (disc_on <= today))
+    return master
+
+
+def _variants(master: pd.DataFrame, bought: pd.DataFrame) -> pd.DataFrame:
+    """Master variants plus the variants only the order lines know (active, sold everywhere)."""
+    seen = (
+        bought.groupby(["variant_id", "product_id"], observed=True)["is_custom"].max().reset_index()
+        if len(bought)
+        else pd.DataFrame({"variant_id": pd.Series(dtype="str"), "product_id": pd.Series(dtype="str"), "is_custom": pd.Series(dtype=bool)})
+    )
+    seen = seen[~member(seen["variant_id"], master["variant_id"])]
+    cols = ["variant_id", "product_id", "is_custom", "discontinued", "countries"]
+    variants = pd.concat([master[cols], seen.assign(discontinued=False, countries="")[cols]], ignore_index=True)
+    return variants.astype({"is_custom": bool, "discontinued": bool})
+
+
+def _prices(master: pd.DataFrame, bought: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
+    """``typical_price`` (median list price of the standard variants, else median unit price paid)
+    and ``line_value`` (median positive net value of a line, else the typical price) per product."""
+    std_master = master[~master["is_custom"]]
+    list_price = pd.to_numeric(std_master.get("list_price"), errors="coerce") if "list_price" in std_master else None
+    master_price = (
+        std_master.assign(p=list_price)[lambda f: f["p"] > 0].groupby("product_id")["p"].median()
+        if list_price is not None
+        else pd.Series(dtype=float)
+    )
+    std_lines = bought[~bought["is_custom"].astype(bool) & (bought["unit_price"].astype(float) > 0)]
+    paid_price = std_lines.groupby("product_id")["unit_price"].median()
+    out = pd.DataFrame(index=ids)
+    out["typical_price"] = master_price.reindex(ids).combine_first(paid_price.reindex(ids)).astype(float)
+    positive = bought[bought["net_value"].astype(float) > 0]
+    out["line_value"] = positive.groupby("product_id")["net_value"].median().reindex(ids).astype(float)
+    out["line_value"] = out["line_value"].fillna(out["typical_price"])
+    return out
+
+
+def _explicit_assortment(master: pd.DataFrame) -> pd.DataFrame:
+    """``(country, product_id)`` pairs the master's standard variants list in ``countries``."""
+    std_countries = master.loc[~master["is_custom"], ["product_id", "countries"]]
+    explicit = std_countries[std_countries["countries"] != ""].assign(country=lambda f: f["countries"].str.split(";"))
+    explicit = explicit.explode("country")
+    explicit["country"] = explicit["country"].astype(str).str.strip()
+    return explicit.loc[explicit["country"] != "", ["country", "product_id"]].drop_duplicates().reset_index(drop=True)
+
+
 def build_context(
     lines: pd.DataFrame,
     products: pd.DataFrame | None,
@@ -107,67 +156,25 @@ def build_context(
     block_ids: frozenset[str] = frozenset(),
 ) -> RecommendContext:
     """Product and variant facts as of ``today`` from order lines and the (optional) product master."""
-    master = _empty_products() if products is None else products.copy()
-    for col in ("family", "name", "countries", "status"):
-        master[col] = master[col].fillna("").astype(str) if col in master else ""
-    master["variant_id"] = master["variant_id"].astype(str)
-    master["product_id"] = master["product_id"].astype(str)
-    master["is_custom"] = master["is_custom"].fillna(False).astype(bool) if "is_custom" in master else False
-    disc_on = pd.to_datetime(master["discontinued_on"]) if "discontinued_on" in master else pd.Series(pd.NaT, index=master.index)
-    master["discontinued"] = (master["status"].str.lower() == "discontinued") | (disc_on.notna() & (disc_on <= today))
-
+    master = _master(products, today)
     bought = purchases(lines, ["variant_id", "product_id", "is_custom", "unit_price", "net_value", "order_date", "country"])
-    seen = (
-        bought.groupby(["variant_id", "product_id"], observed=True)["is_custom"].max().reset_index()
-        if len(bought)
-        else pd.DataFrame({"variant_id": pd.Series(dtype="str"), "product_id": pd.Series(dtype="str"), "is_custom": pd.Series(dtype=bool)})
-    )
-    seen = seen[~member(seen["variant_id"], master["variant_id"])]
-    variants = pd.concat(
-        [
-            master[["variant_id", "product_id", "is_custom", "discontinued", "countries"]],
-            seen.assign(discontinued=False, countries="")[["variant_id", "product_id", "is_custom", "discontinued", "countries"]],
-        ],
-        ignore_index=True,
-    )
-    variants["is_custom"] = variants["is_custom"].astype(bool)
-    variants["discontinued"] = variants["discontinued"].astype(bool)
-
+    variants = _variants(master, bought)
     standard = variants[~variants["is_custom"]]
     ids = pd.Index(pd.unique(pd.concat([variants["product_id"], bought["product_id"].astype(str)])), name="product_id")
     prod = pd.DataFrame(index=ids)
     std_master = master[~master["is_custom"]]
-    prod["name"] = _mode_text(std_master, "product_id", "name").combine_first(_mode_text(master, "product_id", "name"))
-    prod["family"] = _mode_text(master, "product_id", "family")
+    prod["name"] = most_frequent(std_master, "product_id", "name").combine_first(most_frequent(master, "product_id", "name"))
+    prod["family"] = most_frequent(master, "product_id", "family")
     prod[["name", "family"]] = prod[["name", "family"]].fillna("").astype(str)
     chars = cfg.upsell_family_chars
     prod["group"] = prod["family"].str.slice(0, chars) if chars else prod["family"]
-
-    list_price = pd.to_numeric(std_master.get("list_price"), errors="coerce") if "list_price" in std_master else None
-    master_price = (
-        std_master.assign(p=list_price)[lambda f: f["p"] > 0].groupby("product_id")["p"].median()
-        if list_price is not None
-        else pd.Series(dtype=float)
-    )
-    std_lines = bought[~bought["is_custom"].astype(bool) & (bought["unit_price"].astype(float) > 0)]
-    paid_price = std_lines.groupby("product_id")["unit_price"].median()
-    prod["typical_price"] = master_price.reindex(ids).combine_first(paid_price.reindex(ids)).astype(float)
-    positive = bought[bought["net_value"].astype(float) > 0]
-    prod["line_value"] = positive.groupby("product_id")["net_value"].median().reindex(ids).astype(float)
-    prod["line_value"] = prod["line_value"].fillna(prod["typical_price"])
-
-    active_std = standard[~standard["discontinued"]]
+    prod = prod.join(_prices(master, bought, ids))
     has_standard = member(ids, standard["product_id"])
-    prod["discontinued"] = has_standard & ~member(ids, active_std["product_id"])
+    prod["discontinued"] = has_standard & ~member(ids, standard.loc[~standard["discontinued"], "product_id"])
     prod["custom_only"] = ~has_standard
-    std_countries = master.loc[~master["is_custom"], ["product_id", "countries"]]
+    std_countries = std_master[["product_id", "countries"]]
     prod["everywhere"] = ~member(ids, std_countries["product_id"]) | member(ids, std_countries.loc[std_countries["countries"] == "", "product_id"])
-
-    explicit = std_countries[std_countries["countries"] != ""].assign(country=lambda f: f["countries"].str.split(";"))
-    explicit = explicit.explode("country")
-    explicit["country"] = explicit["country"].astype(str).str.strip()
-    explicit = explicit.loc[explicit["country"] != "", ["country", "product_id"]].drop_duplicates().reset_index(drop=True)
-
+    explicit = _explicit_assortment(master)
     recent = bought[bought["order_date"] >= months_before(today, cfg.assortment_months)]
     sold = recent[["country", "product_id"]].astype(str).drop_duplicates().reset_index(drop=True)
 

@@ -10,7 +10,8 @@ import pandas as pd
 
 from xsell.recommend.blend import blend
 from xsell.recommend.business_rules import blocked_pairs, drop_rows
-from xsell.recommend.common import CURATED, Table, country_prefix, country_top_n, curated_reason, finish, fmt, plural, with_pins
+from xsell.messages import REASON_CODE, REASON_PARAMS, reason_columns
+from xsell.recommend.common import CURATED, Table, country_top_n, finish, reason_country, with_pins
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext
 from xsell.recommend.evidence import pair_evidence
@@ -54,28 +55,34 @@ def build_cross_sell(
     links = drop_rows(links, blocked_pairs(links, blocks), "curated_block", table, counts)
 
     rows = pair_evidence(lines, country_top_n(links, lines, ctx, cfg, table, counts))
+    # basket evidence applies to pairs ordered together; elsewhere it is empty, not a misleading 0
+    rows.loc[rows["orders_together"].to_numpy() == 0, ["support", "confidence", "lift"]] = np.nan
     rows["product_name"] = ctx.name_of(rows["product_id"]).to_numpy()
     rows["rec_product_name"] = ctx.name_of(rows["rec_product_id"]).to_numpy()
-    rows["reason"] = _cross_sell_reason(rows).to_numpy()
-    return Table(finish(rows, CROSS_SELL_COLUMNS, ("product_name", "rec_product_name")), counts)
+    for column, values in _cross_sell_reason(rows).items():
+        rows[column] = values
+    return Table(finish(rows, CROSS_SELL_COLUMNS, ("product_name", "rec_product_name", REASON_CODE, REASON_PARAMS)), counts)
 
 
-def _cross_sell_reason(rows: pd.DataFrame) -> pd.Series:
-    n_both = np.asarray(rows["buyers_both"], dtype=np.int64)
-    # "1 DE buying center buys both", "37 DE buying centers buy both"
-    who_buy = (
-        pd.Series(n_both).astype(str) + " " + country_prefix(rows["country"]).reset_index(drop=True)
-        + np.where(n_both == 1, "buying center buys both", "buying centers buy both")
-    )
-    together = (
-        "bought together with " + rows["product_name"].reset_index(drop=True) + " in " + plural(rows["orders_together"], "order")
-        + "; " + who_buy + " (lift " + fmt(rows["lift"]) + ")"
-    )
-    both = (
-        who_buy + " this and " + rows["product_name"].reset_index(drop=True) + " (" + rows["sources"].reset_index(drop=True) + ")"
-    )
-    similar = "buyers of " + rows["product_name"].reset_index(drop=True) + " have similar purchase patterns (" + rows["sources"].reset_index(drop=True) + ")"
+def _cross_sell_reason(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Reason columns: bought together (orders and buyers), bought by the same buying centers, or
+    similar buyers (a model's similarity, no shared buyer); curated rows say so. No model names:
+    they stay in ``source``."""
     n_orders = rows["orders_together"].to_numpy()
     n_buyers = rows["buyers_both"].to_numpy()
-    learned = np.where(n_orders > 0, together, np.where(n_buyers > 0, both, similar))
-    return pd.Series(np.where(rows["source"].to_numpy() == CURATED, curated_reason(rows["note"]), learned), dtype="str")
+    code = np.select(
+        [rows["source"].to_numpy() == CURATED, n_orders > 0, n_buyers > 0],
+        ["curated", "cross_sell.together", "cross_sell.buyers"],
+        "cross_sell.similar",
+    )
+    params = pd.DataFrame(
+        {
+            "anchor": rows["product_name"].to_numpy(dtype=object),
+            "orders": n_orders,
+            "buyers": n_buyers,
+            "country": reason_country(rows["country"]),
+            "lift": rows["lift"].to_numpy(dtype=float),
+            "note": rows["note"].fillna("").to_numpy(dtype=object),
+        }
+    )
+    return reason_columns(code, params)

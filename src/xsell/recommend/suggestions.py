@@ -31,7 +31,8 @@ from xsell.models.config import BASELINES
 from xsell.recommend.blend import rank_normalise
 from xsell.recommend.business_rules import business_rules_keep, count_rows
 from xsell.recommend.codes import Coded, encode, member, sorted_ids
-from xsell.recommend.common import CURATED, Table, finish, plural, top_n
+from xsell.messages import REASON_CODE, REASON_PARAMS, TEXT_REASON, reason_columns
+from xsell.recommend.common import CURATED, Table, finish, reason_country, top_n
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext, months_before
 from xsell.recommend.variants import resolve_variant_codes
@@ -40,9 +41,11 @@ from xsell.schema import ALL_COUNTRIES, BUYING_CENTER_COLUMNS
 POPULARITY_SOURCE = "popularity"
 """``source`` of the rows of buying centers the champion could not rank (new ones)."""
 
-EXTRA_COLUMNS: tuple[str, ...] = ("product_name", "anchor_product_name", "source")
-"""Columns after ``BUYING_CENTER_COLUMNS``: names, and what produced the row (the champion's
-name, ``curated`` or ``popularity``)."""
+EXTRA_COLUMNS: tuple[str, ...] = ("product_name", "anchor_product_name", "source", REASON_CODE, REASON_PARAMS)
+"""Columns after ``BUYING_CENTER_COLUMNS``: names, what produced the row (the champion's name,
+``curated`` or ``popularity``) and the reason as catalogue code and fields (``xsell.messages``)."""
+POPULAR_FIELDS: tuple[str, ...] = ("buyers", "country", "segment", "months")
+"""Fields of the popularity reason (``reason.suggestion.popular``)."""
 
 
 def buyer_directory(lines: pd.DataFrame, customers: pd.DataFrame | None) -> pd.DataFrame:
@@ -153,7 +156,8 @@ def anchored(anchors: pd.DataFrame, links: pd.DataFrame, products: np.ndarray, c
 def _popularity(hist: History, targets: np.ndarray, since: pd.Timestamp, depth: int, months: int) -> pd.DataFrame:
     """Popular products for buyer codes ``targets``: their (country, segment), then their country,
     then overall; distinct buying centers among the purchases since ``since``. Returns ``b, p,
-    score, reason`` (score rank-normalised over ``depth``)."""
+    score`` (rank-normalised over ``depth``) and the popularity reason's fields ``buyers, country,
+    segment, months``."""
     recent = hist.lines.loc[hist.lines["date"] >= since, ["b", "p", "c"]]
     recent = recent.assign(s=hist.segment.codes[recent["b"].to_numpy()])
     tgt = pd.DataFrame({"b": targets, "c": hist.home[targets], "s": hist.segment.codes[targets]})
@@ -171,15 +175,17 @@ def _popularity(hist: History, targets: np.ndarray, since: pd.Timestamp, depth: 
     pops = pops[~np.isin(hist.key(pops["b"].to_numpy(), pops["p"].to_numpy()), hist.owned)]
     pops["rank"] = pops.groupby("b").cumcount() + 1
     pops = pops[pops["rank"] <= depth].reset_index(drop=True)
-    country = pd.Series(Coded(pops["c"].to_numpy(), hist.countries).strings(), dtype="str")
-    segment = pd.Series(Coded(pops["s"].to_numpy(), hist.segment.ids).strings(), dtype="str")
-    where = np.select(
-        [pops["level"].to_numpy() == 0, pops["level"].to_numpy() == 1],
-        ["in " + country + " (segment " + segment + ")", "in " + country],
-        "across all countries",
-    )
-    reason = "popular with " + plural(pops["n"], "buying center").to_numpy() + " " + where + f" in the last {months} months"
-    return pd.DataFrame({"b": pops["b"], "p": pops["p"], "score": 1.0 - (pops["rank"] - 1) / depth, "reason": pd.Series(reason, dtype="str")})
+    level = pops["level"].to_numpy()
+    country = Coded(pops["c"].to_numpy(), hist.countries).strings().astype(object)
+    segment = Coded(pops["s"].to_numpy(), hist.segment.ids).strings().astype(object)
+    return pd.DataFrame(
+        {
+            "b": pops["b"], "p": pops["p"], "score": 1.0 - (pops["rank"] - 1) / depth,
+            # the reason's fields: how many bought it, where (segment, country or everywhere), since when
+            "buyers": pops["n"].to_numpy(), "country": np.where(level < 2, reason_country(country), ""),
+            "segment": np.where(level == 0, segment, ""), "months": months,
+        }
+    )  # fmt: skip
 
 
 def _candidates(
@@ -202,7 +208,7 @@ def _candidates(
     popular = _popularity(hist, empty, months_before(ctx.today, cfg.popularity_months), cfg.candidates_per_source, cfg.popularity_months)
     fallback = popular[["b", "p", "score"]].assign(pin_order=np.nan, pin_link=-1, popular=np.arange(len(popular)))
     out = pd.concat([cand, fallback], ignore_index=True)
-    out.attrs["popular_reasons"] = popular["reason"].to_numpy(dtype=object)
+    out.attrs["popular"] = popular[list(POPULAR_FIELDS)].reset_index(drop=True)
     return out
 
 
@@ -235,7 +241,7 @@ def build_buying_center_suggestions(
     keep = business_rules_keep(ctx, cfg, country, product, variant, table=table, counts=counts)
     rows = cand.assign(variant=variant.codes)[keep]
     rows = top_n(rows, ["b"], cfg.top_n_buying_center, rec_col="p")
-    frame = _explain(rows, hist, cross_sell, up_sell, pins, ctx, cfg, personal_source, cand.attrs["popular_reasons"], variant.ids)
+    frame = _explain(rows, hist, cross_sell, up_sell, pins, ctx, cfg, personal_source, cand.attrs["popular"], variant.ids)
     return Table(finish(frame, BUYING_CENTER_COLUMNS, EXTRA_COLUMNS), counts)
 
 
@@ -248,22 +254,23 @@ def _pins(cross_sell: pd.DataFrame, up_sell: pd.DataFrame) -> pd.DataFrame:
 
 def _explain(
     rows: pd.DataFrame, hist: History, cross_sell: pd.DataFrame, up_sell: pd.DataFrame, pins: pd.DataFrame,
-    ctx: RecommendContext, cfg: RecommendConfig, source: str, popular_reasons: np.ndarray, variants: np.ndarray,
+    ctx: RecommendContext, cfg: RecommendConfig, source: str, popular: pd.DataFrame, variants: np.ndarray,
 ) -> pd.DataFrame:
     """The kept coded rows as table columns: kind and anchor from the strongest link of a recently
-    bought product (up-sell first), reason from that link, else from the model / popularity."""
+    bought product (up-sell first), reason from that link, else from the model / popularity
+    (``popular``: the popularity reason's fields of each fallback candidate)."""
     b, p = rows["b"].to_numpy(), rows["p"].to_numpy()
     key = hist.key(b, p)
     anchors = _anchors(hist, months_before(ctx.today, cfg.anchor_months))
     anchors = anchors[np.isin(anchors["b"].to_numpy(), b)]
 
-    def lookup(links: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def lookup(links: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         found = anchored(anchors, links, hist.products, hist.countries)
         at = pd.Index(hist.key(found["b"].to_numpy(), found["p"].to_numpy())).get_indexer(key)
-        hit = at >= 0
+        hit = (at >= 0) & (len(found) > 0)
         anchor = np.where(hit, found["a"].to_numpy()[np.maximum(at, 0)], -1) if len(found) else np.full(len(key), -1)
-        reason = np.where(hit, links["reason"].to_numpy(dtype=object)[found["link"].to_numpy()[np.maximum(at, 0)]], "") if len(found) else np.full(len(key), "", dtype=object)
-        return hit & (len(found) > 0), anchor, reason
+        link = found["link"].to_numpy()[np.maximum(at, 0)] if len(found) else np.zeros(len(key), dtype=np.int64)
+        return hit, anchor, {c: np.where(hit, v[link], "") if len(v) else np.full(len(key), "", dtype=object) for c, v in _reason_of(links).items()}
 
     up_hit, up_anchor, up_reason = lookup(up_sell)
     cross_hit, cross_anchor, cross_reason = lookup(cross_sell)
@@ -271,18 +278,20 @@ def _explain(
     pin_kind = np.where(pin, pins["kind"].to_numpy(dtype=object)[np.maximum(rows["pin_link"].to_numpy(), 0)] if len(pins) else "", "")
     is_up = np.where(pin, pin_kind == "up_sell", up_hit)
     anchor = np.where(is_up, up_anchor, cross_anchor)
-    popular = rows["popular"].to_numpy()
-    n_local = _local_buyers(hist, hist.home[b], p)
     country = hist.countries[hist.home[b]]
-    where = np.where(country == ALL_COUNTRIES, "", " in " + country.astype(object))
-    model_reason = (
-        "one of the products most bought " + np.where(country == ALL_COUNTRIES, "overall", "in " + country.astype(object))
-        + " (" + plural(n_local, "buying center").to_numpy(dtype=object) + ")"
-        if source in BASELINES
-        else "buying centers with purchase histories like yours buy this (" + plural(n_local, "buying center").to_numpy(dtype=object) + where + " bought it)"
-    )
-    reason = np.where(is_up, up_reason, np.where(cross_hit, cross_reason, model_reason))
-    reason = np.where(popular >= 0, popular_reasons[np.maximum(popular, 0)] if len(popular_reasons) else "", reason)
+    at_popular = rows["popular"].to_numpy()
+    by_popularity = at_popular >= 0
+    own = {"buyers": _local_buyers(hist, hist.home[b], p), "country": reason_country(country), "segment": "", "months": 0}
+    if len(popular):
+        chosen = popular.iloc[np.maximum(at_popular, 0)]
+        own = {c: np.where(by_popularity, chosen[c].to_numpy(), v) for c, v in own.items()}
+    own = pd.DataFrame(own, index=range(len(rows)))
+    model_code = "suggestion.most_bought" if source in BASELINES else "suggestion.similar_buyers"
+    own_reason = reason_columns(np.where(by_popularity, "suggestion.popular", model_code), own)
+    reason = {
+        c: np.where(by_popularity, own_reason[c], np.where(is_up, up_reason[c], np.where(cross_hit, cross_reason[c], own_reason[c])))
+        for c in own_reason
+    }
     product_id = pd.Series(hist.products[p], dtype="str")
     anchor_id = pd.Series(Coded(anchor, hist.products).strings(), dtype="str")
     value = _line_value(hist, hist.home[b], p, product_id, ctx)
@@ -298,12 +307,22 @@ def _explain(
             "anchor_product_id": anchor_id,
             "score": rows["score"].to_numpy(),
             "expected_value": rows["score"].to_numpy() * value,
-            "reason": reason,
+            "reason": reason["reason"],
             "product_name": ctx.name_of(product_id).to_numpy(),
             "anchor_product_name": np.where(anchor_id != "", ctx.name_of(anchor_id).to_numpy(), ""),
-            "source": np.where(pin, CURATED, np.where(popular >= 0, POPULARITY_SOURCE, source)),
+            "source": np.where(pin, CURATED, np.where(by_popularity, POPULARITY_SOURCE, source)),
+            REASON_CODE: reason[REASON_CODE],
+            REASON_PARAMS: reason[REASON_PARAMS],
         }
     )
+
+
+def _reason_of(links: pd.DataFrame) -> dict[str, np.ndarray]:
+    """A link table's reason columns; a table without reason codes gives its text (code ``text``)."""
+    text = links["reason"].fillna("").astype(str).to_numpy(dtype=object)
+    if REASON_CODE in links and REASON_PARAMS in links:
+        return {"reason": text, REASON_CODE: links[REASON_CODE].to_numpy(dtype=object), REASON_PARAMS: links[REASON_PARAMS].to_numpy(dtype=object)}
+    return reason_columns(np.full(len(text), TEXT_REASON, dtype=object), pd.DataFrame({"text": text}))
 
 
 def _local_buyers(hist: History, c: np.ndarray, p: np.ndarray) -> np.ndarray:

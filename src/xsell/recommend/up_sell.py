@@ -3,6 +3,7 @@ model similarity, inside the price window, never in a cycle."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 import numpy as np
@@ -12,11 +13,20 @@ from scipy.sparse.csgraph import connected_components
 
 from xsell.recommend.blend import blend
 from xsell.recommend.business_rules import blocked_pairs, drop_rows
-from xsell.recommend.common import CURATED, Table, country_prefix, country_top_n, curated_reason, finish, fmt, with_pins
+from xsell.messages import REASON_CODE, REASON_PARAMS, reason_columns
+from xsell.recommend.common import CURATED, Table, country_top_n, finish, reason_country, with_pins
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext
 from xsell.recommend.evidence import switch_evidence
 from xsell.schema import ALL_COUNTRIES, UP_SELL_COLUMNS
+
+log = logging.getLogger(__name__)
+
+NO_FAMILIES = (
+    "products have no families (each product is its own: no product master family column and no "
+    "data.family_rule), so up-sell has no candidates; map data.product_columns.family or set data.family_rule"
+)
+"""Why ``up_sell`` is empty when nothing groups products into families (the run publishes without it)."""
 
 
 def upsell_cycle_edges(links: pd.DataFrame) -> np.ndarray:
@@ -45,6 +55,8 @@ def build_up_sell(
     counts: dict[str, int] = {}
     table = "up_sell"
     group = ctx.products["group"]
+    if not group[group != ""].duplicated().any():
+        log.warning("up_sell: %s; the run publishes without up-sell", NO_FAMILIES)
     switches = switch_evidence(lines, group)
     proven = switches[(switches["country"] == ALL_COUNTRIES) & (switches["switchers"] >= cfg.upsell_min_switchers)]
     sources = {"switch": proven.rename(columns={"product_id": "item_id", "rec_product_id": "rec_item_id", "switchers": "score"})}
@@ -70,19 +82,26 @@ def build_up_sell(
     rows[["switchers", "buyers"]] = rows[["switchers", "buyers"]].fillna(0).astype("int64")
     rows["product_name"] = ctx.name_of(rows["product_id"]).to_numpy()
     rows["rec_product_name"] = ctx.name_of(rows["rec_product_id"]).to_numpy()
-    rows["reason"] = _up_sell_reason(rows, ctx).to_numpy()
-    return Table(finish(rows, UP_SELL_COLUMNS, ("product_name", "rec_product_name")), counts)
+    for column, values in _up_sell_reason(rows, ctx).items():
+        rows[column] = values
+    return Table(finish(rows, UP_SELL_COLUMNS, ("product_name", "rec_product_name", REASON_CODE, REASON_PARAMS)), counts)
 
 
-def _up_sell_reason(rows: pd.DataFrame, ctx: RecommendContext) -> pd.Series:
-    name = rows["product_name"].reset_index(drop=True)
-    price = np.where(rows["price_ratio"].notna().to_numpy(), " (" + fmt(rows["price_ratio"]) + "x the price)", "")
-    switched = (
-        "chosen as an upgrade by " + rows["switchers"].astype(str).reset_index(drop=True) + " of the "
-        + rows["buyers"].astype(str).reset_index(drop=True) + " " + country_prefix(rows["country"])
-        + "buying centers that bought " + name + price
+def _up_sell_reason(rows: pd.DataFrame, ctx: RecommendContext) -> dict[str, np.ndarray]:
+    """Reason columns: buying centers that switched, else the higher-value choice of the family
+    bought by similar buyers; curated rows say so. No model names: they stay in ``source``."""
+    code = np.select(
+        [rows["source"].to_numpy() == CURATED, rows["switchers"].to_numpy() > 0], ["up_sell.curated", "up_sell.switched"], "up_sell.similar"
     )
-    family = pd.Series(ctx.product_attr(rows["product_id"], "family", ""), dtype="str")
-    similar = "the higher-value choice in the " + family + " family" + price + ", bought by buyers similar to those of " + name + " (" + rows["sources"].reset_index(drop=True) + ")"
-    learned = np.where(rows["switchers"].to_numpy() > 0, switched, similar)
-    return pd.Series(np.where(rows["source"].to_numpy() == CURATED, curated_reason(rows["note"]) + price, learned), dtype="str")
+    params = pd.DataFrame(
+        {
+            "anchor": rows["product_name"].to_numpy(dtype=object),
+            "switchers": rows["switchers"].to_numpy(),
+            "buyers": rows["buyers"].to_numpy(),
+            "country": reason_country(rows["country"]),
+            "ratio": rows["price_ratio"].to_numpy(dtype=float),
+            "family": ctx.product_attr(rows["product_id"], "family", ""),
+            "note": rows["note"].fillna("").to_numpy(dtype=object),
+        }
+    )
+    return reason_columns(code, params)

@@ -33,6 +33,7 @@ from xsell.io.layout import Workdir
 from xsell.io.plots import plot_metric_vs_k
 from xsell.io.readers import read_canonical
 from xsell.io.writers import atomic_write, write_json
+from xsell.models.config import BASELINES, BLEND
 from xsell.progress import progress, stage
 from xsell.schema import METRIC_COLUMNS
 
@@ -117,6 +118,20 @@ def run_evaluate(cfg: Config) -> EvaluationResult:
     )  # fmt: skip
 
 
+def links_model(res: BacktestResult) -> dict[str, Any] | None:
+    """The learned model whose ``similar_items`` held the most "bought X, then Y" pairs of the test
+    window (``pair_hit_rate``; rules and the blend aside): the item-to-item source of the link
+    tables when popularity is champion (popularity has no item-to-item signal)."""
+    pairs = res.item_pairs
+    sel = pairs[(pairs["metric"] == "pair_hit_rate") & (pairs["country"] == "ALL")]
+    sel = sel[~sel["model"].isin([*BASELINES, BLEND, "rules"])]
+    if sel.empty:
+        return None
+    best = sel.sort_values("value", ascending=False, kind="stable").iloc[0]
+    cand = res.candidates[str(best["model"])]
+    return {"model": cand.name, "overrides": cand.overrides, "pair_hit_rate": float(best["value"])}
+
+
 def _champion_record(res: BacktestResult, ecfg: Any) -> dict[str, Any]:
     sel = res.champion
     cand = res.candidates.get(sel.model)
@@ -131,6 +146,7 @@ def _champion_record(res: BacktestResult, ecfg: Any) -> dict[str, Any]:
         "summary": sel.summary(),
         "tuned_overrides": cand.overrides if cand is not None else {},
         "blend": res.tuning.blend.model_dump(mode="json") if res.tuning.blend is not None else None,
+        "links_model": links_model(res),
         "windows": {
             "validation_start": str(res.windows.validation_start.date()),
             "cutoff": str(res.windows.cutoff.date()),

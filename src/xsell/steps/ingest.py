@@ -80,7 +80,7 @@ def _read_master(path: Path | None, cfg: Config, what: str) -> MasterResult | No
     with stage(f"ingest: read {what} master", log) as report:
         raw = read_export(path, cfg.data.csv)
         build = canonical_product_master if what == "product" else canonical_customer_master
-        result = build(raw.frame, cfg, file=str(path), unreadable=raw.issues)
+        result = build(raw.frame, cfg.data, file=str(path), unreadable=raw.issues)
         result.info.update(file=str(path), encoding=raw.encoding)
         report.counts.update(rows=len(raw.frame), kept=len(result.master), quarantined=len(result.quarantine))
     return result
@@ -115,7 +115,7 @@ def run_ingest(cfg: Config) -> IngestSummary:
         with stage(f"ingest: {path.name}", log) as report:
             read = read_export(path, cfg.data.csv)
             raw = with_provenance(read.frame, str(path))
-            result = ingest_order_lines(raw, cfg, product_file.master if product_file else None, seen_fingerprints=seen, unreadable=read.issues)
+            result = ingest_order_lines(raw, cfg.data, cfg.ingest, product_file.master if product_file else None, seen_fingerprints=seen, unreadable=read.issues)
             encodings.append(read.encoding)
             del raw, read
             # kept sorted for ``in_sorted``: one sorted run + the new batch, which timsort
@@ -126,7 +126,7 @@ def run_ingest(cfg: Config) -> IngestSummary:
 
     with stage("ingest: masters", log) as report:
         lines = pd.concat([r.lines for r in results], ignore_index=True)[list(ORDER_LINE_COLUMNS)]
-        products, product_info = build_product_master(lines, product_file.master if product_file else None, cfg)
+        products, product_info = build_product_master(lines, product_file.master if product_file else None, cfg.data)
         customers, customer_info = build_customer_master(lines, customer_file.master if customer_file else None)
         if product_info["inferred"]:
             log.info("ingest: no product master configured; family, list price and assortment inferred from order lines")

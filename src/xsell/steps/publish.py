@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from xsell.config import Config
 from xsell.errors import GuardrailError, InputDataError, UsageError
@@ -45,7 +46,7 @@ from xsell.io.writers import (
 )
 from xsell.io.writers import write_csv as write_plain_csv
 from xsell.lock import RunLock
-from xsell.progress import stage
+from xsell.progress import progress, stage
 from xsell.publish.diff import diff_runs, summarise_diff
 from xsell.publish.guardrails import check_guardrails
 from xsell.publish.manifest import (
@@ -58,15 +59,15 @@ from xsell.publish.manifest import (
     mismatch,
 )
 from xsell.publish.formats import shop_jobs
-from xsell.publish.tables import prepare_table, sales_workbooks
+from xsell.publish.sales import OrderFacts, RunFacts, order_facts
+from xsell.publish.salesops import sales_jobs
+from xsell.publish.tables import prepare_table
 from xsell.publish.writers import (
     Written,
     count_rows,
     read_run_table,
-    safe_file_stem,
     write_csv,
     write_parquet,
-    write_xlsx,
 )
 from xsell.schema import TABLES
 
@@ -101,9 +102,13 @@ class _Inputs:
     customers: pd.DataFrame | None
     digest: str
     today: dt.date | None = None
-    """The run's date: products discontinued by then leave the shop files."""
+    """The tables' ``today`` (else the run's date): the guardrails' and the shop files' reference date."""
     previous_dir: Path | None = None
     """Folder of the previous published run (``latest``): the shop formats list what it dropped."""
+    facts: OrderFacts = field(default_factory=OrderFacts)
+    """Last order per buying center, currency per country, span of the order history."""
+    run: RunFacts = field(default_factory=RunFacts)
+    """What the workbooks' Read me and the site say about the run."""
 
 
 # -- inputs ---------------------------------------------------------------------------------
@@ -133,7 +138,38 @@ def _read_inputs(cfg: Config) -> _Inputs:
     products = pd.read_parquet(wd.products)
     digest.update(sha256_file(wd.products).encode())
     customers = pd.read_parquet(wd.customers) if wd.customers.is_file() else None
-    return _Inputs(tables, meta, products, customers, digest.hexdigest())
+    facts = _order_facts(wd.order_lines)
+    run = RunFacts(
+        as_of=meta.get("today"), data_start=facts.start, data_end=facts.end, lines=facts.lines,
+        model=meta.get("personal_model"), model_name=meta.get("model_name"), model_version=meta.get("model_version"),
+        evaluation=read_state(wd.champion, "champion record") if wd.champion.is_file() else None,
+    )  # fmt: skip
+    return _Inputs(tables, meta, products, customers, digest.hexdigest(), today=_tables_today(meta, meta_path), facts=facts, run=run)
+
+
+def _order_facts(path: Path) -> OrderFacts:
+    """``OrderFacts`` of the canonical order lines (none without them: the workbooks then have no
+    last-order column and no currency unless ``publish.currencies`` names one)."""
+    if not path.is_file():
+        log.warning("publish: %s not found; the sales workbooks show no last order and no data span", path)
+        return OrderFacts()
+    names = set(pq.read_schema(path).names)
+    columns = [c for c in ("buying_center_id", "order_date", "country", "currency", "is_return") if c in names]
+    if not {"buying_center_id", "order_date", "country"} <= set(columns):
+        return OrderFacts()
+    return order_facts(pq.read_table(path, columns=columns))
+
+
+def _tables_today(meta: dict[str, Any], path: Path) -> dt.date | None:
+    """The ``today`` the tables were made for (``tables.json``): the one date the business rules,
+    the guardrails and the shop files all use (``None``: not recorded, the run's own date)."""
+    raw = meta.get("today")
+    if raw is None:
+        return None
+    try:
+        return dt.date.fromisoformat(str(raw))
+    except ValueError:
+        raise InputDataError(f"tables.json has an invalid today {raw!r}", file=path) from None
 
 
 # -- folders, lock, latest ------------------------------------------------------------------
@@ -234,12 +270,7 @@ def _jobs(cfg: Config, inputs: _Inputs, root: Path) -> list[tuple[str, Callable[
             jobs.append((f"{name}.csv", lambda f=frame, p=root / f"{name}.csv": write_csv(f, p, bom=pc.csv_bom)))
         if "parquet" in pc.formats:
             jobs.append((f"{name}.parquet", lambda f=frame, p=root / f"{name}.parquet": write_parquet(f, p)))
-    if "xlsx" in pc.formats:
-        for country, sheets in sales_workbooks(inputs.tables).items():
-            rel = f"sales/{safe_file_stem(country)}.xlsx"
-            if any(rel == done for done, _ in jobs):
-                raise InputDataError(f"two countries share the workbook name {rel}", column="country", value=country)
-            jobs.append((rel, lambda s=sheets, p=root / rel: write_xlsx(s, p)))
+    jobs += sales_jobs(pc, inputs.tables, inputs.products, inputs.customers, inputs.facts, inputs.run, root=root)
     jobs += shop_jobs(pc, inputs.tables, inputs.products, root=root, today=inputs.today, previous_run=inputs.previous_dir)
     return jobs
 
@@ -282,20 +313,24 @@ def _new_run_id(runs_dir: Path, now: dt.datetime, digest: str) -> str:
         now += dt.timedelta(seconds=1)
 
 
-def _write_run(cfg: Config, inputs: _Inputs, runs_dir: Path, run_id: str, manifest_fields: dict[str, Any]) -> dict[str, Any]:
-    """Write every file and the manifest into ``runs/.tmp-<run_id>``, re-check them from disk,
-    fsync, and rename the folder to ``runs/<run_id>``; returns the manifest. On any error the
-    temp folder is removed (after a kill, the next publish removes it)."""
+def _write_run(
+    cfg: Config, inputs: _Inputs, runs_dir: Path, run_id: str, manifest_fields: dict[str, Any], extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Write every file and the manifest (``build_manifest`` + the ``extra`` keys) into
+    ``runs/.tmp-<run_id>``, re-check them from disk, fsync, and rename the folder to
+    ``runs/<run_id>``; returns the manifest. On any error the temp folder is removed (after a
+    kill, the next publish removes it)."""
     tmp = runs_dir / f"{TMP_PREFIX}{run_id}"
     tmp.mkdir()
     try:
         entries = []
-        for rel, job in _jobs(cfg, inputs, tmp):
+        jobs = _jobs(cfg, inputs, tmp)
+        for rel, job in progress(jobs, total=len(jobs), desc="publish: files", logger=log):
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             written = job()
             entries.append(file_entry(written, tmp, sha256_file(written.path), written.path.stat().st_size))
             _pause_point(rel)
-        manifest = build_manifest(run_id=run_id, files=entries, **manifest_fields)
+        manifest = {**build_manifest(run_id=run_id, files=entries, **manifest_fields), **(extra or {})}
         _write_json(tmp / MANIFEST_NAME, manifest)
         _pause_point(MANIFEST_NAME)
         problems = _check_dir(tmp, manifest)
@@ -327,11 +362,12 @@ def run_publish(cfg: Config, *, now: dt.datetime | None = None) -> PublishResult
             _clean_leftovers(pc.outputs)
             _mark_interrupted(pc.outputs)
             previous = latest_run(pc.outputs)
-            inputs.today, inputs.previous_dir = now.date(), (runs_dir / previous if previous is not None else None)
+            inputs.today = inputs.today or now.date()
+            inputs.previous_dir = runs_dir / previous if previous is not None else None
             prev_tables = None
             if previous is not None:
                 prev_tables = {n: t for n in TABLES if (t := read_run_table(runs_dir / previous, n)) is not None}
-            guard = check_guardrails(inputs.tables, inputs.products, inputs.customers, prev_tables, pc.guardrails, now.date())
+            guard = check_guardrails(inputs.tables, inputs.products, inputs.customers, prev_tables, pc.guardrails, inputs.today)
             run_id = _new_run_id(runs_dir, now, inputs.digest)
             manifest = _write_run(
                 cfg, inputs, runs_dir, run_id,
@@ -344,6 +380,7 @@ def run_publish(cfg: Config, *, now: dt.datetime | None = None) -> PublishResult
                     "previous_run": previous,
                     "guardrails": guard.to_dict(),
                 },
+                {"data_end": _data_end(cfg), "monitoring": _monitoring(cfg)},
             )
             _pause_point(RENAMED_POINT)
             if guard.passed:
@@ -355,6 +392,23 @@ def run_publish(cfg: Config, *, now: dt.datetime | None = None) -> PublishResult
             log.error("publish: guardrail failed: %s", reason)
         raise GuardrailError(f"run {run_id} rejected, latest still {previous or 'unset'}: " + "; ".join(guard.reasons), guard.reasons)
     return PublishResult(run_id, runs_dir / run_id, len(manifest["files"]), removed)
+
+
+def _data_end(cfg: Config) -> str | None:
+    """Last order date of the workdir's canonical order lines (the history the tables were made
+    from): what ``xsell monitor`` measures after. None when there are none."""
+    path = Workdir(cfg.workdir).order_lines
+    if not path.is_file():
+        return None
+    dates = pd.read_parquet(path, columns=["order_date"])["order_date"]
+    return None if dates.empty or pd.isna(dates.max()) else str(pd.Timestamp(dates.max()).date())
+
+
+def _monitoring(cfg: Config) -> dict[str, Any] | None:
+    """The newest uptake measurement and its trend (``xsell monitor``), None before the first."""
+    from xsell.steps.monitor import monitoring_for_manifest
+
+    return monitoring_for_manifest(cfg.publish.outputs, cfg.monitor.trend_runs)
 
 
 # -- verify and diff ------------------------------------------------------------------------

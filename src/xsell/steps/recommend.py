@@ -25,12 +25,11 @@ from xsell.io.layout import Workdir
 from xsell.io.readers import read_canonical, read_champion
 from xsell.io.writers import atomic_write
 from xsell.models.base import Recommender
-from xsell.models.config import BASELINES, MODEL_NAMES, PERSONAL_PREFERENCE
 from xsell.models.registry import load_model
 from xsell.progress import stage
 from xsell.recommend.blend import to_product_level
+from xsell.recommend.sources import choose_personal_model, similarity_frames, variant_products
 from xsell.recommend.common import Table
-from xsell.recommend.config import CHAMPION_SOURCE
 from xsell.recommend.context import RecommendContext, build_context, resolve_today
 from xsell.recommend.cross_sell import build_cross_sell
 from xsell.recommend.curated import CuratedLinks, parse_block_list, parse_curated_links
@@ -118,56 +117,6 @@ def load_models(run_dir: Path) -> dict[str, Recommender]:
     return {p.name: load_model(p) for p in dirs}
 
 
-def choose_personal_model(wanted: str | None, available: list[str], champion: str | None) -> str:
-    """The model that ranks the buying centers: ``wanted`` (``recommend.personal_model``), else the
-    only model, else the evaluation's ``champion`` when available, else the first of
-    ``PERSONAL_PREFERENCE``, else a popularity baseline."""
-    if wanted is not None:
-        if wanted not in available:
-            raise ConfigError(f"personal model {wanted!r} is not among the trained models {sorted(available)}", key="recommend.personal_model")
-        return wanted
-    if len(available) == 1:
-        return available[0]
-    for name in (champion, *PERSONAL_PREFERENCE, *BASELINES):
-        if name is not None and name in available:
-            return name
-    return sorted(available)[0]
-
-
-def _variant_products(ctx: RecommendContext) -> pd.Series:
-    return ctx.variants.drop_duplicates("variant_id").set_index("variant_id")["product_id"]
-
-
-def similarity_frames(
-    models: dict[str, Recommender], names: set[str], personal: str, ctx: RecommendContext, cfg: Config
-) -> dict[str, pd.DataFrame]:
-    """``item_id, rec_item_id, score`` at product level for each blend source of ``names``:
-    model names, and ``champion`` = the ``personal`` model (skipped when it is a popularity
-    baseline: popularity has no item-to-item signal)."""
-    depth = cfg.recommend.candidates_per_source
-    wanted = {n: n for n in names & set(MODEL_NAMES)}
-    if CHAMPION_SOURCE in names:
-        if personal in BASELINES:
-            log.info("recommend: the champion is %s (no item-to-item signal): the link tables go on without it", personal)
-        else:
-            wanted[CHAMPION_SOURCE] = personal
-    missing = sorted(n for n in wanted.values() if n not in models)
-    if missing:
-        log.warning("recommend: configured blend source(s) %s not among the loaded models %s; blending without them", missing, sorted(models))
-    out = {}
-    for source, name in sorted(wanted.items()):
-        if name not in models:
-            continue
-        model = models[name]
-        if name == "rules":
-            sim = model.similarity_table(n=depth)
-        else:
-            items = ctx.variants["variant_id"] if cfg.models.level == "variant" else pd.Series(ctx.products.index)
-            sim = model.similar_items(list(items.astype(str)), n=depth).to_frame("item_id", "rec_item_id")
-        out[source] = to_product_level(sim[["item_id", "rec_item_id", "score"]], _variant_products(ctx))
-    return out
-
-
 # -- compute and write ----------------------------------------------------------------------
 def _compute(
     cfg: Config, models_dir: Path | None, *, buying_centers: bool = True, personal_model: str | None = None
@@ -188,7 +137,7 @@ def _compute(
     champion = (read_champion(cfg.workdir) or {}).get("model")
     personal_name = personal_model if personal_model in models else choose_personal_model(rc.personal_model, sorted(models), champion)
     log.info("recommend: models %s from %s, buying centers ranked by %s", sorted(models), run_dir, personal_name)
-    sims = similarity_frames(models, set(rc.cross_sell_weights) | set(rc.upsell_weights), personal_name, ctx, cfg)
+    sims = similarity_frames(models, set(rc.cross_sell_weights) | set(rc.upsell_weights), personal_name, ctx, rc, level=cfg.models.level)
 
     tables: dict[str, Table] = {}
     with stage("recommend: cross_sell", log) as rep:
@@ -201,7 +150,7 @@ def _compute(
         with stage("recommend: buying_center_suggestions", log) as rep:
             buyers = buyer_directory(lines, customers)["buying_center_id"].tolist()
             ranking = models[personal_name].recommend(buyers, n=rc.candidates_per_source, exclude_owned=True)
-            personal = to_product_level(ranking.to_frame("buying_center_id", "item_id"), _variant_products(ctx), cols=("item_id",))
+            personal = to_product_level(ranking.to_frame("buying_center_id", "item_id"), variant_products(ctx), cols=("item_id",))
             tables["buying_center_suggestions"] = build_buying_center_suggestions(
                 personal, tables["cross_sell"].frame, tables["up_sell"].frame, lines, customers, ctx, rc, personal_source=personal_name
             )
@@ -247,10 +196,15 @@ def run_recommend(
 
 def export_links_review(cfg: Config, out: Path) -> Path:
     """Write the learned links + current curated rows as a CSV shaped like ``curated_links.csv``."""
+    from xsell.steps.monitor import read_link_uptake
+
     done = _compute(cfg, None, buying_centers=False)
-    review = build_links_review(done.tables["cross_sell"].frame, done.tables["up_sell"].frame, done.ctx)
+    run_id, uptake = read_link_uptake(cfg.publish.outputs) or ("", None)
+    review = build_links_review(done.tables["cross_sell"].frame, done.tables["up_sell"].frame, done.ctx, uptake, run_id)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, lambda p: review.to_csv(p, index=False, encoding="utf-8"))
     log.info("links review: %d learned and %d curated link(s) written to %s", int((review["action"] == "").sum()), int((review["action"] != "").sum()), out)
+    if run_id:
+        log.info("links review: uptake of %d link(s) measured after published run %s", int(review["uptake_buying_centers"].notna().sum()), run_id)
     return out

@@ -1,0 +1,16 @@
+"""Small frame computations several stages share, each defined once."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def most_frequent(frame: pd.DataFrame, key: str, col: str) -> pd.Series:
+    """``key`` -> the most frequent non-empty ``col`` value among its rows (ties: the
+    alphabetically first), as strings, indexed by ``key`` (sorted)."""
+    values = frame[col].fillna("").astype(str)
+    v = pd.DataFrame({"k": frame[key].astype(str).to_numpy(), "v": values.to_numpy()})[(values.str.len() > 0).to_numpy()]
+    counts = v.groupby(["k", "v"], observed=True, sort=False).size().rename("n").reset_index()
+    counts = counts.sort_values(["k", "n", "v"], ascending=[True, False, True], kind="stable")
+    first = counts.drop_duplicates("k")
+    return pd.Series(first["v"].to_numpy(), index=pd.Index(first["k"].to_numpy(), name=key), name=col, dtype=object)

@@ -1,0 +1,110 @@
+"""The message catalogue: complete in every language, one renderer for columns and scalars, and
+reasons stored language-neutral (code + JSON fields) that render in each country's language."""
+
+from __future__ import annotations
+
+import json
+import re
+import typing
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xsell.messages import (
+    LANGUAGES,
+    MESSAGES,
+    REASON_CODE,
+    REASON_PARAMS,
+    Language,
+    fields,
+    format_date,
+    localised_reasons,
+    message,
+    parse_reason_params,
+    reason_columns,
+    render,
+    render_reasons,
+)
+
+REASON_CODES = sorted(k.removeprefix("reason.") for k in MESSAGES if k.startswith("reason."))
+SAMPLE = {
+    "anchor": ["Pumpe <A> & \"B\"", "Dübel", "Ventil"], "orders": [212, 1, 0], "buyers": [37, 1, 2], "switchers": [1, 3, 0],
+    "country": ["DE", "", "AT"], "lift": [6.94, 1.25, np.nan], "ratio": [1.35, np.nan, 2.0], "family": ["F1", "F2", ""],
+    "note": ["fits every pump", "", ""], "segment": ["Food", "", ""], "months": [12, 6, 1], "text": ["as written", "y", "x"],
+    "lines": [99513, 1, 2], "start": ["2023-01-02", "", ""], "end": ["2025-12-31", "", ""], "model": ["blend", "", ""],
+    "name": ["xsell-demo", "", ""], "version": ["3", "", ""], "metric": ["NDCG@10", "", ""], "value": [0.144, 0.0, 1.0],
+    "baseline": [0.085, 0.0, 1.0], "currency": ["EUR", "", ""], "suggestions": [10, 1, 0], "centers": [2, 1, 0],
+    "cross": [5, 0, 1], "up": [3, 1, 0], "split": [1048575, np.nan, 10], "sheet": ["Call list", "", ""], "rep": ["Anna", "", ""],
+    "shown": [1, 2, 3], "matching": [4, 5, 6], "loaded": [1, 2, 3], "total": [4, 5, 6], "table": ["x", "", ""], "files": ["y", "", ""],
+    "part": [1, 2, 3],
+}  # fmt: skip
+"""Field values covering every template: strings with markup, zero, one, many, missing."""
+
+
+def test_every_message_exists_in_every_language_with_the_same_fields():
+    assert set(typing.get_args(Language)) == set(LANGUAGES)
+    for key, entry in MESSAGES.items():
+        assert set(entry) == set(LANGUAGES), key
+        names = {lang: set(fields(text)) for lang, text in entry.items()}
+        assert all(n == names["en"] for n in names.values()), (key, names)
+        assert set(names["en"]) <= set(SAMPLE), (key, set(names["en"]) - set(SAMPLE))
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_one_renderer_for_columns_and_scalars(lang):
+    frame = pd.DataFrame(SAMPLE)
+    for key in MESSAGES:
+        column = render(key, frame, lang)
+        for i in range(len(frame)):
+            row = {k: v[i] for k, v in SAMPLE.items()}
+            assert message(key, lang, **row) == column[i], (key, i)
+        assert not any("{" in text for text in column), key  # every field filled
+
+
+def test_plural_conditional_and_number_formats():
+    row = {"anchor": "Pumpe A", "orders": 212, "buyers": 37, "country": "DE", "lift": 6.94}
+    assert message("reason.cross_sell.together", "en", **row) == (
+        "bought together with Pumpe A in 212 orders; 37 DE buying centers buy both (6.9× as often as by chance)"
+    )
+    assert message("reason.cross_sell.together", "de", **row) == (
+        "zusammen mit Pumpe A in 212 Aufträgen gekauft; 37 Einkaufsstellen in DE kaufen beides (6,9-mal so oft wie zufällig)"
+    )
+    one = {**row, "orders": 1, "buyers": 1, "country": ""}  # the ALL rows name no country
+    assert message("reason.cross_sell.together", "en", **one).startswith("bought together with Pumpe A in 1 order; 1 buying center buys both")
+    assert message("reason.cross_sell.together", "de", **one).startswith("zusammen mit Pumpe A in 1 Auftrag gekauft; 1 Einkaufsstelle kauft beides")
+    assert message("reason.up_sell.curated", "en", note="", ratio=np.nan) == "recommended by product management"
+    assert message("reason.up_sell.curated", "de", note="neu", ratio=1.5) == "empfohlen vom Produktmanagement: neu (1,5-facher Preis)"
+    assert message("readme.data_span", "de", lines=99513, start="02.01.2023", end="31.12.2025") == "99.513 Auftragspositionen vom 02.01.2023 bis 31.12.2025"
+    assert message("readme.data_span", "en", lines=99513, start="a", end="b") == "99,513 order lines from a to b"
+    assert format_date("2026-01-31", "de") == "31.01.2026" and format_date("2026-01-31", "en") == "2026-01-31" and format_date(None) == ""
+
+
+def test_reason_columns_round_trip_and_render_in_german():
+    params = pd.DataFrame(SAMPLE)
+    codes = np.array(["cross_sell.together", "curated", "suggestion.popular"], dtype=object)
+    cols = reason_columns(codes, params)
+    assert list(cols["reason"]) == list(render_reasons(codes, params, "en"))
+    parsed = parse_reason_params(cols[REASON_PARAMS])
+    assert json.loads(cols[REASON_PARAMS][0]) == {"anchor": 'Pumpe <A> & "B"', "buyers": 37, "country": "DE", "lift": 6.94, "orders": 212}
+    assert json.loads(cols[REASON_PARAMS][1]) == {"note": ""}  # only the fields of its code
+    table = pd.DataFrame({"reason": cols["reason"], REASON_CODE: cols[REASON_CODE], REASON_PARAMS: cols[REASON_PARAMS]})
+    german = localised_reasons(table, "de")
+    assert list(german) == list(render_reasons(codes, parsed, "de"))
+    assert german[0].startswith('zusammen mit Pumpe <A> & "B" in 212 Aufträgen') and german[1] == "empfohlen vom Produktmanagement"
+    assert list(localised_reasons(table, "en")) == list(cols["reason"])
+
+
+def test_tables_without_codes_or_with_unknown_codes_keep_their_text():
+    plain = pd.DataFrame({"reason": ["written before codes existed"]})
+    assert list(localised_reasons(plain, "de")) == ["written before codes existed"]
+    odd = pd.DataFrame({"reason": ["from a newer xsell", "x"], REASON_CODE: ["no.such.code", "curated"], REASON_PARAMS: ["{}", '{"note":"n"}']})
+    assert list(localised_reasons(odd, "de")) == ["from a newer xsell", "empfohlen vom Produktmanagement: n"]
+
+
+@pytest.mark.parametrize("code", REASON_CODES)
+def test_every_reason_code_renders_without_model_names(code):
+    for lang in LANGUAGES:
+        text = render_reasons(np.array([code] * 3, dtype=object), pd.DataFrame(SAMPLE), lang)
+        assert all(t.strip() for t in text)
+        assert not any(re.search(r"\b(item_knn|als|bpr|ease|rp3beta|rules|blend|popularity_\w+)\b", t) for t in text)

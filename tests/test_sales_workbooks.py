@@ -1,0 +1,222 @@
+"""Per-country sales workbooks read back with openpyxl: the call list grouped by buying center,
+names before ids, number formats, German for DE/AT/CH, the product-link sheets, the Read me,
+print setup, per-rep workbooks and the split of a sheet above the row limit."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+from conftest import EVIL_NAME
+from screenshots import assert_not_blank, office_missing, printed_page
+from test_publish import build_tables
+
+from xsell.errors import InputDataError
+from xsell.messages import localised_reasons
+from xsell.publish.sales import (
+    OrderFacts,
+    RunFacts,
+    call_list,
+    country_books,
+    rep_file_stems,
+    split_points,
+    workbook_sheets,
+)
+from xsell.publish.writers import write_workbook
+
+GERMAN_CALL_LIST = (
+    "Kunde", "Kundennr.", "Einkaufsstelle", "Außendienst", "Letzte Bestellung", "Rang", "Produkt", "Produktnr.",
+    "Variante", "Art", "Score", "Erwarteter Wert", "Begründung",
+)  # fmt: skip
+MODEL_NAMES = r"\b(?:item_knn|als|bpr|ease|rp3beta|blend|rules|popularity_\w+)\b"
+
+
+def _sheet(path, title: str) -> pd.DataFrame:
+    wb = openpyxl.load_workbook(path, read_only=True)
+    rows = list(wb[title].iter_rows(values_only=True))
+    wb.close()
+    return pd.DataFrame(rows[1:], columns=rows[0])
+
+
+def _rows(demo, table: str, country: str) -> pd.DataFrame:
+    frame = demo.tables[table]
+    return frame[frame["country"] == country].reset_index(drop=True)
+
+
+def test_call_list_groups_buying_centers_by_total_expected_value(demo_published):
+    run, work = demo_published.run_dir, demo_published.workdir
+    wb = openpyxl.load_workbook(run / "sales" / "AT.xlsx", read_only=True)
+    assert wb.sheetnames == ["Anrufliste", "Ergänzungen", "Höherwertige", "Lies mich"]  # AT reads German
+    wb.close()
+    sheet = _sheet(run / "sales" / "AT.xlsx", "Anrufliste")
+    assert tuple(sheet.columns) == GERMAN_CALL_LIST  # names before ids
+    table = _rows(demo_published, "buying_center_suggestions", "AT")
+    assert len(sheet) == len(table) > 1000
+    assert set(zip(sheet["Einkaufsstelle"], sheet["Rang"], sheet["Produktnr."], sheet["Variante"])) == set(
+        zip(table["buying_center_id"], table["rank"], table["product_id"], table["variant_id"])
+    )
+    # one block per buying center, in rank order, the highest total expected value first
+    bc = sheet["Einkaufsstelle"]
+    assert (bc != bc.shift()).sum() == bc.nunique()
+    assert sheet.groupby("Einkaufsstelle", sort=False)["Rang"].apply(lambda r: r.tolist() == list(range(1, len(r) + 1))).all()
+    totals = sheet.groupby("Einkaufsstelle", sort=False)["Erwarteter Wert"].sum()
+    assert totals.is_monotonic_decreasing and totals.index[0] == table.groupby("buying_center_id")["expected_value"].sum().idxmax()
+    # the customer's name from the master, the last order (returns aside) from the order lines, as dates
+    customers = pd.read_parquet(work / "canonical" / "customers.parquet").set_index("buying_center_id")
+    assert (sheet["Kunde"] == bc.map(customers["customer_name"])).all() and (sheet["Außendienst"] == bc.map(customers["sales_rep"])).all()
+    lines = pd.read_parquet(work / "canonical" / "order_lines.parquet", columns=["buying_center_id", "order_date", "is_return"])
+    last = lines[~lines["is_return"]].groupby("buying_center_id")["order_date"].max()
+    shown, want = pd.to_datetime(sheet["Letzte Bestellung"]), bc.map(last)
+    assert ((shown == want) | (shown.isna() & want.isna())).all() and shown.notna().mean() > 0.9  # no order yet: empty
+    # reasons in German, from the same facts as the English column, without model names
+    expected = pd.Series(localised_reasons(table, "de"), index=pd.MultiIndex.from_frame(table[["buying_center_id", "rank"]]))
+    assert (sheet["Begründung"].to_numpy() == expected.loc[list(zip(bc, sheet["Rang"]))].to_numpy()).all()
+    assert sheet["Begründung"].str.contains("Einkaufsstellen in AT").any() and not sheet["Begründung"].str.contains(MODEL_NAMES).any()
+    assert set(sheet["Art"]) == {"Ergänzung", "Höherwertig"}
+
+
+def test_number_formats_widths_and_print_setup(demo_published):
+    reps = sorted((demo_published.run_dir / "sales" / "AT").glob("*.xlsx"))
+    wb = openpyxl.load_workbook(reps[0])
+    ws = wb["Anrufliste"]
+    header = [c.value for c in ws[1]]
+    col = {name: i for i, name in enumerate(header)}
+    row = ws[2]
+    assert row[col["Score"]].number_format == "0%" and 0 < row[col["Score"]].value <= 1
+    assert row[col["Erwarteter Wert"]].number_format == '#,##0 "€"'  # AT orders are in EUR
+    assert row[col["Letzte Bestellung"]].is_date and row[col["Letzte Bestellung"]].number_format == "dd.mm.yyyy"
+    assert row[col["Begründung"]].alignment.wrap_text and not row[col["Produktnr."]].alignment.wrap_text
+    widths = {h: ws.column_dimensions[openpyxl.utils.get_column_letter(i + 1)].width for h, i in col.items()}
+    assert widths["Begründung"] >= 50 and widths["Rang"] <= 8 and widths["Kunde"] > widths["Kundennr."]
+    # print: landscape, every column on the page width, the header row on every page
+    assert ws.page_setup.orientation == "landscape" and ws.sheet_properties.pageSetUpPr.fitToPage
+    assert (ws.page_setup.fitToWidth, ws.page_setup.fitToHeight) == (1, 0)
+    assert ws.print_title_rows in ("1:1", "$1:$1") and ws.freeze_panes == "A2" and ws.auto_filter.ref.startswith("A1:M")
+    # rows with wrapped text are tall enough for it (neither Excel nor LibreOffice grows them on open)
+    long_reason = next(r for r in range(2, ws.max_row + 1) if len(ws.cell(r, col["Begründung"] + 1).value or "") > 2 * widths["Begründung"])
+    assert ws.row_dimensions[long_reason].height >= 3 * 15
+    # a line above each buying center's block
+    first_rows = [r for r in range(3, ws.max_row + 1) if ws.cell(r, col["Einkaufsstelle"] + 1).value != ws.cell(r - 1, col["Einkaufsstelle"] + 1).value]
+    assert first_rows and all(ws.cell(r, 1).border.top.style == "thin" for r in first_rows)
+    assert all(ws.cell(r, 1).border.top.style is None for r in range(3, 60) if r not in first_rows)
+
+
+def test_link_sheets_leave_evidence_empty_where_it_does_not_apply(demo_published):
+    run = demo_published.run_dir
+    sheet = _sheet(run / "sales" / "GB.xlsx", "Cross-sell")  # GB reads English
+    table = _rows(demo_published, "cross_sell", "GB")
+    assert list(sheet.columns) == [
+        "Product", "Product no.", "Rank", "Recommended product", "Recommended no.", "Variant", "Score",
+        "Orders with both", "Also bought", "Lift", "Why",
+    ]  # fmt: skip
+    assert len(sheet) == len(table)
+    merged = sheet.merge(table, left_on=["Product no.", "Recommended no."], right_on=["product_id", "rec_product_id"], validate="1:1")
+    for shown, source in (("Orders with both", "support"), ("Also bought", "confidence"), ("Lift", "lift")):
+        assert merged[shown].isna().equals(merged[source].isna())  # empty exactly where the table has no evidence
+        assert not (merged[shown] == 0).any()
+        np.testing.assert_allclose(merged[shown].dropna().astype(float), merged[source].dropna(), rtol=1e-12)
+    assert merged["support"].isna().any() and merged["support"].notna().any()
+    assert (merged["Why"] == merged["reason"]).all()  # English: the table's own text
+    names = sheet["Product"].str.replace(r"^'(?=[=+\-@])", "", regex=True)  # neutralised formulas sort by their text
+    assert names.str.casefold().is_monotonic_increasing  # by product name
+    up = _sheet(run / "sales" / "GB.xlsx", "Up-sell")
+    assert list(up.columns[3:5]) == ["Upgrade", "Upgrade no."] and "Price factor" in up.columns
+
+
+def test_read_me_explains_the_run_and_every_column(demo_published):
+    run, cfg = demo_published.run_dir, demo_published.cfg
+    readme = _sheet(run / "sales" / "DE.xlsx", "Lies mich")
+    items = dict(zip(readme["Punkt"].fillna(""), readme["Bedeutung"].fillna("")))
+    assert list(readme.columns) == ["Punkt", "Bedeutung"] and readme["Punkt"].iloc[0] == "xsell-Anrufliste für DE"
+    meta = pd.read_json(cfg.workdir / "tables" / "tables.json", typ="series")
+    assert items["Empfehlungen mit Stand"] == pd.Timestamp(meta["today"]).strftime("%d.%m.%Y")
+    assert re.fullmatch(r"[\d.]+ Auftragspositionen vom \d\d\.\d\d\.\d{4} bis \d\d\.\d\d\.\d{4}", items["Auftragshistorie"])
+    registered = f" ({meta['model_name']} Version {meta['model_version']})" if meta.get("model_name") else ""
+    assert items["Modell"] == f"{meta['personal_model']}{registered}"
+    champion = pd.read_json(cfg.workdir / "evaluation" / "champion.json", typ="series")
+    best = max(champion["baselines"].values())
+    assert f"{best:.3f}".replace(".", ",") in items["Geprüft gegen Beliebtheit"] and "NDCG@10" in items["Geprüft gegen Beliebtheit"]
+    assert items["Währung"] == "EUR" and items["Sprache"] == "Deutsch"
+    for header in GERMAN_CALL_LIST:
+        assert len(items[header]) > 20, header  # every column explained
+    assert "Blatt „Anrufliste“" in items and "Blatt „Ergänzungen“" in items and "Blatt „Höherwertige“" in items
+
+
+def test_one_workbook_per_sales_rep_with_exactly_their_buying_centers(demo_published):
+    run, work = demo_published.run_dir, demo_published.workdir
+    customers = pd.read_parquet(work / "canonical" / "customers.parquet")
+    table = _rows(demo_published, "buying_center_suggestions", "AT")
+    rep_of = customers.set_index("buying_center_id")["sales_rep"]
+    reps = table["buying_center_id"].map(rep_of)
+    stems = rep_file_stems(sorted(set(reps)))
+    assert len(stems) > 1 and {p.name for p in (run / "sales" / "AT").glob("*.xlsx")} == {f"{s}.xlsx" for s in stems.values()}
+    for rep, stem in stems.items():
+        sheet = _sheet(run / "sales" / "AT" / f"{stem}.xlsx", "Anrufliste")
+        mine = table[reps == rep]
+        assert set(sheet["Einkaufsstelle"]) == set(mine["buying_center_id"]) and len(sheet) == len(mine)
+        assert (sheet["Außendienst"] == rep).all()
+    wb = openpyxl.load_workbook(run / "sales" / "AT" / f"{stem}.xlsx", read_only=True)
+    assert wb.sheetnames == ["Anrufliste", "Lies mich"]
+    wb.close()
+    readme = _sheet(run / "sales" / "AT" / f"{stem}.xlsx", "Lies mich")
+    assert readme["Punkt"].iloc[0] == f"xsell-Anrufliste von {rep} (AT)"
+
+
+def test_the_call_list_csv_matches_the_sheet_and_names_stay_text(demo_published):
+    run = demo_published.run_dir
+    sheet = _sheet(run / "sales" / "AT.xlsx", "Anrufliste")
+    csv = pd.read_csv(run / "sales" / "AT.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    assert list(csv.columns) == list(sheet.columns) and len(csv) == len(sheet)
+    assert (csv["Einkaufsstelle"] == sheet["Einkaufsstelle"]).all() and (csv["Begründung"] == sheet["Begründung"].fillna("")).all()
+    evil = sheet["Produktnr."] == demo_published.evil_product
+    assert evil.any() and set(sheet.loc[evil, "Produkt"]) == {EVIL_NAME} and set(csv.loc[evil.to_numpy(), "Produkt"]) == {EVIL_NAME}
+
+
+def test_sheets_above_the_row_limit_continue_on_numbered_sheets_between_buying_centers(demo_published, tmp_path):
+    tables = {t: demo_published.tables[t] for t in ("cross_sell", "up_sell", "buying_center_suggestions")}
+    customers = pd.read_parquet(demo_published.workdir / "canonical" / "customers.parquet")
+    book = next(b for b in country_books(tables, customers, OrderFacts(), {"AT": "de"}, {}) if b.country == "AT")
+    limit = 997  # not a multiple of the 20 suggestions per buying center: the cut must move
+    sheets = workbook_sheets(book, RunFacts(), max_rows=limit)
+    path = tmp_path / "AT.xlsx"
+    written = write_workbook(sheets, path, max_rows=limit)
+    parts = -(-len(book.calls) // limit)
+    calls = [f"Anrufliste ({i})" for i in range(1, len(written.sheets) + 1) if f"Anrufliste ({i})" in written.sheets]
+    assert len(calls) >= parts and list(openpyxl.load_workbook(path, read_only=True).sheetnames[: len(calls)]) == calls
+    frames = [_sheet(path, title) for title in calls]
+    assert all(0 < len(f) <= limit for f in frames)
+    together = pd.concat(frames, ignore_index=True)
+    assert (together["Einkaufsstelle"].to_numpy() == book.calls["buying_center_id"].to_numpy()).all()
+    for before, after in zip(frames, frames[1:]):  # never a buying center on two sheets
+        assert before["Einkaufsstelle"].iloc[-1] != after["Einkaufsstelle"].iloc[0]
+    assert written.sheets["Ergänzungen (1)"]["rows"] <= limit and sum(v["rows"] for k, v in written.sheets.items() if k.startswith("Ergänzungen")) == len(book.cross_sell)
+    readme = _sheet(path, "Lies mich")
+    assert readme["Punkt"].str.contains("Anrufliste \\(1\\), Anrufliste \\(2\\)").any()
+    with pytest.raises(InputDataError, match="do not fit one Excel sheet"):
+        write_workbook(workbook_sheets(book, RunFacts()), tmp_path / "too_big.xlsx", max_rows=limit)
+
+
+def test_split_points_cut_between_groups_unless_one_group_is_longer_than_a_sheet():
+    starts = np.array([1, 0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 1], dtype=bool)
+    assert split_points(starts, 12) == [(0, 12)]
+    assert split_points(starts, 5) == [(0, 5), (5, 10), (10, 12)]  # two groups fit; the 6-row group is cut
+    assert split_points(starts, 4) == [(0, 3), (3, 5), (5, 9), (9, 12)]
+
+
+def test_call_list_without_customer_master_or_order_lines_shows_ids():
+    tables = build_tables()
+    calls = call_list(tables["buying_center_suggestions"], None, OrderFacts(), "en")
+    assert list(calls.columns) == ["customer", "buying_center_id", "rank", "product", "product_id", "variant_id", "kind", "score", "expected_value", "reason"]
+    customer_of = tables["buying_center_suggestions"].drop_duplicates("buying_center_id").set_index("buying_center_id")["customer_id"]
+    assert (calls["customer"] == calls["buying_center_id"].map(customer_of)).all()
+    assert set(calls["kind"]) == {"Cross-sell"}
+
+
+@pytest.mark.skipif(office_missing() is not None, reason=f"printed-page check skipped: {office_missing()}")
+def test_screenshot_of_the_first_printed_page_of_a_workbook(demo_published, tmp_path):
+    """LibreOffice prints a rep's workbook with its own print setup; page 1 has content."""
+    rep = sorted((demo_published.run_dir / "sales" / "AT").glob("*.xlsx"))[0]
+    assert_not_blank(printed_page(rep, tmp_path / "page.png"))

@@ -1,0 +1,64 @@
+"""xsell.sparse against brute force on random small matrices (ties included)."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from xsell.sparse import cells_in, dense_top_n, drop_cells, scored_top_n, sparse_top_n
+
+
+def _reference(row: np.ndarray, n: int) -> list[int]:
+    """Best n finite columns of one row, ties by column."""
+    finite = [(-row[j], j) for j in range(len(row)) if np.isfinite(row[j])]
+    return [j for _, j in sorted(finite)[:n]]
+
+
+def test_dense_top_n_is_exact_with_ties_at_the_cut() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        r, c, n = (int(v) for v in (rng.integers(1, 6), rng.integers(1, 40), rng.integers(1, 12)))
+        x = rng.integers(0, 4, size=(r, c)).astype(float)  # few distinct values: many ties
+        x[rng.random((r, c)) < 0.2] = -np.inf
+        exclude = rng.random((r, c)) < 0.2
+        idx, scores = dense_top_n(x, n, exclude=exclude)
+        assert idx.shape == scores.shape == (r, n)
+        for i in range(r):
+            expected = _reference(np.where(exclude[i], -np.inf, x[i]), n)
+            assert [j for j in idx[i] if j >= 0] == expected
+            assert np.isnan(scores[i][len(expected):]).all()
+
+
+def test_sparse_and_scored_top_n_match_dense_references() -> None:
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        owned = sp.random(7, 15, density=0.3, random_state=int(rng.integers(1 << 30)), format="csr")
+        owned.data[:] = 1.0
+        weights = sp.random(15, 15, density=0.3, random_state=int(rng.integers(1 << 30)), format="csr")
+        weights.data = np.round(weights.data * 3)  # ties, and stored zeros that still "reach"
+        n = int(rng.integers(1, 8))
+        idx, _ = sparse_top_n(weights, n)
+        for i in range(15):
+            row = np.full(15, -np.inf)
+            row[weights[i].indices] = weights[i].data
+            assert [j for j in idx[i] if j >= 0] == _reference(row, n)
+        for exclude in (True, False):
+            got, _ = scored_top_n(owned, weights, n, exclude_owned=exclude, cell_budget=20)
+            sums = (owned @ weights).toarray()
+            structure = weights.copy()
+            structure.data[:] = 1.0  # a stored weight reaches, even a zero one
+            reached = ((owned > 0).astype(float) @ structure).toarray() > 0
+            for i in range(7):
+                row = np.where(reached[i], sums[i], -np.inf)
+                if exclude:
+                    row[owned[i].indices] = -np.inf
+                assert [j for j in got[i] if j >= 0] == _reference(row, n)
+
+
+def test_cells_in_and_drop_cells() -> None:
+    index = np.array([[1, 2, -1], [0, 2, 1]])
+    stored = sp.csr_matrix(([0.0, 1, 2, 3], ([0, 0, 0, 1], [0, 1, 2, 2])), shape=(2, 3))  # (0, 0) a stored zero
+    assert cells_in(index, stored).tolist() == [[True, True, False], [False, True, False]]
+    assert cells_in(np.array([[0]]), stored[:1]).tolist() == [[True]]
+    scores = sp.csr_matrix(np.array([[5.0, 6.0, 7.0], [8.0, 9.0, 10.0]]))
+    assert drop_cells(scores, stored).toarray().tolist() == [[0, 0, 0], [8, 9, 0]]
