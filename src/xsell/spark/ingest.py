@@ -339,9 +339,7 @@ def infer_products(lines: DataFrame, cfg: Config) -> pd.DataFrame:
         F.median(F.when(~F.col("is_return"), F.col("unit_price"))).alias("list_price"),
         F.array_join(F.array_sort(F.collect_set(F.when(F.col("country") != ALL_COUNTRIES, F.col("country")))), ";").alias("countries"),
     )
-    named = lines.where(F.col("description") != "").groupBy("variant_id", "description").count()
-    best = Window.partitionBy("variant_id").orderBy(F.desc("count"), F.asc("description"))
-    names = named.withColumn("_rank", F.row_number().over(best)).where(F.col("_rank") == 1).select("variant_id", F.col("description").alias("name"))
+    names = most_frequent(lines, "variant_id", "description").withColumnRenamed("description", "name")
     out = _to_pandas(agg.join(names, "variant_id", "left")).sort_values("variant_id", kind="stable").reset_index(drop=True)
     out["name"] = out["name"].fillna("")
     out["family"] = _family(out["product_id"].astype("str"), cfg.data.family_rule)
@@ -350,12 +348,22 @@ def infer_products(lines: DataFrame, cfg: Config) -> pd.DataFrame:
     return _typed_products(out)
 
 
+def most_frequent(frame: DataFrame, key: str, col: str) -> DataFrame:
+    """``xsell.frames.most_frequent`` on Spark: ``key`` and the most frequent non-empty ``col``
+    value among its rows (ties: the alphabetically first), one row per ``key``."""
+    counts = frame.where(F.coalesce(F.col(col), _lit("")) != "").groupBy(key, col).count()
+    best = Window.partitionBy(key).orderBy(F.desc("count"), F.asc(col))
+    return counts.withColumn("_rank", F.row_number().over(best)).where(F.col("_rank") == 1).select(key, col)
+
+
 def infer_customers(lines: DataFrame) -> pd.DataFrame:
-    """``xsell.ingest.masters._infer_customers`` on Spark: a buying center's customer and the
-    country it orders from most (ties: country, then customer, alphabetically)."""
-    counts = lines.groupBy("buying_center_id", "customer_id", "country").count()
-    best = Window.partitionBy("buying_center_id").orderBy(F.desc("count"), F.asc("country"), F.asc("customer_id"))
-    out = counts.withColumn("_rank", F.row_number().over(best)).where(F.col("_rank") == 1).withColumn("segment", _lit(""))
+    """``xsell.ingest.masters._infer_customers`` on Spark: per buying center the customer and the
+    country its lines name most often; segment, name and sales rep empty."""
+    country = most_frequent(lines, "buying_center_id", "country")
+    customer = most_frequent(lines, "buying_center_id", "customer_id")
+    out = country.join(customer, "buying_center_id", "left").withColumn("customer_id", F.coalesce(F.col("customer_id"), _lit("")))
+    for empty in ("segment", "customer_name", "sales_rep"):
+        out = out.withColumn(empty, _lit(""))
     frame = _to_pandas(out.select(*CUSTOMER_COLUMNS)).astype("str")
     return frame.sort_values("buying_center_id", kind="stable").reset_index(drop=True)
 
