@@ -313,6 +313,15 @@ def test_spark_train_fits_rules_and_als_and_saves_the_usual_run(spark, tiny_demo
     pd.testing.assert_frame_equal(result.models["rules"].rules_, local.models["rules"].rules_, rtol=1e-9)
     knn_local, knn_spark = sp.csr_matrix(local.models["item_knn"].similarity_), sp.csr_matrix(result.models["item_knn"].similarity_)
     assert knn_spark.shape == knn_local.shape and abs(knn_spark - knn_local).max() < 1e-6  # same matrices on the driver
+    # publish reads the Spark dataset folder like the local file: the workbooks' facts, the data end
+    from xsell.io.layout import Workdir
+    from xsell.steps.publish import _data_end, _order_facts
+
+    facts_local, facts_spark = _order_facts(Workdir(local_cfg.workdir).order_lines), _order_facts(Workdir(spark_cfg.workdir).order_lines)
+    assert facts_spark.lines == facts_local.lines > 0 and (facts_spark.start, facts_spark.end) == (facts_local.start, facts_local.end)
+    assert facts_spark.currency == facts_local.currency
+    pd.testing.assert_series_equal(facts_spark.last_order.sort_index(), facts_local.last_order.sort_index())
+    assert _data_end(spark_cfg) == _data_end(local_cfg) == facts_local.end
 
 
 def test_spark_als_cross_sell_ndcg_is_within_10_percent_of_implicit(spark, demo_small_run):
