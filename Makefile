@@ -33,7 +33,7 @@ $(SPARK_STAMP): $(STAMP)
 
 # a Java runtime for Spark: apt-get as root when none is on PATH; never fails the build
 java:
-	@if command -v java >/dev/null 2>&1 || [ -x "$$JAVA_HOME/bin/java" ]; then :; \
+	@if command -v java >/dev/null 2>&1 || { [ -n "$$JAVA_HOME" ] && [ -x "$$JAVA_HOME/bin/java" ]; }; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		echo "make: installing a Java runtime for the Spark tests (apt-get)"; \
 		(apt-get update -qq >/dev/null 2>&1 || true); \
