@@ -1,10 +1,24 @@
-"""Sparse and dense matrix helpers every stage shares, each defined once: top-n per row, and
-which (row, column) cells a sparse matrix stores."""
+"""Sparse and dense matrix helpers every stage shares, each defined once: top-n per row,
+which (row, column) cells a sparse matrix stores, and distinct integer keys."""
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+
+
+def run_starts(sorted_values: np.ndarray) -> np.ndarray:
+    """Bool mask: True where a run of equal values starts in a sorted array."""
+    starts = np.ones(len(sorted_values), dtype=bool)
+    starts[1:] = sorted_values[1:] != sorted_values[:-1]
+    return starts
+
+
+def distinct(keys: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of an int array (sort-based; numpy 2.4's hash ``np.unique`` is
+    several times slower on millions of int64 keys)."""
+    s = np.sort(keys)
+    return s[run_starts(s)]
 
 
 def cells_in(index: np.ndarray, matrix: sp.csr_matrix) -> np.ndarray:

@@ -23,6 +23,7 @@ import pandas as pd
 from xsell.interactions.matrix import TrainingData
 from xsell.models.base import Ranking, Recommender, csr_arrays, csr_from_arrays, owned_part
 from xsell.models.config import BlendConfig
+from xsell.sparse import dense_top_n, distinct
 from xsell.vocab import Vocabulary
 
 ROLES: tuple[str, ...] = ("personal", "anchor", "prior")
@@ -61,16 +62,16 @@ def plan_fusion(rankings: Mapping[str, Ranking], history: np.ndarray, depth: int
     buyers = first.queries if first is not None else np.array([], dtype=object)
     ids = [np.asarray(rankings[r].ids[:, :depth]) for r in roles]
     present = [x[pd.notna(x)] for x in ids]
-    items = Vocabulary(np.sort(pd.unique(np.concatenate(present).astype(str)))) if present and sum(map(len, present)) else Vocabulary([])
+    items = Vocabulary.from_values(np.concatenate(present)) if present and sum(map(len, present)) else Vocabulary([])
     n_items = max(len(items), 1)
     flat_keys, per_role = [], {}
     for role, x in zip(roles, ids):
         ok = pd.notna(x)
         rows, slots = np.nonzero(ok)
-        codes = items.index(x[ok].astype(str))
+        codes = items.index(x[ok])
         per_role[role] = (rows, slots, rows.astype(np.int64) * n_items + codes)
         flat_keys.append(per_role[role][2])
-    keys = np.unique(np.concatenate(flat_keys)) if flat_keys else np.array([], dtype=np.int64)
+    keys = distinct(np.concatenate(flat_keys)) if flat_keys else np.array([], dtype=np.int64)
     role_keys, role_norm, role_rows = {}, {}, {}
     for role, (rows, slots, k) in per_role.items():
         role_keys[role] = np.searchsorted(keys, k)
@@ -101,18 +102,14 @@ def fuse(plan: FusionPlan, weights: Mapping[str, float], prior_shrinkage: float 
             contribution = contribution * (prior_shrinkage / (prior_shrinkage + h)) if prior_shrinkage > 0 else contribution * (h == 0)
         score += np.bincount(keys, weights=contribution, minlength=len(score))
     n_buyers = len(plan.buyers)
-    index = np.full((n_buyers, n), -1, dtype=np.int64)
-    out = np.full((n_buyers, n), np.nan, dtype=np.float32)
     if plan.slots.size == 0:
-        return index, out
-    dense = np.where(plan.slots >= 0, score[np.maximum(plan.slots, 0)], 0.0)
-    order = np.argsort(-dense, axis=1, kind="stable")[:, :n]  # slots are in item order: ties by item
-    top_keys = np.take_along_axis(plan.slots, order, axis=1)
-    top_scores = np.take_along_axis(dense, order, axis=1)
-    ok = (top_keys >= 0) & (top_scores > 0)
-    width = top_keys.shape[1]
-    index[:, :width] = np.where(ok, plan.key_item[np.maximum(top_keys, 0)], -1)
-    out[:, :width] = np.where(ok, top_scores, np.nan)
+        return np.full((n_buyers, n), -1, dtype=np.int64), np.full((n_buyers, n), np.nan, dtype=np.float32)
+    dense = score[np.maximum(plan.slots, 0)]
+    dense[(plan.slots < 0) | (dense <= 0)] = -np.inf
+    pos, out = dense_top_n(dense, n)  # slots are in item order: ties by item
+    found = pos >= 0
+    index = np.full((n_buyers, n), -1, dtype=np.int64)
+    index[found] = plan.key_item[plan.slots[np.nonzero(found)[0], pos[found]]]
     return index, out
 
 
