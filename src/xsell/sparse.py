@@ -83,7 +83,12 @@ def dense_top_n(scores: np.ndarray, n: int, *, exclude: np.ndarray | None = None
         kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]  # the k-th best value per row
         above = scores > kth
         tied = scores == kth
-        take = above | (tied & (np.cumsum(tied, axis=1) <= k - above.sum(axis=1, keepdims=True)))
+        take = above | tied
+        n_above = above.sum(axis=1)
+        over = np.flatnonzero(n_above + tied.sum(axis=1) > k)  # rows whose ties at the cut overflow
+        if over.size:
+            t = tied[over]
+            take[over] = above[over] | (t & (np.cumsum(t, axis=1) <= (k - n_above[over])[:, None]))
         part = np.nonzero(take)[1].reshape(n_rows, k)  # exactly k per row, in column order
     else:
         part = np.tile(np.arange(n_items), (n_rows, 1))
