@@ -166,6 +166,18 @@ def _plan_scorer(plan: FusionPlan, target: Targets, k: int, item_map: pd.Series 
     return fast
 
 
+def _weighting_scorer(
+    plan: FusionPlan, score: Callable[[np.ndarray, np.ndarray], float], k: int
+) -> Callable[[tuple[float, float, float | None]], float]:
+    """Validation value of one (anchor weight, prior weight, shrinkage) fused from ``plan``."""
+
+    def value(point: tuple[float, float, float | None]) -> float:
+        wa, wp, shrink = point
+        return score(*fuse(plan, {"personal": 1.0, "anchor": wa, "prior": wp}, shrink, k))
+
+    return value
+
+
 def _search_weights(
     value: Callable[[tuple[float, float, float | None]], float],
     anchor_grid: list[float],
@@ -235,13 +247,7 @@ def tune_blend(
             if prior:
                 roles["prior"] = rankings[prior]
             plan = plan_fusion(roles, history, depth)
-            score = _plan_scorer(plan, target, k, item_map)
-
-            def value(point: tuple[float, float, float | None]) -> float:
-                wa, wp, shrink = point
-                idx, sc = fuse(plan, {"personal": 1.0, "anchor": wa, "prior": wp}, shrink, k)
-                return score(idx, sc)
-
+            value = _weighting_scorer(plan, _plan_scorer(plan, target, k, item_map), k)
             anchor_grid = list(search.anchor_weights) if anchor else [0.0]
             prior_grid = [(wp, s) for wp in (search.prior_weights if prior else [0.0]) for s in (search.prior_shrinkage if wp > 0 else [None])]
             whole = search.max_grid_scorings is None or len(buyers) * len(anchor_grid) * len(prior_grid) <= search.max_grid_scorings

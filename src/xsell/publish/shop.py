@@ -30,8 +30,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from xsell.frames import isin, most_frequent
 from xsell.errors import InputDataError
+from xsell.frames import isin, most_frequent
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext, build_context
 from xsell.schema import ALL_COUNTRIES
