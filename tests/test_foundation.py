@@ -159,3 +159,13 @@ def test_usage_errors_are_one_line_without_a_doubled_prefix(capsys):
     assert err == "xsell: error: unrecognized arguments: --bogus (see `xsell --help`)"
     assert main(["run", "nightly"]) == 2
     assert capsys.readouterr().err.strip() == "xsell: error: the following arguments are required: --config/-c (see `xsell run --help`)"
+
+
+def test_isin_matches_pandas_on_text_ids():
+    from xsell.frames import isin
+
+    values = pd.Series(["a", None, "b", "c", "a"], dtype="str")
+    for candidates in (pd.Series(["a", None]), pd.Index(["c"]), np.array(["b", "a"], dtype=object), [], ["zz"]):
+        expected = values.astype(object).isin(list(candidates)).to_numpy()
+        assert isin(values, candidates).tolist() == expected.tolist()
+    assert isin(pd.Index(["x", "y"]), ["y"]).tolist() == [False, True]
