@@ -17,7 +17,6 @@ import argparse
 from pathlib import Path
 
 from common import DEMO_CONFIG, bench_config, emit, measure
-
 from xsell.cli import setup_logging
 from xsell.steps.ingest import run_ingest
 

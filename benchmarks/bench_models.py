@@ -16,8 +16,8 @@ import os
 
 import numpy as np
 import scipy.sparse as sp
-from common import measure  # sets OPENBLAS_NUM_THREADS=1 unless set
 
+from common import measure  # sets OPENBLAS_NUM_THREADS=1 unless set
 from xsell.interactions.matrix import InteractionMatrix, TrainingData
 from xsell.models.base import Recommender
 from xsell.models.ease import EASERecommender

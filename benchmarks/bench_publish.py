@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import measure
 
+from common import measure
 from xsell.config import config_from_dict
 from xsell.schema import BUYING_CENTER_COLUMNS, CROSS_SELL_COLUMNS, UP_SELL_COLUMNS
 from xsell.steps.publish import run_publish, verify

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import measure, run_mlxtend
 
+from common import measure, run_mlxtend
 from xsell.interactions.build import build_interactions
 from xsell.interactions.config import InteractionsConfig
 from xsell.models.config import RulesConfig

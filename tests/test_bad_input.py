@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from ingest_helpers import read_outputs, read_summary, run_cli, write_config
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "bad_input"

@@ -7,12 +7,11 @@ import logging
 import pandas as pd
 import pytest
 
+from test_recommend import context, line, lines_frame, product, products_frame
 from xsell.errors import InputDataError
 from xsell.recommend.business_rules import BUSINESS_RULES, apply_business_rules
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.curated import parse_block_list, parse_curated_links
-
-from test_recommend import context, line, lines_frame, product, products_frame
 
 TODAY_LINES = lines_frame([line("O1", "2024-06-30", "B1", "K-1")])  # today = 2024-07-01
 

@@ -13,18 +13,17 @@ import pytest
 import scipy.sparse as sp
 
 from xsell.config import config_from_dict
+from xsell.configbase import StrictModel
 from xsell.errors import ConfigError
 from xsell.evaluation.config import EvaluationConfig, SweepConfig
-from xsell.evaluation.core import evaluate_rankings, evaluate_similar_items, ranking_frame, sequential_pairs
+from xsell.evaluation.core import evaluate_models, evaluate_rankings, evaluate_similar_items, ranking_frame, sequential_pairs
 from xsell.evaluation.report import metrics_table
 from xsell.evaluation.selection import CHALLENGER, CHAMPION, decide_alias, select_champion
 from xsell.evaluation.split import build_targets, evaluation_cutoffs, plan_windows, sample_buyers, temporal_split
 from xsell.evaluation.sweep import apply_overrides, expand_sweep
-from xsell.configbase import StrictModel
 from xsell.interactions.matrix import InteractionMatrix, TrainingData
 from xsell.models.base import Ranking, Recommender
 from xsell.schema import METRIC_COLUMNS
-from xsell.evaluation.core import evaluate_models
 from xsell.vocab import Vocabulary
 
 # (buying_center, country, product, date, quantity, net_value)

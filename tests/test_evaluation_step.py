@@ -146,3 +146,29 @@ def test_popularity_becomes_champion_when_nothing_learned_beats_it(tmp_path: Pat
     model = load_model(local)
     assert model.name == result.champion.model and info.tags["xsell.popularity_won"] == "True"
     assert model.recommend(["BC000"], n=3).ids[0][0] is not None
+
+
+def test_blend_search_by_coordinates_scores_fewer_weightings_and_never_beats_the_grid() -> None:
+    """Above ``evaluation.blend_search.max_grid_scorings`` the blend weights are searched one
+    coordinate at a time: fewer weightings scored, each scored one as the whole grid scores it."""
+    from xsell.evaluation.backtest import tune
+    from xsell.evaluation.split import plan_windows
+    from xsell.interactions.build import buyer_countries
+
+    lines = planted_lines()[0]
+    cfg = make_cfg(Path("."))
+    learning = cfg.learning()
+    learning = learning.model_copy(update={"models": learning.models.model_copy(update={"enabled": ["item_knn", "rules", "blend"]})})
+    ecfg = cfg.evaluation.model_copy(update={"sweep": None})
+    windows = plan_windows(lines, ecfg)
+    countries = buyer_countries(lines, None)
+    results = {}
+    for limit in (None, 1):
+        search = ecfg.blend_search.model_copy(update={"max_grid_scorings": limit})
+        results[limit] = tune(lines, None, learning, ecfg.model_copy(update={"blend_search": search}), windows, countries)
+    grid, coord = results[None].blend_trials, results[1].blend_trials
+    assert 0 < len(coord) < len(grid) / 2
+    key = ["personal", "anchor", "w_anchor", "w_prior", "prior_shrinkage"]
+    merged = coord.merge(grid, on=key, how="left", suffixes=("", "_grid"))
+    assert merged["value_grid"].notna().all() and np.allclose(merged["value"], merged["value_grid"])
+    assert results[1].blend_value <= results[None].blend_value == grid["value"].max()

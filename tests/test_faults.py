@@ -19,8 +19,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from fault_helpers import kill_at_test_pause
 
+from fault_helpers import kill_at_test_pause
 from xsell.faults import pause_env
 
 ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}

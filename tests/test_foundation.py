@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 
@@ -36,6 +37,25 @@ def test_vocabulary_from_values_is_sorted_and_stringified():
     v = Vocabulary.from_values([3, 1, 3, 2])
     assert v.ids.tolist() == ["1", "2", "3"]
     assert "2" in v and 2 in v and "9" not in v
+
+
+def test_vocabulary_takes_every_array_kind_the_stages_pass():
+    kinds = [
+        np.array(["b", "a"]),  # numpy unicode
+        np.array(["b", "a"], dtype=object),
+        pd.Series(["b", "a"], dtype="string"),  # pyarrow-backed in pandas 3
+        pd.Index(["b", "a"]),
+        ["b", "a"],
+    ]
+    for values in kinds:
+        assert Vocabulary.from_values(values).ids.tolist() == ["a", "b"]
+        assert Vocabulary(values).index(values).tolist() == [0, 1]
+    mixed = np.array([10, "10", 2.5], dtype=object)  # every id is compared as its str()
+    assert Vocabulary.from_values(mixed).ids.tolist() == ["10", "2.5"]
+    source = np.array(["x", "y"], dtype=object)
+    v = Vocabulary(source)
+    source[0] = "changed"
+    assert v.ids.tolist() == ["x", "y"]
 
 
 def test_interaction_matrix_round_trips_without_pickle(tmp_path):
@@ -139,3 +159,13 @@ def test_usage_errors_are_one_line_without_a_doubled_prefix(capsys):
     assert err == "xsell: error: unrecognized arguments: --bogus (see `xsell --help`)"
     assert main(["run", "nightly"]) == 2
     assert capsys.readouterr().err.strip() == "xsell: error: the following arguments are required: --config/-c (see `xsell run --help`)"
+
+
+def test_isin_matches_pandas_on_text_ids():
+    from xsell.frames import isin
+
+    values = pd.Series(["a", None, "b", "c", "a"], dtype="str")
+    for candidates in (pd.Series(["a", None]), pd.Index(["c"]), np.array(["b", "a"], dtype=object), [], ["zz"]):
+        expected = values.astype(object).isin(list(candidates)).to_numpy()
+        assert isin(values, candidates).tolist() == expected.tolist()
+    assert isin(pd.Index(["x", "y"]), ["y"]).tolist() == [False, True]

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from ingest_helpers import make_config, read_outputs, read_summary, run_cli, sections, write_config, write_text
 
+from ingest_helpers import make_config, read_outputs, read_summary, run_cli, sections, write_config, write_text
 from xsell.errors import InputDataError
 from xsell.ingest.lines import REASONS, in_sorted, ingest_order_lines, with_provenance
 from xsell.ingest.masters import (

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from shared_data import shared_data_dir
-from ingest_helpers import read_outputs
 
+from ingest_helpers import read_outputs
+from shared_data import shared_data_dir
 from xsell.config import load_config
 from xsell.steps.ingest import run_ingest
 

@@ -19,10 +19,10 @@ from xsell.config import deep_merge, load_config, parse_override
 from xsell.errors import InputDataError
 from xsell.publish.config import GuardrailsConfig
 from xsell.publish.diff import diff_runs, summarise_diff
-from xsell.publish.guardrails import check_guardrails, churn
-from xsell.publish.safety import neutralise
 from xsell.publish.formats.jsonl import product_link_records
 from xsell.publish.formats.magento import frame as magento_frame
+from xsell.publish.guardrails import check_guardrails, churn
+from xsell.publish.safety import neutralise
 from xsell.publish.shop import shop_links
 from xsell.publish.tables import prepare_table
 from xsell.schema import BUYING_CENTER_COLUMNS, CROSS_SELL_COLUMNS, UP_SELL_COLUMNS

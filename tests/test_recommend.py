@@ -11,10 +11,10 @@ import pytest
 from xsell.recommend.blend import blend, to_product_level
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import build_context, resolve_today
+from xsell.recommend.cross_sell import build_cross_sell
 from xsell.recommend.curated import parse_curated_links
 from xsell.recommend.evidence import pair_evidence, switch_evidence
 from xsell.recommend.review import REVIEW_COLUMNS, UPTAKE_REVIEW_COLUMNS, build_links_review
-from xsell.recommend.cross_sell import build_cross_sell
 from xsell.recommend.suggestions import build_buying_center_suggestions
 from xsell.recommend.up_sell import build_up_sell, upsell_cycle_edges
 from xsell.recommend.variants import resolve_variants

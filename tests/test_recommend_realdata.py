@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from shared_data import shared_data_dir
 
+from shared_data import shared_data_dir
 from xsell.recommend.evidence import pair_evidence
 
 pytestmark = pytest.mark.realdata

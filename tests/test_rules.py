@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from shared_data import shared_data_dir
 import scipy.sparse as sp
 
+from shared_data import shared_data_dir
 from xsell.interactions.matrix import InteractionMatrix, Interactions, TrainingData
 from xsell.models.config import RulesConfig
 from xsell.models.rules import EXTRA_RULE_COLUMNS, SIMILARITY_COLUMNS, AssociationRules, mine_pair_rules, top_k_rules

@@ -10,10 +10,10 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+
 from conftest import EVIL_NAME
 from screenshots import assert_not_blank, office_missing, printed_page
 from test_publish import build_tables
-
 from xsell.errors import InputDataError
 from xsell.messages import localised_reasons
 from xsell.publish.sales import (

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+
 from conftest import EVIL_NAME
 from screenshots import assert_not_blank, browser_missing, call_list_screenshot, launch
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from xsell.sparse import cells_in, dense_top_n, drop_cells, scored_top_n, sparse_top_n
+from xsell.sparse import cells_in, dense_top_n, distinct, drop_cells, run_starts, scored_top_n, sparse_top_n
 
 
 def _reference(row: np.ndarray, n: int) -> list[int]:
@@ -62,3 +62,12 @@ def test_cells_in_and_drop_cells() -> None:
     assert cells_in(np.array([[0]]), stored[:1]).tolist() == [[True]]
     scores = sp.csr_matrix(np.array([[5.0, 6.0, 7.0], [8.0, 9.0, 10.0]]))
     assert drop_cells(scores, stored).toarray().tolist() == [[0, 0, 0], [8, 9, 0]]
+
+
+def test_distinct_and_run_starts_match_numpy() -> None:
+    rng = np.random.default_rng(3)
+    for size in (0, 1, 7, 1000):
+        keys = rng.integers(-5, 50, size=size, dtype=np.int64)
+        assert np.array_equal(distinct(keys), np.unique(keys))
+        s = np.sort(keys)
+        assert np.array_equal(np.flatnonzero(run_starts(s)), np.unique(s, return_index=True)[1])

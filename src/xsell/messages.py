@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import cache
 from typing import Literal
 
 import numpy as np
@@ -275,7 +275,7 @@ def template(key: str, lang: str = DEFAULT_LANGUAGE) -> str:
     return entry.get(lang) or entry[DEFAULT_LANGUAGE]
 
 
-@lru_cache(maxsize=None)
+@cache
 def fields(text: str) -> tuple[str, ...]:
     """Names of the fields of a template, in order of first use."""
     return tuple(dict.fromkeys(m.group("name") for m in _FIELD.finditer(text)))

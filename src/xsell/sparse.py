@@ -1,10 +1,24 @@
-"""Sparse and dense matrix helpers every stage shares, each defined once: top-n per row, and
-which (row, column) cells a sparse matrix stores."""
+"""Sparse and dense matrix helpers every stage shares, each defined once: top-n per row,
+which (row, column) cells a sparse matrix stores, and distinct integer keys."""
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+
+
+def run_starts(sorted_values: np.ndarray) -> np.ndarray:
+    """Bool mask: True where a run of equal values starts in a sorted array."""
+    starts = np.ones(len(sorted_values), dtype=bool)
+    starts[1:] = sorted_values[1:] != sorted_values[:-1]
+    return starts
+
+
+def distinct(keys: np.ndarray) -> np.ndarray:
+    """Sorted distinct values of an int array (sort-based; numpy 2.4's hash ``np.unique`` is
+    several times slower on millions of int64 keys)."""
+    s = np.sort(keys)
+    return s[run_starts(s)]
 
 
 def cells_in(index: np.ndarray, matrix: sp.csr_matrix) -> np.ndarray:
@@ -69,7 +83,12 @@ def dense_top_n(scores: np.ndarray, n: int, *, exclude: np.ndarray | None = None
         kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1 : k]  # the k-th best value per row
         above = scores > kth
         tied = scores == kth
-        take = above | (tied & (np.cumsum(tied, axis=1) <= k - above.sum(axis=1, keepdims=True)))
+        take = above | tied
+        n_above = above.sum(axis=1)
+        over = np.flatnonzero(n_above + tied.sum(axis=1) > k)  # rows whose ties at the cut overflow
+        if over.size:
+            t = tied[over]
+            take[over] = above[over] | (t & (np.cumsum(t, axis=1) <= (k - n_above[over])[:, None]))
         part = np.nonzero(take)[1].reshape(n_rows, k)  # exactly k per row, in column order
     else:
         part = np.tile(np.arange(n_items), (n_rows, 1))

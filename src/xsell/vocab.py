@@ -9,6 +9,22 @@ import numpy as np
 import pandas as pd
 
 
+def _as_str_objects(values: Iterable[object]) -> np.ndarray:
+    """``values`` as an object array of ``str``: as they are when they already are all strings
+    (a C-level check), else each through ``str()``."""
+    if isinstance(values, np.ndarray):
+        arr = values
+    elif isinstance(values, (pd.Series, pd.Index, pd.api.extensions.ExtensionArray)):
+        arr = np.asarray(values, dtype=object)
+    else:
+        arr = np.asarray(list(values), dtype=object)
+    if arr.dtype.kind == "U":
+        return arr.astype(object)
+    if arr.dtype == object and pd.api.types.infer_dtype(arr, skipna=False) in ("string", "empty"):
+        return arr
+    return np.asarray([str(i) for i in arr], dtype=object)
+
+
 class Vocabulary:
     """Immutable, ordered set of string ids; position = matrix row/column index.
 
@@ -20,7 +36,7 @@ class Vocabulary:
     __slots__ = ("_ids", "_index")
 
     def __init__(self, ids: Iterable[object]):
-        arr = np.asarray([str(i) for i in ids] if not isinstance(ids, np.ndarray) else ids.astype(str), dtype=object)
+        arr = _as_str_objects(ids).copy()
         index = pd.Index(arr, dtype=object)
         if not index.is_unique:
             dupes = index[index.duplicated()].unique()[:5].tolist()
@@ -32,8 +48,7 @@ class Vocabulary:
     @classmethod
     def from_values(cls, values: Iterable[object]) -> Vocabulary:
         """Sorted unique ids of ``values`` (deterministic order)."""
-        uniq = pd.unique(pd.Series(list(values) if not isinstance(values, (pd.Series, np.ndarray)) else values).astype(str))
-        return cls(np.sort(uniq.astype(object)))
+        return cls(np.sort(pd.unique(_as_str_objects(values))))
 
     @property
     def ids(self) -> np.ndarray:
@@ -57,7 +72,7 @@ class Vocabulary:
 
     def index(self, ids: Iterable[object], *, missing: Literal["raise", "ignore"] = "raise") -> np.ndarray:
         """Positions of ``ids``. ``missing="ignore"`` returns -1 for unknown ids."""
-        keys = pd.Index(np.asarray([str(i) for i in ids], dtype=object))
+        keys = pd.Index(_as_str_objects(ids), dtype=object)
         pos = self._index.get_indexer(keys)
         if missing == "raise" and (pos < 0).any():
             unknown = keys[pos < 0][:5].tolist()

@@ -92,6 +92,11 @@ class BlendSearchConfig(StrictModel):
     """The best this many learned models on validation are tried as the personal component."""
     learned_anchor: bool = True
     """Also try the best other learned model as the anchor component (besides ``models.blend.anchor``)."""
+    max_grid_scorings: int | None = Field(2_000_000, ge=1)
+    """Validation buyers x weightings up to which every weighting of the grid is scored, per
+    (personal, anchor) pair; above it the weights are searched one coordinate at a time (the prior
+    weight with its shrinkage, then the anchor weight, until neither changes), which scores about
+    a third of the grid. ``null``: always the whole grid."""
 
 
 class EvaluationConfig(StrictModel):

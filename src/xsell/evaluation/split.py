@@ -18,9 +18,9 @@ import scipy.sparse as sp
 
 from xsell.errors import ConfigError, InputDataError
 from xsell.evaluation.config import EvaluationConfig
+from xsell.interactions.build import buyer_countries, owned_pairs, purchases
 from xsell.schema import ALL_COUNTRIES
 from xsell.vocab import Vocabulary
-from xsell.interactions.build import buyer_countries, owned_pairs, purchases
 
 TARGETS: tuple[str, ...] = ("cross_sell", "reorder")
 """Evaluation targets; models are ranked on ``cross_sell``."""

@@ -166,6 +166,49 @@ def _plan_scorer(plan: FusionPlan, target: Targets, k: int, item_map: pd.Series 
     return fast
 
 
+def _weighting_scorer(
+    plan: FusionPlan, score: Callable[[np.ndarray, np.ndarray], float], k: int
+) -> Callable[[tuple[float, float, float | None]], float]:
+    """Validation value of one (anchor weight, prior weight, shrinkage) fused from ``plan``."""
+
+    def value(point: tuple[float, float, float | None]) -> float:
+        wa, wp, shrink = point
+        return score(*fuse(plan, {"personal": 1.0, "anchor": wa, "prior": wp}, shrink, k))
+
+    return value
+
+
+def _search_weights(
+    value: Callable[[tuple[float, float, float | None]], float],
+    anchor_grid: list[float],
+    prior_grid: list[tuple[float, float | None]],
+    *,
+    whole: bool,
+) -> dict[tuple[float, float, float | None], float]:
+    """Validation value of each (anchor weight, prior weight, shrinkage) scored, in scoring order:
+    the whole grid, or coordinate ascent from the first anchor weight (the prior weight and its
+    shrinkage jointly, then the anchor weight, while the value rises; ties keep the earlier point)."""
+    scored: dict[tuple[float, float, float | None], float] = {}
+
+    def best_of(points: list[tuple[float, float, float | None]]) -> tuple[float, float, float | None]:
+        for p in points:
+            if p not in scored:
+                scored[p] = value(p)
+        return points[max(range(len(points)), key=lambda i: (scored[points[i]], -i))]
+
+    if whole:
+        best_of([(wa, wp, s) for wa in anchor_grid for wp, s in prior_grid])
+        return scored
+    current: tuple[float, float, float | None] | None = None
+    wa = anchor_grid[0]
+    while True:
+        wp, s = best_of([(wa, p, q) for p, q in prior_grid])[1:]
+        found = best_of([(a, wp, s) for a in anchor_grid])
+        if current is not None and scored[found] <= scored[current]:
+            return scored
+        current, wa = found, found[0]
+
+
 def tune_blend(
     tuned: Mapping[str, Tuned],
     target: Targets,
@@ -204,15 +247,15 @@ def tune_blend(
             if prior:
                 roles["prior"] = rankings[prior]
             plan = plan_fusion(roles, history, depth)
-            score = _plan_scorer(plan, target, k, item_map)
-            for wa in search.anchor_weights if anchor else [0.0]:
-                for wp in search.prior_weights if prior else [0.0]:
-                    for shrink in search.prior_shrinkage if wp > 0 else [None]:
-                        idx, sc = fuse(plan, {"personal": 1.0, "anchor": wa, "prior": wp}, shrink, k)
-                        rows.append(
-                            {"personal": personal, "anchor": anchor, "prior": prior, "w_anchor": wa, "w_prior": wp,
-                             "prior_shrinkage": shrink, "value": score(idx, sc)}
-                        )  # fmt: skip
+            value = _weighting_scorer(plan, _plan_scorer(plan, target, k, item_map), k)
+            anchor_grid = list(search.anchor_weights) if anchor else [0.0]
+            prior_grid = [(wp, s) for wp in (search.prior_weights if prior else [0.0]) for s in (search.prior_shrinkage if wp > 0 else [None])]
+            whole = search.max_grid_scorings is None or len(buyers) * len(anchor_grid) * len(prior_grid) <= search.max_grid_scorings
+            for (wa, wp, shrink), v in _search_weights(value, anchor_grid, prior_grid, whole=whole).items():
+                rows.append(
+                    {"personal": personal, "anchor": anchor, "prior": prior, "w_anchor": wa, "w_prior": wp,
+                     "prior_shrinkage": shrink, "value": v}
+                )  # fmt: skip
     trials = pd.DataFrame(rows)
     best = trials.iloc[int(np.argmax(trials["value"].to_numpy()))]
     shrink = best["prior_shrinkage"]

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from xsell.frames import most_frequent
 from xsell.errors import ConfigError
+from xsell.frames import most_frequent
 from xsell.ingest.lines import as_text_frame, unreadable_rows, variant_products, with_provenance
 from xsell.ingest.mapping import resolve_columns, resolve_key_parts
 from xsell.ingest.parse import as_text, lookup_positions, parse_country_lists, parse_dates, parse_flags, parse_ids, parse_numbers

@@ -54,6 +54,7 @@ from xsell.errors import InputDataError
 from xsell.frames import most_frequent
 from xsell.interactions.config import InteractionsConfig
 from xsell.interactions.matrix import InteractionMatrix, Interactions, TrainingData
+from xsell.sparse import distinct, run_starts
 from xsell.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -97,20 +98,6 @@ def _check_columns(lines: pd.DataFrame) -> None:
     missing = [c for c in NEEDED_COLUMNS if c not in lines.columns]
     if missing:
         raise InputDataError(f"order lines lack columns {missing}", column=missing[0])
-
-
-def _run_starts(sorted_values: np.ndarray) -> np.ndarray:
-    """Bool mask: True where a run of equal values starts in a sorted array."""
-    starts = np.ones(len(sorted_values), dtype=bool)
-    starts[1:] = sorted_values[1:] != sorted_values[:-1]
-    return starts
-
-
-def _distinct(keys: np.ndarray) -> np.ndarray:
-    """Sorted distinct values of an int array (sort-based; numpy 2.4's hash ``np.unique`` is
-    several times slower on millions of int64 keys)."""
-    s = np.sort(keys)
-    return s[_run_starts(s)]
 
 
 def _group(keys: np.ndarray, *, sort: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -239,9 +226,9 @@ def _variant_columns(lines: pd.DataFrame, enc: _Encoded, cfg: InteractionsConfig
     label_codes, column_ids = _factorize(pd.Series(labels, dtype=object))  # equal ids share a column
     column = label_codes[key_codes]
     # product of every column: the smallest product id seen with it (deterministic)
-    pairs = _distinct(column * len(enc.product_ids) + enc.product)
+    pairs = distinct(column * len(enc.product_ids) + enc.product)
     col_of_pair = pairs // len(enc.product_ids)
-    first = _run_starts(col_of_pair)
+    first = run_starts(col_of_pair)
     if not first.all():
         ambiguous = np.unique(col_of_pair[~first])
         log.warning(
@@ -273,9 +260,9 @@ def _order_products(lines: pd.DataFrame, enc: _Encoded, cfg: InteractionsConfig)
     else:
         basket_of_line, basket_ids = _sessions(lines, enc, idx, cfg.basket_window_days)
     n_products = len(enc.product_ids)
-    keys = _distinct(basket_of_line * n_products + enc.product[idx])
+    keys = distinct(basket_of_line * n_products + enc.product[idx])
     basket = keys // n_products  # sorted
-    first = _run_starts(basket)
+    first = run_starts(basket)
     used, rows = basket[first], np.cumsum(first) - 1
     matrix = sp.csr_matrix(
         (np.ones(len(keys), dtype=np.float32), (rows, keys % n_products)), shape=(len(used), n_products)
@@ -295,7 +282,7 @@ def _sessions(lines: pd.DataFrame, enc: _Encoded, idx: np.ndarray, window: int) 
     has_next = nxt < n
     has_next[has_next] = group[nxt[has_next]] == group[has_next]
     is_start = np.zeros(n, dtype=bool)
-    frontier = np.flatnonzero(_run_starts(group))
+    frontier = np.flatnonzero(run_starts(group))
     while frontier.size:  # one pass per basket of the busiest buyer, each pass vectorised
         is_start[frontier] = True
         frontier = nxt[frontier[has_next[frontier]]]

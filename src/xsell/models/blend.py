@@ -23,6 +23,7 @@ import pandas as pd
 from xsell.interactions.matrix import TrainingData
 from xsell.models.base import Ranking, Recommender, csr_arrays, csr_from_arrays, owned_part
 from xsell.models.config import BlendConfig
+from xsell.sparse import dense_top_n, distinct
 from xsell.vocab import Vocabulary
 
 ROLES: tuple[str, ...] = ("personal", "anchor", "prior")
@@ -36,83 +37,70 @@ _BUYER_BLOCK = 20_000
 class FusionPlan:
     """Candidates of every component for one set of buyers, ready to fuse with any weights.
 
-    ``key_row`` / ``key_item`` (n_keys,): the distinct (buyer row, item code) candidates, sorted;
-    ``slots`` (n_buyers, width): each buyer's keys in item-code order, -1 padded;
-    ``role_keys[role]`` / ``role_norm[role]`` / ``role_rows[role]``: for each of that role's
-    candidate slots, its key, its rank-normalised score and its buyer row; ``history``
+    ``slot_item`` (n_buyers, width): each buyer's distinct candidate item codes (into ``items``)
+    in code order, -1 padded; ``role_scores[role]`` (n_buyers, width): that role's
+    rank-normalised score of each slot's item, 0 where the role did not rank it; ``history``
     (n_buyers,): owned items per buyer.
     """
 
     buyers: np.ndarray
     items: Vocabulary
-    key_row: np.ndarray
-    key_item: np.ndarray
-    slots: np.ndarray
-    role_keys: dict[str, np.ndarray]
-    role_norm: dict[str, np.ndarray]
-    role_rows: dict[str, np.ndarray]
+    slot_item: np.ndarray
+    role_scores: dict[str, np.ndarray]
     history: np.ndarray
 
 
 def plan_fusion(rankings: Mapping[str, Ranking], history: np.ndarray, depth: int) -> FusionPlan:
-    """A ``FusionPlan`` from each role's ``Ranking`` of the same buyers (n_buyers, >= depth)."""
+    """Fusion plan of the top ``depth`` of each role's ranking (all for the same buyers, in the
+    same order); ``history`` (n_buyers,) owned items per buyer."""
     roles = [r for r in ROLES if r in rankings]
     first = rankings[roles[0]] if roles else None
     buyers = first.queries if first is not None else np.array([], dtype=object)
     ids = [np.asarray(rankings[r].ids[:, :depth]) for r in roles]
     present = [x[pd.notna(x)] for x in ids]
-    items = Vocabulary(np.sort(pd.unique(np.concatenate(present).astype(str)))) if present and sum(map(len, present)) else Vocabulary([])
+    items = Vocabulary.from_values(np.concatenate(present)) if present and sum(map(len, present)) else Vocabulary([])
     n_items = max(len(items), 1)
-    flat_keys, per_role = [], {}
+    per_role = {}
     for role, x in zip(roles, ids):
         ok = pd.notna(x)
         rows, slots = np.nonzero(ok)
-        codes = items.index(x[ok].astype(str))
-        per_role[role] = (rows, slots, rows.astype(np.int64) * n_items + codes)
-        flat_keys.append(per_role[role][2])
-    keys = np.unique(np.concatenate(flat_keys)) if flat_keys else np.array([], dtype=np.int64)
-    role_keys, role_norm, role_rows = {}, {}, {}
-    for role, (rows, slots, k) in per_role.items():
-        role_keys[role] = np.searchsorted(keys, k)
-        role_norm[role] = 1.0 - slots / float(depth)
-        role_rows[role] = rows
+        per_role[role] = (rows.astype(np.int64) * n_items + items.index(x[ok]), 1.0 - slots / float(depth))
+    keys = distinct(np.concatenate([k for k, _ in per_role.values()])) if per_role else np.array([], dtype=np.int64)
     key_row = keys // n_items
     per_buyer = np.bincount(key_row, minlength=len(buyers)) if len(buyers) else np.zeros(0, dtype=np.int64)
     width = int(per_buyer.max()) if len(per_buyer) else 0
-    slot_of = np.arange(len(keys)) - np.searchsorted(key_row, key_row)  # keys are sorted by row, then item
-    slot_matrix = np.full((len(buyers), width), -1, dtype=np.int64)
-    slot_matrix[key_row, slot_of] = np.arange(len(keys))
-    return FusionPlan(
-        buyers, items, key_row, keys % n_items, slot_matrix, role_keys, role_norm, role_rows, np.asarray(history, dtype=np.float64)
-    )
+    key_slot = np.arange(len(keys)) - np.searchsorted(key_row, key_row)  # keys are sorted by row, then item
+    slot_item = np.full((len(buyers), width), -1, dtype=np.int64)
+    slot_item[key_row, key_slot] = keys % n_items
+    role_scores = {}
+    for role, (k, norm) in per_role.items():
+        at = np.searchsorted(keys, k)
+        role_scores[role] = np.zeros((len(buyers), width), dtype=np.float64)
+        role_scores[role][key_row[at], key_slot[at]] = norm
+    return FusionPlan(buyers, items, slot_item, role_scores, np.asarray(history, dtype=np.float64))
 
 
 def fuse(plan: FusionPlan, weights: Mapping[str, float], prior_shrinkage: float | None, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(n_buyers, n) item codes into ``plan.items`` (-1 padded) and float32 blend scores, best
     first; ties go to the smaller item code (= id order)."""
-    score = np.zeros(len(plan.key_row), dtype=np.float64)
-    for role, keys in plan.role_keys.items():
+    n_buyers = len(plan.buyers)
+    if plan.slot_item.size == 0:
+        return np.full((n_buyers, n), -1, dtype=np.int64), np.full((n_buyers, n), np.nan, dtype=np.float32)
+    dense = np.zeros(plan.slot_item.shape, dtype=np.float64)
+    for role, scores in plan.role_scores.items():
         w = float(weights.get(role, 0.0))
         if w <= 0:
             continue
-        contribution = w * plan.role_norm[role]
+        contribution = w * scores
         if role == "prior" and prior_shrinkage is not None:
-            h = plan.history[plan.role_rows[role]]
-            contribution = contribution * (prior_shrinkage / (prior_shrinkage + h)) if prior_shrinkage > 0 else contribution * (h == 0)
-        score += np.bincount(keys, weights=contribution, minlength=len(score))
-    n_buyers = len(plan.buyers)
+            h = plan.history
+            contribution *= (prior_shrinkage / (prior_shrinkage + h) if prior_shrinkage > 0 else (h == 0).astype(np.float64))[:, None]
+        dense += contribution
+    dense[(plan.slot_item < 0) | (dense <= 0)] = -np.inf
+    pos, out = dense_top_n(dense, n)  # slots are in item order: ties by item
+    found = pos >= 0
     index = np.full((n_buyers, n), -1, dtype=np.int64)
-    out = np.full((n_buyers, n), np.nan, dtype=np.float32)
-    if plan.slots.size == 0:
-        return index, out
-    dense = np.where(plan.slots >= 0, score[np.maximum(plan.slots, 0)], 0.0)
-    order = np.argsort(-dense, axis=1, kind="stable")[:, :n]  # slots are in item order: ties by item
-    top_keys = np.take_along_axis(plan.slots, order, axis=1)
-    top_scores = np.take_along_axis(dense, order, axis=1)
-    ok = (top_keys >= 0) & (top_scores > 0)
-    width = top_keys.shape[1]
-    index[:, :width] = np.where(ok, plan.key_item[np.maximum(top_keys, 0)], -1)
-    out[:, :width] = np.where(ok, top_scores, np.nan)
+    index[found] = plan.slot_item[np.nonzero(found)[0], pos[found]]
     return index, out
 
 

@@ -22,8 +22,8 @@ from threadpoolctl import threadpool_limits
 from xsell.errors import InputDataError
 from xsell.interactions.matrix import TrainingData
 from xsell.models.base import Ranking, Recommender, csr_arrays, csr_from_arrays, drop_self, owned_part
-from xsell.sparse import dense_top_n
 from xsell.models.config import EASEConfig
+from xsell.sparse import dense_top_n
 from xsell.vocab import Vocabulary
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ import scipy.sparse as sp
 
 from xsell.interactions.matrix import TrainingData
 from xsell.models.base import Ranking, Recommender, csr_arrays, csr_from_arrays, owned_part
-from xsell.sparse import dense_top_n, scored_top_n, sparse_top_n
 from xsell.models.config import RP3betaConfig
+from xsell.sparse import dense_top_n, scored_top_n, sparse_top_n
 from xsell.vocab import Vocabulary
 
 _CELL_BUDGET = 8_000_000

@@ -320,7 +320,7 @@ def country_books(
         if country == ALL_COUNTRIES and not currency and len(set(facts.currency.values())) == 1:
             currency = next(iter(facts.currency.values()))
 
-        def rows(name: str) -> pd.DataFrame:
+        def rows(name: str, country: str = country) -> pd.DataFrame:
             return groups[name].get(country, tables[name].iloc[0:0])
 
         yield CountryBook(

@@ -30,8 +30,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from xsell.frames import most_frequent
 from xsell.errors import InputDataError
+from xsell.frames import isin, most_frequent
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext, build_context
 from xsell.schema import ALL_COUNTRIES
@@ -67,11 +67,11 @@ def representative_variants(tables: dict[str, pd.DataFrame], ctx: RecommendConte
     unsellable = variants.loc[variants["discontinued"] | variants["is_custom"], "variant_id"]
     used = pd.concat([tables[t][["rec_product_id", "rec_variant_id"]] for t in LINK_TABLES if t in tables])
     used = used.dropna().rename(columns={"rec_product_id": "product_id", "rec_variant_id": "variant_id"})
-    used = used[~used["variant_id"].astype(str).isin(unsellable)]
+    used = used[~isin(used["variant_id"].astype(str), unsellable)]
     from_tables = most_frequent(used, "product_id", "variant_id")
-    sellable = variants[~variants["variant_id"].isin(unsellable)]
+    sellable = variants[~isin(variants["variant_id"], unsellable)]
     from_master = sellable.sort_values("variant_id", kind="mergesort").drop_duplicates("product_id").set_index("product_id")["variant_id"]
-    combined = pd.concat([from_tables, from_master[~from_master.index.isin(from_tables.index)]])
+    combined = pd.concat([from_tables, from_master[~isin(from_master.index, from_tables.index)]])
     return combined.astype(object).sort_index()
 
 
@@ -81,7 +81,7 @@ def _country_rows(frame: pd.DataFrame, country: str, fallback: bool) -> pd.DataF
     own = frame[countries == country]
     if not fallback or country == ALL_COUNTRIES:
         return own
-    spare = frame[(countries == ALL_COUNTRIES) & ~frame["product_id"].isin(own["product_id"])]
+    spare = frame[(countries == ALL_COUNTRIES) & ~isin(frame["product_id"], own["product_id"])]
     return pd.concat([own, spare])
 
 

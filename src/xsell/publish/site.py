@@ -104,6 +104,17 @@ def _datasets(book: CountryBook) -> list[Dataset]:
     return out
 
 
+def _json_numbers(numbers: np.ndarray) -> list:
+    """Floats as JSON values: ``None`` when not finite, ``int`` when integral, else ``float``."""
+    shown = np.full(len(numbers), None, dtype=object)
+    finite = np.isfinite(numbers)
+    whole = finite & (np.floor(numbers) == numbers) & (np.abs(numbers) < 2.0**62)
+    shown[whole] = numbers[whole].astype(np.int64).tolist()
+    rest = finite & ~whole
+    shown[rest] = [int(v) if v.is_integer() else v for v in numbers[rest].tolist()]  # huge integral values stay exact
+    return shown.tolist()
+
+
 def _column_json(values: pd.Series, key: str) -> dict:
     """One column of a chunk: ``{"d": dictionary, "c": codes}`` for text and dates, ``{"v": values}`` for numbers."""
     if pd.api.types.is_datetime64_any_dtype(values):
@@ -112,8 +123,7 @@ def _column_json(values: pd.Series, key: str) -> dict:
         numbers = values.to_numpy(dtype=float)
         if key in _NUMBER_DIGITS:
             numbers = np.round(numbers, _NUMBER_DIGITS[key])
-        shown = [None if not np.isfinite(v) else (int(v) if float(v).is_integer() else float(v)) for v in numbers]
-        return {"v": shown}
+        return {"v": _json_numbers(numbers)}
     codes, uniques = pd.factorize(values.fillna("").astype(str).to_numpy(dtype=object))
     return {"d": uniques.tolist(), "c": codes.tolist()}
 

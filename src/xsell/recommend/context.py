@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 
 from xsell.frames import most_frequent
+from xsell.interactions.build import purchases
 from xsell.recommend.codes import member
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.curated import CuratedLinks
 from xsell.schema import ALL_COUNTRIES, PRODUCT_COLUMNS
-from xsell.interactions.build import purchases
 
 
 def resolve_today(lines: pd.DataFrame, cfg: RecommendConfig) -> pd.Timestamp:

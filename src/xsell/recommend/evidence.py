@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from xsell.recommend.codes import Coded, encode, sorted_ids
 from xsell.interactions.build import purchases
+from xsell.recommend.codes import Coded, encode, sorted_ids
 from xsell.schema import ALL_COUNTRIES
 
 EVIDENCE_COLUMNS: tuple[str, ...] = ("orders_together", "buyers_both", "support", "confidence", "lift")

@@ -27,11 +27,11 @@ import numpy as np
 import pandas as pd
 
 from xsell.interactions.build import buyer_countries, owned_pairs, purchases
+from xsell.messages import REASON_CODE, REASON_PARAMS, TEXT_REASON, reason_columns
 from xsell.models.config import BASELINES
 from xsell.recommend.blend import rank_normalise
 from xsell.recommend.business_rules import business_rules_keep, count_rows
 from xsell.recommend.codes import Coded, encode, member, sorted_ids
-from xsell.messages import REASON_CODE, REASON_PARAMS, TEXT_REASON, reason_columns
 from xsell.recommend.common import CURATED, Table, finish, reason_country, top_n
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext, months_before

@@ -11,9 +11,9 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from xsell.messages import REASON_CODE, REASON_PARAMS, reason_columns
 from xsell.recommend.blend import blend
 from xsell.recommend.business_rules import blocked_pairs, drop_rows
-from xsell.messages import REASON_CODE, REASON_PARAMS, reason_columns
 from xsell.recommend.common import CURATED, Table, country_top_n, finish, reason_country, with_pins
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext

@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from xsell.recommend.codes import Coded, encode
 from xsell.interactions.build import purchases
+from xsell.recommend.codes import Coded, encode
 from xsell.recommend.context import RecommendContext
 from xsell.schema import ALL_COUNTRIES
 

@@ -49,6 +49,7 @@ from xsell.io.writers import write_csv as write_plain_csv
 from xsell.lock import RunLock
 from xsell.progress import progress, stage
 from xsell.publish.diff import diff_runs, summarise_diff
+from xsell.publish.formats import shop_jobs
 from xsell.publish.guardrails import check_guardrails
 from xsell.publish.manifest import (
     MANIFEST_NAME,
@@ -59,7 +60,6 @@ from xsell.publish.manifest import (
     make_run_id,
     mismatch,
 )
-from xsell.publish.formats import shop_jobs
 from xsell.publish.sales import OrderFacts, RunFacts, order_facts
 from xsell.publish.salesops import sales_jobs
 from xsell.publish.tables import prepare_table

@@ -28,12 +28,12 @@ from xsell.models.base import Recommender
 from xsell.models.registry import load_model
 from xsell.progress import stage
 from xsell.recommend.blend import to_product_level
-from xsell.recommend.sources import choose_personal_model, similarity_frames, variant_products
 from xsell.recommend.common import Table
 from xsell.recommend.context import RecommendContext, build_context, resolve_today
 from xsell.recommend.cross_sell import build_cross_sell
 from xsell.recommend.curated import CuratedLinks, parse_block_list, parse_curated_links
 from xsell.recommend.review import build_links_review
+from xsell.recommend.sources import choose_personal_model, similarity_frames, variant_products
 from xsell.recommend.suggestions import build_buying_center_suggestions, buyer_directory
 from xsell.recommend.up_sell import build_up_sell
 

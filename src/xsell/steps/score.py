@@ -20,9 +20,9 @@ from pathlib import Path
 
 from xsell.config import Config
 from xsell.errors import ConfigError
+from xsell.evaluation.sweep import apply_overrides
 from xsell.interactions.build import build_training_data
 from xsell.io.layout import Workdir
-from xsell.evaluation.sweep import apply_overrides
 from xsell.io.readers import read_canonical, read_champion
 from xsell.io.writers import atomic_write, write_json
 from xsell.models.config import BASELINES

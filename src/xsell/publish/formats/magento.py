@@ -24,9 +24,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from xsell.errors import InputDataError
+from xsell.frames import isin
 from xsell.publish.safety import neutralise
 from xsell.publish.writers import Written, read_text_csv, write_csv
 
@@ -71,17 +73,23 @@ def clear_frame(previous: pd.DataFrame, current: pd.DataFrame, empty_value: str)
     empty value in each link type that lost a link in ``current`` (a ``frame`` result), else
     ``""`` (left alone); SKUs that lost nothing are not listed. Compared as written, i.e. with
     neutralised cells on both sides."""
-    now = neutralise(current)[0].set_index("sku")
-    rows = []
-    for _, row in previous.iterrows():
-        cells = {"sku": row["sku"]}
-        for prefix in PREFIX.values():
-            before = set(filter(None, str(row[f"{prefix}_skus"]).split(",")))
-            after = set(filter(None, str(now[f"{prefix}_skus"].get(row["sku"], "")).split(",")))
-            cells[f"{prefix}_skus"] = empty_value if before - after else ""
-        if any(cells[f"{p}_skus"] for p in PREFIX.values()):
-            rows.append(cells)
-    return pd.DataFrame(rows, columns=list(CLEAR_COLUMNS)).sort_values("sku", kind="mergesort").reset_index(drop=True)
+    now = neutralise(current)[0]
+    out = pd.DataFrame({"sku": previous["sku"].to_numpy(dtype=object)})
+    for prefix in PREFIX.values():
+        column = f"{prefix}_skus"
+        before, after = _links(previous["sku"], previous[column]), _links(now["sku"], now[column])
+        lost = before["sku"][~isin(before["sku"] + "\x00" + before["rec"], after["sku"] + "\x00" + after["rec"])]
+        out[column] = np.where(isin(out["sku"], lost), empty_value, "").astype(object)
+    out = out[(out[[f"{p}_skus" for p in PREFIX.values()]] != "").any(axis=1)]
+    return out[list(CLEAR_COLUMNS)].sort_values("sku", kind="mergesort").reset_index(drop=True)
+
+
+def _links(skus: pd.Series, lists: pd.Series) -> pd.DataFrame:
+    """(sku, rec) pairs of comma-separated SKU lists, empty items dropped."""
+    pairs = pd.DataFrame({"sku": skus.astype(str).to_numpy(dtype=object), "rec": lists.fillna("").astype(str).str.split(",").to_numpy()})
+    pairs = pairs.explode("rec")
+    pairs = pairs[pairs["rec"].notna() & (pairs["rec"] != "")]
+    return pairs.astype({"sku": str, "rec": str}).reset_index(drop=True)
 
 
 def read(path: Path) -> pd.DataFrame:
