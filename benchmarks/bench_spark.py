@@ -44,13 +44,13 @@ def child(backend: str, data_dir: Path, workdir: Path, master: str, driver_memor
     out["ingest"] = m.as_dict() | {"lines": summary.rows_accepted}
     als_cfg = ALSConfig(factors=64, iterations=15)
     if backend == "spark":
+        from xsell.io.layout import Workdir
+        from xsell.io.readers import read_canonical
         from xsell.spark.als import fit_als
         from xsell.spark.interactions import spark_training_data
         from xsell.spark.rules import fit_rules
         from xsell.spark.session import spark_session
         from xsell.spark.train import read_lines
-        from xsell.io.readers import read_canonical
-        from xsell.io.layout import Workdir
 
         spark = spark_session(cfg.engine.spark, cfg.workdir)
         with measure() as m:

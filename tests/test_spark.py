@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from ingest_helpers import make_config
 
+from ingest_helpers import make_config
 from xsell.config import config_from_dict, deep_merge, read_yaml
 
 REPO = Path(__file__).resolve().parents[1]
