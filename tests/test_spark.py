@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from ingest_helpers import make_config
+from ingest_helpers import make_config, sap_master_export
 from xsell.config import config_from_dict, deep_merge, read_yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -174,17 +174,7 @@ def test_spark_ingest_equals_local_on_bad_input(spark, tmp_path, fixtures):
 
 
 def test_spark_ingest_equals_local_with_an_sap_product_master(spark, tmp_path):
-    shutil.copy(FIXTURES / "sap_product_master.csv", tmp_path / "products.csv")
-    (tmp_path / "lines.csv").write_text(
-        "order_id,order_date,buying_center_id,variant_id,quantity,unit_price\n"
-        + "".join(f"{i},0{i}.01.2024,B{i},V{i},1,\"2,5\"\n" for i in range(1, 8)),
-        encoding="utf-8",
-    )
-    cfg = make_config(tmp_path, {
-        "order_lines": "lines.csv", "products": "products.csv", "csv": {"decimal": ",", "date_format": "%d.%m.%Y"},
-        "product_columns": {"variant_id": "MATNR", "product_id": "BASISMAT", "status": "STATUS",
-                            "discontinued_on": "AUSLAUF", "list_price": "LISTPREIS", "is_custom": "SONDERANF"},
-    }, {"max_rejected_share": 0.9})  # fmt: skip
+    cfg = make_config(tmp_path, sap_master_export(tmp_path), {"max_rejected_share": 0.9})
     summary = _assert_same_ingest(cfg, tmp_path / "out")
     assert summary["quarantined_by_reason"]["unknown variant"] == 5
 
