@@ -79,6 +79,21 @@ def _rss_mib(pid: int) -> tuple[float, float]:
     return kib[0] / 1024.0, kib[1] / 1024.0
 
 
+def _tree_rss_mib(pid: int) -> float:
+    """Resident MiB of ``pid`` and all its descendants (a Spark driver's JVM is a child of the
+    Python process)."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        total += _rss_mib(p)[0]
+        for task in Path(f"/proc/{p}/task").glob("*/children") if Path(f"/proc/{p}/task").is_dir() else []:
+            try:
+                todo += [int(c) for c in task.read_text().split()]
+            except (OSError, ValueError):
+                continue
+    return total
+
+
 @dataclass
 class IsolatedRun:
     """Outcome of one child process."""
@@ -99,11 +114,12 @@ class IsolatedRun:
 
 def run_isolated(
     argv: Sequence[str], *, log_file: Path, timeout: float | None = None, memory_cap_mib: float | None = None,
-    poll_seconds: float = 0.2,
+    poll_seconds: float = 0.2, tree: bool = False,
 ) -> IsolatedRun:
     """Run ``python argv...`` in a fresh process; stderr goes to ``log_file``, the child's last
     stdout line must be a JSON object. Killed after ``timeout`` seconds or above
-    ``memory_cap_mib`` resident."""
+    ``memory_cap_mib`` resident. ``tree``: memory is the polled sum over the child and its
+    descendants (Spark's JVM), peak = the largest sum seen."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     out_file = log_file.with_suffix(".out")
     with open(log_file, "w") as err, open(out_file, "w") as out:
@@ -112,6 +128,8 @@ def run_isolated(
         peak, status, timed_out = 0.0, "ok", False
         while proc.poll() is None:
             current, hwm = _rss_mib(proc.pid)
+            if tree:
+                current = hwm = _tree_rss_mib(proc.pid)
             peak = max(peak, hwm, current)
             if timeout is not None and time.perf_counter() - t0 > timeout:
                 status, timed_out = f"killed: over {timeout:.0f} s", True

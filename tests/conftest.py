@@ -6,6 +6,8 @@ the step functions with ``configs/demo.yaml`` pointed at a temporary folder. Abo
 2 cores, so tests that need real generated tables share this one run.
 
 ``demo_published``: that run's tables published once (workbooks, site) for the sales ops tests.
+
+``spark``: the one SparkSession of the suite (``local[2]``) for the Spark backend's tests.
 """
 
 from __future__ import annotations
@@ -156,3 +158,20 @@ def demo_published(demo_small_run: DemoRun, tmp_path_factory: pytest.TempPathFac
     cfg = demo_small_run.config(workdir=str(work.root), publish={"outputs": str(root / "outputs")})
     result = run_publish(cfg)
     return PublishedDemo(result.run_dir, cfg, work.root, tables, evil)
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory):
+    """The one SparkSession of the suite (``local[2]``, few shuffle partitions), started once;
+    the Spark tests skip with the reason when pyspark or Java is missing (``make test``
+    installs both where it can: see the Makefile)."""
+    from xsell.spark.config import SparkConfig
+    from xsell.spark.session import spark_missing, spark_session
+
+    missing = spark_missing()
+    if missing:
+        pytest.skip(f"Spark backend not tested: {missing}")
+    conf = {"spark.sql.shuffle.partitions": 4, "spark.default.parallelism": 2, "spark.driver.memory": "2g", "spark.ui.enabled": False}
+    session = spark_session(SparkConfig(master="local[2]", conf=conf), tmp_path_factory.mktemp("spark"))
+    yield session
+    session.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,24 @@ def write_text(path: Path, text: str, encoding: str = "utf-8") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(text.encode(encoding))
     return path
+
+
+def sap_master_export(tmp_path: Path) -> dict[str, Any]:
+    """The bad-input fixture ``sap_product_master.csv`` (SAP columns, bad rows) as
+    ``tmp_path/products.csv`` beside seven order lines of its variants ``V1``..``V7``
+    (``lines.csv``: dd.mm.yyyy, decimal comma); returns the ``data`` section reading both."""
+    shutil.copy(Path(__file__).resolve().parent / "fixtures" / "bad_input" / "sap_product_master.csv", tmp_path / "products.csv")
+    (tmp_path / "lines.csv").write_text(
+        "order_id,order_date,buying_center_id,variant_id,quantity,unit_price\n"
+        + "".join(f"{i},0{i}.01.2024,B{i},V{i},1,\"2,5\"\n" for i in range(1, 8)),
+        encoding="utf-8",
+    )
+    return {
+        "order_lines": "lines.csv", "products": "products.csv",
+        "csv": {"decimal": ",", "date_format": "%d.%m.%Y"},
+        "product_columns": {"variant_id": "MATNR", "product_id": "BASISMAT", "status": "STATUS",
+                            "discontinued_on": "AUSLAUF", "list_price": "LISTPREIS", "is_custom": "SONDERANF"},
+    }  # fmt: skip
 
 
 def run_cli(*args: str) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ingest_helpers import read_outputs, read_summary, run_cli, write_config
+from ingest_helpers import read_outputs, read_summary, run_cli, sap_master_export, write_config
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "bad_input"
 
@@ -97,18 +97,7 @@ def test_dayfirst_does_not_swap_iso_dates(tmp_path):
 
 
 def test_sap_product_master_no_end_date_means_never_and_bad_rows_are_quarantined(tmp_path):
-    shutil.copy(FIXTURES / "sap_product_master.csv", tmp_path / "products.csv")
-    (tmp_path / "lines.csv").write_text(
-        "order_id,order_date,buying_center_id,variant_id,quantity,unit_price\n"
-        + "".join(f"{i},0{i}.01.2024,B{i},V{i},1,\"2,5\"\n" for i in range(1, 8)),
-        encoding="utf-8",
-    )
-    config = write_config(tmp_path, {
-        "order_lines": "lines.csv", "products": "products.csv",
-        "csv": {"decimal": ",", "date_format": "%d.%m.%Y"},
-        "product_columns": {"variant_id": "MATNR", "product_id": "BASISMAT", "status": "STATUS",
-                            "discontinued_on": "AUSLAUF", "list_price": "LISTPREIS", "is_custom": "SONDERANF"},
-    }, {"max_rejected_share": 0.9})  # fmt: skip
+    config = write_config(tmp_path, sap_master_export(tmp_path), {"max_rejected_share": 0.9})
     assert run_cli("ingest", "--config", str(config)) == 0
     work = tmp_path / "work"
     products = pd.read_parquet(work / "canonical" / "products.parquet").set_index("variant_id")

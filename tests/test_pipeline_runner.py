@@ -76,6 +76,35 @@ def test_the_cache_key_follows_the_declared_files_config_and_state(tmp_path: Pat
     assert len(rec.calls) == 5
 
 
+def test_a_dataset_folder_is_read_like_a_file(tmp_path: Path) -> None:
+    """The Spark backend writes ``order_lines.parquet`` as a folder of part files: a stage that
+    reads it reruns when a part changes (same size too) or is added, not for hidden files."""
+    rec = Recorder(tmp_path)
+    dataset = tmp_path / "lines.parquet"
+    dataset.mkdir()
+    (dataset / "part-00000.parquet").write_bytes(b"aaaa")
+    stage = rec.stage("s", reads=lambda ctx: [dataset])
+    run_stage("s", stage, make_ctx(tmp_path))
+    (dataset / "._SUCCESS.crc").write_bytes(b"x")  # Spark's checksum files are not data
+    run_stage("s", stage, make_ctx(tmp_path))
+    assert rec.calls == ["s"]
+    (dataset / "part-00000.parquet").write_bytes(b"bbbb")
+    run_stage("s", stage, make_ctx(tmp_path))
+    (dataset / "part-00001.parquet").write_bytes(b"cc")
+    run_stage("s", stage, make_ctx(tmp_path))
+    assert rec.calls == ["s", "s", "s"]
+
+
+def test_the_backend_retrains_but_keeps_the_ingest(tmp_path: Path) -> None:
+    """``engine`` is in the train stage's key (Spark's ALS is not implicit's); the ingest's
+    outputs are the same on both backends, so switching does not invalidate it."""
+    from xsell.stages import STAGES
+
+    local, spark = make_ctx(tmp_path), make_ctx(tmp_path, engine={"backend": "spark"})
+    assert STAGES["train"].key("train", local) != STAGES["train"].key("train", spark)
+    assert STAGES["ingest"].key("ingest", local) == STAGES["ingest"].key("ingest", spark)
+
+
 def test_missing_outputs_or_force_or_uncached_stages_rerun(tmp_path: Path) -> None:
     rec = Recorder(tmp_path)
     stage = rec.stage("s")

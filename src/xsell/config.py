@@ -28,6 +28,7 @@ from xsell.models.config import LearningConfig, ModelsConfig, RulesConfig
 from xsell.monitor.config import MonitorConfig
 from xsell.publish.config import PublishConfig
 from xsell.recommend.config import RecommendConfig
+from xsell.spark.config import EngineConfig
 
 ALLOWED = " Allowed values:"
 """Marks the closed choices at the end of a ``reference`` docstring."""
@@ -62,6 +63,8 @@ class Config(StrictModel):
     """Published outputs."""
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     """Uptake of published suggestions on later order lines (``xsell monitor``)."""
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    """Which backend runs the heavy stages (``local`` or ``spark``)."""
 
     _source: Path | None = PrivateAttr(default=None)
 

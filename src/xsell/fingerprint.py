@@ -11,12 +11,24 @@ from typing import Any
 _CHUNK = 1 << 20
 
 
+def _data_files(path: Path) -> list[Path]:
+    """``[path]`` for a file; for a folder (a Parquet dataset the Spark backend writes) its data
+    files in name order, hidden ``.`` / ``_`` files such as Spark's checksums skipped."""
+    if not path.is_dir():
+        return [path]
+    return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
+
+
 def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes, streamed."""
+    """Hex sha256 of a file's bytes, streamed; of a folder, the names and bytes of its data
+    files (``_data_files``)."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
+    for part in _data_files(Path(path)):
+        if part != Path(path):
+            h.update(part.relative_to(path).as_posix().encode() + b"\0")
+        with open(part, "rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                h.update(chunk)
     return h.hexdigest()
 
 
@@ -38,19 +50,21 @@ def expand_inputs(pattern: str | Path | None) -> list[Path]:
 
 
 def file_fingerprints(paths: list[Path], memo: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """``[{path, bytes, mtime_ns, sha256}]``; ``memo`` (path -> earlier entry) skips re-hashing
-    files whose size and mtime did not change."""
+    """``[{path, bytes, mtime_ns, sha256}]`` of files or dataset folders (bytes and newest mtime
+    of their data files); ``memo`` (path -> earlier entry) skips re-hashing those whose size and
+    mtime did not change."""
     memo = memo or {}
     out = []
     for p in paths:
-        st = p.stat()
+        stats = [f.stat() for f in _data_files(p)]
+        size, mtime_ns = sum(st.st_size for st in stats), max((st.st_mtime_ns for st in stats), default=0)
         key = str(p.resolve())
         prev = memo.get(key)
-        if prev and prev.get("bytes") == st.st_size and prev.get("mtime_ns") == st.st_mtime_ns:
+        if prev and prev.get("bytes") == size and prev.get("mtime_ns") == mtime_ns:
             digest = prev["sha256"]
         else:
             digest = sha256_file(p)
-        out.append({"path": key, "bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": digest})
+        out.append({"path": key, "bytes": size, "mtime_ns": mtime_ns, "sha256": digest})
     return out
 
 

@@ -106,12 +106,12 @@ class RunContext:
         return {name: dumped[name] for name in names}
 
     def fingerprints(self, paths: Sequence[Path]) -> list[dict[str, Any]]:
-        """sha256 (+ size, mtime) of every existing file of ``paths``; a memo in the workdir cache
+        """sha256 (+ size, mtime) of every existing file or dataset folder of ``paths``; a memo in the workdir cache
         keyed by size + mtime avoids re-hashing big files that did not change."""
         memo_file = self.workdir.cache / "file_hashes.json"
         memo = read_state(memo_file, "file-hash memo")
         memo = memo if isinstance(memo, dict) else {}
-        prints = file_fingerprints([Path(p) for p in paths if Path(p).is_file()], memo)
+        prints = file_fingerprints([Path(p) for p in paths if Path(p).exists()], memo)
         fresh = {p["path"]: p for p in prints}
         if any(memo.get(k) != v for k, v in fresh.items()):
             write_json({**memo, **fresh}, memo_file, indent=1)

@@ -194,7 +194,7 @@ LEARNING = ("interactions", "rules", "models")
 
 STAGES: dict[str, Stage] = {
     "ingest": Stage(_ingest, config=("data", "ingest"), reads=_export_files, writes=_ingest_writes),
-    "train": Stage(_train, config=LEARNING, reads=_canonical, writes=lambda ctx, r: [Path(r.get("models_dir", "/nonexistent"))]),
+    "train": Stage(_train, config=(*LEARNING, "engine"), reads=_canonical, writes=lambda ctx, r: [Path(r.get("models_dir", "/nonexistent"))]),
     "evaluate": Stage(
         _evaluate, config=(*LEARNING, "evaluation", "mlflow"), reads=_canonical, state=_tracking,
         writes=lambda ctx, r: [ctx.workdir.metrics, ctx.workdir.champion],

@@ -64,6 +64,23 @@ def merge_counts(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return total
 
 
+def line_stats(lines: pd.DataFrame) -> dict[str, Any]:
+    """What the summary reports about the accepted canonical lines: first and last order date,
+    distinct buying centers / customers / countries / products / variants, and the custom-made
+    share of the sales lines (``xsell.spark.ingest.line_stats`` computes the same on Spark)."""
+    has_lines = len(lines) > 0
+    return {
+        "date_min": str(lines["order_date"].min()) if has_lines else None,
+        "date_max": str(lines["order_date"].max()) if has_lines else None,
+        "n_buying_centers": int(lines["buying_center_id"].nunique()),
+        "n_customers": int(lines["customer_id"].nunique()),
+        "n_countries": int(lines["country"].nunique()),
+        "n_products": int(lines["product_id"].nunique()),
+        "n_variants": int(lines["variant_id"].nunique()),
+        "custom_share": float(lines.loc[~lines["is_return"], "is_custom"].mean()) if (~lines["is_return"]).any() else 0.0,
+    }
+
+
 def summarize(
     counts: Mapping[str, Any],
     lines: pd.DataFrame,
@@ -74,10 +91,24 @@ def summarize(
     max_rejected_share: float,
 ) -> IngestSummary:
     """Assemble the summary from merged counts and the accepted canonical lines."""
+    return summary_from_stats(
+        counts, line_stats(lines), files=files, products=products, customers=customers, max_rejected_share=max_rejected_share
+    )
+
+
+def summary_from_stats(
+    counts: Mapping[str, Any],
+    stats: Mapping[str, Any],
+    *,
+    files: list[dict[str, Any]],
+    products: Mapping[str, Any],
+    customers: Mapping[str, Any],
+    max_rejected_share: float,
+) -> IngestSummary:
+    """Assemble the summary from merged counts and ``line_stats`` of the accepted lines."""
     read = int(counts["rows_read"])
     if read != counts["rows_accepted"] + counts["rows_quarantined"] + counts["rows_excluded"]:
         raise AssertionError(f"ingest lost rows: {dict(counts)}")
-    has_lines = len(lines) > 0
     return IngestSummary(
         **{k: int(counts[k]) for k in COUNT_KEYS},
         quarantined_by_reason=dict(counts["quarantined_by_reason"]),
@@ -87,14 +118,7 @@ def summarize(
         return_lines=int(counts["return_lines"]),
         quarantine_share=counts["rows_quarantined"] / read if read else 0.0,
         max_rejected_share=max_rejected_share,
-        date_min=str(lines["order_date"].min()) if has_lines else None,
-        date_max=str(lines["order_date"].max()) if has_lines else None,
-        n_buying_centers=int(lines["buying_center_id"].nunique()),
-        n_customers=int(lines["customer_id"].nunique()),
-        n_countries=int(lines["country"].nunique()),
-        n_products=int(lines["product_id"].nunique()),
-        n_variants=int(lines["variant_id"].nunique()),
-        custom_share=float(lines.loc[~lines["is_return"], "is_custom"].mean()) if (~lines["is_return"]).any() else 0.0,
+        **stats,
         products_inferred=bool(products.get("inferred")),
         customers_inferred=bool(customers.get("inferred")),
         products=dict(products),

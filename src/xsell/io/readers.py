@@ -294,9 +294,10 @@ def read_canonical(path: Path, *, required: bool = True, columns: list[str] | No
     """A canonical Parquet table of the workdir (written by ``xsell ingest``).
 
     A missing required table is an ``InputDataError`` naming the file and the fix; a missing
-    optional one (the masters) is ``None``.
+    optional one (the masters) is ``None``. A folder is a Parquet dataset (the Spark backend
+    writes ``order_lines.parquet`` as one).
     """
-    if Path(path).is_file():
+    if Path(path).exists():
         return pd.read_parquet(path, columns=columns)
     if required:
         raise InputDataError("canonical table not found; run `xsell ingest` first", file=path)

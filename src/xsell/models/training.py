@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from xsell.interactions.matrix import TrainingData
 from xsell.models.base import Recommender
@@ -34,14 +34,19 @@ def train_models(
     *,
     names: Sequence[str] | None = None,
     timings: dict[str, float] | None = None,
+    fitted: Mapping[str, Recommender] | None = None,
 ) -> dict[str, Recommender]:
     """Fit every model of ``names`` (default ``cfg.enabled``; the blend last, reusing the fitted
-    components) and return them by name. ``timings`` is filled with fit seconds per model."""
+    components) and return them by name. ``timings`` is filled with fit seconds per model.
+    ``fitted``: models fitted elsewhere on the same data (the Spark backend's rules and ALS),
+    taken as they are (also as blend components)."""
     names = list(cfg.enabled if names is None else names)
     ordered = [n for n in names if n != BLEND] + [n for n in names if n == BLEND]
-    models: dict[str, Recommender] = {}
+    models: dict[str, Recommender] = dict(fitted or {})
     buyer_items = data.buyer_items
     for name in ordered:
+        if name in models:
+            continue
         model = build_model(name, cfg, rules, fitted=models)
         with stage(f"fit {name}", log) as report:
             fit_model(model, data)

@@ -27,7 +27,7 @@ import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -98,15 +98,14 @@ def run_ingest(cfg: Config) -> IngestSummary:
     """Ingest the configured export into the workdir; return the summary (also written as JSON).
 
     Raises ``InputDataError`` (exit 3) for unreadable input, and after writing quarantine and
-    summary when the quarantined share exceeds ``ingest.max_rejected_share``.
+    summary when the quarantined share exceeds ``ingest.max_rejected_share``. With
+    ``engine.backend: spark`` the ingest runs on Spark (``xsell.spark.ingest``).
     """
-    wd = Workdir(Path(cfg.workdir))
-    ensure_dir(wd.root, "workdir")
-    _clean_generations(wd)
-    files = expand_files(cfg.data.order_lines, origin=cfg.data.origin)
-    log.info("ingest: %d order-line file(s) from %s", len(files), cfg.data.order_lines)
-    product_file = _read_master(cfg.data.products, cfg, "product")
-    customer_file = _read_master(cfg.data.customers, cfg, "customer")
+    if cfg.engine.backend == "spark":
+        from xsell.spark.ingest import run_spark_ingest
+
+        return run_spark_ingest(cfg)
+    wd, files, product_file, customer_file = prepare_inputs(cfg)
     masters = [m for m in (product_file, customer_file) if m is not None]
 
     results: list[IngestResult] = []
@@ -150,16 +149,44 @@ def run_ingest(cfg: Config) -> IngestSummary:
     with stage("ingest: write", log) as report:
         quarantine = _stack_rejects([r.quarantine for r in results] + [m.quarantine for m in masters], ("reason", "column", "value"))
         excluded = _stack_rejects([r.excluded for r in results], ("rule", "column", "value", "pattern"))
-        _write_generation(wd, [
-            lambda w: write_parquet(lines, w.order_lines),
-            lambda w: write_parquet(products, w.products),
-            lambda w: write_parquet(customers, w.customers),
-            lambda w: write_parquet(quarantine, w.quarantine / QUARANTINE_FILE),
-            lambda w: write_csv(quarantine, w.quarantine / QUARANTINE_CSV),
-            lambda w: write_parquet(excluded, w.quarantine / EXCLUDED_FILE),
-            lambda w: write_json(summary.to_dict(), w.ingest_summary),
-        ])  # fmt: skip
+        _write_generation(wd, output_jobs(summary, lines=lines, products=products, customers=customers, quarantine=quarantine, excluded=excluded))
         report.counts.update(lines=len(lines), quarantined=len(quarantine), excluded=len(excluded))
+    report_outcome(summary, cfg, wd)
+    return summary
+
+
+def prepare_inputs(cfg: Config) -> tuple[Workdir, list[Path], MasterResult | None, MasterResult | None]:
+    """What both backends do first: the workdir (created, killed runs' leftovers removed), the
+    order-line files (a ``ConfigError`` when none matches) and the masters, read and checked."""
+    wd = Workdir(Path(cfg.workdir))
+    ensure_dir(wd.root, "workdir")
+    _clean_generations(wd)
+    files = expand_files(cfg.data.order_lines, origin=cfg.data.origin)
+    log.info("ingest (%s): %d order-line file(s) from %s", cfg.engine.backend, len(files), cfg.data.order_lines)
+    return wd, files, _read_master(cfg.data.products, cfg, "product"), _read_master(cfg.data.customers, cfg, "customer")
+
+
+def output_jobs(
+    summary: IngestSummary, *, lines: Any, products: pd.DataFrame, customers: pd.DataFrame, quarantine: Any, excluded: Any,
+    table: Callable[[Any, Path], Path] = write_parquet, csv: Callable[[Any, Path], Path] = write_csv,
+) -> list[Callable[[Workdir], Path]]:
+    """The writers of one ingest generation, the layout of both backends: ``table`` writes the
+    order lines, quarantine and excluded rows (pandas frames here, Spark datasets on Spark),
+    ``csv`` the quarantine CSV; masters and summary are written alike."""
+    return [
+        lambda w: table(lines, w.order_lines),
+        lambda w: write_parquet(products, w.products),
+        lambda w: write_parquet(customers, w.customers),
+        lambda w: table(quarantine, w.quarantine / QUARANTINE_FILE),
+        lambda w: csv(quarantine, w.quarantine / QUARANTINE_CSV),
+        lambda w: table(excluded, w.quarantine / EXCLUDED_FILE),
+        lambda w: write_json(summary.to_dict(), w.ingest_summary),
+    ]
+
+
+def report_outcome(summary: IngestSummary, cfg: Config, wd: Workdir) -> None:
+    """Log what the ingest kept and why; ``InputDataError`` (exit 3) when more than
+    ``ingest.max_rejected_share`` was quarantined (outputs are written by then)."""
     log.info(
         "ingest: %s rows read, %s accepted, %s quarantined %s, %s excluded %s",
         f"{summary.rows_read:,}", f"{summary.rows_accepted:,}", f"{summary.rows_quarantined:,}",
@@ -173,7 +200,6 @@ def run_ingest(cfg: Config) -> IngestSummary:
             f"see {wd.quarantine / QUARANTINE_CSV} and {wd.ingest_summary}",
             file=str(cfg.data.order_lines),
         )
-    return summary
 
 
 def top_reasons(by_reason: dict[str, int], n: int = 3) -> str:

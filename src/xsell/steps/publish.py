@@ -37,6 +37,7 @@ from xsell.errors import GuardrailError, InputDataError, UsageError
 from xsell.faults import pause_env, pause_point
 from xsell.fingerprint import sha256_file
 from xsell.io.layout import Workdir
+from xsell.io.readers import read_canonical
 from xsell.io.writers import (
     ensure_dir,
     fsync_path,
@@ -150,10 +151,10 @@ def _read_inputs(cfg: Config) -> _Inputs:
 def _order_facts(path: Path) -> OrderFacts:
     """``OrderFacts`` of the canonical order lines (none without them: the workbooks then have no
     last-order column and no currency unless ``publish.currencies`` names one)."""
-    if not path.is_file():
+    if not path.exists():  # a file, or a folder where the Spark backend wrote a dataset
         log.warning("publish: %s not found; the sales workbooks show no last order and no data span", path)
         return OrderFacts()
-    names = set(pq.read_schema(path).names)
+    names = set(pq.ParquetDataset(path).schema.names)
     columns = [c for c in ("buying_center_id", "order_date", "country", "currency", "is_return") if c in names]
     if not {"buying_center_id", "order_date", "country"} <= set(columns):
         return OrderFacts()
@@ -397,10 +398,10 @@ def run_publish(cfg: Config, *, now: dt.datetime | None = None) -> PublishResult
 def _data_end(cfg: Config) -> str | None:
     """Last order date of the workdir's canonical order lines (the history the tables were made
     from): what ``xsell monitor`` measures after. None when there are none."""
-    path = Workdir(cfg.workdir).order_lines
-    if not path.is_file():
+    lines = read_canonical(Workdir(cfg.workdir).order_lines, required=False, columns=["order_date"])
+    if lines is None:
         return None
-    dates = pd.read_parquet(path, columns=["order_date"])["order_date"]
+    dates = lines["order_date"]
     return None if dates.empty or pd.isna(dates.max()) else str(pd.Timestamp(dates.max()).date())
 
 

@@ -89,20 +89,26 @@ def write_run(
 def run_train(cfg: Config) -> TrainResult:
     """Read the canonical tables, build the matrices, fit and save every enabled model."""
     workdir = Workdir(cfg.workdir)
-    lines = read_canonical(workdir.order_lines)
-    customers = read_canonical(workdir.customers, required=False)
-    with stage("interactions", log) as report:
-        data = build_training_data(lines, customers, cfg.interactions, level=cfg.models.level)
-        report.counts.update(buyers=data.buyer_items.shape[0], items=data.buyer_items.shape[1])
     timings: dict[str, float] = {}
-    models = train_models(data, cfg.models, cfg.rules, timings=timings)
+    if cfg.engine.backend == "spark":  # interactions, rules and ALS on Spark (xsell.spark.train)
+        from xsell.spark.train import train_on_spark
+
+        data, models = train_on_spark(cfg, timings)
+        lines = None
+    else:
+        lines = read_canonical(workdir.order_lines)
+        customers = read_canonical(workdir.customers, required=False)
+        with stage("interactions", log) as report:
+            data = build_training_data(lines, customers, cfg.interactions, level=cfg.models.level)
+            report.counts.update(buyers=data.buyer_items.shape[0], items=data.buyer_items.shape[1])
+        models = train_models(data, cfg.models, cfg.rules, timings=timings)
     config_hash = cfg.hash()
     run_dir = write_run(
         Path(cfg.models.dir) / run_name(config_hash), models, data, cfg.models, config_hash=config_hash, timings=timings,
     )  # fmt: skip
     log.info("train: saved %d models to %s", len(models), run_dir)
     if cfg.mlflow.enabled:
-        _track(cfg, workdir, lines, run_dir, timings)
+        _track(cfg, workdir, lines if lines is not None else read_canonical(workdir.order_lines, columns=["order_date"]), run_dir, timings)
     return TrainResult(run_dir, models, timings)
 
 
