@@ -1,4 +1,4 @@
-# xsell — the two commands a fresh clone needs: `make demo` and `make test`.
+# xsell — the two commands a fresh clone needs: `make demo` and `make test` (CI: `make lint` first).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -8,17 +8,18 @@ SCALE  ?= small
 export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: demo test install browser bench clean help
+.PHONY: demo test lint install browser bench clean help
 
 help:
-	@echo "make demo   - create .venv, install, generate demo data, run the retrain pipeline"
-	@echo "make test   - create .venv, install, run the whole test suite"
-	@echo "make bench  - run the stage benchmarks (SCALE=tiny|small|medium|large)"
+	@echo "make demo      - create .venv, install, generate demo data, run the retrain pipeline"
+	@echo "make test      - create .venv, install, run the whole test suite"
+	@echo "make lint      - ruff check (src, tests, benchmarks) and mypy (src/xsell)"
+	@echo "make bench     - run the stage benchmarks (SCALE=tiny|small|medium|large)"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,6 +30,11 @@ demo: $(STAMP)
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# Settings in pyproject.toml ([tool.ruff], [tool.mypy]: files = src/xsell).
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 
 # The site's browser test drives the system's Chromium (Debian package `chromium`) through
 # Playwright; browsers are never downloaded. Installed here when missing and running as root
