@@ -1,4 +1,5 @@
-# xsell — the two commands a fresh clone needs: `make demo` and `make test` (CI: `make lint` first).
+# xsell — the two commands a fresh clone needs: `make demo` and `make test` (CI: `make lint` first;
+# `make test-fast` while developing).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -8,11 +9,12 @@ SCALE  ?= small
 export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: demo test lint install browser bench clean help
+.PHONY: demo test test-fast lint install browser bench clean help
 
 help:
 	@echo "make demo      - create .venv, install, generate demo data, run the retrain pipeline"
 	@echo "make test      - create .venv, install, run the whole test suite"
+	@echo "make test-fast - the suite without the tests marked slow (subprocess / end-to-end runs)"
 	@echo "make lint      - ruff check (src, tests, benchmarks) and mypy (src/xsell)"
 	@echo "make bench     - run the stage benchmarks (SCALE=tiny|small|medium|large)"
 
@@ -30,6 +32,10 @@ demo: $(STAMP)
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# The tests not marked slow (pyproject: the subprocess and end-to-end runs), for the edit-test loop.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # Settings in pyproject.toml ([tool.ruff], [tool.mypy]: files = src/xsell).
 lint: $(STAMP)

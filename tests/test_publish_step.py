@@ -258,6 +258,7 @@ def test_churn_guardrail_against_previous_run(parquet_only):
 
 
 # -- retention -------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_retention_keeps_n_and_never_latest(tmp_path):
     cfg, _ = make_config(tmp_path, "publish.keep_runs=2", "publish.formats=[parquet]")
     write_workdir(cfg.workdir)
@@ -309,6 +310,7 @@ def _publish_process(config: Path, pause_after: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pause_after", ["sales/DE.xlsx", "manifest.json", RENAMED_POINT])
 def test_sigkill_mid_publish_keeps_latest_and_next_publish_cleans_up(setup, pause_after):
     cfg, path = setup
