@@ -17,7 +17,7 @@ import pytest
 
 import xsell
 from fault_helpers import kill_at_test_pause
-from test_publish import ACTIVE, COUNTRIES, EVIL, TABLES_META, build_tables, make_config, write_workdir
+from publish_helpers import ACTIVE, COUNTRIES, EVIL, TABLES_META, build_tables, make_config, write_workdir
 from xsell.cli import main
 from xsell.errors import GuardrailError, LockedError
 from xsell.publish.manifest import ManifestMismatchError

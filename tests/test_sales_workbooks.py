@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from conftest import EVIL_NAME
+from publish_helpers import build_tables
 from screenshots import assert_not_blank, office_missing, printed_page
-from test_publish import build_tables
 from xsell.errors import InputDataError
 from xsell.messages import localised_reasons
 from xsell.publish.sales import (

@@ -17,7 +17,7 @@ from xml.etree import ElementTree as ET
 import pandas as pd
 import pytest
 
-from test_publish import ACTIVE, build_products, build_tables, make_config, write_workdir
+from publish_helpers import ACTIVE, build_products, build_tables, make_config, write_workdir
 from xsell.cli import main
 from xsell.errors import ConfigError, InputDataError
 from xsell.publish.config import BmecatConfig

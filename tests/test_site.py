@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from conftest import EVIL_NAME
-from test_publish import make_config, write_workdir
+from publish_helpers import make_config, write_workdir
 from xsell.cli import main
 from xsell.errors import InputDataError
 from xsell.publish.sales import OrderFacts, RunFacts, country_books
