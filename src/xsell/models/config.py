@@ -51,6 +51,7 @@ class RulesConfig(StrictModel):
 
 
 PopularityScope = Literal["global", "country", "segment"]
+"""Whom a popularity baseline ranks alike (``PopularityConfig.scope``)."""
 
 
 class PopularityConfig(StrictModel):

@@ -248,14 +248,14 @@ class PublishConfig(StrictModel):
 
     @model_validator(mode="after")
     def _format_settings(self) -> PublishConfig:
-        required: dict[str, list[tuple[str, object]]] = {
+        needed: dict[str, list[tuple[str, object]]] = {
             "shopware6": [("shopware.product_ids", self.shopware.product_ids)],
             "sap_impex": [("sap_commerce.catalog_id", self.sap_commerce.catalog_id)],
             "bmecat": [("bmecat.catalog_id", self.bmecat.catalog_id), ("bmecat.supplier_name", self.bmecat.supplier_name)],
             "shopify": [("shopify.handles", self.shopify.handles)],
         }
         for fmt in self.shop_formats:
-            missing = [f"publish.{key}" for key, value in required.get(fmt, []) if value is None]
+            missing = [f"publish.{key}" for key, value in needed.get(fmt, []) if value is None]
             if missing:
                 raise ValueError(f"shop format {fmt} needs {' and '.join(missing)}")
         return self
