@@ -174,6 +174,7 @@ def test_shop_country_and_formats_are_configurable(tmp_path):
     assert first["crosssell_skus"].split(",") == de["rec_variant_id"].tolist()
 
 
+@pytest.mark.slow
 def test_republishing_same_inputs_gives_identical_files(setup):
     cfg, _ = setup
     a = _manifest(run_publish(cfg, now=_at(0)).run_dir)
@@ -278,6 +279,7 @@ def test_retention_keeps_n_and_never_latest(tmp_path):
 
 
 # -- diff ------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_diff_cli_reports_added_dropped_moved(parquet_only, capsys):
     cfg, path = parquet_only
     a = run_publish(cfg, now=_at(0)).run_id
@@ -353,6 +355,7 @@ def test_second_publish_on_same_outputs_is_locked_out(parquet_only):
     run_publish(cfg, now=T0)
 
 
+@pytest.mark.slow
 def test_churn_reads_the_previous_run_from_csv_when_there_is_no_parquet(tmp_path):
     cfg, _ = make_config(tmp_path, "publish.formats=[csv]")
     write_workdir(cfg.workdir)
