@@ -1,4 +1,5 @@
-# xsell — the two commands a fresh clone needs: `make demo` and `make test`.
+# xsell — the two commands a fresh clone needs: `make demo` and `make test` (CI: `make lint` first;
+# `make test-fast` while developing).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -11,17 +12,19 @@ SCALE  ?= small
 export OPENBLAS_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: demo test install java browser bench clean help
+.PHONY: demo test test-fast lint install java browser bench clean help
 
 help:
-	@echo "make demo   - create .venv, install, generate demo data, run the retrain pipeline"
-	@echo "make test   - create .venv, install (with the spark extra and, as root, a Java runtime and Chromium), run the whole test suite"
-	@echo "make bench  - run the stage benchmarks (SCALE=tiny|small|medium|large)"
+	@echo "make demo      - create .venv, install, generate demo data, run the retrain pipeline"
+	@echo "make test      - create .venv, install (with the spark extra and, as root, a Java runtime and Chromium), run the whole test suite"
+	@echo "make test-fast - the suite without the tests marked slow (subprocess / end-to-end runs)"
+	@echo "make lint      - ruff check (src, tests, benchmarks) and mypy (src/xsell)"
+	@echo "make bench     - run the stage benchmarks (SCALE=tiny|small|medium|large)"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -49,6 +52,15 @@ demo: $(STAMP)
 
 test: $(STAMP) $(SPARK_STAMP) java browser
 	$(BIN)/python -m pytest -q
+
+# The tests not marked slow (pyproject: the subprocess and end-to-end runs), for the edit-test loop.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# Settings in pyproject.toml ([tool.ruff], [tool.mypy]: files = src/xsell).
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 
 # The site's browser test drives the system's Chromium (Debian package `chromium`) through
 # Playwright; browsers are never downloaded. Installed here when missing and running as root

@@ -7,7 +7,7 @@ import logging
 import pandas as pd
 import pytest
 
-from test_recommend import context, line, lines_frame, product, products_frame
+from recommend_helpers import context, line, lines_frame, product, products_frame
 from xsell.errors import InputDataError
 from xsell.recommend.business_rules import BUSINESS_RULES, apply_business_rules
 from xsell.recommend.config import RecommendConfig

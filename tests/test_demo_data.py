@@ -125,6 +125,7 @@ def test_tiny_csv_dialect(tiny: Path) -> None:
     assert lines.MAKTX.str.startswith("=HYPERLINK(").any()
 
 
+@pytest.mark.slow  # the small-scale export (~100k lines)
 def test_dirty_rows_match_planted_counts(small: Demo) -> None:
     lines, planted = small.lines, small.planted
     known = set(small.products.MATNR)
@@ -146,6 +147,7 @@ def test_dirty_rows_match_planted_counts(small: Demo) -> None:
     assert {"FRACHT", "PORTO"} <= set(by_code) and any(c.startswith("GEBUEHR-") for c in by_code)
 
 
+@pytest.mark.slow  # the small-scale export (~100k lines)
 def test_totals_and_masters_consistent_with_lines(small: Demo) -> None:
     totals = small.planted["totals"]
     assert totals["lines_written"] == len(small.lines)
@@ -162,6 +164,7 @@ def test_totals_and_masters_consistent_with_lines(small: Demo) -> None:
     assert small.customers.BRANCHE.nunique() >= 5
 
 
+@pytest.mark.slow  # the small-scale export (~100k lines)
 def test_custom_made_lines_are_unique_flagged_and_roll_up(small: Demo) -> None:
     lines = small.lines.drop_duplicates()
     sales = lines[~lines.VBELN.str.startswith("R") & ~lines.MATNR.str.match(NON_PRODUCT.pattern)]
@@ -178,6 +181,7 @@ def test_custom_made_lines_are_unique_flagged_and_roll_up(small: Demo) -> None:
     assert (standard.MATNR.str[:6] == standard.BASISMAT).all()
 
 
+@pytest.mark.slow  # the small-scale export (~100k lines)
 def test_returns_reference_earlier_purchases(small: Demo) -> None:
     lines = small.lines.drop_duplicates()
     returns = lines[lines.VBELN.str.startswith("R")]
@@ -193,6 +197,7 @@ def test_returns_reference_earlier_purchases(small: Demo) -> None:
     assert (-number(joined.KWMENG) <= number(joined.KWMENG_orig)).all()
 
 
+@pytest.mark.slow  # the small-scale export (~100k lines)
 def test_no_sales_after_discontinuation_and_assortments_respected(small: Demo) -> None:
     sales, planted, products = small.sales, small.planted, small.products
     assert planted["discontinued"] and planted["country_restricted"]
@@ -213,6 +218,7 @@ def test_no_sales_after_discontinuation_and_assortments_respected(small: Demo) -
     assert (by_product.SORTIMENT[~by_product.index.isin(list(planted["country_restricted"]))] == "").all()
 
 
+@pytest.mark.slow  # the small-scale export (~100k lines)
 def test_planted_complements_co_occur_in_orders(small: Demo) -> None:
     """Core products' planted complements: order-level lift far above 1 and in the top 10 by confidence."""
     sales = small.sales
@@ -236,6 +242,7 @@ def test_planted_complements_co_occur_in_orders(small: Demo) -> None:
     assert in_top.mean() > 0.8
 
 
+@pytest.mark.slow  # the small-scale export (~100k lines)
 def test_upgrades_follow_in_time_and_fit_the_price_window(small: Demo) -> None:
     sales = small.sales
     first = sales.groupby(["bc", "BASISMAT"]).date.min().rename("first").reset_index()
@@ -256,6 +263,7 @@ def test_upgrades_follow_in_time_and_fit_the_price_window(small: Demo) -> None:
     assert (both.first_x < both.first_y).mean() > 0.85
 
 
+@pytest.mark.slow  # the small-scale export (~100k lines)
 def test_tier_prices_and_families(small: Demo) -> None:
     planted = small.planted
     prices = small.products[small.products.SONDERANF == ""].groupby("BASISMAT").agg(
@@ -271,6 +279,7 @@ def test_tier_prices_and_families(small: Demo) -> None:
     assert (by_tier.standard / by_tier.basic).between(1.1, 2.5).all()
 
 
+@pytest.mark.slow  # the small-scale export (~100k lines)
 def test_segments_buy_their_preferred_families(small: Demo) -> None:
     sales = small.sales
     segment = dict(zip(small.customers.KUNNR + "/" + small.customers.KUNWE, small.customers.BRANCHE))

@@ -24,6 +24,8 @@ import pytest
 
 from xsell.schema import ALL_COUNTRIES, TABLES
 
+pytestmark = pytest.mark.slow  # the session's demo pipeline run (conftest.demo_small_run)
+
 MIN_CORE_ORDERS = 10
 """Planted pairs count only when their core (or up-sell ``from``) product sold in this many orders."""
 TOP = 10

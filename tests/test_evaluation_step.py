@@ -74,6 +74,7 @@ def make_cfg(workdir: Path) -> object:
     return config_from_dict(raw, base_dir=workdir)
 
 
+@pytest.mark.slow
 def test_run_evaluate_tracks_and_registers_the_planted_winner(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = make_cfg(workdir)
     # (champion vs challenger decisions are covered in test_tracking.py; this is the wiring)
@@ -128,6 +129,7 @@ def popular_lines(seed: int = 5) -> pd.DataFrame:
     return frame
 
 
+@pytest.mark.slow
 def test_popularity_becomes_champion_when_nothing_learned_beats_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "canonical").mkdir()
     popular_lines().to_parquet(tmp_path / "canonical" / "order_lines.parquet")

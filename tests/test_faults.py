@@ -23,6 +23,8 @@ import yaml
 from fault_helpers import kill_at_test_pause
 from xsell.faults import pause_env
 
+pytestmark = pytest.mark.slow  # each test runs xsell in subprocesses and injects a fault
+
 ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 HEADER = "order_id,order_date,buying_center_id,variant_id,quantity,unit_price\n"
 

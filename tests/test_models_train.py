@@ -141,6 +141,7 @@ def test_run_name_is_utc_timestamp_and_short_hash():
     assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{8}", run_name("deadbeef" * 8))
 
 
+@pytest.mark.slow
 def test_run_train_end_to_end(tmp_path):
     """Canonical lines in a workdir -> saved models + one MLflow run with the run folder."""
     from xsell.config import config_from_dict

@@ -250,6 +250,7 @@ def monitored(demo_small_run, tmp_path_factory):
     }  # fmt: skip
 
 
+@pytest.mark.slow  # the session's demo pipeline run
 def test_a_run_without_later_orders_says_so_and_exits_0(monitored, capsys):
     rc, out = monitored["nothing_yet"]
     data_end = monitored["manifest"]["data_end"]
@@ -259,6 +260,7 @@ def test_a_run_without_later_orders_says_so_and_exits_0(monitored, capsys):
     assert rc == 2 and out == "" and "unknown run '20990101T000000Z-0000000'" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # the session's demo pipeline run
 def test_the_manifest_names_the_data_end_and_the_window_follows_it(monitored):
     full, manifest = monitored["full"], monitored["manifest"]
     data_end = pd.Timestamp(manifest["data_end"])
@@ -335,6 +337,7 @@ def _first_buys(later: pd.DataFrame) -> pd.DataFrame:
     return later.groupby(["buying_center_id", "product_id"]).agg(first=("order_date", "min"), revenue=("net_value", "sum"))
 
 
+@pytest.mark.slow  # the session's demo pipeline run
 def test_every_suggestion_number_for_one_country_is_the_recount_from_the_order_lines(monitored):
     later, _, _, _, data_end = _recount_setup(monitored)
     suggestions = pd.read_parquet(monitored["run"].run_dir / "buying_center_suggestions.parquet")
@@ -361,6 +364,7 @@ def _offerable(monitored, country: str) -> set[str]:
     return (set(sold_there["product_id"]) & (everywhere | listed)) | unknown
 
 
+@pytest.mark.slow  # the session's demo pipeline run
 def test_the_popularity_counterfactual_for_one_country_is_the_recount(monitored):
     later, history, customers, country, data_end = _recount_setup(monitored)
     signed = np.where(history["is_return"], -history["quantity"].abs(), history["quantity"])
@@ -386,6 +390,7 @@ def test_the_popularity_counterfactual_for_one_country_is_the_recount(monitored)
     _assert_same(measured, _expected_groups(rows, []))
 
 
+@pytest.mark.slow  # the session's demo pipeline run
 def test_every_link_number_for_one_country_is_the_recount(monitored):
     later, history, _, country, data_end = _recount_setup(monitored)
     signed = np.where(history["is_return"], -history["quantity"].abs(), history["quantity"])
@@ -419,12 +424,14 @@ def test_every_link_number_for_one_country_is_the_recount(monitored):
         _assert_same(measured, _expected_groups(rows, sources))
 
 
+@pytest.mark.slow  # the session's demo pipeline run
 def test_a_run_is_measured_again_only_when_more_of_its_window_has_data(monitored):
     rc, out = monitored["second"]
     observed_until = json.loads((monitored["folder"] / "summary.json").read_text())["observed_until"]
     assert rc == 0 and out.strip() == f"run {monitored['run'].run_id}: already measured up to {observed_until}"
 
 
+@pytest.mark.slow  # the session's demo pipeline run
 def test_the_next_manifest_carries_the_uptake(monitored):
     manifest = json.loads((monitored["republished"].run_dir / "manifest.json").read_text())
     summary = json.loads((monitored["folder"] / "summary.json").read_text())
@@ -434,6 +441,7 @@ def test_the_next_manifest_carries_the_uptake(monitored):
     assert monitored["manifest"]["monitoring"] is None  # nothing was measured before the first publish
 
 
+@pytest.mark.slow  # the session's demo pipeline run
 def test_links_review_shows_the_measured_uptake_of_each_link(monitored):
     from xsell.recommend.review import REVIEW_COLUMNS, UPTAKE_REVIEW_COLUMNS
 

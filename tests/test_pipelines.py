@@ -15,6 +15,8 @@ import pytest
 
 from xsell.lock import RunLock
 
+pytestmark = pytest.mark.slow  # every test runs whole pipelines as subprocesses
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = ROOT / "configs" / "demo.yaml"
 ENV = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
@@ -167,7 +169,6 @@ def test_pipeline_failures_map_to_exit_codes(retrained, tmp_path):
     assert "nothing-*.csv" in no_data.stderr.strip().splitlines()[-1]
 
 
-@pytest.mark.slow
 def test_a_mapping_only_config_publishes_without_up_sell(tmp_path):
     """Issue 11, item 2: paths and a column mapping are enough. Without a product master or
     data.family_rule no two products share a family: up-sell is empty, the run still publishes,

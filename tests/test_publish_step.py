@@ -17,7 +17,7 @@ import pytest
 
 import xsell
 from fault_helpers import kill_at_test_pause
-from test_publish import ACTIVE, COUNTRIES, EVIL, TABLES_META, build_tables, make_config, write_workdir
+from publish_helpers import ACTIVE, COUNTRIES, EVIL, TABLES_META, build_tables, make_config, write_workdir
 from xsell.cli import main
 from xsell.errors import GuardrailError, LockedError
 from xsell.publish.manifest import ManifestMismatchError
@@ -174,6 +174,7 @@ def test_shop_country_and_formats_are_configurable(tmp_path):
     assert first["crosssell_skus"].split(",") == de["rec_variant_id"].tolist()
 
 
+@pytest.mark.slow
 def test_republishing_same_inputs_gives_identical_files(setup):
     cfg, _ = setup
     a = _manifest(run_publish(cfg, now=_at(0)).run_dir)
@@ -258,6 +259,7 @@ def test_churn_guardrail_against_previous_run(parquet_only):
 
 
 # -- retention -------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_retention_keeps_n_and_never_latest(tmp_path):
     cfg, _ = make_config(tmp_path, "publish.keep_runs=2", "publish.formats=[parquet]")
     write_workdir(cfg.workdir)
@@ -277,6 +279,7 @@ def test_retention_keeps_n_and_never_latest(tmp_path):
 
 
 # -- diff ------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_diff_cli_reports_added_dropped_moved(parquet_only, capsys):
     cfg, path = parquet_only
     a = run_publish(cfg, now=_at(0)).run_id
@@ -309,6 +312,7 @@ def _publish_process(config: Path, pause_after: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", code], env=env, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pause_after", ["sales/DE.xlsx", "manifest.json", RENAMED_POINT])
 def test_sigkill_mid_publish_keeps_latest_and_next_publish_cleans_up(setup, pause_after):
     cfg, path = setup
@@ -351,6 +355,7 @@ def test_second_publish_on_same_outputs_is_locked_out(parquet_only):
     run_publish(cfg, now=T0)
 
 
+@pytest.mark.slow
 def test_churn_reads_the_previous_run_from_csv_when_there_is_no_parquet(tmp_path):
     cfg, _ = make_config(tmp_path, "publish.formats=[csv]")
     write_workdir(cfg.workdir)

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from recommend_helpers import context, line, lines_frame, product, products_frame
 from xsell.recommend.blend import blend, to_product_level
 from xsell.recommend.config import RecommendConfig
-from xsell.recommend.context import build_context, resolve_today
 from xsell.recommend.cross_sell import build_cross_sell
 from xsell.recommend.curated import parse_curated_links
 from xsell.recommend.evidence import pair_evidence, switch_evidence
@@ -21,60 +21,8 @@ from xsell.recommend.variants import resolve_variants
 from xsell.schema import BUYING_CENTER_COLUMNS, CROSS_SELL_COLUMNS, UP_SELL_COLUMNS
 
 
-# -- frame builders (shared with test_business_rules.py) ------------------------------------
-def line(order, date, bc, variant, product=None, country="DE", qty=1.0, price=10.0, custom=False, ret=False) -> dict:
-    """One canonical order line; ``product`` defaults to the variant id before ``-``."""
-    return {
-        "order_id": order,
-        "order_line": "",
-        "order_date": pd.Timestamp(date),
-        "buying_center_id": bc,
-        "customer_id": bc.split("/")[0],
-        "country": country,
-        "variant_id": variant,
-        "product_id": product or variant.split("-")[0],
-        "quantity": -qty if ret else qty,
-        "unit_price": price,
-        "net_value": (-qty if ret else qty) * price,
-        "currency": "EUR",
-        "is_custom": custom,
-        "is_return": ret,
-        "source_file": "test.csv",
-        "source_row": 1,
-    }
-
-
-def lines_frame(rows: list[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows)
-    return frame.astype({"quantity": float, "unit_price": float, "net_value": float, "is_custom": bool, "is_return": bool})
-
-
-def product(variant, family, price=10.0, name=None, status="active", discontinued_on=None, countries="", custom=False, product_id=None) -> dict:
-    """One product-master row (one variant)."""
-    return {
-        "variant_id": variant,
-        "product_id": product_id or variant.split("-")[0],
-        "family": family,
-        "list_price": price,
-        "status": status,
-        "discontinued_on": pd.Timestamp(discontinued_on) if discontinued_on else pd.NaT,
-        "countries": countries,
-        "name": name or variant.split("-")[0],
-        "is_custom": custom,
-    }
-
-
-def products_frame(rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows).astype({"list_price": float, "is_custom": bool, "discontinued_on": "datetime64[ns]"})
-
-
 def sim(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["item_id", "rec_item_id", "score"])
-
-
-def context(lines, products, cfg=None, **kw):
-    cfg = cfg or RecommendConfig()
-    return build_context(lines, products, cfg, resolve_today(lines, cfg), **kw)
 
 
 # -- cross-sell scenario --------------------------------------------------------------------

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from conftest import EVIL_NAME
+from publish_helpers import build_tables
 from screenshots import assert_not_blank, office_missing, printed_page
-from test_publish import build_tables
 from xsell.errors import InputDataError
 from xsell.messages import localised_reasons
 from xsell.publish.sales import (
@@ -46,6 +46,7 @@ def _rows(demo, table: str, country: str) -> pd.DataFrame:
     return frame[frame["country"] == country].reset_index(drop=True)
 
 
+@pytest.mark.slow  # the session's demo pipeline run
 def test_call_list_groups_buying_centers_by_total_expected_value(demo_published):
     run, work = demo_published.run_dir, demo_published.workdir
     wb = openpyxl.load_workbook(run / "sales" / "AT.xlsx", read_only=True)
@@ -78,6 +79,7 @@ def test_call_list_groups_buying_centers_by_total_expected_value(demo_published)
     assert set(sheet["Art"]) == {"Ergänzung", "Höherwertig"}
 
 
+@pytest.mark.slow  # the session's demo pipeline run
 def test_number_formats_widths_and_print_setup(demo_published):
     reps = sorted((demo_published.run_dir / "sales" / "AT").glob("*.xlsx"))
     wb = openpyxl.load_workbook(reps[0])
@@ -104,6 +106,7 @@ def test_number_formats_widths_and_print_setup(demo_published):
     assert all(ws.cell(r, 1).border.top.style is None for r in range(3, 60) if r not in first_rows)
 
 
+@pytest.mark.slow  # the session's demo pipeline run
 def test_link_sheets_leave_evidence_empty_where_it_does_not_apply(demo_published):
     run = demo_published.run_dir
     sheet = _sheet(run / "sales" / "GB.xlsx", "Cross-sell")  # GB reads English
@@ -126,6 +129,7 @@ def test_link_sheets_leave_evidence_empty_where_it_does_not_apply(demo_published
     assert list(up.columns[3:5]) == ["Upgrade", "Upgrade no."] and "Price factor" in up.columns
 
 
+@pytest.mark.slow  # the session's demo pipeline run
 def test_read_me_explains_the_run_and_every_column(demo_published):
     run, cfg = demo_published.run_dir, demo_published.cfg
     readme = _sheet(run / "sales" / "DE.xlsx", "Lies mich")
@@ -145,6 +149,7 @@ def test_read_me_explains_the_run_and_every_column(demo_published):
     assert "Blatt „Anrufliste“" in items and "Blatt „Ergänzungen“" in items and "Blatt „Höherwertige“" in items
 
 
+@pytest.mark.slow  # the session's demo pipeline run
 def test_one_workbook_per_sales_rep_with_exactly_their_buying_centers(demo_published):
     run, work = demo_published.run_dir, demo_published.workdir
     customers = pd.read_parquet(work / "canonical" / "customers.parquet")
@@ -165,6 +170,7 @@ def test_one_workbook_per_sales_rep_with_exactly_their_buying_centers(demo_publi
     assert readme["Punkt"].iloc[0] == f"xsell-Anrufliste von {rep} (AT)"
 
 
+@pytest.mark.slow  # the session's demo pipeline run
 def test_the_call_list_csv_matches_the_sheet_and_names_stay_text(demo_published):
     run = demo_published.run_dir
     sheet = _sheet(run / "sales" / "AT.xlsx", "Anrufliste")
@@ -175,6 +181,7 @@ def test_the_call_list_csv_matches_the_sheet_and_names_stay_text(demo_published)
     assert evil.any() and set(sheet.loc[evil, "Produkt"]) == {EVIL_NAME} and set(csv.loc[evil.to_numpy(), "Produkt"]) == {EVIL_NAME}
 
 
+@pytest.mark.slow  # the session's demo pipeline run
 def test_sheets_above_the_row_limit_continue_on_numbered_sheets_between_buying_centers(demo_published, tmp_path):
     tables = {t: demo_published.tables[t] for t in ("cross_sell", "up_sell", "buying_center_suggestions")}
     customers = pd.read_parquet(demo_published.workdir / "canonical" / "customers.parquet")
@@ -216,6 +223,7 @@ def test_call_list_without_customer_master_or_order_lines_shows_ids():
 
 
 @pytest.mark.skipif(office_missing() is not None, reason=f"printed-page check skipped: {office_missing()}")
+@pytest.mark.slow  # the session's demo pipeline run
 def test_screenshot_of_the_first_printed_page_of_a_workbook(demo_published, tmp_path):
     """LibreOffice prints a rep's workbook with its own print setup; page 1 has content."""
     rep = sorted((demo_published.run_dir / "sales" / "AT").glob("*.xlsx"))[0]

@@ -17,7 +17,7 @@ from xml.etree import ElementTree as ET
 import pandas as pd
 import pytest
 
-from test_publish import ACTIVE, build_products, build_tables, make_config, write_workdir
+from publish_helpers import ACTIVE, build_products, build_tables, make_config, write_workdir
 from xsell.cli import main
 from xsell.errors import ConfigError, InputDataError
 from xsell.publish.config import BmecatConfig
@@ -503,6 +503,7 @@ def test_variant_skus_never_name_a_discontinued_variant():
     assert len(links) == rows
 
 
+@pytest.mark.slow
 def test_runs_after_the_removals_on_unchanged_tables_drop_nothing_and_repeat_the_update(tmp_path):
     """Removal rows are sent once: the run after the removals, on the same tables, clears nothing
     (BMEcat: a new update without P05); the one after that repeats it byte for byte."""

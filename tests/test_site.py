@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from conftest import EVIL_NAME
-from test_publish import make_config, write_workdir
+from publish_helpers import make_config, write_workdir
 from xsell.cli import main
 from xsell.errors import InputDataError
 from xsell.publish.sales import OrderFacts, RunFacts, country_books
@@ -69,6 +69,7 @@ def _column(payload: dict, key: str) -> list:
     return [col["d"][c] for c in col["c"]] if "d" in col else col["v"]
 
 
+@pytest.mark.slow  # the session's demo pipeline run
 def test_every_link_is_relative_and_resolves_inside_the_run(demo_published):
     run = demo_published.run_dir.resolve()
     pages = sorted((run / "site").glob("*.html"))
@@ -88,6 +89,7 @@ def test_every_link_is_relative_and_resolves_inside_the_run(demo_published):
     assert _parse(run / "site" / "GB.html").labels["search-calls"] == "Search"
 
 
+@pytest.mark.slow  # the session's demo pipeline run
 def test_country_rows_load_from_chunks_in_call_list_order(demo_published, tmp_path):
     run = demo_published.run_dir
     calls = [_chunk(p) for p in sorted((run / "site" / "data" / "DE").glob("calls-*.js"), key=lambda p: int(p.stem.split("-")[1]))]
@@ -107,6 +109,7 @@ def test_country_rows_load_from_chunks_in_call_list_order(demo_published, tmp_pa
         assert _column(before, "buying_center_id")[-1] != _column(after, "buying_center_id")[0]
 
 
+@pytest.mark.slow  # the session's demo pipeline run
 def test_values_are_data_never_markup(demo_published):
     run = demo_published.run_dir
     for page in (run / "site").glob("*.html"):
@@ -123,6 +126,7 @@ def test_values_are_data_never_markup(demo_published):
     assert "innerHTML" not in script and "textContent" in script
 
 
+@pytest.mark.slow  # the session's demo pipeline run
 def test_the_manifest_covers_the_site(demo_published):
     run = demo_published.run_dir
     entries = {e["path"]: e for e in json.loads((run / "manifest.json").read_text())["files"]}
@@ -155,6 +159,7 @@ def test_serve_answers_on_loopback_and_links_reach_the_downloads(tmp_path):
         server.server_close()
 
 
+@pytest.mark.slow
 def test_serve_command_prints_the_address(tmp_path):
     cfg, config_path = make_config(tmp_path)
     write_workdir(cfg.workdir)

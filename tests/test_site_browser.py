@@ -12,7 +12,7 @@ from conftest import EVIL_NAME
 from screenshots import assert_not_blank, browser_missing, call_list_screenshot, launch
 
 BROWSER = browser_missing()
-pytestmark = pytest.mark.skipif(BROWSER is not None, reason=f"browser test skipped: {BROWSER}")
+pytestmark = [pytest.mark.skipif(BROWSER is not None, reason=f"browser test skipped: {BROWSER}"), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -46,6 +46,7 @@ def model_dir(root: Path, name: str, factors: np.ndarray) -> Path:
     return d
 
 
+@pytest.mark.slow
 def test_importing_xsell_does_not_import_mlflow() -> None:
     code = (
         "import sys, xsell, xsell.tracking, xsell.evaluation.core, xsell.steps.evaluate, xsell.config;"

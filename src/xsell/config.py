@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, Field, PrivateAttr, ValidationError
 
 from xsell.configbase import ConfigPath, StrictModel, did_you_mean, echo
 from xsell.errors import ConfigError
@@ -172,10 +172,8 @@ def parse_override(text: str) -> dict[str, Any]:
     return node
 
 
-def _section_model(loc: tuple[Any, ...]) -> type[StrictModel] | None:
+def _section_model(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The config section (model class) holding the key at ``loc`` (its last part), if any."""
-    from pydantic import BaseModel
-
     model: type[BaseModel] = Config
     for part in loc[:-1]:
         field = model.model_fields.get(str(part))
@@ -185,7 +183,7 @@ def _section_model(loc: tuple[Any, ...]) -> type[StrictModel] | None:
         if not nested:
             return None
         model = nested[0]
-    return model  # type: ignore[return-value]
+    return model
 
 
 def _format_validation_error(exc: ValidationError, file: Path | None) -> ConfigError:
@@ -202,10 +200,10 @@ def _format_validation_error(exc: ValidationError, file: Path | None) -> ConfigE
             lines.append(f"{loc}: {echo(err['msg'])} (got {echo(err.get('input'))})")
     where = f" in {file}" if file else ""
     first_key = ".".join(str(p) for p in exc.errors()[0]["loc"]) if exc.errors() else None
-    err = ConfigError(f"invalid config{where}: " + "; ".join(lines))
-    err.file = str(file) if file else None
-    err.key = first_key
-    return err
+    error = ConfigError(f"invalid config{where}: " + "; ".join(lines))
+    error.file = str(file) if file else None
+    error.key = first_key
+    return error
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -258,9 +256,8 @@ def load_config(
     return config_from_dict(raw, base_dir=path.parent, source=path)
 
 
-def reference(model: type[StrictModel] = Config, prefix: str = "") -> list[tuple[str, str, str]]:
+def reference(model: type[BaseModel] = Config, prefix: str = "") -> list[tuple[str, str, str]]:
     """Every config key as ``(dotted key, default, docstring)``, from the typed sections."""
-    from pydantic import BaseModel
     from pydantic_core import PydanticUndefined
 
     rows: list[tuple[str, str, str]] = []
@@ -277,7 +274,7 @@ def reference(model: type[StrictModel] = Config, prefix: str = "") -> list[tuple
             rows.extend(reference(nested[0], f"{key}."))
             continue
         if field.default_factory is not None:
-            default = field.default_factory()
+            default = field.get_default(call_default_factory=True)
         elif field.default is PydanticUndefined:
             default = "(required)"
         else:

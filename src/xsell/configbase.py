@@ -54,7 +54,7 @@ class StrictModel(BaseModel):
         current folder)."""
         if not isinstance(data, dict):
             return data
-        missing = {
+        missing: dict[str, dict[str, Any]] = {
             name: {}
             for name, field in cls.model_fields.items()
             if name not in data and isinstance(field.default_factory, type) and issubclass(field.default_factory, StrictModel)

@@ -274,8 +274,8 @@ def generate_catalog(scale: DemoScale, rng: np.random.Generator, n_days: int) ->
     successor = np.arange(n_p)
     candidates = ~protected & allowed.all(axis=1) & (rng.random(n_p) < _P_DISCONTINUED)
     keeps = ~candidates & allowed.all(axis=1)
-    for f in range(n_f):
-        members = np.arange(fam_ptr[f], fam_ptr[f + 1])
+    for fam in range(n_f):
+        members = np.arange(fam_ptr[fam], fam_ptr[fam + 1])
         gone, stay = members[candidates[members]], members[keeps[members]]
         if len(gone) and len(stay):
             discontinued_day[gone] = rng.integers(int(0.3 * n_days), int(0.8 * n_days), len(gone))

@@ -30,7 +30,7 @@ from xsell.evaluation.tuning import TrainingSets, TuningResult, tune_blend, tune
 from xsell.interactions.build import buyer_countries
 from xsell.models.base import Recommender
 from xsell.models.blend import Blend
-from xsell.models.config import BASELINES, BLEND, BlendConfig, LearningConfig
+from xsell.models.config import BASELINES, BLEND, BlendConfig, BlendRole, LearningConfig
 from xsell.models.registry import build_model
 from xsell.progress import stage
 
@@ -117,8 +117,9 @@ def tune(
     return result
 
 
-def _blend_roles(blend: BlendConfig) -> dict[str, str]:
-    return {role: name for role, name in (("personal", blend.personal), ("anchor", blend.anchor), ("prior", blend.prior)) if name}
+def _blend_roles(blend: BlendConfig) -> dict[BlendRole, str]:
+    named: tuple[tuple[BlendRole, str | None], ...] = (("personal", blend.personal), ("anchor", blend.anchor), ("prior", blend.prior))
+    return {role: name for role, name in named if name}
 
 
 def _kept(tuning: TuningResult, ecfg: EvaluationConfig) -> list[str]:

@@ -8,6 +8,7 @@ evaluated. The long frame has exactly ``schema.METRIC_COLUMNS``; k-independent c
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ from xsell.models.base import Ranking, Recommender
 from xsell.schema import ALL_COUNTRIES, METRIC_COLUMNS
 from xsell.vocab import Vocabulary
 
-RankingLike = Ranking | pd.DataFrame
+RankingLike: TypeAlias = Ranking | pd.DataFrame
 """A ``Ranking``, or a long frame with ``query`` (or ``buying_center_id``), ``rank`` (1-based)
 and ``item_id`` (or ``product_id``) columns."""
 

@@ -62,7 +62,7 @@ def recall_at_k(hits: np.ndarray, n_rel: np.ndarray, k: int) -> np.ndarray:
 
 def hit_rate_at_k(hits: np.ndarray, k: int) -> np.ndarray:
     """Per-buyer 1.0 when the top k holds a relevant item, else 0.0."""
-    return hits[:, :k].any(axis=1).astype(np.float64)
+    return np.asarray(hits[:, :k].any(axis=1), dtype=np.float64)
 
 
 def average_precision_at_k(hits: np.ndarray, n_rel: np.ndarray, k: int) -> np.ndarray:
@@ -149,7 +149,7 @@ def ranking_metrics(
             for name, per_buyer_values in per_buyer.items():
                 rows.append((label, k, name, float(per_buyer_values[m].mean())))
             rows.append((label, k, "coverage", catalog_coverage(rec[m], k, n_catalog)))
-            if value_hit is None:
+            if value_hit is None or total_value is None:
                 continue
             den = total_value[m].sum()
             rows.append((label, k, "revenue_hit_rate", float(value_hit[m].sum() / den) if den > 0 else 0.0))

@@ -28,7 +28,7 @@ from xsell.interactions.config import InteractionsConfig
 from xsell.interactions.matrix import TrainingData
 from xsell.models.base import Ranking, Recommender
 from xsell.models.blend import FusionPlan, fuse, plan_fusion
-from xsell.models.config import BASELINES, BLEND, BlendConfig, LearningConfig
+from xsell.models.config import BASELINES, BLEND, BlendConfig, BlendRole, LearningConfig
 from xsell.models.registry import build_model
 from xsell.progress import progress
 
@@ -237,11 +237,11 @@ def tune_blend(
         owned = tuned[personal].data.buyer_items
         rows_of = owned.rows.index(buyers, missing="ignore")
         history = np.where(rows_of >= 0, np.diff(owned.matrix.indptr)[np.maximum(rows_of, 0)], 0)
-        anchors = [a for a in (base.anchor if base.anchor in tuned else None,) if a]
+        anchors: list[str | None] = [a for a in (base.anchor if base.anchor in tuned else None,) if a]
         if search.learned_anchor:
             anchors += [n for n in learned if n != personal and n not in anchors][:1]
         for anchor in anchors or [None]:
-            roles = {"personal": rankings[personal]}
+            roles: dict[BlendRole, Ranking] = {"personal": rankings[personal]}
             if anchor:
                 roles["anchor"] = rankings[anchor]
             if prior:

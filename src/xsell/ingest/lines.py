@@ -29,6 +29,7 @@ comes from the product master, else the line's own ``product_id`` column, else t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -329,9 +330,9 @@ def _parse(raw: pd.DataFrame, layout: _Layout, variant: pd.Series, data: DataCon
     order_id = parse_ids(raw[cols["order_id"]], float_ids=data.normalize_float_ids)
     buying_center, bc_column, key_texts = _buying_centers(raw, layout, data)
     order_date, date_range = parse_dates(raw[cols["order_date"]], date_format=data.csv.date_format, dayfirst=data.csv.dayfirst)
-    num = {"decimal": data.csv.decimal, "thousands": data.csv.thousands}
-    quantity = parse_numbers(raw[cols["quantity"]], **num)
-    price = {c: parse_numbers(raw[cols[c]], **num) for c in layout.price_cols}
+    numbers = partial(parse_numbers, decimal=data.csv.decimal, thousands=data.csv.thousands)
+    quantity = numbers(raw[cols["quantity"]])
+    price = {c: numbers(raw[cols[c]]) for c in layout.price_cols}
     prefixes = tuple(rules.return_order_prefixes)
     is_return = (quantity < 0).to_numpy() | (order_id.str.startswith(prefixes).to_numpy() if prefixes else False)
     signed_qty = quantity.where(~is_return, -quantity.abs())

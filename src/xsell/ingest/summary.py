@@ -110,7 +110,10 @@ def summary_from_stats(
     if read != counts["rows_accepted"] + counts["rows_quarantined"] + counts["rows_excluded"]:
         raise AssertionError(f"ingest lost rows: {dict(counts)}")
     return IngestSummary(
-        **{k: int(counts[k]) for k in COUNT_KEYS},
+        rows_read=read,
+        rows_accepted=int(counts["rows_accepted"]),
+        rows_quarantined=int(counts["rows_quarantined"]),
+        rows_excluded=int(counts["rows_excluded"]),
         quarantined_by_reason=dict(counts["quarantined_by_reason"]),
         excluded_by_rule=dict(counts["excluded_by_rule"]),
         excluded_by_pattern=dict(counts["excluded_by_pattern"]),

@@ -194,6 +194,7 @@ def _cells(
     cell_keys, cell = _group(key)
     n_cells = len(cell_keys)
     net_q = np.bincount(cell, enc.quantity, n_cells)
+    weight: np.ndarray
     if cfg.weighting == "binary":
         weight = np.zeros(n_cells)
         np.maximum.at(weight, cell[enc.purchase], decay[enc.purchase])

@@ -105,11 +105,11 @@ class TrainingData:
         return self.interactions.order_products
 
     @classmethod
-    def of(cls, buyer_items: InteractionMatrix, **fields: object) -> TrainingData:
+    def of(cls, buyer_items: InteractionMatrix, **fields: pd.Series | None) -> TrainingData:
         """Training data made of one buyer x item matrix (its rows as baskets too): for tests and
         models fitted outside the pipeline."""
         baskets = InteractionMatrix(
             sp.csr_matrix((buyer_items.matrix > 0).astype(np.float32)), buyer_items.rows, buyer_items.cols
         )
         bundle = Interactions(buyer_items, buyer_items, baskets, np.asarray(buyer_items.cols.ids, dtype=object))
-        return cls(bundle, "product", **fields)  # type: ignore[arg-type]
+        return cls(bundle, "product", **fields)

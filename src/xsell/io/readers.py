@@ -209,8 +209,9 @@ def _utf8_columns(table: pa.Table) -> tuple[dict[str, pa.ChunkedArray], dict[int
             try:
                 texts.append(value.decode("utf-8"))
             except UnicodeDecodeError:
-                texts.append(value.decode("utf-8", errors="replace"))
-                bad.setdefault(row, (name, texts[-1]))
+                text = value.decode("utf-8", errors="replace")
+                texts.append(text)
+                bad.setdefault(row, (name, text))
                 undecodable += 1
         columns[name] = pa.chunked_array([pa.array(texts, type=pa.string())])
     return columns, bad, undecodable / non_ascii if non_ascii else 0.0

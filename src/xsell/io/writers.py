@@ -46,11 +46,12 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def atomic_write(path: Path, write: Callable[[Path], None], *, durable: bool = False) -> Path:
+def atomic_write(path: Path, write: Callable[[Path], object], *, durable: bool = False) -> Path:
     """Call ``write(tmp)`` on a temp path beside ``path`` (folder created), then rename it into
     place; the temp entry never survives a failure. ``write`` may create a file, a folder (then
-    ``path`` must not exist yet, or be a symlink) or a symlink. ``durable``: fsync the file and
-    its folder, so the rename survives a power cut. ``OSError`` becomes ``OutputWriteError``."""
+    ``path`` must not exist yet, or be a symlink) or a symlink; what it returns is ignored.
+    ``durable``: fsync the file and its folder, so the rename survives a power cut. ``OSError``
+    becomes ``OutputWriteError``."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:

@@ -67,7 +67,7 @@ class Ranking:
 
     @classmethod
     def from_indices(
-        cls, queries: Sequence[str], index: np.ndarray, scores: np.ndarray, items: Vocabulary
+        cls, queries: Sequence[str] | np.ndarray, index: np.ndarray, scores: np.ndarray, items: Vocabulary
     ) -> Ranking:
         """Build from item positions (n_queries, n); negative positions become padding."""
         index = np.asarray(index, dtype=np.int64)
@@ -117,14 +117,14 @@ class Recommender(ABC, Generic[C]):
 
     name: ClassVar[str]
     """Registry key, e.g. ``als``; also the ``source`` written into tables."""
-    config_class: ClassVar[type[StrictModel]]
+    config_class: type[C]  # set on each model class (ClassVar cannot hold the type variable)
     """The typed config section the model holds (defaults live there, once)."""
 
     def __init__(self, config: C | None = None, *, seed: int = 42, **fields: Any):
         base = config if config is not None else self.config_class()
         if fields:
             base = self.config_class.model_validate({**base.model_dump(), **fields})
-        self.config: C = base  # type: ignore[assignment]
+        self.config: C = base
         self.seed = int(seed)
 
     # -- to implement -------------------------------------------------------------------
@@ -169,8 +169,10 @@ class Recommender(ABC, Generic[C]):
             vocab = getattr(self, "items_", None)
             if not isinstance(vocab, Vocabulary):
                 raise TypeError(f"{type(self).__name__} has no items_ vocabulary; pass items explicitly")
-            items = vocab.ids
-        ranking = self.similar_items(list(items), n=n)
+            queries = list(vocab.ids)
+        else:
+            queries = list(items)
+        ranking = self.similar_items(queries, n=n)
         return ranking.to_frame(query_name="item_id", item_name="rec_item_id")
 
     @property
@@ -242,4 +244,5 @@ def read_model_meta(directory: str | Path) -> dict[str, Any]:
 
 def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
     with open(path, "wb") as fh:  # a file object: np.savez would append .npz to a path
-        np.savez(fh, **arrays)
+        # numpy's stub types **kwds like its allow_pickle keyword (bool): our keys are array names
+        np.savez(fh, **arrays)  # type: ignore[arg-type]

@@ -15,18 +15,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
 
 from xsell.interactions.matrix import TrainingData
 from xsell.models.base import Ranking, Recommender, csr_arrays, csr_from_arrays, owned_part
-from xsell.models.config import BlendConfig
+from xsell.models.config import BlendConfig, BlendRole
 from xsell.sparse import dense_top_n, distinct
 from xsell.vocab import Vocabulary
 
-ROLES: tuple[str, ...] = ("personal", "anchor", "prior")
+ROLES: tuple[BlendRole, ...] = get_args(BlendRole)
 """Component roles, in blend order."""
 
 _BUYER_BLOCK = 20_000
@@ -46,11 +46,11 @@ class FusionPlan:
     buyers: np.ndarray
     items: Vocabulary
     slot_item: np.ndarray
-    role_scores: dict[str, np.ndarray]
+    role_scores: dict[BlendRole, np.ndarray]
     history: np.ndarray
 
 
-def plan_fusion(rankings: Mapping[str, Ranking], history: np.ndarray, depth: int) -> FusionPlan:
+def plan_fusion(rankings: Mapping[BlendRole, Ranking], history: np.ndarray, depth: int) -> FusionPlan:
     """Fusion plan of the top ``depth`` of each role's ranking (all for the same buyers, in the
     same order); ``history`` (n_buyers,) owned items per buyer."""
     roles = [r for r in ROLES if r in rankings]
@@ -80,7 +80,7 @@ def plan_fusion(rankings: Mapping[str, Ranking], history: np.ndarray, depth: int
     return FusionPlan(buyers, items, slot_item, role_scores, np.asarray(history, dtype=np.float64))
 
 
-def fuse(plan: FusionPlan, weights: Mapping[str, float], prior_shrinkage: float | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+def fuse(plan: FusionPlan, weights: Mapping[BlendRole, float], prior_shrinkage: float | None, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(n_buyers, n) item codes into ``plan.items`` (-1 padded) and float32 blend scores, best
     first; ties go to the smaller item code (= id order)."""
     n_buyers = len(plan.buyers)
@@ -116,15 +116,15 @@ class Blend(Recommender[BlendConfig]):
     config_class = BlendConfig
 
     def __init__(
-        self, config: BlendConfig | None = None, *, seed: int = 42, components: Mapping[str, Recommender] | None = None, **fields: Any
+        self, config: BlendConfig | None = None, *, seed: int = 42, components: Mapping[BlendRole, Recommender] | None = None, **fields: Any
     ):
         super().__init__(config, seed=seed, **fields)
         unknown = set(components or {}) - set(ROLES)
         if unknown:
             raise ValueError(f"blend roles are {ROLES}, got {sorted(unknown)}")
-        self.components: dict[str, Recommender] = dict(components or {})
+        self.components: dict[BlendRole, Recommender] = dict(components or {})
         if self.components:  # the config names what the blend is made of
-            names = {role: self.components[role].name if role in self.components else None for role in ROLES}
+            names: dict[str, str | None] = {role: self.components[role].name if role in self.components else None for role in ROLES}
             self.config = self.config.model_copy(update=names)
 
     def fit(self, data: TrainingData) -> Blend:
@@ -142,7 +142,8 @@ class Blend(Recommender[BlendConfig]):
         return self
 
     def _set_items(self) -> None:
-        ids = [np.asarray(c.items_.ids, dtype=object) for c in self.components.values() if isinstance(getattr(c, "items_", None), Vocabulary)]
+        vocabularies = [getattr(c, "items_", None) for c in self.components.values()]
+        ids = [np.asarray(v.ids, dtype=object) for v in vocabularies if isinstance(v, Vocabulary)]
         self.items_ = Vocabulary(np.sort(pd.unique(np.concatenate(ids)).astype(str))) if ids else Vocabulary([])
 
     def _history(self, buyers: Sequence[str]) -> np.ndarray:
@@ -150,7 +151,7 @@ class Blend(Recommender[BlendConfig]):
         history = np.diff(self.buyer_items_.indptr)
         return np.where(rows >= 0, history[np.maximum(rows, 0)], 0)
 
-    def _active(self) -> dict[str, Recommender]:
+    def _active(self) -> dict[BlendRole, Recommender]:
         return {r: m for r, m in self.components.items() if self.config.weights.get(r, 0.0) > 0}
 
     def recommend(self, buyers: Sequence[str], *, n: int = 10, exclude_owned: bool = True) -> Ranking:

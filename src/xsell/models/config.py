@@ -29,7 +29,10 @@ learned model is compared with."""
 BLEND = "blend"
 """The tuned blend (``xsell.models.blend``): built by the evaluation from the other candidates."""
 
-PERSONAL_PREFERENCE: tuple[str, ...] = ("ease", "rp3beta", "als", "item_knn", "bpr", "rules")
+BlendRole = Literal["personal", "anchor", "prior"]
+"""The roles of the blend's components (``xsell.models.blend.ROLES``, in blend order)."""
+
+PERSONAL_PREFERENCE: tuple[ModelName, ...] = ("ease", "rp3beta", "als", "item_knn", "bpr", "rules")
 """Learned models in the order they are preferred as the personal ranking when nothing measured
 says otherwise (no evaluation yet)."""
 
@@ -47,10 +50,14 @@ class RulesConfig(StrictModel):
     """Pseudo-count of ``damped_lift``: lift shrunk towards 1 by count / (count + shrinkage)."""
 
 
+PopularityScope = Literal["global", "country", "segment"]
+"""Whom a popularity baseline ranks alike (``PopularityConfig.scope``)."""
+
+
 class PopularityConfig(StrictModel):
     """Popularity baseline: most bought (distinct buying centers) first."""
 
-    scope: Literal["global", "country", "segment"] = "global"
+    scope: PopularityScope = "global"
     """Rank within the buying center's country or customer segment (the global order fills the
     rest); ``global`` ranks everybody alike. Registered as ``popularity``, ``popularity_country``
     and ``popularity_segment``."""
@@ -127,6 +134,11 @@ class RP3betaConfig(StrictModel):
     """Neighbours kept per item."""
 
 
+# Typed default factories (a lambda's dict or list literal would be typed with plain str keys).
+def _blend_weights() -> dict[BlendRole, float]:
+    return {"personal": 1.0, "anchor": 0.5, "prior": 0.5}
+
+
 class BlendConfig(StrictModel):
     """The tuned blend of a personal model, anchor-based cross-sell and a popularity prior.
 
@@ -140,9 +152,7 @@ class BlendConfig(StrictModel):
     (``null``: none)."""
     prior: Literal["popularity", "popularity_country", "popularity_segment"] = "popularity_country"
     """Popularity baseline used as the prior."""
-    weights: dict[Literal["personal", "anchor", "prior"], float] = Field(
-        default_factory=lambda: {"personal": 1.0, "anchor": 0.5, "prior": 0.5}
-    )
+    weights: dict[BlendRole, float] = Field(default_factory=_blend_weights)
     """Weight of each component's rank-normalised score."""
     prior_shrinkage: float | None = Field(None, ge=0.0)
     """History-dependent prior: a buying center with ``h`` bought products weighs the prior by
@@ -153,10 +163,14 @@ class BlendConfig(StrictModel):
 
     @field_validator("weights")
     @classmethod
-    def _non_negative(cls, weights: dict[str, float]) -> dict[str, float]:
+    def _non_negative(cls, weights: dict[BlendRole, float]) -> dict[BlendRole, float]:
         if any(w < 0 for w in weights.values()) or not any(w > 0 for w in weights.values()):
             raise ValueError(f"blend weights must be >= 0 and not all 0, got {weights}")
         return weights
+
+
+def _enabled_models() -> list[ModelName]:
+    return ["popularity", "popularity_country", "popularity_segment", "rules", "als", "item_knn", "ease", "rp3beta", "blend"]
 
 
 class ModelsConfig(StrictModel):
@@ -168,11 +182,7 @@ class ModelsConfig(StrictModel):
     """Item axis of the models: products, or variants (custom-made roll up to the product)."""
     seed: int = 42
     """Random seed of every model: same config and data give the same tables."""
-    enabled: list[ModelName] = Field(
-        default_factory=lambda: [
-            "popularity", "popularity_country", "popularity_segment", "rules", "als", "item_knn", "ease", "rp3beta", "blend",
-        ]
-    )
+    enabled: list[ModelName] = Field(default_factory=_enabled_models)
     """Models to train and evaluate (the popularity baselines are always evaluated). ``bpr`` is
     available but off by default: it lost to popularity on every history measured."""
     als: ALSConfig = Field(default_factory=ALSConfig)

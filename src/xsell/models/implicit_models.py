@@ -24,7 +24,7 @@ from __future__ import annotations
 import warnings
 from abc import abstractmethod
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -38,6 +38,9 @@ from xsell.vocab import Vocabulary
 
 if TYPE_CHECKING:
     from typing_extensions import Self
+
+FactorConfig = TypeVar("FactorConfig", ALSConfig, BPRConfig)
+"""Config of a matrix factorisation model (both have ``num_threads``)."""
 
 _MISSING_SCORE = -np.finfo(np.float32).max / 2
 """implicit marks filtered / missing results with -FLT_MAX; anything below this is padding."""
@@ -177,7 +180,7 @@ class ImplicitRecommender(Recommender[C]):
         self._scorer = None
 
 
-class _FactorModel(ImplicitRecommender[C]):
+class _FactorModel(ImplicitRecommender[FactorConfig]):
     """Matrix factorisation: learned ``user_factors_`` / ``item_factors_``; similar_items is
     the cosine of item factors (implicit's ``similar_items``)."""
 

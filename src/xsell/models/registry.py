@@ -13,7 +13,7 @@ from pathlib import Path
 from xsell.configbase import StrictModel
 from xsell.errors import ConfigError
 from xsell.models.base import Recommender, read_model_meta
-from xsell.models.config import BLEND, MODEL_NAMES, PERSONAL_PREFERENCE, ModelsConfig, PopularityConfig, RulesConfig
+from xsell.models.config import BLEND, MODEL_NAMES, PERSONAL_PREFERENCE, ModelsConfig, PopularityConfig, PopularityScope, RulesConfig
 
 MODELS: dict[str, str] = {
     "popularity": "xsell.models.popularity:Popularity",
@@ -32,7 +32,7 @@ class (``PopularityConfig.scope``)."""
 
 assert tuple(MODELS) == MODEL_NAMES, "MODELS and ModelName must list the same names"
 
-_POPULARITY_SCOPE = {"popularity": "global", "popularity_country": "country", "popularity_segment": "segment"}
+_POPULARITY_SCOPE: dict[str, PopularityScope] = {"popularity": "global", "popularity_country": "country", "popularity_segment": "segment"}
 
 
 def model_class(name: str) -> type[Recommender]:
@@ -49,7 +49,7 @@ def model_config(name: str, cfg: ModelsConfig, rules: RulesConfig | None = None)
     """The config section model ``name`` holds: ``models.<name>``, ``rules`` (the root config's
     section) or the popularity scope."""
     if name in _POPULARITY_SCOPE:
-        return PopularityConfig(scope=_POPULARITY_SCOPE[name])  # type: ignore[arg-type]
+        return PopularityConfig(scope=_POPULARITY_SCOPE[name])
     if name == "rules":
         return rules or RulesConfig()
     section = getattr(cfg, name, None)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
 from xsell.configbase import ConfigPath, StrictModel
+from xsell.errors import ConfigError
 from xsell.messages import Language
 
 TableName = Literal["cross_sell", "up_sell", "buying_center_suggestions"]
 LinkTable = Literal["cross_sell", "up_sell"]
+TableFormat = Literal["csv", "parquet", "xlsx"]
+"""Table file formats (``publish.formats``)."""
 ShopFormat = Literal["magento", "jsonl", "shopware6", "sap_impex", "bmecat", "shopify"]
 """Shop and catalogue formats written under ``shop/`` (see ``xsell.publish.formats``)."""
 BmecatReferenceType = Literal[
@@ -23,18 +26,44 @@ BmecatReferenceType = Literal[
 _MOVED_TO_SHOP_FORMATS = ("jsonl", "magento")
 _STORE_CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _IMPEX_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_T = TypeVar("_T")
+
+
+# Typed default factories (a lambda's dict or list literal would be typed with plain str keys).
+def _min_rows() -> dict[TableName, int]:
+    return {"cross_sell": 1, "up_sell": 1, "buying_center_suggestions": 1}
+
+
+def _min_coverage() -> dict[TableName, float]:
+    return {"cross_sell": 0.1, "up_sell": 0.0, "buying_center_suggestions": 0.25}
+
+
+def _shopware_names() -> dict[LinkTable, str]:
+    return {"cross_sell": "Accessories", "up_sell": "Upgrades"}
+
+
+def _sap_reference_types() -> dict[LinkTable, str]:
+    return {"cross_sell": "CROSSELLING", "up_sell": "UPSELLING"}
+
+
+def _bmecat_reference_types() -> dict[LinkTable, BmecatReferenceType]:
+    return {"cross_sell": "accessories", "up_sell": "similar"}
+
+
+def _formats() -> list[TableFormat]:
+    return ["csv", "parquet", "xlsx"]
+
+
+def _shop_formats() -> list[ShopFormat]:
+    return ["jsonl", "magento"]
 
 
 class GuardrailsConfig(StrictModel):
     """Checks a run must pass before ``latest`` moves to it (a failure exits 4)."""
 
-    min_rows: dict[TableName, int] = Field(
-        default_factory=lambda: {"cross_sell": 1, "up_sell": 1, "buying_center_suggestions": 1}
-    )
+    min_rows: dict[TableName, int] = Field(default_factory=_min_rows)
     """Minimum rows per table (all countries together); tables not listed are not checked."""
-    min_coverage: dict[TableName, float] = Field(
-        default_factory=lambda: {"cross_sell": 0.1, "up_sell": 0.0, "buying_center_suggestions": 0.25}
-    )
+    min_coverage: dict[TableName, float] = Field(default_factory=_min_coverage)
     """Minimum share of sellable products (active, not custom-made, in the product master) with
     at least one row in ``cross_sell`` / ``up_sell``, and of buying centers in the customer master
     with at least one row in ``buying_center_suggestions`` (skipped without a customer master)."""
@@ -82,7 +111,7 @@ class ShopwareConfig(StrictModel):
     """CSV with the columns ``product_number,id`` (Shopware's "Default product" profile export has
     both; other columns are ignored, ``,`` or ``;`` separated): product number -> product UUID.
     Required when ``publish.shop_formats`` lists ``shopware6``."""
-    names: dict[LinkTable, str] = Field(default_factory=lambda: {"cross_sell": "Accessories", "up_sell": "Upgrades"})
+    names: dict[LinkTable, str] = Field(default_factory=_shopware_names)
     """Name of the cross-selling group per relation, as the shop shows it."""
 
     @field_validator("names")
@@ -105,7 +134,7 @@ class SapCommerceConfig(StrictModel):
     when ``publish.shop_formats`` lists ``sap_impex``."""
     catalog_version: str = "Staged"
     """Catalog version of the ``$catalogVersion`` macro (synchronise to ``Online`` as usual)."""
-    reference_types: dict[LinkTable, str] = Field(default_factory=lambda: {"cross_sell": "CROSSELLING", "up_sell": "UPSELLING"})
+    reference_types: dict[LinkTable, str] = Field(default_factory=_sap_reference_types)
     """``ProductReferenceTypeEnum`` code per relation (SAP spells ``CROSSELLING`` with one S;
     e.g. ``ACCESSORIES`` for cross-sell)."""
 
@@ -144,9 +173,7 @@ class BmecatConfig(StrictModel):
     order_unit: str = Field("C62", min_length=1, max_length=3)
     """``ORDER_UNIT`` (UN/ECE Recommendation 20 code; ``C62`` = piece) of every product: the
     standard requires order details in a product update."""
-    reference_types: dict[LinkTable, BmecatReferenceType] = Field(
-        default_factory=lambda: {"cross_sell": "accessories", "up_sell": "similar"}
-    )
+    reference_types: dict[LinkTable, BmecatReferenceType] = Field(default_factory=_bmecat_reference_types)
     """``PRODUCT_REFERENCE`` ``type`` per relation."""
 
 
@@ -164,9 +191,9 @@ class PublishConfig(StrictModel):
 
     outputs: ConfigPath = Path("outputs")
     """Root of the published runs: ``<outputs>/runs/<run_id>/`` and ``<outputs>/latest``."""
-    formats: list[Literal["csv", "parquet", "xlsx"]] = Field(default_factory=lambda: ["csv", "parquet", "xlsx"])
+    formats: list[TableFormat] = Field(default_factory=_formats)
     """Which table files to write (the shop files: ``shop_formats``)."""
-    shop_formats: list[ShopFormat] = Field(default_factory=lambda: ["jsonl", "magento"])
+    shop_formats: list[ShopFormat] = Field(default_factory=_shop_formats)
     """Which shop and catalogue files to write under ``shop/``: ``jsonl``, ``magento``,
     ``shopware6``, ``sap_impex``, ``bmecat``, ``shopify``."""
     keep_runs: int = Field(10, ge=1)
@@ -221,14 +248,22 @@ class PublishConfig(StrictModel):
 
     @model_validator(mode="after")
     def _format_settings(self) -> PublishConfig:
-        required = {
+        needed: dict[str, list[tuple[str, object]]] = {
             "shopware6": [("shopware.product_ids", self.shopware.product_ids)],
             "sap_impex": [("sap_commerce.catalog_id", self.sap_commerce.catalog_id)],
             "bmecat": [("bmecat.catalog_id", self.bmecat.catalog_id), ("bmecat.supplier_name", self.bmecat.supplier_name)],
             "shopify": [("shopify.handles", self.shopify.handles)],
         }
         for fmt in self.shop_formats:
-            missing = [f"publish.{key}" for key, value in required.get(fmt, []) if value is None]
+            missing = [f"publish.{key}" for key, value in needed.get(fmt, []) if value is None]
             if missing:
                 raise ValueError(f"shop format {fmt} needs {' and '.join(missing)}")
         return self
+
+
+def required(value: _T | None, key: str, shop_format: str) -> _T:
+    """The value of setting ``publish.<key>`` that ``shop_format`` needs (``PublishConfig``
+    refuses a config without it; this narrows the type for the format's code)."""
+    if value is None:
+        raise ConfigError(f"shop format {shop_format} needs publish.{key}", key=f"publish.{key}")
+    return value

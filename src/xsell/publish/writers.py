@@ -16,6 +16,7 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.etree import ElementTree
 
 import numpy as np
@@ -34,6 +35,9 @@ from xsell.errors import InputDataError
 from xsell.io.readers import sniff_separator
 from xsell.io.writers import atomic_write
 from xsell.publish.safety import CONTROL_CHARS, neutralise
+
+if TYPE_CHECKING:
+    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 XLSX_TIMESTAMP = dt.datetime(2000, 1, 1)
 """Pinned created/modified time of every workbook, so equal content gives equal bytes."""
@@ -247,7 +251,12 @@ def _zip_info(name: str, level: int | None = None) -> zipfile.ZipInfo:
     return info
 
 
-def _print_setup(ws: object) -> None:
+_SheetData = tuple[pd.DataFrame, list[tuple[str, str]], np.ndarray | None, np.ndarray]
+"""A sheet's data rows for ``_fill_sheets``: neutralised frame, (plain, line above) style
+attributes per column, group starts (or None) and row heights."""
+
+
+def _print_setup(ws: WriteOnlyWorksheet) -> None:
     """Landscape A4, all columns on the page width, header row on every page, page numbers."""
     ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = 9  # A4
@@ -275,7 +284,7 @@ def write_workbook(sheets: list[XlsxSheet], path: Path, *, max_rows: int = XLSX_
     header_cell = {"font": Font(bold=True), "fill": _HEADER_FILL, "alignment": Alignment(vertical="top", wrap_text=True),
                    "border": Border(bottom=Side(style="thin"))}  # fmt: skip
     info: dict[str, dict] = {}
-    data: dict[str, tuple[pd.DataFrame, list[tuple[str, str]], np.ndarray | None]] = {}
+    data: dict[str, _SheetData] = {}
     neutralised = 0
     for sheet in sheets:
         if len(sheet.frame) > max_rows:
@@ -321,7 +330,7 @@ def write_xlsx(sheets: dict[str, pd.DataFrame], path: Path) -> Written:
     return write_workbook([XlsxSheet(name, frame) for name, frame in sheets.items()], path)
 
 
-def _fill_sheets(skeleton: io.BytesIO, path: Path, sheet_paths: dict[str, str], data: dict) -> None:
+def _fill_sheets(skeleton: io.BytesIO, path: Path, sheet_paths: dict[str, str], data: dict[str, _SheetData]) -> None:
     """Copy the workbook skeleton to ``path``, streaming each sheet's data rows into its XML."""
     with zipfile.ZipFile(skeleton) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as dst:
         for entry in src.infolist():
@@ -371,8 +380,8 @@ def _xlsx_sheet_members(archive: zipfile.ZipFile) -> dict[str, str]:
     targets = {rel.get("Id"): rel.get("Target", "") for rel in rels}
     members = {}
     for sheet in workbook.iter(f"{{{_NS_MAIN}}}sheet"):
-        target = targets[sheet.get(f"{{{_NS_REL}}}id")]
-        members[sheet.get("name")] = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+        target = targets[sheet.attrib[f"{{{_NS_REL}}}id"]]
+        members[sheet.attrib["name"]] = target.lstrip("/") if target.startswith("/") else f"xl/{target}"
     return members
 
 

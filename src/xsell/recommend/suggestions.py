@@ -281,11 +281,11 @@ def _explain(
     country = hist.countries[hist.home[b]]
     at_popular = rows["popular"].to_numpy()
     by_popularity = at_popular >= 0
-    own = {"buyers": _local_buyers(hist, hist.home[b], p), "country": reason_country(country), "segment": "", "months": 0}
+    own_values: dict[str, np.ndarray | str | int] = {"buyers": _local_buyers(hist, hist.home[b], p), "country": reason_country(country), "segment": "", "months": 0}
     if len(popular):
         chosen = popular.iloc[np.maximum(at_popular, 0)]
-        own = {c: np.where(by_popularity, chosen[c].to_numpy(), v) for c, v in own.items()}
-    own = pd.DataFrame(own, index=range(len(rows)))
+        own_values = {c: np.where(by_popularity, chosen[c].to_numpy(), v) for c, v in own_values.items()}
+    own = pd.DataFrame(own_values, index=range(len(rows)))
     model_code = "suggestion.most_bought" if source in BASELINES else "suggestion.similar_buyers"
     own_reason = reason_columns(np.where(by_popularity, "suggestion.popular", model_code), own)
     reason = {

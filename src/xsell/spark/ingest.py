@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import shutil
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -123,11 +124,11 @@ def ingest_order_lines_spark(export: SparkExport, cfg: Config, products: pd.Data
         zone=export.zones.get(cols["order_date"]),
     )  # fmt: skip
     parsed.update(_date=date, _date_range=date_range)
-    num = {"decimal": data.csv.decimal, "thousands": data.csv.thousands}
-    parsed["_qty"] = parse_numbers(src(cols["quantity"]), dtype[cols["quantity"]], **num)
+    num = partial(parse_numbers, decimal=data.csv.decimal, thousands=data.csv.thousands)
+    parsed["_qty"] = num(src(cols["quantity"]), dtype[cols["quantity"]])
     price_cols = [c for c in ("unit_price", "net_value") if c in cols]
     for c in price_cols:
-        parsed[f"_{c}"] = parse_numbers(src(cols[c]), dtype[cols[c]], **num)
+        parsed[f"_{c}"] = num(src(cols[c]), dtype[cols[c]])
         parsed[f"_{c}_blank"] = is_blank(src(cols[c]), dtype[cols[c]])
     if "is_custom" in cols:
         flag, bad_flag = parse_flags(src(cols["is_custom"]), dtype[cols["is_custom"]], true_values=data.csv.true_values, false_values=data.csv.false_values)
@@ -307,7 +308,7 @@ def _counts(df: DataFrame, export: SparkExport, patterns: list[str]) -> list[dic
         **{f"s_{s}": count(accepted & (F.col("_product_source") == s)) for s in ("master", "line", "regex", "self")},
     }
     rows = {r["file_index"]: r for r in df.groupBy("file_index").agg(*[v.alias(k) for k, v in aggs.items()]).collect()}
-    out = []
+    out: list[dict[str, Any]] = []
     for i in range(len(export.files)):
         r = rows[i]
         out.append({

@@ -17,6 +17,7 @@ import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -172,7 +173,7 @@ def _write_outputs(
         files["rolling"] = wd.evaluation / "rolling.csv"
         frames["rolling"] = rolling
     for name, frame in frames.items():
-        atomic_write(files[name], lambda p, f=frame: f.to_csv(p, index=False))
+        atomic_write(files[name], partial(frame.to_csv, index=False))
     files["champion"] = write_json(_champion_record(main, ecfg), wd.champion)
     files["plot"] = atomic_write(wd.evaluation / "metrics_vs_k.png", lambda p: plot_metric_vs_k(main.metrics, p))
     for name, path in files.items():

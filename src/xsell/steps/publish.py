@@ -26,6 +26,7 @@ import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -268,9 +269,9 @@ def _jobs(cfg: Config, inputs: _Inputs, root: Path) -> list[tuple[str, Callable[
     jobs: list[tuple[str, Callable[[], Written]]] = []
     for name, frame in inputs.tables.items():
         if "csv" in pc.formats:
-            jobs.append((f"{name}.csv", lambda f=frame, p=root / f"{name}.csv": write_csv(f, p, bom=pc.csv_bom)))
+            jobs.append((f"{name}.csv", partial(write_csv, frame, root / f"{name}.csv", bom=pc.csv_bom)))
         if "parquet" in pc.formats:
-            jobs.append((f"{name}.parquet", lambda f=frame, p=root / f"{name}.parquet": write_parquet(f, p)))
+            jobs.append((f"{name}.parquet", partial(write_parquet, frame, root / f"{name}.parquet")))
     jobs += sales_jobs(pc, inputs.tables, inputs.products, inputs.customers, inputs.facts, inputs.run, root=root)
     jobs += shop_jobs(pc, inputs.tables, inputs.products, root=root, today=inputs.today, previous_run=inputs.previous_dir)
     return jobs

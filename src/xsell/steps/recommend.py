@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -175,7 +176,7 @@ def run_recommend(
     paths = {}
     for name, table in done.tables.items():
         paths[name] = wd.table(name)
-        atomic_write(paths[name], lambda p, f=table.frame: f.to_parquet(p, index=False))
+        atomic_write(paths[name], partial(table.frame.to_parquet, index=False))
     rows = {name: len(t.frame) for name, t in done.tables.items()}
     record: dict[str, Any] = {
         "config_hash": cfg.hash(),

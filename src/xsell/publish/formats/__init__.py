@@ -21,12 +21,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
 from xsell import __version__
-from xsell.publish.config import PublishConfig
+from xsell.publish.config import PublishConfig, required
 from xsell.publish.formats import bmecat, jsonl, magento, sap_impex, shopify, shopware6
 from xsell.publish.shop import shop_context, shop_links
 from xsell.publish.writers import Written
@@ -84,28 +85,31 @@ def shop_jobs(
             store = shop_links(tables, products, country=country, sku=pc.shop_sku, top_n=pc.shop_top_n, fallback=True, context=ctx)
             jobs += _magento_jobs(pc, store, magento.store_path(code), root, previous_run)
     if "shopware6" in formats:
-        table, report = shopware6.frame(links, shopware6.read_product_ids(pc.shopware.product_ids), pc.shopware.names)
-        jobs.append((shopware6.PATH, lambda t=table, r=report: shopware6.write(t, root / shopware6.PATH, r)))
+        product_ids = shopware6.read_product_ids(required(pc.shopware.product_ids, "shopware.product_ids", "shopware6"))
+        table, report = shopware6.frame(links, product_ids, pc.shopware.names)
+        jobs.append((shopware6.PATH, partial(shopware6.write, table, root / shopware6.PATH, report)))
         before = _previous(previous_run, shopware6.PATH)
         deleted = shopware6.deleted_groups(shopware6.read(before), table) if before is not None else []
         if deleted:
-            jobs.append((shopware6.DELETE_PATH, lambda d=deleted: shopware6.write_deletions(d, root / shopware6.DELETE_PATH)))
+            jobs.append((shopware6.DELETE_PATH, partial(shopware6.write_deletions, deleted, root / shopware6.DELETE_PATH)))
     if "sap_impex" in formats:
         sc = pc.sap_commerce
+        catalog_id = required(sc.catalog_id, "sap_commerce.catalog_id", "sap_impex")
         current = sap_impex.references(links, sc.reference_types)
         before = _previous(previous_run, sap_impex.PATH)
         previous = sap_impex.parse(before.read_text(encoding="utf-8")).get("INSERT_UPDATE") if before is not None else None
         gone = sap_impex.removed(previous, current) if previous is not None else current.iloc[0:0]
-        jobs.append((sap_impex.PATH, lambda c=current, g=gone: sap_impex.write(c, g, root / sap_impex.PATH, catalog_id=sc.catalog_id, version=sc.catalog_version)))
+        jobs.append((sap_impex.PATH, partial(sap_impex.write, current, gone, root / sap_impex.PATH, catalog_id=catalog_id, version=sc.catalog_version)))
     if "bmecat" in formats:
         before = _previous(previous_run, bmecat.PATH)
         previous_catalog = bmecat.parse(before.read_bytes()) if before is not None else None
         content = bmecat.document(links, pc.bmecat, previous=previous_catalog, generator=f"xsell {__version__}")
-        jobs.append((bmecat.PATH, lambda c=content: bmecat.write(c, root / bmecat.PATH)))
+        jobs.append((bmecat.PATH, partial(bmecat.write, content, root / bmecat.PATH)))
     if "shopify" in formats:
         before = _previous(previous_run, shopify.PATH)
-        rows, report = shopify.frame(links, shopify.read_handles(pc.shopify.handles), shopify.read(before) if before is not None else None)
-        jobs.append((shopify.PATH, lambda t=rows, r=report: shopify.write(t, root / shopify.PATH, r)))
+        handles = shopify.read_handles(required(pc.shopify.handles, "shopify.handles", "shopify"))
+        rows, report = shopify.frame(links, handles, shopify.read(before) if before is not None else None)
+        jobs.append((shopify.PATH, partial(shopify.write, rows, root / shopify.PATH, report)))
     return jobs
 
 

@@ -41,7 +41,7 @@ from xml.sax.saxutils import escape, quoteattr
 import pandas as pd
 
 from xsell.errors import InputDataError
-from xsell.publish.config import BmecatConfig
+from xsell.publish.config import BmecatConfig, LinkTable, required
 from xsell.publish.shop import reject_characters
 from xsell.publish.writers import Written, write_text
 
@@ -92,9 +92,11 @@ def document(links: pd.DataFrame, cfg: BmecatConfig, *, previous: Catalog | None
     the previous file's when this update says the same (a re-run), else one more. Written as text
     (the schema's element order, two-space indentation), read back with an XML parser in ``parse``."""
     _check_ids(links)
+    catalog_id = required(cfg.catalog_id, "bmecat.catalog_id", "bmecat")
+    supplier_name = required(cfg.supplier_name, "bmecat.supplier_name", "bmecat")
     order = links.assign(t=links["table"].map({"cross_sell": 0, "up_sell": 1})).sort_values(["sku", "t", "rank"], kind="mergesort")
     names = order.drop_duplicates("sku").set_index("sku")["name"].astype(str).to_dict()
-    refs: dict[str, list[tuple[str, str]]] = {}
+    refs: dict[str, list[tuple[LinkTable, str]]] = {}
     for sku, table, target in zip(order["sku"].astype(str), order["table"], order["rec_sku"].astype(str)):
         refs.setdefault(sku, []).append((table, target))
     products = [(sku, names[sku], refs[sku]) for sku in sorted(refs)]
@@ -118,13 +120,13 @@ def document(links: pd.DataFrame, cfg: BmecatConfig, *, previous: Catalog | None
         "    " + _element("GENERATOR_INFO", generator),
         "    <CATALOG>",
         "      " + _element("LANGUAGE", cfg.language),
-        "      " + _element("CATALOG_ID", cfg.catalog_id),
+        "      " + _element("CATALOG_ID", catalog_id),
         "      " + _element("CATALOG_VERSION", cfg.catalog_version),
         *(["      " + _element("CATALOG_NAME", cfg.catalog_name)] if cfg.catalog_name else []),
         "    </CATALOG>",
         "    <SUPPLIER>",
         *(["      " + _element("SUPPLIER_ID", cfg.supplier_id, type="supplier_specific")] if cfg.supplier_id else []),
-        "      " + _element("SUPPLIER_NAME", cfg.supplier_name),
+        "      " + _element("SUPPLIER_NAME", supplier_name),
         "    </SUPPLIER>",
         "  </HEADER>",
         f'  <T_UPDATE_PRODUCTS prev_version="{prev_version}">',

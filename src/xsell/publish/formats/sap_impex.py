@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from xsell.publish.config import LinkTable
 from xsell.publish.shop import reject_characters
 from xsell.publish.writers import Written, write_text
 
@@ -44,7 +45,7 @@ def macro(catalog_id: str, version: str) -> str:
             f"[unique=true,default='{catalog_id}:{version}']")
 
 
-def references(links: pd.DataFrame, types: dict[str, str]) -> pd.DataFrame:
+def references(links: pd.DataFrame, types: dict[LinkTable, str]) -> pd.DataFrame:
     """One row per (source, target) pair (``REFERENCE_COLUMNS``), per source in rank order,
     cross-sell before up-sell. Codes that ImpEx cannot carry raise ``InputDataError``."""
     reject_characters(pd.concat([links["sku"], links["rec_sku"]]).astype(str), r"[:$\r\n]",

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from xsell.publish.config import LinkTable
 from xsell.publish.formats.mapping import SHOPWARE_UUID, map_links, read_mapping
 from xsell.publish.writers import Written, read_text_csv, write_csv, write_text
 
@@ -57,7 +58,7 @@ def read_product_ids(path: Path) -> pd.Series:
     return mapping.set_index("product_number")["id"]
 
 
-def frame(links: pd.DataFrame, product_ids: pd.Series, names: dict[str, str]) -> tuple[pd.DataFrame, dict]:
+def frame(links: pd.DataFrame, product_ids: pd.Series, names: dict[LinkTable, str]) -> tuple[pd.DataFrame, dict]:
     """Import rows (``COLUMNS``) and the mapping report ``{"unmapped_products", "unmapped_examples",
     "links_skipped"}``. Rows are sorted by product UUID and position."""
     kept, report = map_links(links, product_ids, owner="sku", target="rec_sku", setting="publish.shopware.product_ids")
