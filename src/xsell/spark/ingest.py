@@ -79,9 +79,55 @@ def _lit(value: str) -> Column:
     return F.lit(value)
 
 
+@dataclass(frozen=True)
+class _Source:
+    """The export's columns as the ingest reads them: ``cols`` (canonical name -> source column),
+    the buying-center key's source columns, and parsers of a source column by its name."""
+
+    export: SparkExport
+    cols: dict[str, str]
+    key_cols: list[str]
+    float_ids: bool
+
+    def src(self, name: str) -> Column:
+        return F.col(f"s{self.export.names.index(name)}")
+
+    def dtype(self, name: str) -> T.DataType:
+        return self.export.types[self.export.names.index(name)]
+
+    def ids(self, name: str) -> Column:
+        return parse_ids(self.src(name), self.dtype(name), float_ids=self.float_ids)
+
+    def text(self, name: str) -> Column:
+        return as_text(self.src(name), self.dtype(name))
+
+    @property
+    def price_cols(self) -> list[str]:
+        return [c for c in ("unit_price", "net_value") if c in self.cols]
+
+
+def _flagged() -> Column:
+    """Rows the reader already quarantined (malformed)."""
+    return F.col("read_reason") != ""
+
+
 def ingest_order_lines_spark(export: SparkExport, cfg: Config, products: pd.DataFrame | None, spark: SparkSession) -> SparkIngest:
     """``xsell.ingest.lines.ingest_order_lines`` for the whole export (see module docstring)."""
-    data, rules = cfg.data, cfg.ingest
+    s = _resolve(export, cfg)
+    df, key_text = _parse(export.frame, s, cfg)
+    df = _derive(df, s, cfg)
+    # a plan barrier: the optimiser would inline the parsers into every check below. Local: kept
+    # by the executors (memory, then disk) and dropped with the frame, no files left behind
+    df = df.localCheckpoint()
+    df = _check(df, s, products, spark, key_text)
+    df = _product_of(df, s, cfg)
+    df = df.localCheckpoint()  # every row's outcome, read by the lines, the rejects and the counts
+    return SparkIngest(_accepted_lines(df, s), *_rejects(df, export), _counts(df, export, cfg.ingest.exclude_variant_patterns), df)
+
+
+def _resolve(export: SparkExport, cfg: Config) -> _Source:
+    """The mapped columns, checked as the local ingest checks them (``InputDataError`` naming the files)."""
+    data = cfg.data
     names = export.names
     file = ", ".join(str(p) for p in export.files[:3]) + (" ..." if len(export.files) > 3 else "")
     if any(c in names for c in PROVENANCE):
@@ -94,55 +140,52 @@ def ingest_order_lines_spark(export: SparkExport, cfg: Config, products: pd.Data
             file=file, column="unit_price",
         )  # fmt: skip
     key_cols = resolve_key_parts(names, cols, data.buying_center_key, file=file) if data.buying_center_key else []
-    pos = {n: i for i, n in enumerate(names)}
-    dtype = {n: export.types[i] for i, n in enumerate(names)}
-    float_ids = data.normalize_float_ids
+    return _Source(export, cols, key_cols, data.normalize_float_ids)
 
-    def src(name: str) -> Column:
-        return F.col(f"s{pos[name]}")
 
-    def ids(name: str) -> Column:
-        return parse_ids(src(name), dtype[name], float_ids=float_ids)
-
-    df = export.frame
-    flagged = F.col("read_reason") != ""
-    # -- parse (one projection: each withColumn would analyse the whole plan again) ----------------
-    parsed: dict[str, Column] = {"_variant": ids(cols["variant_id"]), "_order_id": ids(cols["order_id"])}
-    if rules.drop_duplicates:
-        same = Window.partitionBy(flagged, *[F.col(f"s{i}") for i in range(len(names))]).orderBy("file_index", "source_row")
-        parsed["_duplicate"] = ~flagged & (F.row_number().over(same) > 1)
+def _parse(df: DataFrame, s: _Source, cfg: Config) -> tuple[DataFrame, dict[str, str]]:
+    """Parsed columns (``_variant``, ``_order_id``, ``_duplicate``, ``_bc`` or ``_key<i>``, ``_date``,
+    ``_qty``, prices, ``_flag``) in one projection (each withColumn would analyse the whole plan
+    again); and the buying-center key part -> its parsed column."""
+    data, cols = cfg.data, s.cols
+    parsed: dict[str, Column] = {"_variant": s.ids(cols["variant_id"]), "_order_id": s.ids(cols["order_id"])}
+    if cfg.ingest.drop_duplicates:
+        same = Window.partitionBy(_flagged(), *[F.col(f"s{i}") for i in range(len(s.export.names))]).orderBy("file_index", "source_row")
+        parsed["_duplicate"] = ~_flagged() & (F.row_number().over(same) > 1)
     else:
         parsed["_duplicate"] = F.lit(False)
     key_text: dict[str, str] = {}
-    for i, (part_name, source) in enumerate(zip(data.buying_center_key or [], key_cols)):
-        parsed[f"_key{i}"] = parse_ids(src(source), dtype[source], float_ids=float_ids)
+    for i, (part_name, source) in enumerate(zip(data.buying_center_key or [], s.key_cols)):
+        parsed[f"_key{i}"] = s.ids(source)
         key_text[part_name] = f"_key{i}"
-    if not key_cols:
-        parsed["_bc"] = ids(cols["buying_center_id"])
+    if not s.key_cols:
+        parsed["_bc"] = s.ids(cols["buying_center_id"])
     date, date_range = parse_dates(
-        src(cols["order_date"]), dtype[cols["order_date"]], date_format=data.csv.date_format, dayfirst=data.csv.dayfirst,
-        zone=export.zones.get(cols["order_date"]),
+        s.src(cols["order_date"]), s.dtype(cols["order_date"]), date_format=data.csv.date_format, dayfirst=data.csv.dayfirst,
+        zone=s.export.zones.get(cols["order_date"]),
     )  # fmt: skip
     parsed.update(_date=date, _date_range=date_range)
     num = partial(parse_numbers, decimal=data.csv.decimal, thousands=data.csv.thousands)
-    parsed["_qty"] = num(src(cols["quantity"]), dtype[cols["quantity"]])
-    price_cols = [c for c in ("unit_price", "net_value") if c in cols]
-    for c in price_cols:
-        parsed[f"_{c}"] = num(src(cols[c]), dtype[cols[c]])
-        parsed[f"_{c}_blank"] = is_blank(src(cols[c]), dtype[cols[c]])
+    parsed["_qty"] = num(s.src(cols["quantity"]), s.dtype(cols["quantity"]))
+    for c in s.price_cols:
+        parsed[f"_{c}"] = num(s.src(cols[c]), s.dtype(cols[c]))
+        parsed[f"_{c}_blank"] = is_blank(s.src(cols[c]), s.dtype(cols[c]))
     if "is_custom" in cols:
-        flag, bad_flag = parse_flags(src(cols["is_custom"]), dtype[cols["is_custom"]], true_values=data.csv.true_values, false_values=data.csv.false_values)
+        flag, bad_flag = parse_flags(s.src(cols["is_custom"]), s.dtype(cols["is_custom"]), true_values=data.csv.true_values, false_values=data.csv.false_values)
     else:
         flag, bad_flag = F.lit(False), F.lit(False)
     parsed.update(_flag=flag, _bad_flag=bad_flag)
-    df = df.withColumns(parsed)
+    return df.withColumns(parsed), key_text
 
-    # -- exclusions, buying center, money ------------------------------------------------------------
-    patterns = rules.exclude_variant_patterns
-    matched = _first_true([(F.col("_variant").rlike(f"^(?:{java_regex(p)})\\z"), _lit(p)) for p in patterns], _lit(""))
+
+def _derive(df: DataFrame, s: _Source, cfg: Config) -> DataFrame:
+    """Exclusion pattern, buying center (from the key parts), returns and money (``_signed_qty``,
+    ``_unit``, ``_net``), ``_non_product``."""
+    data, rules = cfg.data, cfg.ingest
+    matched = _first_true([(F.col("_variant").rlike(f"^(?:{java_regex(p)})\\z"), _lit(p)) for p in rules.exclude_variant_patterns], _lit(""))
     derived: dict[str, Column] = {"_pattern": matched}
-    if key_cols:
-        parts = [F.col(f"_key{i}") for i in range(len(key_cols))]
+    if s.key_cols:
+        parts = [F.col(f"_key{i}") for i in range(len(s.key_cols))]
         bc_column = _first_true([(p == "", _lit(n)) for p, n in zip(parts, data.buying_center_key or [])], _lit("buying_center_id"))
         derived["_bc_column"] = bc_column
         derived["_bc"] = F.when(bc_column == "buying_center_id", F.concat_ws("/", *parts)).otherwise(_lit(""))
@@ -154,24 +197,23 @@ def ingest_order_lines_spark(export: SparkExport, cfg: Config, products: pd.Data
     qty = F.col("_qty")
     is_return = F.coalesce(qty < 0, F.lit(False)) | starts
     signed_qty = F.when(is_return, -F.abs(qty)).otherwise(qty)
-    if "unit_price" in price_cols:
+    if "unit_price" in s.price_cols:
         unit_price = F.col("_unit_price")
     else:
         net, nonzero = F.col("_net_value"), F.when(qty != 0, qty)
         unit_price = F.when(is_return, F.abs(net) / F.abs(nonzero)).otherwise(net / nonzero)
-    if "net_value" in price_cols:
+    if "net_value" in s.price_cols:
         net_value = F.when(is_return, -F.abs(F.col("_net_value"))).otherwise(F.col("_net_value"))
     else:
         net_value = signed_qty * unit_price
     derived.update(_is_return=is_return, _signed_qty=signed_qty, _unit=unit_price, _net=net_value)
     df = df.withColumns(derived)
-    df = df.withColumn("_non_product", (F.col("_pattern") != "") & ~F.col("_duplicate") & ~flagged)
-    # a plan barrier: the optimiser would inline the parsers into every check below. Local: kept
-    # by the executors (memory, then disk) and dropped with the frame, no files left behind
-    df = df.localCheckpoint()
-    active = ~F.col("_duplicate") & ~F.col("_non_product")
+    return df.withColumn("_non_product", (F.col("_pattern") != "") & ~F.col("_duplicate") & ~_flagged())
 
-    # -- quarantine checks (first failing check wins) ------------------------------------------------
+
+def _bad_price(price_cols: list[str]) -> tuple[Column, Column]:
+    """(the price check failed, the column it names): every price blank, one unparseable, or the
+    net value not finite where the quantity is a number."""
     blank = {c: F.col(f"_{c}_blank") for c in price_cols}
     bad_each = {c: ~blank[c] & F.col(f"_{c}").isNull() for c in price_cols}
     all_blank = blank[price_cols[0]]
@@ -182,8 +224,16 @@ def ingest_order_lines_spark(export: SparkExport, cfg: Config, products: pd.Data
     bad_price = all_blank
     for c in price_cols:
         bad_price = bad_price | bad_each[c]
-    bad_price = bad_price | (not_finite & qty.isNotNull())
-    bad_price_col = _first_true([(bad_each[c], _lit(c)) for c in price_cols], _lit(price_cols[0]))
+    bad_price = bad_price | (not_finite & F.col("_qty").isNotNull())
+    return bad_price, _first_true([(bad_each[c], _lit(c)) for c in price_cols], _lit(price_cols[0]))
+
+
+def _check(df: DataFrame, s: _Source, products: pd.DataFrame | None, spark: SparkSession, key_text: dict[str, str]) -> DataFrame:
+    """The quarantine checks in ``REASONS`` order, the first failing one wins: ``_reason``,
+    ``_column``, ``_value``; ``_accepted``; the master's product and custom flag joined on."""
+    price_cols = s.price_cols
+    active = ~F.col("_duplicate") & ~F.col("_non_product")
+    bad_price, bad_price_col = _bad_price(price_cols)
     if products is not None:
         master = spark.createDataFrame(
             products[["variant_id", "product_id", "is_custom"]].astype({"variant_id": str, "product_id": str, "is_custom": bool}).values.tolist(),
@@ -202,54 +252,61 @@ def ingest_order_lines_spark(export: SparkExport, cfg: Config, products: pd.Data
         ("unknown variant", ~known, _lit("variant_id")),
         ("unparseable date", date_col.isNull() & (range_col == 0), _lit("order_date")),
         ("date out of range", range_col != 0, _lit("order_date")),
-        ("non-numeric quantity", qty.isNull(), _lit("quantity")),
+        ("non-numeric quantity", F.col("_qty").isNull(), _lit("quantity")),
         ("non-numeric price", bad_price, bad_price_col),
         ("negative price", F.coalesce(F.col("_unit") < 0, F.lit(False)), _lit(price_cols[0])),
         ("unrecognised flag", F.col("_bad_flag"), _lit("is_custom")),
     ]
     assert [c[0] for c in checks] == list(REASONS[2:]), "the Spark checks must follow xsell.ingest.lines.REASONS"
-    reason = F.when(flagged, F.col("read_reason"))
-    column = F.when(flagged, F.col("read_column"))
+    reason = F.when(_flagged(), F.col("read_reason"))
+    column = F.when(_flagged(), F.col("read_column"))
     for name, failed, col in checks:
         reason = reason.when(active & failed, _lit(name))
         column = column.when(active & failed, col)
     df = df.withColumns({"_reason": reason.otherwise(_lit("")), "_column": column.otherwise(_lit(""))})
+    cols = s.cols
     texts: dict[str, Column] = {
         "order_id": F.col("_order_id"), "buying_center_id": F.col("_bc"), "variant_id": F.col("_variant"),
-        **{c: as_text(src(cols[c]), dtype[cols[c]]) for c in ("order_date", "quantity", "is_custom", *price_cols) if c in cols},
+        **{c: s.text(cols[c]) for c in ("order_date", "quantity", "is_custom", *price_cols) if c in cols},
         **{part: F.col(name) for part, name in key_text.items()},
     }  # fmt: skip
     value = _first_true([(F.col("_column") == name, text) for name, text in texts.items()], _lit(""))
-    df = df.withColumns({
-        "_value": F.when(flagged, F.col("read_value")).when(F.col("_reason") != "", value).otherwise(_lit("")),
+    return df.withColumns({
+        "_value": F.when(_flagged(), F.col("read_value")).when(F.col("_reason") != "", value).otherwise(_lit("")),
         "_accepted": active & (F.col("_reason") == ""),
     })  # fmt: skip
 
-    # -- accepted lines ---------------------------------------------------------------------------
+
+def _product_of(df: DataFrame, s: _Source, cfg: Config) -> DataFrame:
+    """``_product`` and ``_product_source``: the master's product, else the line's, else the
+    ``data.variant_to_product`` regex's, else the variant itself."""
     from_master = F.coalesce(F.col("_master_product"), _lit("")) != ""
-    line_product = ids(cols["product_id"]) if "product_id" in cols else _lit("")
+    line_product = s.ids(s.cols["product_id"]) if "product_id" in s.cols else _lit("")
     from_line = ~from_master & (line_product != "")
-    regex = data.variant_to_product
+    regex = cfg.data.variant_to_product
     if regex:
         by_regex = F.col("_variant").rlike(java_regex(regex))
         regex_product = F.when(by_regex, F.regexp_extract(F.col("_variant"), java_regex(regex), 1)).otherwise(F.col("_variant"))
     else:
         by_regex, regex_product = F.lit(False), F.col("_variant")
     source = F.when(from_master, _lit("master")).when(from_line, _lit("line")).when(by_regex, _lit("regex")).otherwise(_lit("self"))
-    df = df.withColumns({
+    return df.withColumns({
         "_product_source": source,
         "_product": F.when(from_master, F.col("_master_product")).when(from_line, line_product).otherwise(regex_product),
     })  # fmt: skip
 
+
+def _accepted_lines(df: DataFrame, s: _Source) -> DataFrame:
+    """The accepted rows as canonical order lines (``ORDER_LINE_COLUMNS`` + ``file_index``)."""
+    cols = s.cols
+
     def text_or(name: str, default: Column) -> Column:
         if name not in cols:
             return default
-        text = ids(cols[name]) if name in ID_COLUMNS else as_text(src(cols[name]), dtype[cols[name]])
+        text = s.ids(cols[name]) if name in ID_COLUMNS else s.text(cols[name])
         return F.when(text != "", text).otherwise(default)
 
-    df = df.localCheckpoint()  # every row's outcome, read by the lines, the rejects and the counts
-    accepted = df.where(F.col("_accepted"))
-    lines = accepted.select(
+    return df.where(F.col("_accepted")).select(
         F.col("_order_id").alias("order_id"),
         text_or("order_line", _lit("")).alias("order_line"),
         F.col("_date").alias("order_date"),
@@ -268,22 +325,22 @@ def ingest_order_lines_spark(export: SparkExport, cfg: Config, products: pd.Data
         "source_file", "source_row", "file_index",
     )  # fmt: skip
 
-    # -- quarantine, excluded rows, counts ----------------------------------------------------------------
-    source_text = [as_text(F.col(f"s{i}"), export.types[i]).alias(n) for i, n in enumerate(names)]
+
+def _rejects(df: DataFrame, export: SparkExport) -> tuple[DataFrame, DataFrame]:
+    """(quarantined rows, excluded rows): the source columns as text, provenance and why."""
+    source_text = [as_text(F.col(f"s{i}"), export.types[i]).alias(n) for i, n in enumerate(export.names)]
     quarantine = df.where(F.col("_reason") != "").select(
         *source_text, "source_file", "source_row", F.col("_reason").alias("reason"), F.col("_column").alias("column"),
         F.col("_value").alias("value"), "file_index",
     )  # fmt: skip
-    excluded_mask = F.col("_duplicate") | F.col("_non_product")
-    excluded = df.where(excluded_mask).select(
+    excluded = df.where(F.col("_duplicate") | F.col("_non_product")).select(
         *source_text, "source_file", "source_row",
         F.when(F.col("_duplicate"), _lit(RULE_DUPLICATE)).otherwise(_lit(RULE_NON_PRODUCT)).alias("rule"),
         F.when(F.col("_duplicate"), _lit("")).otherwise(_lit("variant_id")).alias("column"),
         F.when(F.col("_duplicate"), _lit("")).otherwise(F.col("_variant")).alias("value"),
         F.when(F.col("_duplicate"), _lit("")).otherwise(F.col("_pattern")).alias("pattern"), "file_index",
     )  # fmt: skip
-    counts = _counts(df, export, patterns)
-    return SparkIngest(lines, quarantine, excluded, counts, df)
+    return quarantine, excluded
 
 
 def _counts(df: DataFrame, export: SparkExport, patterns: list[str]) -> list[dict[str, Any]]:
