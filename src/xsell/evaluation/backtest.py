@@ -108,7 +108,7 @@ def tune(
             prune_ratio=ecfg.prune_ratio, item_map=item_map,
         )  # fmt: skip
         rep.counts.update(trials=len(trials), buyers=len(target.buyers))
-    result = TuningResult(tuned, trials)
+    result = TuningResult({name: t.config() for name, t in tuned.items()}, trials)  # the validation fits are not kept
     if BLEND in names:
         blend, value, blend_trials = tune_blend(
             tuned, target, ecfg.blend_search, learning.models.blend, k=ecfg.rank_k, item_map=item_map

@@ -54,7 +54,7 @@ class TrainingSets:
 
 
 @dataclass
-class Tuned:
+class TunedConfig:
     """The best configuration of one model on the validation window."""
 
     name: str
@@ -62,16 +62,26 @@ class Tuned:
     """The root training sections with the winning overrides applied."""
     overrides: dict[str, Any]
     value: float
+
+
+@dataclass
+class Tuned(TunedConfig):
+    """A ``TunedConfig`` with its validation fit, which the blend search scores."""
+
     model: Recommender
     """Fitted on the validation split's training part."""
     data: TrainingData
+
+    def config(self) -> TunedConfig:
+        """Without the fit and its matrices (what the test window needs; frees their memory)."""
+        return TunedConfig(self.name, self.learning, self.overrides, self.value)
 
 
 @dataclass
 class TuningResult:
     """Per model its best configuration; every trial's validation value; the tuned blend."""
 
-    tuned: dict[str, Tuned]
+    tuned: dict[str, TunedConfig]
     trials: pd.DataFrame
     """``model, trial, overrides, value`` (one row per configuration tried)."""
     blend: BlendConfig | None = None
