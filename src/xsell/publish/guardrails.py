@@ -26,6 +26,7 @@ import pandas as pd
 
 from xsell.publish.config import GuardrailsConfig
 from xsell.publish.tables import LINK_KEYS
+from xsell.recommend.context import RecommendContext
 from xsell.recommend.up_sell import NO_FAMILIES
 
 PRODUCT_TABLES: tuple[str, ...] = ("cross_sell", "up_sell")
@@ -91,14 +92,12 @@ class GuardrailReport:
         return {"passed": self.passed, "reasons": self.reasons, "checks": [asdict(c) for c in self.checks]}
 
 
-def product_flags(products: pd.DataFrame, today: dt.date) -> tuple[pd.DataFrame, pd.DataFrame]:
+def product_flags(ctx: RecommendContext) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per variant and per product: boolean columns ``discontinued`` and ``custom``, by the
     recommend step's one definition (``xsell.recommend.context.build_context``): a variant is
     discontinued by its status or ``discontinued_on``; a product when it has standard variants
-    and none of them is active; it is custom-made when it has no standard variant."""
-    from xsell.publish.shop import shop_context
-
-    ctx = shop_context(products, today)
+    and none of them is active; it is custom-made when it has no standard variant. ``ctx``:
+    ``xsell.publish.shop.shop_context`` of the product master."""
     variants = ctx.variants.drop_duplicates("variant_id")
     by_variant = pd.DataFrame(
         {"discontinued": variants["discontinued"].to_numpy(dtype=bool), "custom": variants["is_custom"].to_numpy(dtype=bool)},
@@ -142,10 +141,14 @@ def check_guardrails(
     previous: dict[str, pd.DataFrame] | None,
     cfg: GuardrailsConfig,
     today: dt.date,
+    context: RecommendContext | None = None,
 ) -> GuardrailReport:
-    """Run every guardrail on ``tables`` (see module docstring); ``previous`` None skips churn."""
+    """Run every guardrail on ``tables`` (see module docstring); ``previous`` None skips churn.
+    ``context``: ``shop_context(products, today)`` when the caller has it (built here otherwise)."""
+    from xsell.publish.shop import shop_context
+
     report = GuardrailReport()
-    variants, by_product = product_flags(products, today)
+    variants, by_product = product_flags(context if context is not None else shop_context(products, today))
     sellable = by_product.index[~(by_product["discontinued"] | by_product["custom"])]
     families = has_families(products)
     for table, frame in tables.items():

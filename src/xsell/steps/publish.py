@@ -63,6 +63,7 @@ from xsell.publish.manifest import (
 )
 from xsell.publish.sales import OrderFacts, RunFacts, order_facts
 from xsell.publish.salesops import sales_jobs
+from xsell.publish.shop import shop_context
 from xsell.publish.tables import prepare_table
 from xsell.publish.writers import (
     Written,
@@ -71,6 +72,7 @@ from xsell.publish.writers import (
     write_csv,
     write_parquet,
 )
+from xsell.recommend.context import RecommendContext
 from xsell.schema import TABLES
 
 log = logging.getLogger(__name__)
@@ -111,6 +113,8 @@ class _Inputs:
     """Last order per buying center, currency per country, span of the order history."""
     run: RunFacts = field(default_factory=RunFacts)
     """What the workbooks' Read me and the site say about the run."""
+    shop: RecommendContext | None = None
+    """Product facts as of ``today`` (``shop_context``), built once for the guardrails and the shop files."""
 
 
 # -- inputs ---------------------------------------------------------------------------------
@@ -273,7 +277,7 @@ def _jobs(cfg: Config, inputs: _Inputs, root: Path) -> list[tuple[str, Callable[
         if "parquet" in pc.formats:
             jobs.append((f"{name}.parquet", partial(write_parquet, frame, root / f"{name}.parquet")))
     jobs += sales_jobs(pc, inputs.tables, inputs.products, inputs.customers, inputs.facts, inputs.run, root=root)
-    jobs += shop_jobs(pc, inputs.tables, inputs.products, root=root, today=inputs.today, previous_run=inputs.previous_dir)
+    jobs += shop_jobs(pc, inputs.tables, inputs.products, root=root, today=inputs.today, previous_run=inputs.previous_dir, context=inputs.shop)
     return jobs
 
 
@@ -369,7 +373,8 @@ def run_publish(cfg: Config, *, now: dt.datetime | None = None) -> PublishResult
             prev_tables = None
             if previous is not None:
                 prev_tables = {n: t for n in TABLES if (t := read_run_table(runs_dir / previous, n)) is not None}
-            guard = check_guardrails(inputs.tables, inputs.products, inputs.customers, prev_tables, pc.guardrails, inputs.today)
+            inputs.shop = shop_context(inputs.products, inputs.today)
+            guard = check_guardrails(inputs.tables, inputs.products, inputs.customers, prev_tables, pc.guardrails, inputs.today, inputs.shop)
             run_id = _new_run_id(runs_dir, now, inputs.digest)
             manifest = _write_run(
                 cfg, inputs, runs_dir, run_id,

@@ -31,6 +31,7 @@ from xsell.publish.config import PublishConfig, required
 from xsell.publish.formats import bmecat, jsonl, magento, sap_impex, shopify, shopware6
 from xsell.publish.shop import shop_context, shop_links
 from xsell.publish.writers import Written
+from xsell.recommend.context import RecommendContext
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +66,16 @@ def shop_jobs(
     root: Path,
     today: dt.date | None,
     previous_run: Path | None,
+    context: RecommendContext | None = None,
 ) -> list[Job]:
     """(relative path, writer) for every shop file ``pc.shop_formats`` asks for, in the order of
     the table above. ``previous_run``: the folder of the previous published run (for the links a
-    run drops), or None. Mapping files are read here."""
+    run drops), or None. Mapping files are read here. ``context``: ``shop_context(products, today)``
+    when the caller has it (built here otherwise)."""
     formats = set(pc.shop_formats)
     if not formats:
         return []
-    ctx = shop_context(products, today)
+    ctx = context if context is not None else shop_context(products, today)
     links = shop_links(tables, products, country=pc.shop_country, sku=pc.shop_sku, top_n=pc.shop_top_n, context=ctx)
     if links.empty:
         log.warning("publish: no cross-/up-sell rows for shop_country %r: the shop files are empty", pc.shop_country)
