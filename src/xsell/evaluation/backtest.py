@@ -207,9 +207,13 @@ def refit(
     candidates: Mapping[str, Candidate],
 ) -> Recommender:
     """``candidate`` fitted again, with its tuned configuration, on all ``lines`` (a blend: each
-    component with its own configuration, from ``candidates``)."""
-    level = candidate.learning.models.level
-    sets = TrainingSets(lines, customers, countries, level=level, as_of=None)
+    component with its own configuration, from ``candidates``; components with the same
+    interaction settings share one set of matrices)."""
+    sets = TrainingSets(lines, customers, countries, level=candidate.learning.models.level, as_of=None)
+    return _refit(candidate, sets, candidates)
+
+
+def _refit(candidate: Candidate, sets: TrainingSets, candidates: Mapping[str, Candidate]) -> Recommender:
     if candidate.name != BLEND:
         return build_model(candidate.name, candidate.learning.models, candidate.learning.rules).fit(
             sets.get(candidate.learning.interactions)
@@ -217,6 +221,6 @@ def refit(
     blend = candidate.model
     assert isinstance(blend, Blend)
     roles = _blend_roles(blend.config)
-    parts = {role: refit(candidates[name], lines, customers, countries, candidates) for role, name in roles.items()}
+    parts = {role: _refit(candidates[name], sets, candidates) for role, name in roles.items()}
     fresh = Blend(blend.config, seed=blend.seed, components=parts)
     return fresh.assemble(sets.get(candidates[roles["personal"]].learning.interactions))
