@@ -23,6 +23,12 @@ ORDER_LINE_COLUMNS: tuple[str, ...] = (
     "source_row",  # int64, 1-based data row number in source_file (header not counted)
 )
 REQUIRED_ORDER_LINE_COLUMNS: tuple[str, ...] = ("order_id", "order_date", "buying_center_id", "variant_id", "quantity")
+MODEL_LINE_COLUMNS: tuple[str, ...] = tuple(
+    c for c in ORDER_LINE_COLUMNS if c not in ("order_line", "currency", "description", "source_file", "source_row")
+)
+"""The order-line columns the learning and table stages (train, evaluate, score, recommend) read:
+line numbers, texts and provenance serve ingest, publish and monitoring only (at 20M lines
+they are ~40% of the table's memory)."""
 
 # -- canonical product master (<workdir>/canonical/products.parquet), one row per variant ---
 PRODUCT_COLUMNS: tuple[str, ...] = (

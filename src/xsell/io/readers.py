@@ -295,10 +295,13 @@ def read_canonical(path: Path, *, required: bool = True, columns: list[str] | No
     """A canonical Parquet table of the workdir (written by ``xsell ingest``).
 
     A missing required table is an ``InputDataError`` naming the file and the fix; a missing
-    optional one (the masters) is ``None``. A folder is a Parquet dataset (the Spark backend
-    writes ``order_lines.parquet`` as one).
+    optional one (the masters) is ``None``. ``columns``: only those (the ones the table has).
+    A folder is a Parquet dataset (the Spark backend writes ``order_lines.parquet`` as one).
     """
     if Path(path).exists():
+        if columns is not None:  # the ones the table has (tests and older workdirs may lack some)
+            names = set(pq.read_schema(path).names) if Path(path).is_file() else set(pq.ParquetDataset(path).schema.names)
+            columns = [c for c in columns if c in names]
         return pd.read_parquet(path, columns=columns)
     if required:
         raise InputDataError("canonical table not found; run `xsell ingest` first", file=path)

@@ -37,6 +37,7 @@ from xsell.recommend.review import build_links_review
 from xsell.recommend.sources import choose_personal_model, similarity_frames, variant_products
 from xsell.recommend.suggestions import build_buying_center_suggestions, buyer_directory
 from xsell.recommend.up_sell import build_up_sell
+from xsell.schema import MODEL_LINE_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ def _compute(
 ) -> _Computed:
     """Build the tables (``buying_centers=False``: only cross_sell and up_sell)."""
     wd = Workdir(cfg.workdir)
-    lines = read_canonical(wd.order_lines, required=True)
+    lines = read_canonical(wd.order_lines, required=True, columns=list(MODEL_LINE_COLUMNS))
     products = read_canonical(wd.products, required=False)
     customers = read_canonical(wd.customers, required=False)
     rc = cfg.recommend
