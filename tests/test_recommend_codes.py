@@ -40,3 +40,49 @@ def test_pair_map_equals_row_wise_evaluation():
     out = pair_map(a, b, fn)
     assert out.tolist() == ["DE/P1", "FR/P1", "DE/P1", "/P2", "FR/P3", "DE/P3"]
     assert calls == [5]  # once per distinct pair, not per row
+
+
+def _anchored_by_pandas(anchors: pd.DataFrame, links: pd.DataFrame, products: np.ndarray, countries: np.ndarray) -> pd.DataFrame:
+    """The definition of ``anchored`` on strings: each anchor's links of its own country when the
+    table has any for the anchor, else ``ALL``; best score per (buyer, product), then smallest anchor."""
+    frame = anchors.assign(country=countries[anchors["c"]], product_id=products[anchors["a"]])
+    own = frame.merge(links.reset_index(names="link"), on=["country", "product_id"])
+    has_own = set(zip(links["country"], links["product_id"]))
+    rest = frame[[(c, p) not in has_own for c, p in zip(frame["country"], frame["product_id"])]]
+    fallback = rest.assign(country="ALL").merge(links.reset_index(names="link"), on=["country", "product_id"])
+    both = pd.concat([own, fallback], ignore_index=True)
+    both["p"] = pd.Index(products).get_indexer(both["rec_product_id"])
+    both = both.sort_values(["b", "p", "score", "a"], ascending=[True, True, False, True], kind="stable")
+    best = both.drop_duplicates(["b", "p"])
+    return best[["b", "p", "a", "score", "link"]].reset_index(drop=True)
+
+
+def test_anchored_links_match_pandas_in_any_block_size(monkeypatch):
+    from xsell.recommend import suggestions
+
+    rng = np.random.default_rng(7)
+    products = np.array([f"P{i:02d}" for i in range(30)], dtype=object)
+    countries = np.array(["ALL", "DE", "FR"], dtype=object)
+    links = pd.DataFrame(
+        {
+            "country": rng.choice(countries, 400),
+            "product_id": rng.choice(products[:20], 400),
+            "rec_product_id": rng.choice(products, 400),
+            "score": rng.integers(1, 6, 400) / 5.0,  # ties on purpose
+        }
+    )
+    anchors = pd.DataFrame({"b": rng.integers(0, 40, 300), "a": rng.integers(0, 30, 300)}).drop_duplicates()
+    anchors["c"] = anchors["b"] % 3
+    expected = _anchored_by_pandas(anchors, links, products, countries)
+    assert len(expected) > 100
+    whole = suggestions.anchored(anchors, links, products, countries)
+    for block in (1, 7, 50):
+        monkeypatch.setattr(suggestions, "_ANCHOR_BLOCK", block)
+        found = suggestions.anchored(anchors, links, products, countries)
+        pd.testing.assert_frame_equal(found, whole)
+    pd.testing.assert_frame_equal(whole.astype("float64"), expected.astype("float64"))
+    keys = (expected["b"] * len(products) + expected["p"]).to_numpy()
+    wanted = np.sort(rng.choice(keys, 40, replace=False))
+    some = suggestions.anchored(anchors, links, products, countries, wanted)
+    assert (some["b"] * len(products) + some["p"]).tolist() == wanted.tolist()
+    pd.testing.assert_frame_equal(some.astype("float64"), expected.set_index(keys).loc[wanted].reset_index(drop=True).astype("float64"))

@@ -126,31 +126,57 @@ def _anchors(hist: History, months_start: pd.Timestamp) -> pd.DataFrame:
     return pd.DataFrame({"b": recent["b"].to_numpy(), "c": hist.home[recent["b"].to_numpy()], "a": recent["p"].to_numpy()})
 
 
-def anchored(anchors: pd.DataFrame, links: pd.DataFrame, products: np.ndarray, countries: np.ndarray) -> pd.DataFrame:
+_ANCHOR_BLOCK = 5_000_000
+"""Anchor-link rows expanded at a time in ``anchored`` (bounds its memory at ~40 bytes a row)."""
+
+
+def anchored(
+    anchors: pd.DataFrame, links: pd.DataFrame, products: np.ndarray, countries: np.ndarray, wanted: np.ndarray | None = None
+) -> pd.DataFrame:
     """Best link per (buying center, recommended product) from the buying center's anchors
     (``b, c, a``: codes of buying center, its country, anchor product), using the links of its
     country where the table has them for the anchor, else ``ALL``. Returns ``b, p, a, score, link``
-    (``p``: recommended product code, ``link``: row position in ``links``)."""
+    (``p``: recommended product code, ``link``: row position in ``links``), by ``b * len(products)
+    + p``. ``wanted``: only those sorted ``b * len(products) + p`` keys (the rows to explain)."""
     n_p = len(products)
     link_key = encode(links["country"], countries) * n_p + encode(links["product_id"], products)
     by_key = np.argsort(link_key, kind="stable")
     sorted_key = link_key[by_key]
-    anchor = anchors["a"].to_numpy()
+    link_rec = encode(links["rec_product_id"], products)
+    link_score = links["score"].to_numpy(dtype=float)
+    anchor = anchors["a"].to_numpy().astype(np.int64)
     own_key = anchors["c"].to_numpy() * n_p + anchor
     own = np.searchsorted(sorted_key, own_key, "right") > np.searchsorted(sorted_key, own_key, "left")
     key = np.where(own, own_key, int(np.searchsorted(countries, ALL_COUNTRIES)) * n_p + anchor)
     lo, hi = np.searchsorted(sorted_key, key, "left"), np.searchsorted(sorted_key, key, "right")
     count = hi - lo
-    source = np.repeat(np.arange(len(anchors), dtype=np.int32), count)
-    link = by_key[np.repeat(lo - (np.cumsum(count) - count), count) + np.arange(int(count.sum()))].astype(np.int32)
-    b, a = anchors["b"].to_numpy(dtype=np.int32)[source], anchor.astype(np.int32)[source]
-    p = encode(links["rec_product_id"], products).astype(np.int32)[link]
-    score = links["score"].to_numpy(dtype=float)[link]
-    del source
-    pair = b.astype(np.int64) * n_p + p
+    ends = np.cumsum(count)
+    buyer = anchors["b"].to_numpy().astype(np.int64)
+    parts = []
+    start = 0
+    while start < len(anchors):  # blocks of anchors whose expansion holds about _ANCHOR_BLOCK rows
+        stop = max(int(np.searchsorted(ends, ends[start] - count[start] + _ANCHOR_BLOCK, "right")), start + 1)
+        c = count[start:stop]
+        source = np.repeat(np.arange(start, stop), c)
+        link = by_key[np.repeat(lo[start:stop] - (np.cumsum(c) - c), c) + np.arange(int(c.sum()))]
+        pair = buyer[source] * n_p + link_rec[link]
+        if wanted is not None:
+            at = np.minimum(np.searchsorted(wanted, pair), max(len(wanted) - 1, 0))
+            hit = wanted[at] == pair if len(wanted) else np.zeros(len(pair), dtype=bool)
+            source, link, pair = source[hit], link[hit], pair[hit]
+        parts.append(_best_link(pair, anchor[source], link_score[link], link))
+        start = stop
+    # a pair found in two blocks: the best of the blocks' bests (blocks are in anchor order, as before)
+    pair, a, score, link = (np.concatenate(x) for x in zip(*parts)) if parts else (np.zeros(0, dtype=np.int64),) * 4
+    pair, a, score, link = _best_link(pair, a, score.astype(float), link)
+    return pd.DataFrame({"b": pair // max(n_p, 1), "p": pair % max(n_p, 1), "a": a, "score": score, "link": link})
+
+
+def _best_link(pair: np.ndarray, a: np.ndarray, score: np.ndarray, link: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per distinct ``pair``: its best link (highest score, then smallest anchor code), by pair."""
     order = np.lexsort((a, -score, pair))
-    best = order[np.r_[True, pair[order][1:] != pair[order][:-1]]] if len(order) else order
-    return pd.DataFrame({"b": b[best], "p": p[best], "a": a[best], "score": score[best], "link": link[best]})
+    first = order[np.r_[True, pair[order][1:] != pair[order][:-1]]] if len(order) else order
+    return pair[first], a[first], score[first], link[first]
 
 
 def _popularity(hist: History, targets: np.ndarray, since: pd.Timestamp, depth: int, months: int) -> pd.DataFrame:
@@ -263,9 +289,10 @@ def _explain(
     key = hist.key(b, p)
     anchors = _anchors(hist, months_before(ctx.today, cfg.anchor_months))
     anchors = anchors[np.isin(anchors["b"].to_numpy(), b)]
+    wanted = np.unique(key)
 
     def lookup(links: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        found = anchored(anchors, links, hist.products, hist.countries)
+        found = anchored(anchors, links, hist.products, hist.countries, wanted)
         at = pd.Index(hist.key(found["b"].to_numpy(), found["p"].to_numpy())).get_indexer(key)
         hit = (at >= 0) & (len(found) > 0)
         anchor = np.where(hit, found["a"].to_numpy()[np.maximum(at, 0)], -1) if len(found) else np.full(len(key), -1)
