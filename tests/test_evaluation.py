@@ -331,3 +331,28 @@ def test_sampled_targets_keep_every_country_and_the_share() -> None:
     assert kept == {"DE": 90, "FR": 9, "LU": 1}
     assert (keep == sample_buyers(buyers, countries, 100, seed=3)).all()
     assert sample_buyers(buyers, countries, 5000, seed=3).all()
+
+
+def test_ranking_matrix_of_a_ranking_equals_its_long_frame():
+    """The shortcut for model rankings (codes straight from the id array) gives what the long
+    frame of strings gives, and steps aside where they would differ."""
+    from xsell.evaluation.core import ranking_matrix
+    from xsell.vocab import Vocabulary
+
+    rng = np.random.default_rng(3)
+    items = Vocabulary([f"I{i}" for i in range(40)])
+    buyers = np.array([f"B{i}" for i in range(60)], dtype=object)
+    pool = np.array([f"I{i}" for i in range(45)], dtype=object)  # I40..I44 are unknown to the targets
+    ids = np.array([rng.choice(pool, 8, replace=False) for _ in buyers], dtype=object)
+    ids[rng.random(len(buyers)) < 0.2, 5:] = None  # short rows, padded at the end
+    ranking = Ranking(buyers, ids, np.zeros(ids.shape, dtype=np.float32))
+    for n in (3, 8, 10):
+        fast = ranking_matrix(ranking, buyers, items, n)
+        slow = ranking_matrix(ranking.to_frame("query", "item_id"), buyers, items, n)
+        assert (fast == slow).all() and (fast == -1).any() and (fast >= 0).any()
+    # a hole before a result, an item twice, other buyers: the long frame's answer still
+    odd = ids.copy()
+    odd[0, 1], odd[1, 3] = None, odd[1, 0]
+    for case, who in ((Ranking(buyers, odd, ranking.scores), buyers), (ranking, buyers[::-1])):
+        expected = ranking_matrix(case.to_frame("query", "item_id"), who, items, 8)
+        assert (ranking_matrix(case, who, items, 8) == expected).all()

@@ -63,12 +63,40 @@ def ranking_matrix(ranking: RankingLike, buyers: np.ndarray, items: Vocabulary, 
 
     Buyers missing from ``ranking`` get an all -1 row (they count as evaluated with no hits).
     """
+    if isinstance(ranking, Ranking) and item_map is None:
+        direct = _direct_matrix(ranking, buyers, items, n)
+        if direct is not None:
+            return direct
     frame = ranking_frame(ranking, item_map=item_map)
     frame = frame[frame["rank"] <= n]
     rows = pd.Index(np.asarray(buyers, dtype=object)).get_indexer(frame["query"])
     keep = rows >= 0
     out = np.full((len(buyers), n), -1, dtype=np.int64)
     out[rows[keep], frame["rank"].to_numpy()[keep] - 1] = items.index(frame["item_id"][keep], missing="ignore")
+    return out
+
+
+def _direct_matrix(ranking: Ranking, buyers: np.ndarray, items: Vocabulary, n: int) -> np.ndarray | None:
+    """``ranking_matrix`` of a ``Ranking`` whose queries are ``buyers`` in order, without going
+    through a long frame of strings: ``None`` where that shortcut would differ (other queries,
+    padding before a result, an item twice in a row)."""
+    queries = np.asarray(buyers, dtype=object)
+    if ranking.queries.shape != queries.shape or not np.array_equal(ranking.queries.astype(str), queries.astype(str)):
+        return None
+    ids = ranking.ids
+    present = pd.notna(ids)
+    if ids.shape[1] > 1 and (present[:, 1:] & ~present[:, :-1]).any():
+        return None
+    codes, uniques = pd.factorize(ids.ravel())  # None -> -1
+    codes = codes.reshape(ids.shape)
+    ordered = np.sort(codes, axis=1)
+    if ids.shape[1] > 1 and ((ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)).any():
+        return None
+    known = items.index(np.asarray(uniques, dtype=object), missing="ignore") if len(uniques) else np.zeros(0, dtype=np.int64)
+    out = np.full((len(queries), n), -1, dtype=np.int64)
+    width = min(n, ids.shape[1])
+    head = codes[:, :width]
+    out[:, :width] = np.where(head >= 0, known[np.maximum(head, 0)] if len(known) else -1, -1)
     return out
 
 
