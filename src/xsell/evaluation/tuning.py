@@ -9,8 +9,10 @@ looked at here, so the figures it reports were not tuned on.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,9 +203,9 @@ def _search_weights(
     scored: dict[tuple[float, float, float | None], float] = {}
 
     def best_of(points: list[tuple[float, float, float | None]]) -> tuple[float, float, float | None]:
-        for p in points:
-            if p not in scored:
-                scored[p] = value(p)
+        todo = list(dict.fromkeys(p for p in points if p not in scored))
+        with ThreadPoolExecutor(max_workers=_search_threads()) as pool:  # numpy releases the GIL
+            scored.update(zip(todo, pool.map(value, todo)))
         return points[max(range(len(points)), key=lambda i: (scored[points[i]], -i))]
 
     if whole:
@@ -217,6 +219,12 @@ def _search_weights(
         if current is not None and scored[found] <= scored[current]:
             return scored
         current, wa = found, found[0]
+
+
+def _search_threads() -> int:
+    """Weightings scored at once: one per core this process may use, at most 4 (each holds a
+    few dense buyers x candidates arrays)."""
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
 def tune_blend(
