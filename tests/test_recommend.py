@@ -198,6 +198,16 @@ def test_switch_evidence_follows_the_definition():
     assert ev.loc[("D2", "D4"), "switchers"] == 1
 
 
+def test_switch_evidence_is_the_same_in_blocks_of_buying_centers(monkeypatch):
+    from xsell.recommend import evidence
+
+    group = pd.Series({f"D{i}": "DRILL" for i in range(1, 6)})
+    whole = switch_evidence(UP_LINES, group)
+    monkeypatch.setattr(evidence, "_PAIR_BLOCK", 3)  # about one buying center per block
+    pd.testing.assert_frame_equal(switch_evidence(UP_LINES, group), whole)
+    assert whole["switchers"].sum() > 10
+
+
 def test_up_sell_keeps_the_price_window_and_evidence_threshold():
     cfg = RecommendConfig(upsell_weights={"switch": 1.0})
     ctx = context(UP_LINES, UP_PRODUCTS, cfg)

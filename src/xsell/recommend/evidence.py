@@ -122,10 +122,7 @@ def switch_evidence(lines: pd.DataFrame, group: pd.Series) -> pd.DataFrame:
         if scope == ALL_COUNTRIES:
             span["c"] = int(np.searchsorted(countries, ALL_COUNTRIES))
         buyers = span.groupby(["c", "p"]).size().rename("buyers")
-        pairs = span.merge(span, on=["b", "c", "g"], suffixes=("", "_rec"))
-        moved = pairs[(pairs["p"] != pairs["p_rec"]) & (pairs["last"] < pairs["first_rec"])]
-        counts = moved.groupby(["c", "p", "p_rec"]).size().rename("switchers").reset_index()
-        out.append(counts.join(buyers, on=["c", "p"]))
+        out.append(_switchers(span).join(buyers, on=["c", "p"]))
     both = pd.concat(out, ignore_index=True)
     return pd.DataFrame(
         {
@@ -136,3 +133,31 @@ def switch_evidence(lines: pd.DataFrame, group: pd.Series) -> pd.DataFrame:
             "buyers": both["buyers"].to_numpy(dtype=np.int64),
         }
     )
+
+
+_PAIR_BLOCK = 10_000_000
+"""Product pairs of one buying center's group formed at a time in ``_switchers`` (memory bound)."""
+
+
+def _switchers(span: pd.DataFrame) -> pd.DataFrame:
+    """``c, p, p_rec, switchers`` sorted by the keys: buying centers whose every purchase of ``p``
+    in a group (``span``: ``b, c, g, p, first, last``, sorted by ``b``) is before their first of
+    ``p_rec``. The self-join runs over blocks of buying centers of about ``_PAIR_BLOCK`` pairs."""
+    sizes = span.groupby(["b", "c", "g"], sort=False).size()
+    per_buyer = (sizes.to_numpy(dtype=np.int64) ** 2).astype(np.int64)
+    load = pd.Series(per_buyer).groupby(sizes.index.get_level_values("b").to_numpy(), sort=True).sum()
+    block_of = pd.Series(np.cumsum(load.to_numpy()) // _PAIR_BLOCK, index=load.index)
+    row_block = block_of.reindex(span["b"].to_numpy()).to_numpy()
+    order = np.argsort(row_block, kind="stable")
+    bounds = np.searchsorted(row_block[order], np.unique(row_block), "left").tolist() + [len(order)]
+    parts = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        part = span.iloc[order[lo:hi]]
+        pairs = part.merge(part, on=["b", "c", "g"], suffixes=("", "_rec"))
+        moved = pairs[(pairs["p"] != pairs["p_rec"]) & (pairs["last"] < pairs["first_rec"])]
+        parts.append(moved.groupby(["c", "p", "p_rec"]).size())
+    if not parts:
+        return pd.DataFrame({"c": pd.Series(dtype=np.int64), "p": pd.Series(dtype=np.int64), "p_rec": pd.Series(dtype=np.int64), "switchers": pd.Series(dtype=np.int64)})
+    counts = pd.concat(parts).groupby(level=["c", "p", "p_rec"], sort=True).sum() if len(parts) > 1 else parts[0]
+    return counts.rename("switchers").reset_index()
+
