@@ -160,4 +160,3 @@ def _switchers(span: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame({"c": pd.Series(dtype=np.int64), "p": pd.Series(dtype=np.int64), "p_rec": pd.Series(dtype=np.int64), "switchers": pd.Series(dtype=np.int64)})
     counts = pd.concat(parts).groupby(level=["c", "p", "p_rec"], sort=True).sum() if len(parts) > 1 else parts[0]
     return counts.rename("switchers").reset_index()
-
