@@ -189,7 +189,7 @@ def backtest(
         rep.counts.update(models=len(candidates), train_lines=len(test.train))
     with stage("evaluate: score the test window", log) as rep:
         pairs = sequential_pairs(test, window_days=ecfg.item_pairs.window_days, item_col=item_col)
-        anchors = sorted(set(pairs["x"]) & set(test.train[item_col].astype(str)))
+        anchors = sorted(set(pd.unique(pairs["x"].astype(str))) & set(pd.unique(test.train[item_col].astype(str))))
         models = {name: c.model for name, c in candidates.items()}
         metrics, item_pairs = evaluate_models(
             models, targets, ecfg, pairs=pairs, anchors=anchors, countries=countries, item_map=item_map

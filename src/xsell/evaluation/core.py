@@ -153,7 +153,9 @@ def sequential_pairs(
     lines = purchases(pd.concat([split.train, split.test]))
     lines = lines[(lines["order_date"] >= split.cutoff - pd.Timedelta(days=window_days)).to_numpy()]
     day = lines["order_date"].dt.normalize()
-    base = pd.DataFrame({"b": lines["buying_center_id"].astype(str).to_numpy(), "item": lines[item_col].astype(str).to_numpy(), "day": day.to_numpy()})
+    buyer_code, buyer_ids = pd.factorize(lines["buying_center_id"].astype(str))
+    item_code, item_ids = pd.factorize(lines[item_col].astype(str))  # joins on int codes, ids at the end
+    base = pd.DataFrame({"b": buyer_code, "item": item_code, "day": day.to_numpy()})
     xs = base.drop_duplicates()
     ys = base[(base["day"] >= split.cutoff).to_numpy()].groupby(["b", "item"], sort=False, as_index=False)["day"].min()
     sizes = xs.groupby("b").size().mul(ys.groupby("b").size(), fill_value=0)
@@ -170,7 +172,10 @@ def sequential_pairs(
     if not parts:
         return pd.DataFrame({"buying_center_id": pd.Series(dtype=str), "x": pd.Series(dtype=str), "y": pd.Series(dtype=str)})
     pairs = pd.concat(parts, ignore_index=True)
-    return pairs.rename(columns={"b": "buying_center_id", "item_x": "x", "item_y": "y"})
+    buyers, items = np.asarray(buyer_ids, dtype=object), np.asarray(item_ids, dtype=object)
+    return pd.DataFrame(
+        {"buying_center_id": buyers[pairs["b"].to_numpy()], "x": items[pairs["item_x"].to_numpy()], "y": items[pairs["item_y"].to_numpy()]}
+    )
 
 
 def evaluate_similar_items(
