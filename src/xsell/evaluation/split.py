@@ -235,8 +235,7 @@ def build_targets(
         .sum()
         .reset_index()
     )
-    history = set(train["buying_center_id"].astype(str))
-    has_history = bought["buying_center_id"].isin(history).to_numpy()
+    has_history = bought["buying_center_id"].isin(pd.unique(train["buying_center_id"].astype(str))).to_numpy()
     n_new = int(bought.loc[~has_history, "buying_center_id"].nunique())
     bought = bought[has_history]
     was_owned = pd.MultiIndex.from_frame(bought[["buying_center_id", item_col]]).isin(owned_keys)

@@ -139,10 +139,15 @@ def owned_pairs(lines: pd.DataFrame, item_col: str = "product_id") -> pd.DataFra
     is_return = lines["is_return"].to_numpy(dtype=bool) if "is_return" in lines else np.zeros(len(lines), dtype=bool)
     q = lines["quantity"].to_numpy(dtype=np.float64)
     signed = np.where(is_return, -np.abs(q), q)
-    frame = pd.DataFrame({"b": lines["buying_center_id"].astype(str).to_numpy(), "i": lines[item_col].astype(str).to_numpy(), "q": signed})
-    net = frame.groupby(["b", "i"], sort=True, observed=True)["q"].sum()
-    net = net[net > 0].reset_index()
-    return pd.DataFrame({"buying_center_id": net["b"].to_numpy(), item_col: net["i"].to_numpy()})
+    # sorted codes: grouping on b * n_items + i orders the pairs as the ids sort
+    b, b_ids = pd.factorize(lines["buying_center_id"].astype(str), sort=True)
+    i, i_ids = pd.factorize(lines[item_col].astype(str), sort=True)
+    known = (b >= 0) & (i >= 0)  # a missing id is no pair (as grouping on the strings dropped it)
+    net = pd.Series(signed[known]).groupby(b[known].astype(np.int64) * len(i_ids) + i[known], sort=True).sum()
+    key = net.index.to_numpy()[net.to_numpy() > 0]
+    return pd.DataFrame(
+        {"buying_center_id": np.asarray(b_ids, dtype=object)[key // len(i_ids)], item_col: np.asarray(i_ids, dtype=object)[key % len(i_ids)]}
+    )
 
 
 def _master_column(customers: pd.DataFrame | None, col: str) -> pd.Series:
