@@ -12,11 +12,17 @@ def most_frequent(frame: pd.DataFrame, key: str, col: str) -> pd.Series:
     """``key`` -> the most frequent non-empty ``col`` value among its rows (ties: the
     alphabetically first), as strings, indexed by ``key`` (sorted)."""
     values = frame[col].fillna("").astype(str)
-    v = pd.DataFrame({"k": frame[key].astype(str).to_numpy(), "v": values.to_numpy()})[(values.str.len() > 0).to_numpy()]
-    counts = v.groupby(["k", "v"], observed=True, sort=False).size().rename("n").reset_index()
-    counts = counts.sort_values(["k", "n", "v"], ascending=[True, False, True], kind="stable")
-    first = counts.drop_duplicates("k")
-    return pd.Series(first["v"].to_numpy(), index=pd.Index(first["k"].to_numpy(), name=key), name=col, dtype=object)
+    filled = (values.str.len() > 0).to_numpy()
+    # codes of the sorted distinct ids: code order is id order (the ties' rule), counting is on ints
+    k, k_ids = pd.factorize(frame[key].astype(str)[filled], sort=True)
+    v, v_ids = pd.factorize(values[filled], sort=True)
+    known = (k >= 0) & (v >= 0)
+    pair, n = np.unique(k[known].astype(np.int64) * max(len(v_ids), 1) + v[known], return_counts=True)
+    pk, pv = pair // max(len(v_ids), 1), pair % max(len(v_ids), 1)
+    order = np.lexsort((pv, -n, pk))
+    first = order[np.r_[True, pk[order][1:] != pk[order][:-1]]] if len(order) else order
+    index = pd.Index(np.asarray(k_ids, dtype=object)[pk[first]], name=key)
+    return pd.Series(np.asarray(v_ids, dtype=object)[pv[first]], index=index, name=col, dtype=object)
 
 
 def isin(values: object, candidates: object) -> np.ndarray:
