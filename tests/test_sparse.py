@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from xsell.sparse import cells_in, dense_top_n, distinct, drop_cells, run_starts, scored_top_n, sparse_top_n
+from xsell.sparse import cells_in, dense_top_n, distinct, drop_cells, pair_overlap, run_starts, scored_top_n, sparse_top_n
 
 
 def _reference(row: np.ndarray, n: int) -> list[int]:
@@ -71,3 +71,17 @@ def test_distinct_and_run_starts_match_numpy() -> None:
         assert np.array_equal(distinct(keys), np.unique(keys))
         s = np.sort(keys)
         assert np.array_equal(np.flatnonzero(run_starts(s)), np.unique(s, return_index=True)[1])
+
+
+def test_pair_overlap_counts_rows_holding_both_items_in_any_block_size() -> None:
+    rng = np.random.default_rng(4)
+    x = sp.random(300, 40, density=0.1, random_state=5, format="csr")
+    x.data = rng.choice([1.0, 3.0, 0.0], size=x.nnz)  # any stored value counts, even a stored zero
+    stored = x.copy()
+    stored.data[:] = 1.0
+    gram = (stored.T @ stored).toarray()
+    a, b = rng.integers(0, 40, 500), rng.integers(0, 40, 500)
+    assert gram[a, b].sum() > 0
+    for budget in (1 << 30, 2_000, 64):  # one block, some, one word of rows per block
+        assert pair_overlap(x, a, b, budget_bytes=budget).tolist() == gram[a, b].astype(int).tolist()
+    assert pair_overlap(x, a[:0], b[:0]).tolist() == []

@@ -166,6 +166,34 @@ def _reached_top_n(
     return top, top_scores
 
 
+def pair_overlap(rows_items: sp.spmatrix, a: np.ndarray, b: np.ndarray, *, budget_bytes: int = 256 << 20) -> np.ndarray:
+    """Rows holding both item ``a[i]`` and item ``b[i]`` of a (n_rows, n_items) matrix (its
+    stored cells; values ignored), per pair: ``(X.T @ X)[a, b]`` of the 0/1 matrix, without
+    multiplying every row's items by each other. Each item is a bit set over the rows (in row
+    blocks of about ``budget_bytes``) and a pair's count is the popcount of the two sets' AND."""
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    out = np.zeros(len(a), dtype=np.int64)
+    if len(a) == 0:
+        return out
+    matrix = sp.csr_matrix(rows_items)
+    matrix = matrix[np.diff(matrix.indptr) > 0]  # rows without items count for no pair
+    needed, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
+    ia, ib = inverse[: len(a)], inverse[len(a) :]
+    cols = matrix[:, needed].tocsc()
+    n_words = -(-matrix.shape[0] // 64)
+    block = max(1, budget_bytes // (8 * len(needed)))
+    chunk = max(1, budget_bytes // (16 * min(block, n_words)))
+    for w0 in range(0, n_words, block):
+        part = cols[w0 * 64 : (w0 + block) * 64].tocoo()
+        width = -(-part.shape[0] // 64)
+        bits = np.zeros((len(needed), width), dtype=np.uint64)
+        np.bitwise_or.at(bits, (part.col, part.row >> 6), np.left_shift(np.uint64(1), (part.row & 63).astype(np.uint64)))
+        for p0 in range(0, len(a), chunk):
+            both = bits[ia[p0 : p0 + chunk]] & bits[ib[p0 : p0 + chunk]]
+            out[p0 : p0 + chunk] += np.bitwise_count(both).sum(axis=1, dtype=np.int64)
+    return out
+
+
 def compact(index: np.ndarray, scores: np.ndarray, drop: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Remove the ``drop`` cells of (n_q, m) results, shift the rest left keeping their order,
     and return ``n`` columns (-1 / NaN padded)."""

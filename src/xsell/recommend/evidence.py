@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from xsell.interactions.build import purchases
 from xsell.recommend.codes import Coded, encode, sorted_ids
 from xsell.schema import ALL_COUNTRIES
+from xsell.sparse import pair_overlap
 
 EVIDENCE_COLUMNS: tuple[str, ...] = ("orders_together", "buyers_both", "support", "confidence", "lift")
 
@@ -84,7 +85,7 @@ def pair_evidence_codes(lines: pd.DataFrame, country: Coded, a: np.ndarray, b: n
             confidence = np.where(per_item[ra] > 0, together / per_item[ra], np.nan)
             lift = np.where(per_item[rb] > 0, confidence / (per_item[rb] / n_orders), np.nan)
         out["orders_together"][rows] = together
-        out["buyers_both"][rows] = gram_at(buyers_items, ra, rb)
+        out["buyers_both"][rows] = pair_overlap(buyers_items, ra, rb)
         out["support"][rows] = together / n_orders
         out["confidence"][rows] = confidence
         out["lift"][rows] = lift
