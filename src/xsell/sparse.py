@@ -4,6 +4,7 @@ which (row, column) cells a sparse matrix stores, and distinct integer keys."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 
@@ -21,6 +22,12 @@ def distinct(keys: np.ndarray) -> np.ndarray:
     return s[run_starts(s)]
 
 
+def keys_in(keys: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """Bool array: each of the int ``keys`` is one of ``candidates``, by a hash table of the
+    candidates (numpy 2.4's ``np.isin`` sorts both: 14x slower for 2M keys among 13M)."""
+    return pd.Series(np.asarray(keys)).isin(np.asarray(candidates)).to_numpy(dtype=bool)
+
+
 def cells_in(index: np.ndarray, matrix: sp.csr_matrix) -> np.ndarray:
     """Boolean (n_rows, m): is column ``index[i, j]`` a stored cell of row ``i`` of ``matrix``
     (n_rows, n_cols)? Negative positions (padding) are never stored."""
@@ -31,7 +38,7 @@ def cells_in(index: np.ndarray, matrix: sp.csr_matrix) -> np.ndarray:
     n_cols = np.int64(matrix.shape[1])
     row_keys = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr)) * n_cols
     keys = np.arange(index.shape[0], dtype=np.int64)[:, None] * n_cols + index
-    return np.isin(keys, row_keys + matrix.indices) & (index >= 0)
+    return keys_in(keys.ravel(), row_keys + matrix.indices).reshape(keys.shape) & (index >= 0)
 
 
 def drop_cells(matrix: sp.spmatrix, cells: sp.spmatrix) -> sp.csr_matrix:

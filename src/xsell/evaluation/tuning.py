@@ -33,6 +33,7 @@ from xsell.models.blend import FusionPlan, fuse, plan_fusion
 from xsell.models.config import BASELINES, BLEND, BlendConfig, BlendRole, LearningConfig
 from xsell.models.registry import build_model
 from xsell.progress import progress
+from xsell.sparse import keys_in
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,8 @@ def _plan_scorer(plan: FusionPlan, target: Targets, k: int, item_map: pd.Series 
     row_keys = np.arange(len(buyers), dtype=np.int64)[:, None] * n_items
 
     def fast(idx: np.ndarray, sc: np.ndarray) -> float:
-        hits = np.isin(row_keys + idx, relevant_keys) & (idx >= 0)
+        keys = row_keys + idx
+        hits = keys_in(keys.ravel(), relevant_keys).reshape(keys.shape) & (idx >= 0)
         return float(ndcg_at_k(hits, n_rel, k).mean()) if len(buyers) else 0.0
 
     return fast

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from xsell.frames import isin
+
 
 def sorted_ids(*columns: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
     """Sorted distinct non-missing values of all ``columns`` as an object array of ``str``."""
@@ -36,8 +38,11 @@ def encode(values: pd.Series | pd.Index | np.ndarray, ids: np.ndarray) -> np.nda
 
 
 def member(values: pd.Series | pd.Index | np.ndarray, of: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
-    """``values.isin(of)`` for string ids, by codes (fast where ``of`` is large)."""
-    return encode(values, sorted_ids(of)) >= 0
+    """``values.isin(of)`` for string ids (missing values are never members), by a hash of the
+    distinct ``of`` (``frames.isin``; sorting ``of`` first was most of the time at 5M ids)."""
+    present = np.asarray(pd.notna(values), dtype=bool)
+    candidates = of if isinstance(of, pd.Series) else pd.Series(np.asarray(of, dtype=object) if isinstance(of, np.ndarray) else of)
+    return isin(values, candidates.dropna()) & present
 
 
 @dataclass(frozen=True)

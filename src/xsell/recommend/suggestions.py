@@ -37,6 +37,7 @@ from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext, months_before
 from xsell.recommend.variants import resolve_variant_codes
 from xsell.schema import ALL_COUNTRIES, BUYING_CENTER_COLUMNS
+from xsell.sparse import keys_in
 
 POPULARITY_SOURCE = "popularity"
 """``source`` of the rows of buying centers the champion could not rank (new ones)."""
@@ -122,7 +123,7 @@ def _anchors(hist: History, months_start: pd.Timestamp) -> pd.DataFrame:
     ``months_start`` and still owns."""
     recent = hist.lines.loc[hist.lines["date"] >= months_start, ["b", "p"]].drop_duplicates()
     keys = hist.key(recent["b"].to_numpy(), recent["p"].to_numpy())
-    recent = recent[np.isin(keys, hist.owned)]
+    recent = recent[keys_in(keys, hist.owned)]
     return pd.DataFrame({"b": recent["b"].to_numpy(), "c": hist.home[recent["b"].to_numpy()], "a": recent["p"].to_numpy()})
 
 
@@ -161,8 +162,7 @@ def anchored(
         link = by_key[np.repeat(lo[start:stop] - (np.cumsum(c) - c), c) + np.arange(int(c.sum()))]
         pair = buyer[source] * n_p + link_rec[link]
         if wanted is not None:
-            at = np.minimum(np.searchsorted(wanted, pair), max(len(wanted) - 1, 0))
-            hit = wanted[at] == pair if len(wanted) else np.zeros(len(pair), dtype=bool)
+            hit = keys_in(pair, wanted)
             source, link, pair = source[hit], link[hit], pair[hit]
         parts.append(_best_link(pair, anchor[source], link_score[link], link))
         start = stop
@@ -198,7 +198,7 @@ def _popularity(hist: History, targets: np.ndarray, since: pd.Timestamp, depth: 
         parts.append(hit.assign(level=level))
     pops = pd.concat(parts, ignore_index=True).sort_values(["b", "level", "n", "p"], ascending=[True, True, False, True])
     pops = pops.drop_duplicates(["b", "p"])
-    pops = pops[~np.isin(hist.key(pops["b"].to_numpy(), pops["p"].to_numpy()), hist.owned)]
+    pops = pops[~keys_in(hist.key(pops["b"].to_numpy(), pops["p"].to_numpy()), hist.owned)]
     pops["rank"] = pops.groupby("b").cumcount() + 1
     pops = pops[pops["rank"] <= depth].reset_index(drop=True)
     level = pops["level"].to_numpy()
@@ -228,7 +228,7 @@ def _candidates(
     pinned = anchored(_anchors(hist, months_before(ctx.today, cfg.anchor_months)), pins, hist.products, hist.countries)
     pinned = pinned.assign(score=1.0, pin_order=pins["pin_order"].to_numpy(dtype=float)[pinned["link"].to_numpy()] if len(pins) else [], pin_link=pinned["link"])
     cand = pd.concat([pinned[model.columns], model], ignore_index=True).drop_duplicates(["b", "p"])
-    owned = np.isin(hist.key(cand["b"].to_numpy(), cand["p"].to_numpy()), hist.owned)
+    owned = keys_in(hist.key(cand["b"].to_numpy(), cand["p"].to_numpy()), hist.owned)
     cand = cand[~count_rows(owned, "already_bought", table, counts)].assign(popular=-1)
     empty = np.setdiff1d(np.arange(len(hist.buyers)), cand["b"].to_numpy())
     popular = _popularity(hist, empty, months_before(ctx.today, cfg.popularity_months), cfg.candidates_per_source, cfg.popularity_months)
@@ -288,7 +288,7 @@ def _explain(
     b, p = rows["b"].to_numpy(), rows["p"].to_numpy()
     key = hist.key(b, p)
     anchors = _anchors(hist, months_before(ctx.today, cfg.anchor_months))
-    anchors = anchors[np.isin(anchors["b"].to_numpy(), b)]
+    anchors = anchors[keys_in(anchors["b"].to_numpy(), b)]
     wanted = np.unique(key)
 
     def lookup(links: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
