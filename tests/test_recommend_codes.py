@@ -86,3 +86,21 @@ def test_anchored_links_match_pandas_in_any_block_size(monkeypatch):
     some = suggestions.anchored(anchors, links, products, countries, wanted)
     assert (some["b"] * len(products) + some["p"]).tolist() == wanted.tolist()
     pd.testing.assert_frame_equal(some.astype("float64"), expected.set_index(keys).loc[wanted].reset_index(drop=True).astype("float64"))
+
+
+def test_order_stats_equal_pandas_nunique_and_max():
+    from xsell.recommend.variants import _order_stats
+
+    rng = np.random.default_rng(11)
+    code = pd.DataFrame(
+        {
+            "c": rng.integers(0, 3, 2000), "p": rng.integers(0, 25, 2000), "v": rng.integers(0, 60, 2000),
+            "o": rng.integers(0, 400, 2000), "last": pd.to_datetime("2024-01-01") + pd.to_timedelta(rng.integers(0, 300, 2000), "D"),
+        }
+    )  # fmt: skip
+    code.loc[code.index[::7], "last"] = pd.NaT
+    for keys in (["c", "p", "v"], ["p", "v"]):
+        expected = code.groupby(keys, sort=True).agg(n=("o", "nunique"), last=("last", "max")).reset_index()
+        got = _order_stats(code, keys).sort_values(keys).reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+        assert (expected["n"] > 1).any()

@@ -36,6 +36,30 @@ def _best(group: np.ndarray, n: np.ndarray, last: np.ndarray, variant: np.ndarra
     return order[first]
 
 
+def _order_stats(code: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Per distinct ``keys`` (non-negative int code columns of ``code``): ``n`` distinct orders
+    (``o``) and the ``last`` order date, as ``keys, n, last``. The keys are packed into one int
+    (mixed radix) and the distinct (group, order) pairs counted, instead of pandas' ``nunique``."""
+    radix = [int(code[k].max()) + 1 if len(code) else 1 for k in keys]
+    packed = np.zeros(len(code), dtype=np.int64)
+    for k, r in zip(keys, radix):
+        packed = packed * r + code[k].to_numpy(dtype=np.int64)
+    gid, groups = pd.factorize(packed)
+    n_orders = int(code["o"].max()) + 1 if len(code) else 1
+    pairs = pd.unique(gid.astype(np.int64) * n_orders + code["o"].to_numpy(dtype=np.int64))
+    out: dict[str, np.ndarray] = {}
+    rest = np.asarray(groups, dtype=np.int64)
+    for k, r in reversed(list(zip(keys, radix))):
+        rest, out[k] = np.divmod(rest, r)
+    return pd.DataFrame(
+        {
+            **{k: out[k] for k in keys},
+            "n": np.bincount(pairs // n_orders, minlength=len(groups)).astype(np.int64),
+            "last": pd.Series(code["last"].to_numpy()).groupby(gid).max().to_numpy(),
+        }
+    )
+
+
 def _country_filter(ctx: RecommendContext, variant_countries: pd.Series, countries: np.ndarray) -> np.ndarray | None:
     """(variants, countries) bool matrix of ``ctx.variant_in_country``; ``None``: all allowed."""
     if ctx.assortment_mode != "master":
@@ -74,7 +98,7 @@ def resolve_variant_codes(lines: pd.DataFrame, ctx: RecommendContext, country: C
 
     def stats(keys: list[str]) -> pd.DataFrame:
         sub = code[(code[keys] >= 0).all(axis=1)] if keys != ["p"] else code
-        return sub.groupby([*keys, "v"], sort=False).agg(n=("o", "nunique"), last=("last", "max")).reset_index()
+        return _order_stats(sub, [*keys, "v"])
 
     def pick(requests: pd.DataFrame, level: pd.DataFrame, on: list[str]) -> pd.DataFrame:
         """Best allowed variant per request row ``r`` among ``level`` rows matching on ``on``."""
