@@ -123,9 +123,12 @@ class EvaluationConfig(StrictModel):
     """A learned model (or blend) becomes champion only when it beats the best popularity
     baseline by more than this (absolute); otherwise that baseline is champion. A retrain measured
     on the same data and windows as the current champion must also beat it by this much."""
-    max_buyers: int = Field(50_000, ge=100)
+    max_buyers: int = Field(20_000, ge=100)
     """Buying centers evaluated per window at most; larger populations are sampled (stratified by
-    country, seeded by ``models.seed``) and the sample size is reported."""
+    country, seeded by ``models.seed``) and the sample size is reported. At 20,000 the standard
+    error of NDCG@10 is about 0.002 (at 20M demo lines the best model leads the next by 0.02);
+    scoring, the blend search and the test window cost time per sampled buying center (there,
+    50,000 took ~60% of the evaluation)."""
     prune_ratio: float = Field(0.8, ge=0.0, le=1.0)
     """A model whose configured value on the validation window is below this share of the best
     model's is not searched further, and one whose best validation value is below this share of
