@@ -26,15 +26,18 @@ import os
 import re
 import shutil
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from xsell.errors import ConfigError, InputDataError
+from xsell.errors import ConfigError, InputDataError, OutputWriteError
 from xsell.faults import pause_point
-from xsell.ingest.lines import PROVENANCE, REASON_HINTS, IngestResult, ingest_order_lines, with_provenance
+from xsell.ingest.lines import PROVENANCE, REASON_HINTS, ingest_order_lines, with_provenance
 from xsell.ingest.masters import (
     MasterResult,
     build_customer_master,
@@ -42,12 +45,12 @@ from xsell.ingest.masters import (
     canonical_customer_master,
     canonical_product_master,
 )
-from xsell.ingest.summary import IngestSummary, merge_counts, summarize
+from xsell.ingest.parse import lookup_positions
+from xsell.ingest.summary import COUNT_KEYS, IngestSummary, LineStats, merge_counts, summary_from_stats
 from xsell.io.layout import INGEST_OUTPUTS, Workdir
 from xsell.io.readers import expand_files, read_export
 from xsell.io.writers import atomic_write, ensure_dir, remove_leftovers, write_csv, write_json, write_parquet, write_symlink
 from xsell.progress import progress, stage
-from xsell.schema import ORDER_LINE_COLUMNS
 
 if TYPE_CHECKING:
     from xsell.config import Config
@@ -58,6 +61,7 @@ QUARANTINE_FILE = "quarantine.parquet"
 QUARANTINE_CSV = "quarantine.csv"
 EXCLUDED_FILE = "excluded.parquet"
 RENAMED_POINT = "@renamed"
+ORDER_LINES_STAGED = "order_lines.parquet"
 _GENERATION = re.compile(r"^\d{8}T\d{6}\d{6}Z-\d+$")
 
 
@@ -94,6 +98,74 @@ def _date_range(lines: pd.DataFrame) -> dict[str, str | None]:
     return {"date_min": str(dates.min().date()), "date_max": str(dates.max().date())}
 
 
+def _unknown_buying_centers(lines: pd.DataFrame, customers: pd.DataFrame | None) -> pd.DataFrame:
+    """The columns a customer is inferred from, of the lines whose buying center the customer
+    master lacks (all lines without a master)."""
+    columns = ["buying_center_id", "customer_id", "country"]
+    if customers is None:
+        return lines[columns]
+    return lines.loc[lookup_positions(lines["buying_center_id"], customers["buying_center_id"]) < 0, columns]
+
+
+def _concat(frames: list[pd.DataFrame], template: pd.DataFrame) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else template
+
+
+class _LinesSink:
+    """The accepted order lines, written as they come (a Parquet row group per file) into a
+    staged file by a background thread: one file's lines are written while the next file is
+    parsed, and the lines of all files are never held together. ``place`` moves the file into
+    the output generation (see ``output_jobs``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-lines")
+        self._pending: Future[None] | None = None
+        self._writer: pq.ParquetWriter | None = None
+
+    def __enter__(self) -> _LinesSink:
+        return self
+
+    def write(self, lines: pd.DataFrame) -> None:
+        """Queue one batch (the previous one written first, so at most one waits)."""
+        self._wait()
+        self._pending = self._pool.submit(self._write, lines)
+
+    def _write(self, lines: pd.DataFrame) -> None:
+        table = pa.Table.from_pandas(lines, preserve_index=False)  # as DataFrame.to_parquet(index=False)
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = pq.ParquetWriter(self.path, table.schema)
+        elif not table.schema.equals(self._writer.schema):
+            table = table.cast(self._writer.schema)
+        self._writer.write_table(table)
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            try:
+                pending.result()
+            except OSError as exc:
+                raise OutputWriteError(self.path, exc) from exc
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._wait()
+        finally:
+            self._pool.shutdown()
+            if self._writer is not None:
+                self._writer.close()
+
+    def place(self, path: Path) -> Path:
+        """Move the written lines to ``path`` (atomically)."""
+        return atomic_write(path, lambda tmp: os.replace(self.path, tmp))
+
+
+def _write_table(data: pd.DataFrame | _LinesSink, path: Path) -> Path:
+    return data.place(path) if isinstance(data, _LinesSink) else write_parquet(data, path)
+
+
 def run_ingest(cfg: Config) -> IngestSummary:
     """Ingest the configured export into the workdir; return the summary (also written as JSON).
 
@@ -107,50 +179,70 @@ def run_ingest(cfg: Config) -> IngestSummary:
         return run_spark_ingest(cfg)
     wd, files, product_file, customer_file = prepare_inputs(cfg)
     masters = [m for m in (product_file, customer_file) if m is not None]
+    product_master = product_file.master if product_file else None
+    customer_master = customer_file.master if customer_file else None
 
-    results: list[IngestResult] = []
-    encodings: list[str | None] = []
+    counts: list[dict[str, Any]] = []
+    file_rows: list[dict[str, Any]] = []
+    rejects: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+    stats = LineStats()
+    # what completes the masters: without a product master every line (products are inferred
+    # from them); with one none (a variant it lacks is quarantined, so no line infers a
+    # product); for customers the lines of buying centers the customer master lacks
+    product_lines: list[pd.DataFrame] = []
+    customer_lines: list[pd.DataFrame] = []
     seen = np.empty(0, dtype="uint64")
-    for path in progress(files, desc="ingest files", logger=log):
-        with stage(f"ingest: {path.name}", log) as report:
-            read = read_export(path, cfg.data.csv)
-            raw = with_provenance(read.frame, str(path))
-            result = ingest_order_lines(raw, cfg.data, cfg.ingest, product_file.master if product_file else None, seen_fingerprints=seen, unreadable=read.issues)
-            encodings.append(read.encoding)
-            del raw, read
-            # kept sorted for ``in_sorted``: one sorted run + the new batch, which timsort
-            # (kind="stable") merges in about linear time
-            seen = np.sort(np.concatenate([seen, result.fingerprints]), kind="stable")
-            results.append(result)
-            report.counts.update({k: result.counts[k] for k in ("rows_read", "rows_accepted", "rows_quarantined", "rows_excluded")})
+    staged = wd.ingest / f".{ORDER_LINES_STAGED}.tmp-{os.getpid()}"
+    try:
+        with _LinesSink(staged) as sink:
+            for path in progress(files, desc="ingest files", logger=log):
+                with stage(f"ingest: {path.name}", log) as report:
+                    read = read_export(path, cfg.data.csv)
+                    raw = with_provenance(read.frame, str(path))
+                    result = ingest_order_lines(raw, cfg.data, cfg.ingest, product_master, seen_fingerprints=seen, unreadable=read.issues)
+                    encoding = read.encoding
+                    del raw, read
+                    # kept sorted for ``in_sorted``: one sorted run + the new batch, which timsort
+                    # (kind="stable") merges in about linear time
+                    seen = np.sort(np.concatenate([seen, result.fingerprints]), kind="stable")
+                    lines = result.lines
+                    empty = lines.iloc[:0]
+                    sink.write(lines)
+                    stats.add(lines)
+                    if product_master is None:
+                        product_lines.append(lines)
+                    customer_lines.append(_unknown_buying_centers(lines, customer_master))
+                    rejects.append((result.quarantine, result.excluded))
+                    counts.append(result.counts)
+                    file_rows.append({"file": str(path), "encoding": encoding, **{k: result.counts[k] for k in COUNT_KEYS}, **_date_range(lines)})
+                    report.counts.update({k: result.counts[k] for k in COUNT_KEYS})
+                    del result, lines
 
-    with stage("ingest: masters", log) as report:
-        lines = pd.concat([r.lines for r in results], ignore_index=True)[list(ORDER_LINE_COLUMNS)]
-        products, product_info = build_product_master(lines, product_file.master if product_file else None, cfg.data)
-        customers, customer_info = build_customer_master(lines, customer_file.master if customer_file else None)
-        if product_info["inferred"]:
-            log.info("ingest: no product master configured; family, list price and assortment inferred from order lines")
-        if customer_info["inferred"]:
-            log.info("ingest: no customer master configured; buying centers inferred from order lines")
-        report.counts.update(products=len(products), customers=len(customers))
+        with stage("ingest: masters", log) as report:
+            products, product_info = build_product_master(_concat(product_lines, empty), product_master, cfg.data)
+            customers, customer_info = build_customer_master(_concat(customer_lines, empty), customer_master)
+            del product_lines, customer_lines
+            if product_info["inferred"]:
+                log.info("ingest: no product master configured; family, list price and assortment inferred from order lines")
+            if customer_info["inferred"]:
+                log.info("ingest: no customer master configured; buying centers inferred from order lines")
+            report.counts.update(products=len(products), customers=len(customers))
 
-    counts = merge_counts(r.counts for r in results)
-    summary = summarize(
-        counts,
-        lines,
-        files=[
-            {"file": str(p), "encoding": enc, **{k: r.counts[k] for k in ("rows_read", "rows_accepted", "rows_quarantined", "rows_excluded")}, **_date_range(r.lines)}
-            for p, r, enc in zip(files, results, encodings, strict=True)
-        ],
-        products={**(product_file.info if product_file else {}), **product_info},
-        customers={**(customer_file.info if customer_file else {}), **customer_info},
-        max_rejected_share=cfg.ingest.max_rejected_share,
-    )
-    with stage("ingest: write", log) as report:
-        quarantine = _stack_rejects([r.quarantine for r in results] + [m.quarantine for m in masters], ("reason", "column", "value"))
-        excluded = _stack_rejects([r.excluded for r in results], ("rule", "column", "value", "pattern"))
-        _write_generation(wd, output_jobs(summary, lines=lines, products=products, customers=customers, quarantine=quarantine, excluded=excluded))
-        report.counts.update(lines=len(lines), quarantined=len(quarantine), excluded=len(excluded))
+        summary = summary_from_stats(
+            merge_counts(counts),
+            stats.result(),
+            files=file_rows,
+            products={**(product_file.info if product_file else {}), **product_info},
+            customers={**(customer_file.info if customer_file else {}), **customer_info},
+            max_rejected_share=cfg.ingest.max_rejected_share,
+        )
+        with stage("ingest: write", log) as report:
+            quarantine = _stack_rejects([q for q, _ in rejects] + [m.quarantine for m in masters], ("reason", "column", "value"))
+            excluded = _stack_rejects([e for _, e in rejects], ("rule", "column", "value", "pattern"))
+            _write_generation(wd, output_jobs(summary, lines=sink, products=products, customers=customers, quarantine=quarantine, excluded=excluded, table=_write_table))
+            report.counts.update(lines=summary.rows_accepted, quarantined=len(quarantine), excluded=len(excluded))
+    finally:
+        staged.unlink(missing_ok=True)
     report_outcome(summary, cfg, wd)
     return summary
 
