@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from xsell.errors import InputDataError
 from xsell.ingest.config import MAPPABLE_ORDER_LINE_COLUMNS
@@ -52,6 +51,7 @@ from xsell.ingest.parse import (
     parse_numbers,
     text_from_codes,
 )
+from xsell.ingest.summary import DISTINCT_COLUMNS
 from xsell.io.readers import READ_REASONS
 from xsell.schema import ALL_COUNTRIES, ORDER_LINE_COLUMNS
 
@@ -116,6 +116,8 @@ class IngestResult:
     """rows_read/accepted/quarantined/excluded, quarantined_by_reason, excluded_by_rule, ..."""
     fingerprints: np.ndarray = field(repr=False)
     """uint64 hashes of this batch's non-duplicate rows; pass them on to the next file."""
+    distinct: dict[str, pa.Array] = field(default_factory=dict, repr=False)
+    """The distinct values of the lines' ``DISTINCT_COLUMNS`` (for ``LineStats.add``)."""
 
 
 def with_provenance(raw: pd.DataFrame, source_file: str) -> pd.DataFrame:
@@ -426,8 +428,9 @@ def _checks(coded: dict[str, Coded], layout: _Layout, p: _Parsed, known: np.ndar
 def _assemble(
     coded: dict[str, Coded], raw: pd.DataFrame, layout: _Layout, p: _Parsed, accepted: np.ndarray,
     products: pd.DataFrame | None, variant_pos: np.ndarray, data: DataConfig,
-) -> tuple[pd.DataFrame, dict[str, int]]:
-    """The accepted rows as canonical lines (``ORDER_LINE_COLUMNS``), and the product-id sources.
+) -> tuple[pd.DataFrame, dict[str, int], dict[str, pa.Array]]:
+    """The accepted rows as canonical lines (``ORDER_LINE_COLUMNS``), the product-id sources and
+    the distinct values of ``DISTINCT_COLUMNS``.
     Text columns are gathered from their distinct values in Arrow; ``variant_pos``: the product
     master row of each distinct variant (-1 = none)."""
     cols, float_ids = layout.cols, data.normalize_float_ids
@@ -443,32 +446,37 @@ def _assemble(
     is_custom = p.flags[accepted]
     if products is not None and "is_custom" in products.columns:
         is_custom = is_custom | products["is_custom"].to_numpy(dtype=bool)[variant_pos[variant_codes]]
-    bc = p.buying_center.arrow(accepted)
+    def rows(column: Coded) -> Coded:
+        return Coded(column.codes[accepted], column.uniques)
 
-    def text_or(name: str, default: pa.Array | str, strip: bool = False) -> pa.Array:
+    bc = rows(p.buying_center)
+
+    def text_or(name: str, default: Coded | str, strip: bool = False) -> Coded:
         """Canonical text column ``name`` of the accepted rows; empty or unmapped -> ``default``."""
         if name not in cols:
-            return pa.repeat(default, len(bc)).cast(pa.large_string()) if isinstance(default, str) else default
-        column = coded[cols[name]]
+            return Coded(np.zeros(len(bc), dtype="int64"), pd.Series([default], dtype="str")) if isinstance(default, str) else default
+        column = rows(coded[cols[name]])
         text = parse_ids(column.uniques, float_ids=float_ids) if name in ID_COLUMNS else as_text(column.uniques)
         if isinstance(default, str):
             text = text.where(text != "", default)
-            return Coded(column.codes, text.str.strip() if strip else text).arrow(accepted)
-        return pc.if_else(pa.array(column.rows((text == "").to_numpy(dtype=bool), accepted)), default, Coded(column.codes, text).arrow(accepted))
+            return Coded(column.codes, text.str.strip() if strip else text)
+        empty = column.rows((text == "").to_numpy(dtype=bool))
+        return Coded(np.where(empty, len(text) + default.codes, column.codes), pd.concat([text, default.uniques], ignore_index=True))
 
     texts = {
-        "order_id": p.order_id.arrow(accepted), "order_line": text_or("order_line", ""), "buying_center_id": bc,
-        "customer_id": text_or("customer_id", bc), "country": text_or("country", ALL_COUNTRIES), "variant_id": p.variant.arrow(accepted),
-        "product_id": Coded(pairs, product_id).arrow(), "currency": text_or("currency", ""),
-        "description": text_or("description", "", strip=True), "source_file": Coded.encode(raw["source_file"]).arrow(accepted),
+        "order_id": rows(p.order_id), "order_line": text_or("order_line", ""), "buying_center_id": bc,
+        "customer_id": text_or("customer_id", bc), "country": text_or("country", ALL_COUNTRIES), "variant_id": rows(p.variant),
+        "product_id": Coded(pairs, product_id), "currency": text_or("currency", ""),
+        "description": text_or("description", "", strip=True), "source_file": rows(Coded.encode(raw["source_file"])),
     }  # fmt: skip
     values = {
         "order_date": p.order_date[accepted].astype("datetime64[ns]"), "quantity": p.signed_qty[accepted],
         "unit_price": p.unit_price[accepted], "net_value": p.net_value[accepted], "is_custom": is_custom.astype("bool"),
         "is_return": p.is_return[accepted].astype("bool"), "source_row": raw["source_row"].to_numpy(dtype="int64")[accepted],
     }  # fmt: skip
-    lines = pd.DataFrame({c: pd.array(texts[c], dtype="str") if c in texts else values[c] for c in ORDER_LINE_COLUMNS}, columns=list(ORDER_LINE_COLUMNS))
-    return lines, product_source
+    lines = pd.DataFrame({c: pd.array(texts[c].arrow(), dtype="str") if c in texts else values[c] for c in ORDER_LINE_COLUMNS}, columns=list(ORDER_LINE_COLUMNS))
+    distinct = {c: texts[c].present() for c in DISTINCT_COLUMNS}
+    return lines, product_source, distinct
 
 
 def _excluded_frame(raw: pd.DataFrame, layout: _Layout, ex: _Exclusions, variant: Coded) -> pd.DataFrame:
@@ -528,7 +536,7 @@ def ingest_order_lines(
     for col in set(column[checked]):
         rows = checked[column[checked] == col]
         value[rows] = as_text(texts[col].uniques.take(texts[col].codes[rows])).to_numpy(dtype=object)
-    lines, product_source = _assemble(coded, raw, layout, parsed, accepted, products, variant_pos, data)
+    lines, product_source, distinct = _assemble(coded, raw, layout, parsed, accepted, products, variant_pos, data)
 
     quarantine = as_text_frame(raw, layout.source_cols, rejected)
     for name, values in (("reason", reason), ("column", column), ("value", value)):
@@ -549,4 +557,4 @@ def ingest_order_lines(
     }
     if counts["rows_read"] != counts["rows_accepted"] + counts["rows_quarantined"] + counts["rows_excluded"]:
         raise AssertionError(f"ingest lost rows: {counts}")
-    return IngestResult(lines, quarantine, excluded, counts, ex.kept_fingerprints)
+    return IngestResult(lines, quarantine, excluded, counts, ex.kept_fingerprints, distinct)

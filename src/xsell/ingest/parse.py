@@ -155,8 +155,17 @@ def _arrow_strings(values: pd.Series) -> pa.Array:
 
 def lookup_positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
     """Position of each value in ``keys`` (first occurrence), ``-1`` where absent. Hash join in Arrow."""
-    found = pc.index_in(_arrow_strings(values), value_set=_arrow_strings(keys))
-    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype("int64")
+    needles, haystack = _arrow_strings(values), _arrow_strings(keys)
+    if len(haystack) <= len(needles):
+        return pc.index_in(needles, value_set=haystack).fill_null(-1).to_numpy(zero_copy_only=False).astype("int64")
+    # many keys, few values: hash the values instead and look each key up among them (building
+    # a hash table costs more than probing it), then keep each value's first key
+    distinct = pc.dictionary_encode(needles, null_encoding="encode")
+    where = pc.index_in(haystack, value_set=distinct.dictionary).to_numpy(zero_copy_only=False)
+    key_rows = np.flatnonzero(~np.isnan(where)) if where.dtype.kind == "f" else np.arange(len(where))
+    out = np.full(len(distinct.dictionary), -1, dtype="int64")
+    out[where[key_rows].astype("int64")[::-1]] = key_rows[::-1]  # the first key wins (written last)
+    return out[distinct.indices.to_numpy(zero_copy_only=False)]
 
 
 
@@ -208,6 +217,11 @@ class Coded:
             return pd.Series(pd.array(_arrow_text(self.uniques).take(pa.array(codes)), dtype="str"))
         return self.uniques.take(codes).reset_index(drop=True)
 
+    def present(self) -> pa.Array:
+        """The distinct values that occur (as Arrow ``large_string``; values that parse alike merged)."""
+        used = np.flatnonzero(np.bincount(self.codes, minlength=len(self.uniques)))
+        return pc.unique(_arrow_text(self.uniques).take(pa.array(used)))
+
     def arrow(self, where: np.ndarray | None = None) -> pa.Array:
         """The text values per row (of mask ``where``) as an Arrow ``large_string`` array."""
         return _arrow_text(self.uniques).take(pa.array(self.codes if where is None else self.codes[where]))
@@ -229,8 +243,18 @@ def _arrow_text(values: pd.Series) -> pa.Array:
 def pair_codes(first: np.ndarray, second: np.ndarray, n_second: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Dictionary-encode pairs of codes: per row the pair's position, and per distinct pair its
     ``first`` and ``second`` code."""
-    codes, uniques = pd.factorize(first.astype("int64") * max(n_second, 1) + second.astype("int64"))
-    return codes, uniques // max(n_second, 1), uniques % max(n_second, 1)
+    width = max(n_second, 1)
+    keys = first.astype("int64") * width + second.astype("int64")
+    space = (int(first.max()) + 1) * width if len(first) else 0
+    if space <= 4 * len(keys) + 1024:  # a small key space: numbered by a presence table (no hashing)
+        present = np.zeros(space, dtype=bool)
+        present[keys] = True
+        uniques = np.flatnonzero(present)
+        number = np.cumsum(present) - 1
+        codes = number[keys]
+    else:
+        codes, uniques = pd.factorize(keys)
+    return codes, uniques // width, uniques % width
 
 
 def text_from_codes(uniques: pd.Series | np.ndarray | list[str], codes: np.ndarray, index: pd.Index) -> pd.Series:

@@ -70,6 +70,8 @@ _DISTINCT: tuple[tuple[str, str], ...] = (
     ("n_buying_centers", "buying_center_id"), ("n_customers", "customer_id"), ("n_countries", "country"),
     ("n_products", "product_id"), ("n_variants", "variant_id"),
 )  # fmt: skip
+DISTINCT_COLUMNS: tuple[str, ...] = tuple(col for _, col in _DISTINCT)
+"""Line columns whose distinct values the summary counts."""
 
 
 class LineStats:
@@ -83,14 +85,15 @@ class LineStats:
         self._distinct: dict[str, pa.Array] = {}
         self._sales = self._custom = 0
 
-    def add(self, lines: pd.DataFrame) -> LineStats:
-        """Take one batch of canonical lines into account; returns ``self``."""
+    def add(self, lines: pd.DataFrame, distinct: Mapping[str, pa.Array] | None = None) -> LineStats:
+        """Take one batch of canonical lines into account; returns ``self``. ``distinct``: the
+        batch's distinct values of ``DISTINCT_COLUMNS`` when known (``IngestResult.distinct``)."""
         if len(lines):
             first, last = lines["order_date"].min(), lines["order_date"].max()
             self._first = first if self._first is None else min(self._first, first)
             self._last = last if self._last is None else max(self._last, last)
         for _, col in _DISTINCT:
-            values = pa.array(lines[col].array)
+            values = distinct[col] if distinct and col in distinct else pa.array(lines[col].array)
             chunks = [*(values.chunks if isinstance(values, pa.ChunkedArray) else [values])]
             seen = self._distinct.get(col)
             chunks = [c.cast(pa.large_string()) for c in ([seen] if seen is not None else []) + chunks]

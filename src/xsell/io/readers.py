@@ -111,7 +111,7 @@ def _read_parquet(path: Path) -> pd.DataFrame:
                 f"nested Parquet column of type {field.type} is not supported; export one value per cell",
                 file=path, column=field.name,
             )  # fmt: skip
-    return table.to_pandas(date_as_object=False)
+    return table.combine_chunks().to_pandas(date_as_object=False)  # one chunk per column: cheap row selections
 
 
 def _open_text_head(path: Path, n_bytes: int = 65536) -> bytes:
@@ -262,7 +262,7 @@ def _read_csv(path: Path, options: CsvOptions) -> RawFile:
     else:
         encoding = "cp1252" if options.encoding == "auto" else options.encoding
         table = _arrow_csv(path, names, sep, encoding, pa.string(), invalid)
-    frame = table.to_pandas()
+    frame = table.combine_chunks().to_pandas()  # one chunk per column: cheap row selections
     frame.columns = names
     fields: list[int] = []
     if invalid:

@@ -208,7 +208,7 @@ def run_ingest(cfg: Config) -> IngestSummary:
                     lines = result.lines
                     empty = lines.iloc[:0]
                     sink.write(lines)
-                    stats.add(lines)
+                    stats.add(lines, result.distinct)
                     if product_master is None:
                         product_lines.append(lines)
                     customer_lines.append(_unknown_buying_centers(lines, customer_master))
