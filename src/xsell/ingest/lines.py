@@ -311,7 +311,7 @@ class _Parsed:
     order_id: Coded
     variant: Coded
     buying_center: Coded
-    bc_column: np.ndarray | str
+    bc_column: Coded | str
     """Which column a missing buying center is reported under (a key part, or buying_center_id)."""
     key_texts: list[Coded]
     order_date: np.ndarray
@@ -326,7 +326,7 @@ class _Parsed:
     bad_flag: np.ndarray
 
 
-def _buying_centers(coded: dict[str, Coded], layout: _Layout, data: DataConfig) -> tuple[Coded, np.ndarray | str, list[Coded]]:
+def _buying_centers(coded: dict[str, Coded], layout: _Layout, data: DataConfig) -> tuple[Coded, Coded | str, list[Coded]]:
     """Buying center id per row (key parts joined with ``/``), the column to blame when it is
     missing (the first empty key part), and the parsed key parts. Key parts are joined once
     per distinct combination."""
@@ -348,7 +348,7 @@ def _buying_centers(coded: dict[str, Coded], layout: _Layout, data: DataConfig) 
         missing |= empty
         column[empty] = part_name
     column[~missing] = "buying_center_id"
-    return Coded(codes, joined.where(~missing, "")), column[codes], [Coded(codes, t) for t in key_texts]
+    return Coded(codes, joined.where(~missing, "")), Coded(codes, pd.Series(column)), [Coded(codes, t) for t in key_texts]
 
 
 def _parse(coded: dict[str, Coded], layout: _Layout, variant: Coded, data: DataConfig, rules: IngestConfig) -> _Parsed:
@@ -387,29 +387,29 @@ def _parse(coded: dict[str, Coded], layout: _Layout, variant: Coded, data: DataC
     )  # fmt: skip
 
 
-def _price_problems(coded: dict[str, Coded], layout: _Layout, p: _Parsed) -> tuple[np.ndarray, np.ndarray]:
+def _price_problems(coded: dict[str, Coded], layout: _Layout, p: _Parsed) -> tuple[np.ndarray, Coded]:
     """Rows whose price is blank in every price column, not a number, or overflows with the
-    quantity; and the price column to blame."""
+    quantity; and the price column to blame (per row, as codes of ``layout.price_cols``)."""
     blank = {c: coded[layout.cols[c]].rows(is_blank(coded[layout.cols[c]].uniques)) for c in layout.price_cols}
-    column = np.full(len(p.quantity), layout.price_cols[0], dtype=object)
+    which = np.zeros(len(p.quantity), dtype="int8")
     bad = np.logical_and.reduce(list(blank.values()))
-    for c in reversed(layout.price_cols):
+    for i, c in reversed(list(enumerate(layout.price_cols))):
         wrong = ~blank[c] & np.isnan(p.price[c])
         bad |= wrong
-        column[wrong] = c
+        which[wrong] = i
     bad |= ~np.isfinite(p.net_value) & ~np.isnan(p.quantity)  # finite factors, overflowing product
-    return bad, column
+    return bad, Coded(which, pd.Series(layout.price_cols, dtype=object))
 
 
 def _empty(text: Coded) -> np.ndarray:
     return text.rows((text.uniques == "").to_numpy(dtype=bool))
 
 
-def _checks(coded: dict[str, Coded], layout: _Layout, p: _Parsed, known: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray | str]]:
+def _checks(coded: dict[str, Coded], layout: _Layout, p: _Parsed, known: np.ndarray) -> dict[str, tuple[np.ndarray, Coded | str]]:
     """Every quarantine check of ``REASONS`` after the reader's own: reason -> (failing rows,
     column to blame). Keys are exactly the reasons, in their priority order."""
     bad_price, bad_price_col = _price_problems(coded, layout, p)
-    checks: dict[str, tuple[np.ndarray, np.ndarray | str]] = {
+    checks: dict[str, tuple[np.ndarray, Coded | str]] = {
         "missing order id": (_empty(p.order_id), "order_id"),
         "missing buying center": (_empty(p.buying_center), p.bc_column),
         "missing variant": (_empty(p.variant), "variant_id"),
@@ -524,7 +524,7 @@ def ingest_order_lines(
     for name, (failed, col) in _checks(coded, layout, parsed, variant.rows(variant_pos >= 0)).items():
         hit = failed & active & ~rejected
         reason[hit] = name
-        column[hit] = col[hit] if isinstance(col, np.ndarray) else col
+        column[hit] = col.uniques.to_numpy(dtype=object)[col.codes[hit]] if isinstance(col, Coded) else col
         rejected |= hit
     accepted = active & ~rejected
     texts: dict[str, Coded] = {

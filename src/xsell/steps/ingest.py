@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from xsell.errors import ConfigError, InputDataError, OutputWriteError
@@ -98,13 +99,16 @@ def _date_range(lines: pd.DataFrame) -> dict[str, str | None]:
     return {"date_min": str(dates.min().date()), "date_max": str(dates.max().date())}
 
 
-def _unknown_buying_centers(lines: pd.DataFrame, customers: pd.DataFrame | None) -> pd.DataFrame:
+def _unknown_buying_centers(lines: pd.DataFrame, distinct: pa.Array, customers: pd.DataFrame | None) -> pd.DataFrame:
     """The columns a customer is inferred from, of the lines whose buying center the customer
-    master lacks (all lines without a master)."""
+    master lacks (all lines without a master); ``distinct``: the lines' buying centers."""
     columns = ["buying_center_id", "customer_id", "country"]
     if customers is None:
         return lines[columns]
-    return lines.loc[lookup_positions(lines["buying_center_id"], customers["buying_center_id"]) < 0, columns]
+    unknown = distinct.filter(pa.array(lookup_positions(pd.Series(pd.array(distinct, dtype="str")), customers["buying_center_id"]) < 0))
+    if not len(unknown):
+        return lines.iloc[:0][columns]
+    return lines.loc[pc.is_in(pa.array(lines["buying_center_id"].array), value_set=unknown).to_numpy(zero_copy_only=False), columns]
 
 
 def _concat(frames: list[pd.DataFrame], template: pd.DataFrame) -> pd.DataFrame:
@@ -211,7 +215,7 @@ def run_ingest(cfg: Config) -> IngestSummary:
                     stats.add(lines, result.distinct)
                     if product_master is None:
                         product_lines.append(lines)
-                    customer_lines.append(_unknown_buying_centers(lines, customer_master))
+                    customer_lines.append(_unknown_buying_centers(lines, result.distinct["buying_center_id"], customer_master))
                     rejects.append((result.quarantine, result.excluded))
                     counts.append(result.counts)
                     file_rows.append({"file": str(path), "encoding": encoding, **{k: result.counts[k] for k in COUNT_KEYS}, **_date_range(lines)})
