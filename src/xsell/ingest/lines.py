@@ -120,14 +120,15 @@ class IngestResult:
     """The distinct values of the lines' ``DISTINCT_COLUMNS`` (for ``LineStats.add``)."""
 
 
-def with_provenance(raw: pd.DataFrame, source_file: str) -> pd.DataFrame:
-    """Add ``source_file`` and ``source_row`` (1-based data row) to a freshly read frame."""
+def with_provenance(raw: pd.DataFrame, source_file: str, *, first_row: int = 1) -> pd.DataFrame:
+    """Add ``source_file`` and ``source_row`` (1-based data row; ``first_row`` for the first row
+    of ``raw``, when it is a later batch of the file) to a freshly read frame."""
     clash = [c for c in PROVENANCE if c in raw.columns]
     if clash:
         raise InputDataError(f"source has reserved column(s) {clash}; rename them in the export", file=source_file)
     out = raw.reset_index(drop=True)
     out["source_file"] = pd.Series(source_file, index=out.index, dtype="str")
-    out["source_row"] = np.arange(1, len(out) + 1, dtype="int64")
+    out["source_row"] = np.arange(first_row, first_row + len(out), dtype="int64")
     return out
 
 

@@ -49,7 +49,7 @@ from xsell.ingest.masters import (
 from xsell.ingest.parse import lookup_positions
 from xsell.ingest.summary import COUNT_KEYS, IngestSummary, LineStats, merge_counts, summary_from_stats
 from xsell.io.layout import INGEST_OUTPUTS, Workdir
-from xsell.io.readers import expand_files, read_export
+from xsell.io.readers import expand_files, iter_export, read_export
 from xsell.io.writers import atomic_write, ensure_dir, remove_leftovers, write_csv, write_json, write_parquet, write_symlink
 from xsell.progress import progress, stage
 
@@ -170,6 +170,13 @@ def _write_table(data: pd.DataFrame | _LinesSink, path: Path) -> Path:
     return data.place(path) if isinstance(data, _LinesSink) else write_parquet(data, path)
 
 
+def _merge_ranges(ranges: list[dict[str, str | None]]) -> dict[str, str | None]:
+    """The date range of a file from those of its batches (``_date_range``)."""
+    firsts = [r["date_min"] for r in ranges if r["date_min"] is not None]
+    lasts = [r["date_max"] for r in ranges if r["date_max"] is not None]
+    return {"date_min": min(firsts) if firsts else None, "date_max": max(lasts) if lasts else None}
+
+
 def run_ingest(cfg: Config) -> IngestSummary:
     """Ingest the configured export into the workdir; return the summary (also written as JSON).
 
@@ -201,26 +208,33 @@ def run_ingest(cfg: Config) -> IngestSummary:
         with _LinesSink(staged) as sink:
             for path in progress(files, desc="ingest files", logger=log):
                 with stage(f"ingest: {path.name}", log) as report:
-                    read = read_export(path, cfg.data.csv)
-                    raw = with_provenance(read.frame, str(path))
-                    result = ingest_order_lines(raw, cfg.data, cfg.ingest, product_master, seen_fingerprints=seen, unreadable=read.issues)
-                    encoding = read.encoding
-                    del raw, read
-                    # kept sorted for ``in_sorted``: one sorted run + the new batch, which timsort
-                    # (kind="stable") merges in about linear time
-                    seen = np.sort(np.concatenate([seen, result.fingerprints]), kind="stable")
-                    lines = result.lines
-                    empty = lines.iloc[:0]
-                    sink.write(lines)
-                    stats.add(lines, result.distinct)
-                    if product_master is None:
-                        product_lines.append(lines)
-                    customer_lines.append(_unknown_buying_centers(lines, result.distinct["buying_center_id"], customer_master))
-                    rejects.append((result.quarantine, result.excluded))
-                    counts.append(result.counts)
-                    file_rows.append({"file": str(path), "encoding": encoding, **{k: result.counts[k] for k in COUNT_KEYS}, **_date_range(lines)})
-                    report.counts.update({k: result.counts[k] for k in COUNT_KEYS})
-                    del result, lines
+                    parts: list[dict[str, Any]] = []
+                    ranges: list[dict[str, str | None]] = []
+                    first_row, encoding = 1, None
+                    for read in iter_export(path, cfg.data.csv):  # Parquet in batches of rows, CSV whole
+                        raw = with_provenance(read.frame, str(path), first_row=first_row)
+                        first_row += len(raw)
+                        encoding = read.encoding
+                        result = ingest_order_lines(raw, cfg.data, cfg.ingest, product_master, seen_fingerprints=seen, unreadable=read.issues)
+                        del raw, read
+                        # kept sorted for ``in_sorted``: one sorted run + the new batch, which timsort
+                        # (kind="stable") merges in about linear time
+                        seen = np.sort(np.concatenate([seen, result.fingerprints]), kind="stable")
+                        lines = result.lines
+                        empty = lines.iloc[:0]
+                        sink.write(lines)
+                        stats.add(lines, result.distinct)
+                        if product_master is None:
+                            product_lines.append(lines)
+                        customer_lines.append(_unknown_buying_centers(lines, result.distinct["buying_center_id"], customer_master))
+                        rejects.append((result.quarantine, result.excluded))
+                        parts.append(result.counts)
+                        ranges.append(_date_range(lines))
+                        del result, lines
+                    file_counts = merge_counts(parts)
+                    counts.append(file_counts)
+                    file_rows.append({"file": str(path), "encoding": encoding, **{k: file_counts[k] for k in COUNT_KEYS}, **_merge_ranges(ranges)})
+                    report.counts.update({k: file_counts[k] for k in COUNT_KEYS})
 
         with stage("ingest: masters", log) as report:
             products, product_info = build_product_master(_concat(product_lines, empty), product_master, cfg.data)
