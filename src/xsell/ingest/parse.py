@@ -149,13 +149,9 @@ def parse_country_lists(values: pd.Series) -> pd.Series:
     return pd.Series(np.asarray(canonical, dtype=object)[codes] if len(codes) else [], index=values.index, dtype="str")
 
 
-def _arrow_strings(values: pd.Series) -> pa.Array:
-    return pa.array(values.to_numpy(dtype=object) if values.dtype == object else values, type=pa.large_string(), from_pandas=True)
-
-
 def lookup_positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
     """Position of each value in ``keys`` (first occurrence), ``-1`` where absent. Hash join in Arrow."""
-    needles, haystack = _arrow_strings(values), _arrow_strings(keys)
+    needles, haystack = _arrow_text(values), _arrow_text(keys)
     if len(haystack) <= len(needles):
         return pc.index_in(needles, value_set=haystack).fill_null(-1).to_numpy(zero_copy_only=False).astype("int64")
     # many keys, few values: hash the values instead and look each key up among them (building
@@ -168,13 +164,11 @@ def lookup_positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
     return out[distinct.indices.to_numpy(zero_copy_only=False)]
 
 
-
-
 class Coded:
     """A column dictionary-encoded: its distinct values and, per row, the position of its value.
 
     The value parsers of this module are elementwise, so they run on the distinct values only
-    (``map``) and their results are gathered per row by the codes (``rows``, ``text``): no
+    (``map``) and their results are gathered per row by the codes (``rows``, ``series``, ``arrow``): no
     parsing, and no Python object, per row. ``uniques`` has a RangeIndex; a missing value is one
     of them (NaN / None), so every code is valid.
     """
@@ -231,9 +225,9 @@ def _is_text(values: pd.Series) -> bool:
     return isinstance(values.dtype, pd.StringDtype) or values.dtype == object
 
 
-def _arrow_text(values: pd.Series) -> pa.Array:
-    """A text Series as an Arrow ``large_string`` array (missing -> null)."""
-    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+def _arrow_text(values: pd.Series | np.ndarray | list[str]) -> pa.Array:
+    """Text values as an Arrow ``large_string`` array (missing -> null); an Arrow-backed Series without copying."""
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
         array = pa.array(values.array)
         array = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
         return array.cast(pa.large_string())
@@ -259,5 +253,5 @@ def pair_codes(first: np.ndarray, second: np.ndarray, n_second: int) -> tuple[np
 
 def text_from_codes(uniques: pd.Series | np.ndarray | list[str], codes: np.ndarray, index: pd.Index) -> pd.Series:
     """``uniques[codes]`` as a ``str`` Series, gathered in Arrow (no per-row Python objects)."""
-    labels = _arrow_text(uniques) if isinstance(uniques, pd.Series) else pa.array(np.asarray(uniques, dtype=object), type=pa.large_string(), from_pandas=True)
+    labels = _arrow_text(uniques)
     return pd.Series(pd.array(labels.take(pa.array(np.asarray(codes, dtype="int64"))), dtype="str"), index=index)
