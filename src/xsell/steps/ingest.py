@@ -241,10 +241,7 @@ def run_ingest(cfg: Config) -> IngestSummary:
             products, product_info = build_product_master(_concat(product_lines, empty), product_master, cfg.data)
             customers, customer_info = build_customer_master(_concat(customer_lines, empty), customer_master)
             del product_lines, customer_lines
-            if product_info["inferred"]:
-                log.info("ingest: no product master configured; family, list price and assortment inferred from order lines")
-            if customer_info["inferred"]:
-                log.info("ingest: no customer master configured; buying centers inferred from order lines")
+            log_inferred(product_info, customer_info)
             report.counts.update(products=len(products), customers=len(customers))
 
         summary = summary_from_stats(
@@ -293,6 +290,14 @@ def output_jobs(
         lambda w: table(excluded, w.quarantine / EXCLUDED_FILE),
         lambda w: write_json(summary.to_dict(), w.ingest_summary),
     ]
+
+
+def log_inferred(product_info: dict[str, Any], customer_info: dict[str, Any]) -> None:
+    """Say which master was inferred from the order lines (none configured)."""
+    if product_info["inferred"]:
+        log.info("ingest: no product master configured; family, list price and assortment inferred from order lines")
+    if customer_info["inferred"]:
+        log.info("ingest: no customer master configured; buying centers inferred from order lines")
 
 
 def report_outcome(summary: IngestSummary, cfg: Config, wd: Workdir) -> None:
