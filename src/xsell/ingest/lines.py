@@ -438,10 +438,11 @@ def _assemble(
     variant_codes = p.variant.codes[accepted]
     # the product id depends on the variant and the line's own product id only: decided per distinct pair
     line = coded[cols["product_id"]].map(partial(parse_ids, float_ids=float_ids)) if "product_id" in cols else None
-    pairs, by_variant, by_line = pair_codes(variant_codes, line.codes[accepted] if line else np.zeros_like(variant_codes), len(line.uniques) if line else 1)
+    line_codes = line.codes[accepted] if line is not None else np.zeros_like(variant_codes)
+    pairs, by_variant, by_line = pair_codes(variant_codes, line_codes, len(line.uniques) if line is not None else 1)
     variant = p.variant.uniques.iloc[by_variant].reset_index(drop=True)
     master_product = text_from_codes(products["product_id"], variant_pos[by_variant], variant.index) if products is not None else None
-    line_product = line.uniques.iloc[by_line].reset_index(drop=True) if line else None
+    line_product = line.uniques.iloc[by_line].reset_index(drop=True) if line is not None else None
     weights = np.bincount(pairs, minlength=len(variant))
     product_id, product_source = _product_ids(variant, line_product, master_product, data.variant_to_product, weights)
     is_custom = p.flags[accepted]

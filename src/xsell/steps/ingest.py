@@ -63,7 +63,7 @@ QUARANTINE_FILE = "quarantine.parquet"
 QUARANTINE_CSV = "quarantine.csv"
 EXCLUDED_FILE = "excluded.parquet"
 RENAMED_POINT = "@renamed"
-ORDER_LINES_STAGED = "order_lines.parquet"
+_STAGED_LINES = "order_lines.parquet"
 _GENERATION = re.compile(r"^\d{8}T\d{6}\d{6}Z-\d+$")
 
 
@@ -118,7 +118,7 @@ def _concat(frames: list[pd.DataFrame], template: pd.DataFrame) -> pd.DataFrame:
 
 
 class _LinesSink:
-    """The accepted order lines, written as they come (a Parquet row group per file) into a
+    """The accepted order lines, written as they come (a Parquet row group per batch) into a
     staged file by a background thread: one file's lines are written while the next file is
     parsed, and the lines of all files are never held together. ``place`` moves the file into
     the output generation (see ``output_jobs``)."""
@@ -204,7 +204,7 @@ def run_ingest(cfg: Config) -> IngestSummary:
     product_lines: list[pd.DataFrame] = []
     customer_lines: list[pd.DataFrame] = []
     seen = np.empty(0, dtype="uint64")
-    staged = wd.ingest / f".{ORDER_LINES_STAGED}.tmp-{os.getpid()}"
+    staged = wd.ingest / f".{_STAGED_LINES}.tmp-{os.getpid()}"
     try:
         with _LinesSink(staged) as sink:
             for path in progress(files, desc="ingest files", logger=log):
