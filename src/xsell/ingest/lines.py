@@ -94,6 +94,9 @@ RULE_DUPLICATE = "duplicate line"
 RULE_NON_PRODUCT = "non-product variant"
 EXCLUDE_RULES: tuple[str, ...] = (RULE_DUPLICATE, RULE_NON_PRODUCT)
 
+PRODUCT_COLUMNS_USED: tuple[str, ...] = ("variant_id", "product_id", "is_custom")
+"""The columns of the canonical product master that ``ingest_order_lines`` reads."""
+
 PRODUCT_SOURCES: tuple[str, ...] = ("master", "line", "regex", "self")
 """Where a line's product id came from (``product_id_source`` counts)."""
 

@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 
 from xsell.errors import ConfigError, InputDataError, OutputWriteError
 from xsell.faults import pause_point
-from xsell.ingest.lines import PROVENANCE, REASON_HINTS, ingest_order_lines, with_provenance
+from xsell.ingest.lines import PRODUCT_COLUMNS_USED, PROVENANCE, REASON_HINTS, ingest_order_lines, with_provenance
 from xsell.ingest.masters import (
     MasterResult,
     build_customer_master,
@@ -53,6 +53,7 @@ from xsell.io.layout import INGEST_OUTPUTS, Workdir
 from xsell.io.readers import expand_files, iter_export, read_export
 from xsell.io.writers import atomic_write, ensure_dir, remove_leftovers, write_csv, write_json, write_parquet, write_symlink
 from xsell.progress import progress, stage
+from xsell.schema import ORDER_LINE_COLUMNS
 
 if TYPE_CHECKING:
     from xsell.config import Config
@@ -63,7 +64,7 @@ QUARANTINE_FILE = "quarantine.parquet"
 QUARANTINE_CSV = "quarantine.csv"
 EXCLUDED_FILE = "excluded.parquet"
 RENAMED_POINT = "@renamed"
-_STAGED_LINES = "order_lines.parquet"
+_STAGED_LINES, _STAGED_PRODUCTS = "order_lines.parquet", "products.parquet"
 _GENERATION = re.compile(r"^\d{8}T\d{6}\d{6}Z-\d+$")
 
 
@@ -117,14 +118,31 @@ def _concat(frames: list[pd.DataFrame], template: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else template
 
 
-class _LinesSink:
-    """The accepted order lines, written as they come (a Parquet row group per batch) into a
-    staged file by a background thread: one file's lines are written while the next file is
-    parsed, and the lines of all files are never held together. ``place`` moves the file into
-    the output generation (see ``output_jobs``)."""
+class _StagedFile:
+    """An output file written before its generation folder exists (a temp entry of the ingest
+    folder, removed by the next run if this one is killed); ``place`` moves it into the
+    generation (see ``output_jobs``)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+
+    def place(self, path: Path) -> Path:
+        """Move the staged file to ``path`` (atomically)."""
+        return atomic_write(path, lambda tmp: os.replace(self.path, tmp))
+
+
+def _fresh(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class _LinesSink(_StagedFile):
+    """The accepted order lines, written as they come (a Parquet row group per batch) into a
+    staged file by a background thread: one file's lines are written while the next file is
+    parsed, and the lines of all files are never held together."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-lines")
         self._pending: Future[None] | None = None
         self._writer: pq.ParquetWriter | None = None
@@ -140,8 +158,7 @@ class _LinesSink:
     def _write(self, lines: pd.DataFrame) -> None:
         table = pa.Table.from_pandas(lines, preserve_index=False)  # as DataFrame.to_parquet(index=False)
         if self._writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._writer = pq.ParquetWriter(self.path, table.schema)
+            self._writer = pq.ParquetWriter(_fresh(self.path), table.schema)
         elif not table.schema.equals(self._writer.schema):
             table = table.cast(self._writer.schema)
         self._writer.write_table(table)
@@ -162,13 +179,10 @@ class _LinesSink:
             if self._writer is not None:
                 self._writer.close()
 
-    def place(self, path: Path) -> Path:
-        """Move the written lines to ``path`` (atomically)."""
-        return atomic_write(path, lambda tmp: os.replace(self.path, tmp))
 
 
-def _write_table(data: pd.DataFrame | _LinesSink, path: Path) -> Path:
-    return data.place(path) if isinstance(data, _LinesSink) else write_parquet(data, path)
+def _write_table(data: pd.DataFrame | _StagedFile, path: Path) -> Path:
+    return data.place(path) if isinstance(data, _StagedFile) else write_parquet(data, path)
 
 
 def _merge_ranges(ranges: list[dict[str, str | None]]) -> dict[str, str | None]:
@@ -190,9 +204,19 @@ def run_ingest(cfg: Config) -> IngestSummary:
 
         return run_spark_ingest(cfg)
     wd, files, product_file, customer_file = prepare_inputs(cfg)
-    masters = [m for m in (product_file, customer_file) if m is not None]
-    product_master = product_file.master if product_file else None
+    quarantined_masters = [m.quarantine for m in (product_file, customer_file) if m is not None]
     customer_master = customer_file.master if customer_file else None
+    staged_products = _StagedFile(wd.ingest / f".{_STAGED_PRODUCTS}.tmp-{os.getpid()}")
+    product_master, products_early = None, None
+    if product_file is not None:
+        # with a product master no line adds a product (a variant it lacks is quarantined): the
+        # canonical products are the master's, written now, and the lines need only its ids and
+        # custom flag, so its text columns are not held while the order lines are read
+        products_early = build_product_master(pd.DataFrame({c: pd.Series(dtype="str") for c in ORDER_LINE_COLUMNS}), product_file.master, cfg.data)
+        products_early[0].to_parquet(_fresh(staged_products.path), index=False)
+        product_master = product_file.master[list(PRODUCT_COLUMNS_USED)]
+        products_early = (len(products_early[0]), products_early[1])
+        product_file = product_file._replace(master=product_master)
 
     counts: list[dict[str, Any]] = []
     file_rows: list[dict[str, Any]] = []
@@ -238,11 +262,16 @@ def run_ingest(cfg: Config) -> IngestSummary:
                     report.counts.update({k: file_counts[k] for k in COUNT_KEYS})
 
         with stage("ingest: masters", log) as report:
-            products, product_info = build_product_master(_concat(product_lines, empty), product_master, cfg.data)
+            products: pd.DataFrame | _StagedFile
+            if products_early is None:
+                products, product_info = build_product_master(_concat(product_lines, empty), product_master, cfg.data)
+                n_products = len(products)
+            else:
+                products, (n_products, product_info) = staged_products, products_early
             customers, customer_info = build_customer_master(_concat(customer_lines, empty), customer_master)
             del product_lines, customer_lines
             log_inferred(product_info, customer_info)
-            report.counts.update(products=len(products), customers=len(customers))
+            report.counts.update(products=n_products, customers=len(customers))
 
         summary = summary_from_stats(
             merge_counts(counts),
@@ -253,12 +282,13 @@ def run_ingest(cfg: Config) -> IngestSummary:
             max_rejected_share=cfg.ingest.max_rejected_share,
         )
         with stage("ingest: write", log) as report:
-            quarantine = _stack_rejects([q for q, _ in rejects] + [m.quarantine for m in masters], ("reason", "column", "value"))
+            quarantine = _stack_rejects([q for q, _ in rejects] + quarantined_masters, ("reason", "column", "value"))
             excluded = _stack_rejects([e for _, e in rejects], ("rule", "column", "value", "pattern"))
             _write_generation(wd, output_jobs(summary, lines=sink, products=products, customers=customers, quarantine=quarantine, excluded=excluded, table=_write_table))
             report.counts.update(lines=summary.rows_accepted, quarantined=len(quarantine), excluded=len(excluded))
     finally:
         staged.unlink(missing_ok=True)
+        staged_products.path.unlink(missing_ok=True)
     report_outcome(summary, cfg, wd)
     return summary
 
@@ -275,7 +305,7 @@ def prepare_inputs(cfg: Config) -> tuple[Workdir, list[Path], MasterResult | Non
 
 
 def output_jobs(
-    summary: IngestSummary, *, lines: Any, products: pd.DataFrame, customers: pd.DataFrame, quarantine: Any, excluded: Any,
+    summary: IngestSummary, *, lines: Any, products: pd.DataFrame | _StagedFile, customers: pd.DataFrame, quarantine: Any, excluded: Any,
     table: Callable[[Any, Path], Path] = write_parquet, csv: Callable[[Any, Path], Path] = write_csv,
 ) -> list[Callable[[Workdir], Path]]:
     """The writers of one ingest generation, the layout of both backends: ``table`` writes the
@@ -283,7 +313,7 @@ def output_jobs(
     ``csv`` the quarantine CSV; masters and summary are written alike."""
     return [
         lambda w: table(lines, w.order_lines),
-        lambda w: write_parquet(products, w.products),
+        lambda w: _write_table(products, w.products),
         lambda w: write_parquet(customers, w.customers),
         lambda w: table(quarantine, w.quarantine / QUARANTINE_FILE),
         lambda w: csv(quarantine, w.quarantine / QUARANTINE_CSV),
