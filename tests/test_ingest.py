@@ -506,3 +506,49 @@ def test_reader_keeps_empty_strings_and_reserved_columns_fail(tmp_path):
     assert frame.iloc[0].tolist() == ["", "NA", "1"]
     with pytest.raises(InputDataError, match="reserved"):
         with_provenance(frame, str(path))
+
+
+# -- reading in batches, encoded lookups ---------------------------------------------------------------------
+def test_parquet_read_in_batches_gives_the_same_outputs(tmp_path, monkeypatch):
+    """A Parquet export is ingested batch by batch (memory bounded by the batch): lines,
+    quarantine, excluded rows (duplicates across batches included) and summary equal those of
+    one batch per file, with the source rows numbered through the file."""
+    import xsell.io.readers as readers
+    from conftest import DEMO_CONFIG
+    from xsell.config import config_from_dict, deep_merge, read_yaml
+    from xsell.demo.generate import write_demo_data
+
+    demo = tmp_path / "demo"
+    write_demo_data(demo, scale="tiny", seed=42)
+    csv = read_yaml(DEMO_CONFIG)["data"]["csv"]
+    options = make_config(tmp_path, {"order_lines": "x", "csv": csv}).data.csv
+    frames = [read_export(p, options).frame for p in sorted((demo / "order_lines").iterdir())]
+    parquet = tmp_path / "lines.parquet"
+    pd.concat(frames, ignore_index=True).to_parquet(parquet, index=False)
+    outputs = {}
+    for batch in (None, 997):
+        if batch:
+            monkeypatch.setattr(readers, "BATCH_ROWS", batch)
+        work = tmp_path / f"work-{batch}"
+        data = {"order_lines": str(parquet), "products": str(demo / "products.csv"), "customers": str(demo / "customers.csv")}
+        cfg = config_from_dict(deep_merge(read_yaml(DEMO_CONFIG), {"workdir": str(work), "data": data}), base_dir=DEMO_CONFIG.parent)
+        outputs[batch] = (run_ingest(cfg).to_dict(), *read_outputs(work))
+    (whole, *tables), (batched, *batched_tables) = outputs[None], outputs[997]
+    assert whole["rows_read"] > 3 * 997 and whole["excluded_by_rule"]["duplicate line"] > 0
+    assert batched == whole
+    for expected, got in zip(tables, batched_tables, strict=True):
+        pd.testing.assert_frame_equal(got, expected)
+    assert tables[0]["source_row"].max() > 997
+
+
+def test_lookup_positions_hashes_either_side_alike():
+    """The first position of each value among the keys, -1 when absent, whichever side is
+    larger (the smaller one is hashed); repeated keys and values, missing values."""
+    from xsell.ingest.parse import lookup_positions
+
+    keys = pd.Series(["b", "a", "c", "a", None, "d"], dtype="str")
+    values = pd.Series(["a", "x", "a", "d", None, "b"], dtype="str")
+    expected = [1, -1, 1, 5, 4, 0]
+    assert lookup_positions(values, keys).tolist() == expected  # as many values as keys
+    assert lookup_positions(values.iloc[:2], keys).tolist() == expected[:2]  # fewer values than keys
+    assert lookup_positions(pd.concat([values] * 3, ignore_index=True), keys).tolist() == expected * 3

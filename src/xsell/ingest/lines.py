@@ -34,20 +34,24 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from xsell.errors import InputDataError
 from xsell.ingest.config import MAPPABLE_ORDER_LINE_COLUMNS
 from xsell.ingest.mapping import resolve_columns, resolve_key_parts
 from xsell.ingest.parse import (
+    Coded,
     as_text,
     is_blank,
     lookup_positions,
+    pair_codes,
     parse_dates,
     parse_flags,
     parse_ids,
     parse_numbers,
     text_from_codes,
 )
+from xsell.ingest.summary import DISTINCT_COLUMNS
 from xsell.io.readers import READ_REASONS
 from xsell.schema import ALL_COUNTRIES, ORDER_LINE_COLUMNS
 
@@ -90,6 +94,9 @@ RULE_DUPLICATE = "duplicate line"
 RULE_NON_PRODUCT = "non-product variant"
 EXCLUDE_RULES: tuple[str, ...] = (RULE_DUPLICATE, RULE_NON_PRODUCT)
 
+PRODUCT_COLUMNS_USED: tuple[str, ...] = ("variant_id", "product_id", "is_custom")
+"""The columns of the canonical product master that ``ingest_order_lines`` reads."""
+
 PRODUCT_SOURCES: tuple[str, ...] = ("master", "line", "regex", "self")
 """Where a line's product id came from (``product_id_source`` counts)."""
 
@@ -112,22 +119,39 @@ class IngestResult:
     """rows_read/accepted/quarantined/excluded, quarantined_by_reason, excluded_by_rule, ..."""
     fingerprints: np.ndarray = field(repr=False)
     """uint64 hashes of this batch's non-duplicate rows; pass them on to the next file."""
+    distinct: dict[str, pa.Array] = field(default_factory=dict, repr=False)
+    """The distinct values of the lines' ``DISTINCT_COLUMNS`` (for ``LineStats.add``)."""
 
 
-def with_provenance(raw: pd.DataFrame, source_file: str) -> pd.DataFrame:
-    """Add ``source_file`` and ``source_row`` (1-based data row) to a freshly read frame."""
+def with_provenance(raw: pd.DataFrame, source_file: str, *, first_row: int = 1) -> pd.DataFrame:
+    """Add ``source_file`` and ``source_row`` (1-based data row; ``first_row`` for the first row
+    of ``raw``, when it is a later batch of the file) to a freshly read frame."""
     clash = [c for c in PROVENANCE if c in raw.columns]
     if clash:
         raise InputDataError(f"source has reserved column(s) {clash}; rename them in the export", file=source_file)
     out = raw.reset_index(drop=True)
     out["source_file"] = pd.Series(source_file, index=out.index, dtype="str")
-    out["source_row"] = np.arange(1, len(out) + 1, dtype="int64")
+    out["source_row"] = np.arange(first_row, first_row + len(out), dtype="int64")
     return out
 
 
 def row_fingerprints(raw: pd.DataFrame, columns: list[str]) -> np.ndarray:
     """uint64 hash of each row's values in ``columns`` (sorted by name, so layout order is irrelevant)."""
-    return pd.util.hash_pandas_object(raw[sorted(columns)], index=False).to_numpy()
+    return _fingerprints({c: Coded.encode(raw[c]) for c in columns})
+
+
+_HASH_MULTIPLIER = np.uint64(0x100000001B3)
+
+
+def _fingerprints(coded: dict[str, Coded]) -> np.ndarray:
+    """``row_fingerprints`` of dictionary-encoded columns: each distinct value is hashed once
+    (pandas' value hash), the per-row hashes of the columns are combined in name order."""
+    out: np.ndarray | None = None
+    for name in sorted(coded):
+        column = coded[name]
+        hashes = column.rows(pd.util.hash_array(column.uniques.to_numpy(), categorize=False))
+        out = hashes if out is None else (out * _HASH_MULTIPLIER) ^ hashes
+    return out if out is not None else np.empty(0, dtype="uint64")
 
 
 def _source_name(raw: pd.DataFrame) -> str:
@@ -135,17 +159,15 @@ def _source_name(raw: pd.DataFrame) -> str:
     return ", ".join(str(n) for n in names[:3]) + (" ..." if len(names) > 3 else "") or "<order lines>"
 
 
-def _first_match(values: pd.Series, patterns: list[str]) -> pd.Series:
-    """Per value: the first pattern that full-matches it ("" if none). Evaluated on unique values."""
-    codes, uniques = pd.factorize(values)
-    labels = np.full(len(uniques), "", dtype=object)
-    remaining = np.ones(len(uniques), dtype=bool)
-    unique_series = pd.Series(uniques, dtype="str")
+def _first_match(values: pd.Series, patterns: list[str]) -> np.ndarray:
+    """Per distinct value: the first pattern that full-matches it ("" if none)."""
+    labels = np.full(len(values), "", dtype=object)
+    remaining = np.ones(len(values), dtype=bool)
     for pattern in patterns:
-        hit = unique_series.str.fullmatch(pattern).to_numpy(dtype=bool) & remaining
+        hit = values.str.fullmatch(pattern).to_numpy(dtype=bool) & remaining
         labels[hit] = pattern
         remaining &= ~hit
-    return text_from_codes(labels, codes, values.index)
+    return labels
 
 
 def variant_products(variants: pd.Series, regex: str | None) -> tuple[pd.Series, np.ndarray]:
@@ -163,11 +185,13 @@ def variant_products(variants: pd.Series, regex: str | None) -> tuple[pd.Series,
 
 
 def _product_ids(
-    variant: pd.Series, line_product: pd.Series | None, master_product: pd.Series | None, regex: str | None
+    variant: pd.Series, line_product: pd.Series | None, master_product: pd.Series | None, regex: str | None,
+    weights: np.ndarray,
 ) -> tuple[pd.Series, dict[str, int]]:
-    """Product id per line and how many lines each source decided (see ``PRODUCT_SOURCES``).
+    """Product id per distinct (variant, line product) and how many lines each source decided
+    (see ``PRODUCT_SOURCES``); ``weights``: the number of lines of each.
 
-    ``master_product``: the product master's product id of each line's variant (``""`` = none).
+    ``master_product``: the product master's product id of each variant (``""`` = none).
     """
     out, from_regex = variant_products(variant, regex)
     from_master = np.zeros(len(variant), dtype=bool)
@@ -179,12 +203,8 @@ def _product_ids(
         from_line = ~from_master & (line_product != "").to_numpy()
         out = out.where(~from_line, line_product)
     from_regex &= ~from_master & ~from_line
-    counts = {
-        "master": int(from_master.sum()),
-        "line": int(from_line.sum()),
-        "regex": int(from_regex.sum()),
-        "self": int(len(variant) - from_master.sum() - from_line.sum() - from_regex.sum()),
-    }
+    counts = {name: int(weights[mask].sum()) for name, mask in (("master", from_master), ("line", from_line), ("regex", from_regex))}
+    counts["self"] = int(weights.sum()) - sum(counts.values())
     return out.astype("str"), counts
 
 
@@ -255,22 +275,24 @@ def _layout(raw: pd.DataFrame, data: DataConfig) -> _Layout:
     return _Layout(file, source_cols, cols, key_cols, [c for c in ("unit_price", "net_value") if c in cols])
 
 
+
 @dataclass(frozen=True)
 class _Exclusions:
     """Rule 1 and 2 of the module docstring, per row."""
 
     duplicate: np.ndarray
     non_product: np.ndarray
-    matched_pattern: pd.Series
+    matched_pattern: np.ndarray
+    """Per distinct variant (``variant.uniques``): the exclusion pattern it matches, or ``""``."""
     kept_fingerprints: np.ndarray
 
 
 def _exclusions(
-    raw: pd.DataFrame, layout: _Layout, variant: pd.Series, rules: IngestConfig, flagged: np.ndarray, seen: np.ndarray | None
+    coded: dict[str, Coded], variant: Coded, rules: IngestConfig, flagged: np.ndarray, seen: np.ndarray | None
 ) -> _Exclusions:
-    n = len(raw)
+    n = len(flagged)
     if rules.drop_duplicates:
-        fingerprints = row_fingerprints(raw, layout.source_cols)
+        fingerprints = _fingerprints(coded)
         duplicate = pd.Series(fingerprints).duplicated().to_numpy()
         if seen is not None and len(seen):
             if not np.all(seen[:-1] <= seen[1:]):
@@ -280,106 +302,127 @@ def _exclusions(
         kept = fingerprints[~duplicate & ~flagged]
     else:
         duplicate, kept = np.zeros(n, dtype=bool), np.empty(0, dtype="uint64")
-    matched = _first_match(variant, rules.exclude_variant_patterns)
-    non_product = (matched != "").to_numpy() & ~duplicate & ~flagged
+    matched = _first_match(variant.uniques, rules.exclude_variant_patterns)
+    non_product = variant.rows(matched != "") & ~duplicate & ~flagged
     return _Exclusions(duplicate, non_product, matched, kept)
 
 
 @dataclass(frozen=True)
 class _Parsed:
-    """Every canonical value of every row (garbage where the row will be quarantined)."""
+    """Every canonical value of every row (garbage where the row will be quarantined): text
+    columns dictionary-encoded, numbers and dates as arrays."""
 
-    order_id: pd.Series
-    variant: pd.Series
-    buying_center: pd.Series
-    bc_column: np.ndarray
+    order_id: Coded
+    variant: Coded
+    buying_center: Coded
+    bc_column: Coded | str
     """Which column a missing buying center is reported under (a key part, or buying_center_id)."""
-    key_texts: list[pd.Series]
-    order_date: pd.Series
+    key_texts: list[Coded]
+    order_date: np.ndarray
     date_range: np.ndarray
-    quantity: pd.Series
-    price: dict[str, pd.Series]
+    quantity: np.ndarray
+    price: dict[str, np.ndarray]
     is_return: np.ndarray
-    signed_qty: pd.Series
-    unit_price: pd.Series
-    net_value: pd.Series
-    flags: pd.Series
+    signed_qty: np.ndarray
+    unit_price: np.ndarray
+    net_value: np.ndarray
+    flags: np.ndarray
     bad_flag: np.ndarray
 
 
-def _buying_centers(raw: pd.DataFrame, layout: _Layout, data: DataConfig) -> tuple[pd.Series, np.ndarray, list[pd.Series]]:
+def _buying_centers(coded: dict[str, Coded], layout: _Layout, data: DataConfig) -> tuple[Coded, Coded | str, list[Coded]]:
     """Buying center id per row (key parts joined with ``/``), the column to blame when it is
-    missing (the first empty key part), and the parsed key parts."""
-    n, float_ids = len(raw), data.normalize_float_ids
+    missing (the first empty key part), and the parsed key parts. Key parts are joined once
+    per distinct combination."""
+    ids = partial(parse_ids, float_ids=data.normalize_float_ids)
     if not layout.key_cols:
-        return parse_ids(raw[layout.cols["buying_center_id"]], float_ids=float_ids), np.full(n, "buying_center_id", dtype=object), []
-    key_texts = [parse_ids(raw[c], float_ids=float_ids) for c in layout.key_cols]
+        return coded[layout.cols["buying_center_id"]].map(ids), "buying_center_id", []
+    parts = [coded[c].map(ids) for c in layout.key_cols]
+    codes = parts[0].codes
+    index = [np.arange(len(parts[0].uniques))]  # per distinct combination: the code of each part
+    for part in parts[1:]:
+        codes, first, second = pair_codes(codes, part.codes, len(part.uniques))
+        index = [i[first] for i in index] + [second]
+    key_texts = [part.uniques.iloc[i].reset_index(drop=True) for part, i in zip(parts, index, strict=True)]
     joined = key_texts[0].str.cat(key_texts[1:], sep="/") if len(key_texts) > 1 else key_texts[0]
-    missing = np.zeros(n, dtype=bool)
-    column = np.full(n, "", dtype=object)
-    for part_name, part in zip(reversed(data.buying_center_key or []), reversed(key_texts)):  # first empty part wins
-        empty = (part == "").to_numpy()
+    missing = np.zeros(len(joined), dtype=bool)
+    column = np.full(len(joined), "", dtype=object)
+    for part_name, part_text in zip(reversed(data.buying_center_key or []), reversed(key_texts)):  # first empty part wins
+        empty = (part_text == "").to_numpy()
         missing |= empty
         column[empty] = part_name
     column[~missing] = "buying_center_id"
-    return joined.where(~missing, ""), column, key_texts
+    return Coded(codes, joined.where(~missing, "")), Coded(codes, pd.Series(column)), [Coded(codes, t) for t in key_texts]
 
 
-def _parse(raw: pd.DataFrame, layout: _Layout, variant: pd.Series, data: DataConfig, rules: IngestConfig) -> _Parsed:
-    cols, n = layout.cols, len(raw)
-    order_id = parse_ids(raw[cols["order_id"]], float_ids=data.normalize_float_ids)
-    buying_center, bc_column, key_texts = _buying_centers(raw, layout, data)
-    order_date, date_range = parse_dates(raw[cols["order_date"]], date_format=data.csv.date_format, dayfirst=data.csv.dayfirst)
-    numbers = partial(parse_numbers, decimal=data.csv.decimal, thousands=data.csv.thousands)
-    quantity = numbers(raw[cols["quantity"]])
-    price = {c: numbers(raw[cols[c]]) for c in layout.price_cols}
+def _parse(coded: dict[str, Coded], layout: _Layout, variant: Coded, data: DataConfig, rules: IngestConfig) -> _Parsed:
+    cols, n = layout.cols, len(variant)
+    order_id = coded[cols["order_id"]].map(partial(parse_ids, float_ids=data.normalize_float_ids))
+    buying_center, bc_column, key_texts = _buying_centers(coded, layout, data)
+    dates = coded[cols["order_date"]]
+    day, sign = parse_dates(dates.uniques, date_format=data.csv.date_format, dayfirst=data.csv.dayfirst)
+    order_date, date_range = dates.rows(day.to_numpy()), dates.rows(sign)
+
+    def numbers(col: str) -> np.ndarray:
+        column = coded[cols[col]]
+        return column.rows(parse_numbers(column.uniques, decimal=data.csv.decimal, thousands=data.csv.thousands).to_numpy())
+
+    quantity = numbers("quantity")
+    price = {c: numbers(c) for c in layout.price_cols}
     prefixes = tuple(rules.return_order_prefixes)
-    is_return = (quantity < 0).to_numpy() | (order_id.str.startswith(prefixes).to_numpy() if prefixes else False)
-    signed_qty = quantity.where(~is_return, -quantity.abs())
-    if "unit_price" in price:
-        unit_price = price["unit_price"]
-    else:  # derive from net value; a return's price is positive whatever signs the ERP wrote
-        net, nonzero = price["net_value"], quantity.where(quantity != 0)
-        unit_price = (net / nonzero).where(~is_return, net.abs() / nonzero.abs())
-    net_value = price["net_value"].where(~is_return, -price["net_value"].abs()) if "net_value" in price else signed_qty * unit_price
+    is_return = (quantity < 0) | (order_id.rows(order_id.uniques.str.startswith(prefixes).to_numpy(dtype=bool)) if prefixes else False)
+    signed_qty = np.where(~is_return, quantity, -np.abs(quantity))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if "unit_price" in price:
+            unit_price = price["unit_price"]
+        else:  # derive from net value; a return's price is positive whatever signs the ERP wrote
+            net, nonzero = price["net_value"], np.where(quantity != 0, quantity, np.nan)
+            unit_price = np.where(~is_return, net / nonzero, np.abs(net) / np.abs(nonzero))
+        net_value = np.where(~is_return, price["net_value"], -np.abs(price["net_value"])) if "net_value" in price else signed_qty * unit_price
     if "is_custom" in cols:
-        flags, bad_flag = parse_flags(raw[cols["is_custom"]], true_values=data.csv.true_values, false_values=data.csv.false_values)
+        column = coded[cols["is_custom"]]
+        flags, bad_flag = parse_flags(column.uniques, true_values=data.csv.true_values, false_values=data.csv.false_values)
+        flags, bad_flag = column.rows(flags.to_numpy(dtype=bool)), column.rows(bad_flag)
     else:
-        flags, bad_flag = pd.Series(False, index=raw.index, dtype="bool"), np.zeros(n, dtype=bool)
+        flags, bad_flag = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     return _Parsed(
         order_id, variant, buying_center, bc_column, key_texts, order_date, date_range, quantity, price,
         is_return, signed_qty, unit_price, net_value, flags, bad_flag,
     )  # fmt: skip
 
 
-def _price_problems(raw: pd.DataFrame, layout: _Layout, p: _Parsed) -> tuple[np.ndarray, np.ndarray]:
+def _price_problems(coded: dict[str, Coded], layout: _Layout, p: _Parsed) -> tuple[np.ndarray, Coded]:
     """Rows whose price is blank in every price column, not a number, or overflows with the
-    quantity; and the price column to blame."""
-    blank = {c: is_blank(raw[layout.cols[c]]) for c in layout.price_cols}
-    column = np.full(len(raw), layout.price_cols[0], dtype=object)
+    quantity; and the price column to blame (per row, as codes of ``layout.price_cols``)."""
+    blank = {c: coded[layout.cols[c]].rows(is_blank(coded[layout.cols[c]].uniques)) for c in layout.price_cols}
+    which = np.zeros(len(p.quantity), dtype="int8")
     bad = np.logical_and.reduce(list(blank.values()))
-    for c in reversed(layout.price_cols):
-        wrong = ~blank[c] & p.price[c].isna().to_numpy()
+    for i, c in reversed(list(enumerate(layout.price_cols))):
+        wrong = ~blank[c] & np.isnan(p.price[c])
         bad |= wrong
-        column[wrong] = c
-    bad |= ~np.isfinite(p.net_value.to_numpy()) & p.quantity.notna().to_numpy()  # finite factors, overflowing product
-    return bad, column
+        which[wrong] = i
+    bad |= ~np.isfinite(p.net_value) & ~np.isnan(p.quantity)  # finite factors, overflowing product
+    return bad, Coded(which, pd.Series(layout.price_cols, dtype=object))
 
 
-def _checks(raw: pd.DataFrame, layout: _Layout, p: _Parsed, known: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray | str]]:
+def _empty(text: Coded) -> np.ndarray:
+    return text.rows((text.uniques == "").to_numpy(dtype=bool))
+
+
+def _checks(coded: dict[str, Coded], layout: _Layout, p: _Parsed, known: np.ndarray) -> dict[str, tuple[np.ndarray, Coded | str]]:
     """Every quarantine check of ``REASONS`` after the reader's own: reason -> (failing rows,
     column to blame). Keys are exactly the reasons, in their priority order."""
-    bad_price, bad_price_col = _price_problems(raw, layout, p)
-    checks: dict[str, tuple[np.ndarray, np.ndarray | str]] = {
-        "missing order id": ((p.order_id == "").to_numpy(), "order_id"),
-        "missing buying center": ((p.buying_center == "").to_numpy(), p.bc_column),
-        "missing variant": ((p.variant == "").to_numpy(), "variant_id"),
+    bad_price, bad_price_col = _price_problems(coded, layout, p)
+    checks: dict[str, tuple[np.ndarray, Coded | str]] = {
+        "missing order id": (_empty(p.order_id), "order_id"),
+        "missing buying center": (_empty(p.buying_center), p.bc_column),
+        "missing variant": (_empty(p.variant), "variant_id"),
         "unknown variant": (~known, "variant_id"),
-        "unparseable date": (p.order_date.isna().to_numpy() & (p.date_range == 0), "order_date"),
+        "unparseable date": (np.isnat(p.order_date) & (p.date_range == 0), "order_date"),
         "date out of range": (p.date_range != 0, "order_date"),
-        "non-numeric quantity": (p.quantity.isna().to_numpy(), "quantity"),
+        "non-numeric quantity": (np.isnan(p.quantity), "quantity"),
         "non-numeric price": (bad_price, bad_price_col),
-        "negative price": ((p.unit_price < 0).to_numpy(), layout.price_cols[0]),
+        "negative price": (p.unit_price < 0, layout.price_cols[0]),
         "unrecognised flag": (p.bad_flag, "is_custom"),
     }
     assert tuple(checks) == REASONS[len(READ_REASONS):], "the checks must follow REASONS"
@@ -387,52 +430,69 @@ def _checks(raw: pd.DataFrame, layout: _Layout, p: _Parsed, known: np.ndarray) -
 
 
 def _assemble(
-    raw: pd.DataFrame, layout: _Layout, p: _Parsed, accepted: np.ndarray, products: pd.DataFrame | None,
-    master_pos: np.ndarray, data: DataConfig,
-) -> tuple[pd.DataFrame, dict[str, int]]:
-    """The accepted rows as canonical lines (``ORDER_LINE_COLUMNS``), and the product-id sources."""
+    coded: dict[str, Coded], raw: pd.DataFrame, layout: _Layout, p: _Parsed, accepted: np.ndarray,
+    products: pd.DataFrame | None, variant_pos: np.ndarray, data: DataConfig,
+) -> tuple[pd.DataFrame, dict[str, int], dict[str, pa.Array]]:
+    """The accepted rows as canonical lines (``ORDER_LINE_COLUMNS``), the product-id sources and
+    the distinct values of ``DISTINCT_COLUMNS``.
+    Text columns are gathered from their distinct values in Arrow; ``variant_pos``: the product
+    master row of each distinct variant (-1 = none)."""
     cols, float_ids = layout.cols, data.normalize_float_ids
-    variant = p.variant[accepted]
-    line_product = parse_ids(raw.loc[accepted, cols["product_id"]], float_ids=float_ids) if "product_id" in cols else None
-    master_product = text_from_codes(products["product_id"], master_pos[accepted], variant.index) if products is not None else None
-    product_id, product_source = _product_ids(variant, line_product, master_product, data.variant_to_product)
+    variant_codes = p.variant.codes[accepted]
+    # the product id depends on the variant and the line's own product id only: decided per distinct pair
+    line = coded[cols["product_id"]].map(partial(parse_ids, float_ids=float_ids)) if "product_id" in cols else None
+    line_codes = line.codes[accepted] if line is not None else np.zeros_like(variant_codes)
+    pairs, by_variant, by_line = pair_codes(variant_codes, line_codes, len(line.uniques) if line is not None else 1)
+    variant = p.variant.uniques.iloc[by_variant].reset_index(drop=True)
+    master_product = text_from_codes(products["product_id"], variant_pos[by_variant], variant.index) if products is not None else None
+    line_product = line.uniques.iloc[by_line].reset_index(drop=True) if line is not None else None
+    weights = np.bincount(pairs, minlength=len(variant))
+    product_id, product_source = _product_ids(variant, line_product, master_product, data.variant_to_product, weights)
     is_custom = p.flags[accepted]
     if products is not None and "is_custom" in products.columns:
-        is_custom = is_custom | products["is_custom"].to_numpy(dtype=bool)[master_pos[accepted]]
-    bc = p.buying_center[accepted]
+        is_custom = is_custom | products["is_custom"].to_numpy(dtype=bool)[variant_pos[variant_codes]]
+    def rows(column: Coded) -> Coded:
+        return Coded(column.codes[accepted], column.uniques)
 
-    def text_or(name: str, default: pd.Series | str) -> pd.Series:
+    bc = rows(p.buying_center)
+
+    def text_or(name: str, default: Coded | str, strip: bool = False) -> Coded:
         """Canonical text column ``name`` of the accepted rows; empty or unmapped -> ``default``."""
         if name not in cols:
-            return pd.Series(default, index=bc.index, dtype="str")
-        values = raw.loc[accepted, cols[name]]
-        text = parse_ids(values, float_ids=float_ids) if name in ID_COLUMNS else as_text(values)
-        return text.where(text != "", default)
+            return Coded(np.zeros(len(bc), dtype="int64"), pd.Series([default], dtype="str")) if isinstance(default, str) else default
+        column = rows(coded[cols[name]])
+        text = parse_ids(column.uniques, float_ids=float_ids) if name in ID_COLUMNS else as_text(column.uniques)
+        if isinstance(default, str):
+            text = text.where(text != "", default)
+            return Coded(column.codes, text.str.strip() if strip else text)
+        empty = column.rows((text == "").to_numpy(dtype=bool))
+        return Coded(np.where(empty, len(text) + default.codes, column.codes), pd.concat([text, default.uniques], ignore_index=True))
 
-    lines = pd.DataFrame(
-        {
-            "order_id": p.order_id[accepted], "order_line": text_or("order_line", ""), "order_date": p.order_date[accepted],
-            "buying_center_id": bc, "customer_id": text_or("customer_id", bc), "country": text_or("country", ALL_COUNTRIES),
-            "variant_id": variant, "product_id": product_id, "quantity": p.signed_qty[accepted],
-            "unit_price": p.unit_price[accepted], "net_value": p.net_value[accepted], "currency": text_or("currency", ""),
-            "description": text_or("description", "").str.strip(), "is_custom": is_custom.astype("bool"),
-            "is_return": pd.Series(p.is_return[accepted], index=variant.index, dtype="bool"),
-            "source_file": raw.loc[accepted, "source_file"].astype("str"), "source_row": raw.loc[accepted, "source_row"].astype("int64"),
-        },  # fmt: skip
-        columns=list(ORDER_LINE_COLUMNS),
-    ).reset_index(drop=True)
-    for c in ("order_id", "order_line", "buying_center_id", "customer_id", "country", "variant_id", "product_id", "currency", "description"):
-        lines[c] = lines[c].astype("str")
-    return lines, product_source
+    texts = {
+        "order_id": rows(p.order_id), "order_line": text_or("order_line", ""), "buying_center_id": bc,
+        "customer_id": text_or("customer_id", bc), "country": text_or("country", ALL_COUNTRIES), "variant_id": rows(p.variant),
+        "product_id": Coded(pairs, product_id), "currency": text_or("currency", ""),
+        "description": text_or("description", "", strip=True), "source_file": rows(Coded.encode(raw["source_file"])),
+    }  # fmt: skip
+    values = {
+        "order_date": p.order_date[accepted].astype("datetime64[ns]"), "quantity": p.signed_qty[accepted],
+        "unit_price": p.unit_price[accepted], "net_value": p.net_value[accepted], "is_custom": is_custom.astype("bool"),
+        "is_return": p.is_return[accepted].astype("bool"), "source_row": raw["source_row"].to_numpy(dtype="int64")[accepted],
+    }  # fmt: skip
+    lines = pd.DataFrame({c: pd.array(texts[c].arrow(), dtype="str") if c in texts else values[c] for c in ORDER_LINE_COLUMNS}, columns=list(ORDER_LINE_COLUMNS))
+    distinct = {c: texts[c].present() for c in DISTINCT_COLUMNS}
+    return lines, product_source, distinct
 
 
-def _excluded_frame(raw: pd.DataFrame, layout: _Layout, ex: _Exclusions, variant: pd.Series) -> pd.DataFrame:
+def _excluded_frame(raw: pd.DataFrame, layout: _Layout, ex: _Exclusions, variant: Coded) -> pd.DataFrame:
     mask = ex.duplicate | ex.non_product
     frame = as_text_frame(raw, layout.source_cols, mask)
-    frame["rule"] = pd.Series(np.where(ex.duplicate, RULE_DUPLICATE, RULE_NON_PRODUCT)[mask], dtype="str")
-    frame["column"] = pd.Series(np.where(ex.duplicate, "", "variant_id")[mask], dtype="str")
-    frame["value"] = pd.Series(np.where(ex.duplicate, "", variant.to_numpy(dtype=object))[mask], dtype="str")
-    frame["pattern"] = pd.Series(ex.matched_pattern.to_numpy(dtype=object)[mask], dtype="str").where(frame["rule"] == RULE_NON_PRODUCT, "")
+    duplicate = ex.duplicate[mask]
+    codes = variant.codes[mask]
+    frame["rule"] = pd.Series(np.where(duplicate, RULE_DUPLICATE, RULE_NON_PRODUCT), dtype="str")
+    frame["column"] = pd.Series(np.where(duplicate, "", "variant_id"), dtype="str")
+    frame["value"] = pd.Series(np.where(duplicate, "", variant.uniques.to_numpy(dtype=object)[codes]), dtype="str")
+    frame["pattern"] = pd.Series(ex.matched_pattern[codes], dtype="str").where(frame["rule"] == RULE_NON_PRODUCT, "")
     return frame
 
 
@@ -452,47 +512,54 @@ def ingest_order_lines(
     ``seen_fingerprints``: fingerprints of rows kept from earlier files (cross-file duplicates);
     pass them sorted ascending to spare a sort per batch. ``unreadable``: the reader's issues
     (``RawFile.issues``); those rows are quarantined with the reader's reason.
+
+    Every source column is dictionary-encoded once (``Coded``): values are parsed, checked and
+    hashed per distinct value, never per row in Python.
     """
     layout = _layout(raw, data)
     n = len(raw)
     flagged, reason, column, value = unreadable_rows(n, unreadable)
-    variant = parse_ids(raw[layout.cols["variant_id"]], float_ids=data.normalize_float_ids)
-    ex = _exclusions(raw, layout, variant, rules, flagged, seen_fingerprints)
+    coded = {c: Coded.encode(raw[c]) for c in layout.source_cols}
+    variant = coded[layout.cols["variant_id"]].map(partial(parse_ids, float_ids=data.normalize_float_ids))
+    ex = _exclusions(coded, variant, rules, flagged, seen_fingerprints)
     active = ~ex.duplicate & ~ex.non_product
-    parsed = _parse(raw, layout, variant, data, rules)
-    master_pos = lookup_positions(variant, products["variant_id"]) if products is not None else np.zeros(n, dtype="int64")
-    for name, (failed, col) in _checks(raw, layout, parsed, master_pos >= 0).items():
-        hit = failed & active & (reason == "")
+    parsed = _parse(coded, layout, variant, data, rules)
+    variant_pos = lookup_positions(variant.uniques, products["variant_id"]) if products is not None else np.zeros(len(variant.uniques), dtype="int64")
+    rejected = flagged.copy()
+    for name, (failed, col) in _checks(coded, layout, parsed, variant.rows(variant_pos >= 0)).items():
+        hit = failed & active & ~rejected
         reason[hit] = name
-        column[hit] = col[hit] if isinstance(col, np.ndarray) else col
-    rejected = reason != ""
+        column[hit] = col.uniques.to_numpy(dtype=object)[col.codes[hit]] if isinstance(col, Coded) else col
+        rejected |= hit
     accepted = active & ~rejected
-    texts = {
+    texts: dict[str, Coded] = {
         "order_id": parsed.order_id, "buying_center_id": parsed.buying_center, "variant_id": variant,
-        **{c: raw[layout.cols[c]] for c in ("order_date", "quantity", "is_custom", *layout.price_cols) if c in layout.cols},
+        **{c: coded[layout.cols[c]] for c in ("order_date", "quantity", "is_custom", *layout.price_cols) if c in layout.cols},
         **dict(zip(data.buying_center_key or [], parsed.key_texts)),
     }  # fmt: skip
-    for col in set(column[rejected & ~flagged]):
-        rows = np.flatnonzero((column == col) & ~flagged)
-        value[rows] = as_text(texts[col].iloc[rows]).to_numpy(dtype=object)
-    lines, product_source = _assemble(raw, layout, parsed, accepted, products, master_pos, data)
+    checked = np.flatnonzero(rejected & ~flagged)
+    for col in set(column[checked]):
+        rows = checked[column[checked] == col]
+        value[rows] = as_text(texts[col].uniques.take(texts[col].codes[rows])).to_numpy(dtype=object)
+    lines, product_source, distinct = _assemble(coded, raw, layout, parsed, accepted, products, variant_pos, data)
 
     quarantine = as_text_frame(raw, layout.source_cols, rejected)
     for name, values in (("reason", reason), ("column", column), ("value", value)):
         quarantine[name] = pd.Series(values[rejected], dtype="str")
     excluded = _excluded_frame(raw, layout, ex, variant)
-    pattern_counts = ex.matched_pattern[ex.non_product].value_counts()
+    by_reason = pd.Series(reason[rejected]).value_counts()
+    by_pattern = pd.Series(ex.matched_pattern[variant.codes[ex.non_product]]).value_counts()
     counts: dict[str, Any] = {
         "rows_read": n,
         "rows_accepted": int(accepted.sum()),
         "rows_quarantined": int(rejected.sum()),
         "rows_excluded": len(excluded),
-        "quarantined_by_reason": {r: int((reason == r).sum()) for r in REASONS},
+        "quarantined_by_reason": {r: int(by_reason.get(r, 0)) for r in REASONS},
         "excluded_by_rule": {RULE_DUPLICATE: int(ex.duplicate.sum()), RULE_NON_PRODUCT: int(ex.non_product.sum())},
-        "excluded_by_pattern": {p: int(pattern_counts.get(p, 0)) for p in rules.exclude_variant_patterns},
+        "excluded_by_pattern": {p: int(by_pattern.get(p, 0)) for p in rules.exclude_variant_patterns},
         "product_id_source": product_source,
         "return_lines": int(lines["is_return"].sum()),
     }
     if counts["rows_read"] != counts["rows_accepted"] + counts["rows_quarantined"] + counts["rows_excluded"]:
         raise AssertionError(f"ingest lost rows: {counts}")
-    return IngestResult(lines, quarantine, excluded, counts, ex.kept_fingerprints)
+    return IngestResult(lines, quarantine, excluded, counts, ex.kept_fingerprints, distinct)

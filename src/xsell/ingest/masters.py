@@ -14,16 +14,20 @@ date range (SAP's "no end date" ``31.12.9999``) means "never": the variant stays
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from xsell.errors import ConfigError
 from xsell.frames import most_frequent
 from xsell.ingest.lines import as_text_frame, unreadable_rows, variant_products, with_provenance
 from xsell.ingest.mapping import resolve_columns, resolve_key_parts
-from xsell.ingest.parse import as_text, lookup_positions, parse_country_lists, parse_dates, parse_flags, parse_ids, parse_numbers
+from xsell.ingest.parse import Coded, as_text, lookup_positions, parse_country_lists, parse_dates, parse_flags, parse_ids, parse_numbers
 from xsell.io.readers import READ_REASONS
 from xsell.schema import ALL_COUNTRIES, CUSTOMER_COLUMNS, PRODUCT_COLUMNS
 
@@ -52,15 +56,17 @@ class MasterResult(NamedTuple):
     """Quarantined rows: every source value as text + source_file, source_row, reason, column, value."""
 
 
-def _quarantine(raw: pd.DataFrame, file: str, unreadable: pd.DataFrame | None, checks: list[tuple[str, np.ndarray, str, pd.Series]]) -> tuple[np.ndarray, pd.DataFrame, dict[str, int]]:
-    """Apply ``checks`` (reason, failed mask, column, values) after the reader's ``unreadable``
-    rows; returns the kept mask, the quarantine frame and the count per reason."""
-    _, reason, column, value = unreadable_rows(len(raw), unreadable)
+def _quarantine(
+    raw: pd.DataFrame, file: str, unreadable: pd.DataFrame | None, checks: list[tuple[str, np.ndarray, str, pd.Series | Coded]]
+) -> tuple[np.ndarray, pd.DataFrame, dict[str, int]]:
+    """Apply ``checks`` (reason, failed mask, column, values per row) after the reader's
+    ``unreadable`` rows; returns the kept mask, the quarantine frame and the count per reason."""
+    rejected, reason, column, value = unreadable_rows(len(raw), unreadable)
     for name, failed, col, values in checks:
-        hit = failed & (reason == "")
+        hit = np.flatnonzero(failed & ~rejected)
         reason[hit], column[hit] = name, col
-        value[hit] = values.to_numpy(dtype=object)[hit]
-    rejected = reason != ""
+        value[hit] = (values.uniques.take(values.codes[hit]) if isinstance(values, Coded) else values.iloc[hit]).to_numpy(dtype=object)
+        rejected[hit] = True
     source_cols = list(raw.columns)
     out = as_text_frame(with_provenance(raw, file), source_cols, rejected)
     for name, values in (("reason", reason), ("column", column), ("value", value)):
@@ -68,7 +74,8 @@ def _quarantine(raw: pd.DataFrame, file: str, unreadable: pd.DataFrame | None, c
     if rejected.any():
         first = int(np.flatnonzero(rejected)[0])
         log.warning("%s: %d master row(s) quarantined, first row %d: %s", file, int(rejected.sum()), first + 1, reason[first])
-    counts = {r: int((reason == r).sum()) for r in MASTER_REASONS if (reason == r).any()}
+    by_reason = pd.Series(reason[rejected]).value_counts()
+    counts = {r: int(by_reason[r]) for r in MASTER_REASONS if r in by_reason.index}
     return ~rejected, out, counts
 
 
@@ -77,6 +84,16 @@ def _family(product_id: pd.Series, rule: str | None) -> pd.Series:
     if not rule:
         return product_id.astype("str")
     return product_id.str.extract(rule, expand=True)[0].fillna(product_id).astype("str")
+
+
+def _fill_empty(text: pd.Series, fallback: Callable[[np.ndarray], pd.Series]) -> pd.Series:
+    """``text`` with its empty values replaced by ``fallback(rows)`` (computed for those rows only)."""
+    rows = np.flatnonzero((text == "").to_numpy(dtype=bool))
+    if not len(rows):
+        return text
+    values = text.to_numpy(dtype=object)
+    values[rows] = fallback(rows).to_numpy(dtype=object)
+    return pd.Series(values, dtype="str")
 
 
 def canonical_product_master(
@@ -92,26 +109,30 @@ def canonical_product_master(
     cols = resolve_columns(list(raw.columns), data.product_columns, PRODUCT_COLUMNS, ["variant_id"], file=file, config_key="data.product_columns")
     raw = raw.reset_index(drop=True)
     get = {c: raw[cols[c]] if c in cols else pd.Series("", index=raw.index, dtype="str") for c in PRODUCT_COLUMNS}
+    # all but the variant and the name repeat a lot: parsed per distinct value (``Coded``)
+    coded = {c: Coded.encode(get[c]) for c in ("product_id", "family", "list_price", "status", "discontinued_on", "countries", "is_custom")}
     variant = parse_ids(get["variant_id"], float_ids=data.normalize_float_ids)
-    product = parse_ids(get["product_id"], float_ids=data.normalize_float_ids)
-    product = product.where(product != "", variant_products(variant, data.variant_to_product)[0])
-    family = as_text(get["family"])
-    family = family.where(family != "", _family(product, data.family_rule))
-    price_text = as_text(get["list_price"])
-    list_price = parse_numbers(get["list_price"], decimal=data.csv.decimal, thousands=data.csv.thousands)
-    date_text = as_text(get["discontinued_on"])
-    disc, date_range = parse_dates(get["discontinued_on"], date_format=data.csv.date_format, dayfirst=data.csv.dayfirst)
-    status_text = as_text(get["status"])
-    status = status_text.str.lower()
-    status = status.where(status != "", pd.Series(np.where(disc.notna(), "discontinued", "active"), index=raw.index, dtype="str"))
-    flags, bad_flag = parse_flags(get["is_custom"], true_values=data.csv.true_values, false_values=data.csv.false_values)
+    product = coded["product_id"].map(partial(parse_ids, float_ids=data.normalize_float_ids)).series()
+    product = _fill_empty(product, lambda rows: variant_products(variant.iloc[rows], data.variant_to_product)[0])
+    family = _fill_empty(coded["family"].map(as_text).series(), lambda rows: _family(product.iloc[rows], data.family_rule))
+    price_text = coded["list_price"].map(as_text)
+    list_price = coded["list_price"].rows(parse_numbers(coded["list_price"].uniques, decimal=data.csv.decimal, thousands=data.csv.thousands))
+    date_text = coded["discontinued_on"].map(as_text)
+    disc_values, date_sign = parse_dates(coded["discontinued_on"].uniques, date_format=data.csv.date_format, dayfirst=data.csv.dayfirst)
+    disc, date_range = coded["discontinued_on"].rows(disc_values), coded["discontinued_on"].rows(date_sign)
+    status_text = coded["status"].map(as_text)
+    lower = status_text.uniques.str.lower()
+    with_date, without = (Coded(status_text.codes, lower.where(lower != "", default)).arrow() for default in ("discontinued", "active"))
+    status = pd.Series(pd.array(pc.if_else(pa.array(~np.isnat(disc)), with_date, without), dtype="str"))
+    flag_values, bad_flags = parse_flags(coded["is_custom"].uniques, true_values=data.csv.true_values, false_values=data.csv.false_values)
+    flags, bad_flag = coded["is_custom"].rows(flag_values), coded["is_custom"].rows(bad_flags)
     kept, quarantine, reasons = _quarantine(raw, file, unreadable, [
         ("missing variant", (variant == "").to_numpy(), "variant_id", variant),
-        ("non-numeric price", ((price_text != "") & list_price.isna()).to_numpy(), "list_price", price_text),
-        ("unparseable date", ((date_text != "") & disc.isna()).to_numpy() & (date_range == 0), "discontinued_on", date_text),
+        ("non-numeric price", price_text.rows((price_text.uniques != "").to_numpy()) & np.isnan(list_price), "list_price", price_text),
+        ("unparseable date", date_text.rows((date_text.uniques != "").to_numpy()) & np.isnat(disc) & (date_range == 0), "discontinued_on", date_text),
         ("date out of range", date_range < 0, "discontinued_on", date_text),  # > range: never discontinued
         ("unknown status", (~status.isin(STATUSES)).to_numpy(), "status", status_text),
-        ("unrecognised flag", bad_flag, "is_custom", as_text(get["is_custom"])),
+        ("unrecognised flag", bad_flag, "is_custom", coded["is_custom"].map(as_text)),
     ])  # fmt: skip
     master = pd.DataFrame(
         {
@@ -120,10 +141,10 @@ def canonical_product_master(
             "family": family,
             "list_price": list_price,
             "status": status,
-            "discontinued_on": disc,
-            "countries": parse_country_lists(get["countries"]),
+            "discontinued_on": disc.astype("datetime64[ns]"),
+            "countries": coded["countries"].map(parse_country_lists).series(),
             "name": as_text(get["name"]),
-            "is_custom": flags,
+            "is_custom": flags.astype("bool"),
         },
         columns=list(PRODUCT_COLUMNS),
     ).loc[kept]

@@ -6,7 +6,7 @@ where a value cannot be parsed, so the caller can mark exactly which rows failed
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -149,19 +149,109 @@ def parse_country_lists(values: pd.Series) -> pd.Series:
     return pd.Series(np.asarray(canonical, dtype=object)[codes] if len(codes) else [], index=values.index, dtype="str")
 
 
-def _arrow_strings(values: pd.Series) -> pa.Array:
-    return pa.array(values.to_numpy(dtype=object) if values.dtype == object else values, type=pa.large_string(), from_pandas=True)
-
-
 def lookup_positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
     """Position of each value in ``keys`` (first occurrence), ``-1`` where absent. Hash join in Arrow."""
-    found = pc.index_in(_arrow_strings(values), value_set=_arrow_strings(keys))
-    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype("int64")
+    needles, haystack = _arrow_text(values), _arrow_text(keys)
+    if len(haystack) <= len(needles):
+        return pc.index_in(needles, value_set=haystack).fill_null(-1).to_numpy(zero_copy_only=False).astype("int64")
+    # many keys, few values: hash the values instead and look each key up among them (building
+    # a hash table costs more than probing it), then keep each value's first key
+    distinct = pc.dictionary_encode(needles, null_encoding="encode")
+    where = pc.index_in(haystack, value_set=distinct.dictionary).to_numpy(zero_copy_only=False)
+    key_rows = np.flatnonzero(~np.isnan(where)) if where.dtype.kind == "f" else np.arange(len(where))
+    out = np.full(len(distinct.dictionary), -1, dtype="int64")
+    out[where[key_rows].astype("int64")[::-1]] = key_rows[::-1]  # the first key wins (written last)
+    return out[distinct.indices.to_numpy(zero_copy_only=False)]
 
 
+class Coded:
+    """A column dictionary-encoded: its distinct values and, per row, the position of its value.
+
+    The value parsers of this module are elementwise, so they run on the distinct values only
+    (``map``) and their results are gathered per row by the codes (``rows``, ``series``, ``arrow``): no
+    parsing, and no Python object, per row. ``uniques`` has a RangeIndex; a missing value is one
+    of them (NaN / None), so every code is valid.
+    """
+
+    __slots__ = ("codes", "uniques")
+
+    def __init__(self, codes: np.ndarray, uniques: pd.Series) -> None:
+        self.codes = codes
+        self.uniques = uniques.reset_index(drop=True)
+
+    @classmethod
+    def encode(cls, values: pd.Series) -> Coded:
+        """Dictionary-encode a column (Arrow's hash table for Arrow-backed text, else pandas')."""
+        if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+            array = pa.array(values.array)
+            if isinstance(array, pa.ChunkedArray):
+                array = array.combine_chunks()
+            encoded = pc.dictionary_encode(array, null_encoding="encode")
+            uniques = pd.Series(pd.array(encoded.dictionary, dtype=values.dtype))
+            return cls(encoded.indices.to_numpy(zero_copy_only=False), uniques)
+        codes, uniques = pd.factorize(values, use_na_sentinel=False)
+        return cls(codes, pd.Series(uniques))
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def map(self, parse: Callable[[pd.Series], pd.Series]) -> Coded:
+        """``parse`` (elementwise, Series -> Series of the same length) applied to the distinct values."""
+        return Coded(self.codes, parse(self.uniques))
+
+    def rows(self, per_value: np.ndarray | pd.Series, where: np.ndarray | None = None) -> np.ndarray:
+        """A per-value array gathered per row (the rows of mask ``where`` only, when given)."""
+        values = per_value.to_numpy() if isinstance(per_value, pd.Series) else per_value
+        return values[self.codes if where is None else self.codes[where]]
+
+    def series(self, where: np.ndarray | None = None) -> pd.Series:
+        """The values per row (of mask ``where``), as a Series of the values' dtype (fresh RangeIndex)."""
+        codes = self.codes if where is None else self.codes[where]
+        if _is_text(self.uniques):
+            return pd.Series(pd.array(_arrow_text(self.uniques).take(pa.array(codes)), dtype="str"))
+        return self.uniques.take(codes).reset_index(drop=True)
+
+    def present(self) -> pa.Array:
+        """The distinct values that occur (as Arrow ``large_string``; values that parse alike merged)."""
+        used = np.flatnonzero(np.bincount(self.codes, minlength=len(self.uniques)))
+        return pc.unique(_arrow_text(self.uniques).take(pa.array(used)))
+
+    def arrow(self, where: np.ndarray | None = None) -> pa.Array:
+        """The text values per row (of mask ``where``) as an Arrow ``large_string`` array."""
+        return _arrow_text(self.uniques).take(pa.array(self.codes if where is None else self.codes[where]))
+
+
+def _is_text(values: pd.Series) -> bool:
+    return isinstance(values.dtype, pd.StringDtype) or values.dtype == object
+
+
+def _arrow_text(values: pd.Series | np.ndarray | list[str]) -> pa.Array:
+    """Text values as an Arrow ``large_string`` array (missing -> null); an Arrow-backed Series without copying."""
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        array = pa.array(values.array)
+        array = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
+        return array.cast(pa.large_string())
+    return pa.array(np.asarray(values, dtype=object), type=pa.large_string(), from_pandas=True)
+
+
+def pair_codes(first: np.ndarray, second: np.ndarray, n_second: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Dictionary-encode pairs of codes: per row the pair's position, and per distinct pair its
+    ``first`` and ``second`` code."""
+    width = max(n_second, 1)
+    keys = first.astype("int64") * width + second.astype("int64")
+    space = (int(first.max()) + 1) * width if len(first) else 0
+    if space <= 4 * len(keys) + 1024:  # a small key space: numbered by a presence table (no hashing)
+        present = np.zeros(space, dtype=bool)
+        present[keys] = True
+        uniques = np.flatnonzero(present)
+        number = np.cumsum(present) - 1
+        codes = number[keys]
+    else:
+        codes, uniques = pd.factorize(keys)
+    return codes, uniques // width, uniques % width
 
 
 def text_from_codes(uniques: pd.Series | np.ndarray | list[str], codes: np.ndarray, index: pd.Index) -> pd.Series:
     """``uniques[codes]`` as a ``str`` Series, gathered in Arrow (no per-row Python objects)."""
-    labels = pa.array(np.asarray(uniques, dtype=object), type=pa.large_string(), from_pandas=True)
+    labels = _arrow_text(uniques)
     return pd.Series(pd.array(labels.take(pa.array(np.asarray(codes, dtype="int64"))), dtype="str"), index=index)

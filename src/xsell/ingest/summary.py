@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 COUNT_KEYS: tuple[str, ...] = ("rows_read", "rows_accepted", "rows_quarantined", "rows_excluded")
 
@@ -64,21 +66,58 @@ def merge_counts(parts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return total
 
 
+_DISTINCT: tuple[tuple[str, str], ...] = (
+    ("n_buying_centers", "buying_center_id"), ("n_customers", "customer_id"), ("n_countries", "country"),
+    ("n_products", "product_id"), ("n_variants", "variant_id"),
+)  # fmt: skip
+DISTINCT_COLUMNS: tuple[str, ...] = tuple(col for _, col in _DISTINCT)
+"""Line columns whose distinct values the summary counts."""
+
+
+class LineStats:
+    """``line_stats`` accumulated batch by batch (``add``), so the accepted lines need not be
+    held together: the date range, the distinct ids (kept as Arrow arrays) and the custom-made
+    count of the sales lines."""
+
+    def __init__(self) -> None:
+        self._first: pd.Timestamp | None = None
+        self._last: pd.Timestamp | None = None
+        self._distinct: dict[str, pa.Array] = {}
+        self._sales = self._custom = 0
+
+    def add(self, lines: pd.DataFrame, distinct: Mapping[str, pa.Array] | None = None) -> LineStats:
+        """Take one batch of canonical lines into account; returns ``self``. ``distinct``: the
+        batch's distinct values of ``DISTINCT_COLUMNS`` when known (``IngestResult.distinct``)."""
+        if len(lines):
+            first, last = lines["order_date"].min(), lines["order_date"].max()
+            self._first = first if self._first is None else min(self._first, first)
+            self._last = last if self._last is None else max(self._last, last)
+        for _, col in _DISTINCT:
+            values = distinct[col] if distinct and col in distinct else pa.array(lines[col].array)
+            chunks = [*(values.chunks if isinstance(values, pa.ChunkedArray) else [values])]
+            seen = self._distinct.get(col)
+            chunks = [c.cast(pa.large_string()) for c in ([seen] if seen is not None else []) + chunks]
+            self._distinct[col] = pc.unique(pa.chunked_array(chunks, type=pa.large_string())).drop_null()
+        sales = ~lines["is_return"].to_numpy(dtype=bool)
+        self._sales += int(sales.sum())
+        self._custom += int(lines["is_custom"].to_numpy(dtype=bool)[sales].sum())
+        return self
+
+    def result(self) -> dict[str, Any]:
+        """What the summary reports (see ``line_stats``)."""
+        return {
+            "date_min": str(self._first) if self._first is not None else None,
+            "date_max": str(self._last) if self._last is not None else None,
+            **{key: len(self._distinct[col]) if col in self._distinct else 0 for key, col in _DISTINCT},
+            "custom_share": self._custom / self._sales if self._sales else 0.0,
+        }
+
+
 def line_stats(lines: pd.DataFrame) -> dict[str, Any]:
     """What the summary reports about the accepted canonical lines: first and last order date,
     distinct buying centers / customers / countries / products / variants, and the custom-made
     share of the sales lines (``xsell.spark.ingest.line_stats`` computes the same on Spark)."""
-    has_lines = len(lines) > 0
-    return {
-        "date_min": str(lines["order_date"].min()) if has_lines else None,
-        "date_max": str(lines["order_date"].max()) if has_lines else None,
-        "n_buying_centers": int(lines["buying_center_id"].nunique()),
-        "n_customers": int(lines["customer_id"].nunique()),
-        "n_countries": int(lines["country"].nunique()),
-        "n_products": int(lines["product_id"].nunique()),
-        "n_variants": int(lines["variant_id"].nunique()),
-        "custom_share": float(lines.loc[~lines["is_return"], "is_custom"].mean()) if (~lines["is_return"]).any() else 0.0,
-    }
+    return LineStats().add(lines).result()
 
 
 def summarize(

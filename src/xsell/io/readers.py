@@ -12,6 +12,7 @@ import csv
 import glob
 import gzip
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,19 +100,57 @@ def read_export(path: Path, options: CsvOptions) -> RawFile:
     return raw
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+BATCH_ROWS = 1_000_000
+"""Rows per batch when ``iter_export`` reads a Parquet export."""
+
+
+def iter_export(path: Path, options: CsvOptions, batch_rows: int | None = None) -> Iterator[RawFile]:
+    """``read_export`` in batches of rows, in file order: a Parquet file is read ``batch_rows``
+    (default ``BATCH_ROWS``) rows at a time (memory bounded by the batch, not the file); a CSV
+    file is one batch (the rows it cannot read are located over the whole file). Raises as
+    ``read_export``."""
+    path = Path(path)
+    if not is_parquet(path):
+        yield read_export(path, options)
+        return
     try:
-        table = pq.read_table(path)
+        parquet = pq.ParquetFile(path)
+        _check_parquet_schema(parquet.schema_arrow, path)
+        if parquet.metadata.num_rows == 0:
+            raise InputDataError("empty file: no data rows", file=path)
+        batches = parquet.iter_batches(batch_size=batch_rows or BATCH_ROWS)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            table = pa.Table.from_batches([batch], schema=parquet.schema_arrow)
+            yield RawFile(_parquet_frame(table), None, _issues([], "", [], []))
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputDataError(f"cannot read Parquet: {exc}", file=path) from None
-    _check_names(table.column_names, path)
-    for field in table.schema:
+
+
+def _check_parquet_schema(schema: pa.Schema, path: Path) -> None:
+    _check_names(schema.names, path)
+    for field in schema:
         if pa.types.is_nested(field.type):
             raise InputDataError(
                 f"nested Parquet column of type {field.type} is not supported; export one value per cell",
                 file=path, column=field.name,
             )  # fmt: skip
-    return table.to_pandas(date_as_object=False)
+
+
+def _parquet_frame(table: pa.Table) -> pd.DataFrame:
+    return table.combine_chunks().to_pandas(date_as_object=False)  # one chunk per column: cheap row selections
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputDataError(f"cannot read Parquet: {exc}", file=path) from None
+    _check_parquet_schema(table.schema, path)
+    return _parquet_frame(table)
 
 
 def _open_text_head(path: Path, n_bytes: int = 65536) -> bytes:
@@ -262,7 +301,7 @@ def _read_csv(path: Path, options: CsvOptions) -> RawFile:
     else:
         encoding = "cp1252" if options.encoding == "auto" else options.encoding
         table = _arrow_csv(path, names, sep, encoding, pa.string(), invalid)
-    frame = table.to_pandas()
+    frame = table.combine_chunks().to_pandas()  # one chunk per column: cheap row selections
     frame.columns = names
     fields: list[int] = []
     if invalid:

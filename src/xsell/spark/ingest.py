@@ -516,7 +516,7 @@ def _write_single_csv(frame: DataFrame, path: Path) -> Path:
 
 def run_spark_ingest(cfg: Config) -> IngestSummary:
     """``xsell.steps.ingest.run_ingest`` with ``engine.backend: spark`` (see module docstring)."""
-    from xsell.steps.ingest import _write_generation, output_jobs, prepare_inputs, report_outcome
+    from xsell.steps.ingest import _write_generation, log_inferred, output_jobs, prepare_inputs, report_outcome
 
     wd, files, product_file, customer_file = prepare_inputs(cfg)
     spark = spark_session(cfg.engine.spark, wd.root)
@@ -529,10 +529,7 @@ def run_spark_ingest(cfg: Config) -> IngestSummary:
     lines = result.lines.persist(StorageLevel.MEMORY_AND_DISK)
     with stage("ingest (spark): masters", log) as report:
         products, product_info, customers, customer_info = build_masters(lines, cfg, product_file, customer_file, spark)
-        if product_info["inferred"]:
-            log.info("ingest: no product master configured; family, list price and assortment inferred from order lines")
-        if customer_info["inferred"]:
-            log.info("ingest: no customer master configured; buying centers inferred from order lines")
+        log_inferred(product_info, customer_info)
         report.counts.update(products=len(products), customers=len(customers))
     summary = summary_from_stats(
         counts,

@@ -4,8 +4,9 @@ Writes into the workdir (see ``xsell.io.layout.Workdir``): ``canonical/order_lin
 ``canonical/products.parquet``, ``canonical/customers.parquet``,
 ``quarantine/quarantine.parquet`` + ``quarantine.csv`` (rejected rows of the order lines and
 the masters, with reason), ``quarantine/excluded.parquet`` (duplicates and non-product lines
-with the rule) and ``ingest_summary.json``. Order-line files are processed one at a time to
-bound memory.
+with the rule) and ``ingest_summary.json``. Order-line files are processed one at a time (a
+Parquet file in batches of ``xsell.io.readers.BATCH_ROWS`` rows) and their accepted lines are
+written as they come, by a background thread, so memory is bounded by a batch, not the export.
 
 The outputs switch together: they are written into a new generation folder
 ``ingest/<id>/``, which becomes current by one atomic symlink swap (``ingest/current``);
@@ -26,15 +27,19 @@ import os
 import re
 import shutil
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from xsell.errors import ConfigError, InputDataError
+from xsell.errors import ConfigError, InputDataError, OutputWriteError
 from xsell.faults import pause_point
-from xsell.ingest.lines import PROVENANCE, REASON_HINTS, IngestResult, ingest_order_lines, with_provenance
+from xsell.ingest.lines import PRODUCT_COLUMNS_USED, PROVENANCE, REASON_HINTS, ingest_order_lines, with_provenance
 from xsell.ingest.masters import (
     MasterResult,
     build_customer_master,
@@ -42,9 +47,10 @@ from xsell.ingest.masters import (
     canonical_customer_master,
     canonical_product_master,
 )
-from xsell.ingest.summary import IngestSummary, merge_counts, summarize
+from xsell.ingest.parse import lookup_positions
+from xsell.ingest.summary import COUNT_KEYS, IngestSummary, LineStats, merge_counts, summary_from_stats
 from xsell.io.layout import INGEST_OUTPUTS, Workdir
-from xsell.io.readers import expand_files, read_export
+from xsell.io.readers import expand_files, iter_export, read_export
 from xsell.io.writers import atomic_write, ensure_dir, remove_leftovers, write_csv, write_json, write_parquet, write_symlink
 from xsell.progress import progress, stage
 from xsell.schema import ORDER_LINE_COLUMNS
@@ -58,6 +64,7 @@ QUARANTINE_FILE = "quarantine.parquet"
 QUARANTINE_CSV = "quarantine.csv"
 EXCLUDED_FILE = "excluded.parquet"
 RENAMED_POINT = "@renamed"
+_STAGED_LINES, _STAGED_PRODUCTS = "order_lines.parquet", "products.parquet"
 _GENERATION = re.compile(r"^\d{8}T\d{6}\d{6}Z-\d+$")
 
 
@@ -94,6 +101,97 @@ def _date_range(lines: pd.DataFrame) -> dict[str, str | None]:
     return {"date_min": str(dates.min().date()), "date_max": str(dates.max().date())}
 
 
+def _unknown_buying_centers(lines: pd.DataFrame, distinct: pa.Array, customers: pd.DataFrame | None) -> pd.DataFrame:
+    """The columns a customer is inferred from, of the lines whose buying center the customer
+    master lacks (all lines without a master); ``distinct``: the lines' buying centers."""
+    columns = ["buying_center_id", "customer_id", "country"]
+    if customers is None:
+        return lines[columns]
+    unknown = distinct.filter(pa.array(lookup_positions(pd.Series(pd.array(distinct, dtype="str")), customers["buying_center_id"]) < 0))
+    if not len(unknown):
+        return lines.iloc[:0][columns]
+    return lines.loc[pc.is_in(pa.array(lines["buying_center_id"].array), value_set=unknown).to_numpy(zero_copy_only=False), columns]
+
+
+def _concat(frames: list[pd.DataFrame], template: pd.DataFrame) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else template
+
+
+class _StagedFile:
+    """An output file written before its generation folder exists (a temp entry of the ingest
+    folder, removed by the next run if this one is killed); ``place`` moves it into the
+    generation (see ``output_jobs``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def place(self, path: Path) -> Path:
+        """Move the staged file to ``path`` (atomically)."""
+        return atomic_write(path, lambda tmp: os.replace(self.path, tmp))
+
+
+def _fresh(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class _LinesSink(_StagedFile):
+    """The accepted order lines, written as they come (a Parquet row group per batch) into a
+    staged file by a background thread: one file's lines are written while the next file is
+    parsed, and the lines of all files are never held together."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-lines")
+        self._pending: Future[None] | None = None
+        self._writer: pq.ParquetWriter | None = None
+
+    def __enter__(self) -> _LinesSink:
+        return self
+
+    def write(self, lines: pd.DataFrame) -> None:
+        """Queue one batch (the previous one written first, so at most one waits)."""
+        self._wait()
+        self._pending = self._pool.submit(self._write, lines)
+
+    def _write(self, lines: pd.DataFrame) -> None:
+        table = pa.Table.from_pandas(lines, preserve_index=False)  # as DataFrame.to_parquet(index=False)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(_fresh(self.path), table.schema)
+        elif not table.schema.equals(self._writer.schema):
+            table = table.cast(self._writer.schema)
+        self._writer.write_table(table)
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            try:
+                pending.result()
+            except OSError as exc:
+                raise OutputWriteError(self.path, exc) from exc
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._wait()
+        finally:
+            self._pool.shutdown()
+            if self._writer is not None:
+                self._writer.close()
+
+
+
+def _write_table(data: pd.DataFrame | _StagedFile, path: Path) -> Path:
+    return data.place(path) if isinstance(data, _StagedFile) else write_parquet(data, path)
+
+
+def _merge_ranges(ranges: list[dict[str, str | None]]) -> dict[str, str | None]:
+    """The date range of a file from those of its batches (``_date_range``)."""
+    firsts = [r["date_min"] for r in ranges if r["date_min"] is not None]
+    lasts = [r["date_max"] for r in ranges if r["date_max"] is not None]
+    return {"date_min": min(firsts) if firsts else None, "date_max": max(lasts) if lasts else None}
+
+
 def run_ingest(cfg: Config) -> IngestSummary:
     """Ingest the configured export into the workdir; return the summary (also written as JSON).
 
@@ -106,51 +204,91 @@ def run_ingest(cfg: Config) -> IngestSummary:
 
         return run_spark_ingest(cfg)
     wd, files, product_file, customer_file = prepare_inputs(cfg)
-    masters = [m for m in (product_file, customer_file) if m is not None]
+    quarantined_masters = [m.quarantine for m in (product_file, customer_file) if m is not None]
+    customer_master = customer_file.master if customer_file else None
+    staged_products = _StagedFile(wd.ingest / f".{_STAGED_PRODUCTS}.tmp-{os.getpid()}")
+    product_master, products_early = None, None
+    if product_file is not None:
+        # with a product master no line adds a product (a variant it lacks is quarantined): the
+        # canonical products are the master's, written now, and the lines need only its ids and
+        # custom flag, so its text columns are not held while the order lines are read
+        products_early = build_product_master(pd.DataFrame({c: pd.Series(dtype="str") for c in ORDER_LINE_COLUMNS}), product_file.master, cfg.data)
+        products_early[0].to_parquet(_fresh(staged_products.path), index=False)
+        product_master = product_file.master[list(PRODUCT_COLUMNS_USED)]
+        products_early = (len(products_early[0]), products_early[1])
+        product_file = product_file._replace(master=product_master)
 
-    results: list[IngestResult] = []
-    encodings: list[str | None] = []
+    counts: list[dict[str, Any]] = []
+    file_rows: list[dict[str, Any]] = []
+    rejects: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+    stats = LineStats()
+    # what completes the masters: without a product master every line (products are inferred
+    # from them); with one none (a variant it lacks is quarantined, so no line infers a
+    # product); for customers the lines of buying centers the customer master lacks
+    product_lines: list[pd.DataFrame] = []
+    customer_lines: list[pd.DataFrame] = []
     seen = np.empty(0, dtype="uint64")
-    for path in progress(files, desc="ingest files", logger=log):
-        with stage(f"ingest: {path.name}", log) as report:
-            read = read_export(path, cfg.data.csv)
-            raw = with_provenance(read.frame, str(path))
-            result = ingest_order_lines(raw, cfg.data, cfg.ingest, product_file.master if product_file else None, seen_fingerprints=seen, unreadable=read.issues)
-            encodings.append(read.encoding)
-            del raw, read
-            # kept sorted for ``in_sorted``: one sorted run + the new batch, which timsort
-            # (kind="stable") merges in about linear time
-            seen = np.sort(np.concatenate([seen, result.fingerprints]), kind="stable")
-            results.append(result)
-            report.counts.update({k: result.counts[k] for k in ("rows_read", "rows_accepted", "rows_quarantined", "rows_excluded")})
+    staged = wd.ingest / f".{_STAGED_LINES}.tmp-{os.getpid()}"
+    try:
+        with _LinesSink(staged) as sink:
+            for path in progress(files, desc="ingest files", logger=log):
+                with stage(f"ingest: {path.name}", log) as report:
+                    parts: list[dict[str, Any]] = []
+                    ranges: list[dict[str, str | None]] = []
+                    first_row, encoding = 1, None
+                    for read in iter_export(path, cfg.data.csv):  # Parquet in batches of rows, CSV whole
+                        raw = with_provenance(read.frame, str(path), first_row=first_row)
+                        first_row += len(raw)
+                        encoding = read.encoding
+                        result = ingest_order_lines(raw, cfg.data, cfg.ingest, product_master, seen_fingerprints=seen, unreadable=read.issues)
+                        del raw, read
+                        # kept sorted for ``in_sorted``: one sorted run + the new batch, which timsort
+                        # (kind="stable") merges in about linear time
+                        seen = np.sort(np.concatenate([seen, result.fingerprints]), kind="stable")
+                        lines = result.lines
+                        empty = lines.iloc[:0]
+                        sink.write(lines)
+                        stats.add(lines, result.distinct)
+                        if product_master is None:
+                            product_lines.append(lines)
+                        customer_lines.append(_unknown_buying_centers(lines, result.distinct["buying_center_id"], customer_master))
+                        rejects.append((result.quarantine, result.excluded))
+                        parts.append(result.counts)
+                        ranges.append(_date_range(lines))
+                        del result, lines
+                    file_counts = merge_counts(parts)
+                    counts.append(file_counts)
+                    file_rows.append({"file": str(path), "encoding": encoding, **{k: file_counts[k] for k in COUNT_KEYS}, **_merge_ranges(ranges)})
+                    report.counts.update({k: file_counts[k] for k in COUNT_KEYS})
 
-    with stage("ingest: masters", log) as report:
-        lines = pd.concat([r.lines for r in results], ignore_index=True)[list(ORDER_LINE_COLUMNS)]
-        products, product_info = build_product_master(lines, product_file.master if product_file else None, cfg.data)
-        customers, customer_info = build_customer_master(lines, customer_file.master if customer_file else None)
-        if product_info["inferred"]:
-            log.info("ingest: no product master configured; family, list price and assortment inferred from order lines")
-        if customer_info["inferred"]:
-            log.info("ingest: no customer master configured; buying centers inferred from order lines")
-        report.counts.update(products=len(products), customers=len(customers))
+        with stage("ingest: masters", log) as report:
+            products: pd.DataFrame | _StagedFile
+            if products_early is None:
+                products, product_info = build_product_master(_concat(product_lines, empty), product_master, cfg.data)
+                n_products = len(products)
+            else:
+                products, (n_products, product_info) = staged_products, products_early
+            customers, customer_info = build_customer_master(_concat(customer_lines, empty), customer_master)
+            del product_lines, customer_lines
+            log_inferred(product_info, customer_info)
+            report.counts.update(products=n_products, customers=len(customers))
 
-    counts = merge_counts(r.counts for r in results)
-    summary = summarize(
-        counts,
-        lines,
-        files=[
-            {"file": str(p), "encoding": enc, **{k: r.counts[k] for k in ("rows_read", "rows_accepted", "rows_quarantined", "rows_excluded")}, **_date_range(r.lines)}
-            for p, r, enc in zip(files, results, encodings, strict=True)
-        ],
-        products={**(product_file.info if product_file else {}), **product_info},
-        customers={**(customer_file.info if customer_file else {}), **customer_info},
-        max_rejected_share=cfg.ingest.max_rejected_share,
-    )
-    with stage("ingest: write", log) as report:
-        quarantine = _stack_rejects([r.quarantine for r in results] + [m.quarantine for m in masters], ("reason", "column", "value"))
-        excluded = _stack_rejects([r.excluded for r in results], ("rule", "column", "value", "pattern"))
-        _write_generation(wd, output_jobs(summary, lines=lines, products=products, customers=customers, quarantine=quarantine, excluded=excluded))
-        report.counts.update(lines=len(lines), quarantined=len(quarantine), excluded=len(excluded))
+        summary = summary_from_stats(
+            merge_counts(counts),
+            stats.result(),
+            files=file_rows,
+            products={**(product_file.info if product_file else {}), **product_info},
+            customers={**(customer_file.info if customer_file else {}), **customer_info},
+            max_rejected_share=cfg.ingest.max_rejected_share,
+        )
+        with stage("ingest: write", log) as report:
+            quarantine = _stack_rejects([q for q, _ in rejects] + quarantined_masters, ("reason", "column", "value"))
+            excluded = _stack_rejects([e for _, e in rejects], ("rule", "column", "value", "pattern"))
+            _write_generation(wd, output_jobs(summary, lines=sink, products=products, customers=customers, quarantine=quarantine, excluded=excluded, table=_write_table))
+            report.counts.update(lines=summary.rows_accepted, quarantined=len(quarantine), excluded=len(excluded))
+    finally:
+        staged.unlink(missing_ok=True)
+        staged_products.path.unlink(missing_ok=True)
     report_outcome(summary, cfg, wd)
     return summary
 
@@ -167,7 +305,7 @@ def prepare_inputs(cfg: Config) -> tuple[Workdir, list[Path], MasterResult | Non
 
 
 def output_jobs(
-    summary: IngestSummary, *, lines: Any, products: pd.DataFrame, customers: pd.DataFrame, quarantine: Any, excluded: Any,
+    summary: IngestSummary, *, lines: Any, products: pd.DataFrame | _StagedFile, customers: pd.DataFrame, quarantine: Any, excluded: Any,
     table: Callable[[Any, Path], Path] = write_parquet, csv: Callable[[Any, Path], Path] = write_csv,
 ) -> list[Callable[[Workdir], Path]]:
     """The writers of one ingest generation, the layout of both backends: ``table`` writes the
@@ -175,13 +313,21 @@ def output_jobs(
     ``csv`` the quarantine CSV; masters and summary are written alike."""
     return [
         lambda w: table(lines, w.order_lines),
-        lambda w: write_parquet(products, w.products),
+        lambda w: _write_table(products, w.products),
         lambda w: write_parquet(customers, w.customers),
         lambda w: table(quarantine, w.quarantine / QUARANTINE_FILE),
         lambda w: csv(quarantine, w.quarantine / QUARANTINE_CSV),
         lambda w: table(excluded, w.quarantine / EXCLUDED_FILE),
         lambda w: write_json(summary.to_dict(), w.ingest_summary),
     ]
+
+
+def log_inferred(product_info: dict[str, Any], customer_info: dict[str, Any]) -> None:
+    """Say which master was inferred from the order lines (none configured)."""
+    if product_info["inferred"]:
+        log.info("ingest: no product master configured; family, list price and assortment inferred from order lines")
+    if customer_info["inferred"]:
+        log.info("ingest: no customer master configured; buying centers inferred from order lines")
 
 
 def report_outcome(summary: IngestSummary, cfg: Config, wd: Workdir) -> None:
