@@ -58,6 +58,38 @@ def test_control_characters_are_stripped_before_the_first_character_is_checked(t
     assert (tmp_path / "t.csv").read_text(encoding="utf-8").splitlines()[1:3] == ["'=3+3,1.0", "'@SUM(A1),2.0"]
 
 
+@pytest.mark.parametrize("sep", [",", ";", "\t"])
+@pytest.mark.parametrize("bom", [False, True])
+def test_write_csv_gives_the_bytes_of_pandas_to_csv(tmp_path, sep, bom):
+    """The Arrow CSV renderer writes exactly what ``to_csv`` writes: quoting, floats (repr, NaN
+    empty, inf, -0.0, float32), ints, bools, missing text; a mixed object column takes pandas' path."""
+    import io
+
+    import numpy as np
+
+    from xsell.publish.writers import write_csv
+
+    n = 14
+    frame = pd.DataFrame(
+        {
+            "text": pd.Series(["x", "a,b", 'q"q', "l\nl", "r\rr", "", None, " s ", "\t", "é;x", EVIL, "it's", "\\", "\x01-1"], dtype="str"),
+            "float": [1.0, 0.1, 1e-5, 1e16, np.nan, 123456789.123, 1 / 3, -0.0, 2.5e-300, np.inf, -np.inf, 5e-324, 1e15, 0.0001],
+            "object": pd.Series(["x", None, "a\x01b", '"', np.nan, *["k"] * 9], dtype=object),
+            "int": np.arange(n) - 5,
+            "bool": np.arange(n) % 3 == 0,
+            "float32": np.arange(n, dtype=np.float32) / 3,
+            "head,er": pd.Series(["y"] * n, dtype="string[pyarrow]"),
+            "python_str": pd.Series(["z;"] * n, dtype="string[python]"),
+        }
+    )
+    mixed = frame.assign(object=pd.Series([1, "a", None, 2.5, *["b"] * 10], dtype=object))
+    for i, case in enumerate([frame, frame.iloc[:1], frame.iloc[:0], frame[["text"]], mixed]):
+        write_csv(case, tmp_path / f"{i}.csv", bom=bom, sep=sep)
+        expected = io.StringIO()
+        neutralise(case)[0].to_csv(expected, index=False, sep=sep, lineterminator="\n")
+        assert (tmp_path / f"{i}.csv").read_bytes() == (("\ufeff" if bom else "") + expected.getvalue()).encode("utf-8"), i
+
+
 # -- tables ----------------------------------------------------------------------------------
 def test_prepare_table_names_missing_column_and_null_keys():
     tables = build_tables()

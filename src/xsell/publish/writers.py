@@ -9,12 +9,14 @@ counted by ``xsell.publish.formats``.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import re
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 from xml.etree import ElementTree
@@ -23,6 +25,7 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
@@ -72,17 +75,109 @@ def safe_file_stem(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", str(text)) or "_"
 
 
+_CSV_CHUNK_ROWS = 100_000
+"""Rows rendered at a time by ``write_csv``."""
+
+
 def write_csv(frame: pd.DataFrame, path: Path, *, bom: bool, sep: str = ",", details: dict | None = None) -> Written:
     """UTF-8 CSV (``sep``-separated, ``"`` quoting where needed) with header, ``\\n`` line ends,
-    dangerous text neutralised."""
+    dangerous text neutralised.
+
+    The bytes are pandas' ``to_csv`` (``index=False``, minimal quoting, missing values empty,
+    floats as ``repr``), rendered column-wise in Arrow in chunks of rows (several times faster);
+    a frame with a column of another kind (dates, mixed objects, ...) or a single column is
+    written by pandas itself."""
     safe, n = neutralise(frame)
+    fast = safe.shape[1] > 1 and all(_csv_field_kind(safe[c]) for c in safe.columns)
 
     def write(tmp: Path) -> None:
+        if fast:
+            with open(tmp, "wb") as fh:
+                fh.write(b"\xef\xbb\xbf" if bom else b"")
+                for block in _csv_blocks(safe, sep):
+                    fh.write(block)
+            return
         with open(tmp, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as fh:
             safe.to_csv(fh, index=False, sep=sep, lineterminator="\n")
 
     atomic_write(path, write, durable=True)
     return Written(path, len(frame), [str(c) for c in frame.columns], neutralised_cells=n, details=details)
+
+
+def _csv_field_kind(values: pd.Series) -> str | None:
+    """How ``_csv_fields`` renders a column: ``int``, ``float``, ``bool`` or ``text`` (strings and
+    missing values only); None: not at all (pandas writes the file)."""
+    dtype = values.dtype
+    if isinstance(dtype, np.dtype):
+        if dtype.kind in "iu":
+            return "int"
+        if dtype.kind == "f":
+            return "float"
+        if dtype.kind == "b":
+            return "bool"
+        if dtype.kind != "O":
+            return None
+        present = values.dropna()
+        return "text" if present.map(type).isin([str]).all() else None
+    return "text" if isinstance(dtype, pd.StringDtype) else None
+
+
+@lru_cache(maxsize=8)
+def _csv_quote_pattern(sep: str) -> str:
+    """RE2 pattern of the characters that make Python's csv writer (pandas' ``to_csv``) quote a
+    field with ``sep`` and ``\\n`` line ends, found by asking that writer."""
+    probe = [sep, '"', "\n", "\r", "\t", " ", "'", "\\", "\x0b", "\x0c"]
+    quoted = []
+    for char in dict.fromkeys(probe):
+        out = io.StringIO()
+        csv.writer(out, delimiter=sep, lineterminator="\n", quoting=csv.QUOTE_MINIMAL).writerow([f"a{char}b", "x"])
+        if out.getvalue().startswith('"'):
+            quoted.append(char)
+    return "[" + "".join(f"\\x{{{ord(c):x}}}" for c in quoted) + "]"
+
+
+def _csv_fields(values: pd.Series | pd.Index, kind: str, sep: str) -> pa.Array:
+    """One column's CSV fields as Arrow (large) strings, as pandas writes them (missing: empty)."""
+    if kind == "float":
+        text = _float_text(np.asarray(values, dtype=values.dtype))
+    elif kind == "bool":
+        text = pa.array(np.where(np.asarray(values, dtype=bool), "True", "False"), type=pa.large_string())
+    elif kind == "int":
+        text = pc.cast(pa.array(np.asarray(values)), pa.large_string())
+    else:
+        raw = pa.array(values, type=pa.large_string(), from_pandas=True)
+        text = raw.combine_chunks() if isinstance(raw, pa.ChunkedArray) else raw
+        quote = pc.match_substring_regex(text, _csv_quote_pattern(sep))
+        mark = pa.scalar('"', pa.large_string())
+        quoted = pc.binary_join_element_wise(mark, pc.replace_substring(text, '"', '""'), mark, pa.scalar("", pa.large_string()))
+        text = pc.if_else(quote, quoted, text)
+    return pc.fill_null(text, "")
+
+
+def _float_text(numbers: np.ndarray) -> pa.Array:
+    """Floats as pandas writes them (numpy's ``str``, which for float64 is Python's ``repr``;
+    NaN: empty), each distinct value formatted once."""
+    codes, uniques = pd.factorize(numbers, use_na_sentinel=True)
+    shown = list(map(float.__repr__, uniques.tolist())) if numbers.dtype == np.float64 else uniques.astype(str).tolist()
+    return pa.array(shown, type=pa.large_string()).take(pa.array(codes, mask=codes < 0)).fill_null("")
+
+
+def _string_bytes(text: pa.Array) -> pa.Buffer:
+    """The concatenated values of an Arrow large string array (no nulls), without a copy."""
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int64, count=len(text) + 1, offset=text.offset * 8)
+    return text.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+
+
+def _csv_blocks(frame: pd.DataFrame, sep: str, chunk: int = _CSV_CHUNK_ROWS) -> Iterator[bytes | pa.Buffer]:
+    """The header line, then the data lines of ``frame`` in chunks of rows, as UTF-8 bytes."""
+    kinds = [_csv_field_kind(frame[c]) or "text" for c in frame.columns]
+    header = _csv_fields(pd.Series([str(c) for c in frame.columns], dtype=object), "text", sep)
+    yield (sep.join(header.to_pylist()) + "\n").encode("utf-8")
+    for start in range(0, len(frame), chunk):
+        part = frame.iloc[start : start + chunk]
+        fields = [_csv_fields(part[c], kind, sep) for c, kind in zip(frame.columns, kinds)]
+        lines = pc.binary_join_element_wise(pc.binary_join_element_wise(*fields, pa.scalar(sep, pa.large_string())), pa.scalar("\n", pa.large_string()), pa.scalar("", pa.large_string()))
+        yield _string_bytes(lines)
 
 
 def write_text(text: str | bytes, path: Path, *, rows: int, columns: list[str], details: dict | None = None) -> Written:
