@@ -240,7 +240,8 @@ class XlsxSheet:
 _HEADER_FILL = PatternFill("solid", fgColor="DDE5F0")
 _GROUP_LINE = Side(style="thin", color="808080")
 _EXCEL_EPOCH = pd.Timestamp("1899-12-30")
-_CONTROL = re.compile(CONTROL_CHARS)
+_XML_SPECIAL = CONTROL_CHARS[:-1] + "&<>\\r]"
+"""Characters ``_xml_text`` removes or escapes."""
 _LINE_HEIGHT = 15.0
 """Points per line of text in the default font (Calibri 11)."""
 _MAX_LINES = 15
@@ -267,33 +268,66 @@ def _style_id(ws: object, column: XlsxColumn, *, line_above: bool = False) -> in
     return cell.style_id
 
 
-def _xml_text(value: str) -> str:
-    """Text of a cell as XML character data: control characters removed, markup escaped."""
-    return _CONTROL.sub("", value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
+def _lit(text: str) -> pa.Scalar:
+    """A constant piece of text for Arrow's string joins."""
+    return pa.scalar(text, pa.large_string())
 
 
-def _cells_xml(values: pd.Series, refs: np.ndarray, style: np.ndarray | str) -> np.ndarray:
-    """SpreadsheetML ``<c>`` elements of one column (empty string for missing values), as an
-    object array; ``style`` is the ``s="N"`` attribute text of each cell (or of all). Text is
-    escaped once per distinct value."""
+def _join(*parts: pa.Array | pa.Scalar) -> pa.Array:
+    """``parts`` concatenated element-wise (Arrow large strings; a null part gives null)."""
+    return pc.binary_join_element_wise(*parts, _lit(""))
+
+
+def _text_array(values: pd.Series) -> pa.Array:
+    """A column as Arrow large strings (missing: null); values that are not strings as ``str``."""
+    try:
+        raw = pa.array(values, type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        objects = values.to_numpy(dtype=object)
+        missing = pd.isna(objects)
+        raw = pa.array(np.where(missing, "", objects).astype(str), type=pa.large_string(), mask=missing)
+    return raw.combine_chunks() if isinstance(raw, pa.ChunkedArray) else raw
+
+
+def _xml_text(text: pa.Array) -> pa.Array:
+    """Text of cells as XML character data: control characters removed, markup escaped."""
+    if not pc.any(pc.match_substring_regex(text, _XML_SPECIAL)).as_py():
+        return text
+    text = pc.replace_substring_regex(text, CONTROL_CHARS, "")
+    for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\r", "&#13;")):
+        text = pc.replace_substring(text, char, entity)
+    return text
+
+
+def _number_text(values: pd.Series) -> pa.Array:
+    """Numbers as numpy's ``str`` writes them (float64: Python's ``repr``)."""
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu":
+        return pc.cast(pa.array(values.to_numpy()), pa.large_string())
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind == "f":
+        return _float_text(values.to_numpy())
+    return pa.array(values.to_numpy().astype(str), type=pa.large_string())
+
+
+def _cells_xml(values: pd.Series, letter: str, numbers: pa.Array, style: pa.Array | pa.Scalar) -> pa.Array:
+    """SpreadsheetML ``<c>`` elements of one column (empty string for missing values), as Arrow
+    large strings; ``numbers``: the rows' numbers as text, ``style``: the ``s="N"`` attribute
+    text of each cell (or of all)."""
     if pd.api.types.is_bool_dtype(values):
         valid = values.notna().to_numpy()
-        body = ' t="b"><v>' + values.fillna(False).astype(bool).astype(int).to_numpy().astype(str).astype(object) + "</v></c>"
+        body = [_lit(' t="b"><v>'), _number_text(values.fillna(False).astype(bool).astype(int)), _lit("</v></c>")]
     elif pd.api.types.is_datetime64_any_dtype(values):
         valid = values.notna().to_numpy()
         days = ((values.dt.tz_localize(None) if values.dt.tz is not None else values) - _EXCEL_EPOCH) / pd.Timedelta(days=1)
-        body = ' t="n"><v>' + days.to_numpy(dtype=float).astype(str).astype(object) + "</v></c>"
+        body = [_lit(' t="n"><v>'), _float_text(days.to_numpy(dtype=float)), _lit("</v></c>")]
     elif pd.api.types.is_numeric_dtype(values):
-        numbers = values.to_numpy(dtype=float)
-        valid = np.isfinite(numbers)
-        body = ' t="n"><v>' + values.to_numpy().astype(str).astype(object) + "</v></c>"
+        valid = np.isfinite(values.to_numpy(dtype=float))
+        body = [_lit(' t="n"><v>'), _number_text(values), _lit("</v></c>")]
     else:
-        raw = values.to_numpy(dtype=object)
-        valid = ~pd.isna(raw)
-        codes, uniques = pd.factorize(np.where(valid, raw, "").astype(str))
-        text = np.asarray([_xml_text(u) for u in uniques], dtype=object)[codes] if len(uniques) else np.zeros(0, dtype=object)
-        body = ' t="inlineStr"><is><t xml:space="preserve">' + text + "</t></is></c>"
-    return np.where(valid, '<c r="' + refs + '"' + style + body, "")
+        text = _text_array(values)
+        valid = ~text.is_null().to_numpy(zero_copy_only=False)
+        body = [_lit(' t="inlineStr"><is><t xml:space="preserve">'), _xml_text(text), _lit("</t></is></c>")]
+    cells = _join(_lit('<c r="'), _lit(letter), numbers, _lit('"'), style, *body)
+    return pc.if_else(pa.array(valid), cells, _lit(""))
 
 
 def text_lines(values: pd.Series, width: float) -> np.ndarray:
@@ -313,22 +347,22 @@ def _row_heights(frame: pd.DataFrame, wrapped: dict[str, float]) -> np.ndarray:
 
 def _rows_xml(
     frame: pd.DataFrame, styles: list[tuple[str, str]], group_start: np.ndarray | None, heights: np.ndarray, first_row: int, chunk: int = 50_000
-) -> Iterator[str]:
+) -> Iterator[pa.Buffer]:
     """``<row>`` elements of ``frame`` from sheet row ``first_row`` on, rendered column-wise in
-    chunks; ``styles``: per column the style attribute of a plain cell and of a group's first;
-    ``heights``: row height in points (0: the default)."""
+    Arrow in chunks of rows, as UTF-8 bytes; ``styles``: per column the style attribute of a
+    plain cell and of a group's first; ``heights``: row height in points (0: the default)."""
     letters = [get_column_letter(i) for i in range(1, frame.shape[1] + 1)]
     for start in range(0, len(frame), chunk):
         part = frame.iloc[start : start + chunk]
-        numbers = np.arange(first_row + start, first_row + start + len(part)).astype(str).astype(object)
-        first = None if group_start is None else group_start[start : start + len(part)]
+        numbers = pc.cast(pa.array(np.arange(first_row + start, first_row + start + len(part))), pa.large_string())
+        first = None if group_start is None else pa.array(group_start[start : start + len(part)])
         height = heights[start : start + len(part)]
-        tall = np.where(height > 0, '" ht="' + height.astype(str).astype(object) + '" customHeight="1">', '">')
-        cells = [('<row r="' + numbers + tall).tolist()]
+        tall = pc.if_else(pa.array(height > 0), _join(_lit('" ht="'), _float_text(height), _lit('" customHeight="1">')), _lit('">'))
+        cells = []
         for letter, col, (plain, line) in zip(letters, part.columns, styles):
-            style = plain if first is None or plain == line else np.where(first, line, plain).astype(object)
-            cells.append(_cells_xml(part[col], letter + numbers, style).tolist())
-        yield "".join(["".join(row) + "</row>" for row in zip(*cells)])
+            style = _lit(plain) if first is None or plain == line else pc.if_else(first, _lit(line), _lit(plain))
+            cells.append(_cells_xml(part[col], letter, numbers, style))
+        yield _string_bytes(_join(_lit('<row r="'), numbers, tall, *cells, _lit("</row>")))
 
 
 def _zip_info(name: str, level: int | None = None) -> zipfile.ZipInfo:
@@ -440,7 +474,7 @@ def _fill_sheets(skeleton: io.BytesIO, path: Path, sheet_paths: dict[str, str], 
                 last = f"{get_column_letter(max(1, frame.shape[1]))}{len(frame) + 1}"
                 out.write(head.replace(b"<sheetViews>", f'<dimension ref="A1:{last}" /><sheetViews>'.encode(), 1))
                 for block in _rows_xml(frame, styles, group_start, heights, first_row=2):
-                    out.write(block.encode("utf-8"))
+                    out.write(memoryview(block))
                 out.write(b"</sheetData>" + tail)
 
 
