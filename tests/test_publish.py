@@ -90,6 +90,20 @@ def test_write_csv_gives_the_bytes_of_pandas_to_csv(tmp_path, sep, bom):
         assert (tmp_path / f"{i}.csv").read_bytes() == (("\ufeff" if bom else "") + expected.getvalue()).encode("utf-8"), i
 
 
+def test_count_rows_of_a_csv_counts_records_not_lines(tmp_path):
+    """Line ends inside quoted fields, a carriage return in a value (Python's csv writer leaves it
+    unquoted; pandas' reader took it for a line end and counted a row too many), a BOM: the count
+    read back from disk is the rows written."""
+    from xsell.publish.writers import count_rows, write_csv
+
+    frame = pd.DataFrame({"name": ['two\nlines', 'quote "q"\n', "cr\rinside", "", None, 'x,"y"'], "n": range(6)})
+    for i, sep in enumerate([",", ";"]):
+        written = write_csv(frame, tmp_path / f"{i}.csv", bom=bool(i), sep=sep)
+        assert count_rows(written.path) == written.rows == 6
+    (tmp_path / "blank.csv").write_text('a,b\n\n"x\n\ny",1\n\n2,3', encoding="utf-8")
+    assert count_rows(tmp_path / "blank.csv") == 2  # blank lines are no rows; a last line without \n is
+
+
 # -- tables ----------------------------------------------------------------------------------
 def test_prepare_table_names_missing_column_and_null_keys():
     tables = build_tables()

@@ -35,7 +35,6 @@ from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.writer.excel import ExcelWriter
 
 from xsell.errors import InputDataError
-from xsell.io.readers import sniff_separator
 from xsell.io.writers import atomic_write
 from xsell.publish.safety import CONTROL_CHARS, neutralise
 
@@ -485,9 +484,7 @@ def count_rows(path: Path) -> int | dict[str, int]:
     if suffix == ".parquet":
         return int(pq.ParquetFile(path).metadata.num_rows)
     if suffix == ".csv":
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            sep = sniff_separator(fh.readline())
-        return len(pd.read_csv(path, sep=sep, usecols=[0], dtype=str, keep_default_na=False, encoding="utf-8-sig"))
+        return _csv_rows(path)
     if suffix == ".jsonl":
         with open(path, "rb") as fh:
             return sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
@@ -500,6 +497,28 @@ def count_rows(path: Path) -> int | dict[str, int]:
     from xsell.publish.formats import count_format_rows  # the formats import this module
 
     return count_format_rows(path)
+
+
+def _csv_rows(path: Path, block: int = 1 << 24) -> int:
+    """Data rows of a CSV file: its records after the header, blank lines not counted, read as
+    bytes in blocks. A record ends at a ``\\n`` outside quotes (``write_csv`` quotes every field
+    holding a quote or a line end and doubles its quotes, so the quotes before a line end are
+    even exactly when it is outside a field)."""
+    records, inside, last_end, offset = 0, 0, -1, 0
+    with open(path, "rb") as fh:
+        while len(data := np.frombuffer(fh.read(block), dtype=np.uint8)):
+            ends = np.flatnonzero(data == 10)
+            quotes = np.flatnonzero(data == 34)
+            if inside or len(quotes):
+                ends = ends[(np.searchsorted(quotes, ends) + inside) % 2 == 0]  # quotes before each line end
+                inside = (inside + len(quotes)) % 2
+            ends += offset
+            previous = np.concatenate([[last_end], ends[:-1]])
+            records += int(np.count_nonzero(ends - previous > 1))  # a record of no bytes is a blank line
+            last_end = int(ends[-1]) if len(ends) else last_end
+            offset += len(data)
+    records += int(offset - 1 > last_end)  # a last record without a line end
+    return max(0, records - 1)
 
 
 def _xlsx_sheet_members(archive: zipfile.ZipFile) -> dict[str, str]:
