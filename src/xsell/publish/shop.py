@@ -166,6 +166,6 @@ def ranked_lists(links: pd.DataFrame, key: str, value: str) -> dict[tuple[str, s
 def reject_characters(values: Iterable[object], pattern: str, *, reason: str, column: str, file: str | None = None) -> None:
     """Raise ``InputDataError`` naming the first value matching ``pattern`` (a regex)."""
     found = re.compile(pattern)
-    for value in values:
+    for value in values.tolist() if isinstance(values, (pd.Series, pd.Index)) else values:
         if isinstance(value, str) and found.search(value):
             raise InputDataError(reason, file=file, column=column, value=value)

@@ -14,11 +14,13 @@ import datetime as dt
 import io
 import re
 import zipfile
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 from xml.etree import ElementTree
 
 import numpy as np
@@ -472,9 +474,22 @@ def _fill_sheets(skeleton: io.BytesIO, path: Path, sheet_paths: dict[str, str], 
                 head, tail = content.split(b"</sheetData>", 1)
                 last = f"{get_column_letter(max(1, frame.shape[1]))}{len(frame) + 1}"
                 out.write(head.replace(b"<sheetViews>", f'<dimension ref="A1:{last}" /><sheetViews>'.encode(), 1))
-                for block in _rows_xml(frame, styles, group_start, heights, first_row=2):
-                    out.write(memoryview(block))
+                _write_behind(out, _rows_xml(frame, styles, group_start, heights, first_row=2))
                 out.write(b"</sheetData>" + tail)
+
+
+def _write_behind(out: IO[bytes], blocks: Iterable[pa.Buffer], ahead: int = 2) -> None:
+    """Write ``blocks`` to ``out`` in order on one worker thread while the next ones are rendered
+    (deflate and Arrow both release the GIL, so the sheet's compression overlaps its rendering);
+    at most ``ahead`` blocks wait. Returns when all are written; a write error is raised here."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xlsx-deflate") as pool:
+        pending: deque[Future[int]] = deque()
+        for block in blocks:
+            pending.append(pool.submit(out.write, memoryview(block)))
+            if len(pending) > ahead:
+                pending.popleft().result()
+        for future in pending:
+            future.result()
 
 
 # -- reading back ------------------------------------------------------------------------
