@@ -33,7 +33,7 @@ def neutralise(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     Numeric, boolean and datetime columns are returned unchanged; in text (``str``/object)
     columns only string values are looked at.
     """
-    out = frame.copy()
+    out = frame.copy(deep=False)  # columns are replaced, never changed in place (copy-on-write): no copy of the data
     changed = 0
     for col in out.columns:
         series = out[col]

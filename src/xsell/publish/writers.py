@@ -76,7 +76,7 @@ def safe_file_stem(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", str(text)) or "_"
 
 
-_CSV_CHUNK_ROWS = 100_000
+_CSV_CHUNK_ROWS = 50_000
 """Rows rendered at a time by ``write_csv``."""
 
 
