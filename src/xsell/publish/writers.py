@@ -76,6 +76,42 @@ def safe_file_stem(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", str(text)) or "_"
 
 
+# -- rendering text in Arrow (CSV fields, sheet XML) ---------------------------------------
+def _lit(text: str) -> pa.Scalar:
+    """A constant piece of text for Arrow's string joins."""
+    return pa.scalar(text, pa.large_string())
+
+
+def _join(*parts: pa.Array | pa.Scalar) -> pa.Array:
+    """``parts`` concatenated element-wise (Arrow large strings; a null part gives null)."""
+    return pc.binary_join_element_wise(*parts, _lit(""))
+
+
+def _text_array(values: pd.Series) -> pa.Array:
+    """A column as Arrow large strings (missing: null); values that are not strings as ``str``."""
+    try:
+        raw = pa.array(values, type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        objects = values.to_numpy(dtype=object)
+        missing = pd.isna(objects)
+        raw = pa.array(np.where(missing, "", objects).astype(str), type=pa.large_string(), mask=missing)
+    return raw.combine_chunks() if isinstance(raw, pa.ChunkedArray) else raw
+
+
+def _float_text(numbers: np.ndarray) -> pa.Array:
+    """Floats as pandas writes them (numpy's ``str``, which for float64 is Python's ``repr``;
+    NaN: empty), each distinct value formatted once."""
+    codes, uniques = pd.factorize(numbers, use_na_sentinel=True)
+    shown = list(map(float.__repr__, uniques.tolist())) if numbers.dtype == np.float64 else uniques.astype(str).tolist()
+    return pa.array(shown, type=pa.large_string()).take(pa.array(codes, mask=codes < 0)).fill_null("")
+
+
+def _string_bytes(text: pa.Array) -> pa.Buffer:
+    """The concatenated values of an Arrow large string array (no nulls), without a copy."""
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int64, count=len(text) + 1, offset=text.offset * 8)
+    return text.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+
+
 _CSV_CHUNK_ROWS = 50_000
 """Rows rendered at a time by ``write_csv``."""
 
@@ -137,7 +173,7 @@ def _csv_quote_pattern(sep: str) -> str:
     return "[" + "".join(f"\\x{{{ord(c):x}}}" for c in quoted) + "]"
 
 
-def _csv_fields(values: pd.Series | pd.Index, kind: str, sep: str) -> pa.Array:
+def _csv_fields(values: pd.Series, kind: str, sep: str) -> pa.Array:
     """One column's CSV fields as Arrow (large) strings, as pandas writes them (missing: empty)."""
     if kind == "float":
         text = _float_text(np.asarray(values, dtype=values.dtype))
@@ -146,27 +182,10 @@ def _csv_fields(values: pd.Series | pd.Index, kind: str, sep: str) -> pa.Array:
     elif kind == "int":
         text = pc.cast(pa.array(np.asarray(values)), pa.large_string())
     else:
-        raw = pa.array(values, type=pa.large_string(), from_pandas=True)
-        text = raw.combine_chunks() if isinstance(raw, pa.ChunkedArray) else raw
-        quote = pc.match_substring_regex(text, _csv_quote_pattern(sep))
-        mark = pa.scalar('"', pa.large_string())
-        quoted = pc.binary_join_element_wise(mark, pc.replace_substring(text, '"', '""'), mark, pa.scalar("", pa.large_string()))
-        text = pc.if_else(quote, quoted, text)
+        text = _text_array(values)
+        quoted = _join(_lit('"'), pc.replace_substring(text, '"', '""'), _lit('"'))
+        text = pc.if_else(pc.match_substring_regex(text, _csv_quote_pattern(sep)), quoted, text)
     return pc.fill_null(text, "")
-
-
-def _float_text(numbers: np.ndarray) -> pa.Array:
-    """Floats as pandas writes them (numpy's ``str``, which for float64 is Python's ``repr``;
-    NaN: empty), each distinct value formatted once."""
-    codes, uniques = pd.factorize(numbers, use_na_sentinel=True)
-    shown = list(map(float.__repr__, uniques.tolist())) if numbers.dtype == np.float64 else uniques.astype(str).tolist()
-    return pa.array(shown, type=pa.large_string()).take(pa.array(codes, mask=codes < 0)).fill_null("")
-
-
-def _string_bytes(text: pa.Array) -> pa.Buffer:
-    """The concatenated values of an Arrow large string array (no nulls), without a copy."""
-    offsets = np.frombuffer(text.buffers()[1], dtype=np.int64, count=len(text) + 1, offset=text.offset * 8)
-    return text.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
 
 
 def _csv_blocks(frame: pd.DataFrame, sep: str, chunk: int = _CSV_CHUNK_ROWS) -> Iterator[bytes | pa.Buffer]:
@@ -177,7 +196,7 @@ def _csv_blocks(frame: pd.DataFrame, sep: str, chunk: int = _CSV_CHUNK_ROWS) -> 
     for start in range(0, len(frame), chunk):
         part = frame.iloc[start : start + chunk]
         fields = [_csv_fields(part[c], kind, sep) for c, kind in zip(frame.columns, kinds)]
-        lines = pc.binary_join_element_wise(pc.binary_join_element_wise(*fields, pa.scalar(sep, pa.large_string())), pa.scalar("\n", pa.large_string()), pa.scalar("", pa.large_string()))
+        lines = _join(pc.binary_join_element_wise(*fields, _lit(sep)), _lit("\n"))
         yield _string_bytes(lines)
 
 
@@ -267,27 +286,6 @@ def _style_id(ws: object, column: XlsxColumn, *, line_above: bool = False) -> in
     if line_above:
         cell.border = Border(top=_GROUP_LINE)
     return cell.style_id
-
-
-def _lit(text: str) -> pa.Scalar:
-    """A constant piece of text for Arrow's string joins."""
-    return pa.scalar(text, pa.large_string())
-
-
-def _join(*parts: pa.Array | pa.Scalar) -> pa.Array:
-    """``parts`` concatenated element-wise (Arrow large strings; a null part gives null)."""
-    return pc.binary_join_element_wise(*parts, _lit(""))
-
-
-def _text_array(values: pd.Series) -> pa.Array:
-    """A column as Arrow large strings (missing: null); values that are not strings as ``str``."""
-    try:
-        raw = pa.array(values, type=pa.large_string(), from_pandas=True)
-    except (pa.ArrowTypeError, pa.ArrowInvalid):
-        objects = values.to_numpy(dtype=object)
-        missing = pd.isna(objects)
-        raw = pa.array(np.where(missing, "", objects).astype(str), type=pa.large_string(), mask=missing)
-    return raw.combine_chunks() if isinstance(raw, pa.ChunkedArray) else raw
 
 
 def _xml_text(text: pa.Array) -> pa.Array:
