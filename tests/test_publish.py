@@ -58,6 +58,52 @@ def test_control_characters_are_stripped_before_the_first_character_is_checked(t
     assert (tmp_path / "t.csv").read_text(encoding="utf-8").splitlines()[1:3] == ["'=3+3,1.0", "'@SUM(A1),2.0"]
 
 
+@pytest.mark.parametrize("sep", [",", ";", "\t"])
+@pytest.mark.parametrize("bom", [False, True])
+def test_write_csv_gives_the_bytes_of_pandas_to_csv(tmp_path, sep, bom):
+    """The Arrow CSV renderer writes exactly what ``to_csv`` writes: quoting, floats (repr, NaN
+    empty, inf, -0.0, float32), ints, bools, missing text; a mixed object column takes pandas' path."""
+    import io
+
+    import numpy as np
+
+    from xsell.publish.writers import write_csv
+
+    n = 14
+    frame = pd.DataFrame(
+        {
+            "text": pd.Series(["x", "a,b", 'q"q', "l\nl", "r\rr", "", None, " s ", "\t", "é;x", EVIL, "it's", "\\", "\x01-1"], dtype="str"),
+            "float": [1.0, 0.1, 1e-5, 1e16, np.nan, 123456789.123, 1 / 3, -0.0, 2.5e-300, np.inf, -np.inf, 5e-324, 1e15, 0.0001],
+            "object": pd.Series(["x", None, "a\x01b", '"', np.nan, *["k"] * 9], dtype=object),
+            "int": np.arange(n) - 5,
+            "bool": np.arange(n) % 3 == 0,
+            "float32": np.arange(n, dtype=np.float32) / 3,
+            "head,er": pd.Series(["y"] * n, dtype="string[pyarrow]"),
+            "python_str": pd.Series(["z;"] * n, dtype="string[python]"),
+        }
+    )
+    mixed = frame.assign(object=pd.Series([1, "a", None, 2.5, *["b"] * 10], dtype=object))
+    for i, case in enumerate([frame, frame.iloc[:1], frame.iloc[:0], frame[["text"]], mixed]):
+        write_csv(case, tmp_path / f"{i}.csv", bom=bom, sep=sep)
+        expected = io.StringIO()
+        neutralise(case)[0].to_csv(expected, index=False, sep=sep, lineterminator="\n")
+        assert (tmp_path / f"{i}.csv").read_bytes() == (("\ufeff" if bom else "") + expected.getvalue()).encode("utf-8"), i
+
+
+def test_count_rows_of_a_csv_counts_records_not_lines(tmp_path):
+    """Line ends inside quoted fields, a carriage return in a value (Python's csv writer leaves it
+    unquoted; pandas' reader took it for a line end and counted a row too many), a BOM: the count
+    read back from disk is the rows written."""
+    from xsell.publish.writers import count_rows, write_csv
+
+    frame = pd.DataFrame({"name": ['two\nlines', 'quote "q"\n', "cr\rinside", "", None, 'x,"y"'], "n": range(6)})
+    for i, sep in enumerate([",", ";"]):
+        written = write_csv(frame, tmp_path / f"{i}.csv", bom=bool(i), sep=sep)
+        assert count_rows(written.path) == written.rows == 6
+    (tmp_path / "blank.csv").write_text('a,b\n\n"x\n\ny",1\n\n2,3', encoding="utf-8")
+    assert count_rows(tmp_path / "blank.csv") == 2  # blank lines are no rows; a last line without \n is
+
+
 # -- tables ----------------------------------------------------------------------------------
 def test_prepare_table_names_missing_column_and_null_keys():
     tables = build_tables()

@@ -228,3 +228,32 @@ def test_screenshot_of_the_first_printed_page_of_a_workbook(demo_published, tmp_
     """LibreOffice prints a rep's workbook with its own print setup; page 1 has content."""
     rep = sorted((demo_published.run_dir / "sales" / "AT").glob("*.xlsx"))[0]
     assert_not_blank(printed_page(rep, tmp_path / "page.png"))
+
+
+def test_order_facts_of_record_batches_equal_those_of_the_whole_table():
+    """Publish reads the order lines batch by batch: the facts folded over batches of any size
+    are the whole table's (last order without returns, most frequent currency per country with
+    ties to the first code, span, line count); an empty history has no facts."""
+    import pyarrow as pa
+
+    from xsell.publish.sales import order_facts
+
+    days = pd.to_datetime(["2026-01-05", "2026-03-01", "2026-02-10", "2026-04-02", "2025-12-31", "2026-01-20", "2026-02-01"])
+    lines = pa.table(
+        {
+            "buying_center_id": ["A", "A", "B", "B", "C", "A", "C"],
+            "order_date": pa.array(days.to_numpy(), type=pa.timestamp("ns")),
+            "country": ["DE", "DE", "DE", "AT", "AT", "DE", "AT"],
+            "currency": ["EUR", "EUR", "CHF", "", "EUR", "CHF", "CHF"],
+            "is_return": [False, True, False, False, False, False, True],
+        }
+    )
+    whole = order_facts(lines)
+    assert (whole.lines, whole.start, whole.end) == (7, "2025-12-31", "2026-04-02")
+    assert whole.currency == {"DE": "CHF", "AT": "CHF"}  # DE: 2 EUR, 2 CHF -> CHF first; AT: the empty code is not counted
+    assert whole.last_order.sort_index().to_dict() == {"A": days[5], "B": days[3], "C": days[4]}  # A's return on 03-01 does not count
+    for size in (1, 2, 3):
+        part = order_facts(iter(lines.to_batches(max_chunksize=size)))
+        assert (part.lines, part.start, part.end, part.currency) == (whole.lines, whole.start, whole.end, whole.currency)
+        pd.testing.assert_series_equal(part.last_order.sort_index(), whole.last_order.sort_index())
+    assert order_facts(lines.slice(0, 0)).lines == 0 and order_facts(iter([])).lines == 0

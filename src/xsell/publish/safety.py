@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 DANGEROUS_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
 """First characters that make a spreadsheet treat a cell as a formula."""
@@ -20,6 +22,8 @@ DANGEROUS_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
 _PATTERN = "^[" + re.escape("".join(DANGEROUS_PREFIXES)) + "]"
 CONTROL_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
 """Control characters other than tab, LF and CR: not allowed in XML, removed from CSV and XLSX text."""
+_SUSPECT = f"{CONTROL_CHARS}|{_PATTERN}"
+"""Text that ``neutralise`` changes: a control character anywhere or a dangerous first character."""
 
 
 def neutralise(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
@@ -29,15 +33,20 @@ def neutralise(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     Numeric, boolean and datetime columns are returned unchanged; in text (``str``/object)
     columns only string values are looked at.
     """
-    out = frame.copy()
+    out = frame.copy(deep=False)  # columns are replaced, never changed in place (copy-on-write): no copy of the data
     changed = 0
     for col in out.columns:
         series = out[col]
         if pd.api.types.is_string_dtype(series) and series.dtype != object:
             text = series
         elif series.dtype == object:
-            text = series.where(series.map(lambda v: isinstance(v, str), na_action="ignore").fillna(False).astype(bool))
+            if pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty"):
+                text = series
+            else:
+                text = series.where(series.map(lambda v: isinstance(v, str), na_action="ignore").fillna(False).astype(bool))
         else:
+            continue
+        if not _suspect(text):
             continue
         controlled = text.str.contains(CONTROL_CHARS, regex=True, na=False).to_numpy(dtype=bool)
         if controlled.any():
@@ -51,3 +60,10 @@ def neutralise(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
             out[col] = pd.Series(values, index=series.index).astype(series.dtype)
             changed += n
     return out, changed
+
+
+def _suspect(text: pd.Series) -> bool:
+    """Whether any cell of a text column (strings and missing values) needs ``neutralise``: one
+    scan in Arrow (most columns have neither control characters nor a dangerous start)."""
+    values = pa.array(text, type=pa.large_string(), from_pandas=True)
+    return bool(pc.any(pc.match_substring_regex(values, _SUSPECT)).as_py())

@@ -17,7 +17,7 @@ Pure functions of frames; ``xsell.steps.publish`` reads the inputs and writes th
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,27 +127,54 @@ class OrderFacts:
     end: str | None = None
 
 
-def order_facts(lines: pa.Table) -> OrderFacts:
+def order_facts(lines: pa.Table | Iterable[pa.RecordBatch]) -> OrderFacts:
     """``OrderFacts`` of canonical order lines (columns ``buying_center_id, order_date, country,
-    currency, is_return``; ``currency`` and ``is_return`` optional), computed in Arrow."""
-    if lines.num_rows == 0:
+    currency, is_return``; ``currency`` and ``is_return`` optional), computed in Arrow. ``lines``:
+    a table, or its record batches (a file read batch by batch: memory holds one batch and the
+    per-buying-center dates, never the whole history)."""
+    n, low, high = 0, None, None
+    last: pa.Table | None = None
+    counts: pa.Table | None = None
+    has_currency = False
+    for batch in lines.to_batches() if isinstance(lines, pa.Table) else lines:
+        if not batch.num_rows:
+            continue
+        part = pa.Table.from_batches([batch])
+        n += part.num_rows
+        span = pc.min_max(part["order_date"]).as_py()
+        low = span["min"] if low is None or (span["min"] is not None and span["min"] < low) else low
+        high = span["max"] if high is None or (span["max"] is not None and span["max"] > high) else high
+        orders = part.filter(pc.invert(part["is_return"])) if "is_return" in part.column_names else part
+        last = _merged(last, orders.group_by("buying_center_id").aggregate([("order_date", "max")]), ["buying_center_id"], "order_date", "max")
+        if "currency" in part.column_names:
+            has_currency = True
+            counted = part.filter(pc.not_equal(part["currency"], "")).group_by(["country", "currency"]).aggregate([([], "count_all")])
+            counts = _merged(counts, counted, ["country", "currency"], "count_all", "sum")
+    if n == 0 or last is None:
         return OrderFacts(lines=0)
-    dates = lines["order_date"]
-    span = pc.min_max(dates).as_py()
-    orders = lines.filter(pc.invert(lines["is_return"])) if "is_return" in lines.column_names else lines
-    last = orders.group_by("buying_center_id").aggregate([("order_date", "max")]).to_pandas()
+    latest = last.to_pandas()
     currency: dict[str, str] = {}
-    if "currency" in lines.column_names:
-        counted = lines.filter(pc.not_equal(lines["currency"], "")).group_by(["country", "currency"]).aggregate([([], "count_all")]).to_pandas()
-        counted = counted.sort_values(["country", "count_all", "currency"], ascending=[True, False, True], kind="mergesort")
+    if has_currency and counts is not None:
+        counted = counts.to_pandas().sort_values(["country", "count_all", "currency"], ascending=[True, False, True], kind="mergesort")
         currency = dict(counted.drop_duplicates("country")[["country", "currency"]].itertuples(index=False, name=None))
     return OrderFacts(
-        last_order=pd.Series(pd.to_datetime(last["order_date_max"]).to_numpy(), index=last["buying_center_id"].astype(str).to_numpy()),
+        last_order=pd.Series(pd.to_datetime(latest["order_date"]).to_numpy(), index=latest["buying_center_id"].astype(str).to_numpy()),
         currency=currency,
-        lines=lines.num_rows,
-        start=str(pd.Timestamp(span["min"]).date()),
-        end=str(pd.Timestamp(span["max"]).date()),
+        lines=n,
+        start=str(pd.Timestamp(low).date()),
+        end=str(pd.Timestamp(high).date()),
     )
+
+
+def _merged(total: pa.Table | None, part: pa.Table, keys: list[str], value: str, how: str) -> pa.Table:
+    """``part`` (an aggregate ``<value>_<agg>`` per ``keys``) folded into ``total`` (``keys`` +
+    ``value``) with ``how`` (``max``, ``sum``)."""
+    part = part.select([*keys, next(c for c in part.column_names if c not in keys)]).rename_columns([*keys, value])
+    if total is None:
+        return part
+    both = pa.concat_tables([total, part], promote_options="permissive")
+    merged = both.group_by(keys, use_threads=False).aggregate([(value, how)])
+    return merged.select([*keys, f"{value}_{how}"]).rename_columns([*keys, value])
 
 
 def currency_format(code: str | None) -> str:

@@ -111,10 +111,13 @@ def shop_links(
     top_n: int | None = None,
     fallback: bool = False,
     context: RecommendContext | None = None,
+    representatives: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Long frame of shop links (``LINK_COLUMNS``), one row per kept link, sorted by (sku, table,
     rank); ``name`` is the linking product's name. ``context``: ``shop_context(products, today)``
-    (built here as of the current date when not given). See the module docstring for the rules."""
+    (built here as of the current date when not given); ``representatives``:
+    ``representative_variants(tables, context)`` when the caller has it (the same for every
+    country). See the module docstring for the rules."""
     ctx = context if context is not None else shop_context(products)
     parts = []
     for name in LINK_TABLES:
@@ -138,7 +141,7 @@ def shop_links(
         where = pd.Series(country, index=links.index)
         outside = ~(ctx.in_assortment(where, links["product_id"]) & ctx.in_assortment(where, links["rec_product_id"]))
         links = _drop(links, outside, f"a product is not in the {country} assortment", country)
-    reps = representative_variants(tables, ctx)
+    reps = representatives if representatives is not None else representative_variants(tables, ctx)
     links.insert(1, "variant_id", links["product_id"].map(reps).astype(object))
     links.insert(2, "name", ctx.name_of(links["product_id"]).astype(object))
     if sku == "variant_id":
@@ -163,6 +166,6 @@ def ranked_lists(links: pd.DataFrame, key: str, value: str) -> dict[tuple[str, s
 def reject_characters(values: Iterable[object], pattern: str, *, reason: str, column: str, file: str | None = None) -> None:
     """Raise ``InputDataError`` naming the first value matching ``pattern`` (a regex)."""
     found = re.compile(pattern)
-    for value in values:
+    for value in values.tolist() if isinstance(values, (pd.Series, pd.Index)) else values:
         if isinstance(value, str) and found.search(value):
             raise InputDataError(reason, file=file, column=column, value=value)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
+import pyarrow.dataset as ds
 
 from xsell.config import Config
 from xsell.errors import GuardrailError, InputDataError, UsageError
@@ -159,11 +159,11 @@ def _order_facts(path: Path) -> OrderFacts:
     if not path.exists():  # a file, or a folder where the Spark backend wrote a dataset
         log.warning("publish: %s not found; the sales workbooks show no last order and no data span", path)
         return OrderFacts()
-    names = set(pq.ParquetDataset(path).schema.names)
-    columns = [c for c in ("buying_center_id", "order_date", "country", "currency", "is_return") if c in names]
+    lines = ds.dataset(path, format="parquet", partitioning="hive")
+    columns = [c for c in ("buying_center_id", "order_date", "country", "currency", "is_return") if c in lines.schema.names]
     if not {"buying_center_id", "order_date", "country"} <= set(columns):
         return OrderFacts()
-    return order_facts(pq.read_table(path, columns=columns))
+    return order_facts(lines.to_batches(columns=columns))  # batch by batch: memory does not grow with the history
 
 
 def _tables_today(meta: dict[str, Any], path: Path) -> dt.date | None:

@@ -29,7 +29,7 @@ import pandas as pd
 from xsell import __version__
 from xsell.publish.config import PublishConfig, required
 from xsell.publish.formats import bmecat, jsonl, magento, sap_impex, shopify, shopware6
-from xsell.publish.shop import shop_context, shop_links
+from xsell.publish.shop import representative_variants, shop_context, shop_links
 from xsell.publish.writers import Written
 from xsell.recommend.context import RecommendContext
 
@@ -76,7 +76,8 @@ def shop_jobs(
     if not formats:
         return []
     ctx = context if context is not None else shop_context(products, today)
-    links = shop_links(tables, products, country=pc.shop_country, sku=pc.shop_sku, top_n=pc.shop_top_n, context=ctx)
+    select = partial(shop_links, tables, products, sku=pc.shop_sku, top_n=pc.shop_top_n, context=ctx, representatives=representative_variants(tables, ctx))
+    links = select(country=pc.shop_country)
     if links.empty:
         log.warning("publish: no cross-/up-sell rows for shop_country %r: the shop files are empty", pc.shop_country)
     jobs: list[Job] = []
@@ -85,7 +86,7 @@ def shop_jobs(
     if "magento" in formats:
         jobs += _magento_jobs(pc, links, magento.PATH, root, previous_run)
         for code, country in sorted(pc.magento.stores.items()):
-            store = shop_links(tables, products, country=country, sku=pc.shop_sku, top_n=pc.shop_top_n, fallback=True, context=ctx)
+            store = select(country=country, fallback=True)
             jobs += _magento_jobs(pc, store, magento.store_path(code), root, previous_run)
     if "shopware6" in formats:
         product_ids = shopware6.read_product_ids(required(pc.shopware.product_ids, "shopware.product_ids", "shopware6"))

@@ -97,7 +97,7 @@ def document(links: pd.DataFrame, cfg: BmecatConfig, *, previous: Catalog | None
     order = links.assign(t=links["table"].map({"cross_sell": 0, "up_sell": 1})).sort_values(["sku", "t", "rank"], kind="mergesort")
     names = order.drop_duplicates("sku").set_index("sku")["name"].astype(str).to_dict()
     refs: dict[str, list[tuple[LinkTable, str]]] = {}
-    for sku, table, target in zip(order["sku"].astype(str), order["table"], order["rec_sku"].astype(str)):
+    for sku, table, target in zip(order["sku"].astype(str).tolist(), order["table"].tolist(), order["rec_sku"].astype(str).tolist()):
         refs.setdefault(sku, []).append((table, target))
     products = [(sku, names[sku], refs[sku]) for sku in sorted(refs)]
     prev_version = 0

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -82,10 +83,16 @@ def text(current: pd.DataFrame, gone: pd.DataFrame, *, catalog_id: str, version:
         "\n",
         ";".join(INSERT_HEADER) + "\n",
     ]
-    out.append(_lines([["", s, t, r, "true", "false"] for s, t, r in current[list(REFERENCE_COLUMNS)].itertuples(index=False)]))
+    out.append(_lines([["", s, t, r, "true", "false"] for s, t, r in _rows(current)]))
     out += ["\n", "# links dropped since the previous published run\n", ";".join(REMOVE_HEADER) + "\n"]
-    out.append(_lines([["", s, t, r] for s, t, r in gone[list(REFERENCE_COLUMNS)].itertuples(index=False)]))
+    out.append(_lines([["", s, t, r] for s, t, r in _rows(gone)]))
     return "".join(out)
+
+
+def _rows(frame: pd.DataFrame) -> Iterable[tuple[str, str, str]]:
+    """The ``REFERENCE_COLUMNS`` of each row (columns taken as lists: iterating Arrow-backed
+    columns value by value is slow)."""
+    return zip(*(frame[c].tolist() for c in REFERENCE_COLUMNS))
 
 
 def parse(content: str) -> dict[str, pd.DataFrame]:
