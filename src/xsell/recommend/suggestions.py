@@ -215,7 +215,8 @@ def _popularity(hist: History, targets: np.ndarray, since: pd.Timestamp, depth: 
 
 
 def _candidates(
-    personal: pd.DataFrame, pins: pd.DataFrame, hist: History, ctx: RecommendContext, cfg: RecommendConfig, counts: dict[str, int]
+    personal: pd.DataFrame, pins: pd.DataFrame, anchors: pd.DataFrame, hist: History, ctx: RecommendContext, cfg: RecommendConfig,
+    counts: dict[str, int],
 ) -> pd.DataFrame:
     """``b, p, score, pin_order, pin_link, popular`` candidates: the champion's ranking and curated
     pins, without owned products; popularity for buyers left without any."""
@@ -225,7 +226,7 @@ def _candidates(
     )
     pers = rank_normalise(pers[(pers["b"] >= 0) & (pers["p"] >= 0)], cfg.candidates_per_source, query="b", item="p")
     model = pers[["b", "p"]].assign(score=pers["norm"].to_numpy(), pin_order=np.nan, pin_link=-1)
-    pinned = anchored(_anchors(hist, months_before(ctx.today, cfg.anchor_months)), pins, hist.products, hist.countries)
+    pinned = anchored(anchors, pins, hist.products, hist.countries)
     pinned = pinned.assign(score=1.0, pin_order=pins["pin_order"].to_numpy(dtype=float)[pinned["link"].to_numpy()] if len(pins) else [], pin_link=pinned["link"])
     cand = pd.concat([pinned[model.columns], model], ignore_index=True).drop_duplicates(["b", "p"])
     owned = keys_in(hist.key(cand["b"].to_numpy(), cand["p"].to_numpy()), hist.owned)
@@ -260,14 +261,15 @@ def build_buying_center_suggestions(
         up_sell["product_id"], up_sell["rec_product_id"],
     )  # fmt: skip
     pins = _pins(cross_sell, up_sell)
-    cand = _candidates(personal, pins, hist, ctx, cfg, counts)
+    anchors = _anchors(hist, months_before(ctx.today, cfg.anchor_months))  # recent purchases: pins and explanations
+    cand = _candidates(personal, pins, anchors, hist, ctx, cfg, counts)
     b, p = cand["b"].to_numpy(), cand["p"].to_numpy()
     country, product = Coded(hist.home[b], hist.countries), Coded(p, hist.products)
     variant = resolve_variant_codes(lines, ctx, country, product, Coded(b, hist.buyers))
     keep = business_rules_keep(ctx, cfg, country, product, variant, table=table, counts=counts)
     rows = cand.assign(variant=variant.codes)[keep]
     rows = top_n(rows, ["b"], cfg.top_n_buying_center, rec_col="p")
-    frame = _explain(rows, hist, cross_sell, up_sell, pins, ctx, cfg, personal_source, cand.attrs["popular"], variant.ids)
+    frame = _explain(rows, hist, anchors, cross_sell, up_sell, pins, ctx, personal_source, cand.attrs["popular"], variant.ids)
     return Table(finish(frame, BUYING_CENTER_COLUMNS, EXTRA_COLUMNS), counts)
 
 
@@ -279,15 +281,14 @@ def _pins(cross_sell: pd.DataFrame, up_sell: pd.DataFrame) -> pd.DataFrame:
 
 
 def _explain(
-    rows: pd.DataFrame, hist: History, cross_sell: pd.DataFrame, up_sell: pd.DataFrame, pins: pd.DataFrame,
-    ctx: RecommendContext, cfg: RecommendConfig, source: str, popular: pd.DataFrame, variants: np.ndarray,
+    rows: pd.DataFrame, hist: History, anchors: pd.DataFrame, cross_sell: pd.DataFrame, up_sell: pd.DataFrame, pins: pd.DataFrame,
+    ctx: RecommendContext, source: str, popular: pd.DataFrame, variants: np.ndarray,
 ) -> pd.DataFrame:
     """The kept coded rows as table columns: kind and anchor from the strongest link of a recently
     bought product (up-sell first), reason from that link, else from the model / popularity
     (``popular``: the popularity reason's fields of each fallback candidate)."""
     b, p = rows["b"].to_numpy(), rows["p"].to_numpy()
     key = hist.key(b, p)
-    anchors = _anchors(hist, months_before(ctx.today, cfg.anchor_months))
     anchors = anchors[keys_in(anchors["b"].to_numpy(), b)]
     wanted = np.unique(key)
 
