@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from xsell.interactions.build import build_interactions, build_order_products, filter_lines
+from xsell.interactions.build import _group, _joint_ids, build_interactions, build_order_products, encode_lines, filter_lines
 from xsell.interactions.config import InteractionsConfig
 
 COLUMNS = ["order_id", "order_date", "buying_center_id", "variant_id", "product_id", "quantity", "net_value",
@@ -207,3 +209,100 @@ def test_empty_lines_give_empty_matrices() -> None:
     it = build_interactions(empty, cfg(scaling="bm25", basket_window_days=3))
     assert it.buyer_variants.shape == (0, 0) and it.buyer_products.shape == (0, 0)
     assert it.order_products.shape == (0, 0) and len(it.variant_product) == 0
+
+
+# --- encoded lines: built once, windows taken from them ------------------------------------------
+
+OR_FIXTURE = Path(__file__).parent / "fixtures" / "online_retail" / "online_retail_sample.csv.gz"
+
+
+@pytest.fixture(scope="module")
+def retail_lines(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    """The Online Retail sample ingested with configs/online_retail.yaml (real order lines)."""
+    from xsell.config import load_config
+    from xsell.io.layout import Workdir
+    from xsell.steps.ingest import run_ingest
+
+    root = tmp_path_factory.mktemp("retail")
+    config = Path(__file__).parents[1] / "configs" / "online_retail.yaml"
+    cfg = load_config(config, [f"data.order_lines={OR_FIXTURE}", f"workdir={root}", "ingest.max_rejected_share=0.5"])
+    run_ingest(cfg)
+    return pd.read_parquet(Workdir(root).order_lines)
+
+
+def _same_interactions(a, b) -> None:
+    for name in ("buyer_variants", "buyer_products", "order_products"):
+        ma, mb = getattr(a, name), getattr(b, name)
+        assert ma.rows == mb.rows and ma.cols == mb.cols
+        assert ma.matrix.dtype == mb.matrix.dtype
+        np.testing.assert_array_equal(ma.matrix.indptr, mb.matrix.indptr)
+        np.testing.assert_array_equal(ma.matrix.indices, mb.matrix.indices)
+        np.testing.assert_array_equal(ma.matrix.data, mb.matrix.data)
+    np.testing.assert_array_equal(a.variant_product, b.variant_product)
+
+
+@pytest.mark.parametrize(
+    "c",
+    [
+        cfg(recency_half_life_days=90.0, min_variant_support=3),
+        cfg(weighting="order_count", scaling="bm25", basket_window_days=7),
+        cfg(weighting="net_value", scaling="tfidf", min_variant_support=2),
+    ],
+    ids=["binary-decay", "order_count-bm25-sessions", "net_value-tfidf"],
+)
+def test_a_window_of_encoded_lines_builds_what_the_window_builds(retail_lines: pd.DataFrame, c: InteractionsConfig) -> None:
+    lines = retail_lines.sample(frac=1.0, random_state=5)  # any line order, a shuffled index
+    coded = encode_lines(lines)
+    cutoff = lines["order_date"].quantile(0.6)
+    window = filter_lines(lines, end=cutoff)
+    assert 0 < len(window) < len(lines)
+    _same_interactions(build_interactions(coded.part(window), c, as_of=cutoff), build_interactions(window, c, as_of=cutoff))
+    _same_interactions(build_interactions(coded, c), build_interactions(lines, c))
+
+
+def test_a_window_of_encoded_lines_is_its_encoding(retail_lines: pd.DataFrame) -> None:
+    coded = encode_lines(retail_lines)
+    window = retail_lines[(retail_lines["buying_center_id"].str[-1] < "5").to_numpy()]  # some buying centers only
+    got, want = coded.part(window), encode_lines(window)
+    for f in dataclasses.fields(want):
+        if f.name != "index":
+            np.testing.assert_array_equal(getattr(got, f.name), getattr(want, f.name), err_msg=f.name)
+    assert len(want.buyer_ids) < len(coded.buyer_ids)  # the id axes shrink to the window's ids
+    with pytest.raises(ValueError, match="not rows of the encoded frame"):
+        coded.part(retail_lines.set_axis(retail_lines.index + len(retail_lines)))
+
+
+def test_variant_columns_share_an_id_with_a_product() -> None:
+    # V2 of P1 is folded (custom-made) into column "P1"; the variant id "P2" is also a product id:
+    # its lines and P2's folded lines share the column "P2"
+    lines = frame([
+        ("o1", "2024-01-01", "B1", "P2", "P1", 1, 10, False, False),
+        ("o1", "2024-01-01", "B1", "V2", "P1", 1, 10, True, False),
+        ("o2", "2024-01-02", "B2", "V9", "P2", 1, 10, True, False),
+        ("o2", "2024-01-02", "B2", "A0", "P3", 1, 10, False, False),
+    ])  # fmt: skip
+    it = build_interactions(lines, cfg())
+    assert list(it.buyer_variants.cols.ids) == ["A0", "P1", "P2"]
+    assert dense(it.buyer_variants) == {("B1", "P2"): 1.0, ("B1", "P1"): 1.0, ("B2", "P2"): 1.0, ("B2", "A0"): 1.0}
+    assert list(it.variant_product) == ["P3", "P1", "P1"]  # "P2" holds P1's and P2's lines: the smallest
+
+
+def test_joint_ids_is_the_sorted_union() -> None:
+    rng = np.random.default_rng(3)
+    pool = np.array([f"{c}{n}" for c in "ABCab" for n in range(40)] + ["", "Ä1", "é"], dtype=object)
+    for _ in range(20):
+        variants = np.array(sorted(set(rng.choice(pool, 30))), dtype=object)
+        products = np.array(sorted(set(rng.choice(pool, rng.integers(0, 15)))), dtype=object)
+        joint, vpos, ppos = _joint_ids(variants, products)
+        assert list(joint) == sorted(set(variants) | set(products))
+        assert list(joint[vpos]) == list(variants) and list(joint[ppos]) == list(products)
+
+
+def test_group_codes_are_sorted_factorize() -> None:
+    keys = np.random.default_rng(0).integers(-5, 10**12, 5000)
+    keys[::7] = keys[0]
+    uniques, codes = _group(keys)
+    want_codes, want_uniques = pd.factorize(keys, sort=True)
+    np.testing.assert_array_equal(uniques, want_uniques)
+    np.testing.assert_array_equal(codes, want_codes)
+    assert _group(np.array([], dtype=np.int64))[0].size == 0

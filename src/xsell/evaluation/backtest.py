@@ -27,7 +27,7 @@ from xsell.evaluation.core import evaluate_models, sequential_pairs
 from xsell.evaluation.selection import Selection, select_champion
 from xsell.evaluation.split import FEW_BUYERS, Split, Targets, Windows, build_targets, plan_windows, split_at
 from xsell.evaluation.tuning import TrainingSets, TuningResult, tune_blend, tune_models
-from xsell.interactions.build import buyer_countries
+from xsell.interactions.build import CodedLines, buyer_countries, encode_lines
 from xsell.models.base import Recommender
 from xsell.models.blend import Blend
 from xsell.models.config import BASELINES, BLEND, BlendConfig, BlendRole, LearningConfig
@@ -62,6 +62,8 @@ class BacktestResult:
     candidates: dict[str, Candidate]
     champion: Selection
     countries: pd.Series
+    coded: CodedLines | None = None
+    """``encode_lines`` of all the lines (rolling backtests and the refit reuse it)."""
 
 
 def item_level(level: str, lines: pd.DataFrame) -> tuple[str, pd.Series | None]:
@@ -94,14 +96,17 @@ def _targets(split: Split, countries: pd.Series, ecfg: EvaluationConfig, seed: i
 
 def tune(
     lines: pd.DataFrame, customers: pd.DataFrame | None, learning: LearningConfig, ecfg: EvaluationConfig,
-    windows: Windows, countries: pd.Series,
+    windows: Windows, countries: pd.Series, coded: CodedLines | None = None,
 ) -> TuningResult:
     """Step 2 of the module docstring: the best configuration per model and the blend on validation."""
     names = candidate_names(learning.models.enabled)
     val = split_at(lines, windows.validation_start, windows.cutoff)
     target = _targets(val, countries, ecfg, learning.models.seed, "validation")["cross_sell"]
     _, item_map = item_level(learning.models.level, lines)
-    sets = TrainingSets(val.train, customers, countries, level=learning.models.level, as_of=val.cutoff)
+    sets = TrainingSets(
+        val.train, customers, countries, level=learning.models.level, as_of=val.cutoff,
+        coded=coded.part(val.train) if coded is not None else None,
+    )  # fmt: skip
     with stage("evaluate: tune on the validation window", log) as rep:
         tuned, trials = tune_models(
             [n for n in names if n != BLEND], learning, sets, target, sweep=ecfg.sweep, k=ecfg.rank_k,
@@ -172,18 +177,25 @@ def backtest(
     *,
     cutoff: pd.Timestamp | None = None,
     tuning: TuningResult | None = None,
+    coded: CodedLines | None = None,
 ) -> BacktestResult:
     """Steps 1-4 of the module docstring at ``cutoff`` (default: ``evaluation.cutoff`` or the
-    adaptive one). ``tuning`` reuses an earlier tuning (rolling backtests) instead of tuning again."""
+    adaptive one). ``tuning`` reuses an earlier tuning (rolling backtests) instead of tuning again;
+    ``coded`` an earlier ``encode_lines(lines)`` (every window's matrices are built from it)."""
     windows = plan_windows(lines, ecfg, cutoff)
     log.info("evaluate: %s", windows.describe())
     countries = buyer_countries(lines, customers)
+    if coded is None:
+        with stage("evaluate: encode the order lines", log):
+            coded = encode_lines(lines)
     if tuning is None:
-        tuning = tune(lines, customers, learning, ecfg, windows, countries)
+        tuning = tune(lines, customers, learning, ecfg, windows, countries, coded)
     test = split_at(lines, windows.cutoff, windows.end)
     targets = _targets(test, countries, ecfg, learning.models.seed, "test")
     item_col, item_map = item_level(learning.models.level, lines)
-    sets = TrainingSets(test.train, customers, countries, level=learning.models.level, as_of=test.cutoff)
+    sets = TrainingSets(
+        test.train, customers, countries, level=learning.models.level, as_of=test.cutoff, coded=coded.part(test.train)
+    )
     with stage(f"evaluate: fit at cutoff {windows.cutoff.date()}", log) as rep:
         candidates = fit_candidates(_kept(tuning, ecfg), tuning, learning, sets)
         rep.counts.update(models=len(candidates), train_lines=len(test.train))
@@ -196,7 +208,7 @@ def backtest(
         )
         rep.counts.update({f"{k}_buyers": len(t.buyers) for k, t in targets.items()}, pairs=len(pairs))
     champion = select_champion(metrics, ecfg.rank_metric, ecfg.rank_k, margin=ecfg.champion_margin)
-    return BacktestResult(windows, test, targets, metrics, item_pairs, tuning, candidates, champion, countries)
+    return BacktestResult(windows, test, targets, metrics, item_pairs, tuning, candidates, champion, countries, coded)
 
 
 def refit(
@@ -205,11 +217,12 @@ def refit(
     customers: pd.DataFrame | None,
     countries: pd.Series,
     candidates: Mapping[str, Candidate],
+    coded: CodedLines | None = None,
 ) -> Recommender:
     """``candidate`` fitted again, with its tuned configuration, on all ``lines`` (a blend: each
     component with its own configuration, from ``candidates``; components with the same
-    interaction settings share one set of matrices)."""
-    sets = TrainingSets(lines, customers, countries, level=candidate.learning.models.level, as_of=None)
+    interaction settings share one set of matrices). ``coded``: ``encode_lines(lines)`` if known."""
+    sets = TrainingSets(lines, customers, countries, level=candidate.learning.models.level, as_of=None, coded=coded)
     return _refit(candidate, sets, candidates)
 
 

@@ -25,7 +25,7 @@ from xsell.evaluation.core import rank_value
 from xsell.evaluation.metrics import n_relevant, ndcg_at_k
 from xsell.evaluation.split import Targets
 from xsell.evaluation.sweep import apply_overrides, expand_sweep
-from xsell.interactions.build import build_training_data
+from xsell.interactions.build import CodedLines, build_training_data, encode_lines
 from xsell.interactions.config import InteractionsConfig
 from xsell.interactions.matrix import TrainingData
 from xsell.models.base import Ranking, Recommender
@@ -39,20 +39,27 @@ log = logging.getLogger(__name__)
 
 
 class TrainingSets:
-    """``TrainingData`` of one set of lines per distinct ``interactions`` config (built once)."""
+    """``TrainingData`` of one set of lines per distinct ``interactions`` config (built once).
+    ``coded``: the lines' ``encode_lines``, shared by every config's build (encoded on first use
+    when not given)."""
 
     def __init__(
-        self, lines: pd.DataFrame, customers: pd.DataFrame | None, countries: pd.Series, *, level: str, as_of: pd.Timestamp | None
-    ):
+        self, lines: pd.DataFrame, customers: pd.DataFrame | None, countries: pd.Series, *, level: str,
+        as_of: pd.Timestamp | None, coded: CodedLines | None = None,
+    ):  # fmt: skip
         self.lines, self.customers, self.countries, self.level, self.as_of = lines, customers, countries, level, as_of
+        self.coded = coded
         self._built: dict[str, TrainingData] = {}
 
     def get(self, cfg: InteractionsConfig) -> TrainingData:
         key = cfg.model_dump_json()
         if key not in self._built:
+            if self.coded is None:
+                self.coded = encode_lines(self.lines)
             self._built[key] = build_training_data(
-                self.lines, self.customers, cfg, level=self.level, as_of=self.as_of, countries=self.countries
-            )
+                self.lines, self.customers, cfg, level=self.level, as_of=self.as_of, countries=self.countries,
+                coded=self.coded,
+            )  # fmt: skip
         return self._built[key]
 
 

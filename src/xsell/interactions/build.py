@@ -43,7 +43,7 @@ Definitions (the contract other stages rely on):
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -67,8 +67,11 @@ _DAY = np.timedelta64(1, "D")
 
 
 @dataclass(frozen=True)
-class _Encoded:
-    """Integer codes of the order lines (one entry per line) and the sorted id arrays."""
+class CodedLines:
+    """Order lines as integer codes (one entry per line) over sorted id arrays: what every matrix
+    of ``build_interactions`` is computed from. ``encode_lines`` makes it from a canonical frame
+    (the costly part at millions of lines: factorizing the id strings); ``take`` / ``part`` select
+    lines of the same history (an evaluation window) without factorizing again."""
 
     buyer: np.ndarray
     buyer_ids: np.ndarray
@@ -80,6 +83,83 @@ class _Encoded:
     """Signed: return lines are always negative."""
     purchase: np.ndarray
     """Bool: not a return and quantity > 0."""
+    value: np.ndarray
+    """Net value (missing: 0), signed like ``quantity``."""
+    order_date: np.ndarray
+    """``datetime64[ns]``."""
+    is_custom: np.ndarray
+    variant: np.ndarray | None = None
+    """Variant codes over ``variant_ids`` (None: encoded without variants, baskets only)."""
+    variant_ids: np.ndarray | None = None
+    item_ids: np.ndarray | None = None
+    """Sorted union of ``variant_ids`` and ``product_ids`` (the ids a variant column can take)."""
+    variant_item: np.ndarray | None = None
+    """Position in ``item_ids`` of each variant id."""
+    product_item: np.ndarray | None = None
+    """Position in ``item_ids`` of each product id."""
+    index: pd.Index | None = field(default=None, compare=False)
+    """The encoded frame's index when unique (``part`` finds a window's lines by it)."""
+
+    def __len__(self) -> int:
+        return len(self.buyer)
+
+    def take(self, rows: np.ndarray) -> CodedLines:
+        """The lines at positions ``rows`` (in that order), each id axis reduced to the ids they
+        use: equal to ``encode_lines`` of those lines."""
+        rows = np.asarray(rows, dtype=np.int64)
+        buyer, buyer_ids, _ = _compact(self.buyer[rows], self.buyer_ids)
+        product, product_ids, product_used = _compact(self.product[rows], self.product_ids)
+        order, order_ids, _ = _compact(self.order[rows], self.order_ids)
+        variants: dict[str, np.ndarray | None] = {}
+        if self.variant is not None and self.variant_ids is not None:
+            assert self.variant_item is not None and self.product_item is not None
+            variant, variant_ids, variant_used = _compact(self.variant[rows], self.variant_ids)
+            item = np.r_[self.variant_item[variant_used], self.product_item[product_used]]
+            item, item_ids, _ = _compact(item, self.item_ids)
+            variants = {
+                "variant": variant, "variant_ids": variant_ids, "item_ids": item_ids,
+                "variant_item": item[: len(variant_ids)], "product_item": item[len(variant_ids) :],
+            }  # fmt: skip
+        index = self.index[rows] if self.index is not None else None
+        return CodedLines(
+            buyer, buyer_ids, product, product_ids, order, order_ids, self.quantity[rows], self.purchase[rows],
+            self.value[rows], self.order_date[rows], self.is_custom[rows], index=index, **variants,
+        )  # fmt: skip
+
+    def part(self, lines: pd.DataFrame) -> CodedLines:
+        """The encoding of ``lines``, rows of the encoded frame (selected, unchanged), found by
+        their index; ``encode_lines(lines)`` when the encoded frame's index was not unique."""
+        if self.index is None:
+            return encode_lines(lines, variants=self.variant is not None)
+        rows = self.index.get_indexer(lines.index)
+        if len(rows) and rows.min() < 0:
+            raise ValueError("lines that are not rows of the encoded frame")
+        return self.take(rows)
+
+
+def _compact(codes: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Codes over only the ids they use: (new codes, used ids (still sorted), used positions)."""
+    present = np.zeros(len(ids), dtype=bool)
+    present[codes] = True
+    used = np.flatnonzero(present)
+    remap = np.cumsum(present) - 1
+    return remap[codes], ids[used], used
+
+
+def _joint_ids(variant_ids: np.ndarray, product_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted union of two sorted distinct id arrays, and each array's positions in it (a merge:
+    only the product ids are looked up in the variant ids)."""
+    pos = np.searchsorted(variant_ids, product_ids)
+    found = pos < len(variant_ids)
+    found[found] = variant_ids[pos[found]] == product_ids[found]
+    new_at = pos[~found]  # non-decreasing: the product ids are sorted
+    joint = np.insert(variant_ids, new_at, product_ids[~found])
+    n_var = np.arange(len(variant_ids))
+    variant_pos = n_var + np.searchsorted(new_at, n_var, side="right")
+    product_pos = np.empty(len(product_ids), dtype=np.int64)
+    product_pos[~found] = new_at + np.arange(len(new_at))
+    product_pos[found] = variant_pos[pos[found]]
+    return joint, variant_pos, product_pos
 
 
 def filter_lines(
@@ -100,10 +180,15 @@ def _check_columns(lines: pd.DataFrame) -> None:
         raise InputDataError(f"order lines lack columns {missing}", column=missing[0])
 
 
-def _group(keys: np.ndarray, *, sort: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(distinct keys, code per key) of an int array; hash-based, unsorted unless ``sort``."""
-    codes, uniques = pd.factorize(keys, sort=sort)
-    return np.asarray(uniques, dtype=np.int64), codes.astype(np.int64)
+def _group(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct keys, code per key) of an int array, by one sort (pandas' hash factorize
+    is ~8x slower on 20M keys with millions of distinct values)."""
+    order = np.argsort(keys)
+    ordered = keys[order]
+    first = run_starts(ordered)
+    codes = np.empty(len(keys), dtype=np.int64)
+    codes[order] = np.cumsum(first) - 1
+    return ordered[first], codes
 
 
 def _factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -111,7 +196,9 @@ def _factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int64), np.asarray(uniques, dtype=object)
 
 
-def _encode(lines: pd.DataFrame) -> _Encoded:
+def encode_lines(lines: pd.DataFrame, *, variants: bool = True) -> CodedLines:
+    """``CodedLines`` of canonical order lines (``variants=False``: without the variant codes,
+    enough for the basket matrix)."""
     _check_columns(lines)
     buyer, buyer_ids = _factorize(lines["buying_center_id"])
     product, product_ids = _factorize(lines["product_id"])
@@ -119,7 +206,17 @@ def _encode(lines: pd.DataFrame) -> _Encoded:
     is_return = lines["is_return"].to_numpy(dtype=bool)
     q = lines["quantity"].to_numpy(dtype=np.float64)
     quantity = np.where(is_return, -np.abs(q), q)
-    return _Encoded(buyer, buyer_ids, product, product_ids, order, order_ids, quantity, ~is_return & (q > 0))
+    net_value = np.nan_to_num(lines["net_value"].to_numpy(dtype=np.float64))
+    extra: dict[str, np.ndarray] = {}
+    if variants:
+        variant, variant_ids = _factorize(lines["variant_id"])
+        item_ids, variant_item, product_item = _joint_ids(variant_ids, product_ids)
+        extra = {"variant": variant, "variant_ids": variant_ids, "item_ids": item_ids, "variant_item": variant_item, "product_item": product_item}
+    return CodedLines(
+        buyer, buyer_ids, product, product_ids, order, order_ids, quantity, ~is_return & (q > 0),
+        np.where(quantity < 0, -np.abs(net_value), net_value), lines["order_date"].to_numpy(dtype="datetime64[ns]"),
+        lines["is_custom"].to_numpy(dtype=bool), index=lines.index if lines.index.is_unique else None, **extra,
+    )  # fmt: skip
 
 
 def purchases(lines: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
@@ -178,23 +275,20 @@ def buyer_segments(customers: pd.DataFrame | None) -> pd.Series:
     return result.rename("segment")
 
 
-def _decay(lines: pd.DataFrame, half_life: float | None, as_of: pd.Timestamp | None) -> np.ndarray:
+def _decay(coded: CodedLines, half_life: float | None, as_of: pd.Timestamp | None) -> np.ndarray:
     """Per-line recency factor ``0.5 ** (age_days / half_life)`` (ones when disabled)."""
-    if half_life is None or len(lines) == 0:
-        return np.ones(len(lines))
-    dates = lines["order_date"].to_numpy(dtype="datetime64[ns]")
+    if half_life is None or len(coded) == 0:
+        return np.ones(len(coded))
+    dates = coded.order_date
     ref = np.datetime64(pd.Timestamp(as_of), "ns") if as_of is not None else dates.max()
     age = np.maximum((ref - dates) / _DAY, 0.0)
     return np.power(0.5, age / half_life)
 
 
 def _cells(
-    enc: _Encoded, item: np.ndarray, n_items: int, decay: np.ndarray, value: np.ndarray, cfg: InteractionsConfig
+    enc: CodedLines, item: np.ndarray, n_items: int, decay: np.ndarray, cfg: InteractionsConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Positive buyer x item cells: (buyer codes, item codes, weights) per the module contract.
-
-    ``value`` is the signed net value per line (read by ``weighting: net_value`` only).
-    """
+    """Positive buyer x item cells: (buyer codes, item codes, weights) per the module contract."""
     key = enc.buyer * n_items + item
     cell_keys, cell = _group(key)
     n_cells = len(cell_keys)
@@ -214,23 +308,23 @@ def _cells(
         if cfg.weighting == "log_quantity":
             weight = np.log1p(np.maximum(net_q, 0.0) * mean_decay)
         else:
-            weight = np.maximum(np.bincount(cell, value, n_cells), 0.0) * mean_decay
+            weight = np.maximum(np.bincount(cell, enc.value, n_cells), 0.0) * mean_decay
     keep = net_q > 0
     return cell_keys[keep] // n_items, cell_keys[keep] % n_items, weight[keep]
 
 
-def _variant_columns(lines: pd.DataFrame, enc: _Encoded, cfg: InteractionsConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _variant_columns(enc: CodedLines, cfg: InteractionsConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-line variant column code, sorted column ids, product id per column."""
-    variant, variant_ids = _factorize(lines["variant_id"])
+    variant, variant_ids, item_ids = enc.variant, enc.variant_ids, enc.item_ids
+    if variant is None or variant_ids is None or item_ids is None or enc.variant_item is None or enc.product_item is None:
+        raise ValueError("lines encoded without variants (encode_lines(variants=False))")
     n_var = len(variant_ids)
     cell_keys, cell = _group(enc.buyer * n_var + variant)
     positive = np.bincount(cell, enc.quantity, len(cell_keys)) > 0
     support = np.bincount(cell_keys[positive] % n_var, minlength=n_var)
-    fold = lines["is_custom"].to_numpy(dtype=bool) | (support[variant] < cfg.min_variant_support)
-    keys, key_codes = _group(np.where(fold, n_var + enc.product, variant))
-    labels = np.where(keys >= n_var, enc.product_ids[np.maximum(keys - n_var, 0)], variant_ids[np.minimum(keys, n_var - 1)])
-    label_codes, column_ids = _factorize(pd.Series(labels, dtype=object))  # equal ids share a column
-    column = label_codes[key_codes]
+    fold = enc.is_custom | (support[variant] < cfg.min_variant_support)
+    # a folded line's column is its product id, the others' their variant id; equal ids share one
+    column, column_ids, _ = _compact(np.where(fold, enc.product_item[enc.product], enc.variant_item[variant]), item_ids)
     # product of every column: the smallest product id seen with it (deterministic)
     pairs = distinct(column * len(enc.product_ids) + enc.product)
     col_of_pair = pairs // len(enc.product_ids)
@@ -258,13 +352,13 @@ def _scale(matrix: sp.csr_matrix, cfg: InteractionsConfig) -> sp.csr_matrix:
     return sp.csr_matrix(weighted.T, dtype=np.float32)
 
 
-def _order_products(lines: pd.DataFrame, enc: _Encoded, cfg: InteractionsConfig) -> InteractionMatrix:
+def _order_products(enc: CodedLines, cfg: InteractionsConfig) -> InteractionMatrix:
     products = Vocabulary(enc.product_ids)
     idx = np.flatnonzero(enc.purchase)
     if cfg.basket_window_days == 0:
         basket_of_line, basket_ids = enc.order[idx], enc.order_ids
     else:
-        basket_of_line, basket_ids = _sessions(lines, enc, idx, cfg.basket_window_days)
+        basket_of_line, basket_ids = _sessions(enc, idx, cfg.basket_window_days)
     n_products = len(enc.product_ids)
     keys = distinct(basket_of_line * n_products + enc.product[idx])
     basket = keys // n_products  # sorted
@@ -276,9 +370,9 @@ def _order_products(lines: pd.DataFrame, enc: _Encoded, cfg: InteractionsConfig)
     return InteractionMatrix(matrix, Vocabulary(basket_ids[used]), products)
 
 
-def _sessions(lines: pd.DataFrame, enc: _Encoded, idx: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+def _sessions(enc: CodedLines, idx: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     """Basket code per purchase line ``idx`` and sorted basket ids (greedy N-day sessions)."""
-    day = lines["order_date"].to_numpy(dtype="datetime64[ns]")[idx].astype("datetime64[D]").astype(np.int64)
+    day = enc.order_date[idx].astype("datetime64[D]").astype(np.int64)
     day0 = day.min() if len(day) else 0
     span = int(day.max() - day0 if len(day) else 0) + window + 1
     keys, pair = np.unique(enc.buyer[idx] * span + (day - day0), return_inverse=True)
@@ -304,38 +398,37 @@ def _sessions(lines: pd.DataFrame, enc: _Encoded, idx: np.ndarray, window: int) 
 
 def build_order_products(lines: pd.DataFrame, cfg: InteractionsConfig) -> InteractionMatrix:
     """Binary basket x product matrix, shape (n_baskets, n_products); see the module docstring."""
-    return _order_products(lines, _encode(lines), cfg)
+    return _order_products(encode_lines(lines, variants=False), cfg)
 
 
 def build_interactions(
-    lines: pd.DataFrame, cfg: InteractionsConfig, *, as_of: pd.Timestamp | None = None
+    lines: pd.DataFrame | CodedLines, cfg: InteractionsConfig, *, as_of: pd.Timestamp | None = None
 ) -> Interactions:
-    """All matrices of one set of canonical order lines (see the module docstring).
+    """All matrices of one set of canonical order lines, or of their ``encode_lines`` (see the
+    module docstring).
 
     ``as_of`` is the reference date of the recency decay (default: latest ``order_date``).
     Returns ``buyer_variants`` (n_buying_centers, n_variant_columns) and ``buyer_products``
     (n_buying_centers, n_products) as float32 CSR with the same row vocabulary,
     ``order_products`` (n_baskets, n_products) binary, and ``variant_product``.
     """
-    enc = _encode(lines)
-    decay = _decay(lines, cfg.recency_half_life_days, as_of)
-    net_value = np.nan_to_num(lines["net_value"].to_numpy(dtype=np.float64))
-    value = np.where(enc.quantity < 0, -np.abs(net_value), net_value)
-    column, column_ids, variant_product = _variant_columns(lines, enc, cfg)
+    enc = lines if isinstance(lines, CodedLines) else encode_lines(lines)
+    decay = _decay(enc, cfg.recency_half_life_days, as_of)
+    column, column_ids, variant_product = _variant_columns(enc, cfg)
     n_products = len(enc.product_ids)
-    pb, pc, pw = _cells(enc, enc.product, n_products, decay, value, cfg)
-    vb, vc, vw = _cells(enc, column, len(column_ids), decay, value, cfg)
-    used, inverse = _group(np.r_[pb, vb], sort=True)
-    buyers = Vocabulary(enc.buyer_ids[used])
+    pb, pc, pw = _cells(enc, enc.product, n_products, decay, cfg)
+    vb, vc, vw = _cells(enc, column, len(column_ids), decay, cfg)
+    inverse, buyer_ids, _ = _compact(np.r_[pb, vb], enc.buyer_ids)
+    buyers = Vocabulary(buyer_ids)
 
     def csr(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n_cols: int) -> sp.csr_matrix:
-        m = sp.csr_matrix((weights.astype(np.float32), (rows, cols)), shape=(len(used), n_cols))
+        m = sp.csr_matrix((weights.astype(np.float32), (rows, cols)), shape=(len(buyer_ids), n_cols))
         return _scale(m, cfg)
 
     return Interactions(
         buyer_variants=InteractionMatrix(csr(inverse[len(pb):], vc, vw, len(column_ids)), buyers, Vocabulary(column_ids)),
         buyer_products=InteractionMatrix(csr(inverse[: len(pb)], pc, pw, n_products), buyers, Vocabulary(enc.product_ids)),
-        order_products=_order_products(lines, enc, cfg),
+        order_products=_order_products(enc, cfg),
         variant_product=variant_product,
     )
 
@@ -348,11 +441,13 @@ def build_training_data(
     level: str = "product",
     as_of: pd.Timestamp | None = None,
     countries: pd.Series | None = None,
+    coded: CodedLines | None = None,
 ) -> TrainingData:
     """What every model's ``fit`` receives: the matrices of ``lines`` (``build_interactions``) plus
-    buyer countries (``countries``, default ``buyer_countries(lines, customers)``) and segments."""
+    buyer countries (``countries``, default ``buyer_countries(lines, customers)``) and segments.
+    ``coded``: ``encode_lines(lines)`` when the caller has it (several builds of the same lines)."""
     return TrainingData(
-        interactions=build_interactions(lines, cfg, as_of=as_of),
+        interactions=build_interactions(lines if coded is None else coded, cfg, as_of=as_of),
         level=level,
         buyer_country=countries if countries is not None else buyer_countries(lines, customers),
         buyer_segment=buyer_segments(customers),

@@ -93,7 +93,7 @@ def run_evaluate(cfg: Config) -> EvaluationResult:
         t = time.perf_counter()
         frames = [main.metrics.assign(cutoff=str(main.windows.cutoff.date()))]
         for cut in progress(cutoffs[:-1], desc="rolling cutoffs", logger=log):
-            earlier = backtest(lines, customers, learning, ecfg, cutoff=cut, tuning=main.tuning)
+            earlier = backtest(lines, customers, learning, ecfg, cutoff=cut, tuning=main.tuning, coded=main.coded)
             frames.append(earlier.metrics.assign(cutoff=str(earlier.windows.cutoff.date())))
         rolling = pd.concat(frames, ignore_index=True)
         timings["rolling"] = time.perf_counter() - t
@@ -244,7 +244,7 @@ def _register(
         fitted = cand.model
         if ecfg.refit_full:
             with stage(f"evaluate: refit {sel.model} on all lines", log):
-                fitted = refit(cand, lines, customers, main.countries, main.candidates)
+                fitted = refit(cand, lines, customers, main.countries, main.candidates, main.coded)
         tracker.log_params(fitted.get_params())
         tracker.log_metric_values({key: sel.value})
         model_dir = Workdir(cfg.workdir).evaluation / "registered" / sel.model
