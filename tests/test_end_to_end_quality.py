@@ -189,6 +189,24 @@ def test_the_truth_is_usable(run, truth):
 
 
 # -- issue 3: rules and models recover the planted complements ---------------------------------
+def _fitted(run, model: str):
+    """What recommend reads: the train run's saved model; a model off by default (ALS) fitted on
+    the run's canonical lines as ``xsell train`` fits it when enabled."""
+    from xsell.interactions.build import build_training_data
+    from xsell.io.layout import Workdir
+    from xsell.models.registry import build_model
+    from xsell.steps.recommend import load_models
+
+    saved = load_models(run.train.run_dir)
+    if model in saved:
+        return saved[model]
+    assert model not in run.cfg.models.enabled
+    wd = Workdir(run.cfg.workdir)
+    lines, customers = pd.read_parquet(wd.order_lines), pd.read_parquet(wd.customers)
+    data = build_training_data(lines, customers, run.cfg.interactions, level=run.cfg.models.level)
+    return build_model(model, run.cfg.models, run.cfg.rules).fit(data)
+
+
 @pytest.mark.parametrize(
     ("model", "threshold"),
     [
@@ -200,9 +218,7 @@ def test_the_truth_is_usable(run, truth):
     ],
 )
 def test_item_to_item_top10_holds_planted_complements(run, truth, model, threshold):
-    from xsell.steps.recommend import load_models
-
-    fitted = load_models(run.train.run_dir)[model]  # what recommend reads: the saved model
+    fitted = _fitted(run, model)
     pairs = truth.sold_complements
     cores = sorted(set(pairs["core"]))
     similar = fitted.similar_items(cores, n=TOP).to_frame("item_id", "rec_item_id")
