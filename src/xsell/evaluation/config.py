@@ -62,12 +62,9 @@ class SweepConfig(StrictModel):
     model drawn from the grid (all of them when the grid is smaller)."""
     n_trials: int = Field(8, ge=1)
     """Configurations per model drawn by ``method: random`` (the given configuration included)."""
-    max_seconds: float | None = Field(120.0, gt=0)
-    """Time for the search beyond each model's configured values (those always run), counted from
-    the start of the tuning; the remaining configurations are skipped, every model's alike
-    (``null``: no limit). The quality benchmark's histories tune in under 25 s; at 2M demo lines
-    the search is cut short; at 20M the configured values alone take 2-3 minutes, and 300 s bought
-    two search trials (~1 minute each) for +2% validation NDCG."""
+    max_seconds: float | None = Field(300.0, gt=0)
+    """Time for the search beyond each model's configured values (those always run); the
+    remaining configurations are skipped, every model's alike (``null``: no limit)."""
     params: dict[str, list[Any]] = Field(default_factory=lambda: dict(DEFAULT_SWEEP_PARAMS))
     """Dotted config key -> candidate values, e.g. ``models.als.factors: [32, 64]``,
     ``interactions.recency_half_life_days: [null, 120]``, ``rules.min_support_count: [3, 5]``.
