@@ -175,3 +175,37 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
     session = spark_session(SparkConfig(master="local[2]", conf=conf), tmp_path_factory.mktemp("spark"))
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def retail_lines(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    """The Online Retail sample (tests/fixtures/online_retail) ingested with
+    configs/online_retail.yaml: real canonical order lines (3,598 rows)."""
+    from xsell.config import load_config
+    from xsell.io.layout import Workdir
+    from xsell.steps.ingest import run_ingest
+
+    root = tmp_path_factory.mktemp("retail")
+    source = Path(__file__).parent / "fixtures" / "online_retail" / "online_retail_sample.csv.gz"
+    overrides = [f"data.order_lines={source}", f"workdir={root}", "ingest.max_rejected_share=0.5"]
+    run_ingest(load_config(REPO / "configs" / "online_retail.yaml", overrides))
+    return pd.read_parquet(Workdir(root).order_lines)
+
+
+@pytest.fixture(scope="session")
+def tiny_demo_lines(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    """Canonical order lines of the ``tiny`` demo export (seed 5), ingested with configs/demo.yaml."""
+    from xsell.config import config_from_dict, deep_merge, read_yaml
+    from xsell.demo.generate import write_demo_data
+    from xsell.io.layout import Workdir
+    from xsell.steps.ingest import run_ingest
+
+    root = tmp_path_factory.mktemp("tiny_demo_lines")
+    data = root / "demo-data"
+    write_demo_data(data, scale="tiny", seed=5)
+    raw = deep_merge(read_yaml(DEMO_CONFIG), {
+        "workdir": str(root / "work"), "mlflow": {"enabled": False},
+        "data": {"order_lines": str(data / "order_lines" / "*"), "products": str(data / "products.csv"), "customers": str(data / "customers.csv")},
+    })  # fmt: skip
+    run_ingest(config_from_dict(raw, base_dir=DEMO_CONFIG.parent))
+    return pd.read_parquet(Workdir(root / "work").order_lines)

@@ -21,6 +21,7 @@ from xsell.evaluation.report import metrics_table
 from xsell.evaluation.selection import CHALLENGER, CHAMPION, decide_alias, select_champion
 from xsell.evaluation.split import build_targets, evaluation_cutoffs, plan_windows, sample_buyers, temporal_split
 from xsell.evaluation.sweep import apply_overrides, expand_sweep
+from xsell.interactions.build import buyer_countries, encode_lines
 from xsell.interactions.matrix import InteractionMatrix, TrainingData
 from xsell.models.base import Ranking, Recommender
 from xsell.schema import METRIC_COLUMNS
@@ -356,3 +357,33 @@ def test_ranking_matrix_of_a_ranking_equals_its_long_frame():
     for case, who in ((Ranking(buyers, odd, ranking.scores), buyers), (ranking, buyers[::-1])):
         expected = ranking_matrix(case.to_frame("query", "item_id"), who, items, 8)
         assert (ranking_matrix(case, who, items, 8) == expected).all()
+
+
+def _same_targets(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for name in a:
+        x, y = a[name], b[name]
+        assert x.buyers.tolist() == y.buyers.tolist() and x.countries.tolist() == y.countries.tolist()
+        assert x.items == y.items and (x.n_catalog, x.n_new_buyers, x.n_population) == (y.n_catalog, y.n_new_buyers, y.n_population)
+        for m in ("relevant", "values"):
+            assert (getattr(x, m) != getattr(y, m)).nnz == 0, (name, m)
+
+
+def test_targets_from_codes_equal_targets_from_ids(split) -> None:
+    lines = make_lines()
+    coded = encode_lines(lines)
+    got = build_targets(split, coded=coded)
+    _same_targets(got, build_targets(split))
+    assert got["cross_sell"].values.toarray()[0].tolist() == [0.0, 0.0, 30.0, 50.0]
+
+
+@pytest.mark.parametrize("max_buyers", [None, 30])
+def test_targets_from_codes_on_demo_lines(tiny_demo_lines: pd.DataFrame, max_buyers: int | None) -> None:
+    lines = tiny_demo_lines.sample(frac=1.0, random_state=2)
+    s = temporal_split(lines, ecfg(test_days=60))
+    countries = buyer_countries(lines)
+    want = build_targets(s, countries=countries, max_buyers=max_buyers, seed=3)
+    n_cross, n_reorder = len(want["cross_sell"].buyers), len(want["reorder"].buyers)
+    sampled = want["cross_sell"].n_population > n_cross if max_buyers else n_cross > 30
+    assert sampled and n_reorder > 10 and want["cross_sell"].n_new_buyers > 0
+    _same_targets(build_targets(s, countries=countries, max_buyers=max_buyers, seed=3, coded=encode_lines(lines)), want)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from xsell.interactions.build import _group, _joint_ids, build_interactions, build_order_products, encode_lines, filter_lines
+from xsell.interactions.build import _joint_ids, build_interactions, build_order_products, encode_lines, filter_lines
 from xsell.interactions.config import InteractionsConfig
+from xsell.sparse import group_keys
 
 COLUMNS = ["order_id", "order_date", "buying_center_id", "variant_id", "product_id", "quantity", "net_value",
            "is_custom", "is_return"]
@@ -213,23 +213,6 @@ def test_empty_lines_give_empty_matrices() -> None:
 
 # --- encoded lines: built once, windows taken from them ------------------------------------------
 
-OR_FIXTURE = Path(__file__).parent / "fixtures" / "online_retail" / "online_retail_sample.csv.gz"
-
-
-@pytest.fixture(scope="module")
-def retail_lines(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
-    """The Online Retail sample ingested with configs/online_retail.yaml (real order lines)."""
-    from xsell.config import load_config
-    from xsell.io.layout import Workdir
-    from xsell.steps.ingest import run_ingest
-
-    root = tmp_path_factory.mktemp("retail")
-    config = Path(__file__).parents[1] / "configs" / "online_retail.yaml"
-    cfg = load_config(config, [f"data.order_lines={OR_FIXTURE}", f"workdir={root}", "ingest.max_rejected_share=0.5"])
-    run_ingest(cfg)
-    return pd.read_parquet(Workdir(root).order_lines)
-
-
 def _same_interactions(a, b) -> None:
     for name in ("buyer_variants", "buyer_products", "order_products"):
         ma, mb = getattr(a, name), getattr(b, name)
@@ -301,8 +284,8 @@ def test_joint_ids_is_the_sorted_union() -> None:
 def test_group_codes_are_sorted_factorize() -> None:
     keys = np.random.default_rng(0).integers(-5, 10**12, 5000)
     keys[::7] = keys[0]
-    uniques, codes = _group(keys)
+    uniques, codes = group_keys(keys)
     want_codes, want_uniques = pd.factorize(keys, sort=True)
     np.testing.assert_array_equal(uniques, want_uniques)
     np.testing.assert_array_equal(codes, want_codes)
-    assert _group(np.array([], dtype=np.int64))[0].size == 0
+    assert group_keys(np.array([], dtype=np.int64))[0].size == 0

@@ -22,6 +22,17 @@ def distinct(keys: np.ndarray) -> np.ndarray:
     return s[run_starts(s)]
 
 
+def group_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct keys, code per key) of an int array, by one sort (pandas' hash factorize
+    is ~8x slower on 20M keys with millions of distinct values)."""
+    order = np.argsort(keys)
+    ordered = keys[order]
+    first = run_starts(ordered)
+    codes = np.empty(len(keys), dtype=np.int64)
+    codes[order] = np.cumsum(first) - 1
+    return ordered[first], codes
+
+
 def keys_in(keys: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     """Bool array: each of the int ``keys`` is one of ``candidates``, by a hash table of the
     candidates (numpy 2.4's ``np.isin`` sorts both: 14x slower for 2M keys among 13M)."""

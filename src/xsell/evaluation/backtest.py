@@ -80,8 +80,10 @@ def candidate_names(enabled: Sequence[str]) -> list[str]:
     return list(BASELINES) + rest + ([BLEND] if BLEND in enabled else [])
 
 
-def _targets(split: Split, countries: pd.Series, ecfg: EvaluationConfig, seed: int, what: str) -> dict[str, Targets]:
-    targets = build_targets(split, countries=countries, max_buyers=ecfg.max_buyers, seed=seed)
+def _targets(
+    split: Split, countries: pd.Series, ecfg: EvaluationConfig, seed: int, what: str, coded: CodedLines | None
+) -> dict[str, Targets]:
+    targets = build_targets(split, countries=countries, max_buyers=ecfg.max_buyers, seed=seed, coded=coded)
     cross = targets["cross_sell"]
     if cross.n_population > 0:
         log.info("%s: %d of %d buying centers sampled (evaluation.max_buyers)", what, len(cross.buyers), cross.n_population)
@@ -101,7 +103,7 @@ def tune(
     """Step 2 of the module docstring: the best configuration per model and the blend on validation."""
     names = candidate_names(learning.models.enabled)
     val = split_at(lines, windows.validation_start, windows.cutoff)
-    target = _targets(val, countries, ecfg, learning.models.seed, "validation")["cross_sell"]
+    target = _targets(val, countries, ecfg, learning.models.seed, "validation", coded)["cross_sell"]
     _, item_map = item_level(learning.models.level, lines)
     sets = TrainingSets(
         val.train, customers, countries, level=learning.models.level, as_of=val.cutoff,
@@ -191,7 +193,7 @@ def backtest(
     if tuning is None:
         tuning = tune(lines, customers, learning, ecfg, windows, countries, coded)
     test = split_at(lines, windows.cutoff, windows.end)
-    targets = _targets(test, countries, ecfg, learning.models.seed, "test")
+    targets = _targets(test, countries, ecfg, learning.models.seed, "test", coded)
     item_col, item_map = item_level(learning.models.level, lines)
     sets = TrainingSets(
         test.train, customers, countries, level=learning.models.level, as_of=test.cutoff, coded=coded.part(test.train)

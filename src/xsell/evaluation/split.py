@@ -18,8 +18,9 @@ import scipy.sparse as sp
 
 from xsell.errors import ConfigError, InputDataError
 from xsell.evaluation.config import EvaluationConfig
-from xsell.interactions.build import buyer_countries, owned_pairs, purchases
+from xsell.interactions.build import CodedLines, buyer_countries, owned_keys, owned_pairs, purchases
 from xsell.schema import ALL_COUNTRIES
+from xsell.sparse import distinct, group_keys
 from xsell.vocab import Vocabulary
 
 TARGETS: tuple[str, ...] = ("cross_sell", "reorder")
@@ -206,6 +207,7 @@ def build_targets(
     countries: pd.Series | None = None,
     max_buyers: int | None = None,
     seed: int = 0,
+    coded: CodedLines | None = None,
 ) -> dict[str, Targets]:
     """``cross_sell`` and ``reorder`` targets of ``split`` at the ``item_col`` level.
 
@@ -213,32 +215,17 @@ def build_targets(
     are evaluated; more than ``max_buyers`` of them are sampled per target (``sample_buyers``).
     A product is ``reorder`` when the buying center owned it at the cutoff (net of returns,
     ``owned_pairs``), else ``cross_sell``. ``countries`` (buying_center_id -> country) defaults to
-    ``buyer_countries`` of train and test lines.
+    ``buyer_countries`` of train and test lines. ``coded``: ``encode_lines`` of the lines the split
+    was taken from (the same targets from int codes instead of the id strings).
     """
-    train = purchases(split.train)
-    test = purchases(split.test)
     if countries is None:
         countries = buyer_countries(pd.concat([split.train, split.test]))
-    items = Vocabulary.from_values(pd.concat([train[item_col], test[item_col]]).astype(str))
-    n_catalog = int(train[item_col].astype(str).nunique())
-
-    owned_keys = pd.MultiIndex.from_frame(owned_pairs(split.train, item_col))
-    bought = (
-        test.assign(
-            buying_center_id=test["buying_center_id"].astype(str),
-            **{item_col: test[item_col].astype(str)},
-            _value=test["net_value"].to_numpy(dtype=np.float64).clip(min=0.0)
-            if "net_value" in test
-            else np.zeros(len(test)),
-        )
-        .groupby(["buying_center_id", item_col], sort=True, observed=True)["_value"]
-        .sum()
-        .reset_index()
-    )
-    has_history = bought["buying_center_id"].isin(pd.unique(train["buying_center_id"].astype(str))).to_numpy()
-    n_new = int(bought.loc[~has_history, "buying_center_id"].nunique())
-    bought = bought[has_history]
-    was_owned = pd.MultiIndex.from_frame(bought[["buying_center_id", item_col]]).isin(owned_keys)
+    train_rows = coded.rows(split.train) if coded is not None and item_col == "product_id" else None
+    test_rows = coded.rows(split.test) if coded is not None and train_rows is not None else None
+    if coded is not None and train_rows is not None and test_rows is not None:
+        items, n_catalog, bought, was_owned, n_new = _bought_from_codes(coded, train_rows, test_rows)
+    else:
+        items, n_catalog, bought, was_owned, n_new = _bought(split, item_col)
 
     out: dict[str, Targets] = {}
     for name, mask in (("cross_sell", ~was_owned), ("reorder", was_owned)):
@@ -269,3 +256,57 @@ def build_targets(
             n_population=n_population,
         )
     return out
+
+
+Bought = tuple[Vocabulary, int, pd.DataFrame, np.ndarray, int]
+"""Item axis, catalog size, test purchases per (buying center, item) with their value (buying
+centers with history only, sorted), whether each was owned at the cutoff, new buying centers."""
+
+
+def _bought(split: Split, item_col: str) -> Bought:
+    train = purchases(split.train)
+    test = purchases(split.test)
+    items = Vocabulary.from_values(pd.concat([train[item_col], test[item_col]]).astype(str))
+    n_catalog = int(train[item_col].astype(str).nunique())
+    owned = pd.MultiIndex.from_frame(owned_pairs(split.train, item_col))
+    bought = (
+        test.assign(
+            buying_center_id=test["buying_center_id"].astype(str),
+            **{item_col: test[item_col].astype(str)},
+            _value=test["net_value"].to_numpy(dtype=np.float64).clip(min=0.0)
+            if "net_value" in test
+            else np.zeros(len(test)),
+        )
+        .groupby(["buying_center_id", item_col], sort=True, observed=True)["_value"]
+        .sum()
+        .reset_index()
+    )
+    has_history = bought["buying_center_id"].isin(pd.unique(train["buying_center_id"].astype(str))).to_numpy()
+    n_new = int(bought.loc[~has_history, "buying_center_id"].nunique())
+    bought = bought[has_history]
+    was_owned = pd.MultiIndex.from_frame(bought[["buying_center_id", item_col]]).isin(owned)
+    return items, n_catalog, bought, was_owned, n_new
+
+
+def _bought_from_codes(coded: CodedLines, train: np.ndarray, test: np.ndarray) -> Bought:
+    """``_bought`` at product level from the codes of the train and test lines (positions)."""
+    n_items = len(coded.product_ids)
+    train_buys, test_buys = train[coded.purchase[train]], test[coded.purchase[test]]
+    catalog = distinct(coded.product[train_buys])
+    items = Vocabulary(coded.product_ids[distinct(np.r_[catalog, coded.product[test_buys]])])
+    owned = owned_keys(coded.buyer[train] * n_items + coded.product[train], coded.quantity[train])
+    keys, cell = group_keys(coded.buyer[test_buys] * n_items + coded.product[test_buys])
+    value = np.bincount(cell, np.maximum(coded.value[test_buys], 0.0), len(keys))
+    history = np.zeros(len(coded.buyer_ids), dtype=bool)
+    history[coded.buyer[train_buys]] = True
+    buyer = keys // n_items
+    n_new = len(distinct(buyer[~history[buyer]]))
+    keep = history[buyer]
+    keys, buyer, value = keys[keep], buyer[keep], value[keep]
+    was_owned = np.zeros(len(keys), dtype=bool)
+    if len(owned):
+        was_owned = owned[np.minimum(np.searchsorted(owned, keys), len(owned) - 1)] == keys
+    bought = pd.DataFrame(
+        {"buying_center_id": coded.buyer_ids[buyer], "product_id": coded.product_ids[keys % n_items], "_value": value}
+    )
+    return items, len(catalog), bought, was_owned, n_new

@@ -54,7 +54,7 @@ from xsell.errors import InputDataError
 from xsell.frames import most_frequent
 from xsell.interactions.config import InteractionsConfig
 from xsell.interactions.matrix import InteractionMatrix, Interactions, TrainingData
-from xsell.sparse import distinct, run_starts
+from xsell.sparse import distinct, group_keys, run_starts
 from xsell.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class CodedLines:
         order, order_ids, _ = _compact(self.order[rows], self.order_ids)
         variants: dict[str, np.ndarray | None] = {}
         if self.variant is not None and self.variant_ids is not None:
-            assert self.variant_item is not None and self.product_item is not None
+            assert self.variant_item is not None and self.product_item is not None and self.item_ids is not None
             variant, variant_ids, variant_used = _compact(self.variant[rows], self.variant_ids)
             item = np.r_[self.variant_item[variant_used], self.product_item[product_used]]
             item, item_ids, _ = _compact(item, self.item_ids)
@@ -126,15 +126,21 @@ class CodedLines:
             self.value[rows], self.order_date[rows], self.is_custom[rows], index=index, **variants,
         )  # fmt: skip
 
-    def part(self, lines: pd.DataFrame) -> CodedLines:
-        """The encoding of ``lines``, rows of the encoded frame (selected, unchanged), found by
-        their index; ``encode_lines(lines)`` when the encoded frame's index was not unique."""
+    def rows(self, lines: pd.DataFrame) -> np.ndarray | None:
+        """Positions of ``lines``, rows of the encoded frame (selected, unchanged), found by their
+        index (None when the encoded frame's index was not unique)."""
         if self.index is None:
-            return encode_lines(lines, variants=self.variant is not None)
+            return None
         rows = self.index.get_indexer(lines.index)
         if len(rows) and rows.min() < 0:
             raise ValueError("lines that are not rows of the encoded frame")
-        return self.take(rows)
+        return rows
+
+    def part(self, lines: pd.DataFrame) -> CodedLines:
+        """The encoding of ``lines``, rows of the encoded frame (``rows``); ``encode_lines(lines)``
+        when the encoded frame's index was not unique."""
+        rows = self.rows(lines)
+        return encode_lines(lines, variants=self.variant is not None) if rows is None else self.take(rows)
 
 
 def _compact(codes: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -180,17 +186,6 @@ def _check_columns(lines: pd.DataFrame) -> None:
         raise InputDataError(f"order lines lack columns {missing}", column=missing[0])
 
 
-def _group(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(sorted distinct keys, code per key) of an int array, by one sort (pandas' hash factorize
-    is ~8x slower on 20M keys with millions of distinct values)."""
-    order = np.argsort(keys)
-    ordered = keys[order]
-    first = run_starts(ordered)
-    codes = np.empty(len(keys), dtype=np.int64)
-    codes[order] = np.cumsum(first) - 1
-    return ordered[first], codes
-
-
 def _factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     codes, uniques = pd.factorize(values.astype(str), sort=True)
     return codes.astype(np.int64), np.asarray(uniques, dtype=object)
@@ -227,6 +222,13 @@ def purchases(lines: pd.DataFrame, columns: list[str] | None = None) -> pd.DataF
     return (lines if columns is None else lines[columns]).loc[keep]
 
 
+def owned_keys(keys: np.ndarray, signed_quantity: np.ndarray) -> np.ndarray:
+    """Sorted distinct int ``keys`` (one per line, e.g. ``buyer * n_items + item``) whose summed
+    signed quantity (returns negative) is > 0: the one rule of "owned" (``owned_pairs``)."""
+    distinct_keys, code = group_keys(keys)
+    return distinct_keys[np.bincount(code, signed_quantity, len(distinct_keys)) > 0]
+
+
 def owned_pairs(lines: pd.DataFrame, item_col: str = "product_id") -> pd.DataFrame:
     """Distinct ``buying_center_id, <item_col>`` pairs a buying center owns: the summed quantity of
     its purchases and returns (returns always negative) is > 0, the rule of the matrices' cells.
@@ -240,8 +242,7 @@ def owned_pairs(lines: pd.DataFrame, item_col: str = "product_id") -> pd.DataFra
     b, b_ids = pd.factorize(lines["buying_center_id"].astype(str), sort=True)
     i, i_ids = pd.factorize(lines[item_col].astype(str), sort=True)
     known = (b >= 0) & (i >= 0)  # a missing id is no pair (as grouping on the strings dropped it)
-    net = pd.Series(signed[known]).groupby(b[known].astype(np.int64) * len(i_ids) + i[known], sort=True).sum()
-    key = net.index.to_numpy()[net.to_numpy() > 0]
+    key = owned_keys(b[known].astype(np.int64) * len(i_ids) + i[known], signed[known])
     return pd.DataFrame(
         {"buying_center_id": np.asarray(b_ids, dtype=object)[key // len(i_ids)], item_col: np.asarray(i_ids, dtype=object)[key % len(i_ids)]}
     )
@@ -290,7 +291,7 @@ def _cells(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Positive buyer x item cells: (buyer codes, item codes, weights) per the module contract."""
     key = enc.buyer * n_items + item
-    cell_keys, cell = _group(key)
+    cell_keys, cell = group_keys(key)
     n_cells = len(cell_keys)
     net_q = np.bincount(cell, enc.quantity, n_cells)
     weight: np.ndarray
@@ -319,7 +320,7 @@ def _variant_columns(enc: CodedLines, cfg: InteractionsConfig) -> tuple[np.ndarr
     if variant is None or variant_ids is None or item_ids is None or enc.variant_item is None or enc.product_item is None:
         raise ValueError("lines encoded without variants (encode_lines(variants=False))")
     n_var = len(variant_ids)
-    cell_keys, cell = _group(enc.buyer * n_var + variant)
+    cell_keys, cell = group_keys(enc.buyer * n_var + variant)
     positive = np.bincount(cell, enc.quantity, len(cell_keys)) > 0
     support = np.bincount(cell_keys[positive] % n_var, minlength=n_var)
     fold = enc.is_custom | (support[variant] < cfg.min_variant_support)
