@@ -138,6 +138,8 @@ def scored_top_n(owned: sp.csr_matrix, weights: sp.csr_matrix, n: int, *, exclud
     reach.data = np.ones_like(reach.data)
     present = owned.copy()
     present.data = np.ones_like(present.data)
+    # all stored values positive: a reached cell's sum is positive, so the sums are the reach
+    positive = bool((owned.data > 0).all() and (weights.data > 0).all())
     bound = present @ np.diff(reach.indptr).astype(np.float64)  # reached cells per row, at most
     order = np.argsort(bound, kind="stable")
     ascending = bound[order]
@@ -146,26 +148,33 @@ def scored_top_n(owned: sp.csr_matrix, weights: sp.csr_matrix, n: int, *, exclud
         ahead = ascending[start : start + max(1, int(cell_budget // ascending[start]))]
         stop = start + max(1, int(np.count_nonzero(np.arange(1, len(ahead) + 1) * ahead <= cell_budget)))
         rows = order[start:stop]
-        index[rows], scores[rows] = _reached_top_n(owned[rows], present[rows], weights, reach, n, exclude_owned)
+        index[rows], scores[rows] = _reached_top_n(owned[rows], present[rows], weights, None if positive else reach, n, exclude_owned)
         start = stop
     return index, scores
 
 
 def _reached_top_n(
-    block: sp.csr_matrix, present: sp.csr_matrix, weights: sp.csr_matrix, reach: sp.csr_matrix, n: int, exclude_owned: bool
+    block: sp.csr_matrix, present: sp.csr_matrix, weights: sp.csr_matrix, reach: sp.csr_matrix | None, n: int,
+    exclude_owned: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``scored_top_n`` of one block of rows on their reached cells only."""
+    """``scored_top_n`` of one block of rows on their reached cells only (``reach`` None: every
+    reached cell's sum is positive, the sums' cells are the reached ones)."""
     n_items = np.int64(weights.shape[1])
-    reached = sp.csr_matrix(present @ reach)
-    reached.sort_indices()
     summed = sp.csr_matrix(block @ weights)  # stored where reached and the sum is not zero
     summed.sort_indices()
+    reached = summed
+    if reach is not None:
+        reached = sp.csr_matrix(present @ reach)
+        reached.sort_indices()
     lengths = np.diff(reached.indptr)
     row = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
     keys = row * n_items + reached.indices
-    values = np.zeros(len(keys), dtype=np.float64)
-    s_keys = np.repeat(np.arange(summed.shape[0], dtype=np.int64), np.diff(summed.indptr)) * n_items + summed.indices
-    values[np.searchsorted(keys, s_keys)] = summed.data  # every summed cell is a reached one
+    if reach is None:
+        values = summed.data.astype(np.float64)
+    else:
+        values = np.zeros(len(keys), dtype=np.float64)
+        s_keys = np.repeat(np.arange(summed.shape[0], dtype=np.int64), np.diff(summed.indptr)) * n_items + summed.indices
+        values[np.searchsorted(keys, s_keys)] = summed.data  # every summed cell is a reached one
     if exclude_owned:
         p_keys = np.repeat(np.arange(present.shape[0], dtype=np.int64), np.diff(present.indptr)) * n_items + present.indices
         at = np.minimum(np.searchsorted(keys, p_keys), max(len(keys) - 1, 0))
