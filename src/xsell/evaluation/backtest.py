@@ -105,10 +105,9 @@ def tune(
     val = split_at(lines, windows.validation_start, windows.cutoff)
     target = _targets(val, countries, ecfg, learning.models.seed, "validation", coded)["cross_sell"]
     _, item_map = item_level(learning.models.level, lines)
-    sets = TrainingSets(
-        val.train, customers, countries, level=learning.models.level, as_of=val.cutoff,
-        coded=coded.part(val.train) if coded is not None else None,
-    )  # fmt: skip
+    train = val.train if coded is None else coded.part(val.train)
+    sets = TrainingSets(train, customers, countries, level=learning.models.level, as_of=val.cutoff)
+    del val, train  # the window's frames are not needed again (at 20M lines ~2 GiB)
     with stage("evaluate: tune on the validation window", log) as rep:
         tuned, trials = tune_models(
             [n for n in names if n != BLEND], learning, sets, target, sweep=ecfg.sweep, k=ecfg.rank_k,
@@ -195,9 +194,7 @@ def backtest(
     test = split_at(lines, windows.cutoff, windows.end)
     targets = _targets(test, countries, ecfg, learning.models.seed, "test", coded)
     item_col, item_map = item_level(learning.models.level, lines)
-    sets = TrainingSets(
-        test.train, customers, countries, level=learning.models.level, as_of=test.cutoff, coded=coded.part(test.train)
-    )
+    sets = TrainingSets(coded.part(test.train), customers, countries, level=learning.models.level, as_of=test.cutoff)
     with stage(f"evaluate: fit at cutoff {windows.cutoff.date()}", log) as rep:
         candidates = fit_candidates(_kept(tuning, ecfg), tuning, learning, sets)
         rep.counts.update(models=len(candidates), train_lines=len(test.train))
@@ -224,7 +221,7 @@ def refit(
     """``candidate`` fitted again, with its tuned configuration, on all ``lines`` (a blend: each
     component with its own configuration, from ``candidates``; components with the same
     interaction settings share one set of matrices). ``coded``: ``encode_lines(lines)`` if known."""
-    sets = TrainingSets(lines, customers, countries, level=candidate.learning.models.level, as_of=None, coded=coded)
+    sets = TrainingSets(lines if coded is None else coded, customers, countries, level=candidate.learning.models.level, as_of=None)
     return _refit(candidate, sets, candidates)
 
 

@@ -39,27 +39,25 @@ log = logging.getLogger(__name__)
 
 
 class TrainingSets:
-    """``TrainingData`` of one set of lines per distinct ``interactions`` config (built once).
-    ``coded``: the lines' ``encode_lines``, shared by every config's build (encoded on first use
-    when not given)."""
+    """``TrainingData`` of one set of lines per distinct ``interactions`` config (built once), all
+    from the lines' ``encode_lines`` (given, or encoded on first use; the frame is not kept)."""
 
     def __init__(
-        self, lines: pd.DataFrame, customers: pd.DataFrame | None, countries: pd.Series, *, level: str,
-        as_of: pd.Timestamp | None, coded: CodedLines | None = None,
+        self, lines: pd.DataFrame | CodedLines, customers: pd.DataFrame | None, countries: pd.Series, *, level: str,
+        as_of: pd.Timestamp | None,
     ):  # fmt: skip
-        self.lines, self.customers, self.countries, self.level, self.as_of = lines, customers, countries, level, as_of
-        self.coded = coded
+        self.lines: pd.DataFrame | CodedLines = lines
+        self.customers, self.countries, self.level, self.as_of = customers, countries, level, as_of
         self._built: dict[str, TrainingData] = {}
 
     def get(self, cfg: InteractionsConfig) -> TrainingData:
         key = cfg.model_dump_json()
         if key not in self._built:
-            if self.coded is None:
-                self.coded = encode_lines(self.lines)
+            if not isinstance(self.lines, CodedLines):
+                self.lines = encode_lines(self.lines)
             self._built[key] = build_training_data(
-                self.lines, self.customers, cfg, level=self.level, as_of=self.as_of, countries=self.countries,
-                coded=self.coded,
-            )  # fmt: skip
+                self.lines, self.customers, cfg, level=self.level, as_of=self.as_of, countries=self.countries
+            )
         return self._built[key]
 
 

@@ -435,21 +435,24 @@ def build_interactions(
 
 
 def build_training_data(
-    lines: pd.DataFrame,
+    lines: pd.DataFrame | CodedLines,
     customers: pd.DataFrame | None,
     cfg: InteractionsConfig,
     *,
     level: str = "product",
     as_of: pd.Timestamp | None = None,
     countries: pd.Series | None = None,
-    coded: CodedLines | None = None,
 ) -> TrainingData:
-    """What every model's ``fit`` receives: the matrices of ``lines`` (``build_interactions``) plus
-    buyer countries (``countries``, default ``buyer_countries(lines, customers)``) and segments.
-    ``coded``: ``encode_lines(lines)`` when the caller has it (several builds of the same lines)."""
+    """What every model's ``fit`` receives: the matrices of ``lines`` (``build_interactions``; the
+    lines or their ``encode_lines``) plus buyer countries (``countries``, default
+    ``buyer_countries(lines, customers)``: required with encoded lines) and segments."""
+    if countries is None:
+        if isinstance(lines, CodedLines):
+            raise ValueError("build_training_data of encoded lines needs their countries")
+        countries = buyer_countries(lines, customers)
     return TrainingData(
-        interactions=build_interactions(lines if coded is None else coded, cfg, as_of=as_of),
+        interactions=build_interactions(lines, cfg, as_of=as_of),
         level=level,
-        buyer_country=countries if countries is not None else buyer_countries(lines, customers),
+        buyer_country=countries,
         buyer_segment=buyer_segments(customers),
     )
