@@ -58,6 +58,28 @@ def test_control_characters_are_stripped_before_the_first_character_is_checked(t
     assert (tmp_path / "t.csv").read_text(encoding="utf-8").splitlines()[1:3] == ["'=3+3,1.0", "'@SUM(A1),2.0"]
 
 
+def test_neutralise_in_arrow_equals_the_object_path():
+    """Arrow-backed text is neutralised in Arrow (a byte scan decides whether a column needs it);
+    the values and the count equal those of the same column as Python objects, which takes the
+    regex path; slices (an Arrow offset), empty and missing values, multi-byte characters."""
+    import pyarrow as pa
+
+    from xsell.publish.safety import _SUSPECT, _suspect_arrow
+
+    values = [EVIL, "ok", "", None, "\x01=3+3", "é=x", "ü\x1fü", "-5%", "\u2212minus", "@", "\t", "a\rb", "€", "\x7f", "x\x0b"]
+    for value in values:  # one at a time, and after a clean value (an offset into the bytes)
+        for arrow in (pa.array([value], pa.large_string()), pa.array(["ok", value], pa.large_string())[1:]):
+            assert _suspect_arrow(arrow) == bool(pa.compute.any(pa.compute.match_substring_regex(arrow, _SUSPECT)).as_py()), value
+    for picked in ([v for v in values if v is None or v.isalnum()], values, values[3:], values[:3], []):
+        for frame in (pd.DataFrame({"t": pd.Series(picked, dtype="str")}), pd.DataFrame({"t": pd.Series(["q", *picked], dtype="str")}).iloc[1:]):
+            arrow = pa.array(frame["t"], type=pa.large_string(), from_pandas=True)
+            assert _suspect_arrow(arrow) == bool(pa.compute.any(pa.compute.match_substring_regex(arrow, _SUSPECT)).as_py()), picked
+            out, n = neutralise(frame)
+            expected, n_expected = neutralise(frame.astype({"t": object}))
+            assert (out["t"].dtype, n) == (frame["t"].dtype, n_expected), picked
+            pd.testing.assert_series_equal(out["t"].astype(object), expected["t"], check_dtype=False)
+
+
 @pytest.mark.parametrize("sep", [",", ";", "\t"])
 @pytest.mark.parametrize("bom", [False, True])
 def test_write_csv_gives_the_bytes_of_pandas_to_csv(tmp_path, sep, bom):

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from pandas.arrays import ArrowStringArray
 
 DANGEROUS_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
 """First characters that make a spreadsheet treat a cell as a formula."""
@@ -37,6 +39,12 @@ def neutralise(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     changed = 0
     for col in out.columns:
         series = out[col]
+        if isinstance(series.array, ArrowStringArray):
+            values, n = _neutralise_arrow(pa.array(series, type=pa.large_string(), from_pandas=True))
+            if values is not None:
+                out[col] = pd.Series(pd.array(values, dtype=series.dtype), index=series.index)
+                changed += n
+            continue
         if pd.api.types.is_string_dtype(series) and series.dtype != object:
             text = series
         elif series.dtype == object:
@@ -62,8 +70,46 @@ def neutralise(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return out, changed
 
 
+def _neutralise_arrow(text: pa.ChunkedArray) -> tuple[pa.ChunkedArray | None, int]:
+    """``neutralise`` of one Arrow-backed text column, computed in Arrow: the new values (None
+    when nothing changes) and how many were prefixed."""
+    if not _suspect_arrow(text):
+        return None, 0
+    controlled = pc.match_substring_regex(text, CONTROL_CHARS)
+    if pc.any(controlled).as_py():
+        text = pc.if_else(controlled, pc.replace_substring_regex(text, CONTROL_CHARS, ""), text)
+    mask = pc.fill_null(pc.match_substring_regex(text, _PATTERN), False)
+    return pc.if_else(mask, pc.binary_join_element_wise(_QUOTE, text, _EMPTY), text), int(pc.sum(mask).as_py() or 0)
+
+
 def _suspect(text: pd.Series) -> bool:
-    """Whether any cell of a text column (strings and missing values) needs ``neutralise``: one
-    scan in Arrow (most columns have neither control characters nor a dangerous start)."""
-    values = pa.array(text, type=pa.large_string(), from_pandas=True)
-    return bool(pc.any(pc.match_substring_regex(values, _SUSPECT)).as_py())
+    """Whether any cell of a text column (strings and missing values) needs ``neutralise``."""
+    return _suspect_arrow(pa.array(text, type=pa.large_string(), from_pandas=True))
+
+
+_QUOTE, _EMPTY = pa.scalar("'", pa.large_string()), pa.scalar("", pa.large_string())
+_CONTROL_BYTES = np.zeros(256, dtype=bool)
+_CONTROL_BYTES[[*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)]] = True
+_DANGEROUS_BYTES = np.zeros(256, dtype=bool)
+_DANGEROUS_BYTES[[ord(c) for c in DANGEROUS_PREFIXES]] = True
+
+
+def _suspect_arrow(values: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether any value of Arrow large strings matches ``_SUSPECT``, decided on the UTF-8 bytes
+    (most columns have neither a control character nor a dangerous start): a control character
+    is a byte below 0x20 (never part of a multi-byte character) and the dangerous first
+    characters are ASCII, so the first byte of each value tells. The bytes of a missing value
+    (normally none) may give a needless True, never a False."""
+    for chunk in values.chunks if isinstance(values, pa.ChunkedArray) else [values]:
+        if len(chunk) == 0 or chunk.buffers()[2] is None:
+            continue
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64, count=len(chunk) + 1, offset=chunk.offset * 8)
+        data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)
+        starts = offsets[:-1][offsets[1:] > offsets[:-1]]
+        if _DANGEROUS_BYTES[data[starts]].any():
+            return True
+        body = data[offsets[0] : offsets[-1]]
+        low = body < 0x20  # a compare is much faster than a table lookup of every byte
+        if low.any() and _CONTROL_BYTES[body[low]].any():
+            return True
+    return False
