@@ -4,6 +4,7 @@ of ``publish_helpers``."""
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 
 import pandas as pd
 import pytest
@@ -237,6 +238,26 @@ def test_churn_by_hand():
     # top_k=1 compares rank-1 links only: DE/A x -> z (1), DE/B (1), AT/A q -> r? no: AT/A new rank1 is absent -> 1.
     value, _ = churn(prev, new, "cross_sell", top_k=1)
     assert value == pytest.approx(1.0)
+
+
+def test_churn_of_a_previous_run_read_as_its_link_columns_equals_churn_of_the_whole_tables(tmp_path):
+    """Publish reads only the previous run's link columns (owner, item, rank) for the churn
+    guardrail, from its Parquet or its CSV: the same churn as the whole tables give."""
+    from xsell.publish.tables import link_columns
+    from xsell.publish.writers import read_run_table, write_csv, write_parquet
+
+    previous, current = build_tables(), build_tables(shift=1)
+    for fmt, writer in (("parquet", write_parquet), ("csv", partial(write_csv, bom=True))):
+        run_dir = tmp_path / fmt
+        run_dir.mkdir()
+        for name, frame in previous.items():
+            writer(prepare_table(name, frame), run_dir / f"{name}.{fmt}")
+        for name in previous:
+            whole, narrow = read_run_table(run_dir, name), read_run_table(run_dir, name, link_columns(name))
+            assert whole is not None and narrow is not None and set(narrow.columns) == set(link_columns(name))
+            pd.testing.assert_frame_equal(narrow, whole[list(narrow.columns)])
+            assert churn(narrow, current[name], name, top_k=2) == churn(whole, current[name], name, top_k=2), (fmt, name)
+            assert churn(narrow, current[name], name, top_k=2)[1] > 0
 
 
 def test_churn_guardrail_uses_previous_run():

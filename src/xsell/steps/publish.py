@@ -65,7 +65,7 @@ from xsell.publish.manifest import (
 from xsell.publish.sales import OrderFacts, RunFacts, order_facts
 from xsell.publish.salesops import sales_jobs
 from xsell.publish.shop import shop_context
-from xsell.publish.tables import prepare_table
+from xsell.publish.tables import link_columns, prepare_table
 from xsell.publish.writers import (
     Written,
     count_rows,
@@ -378,7 +378,7 @@ def run_publish(cfg: Config, *, now: dt.datetime | None = None) -> PublishResult
             inputs.previous_dir = runs_dir / previous if previous is not None else None
             prev_tables = None
             if previous is not None:
-                prev_tables = {n: t for n in TABLES if (t := read_run_table(runs_dir / previous, n)) is not None}
+                prev_tables = {n: t for n in TABLES if (t := read_run_table(runs_dir / previous, n, link_columns(n))) is not None}  # what churn compares
             inputs.shop = shop_context(inputs.products, inputs.today)
             guard = check_guardrails(inputs.tables, inputs.products, inputs.customers, prev_tables, pc.guardrails, inputs.today, inputs.shop)
             run_id = _new_run_id(runs_dir, now, inputs.digest)
