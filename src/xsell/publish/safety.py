@@ -70,16 +70,17 @@ def neutralise(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return out, changed
 
 
-def _neutralise_arrow(text: pa.ChunkedArray) -> tuple[pa.ChunkedArray | None, int]:
+def _neutralise_arrow(text: pa.Array | pa.ChunkedArray) -> tuple[pa.Array | None, int]:
     """``neutralise`` of one Arrow-backed text column, computed in Arrow: the new values (None
     when nothing changes) and how many were prefixed."""
     if not _suspect_arrow(text):
         return None, 0
-    controlled = pc.match_substring_regex(text, CONTROL_CHARS)
-    if pc.any(controlled).as_py():
-        text = pc.if_else(controlled, pc.replace_substring_regex(text, CONTROL_CHARS, ""), text)
-    mask = pc.fill_null(pc.match_substring_regex(text, _PATTERN), False)
-    return pc.if_else(mask, pc.binary_join_element_wise(_QUOTE, text, _EMPTY), text), int(pc.sum(mask).as_py() or 0)
+    values = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+    if _control_bytes(values):
+        controlled = pc.match_substring_regex(values, CONTROL_CHARS)
+        values = pc.if_else(controlled, pc.replace_substring_regex(values, CONTROL_CHARS, ""), values)
+    mask = _dangerous_start(values) & ~values.is_null().to_numpy(zero_copy_only=False)
+    return pc.if_else(pa.array(mask), pc.binary_join_element_wise(_QUOTE, values, _EMPTY), values), int(mask.sum())
 
 
 def _suspect(text: pd.Series) -> bool:
@@ -94,22 +95,40 @@ _DANGEROUS_BYTES = np.zeros(256, dtype=bool)
 _DANGEROUS_BYTES[[ord(c) for c in DANGEROUS_PREFIXES]] = True
 
 
+def _string_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, bytes) of Arrow large strings, without a copy."""
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64, count=len(values) + 1, offset=values.offset * 8)
+    data = values.buffers()[2]
+    return offsets, np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
+
+
+def _dangerous_start(values: pa.Array) -> np.ndarray:
+    """Per value of Arrow large strings: whether its first character is one of
+    ``DANGEROUS_PREFIXES`` (all ASCII, so its first UTF-8 byte tells; a missing value is
+    decided by its bytes, normally none)."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=bool)
+    offsets, data = _string_buffers(values)
+    nonempty = offsets[1:] > offsets[:-1]
+    out = np.zeros(len(values), dtype=bool)
+    out[nonempty] = _DANGEROUS_BYTES[data[offsets[:-1][nonempty]]]
+    return out
+
+
+def _control_bytes(values: pa.Array) -> bool:
+    """Whether Arrow large strings hold a control character of ``CONTROL_CHARS``: a byte below
+    0x20 other than tab, LF and CR (never part of a multi-byte UTF-8 character)."""
+    if len(values) == 0:
+        return False
+    offsets, data = _string_buffers(values)
+    body = data[offsets[0] : offsets[-1]]
+    low = body < 0x20  # a compare is much faster than a table lookup of every byte
+    return bool(low.any() and _CONTROL_BYTES[body[low]].any())
+
+
 def _suspect_arrow(values: pa.Array | pa.ChunkedArray) -> bool:
     """Whether any value of Arrow large strings matches ``_SUSPECT``, decided on the UTF-8 bytes
-    (most columns have neither a control character nor a dangerous start): a control character
-    is a byte below 0x20 (never part of a multi-byte character) and the dangerous first
-    characters are ASCII, so the first byte of each value tells. The bytes of a missing value
-    (normally none) may give a needless True, never a False."""
-    for chunk in values.chunks if isinstance(values, pa.ChunkedArray) else [values]:
-        if len(chunk) == 0 or chunk.buffers()[2] is None:
-            continue
-        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64, count=len(chunk) + 1, offset=chunk.offset * 8)
-        data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)
-        starts = offsets[:-1][offsets[1:] > offsets[:-1]]
-        if _DANGEROUS_BYTES[data[starts]].any():
-            return True
-        body = data[offsets[0] : offsets[-1]]
-        low = body < 0x20  # a compare is much faster than a table lookup of every byte
-        if low.any() and _CONTROL_BYTES[body[low]].any():
-            return True
-    return False
+    (most columns have neither a control character nor a dangerous start). The bytes of a
+    missing value (normally none) may give a needless True, never a False."""
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    return any(_dangerous_start(chunk).any() or _control_bytes(chunk) for chunk in chunks)
