@@ -72,7 +72,7 @@ def neutralise(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
 def _neutralise_arrow(text: pa.Array | pa.ChunkedArray) -> tuple[pa.Array | None, int]:
     """``neutralise`` of one Arrow-backed text column, computed in Arrow: the new values (None
-    when nothing changes) and how many were prefixed."""
+    when no value can change: no control character, no dangerous start) and how many were prefixed."""
     if not _suspect_arrow(text):
         return None, 0
     values = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
