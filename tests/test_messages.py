@@ -102,6 +102,29 @@ def test_tables_without_codes_or_with_unknown_codes_keep_their_text():
     assert list(localised_reasons(odd, "de")) == ["from a newer xsell", "empfohlen vom Produktmanagement: n"]
 
 
+@pytest.mark.parametrize("dtype", ["str", object])
+def test_localised_reasons_render_each_distinct_reason_once_as_every_row_would(dtype):
+    """Rows repeating a reason (the same code and params) share one rendering; the result equals
+    rendering every row by itself: Arrow text and objects, missing codes and params, unknown codes."""
+    together = "cross_sell.together"
+    codes = [together, "curated", None, together, "no.such.code", "curated", "curated", together]
+    params = [
+        '{"anchor":"A","buyers":2,"country":"DE","lift":1.5,"orders":3}', '{"note":"n"}', None,
+        '{"anchor":"B","buyers":1,"country":"AT","lift":2.25,"orders":1}', "{}", '{"note":"n"}', None,
+        '{"anchor":"A","buyers":2,"country":"DE","lift":1.5,"orders":3}',
+    ]  # fmt: skip
+    english = [f"english {c} {p}" for c, p in zip(codes, params)]  # equal where the code and params are
+    table = pd.DataFrame({"reason": english, REASON_CODE: codes, REASON_PARAMS: params}).astype(dtype)
+    for rows in (table, table.iloc[3:], table.iloc[::-1], table.iloc[[0, 0, 0]]):
+        known = rows[REASON_CODE].isin([k.removeprefix("reason.") for k in MESSAGES])
+        each = render_reasons(
+            np.where(known, rows[REASON_CODE].fillna("text").to_numpy(dtype=object), "text").astype(object),
+            parse_reason_params(rows[REASON_PARAMS].to_numpy(dtype=object)).assign(text=rows["reason"].to_numpy(dtype=object)),
+            "de",
+        )
+        assert list(localised_reasons(rows, "de")) == list(each)
+
+
 @pytest.mark.parametrize("code", REASON_CODES)
 def test_every_reason_code_renders_without_model_names(code):
     for lang in LANGUAGES:

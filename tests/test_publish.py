@@ -4,6 +4,7 @@ of ``publish_helpers``."""
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 
 import pandas as pd
 import pytest
@@ -56,6 +57,28 @@ def test_control_characters_are_stripped_before_the_first_character_is_checked(t
     assert [c.value for c in cells] == ["'=3+3", "'@SUM(A1)", "ok", "plain"] and {c.data_type for c in cells} == {"s"}
     write_csv(frame, tmp_path / "t.csv", bom=False)
     assert (tmp_path / "t.csv").read_text(encoding="utf-8").splitlines()[1:3] == ["'=3+3,1.0", "'@SUM(A1),2.0"]
+
+
+def test_neutralise_in_arrow_equals_the_object_path():
+    """Arrow-backed text is neutralised in Arrow (a byte scan decides whether a column needs it);
+    the values and the count equal those of the same column as Python objects, which takes the
+    regex path; slices (an Arrow offset), empty and missing values, multi-byte characters."""
+    import pyarrow as pa
+
+    from xsell.publish.safety import _SUSPECT, _suspect_arrow
+
+    values = [EVIL, "ok", "", None, "\x01=3+3", "é=x", "ü\x1fü", "-5%", "\u2212minus", "@", "\t", "a\rb", "€", "\x7f", "x\x0b"]
+    for value in values:  # one at a time, and after a clean value (an offset into the bytes)
+        for arrow in (pa.array([value], pa.large_string()), pa.array(["ok", value], pa.large_string())[1:]):
+            assert _suspect_arrow(arrow) == bool(pa.compute.any(pa.compute.match_substring_regex(arrow, _SUSPECT)).as_py()), value
+    for picked in ([v for v in values if v is None or v.isalnum()], values, values[3:], values[:3], []):
+        for frame in (pd.DataFrame({"t": pd.Series(picked, dtype="str")}), pd.DataFrame({"t": pd.Series(["q", *picked], dtype="str")}).iloc[1:]):
+            arrow = pa.array(frame["t"], type=pa.large_string(), from_pandas=True)
+            assert _suspect_arrow(arrow) == bool(pa.compute.any(pa.compute.match_substring_regex(arrow, _SUSPECT)).as_py()), picked
+            out, n = neutralise(frame)
+            expected, n_expected = neutralise(frame.astype({"t": object}))
+            assert (out["t"].dtype, n) == (frame["t"].dtype, n_expected), picked
+            pd.testing.assert_series_equal(out["t"].astype(object), expected["t"], check_dtype=False)
 
 
 @pytest.mark.parametrize("sep", [",", ";", "\t"])
@@ -215,6 +238,26 @@ def test_churn_by_hand():
     # top_k=1 compares rank-1 links only: DE/A x -> z (1), DE/B (1), AT/A q -> r? no: AT/A new rank1 is absent -> 1.
     value, _ = churn(prev, new, "cross_sell", top_k=1)
     assert value == pytest.approx(1.0)
+
+
+def test_churn_of_a_previous_run_read_as_its_link_columns_equals_churn_of_the_whole_tables(tmp_path):
+    """Publish reads only the previous run's link columns (owner, item, rank) for the churn
+    guardrail, from its Parquet or its CSV: the same churn as the whole tables give."""
+    from xsell.publish.tables import link_columns
+    from xsell.publish.writers import read_run_table, write_csv, write_parquet
+
+    previous, current = build_tables(), build_tables(shift=1)
+    for fmt, writer in (("parquet", write_parquet), ("csv", partial(write_csv, bom=True))):
+        run_dir = tmp_path / fmt
+        run_dir.mkdir()
+        for name, frame in previous.items():
+            writer(prepare_table(name, frame), run_dir / f"{name}.{fmt}")
+        for name in previous:
+            whole, narrow = read_run_table(run_dir, name), read_run_table(run_dir, name, link_columns(name))
+            assert whole is not None and narrow is not None and set(narrow.columns) == set(link_columns(name))
+            pd.testing.assert_frame_equal(narrow, whole[list(narrow.columns)])
+            assert churn(narrow, current[name], name, top_k=2) == churn(whole, current[name], name, top_k=2), (fmt, name)
+            assert churn(narrow, current[name], name, top_k=2)[1] > 0
 
 
 def test_churn_guardrail_uses_previous_run():

@@ -462,13 +462,13 @@ def localised_reasons(frame: pd.DataFrame, lang: str) -> np.ndarray:
     """The ``reason`` of every row of a table in ``lang``: rendered from ``reason_code`` and
     ``reason_params`` (each distinct reason once), the ``reason`` column itself for English or
     where the table has no codes."""
-    english = frame["reason"].to_numpy(dtype=object)
     if lang == DEFAULT_LANGUAGE or REASON_CODE not in frame or REASON_PARAMS not in frame or frame.empty:
-        return english
-    code = frame[REASON_CODE].fillna(TEXT_REASON).astype(str).to_numpy(dtype=object)
-    key = code + "\x00" + frame[REASON_PARAMS].fillna("{}").astype(str).to_numpy(dtype=object)
-    _, first, inverse = np.unique(key.astype(str), return_index=True, return_inverse=True)
-    params = parse_reason_params(frame[REASON_PARAMS].to_numpy(dtype=object)[first])
-    unknown = ~np.isin(code[first], [k.removeprefix("reason.") for k in MESSAGES if k.startswith("reason.")])
-    rendered = render_reasons(np.where(unknown, TEXT_REASON, code[first]), params.assign(text=english[first]), lang)
+        return frame["reason"].to_numpy(dtype=object)
+    code = frame[REASON_CODE].fillna(TEXT_REASON).astype(str)
+    inverse, uniques = pd.factorize(code + "\x00" + frame[REASON_PARAMS].fillna("{}").astype(str))  # hashed, in Arrow for Arrow text
+    first = np.flatnonzero(np.diff(np.maximum.accumulate(inverse), prepend=-1) > 0)  # codes count up in order of appearance
+    code_first = code.iloc[first].to_numpy(dtype=object)
+    params = parse_reason_params(frame[REASON_PARAMS].iloc[first].to_numpy(dtype=object))
+    unknown = ~np.isin(code_first, [k.removeprefix("reason.") for k in MESSAGES if k.startswith("reason.")])
+    rendered = render_reasons(np.where(unknown, TEXT_REASON, code_first), params.assign(text=frame["reason"].iloc[first].to_numpy(dtype=object)), lang)
     return rendered[inverse]

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from pandas.arrays import ArrowStringArray
 
 DANGEROUS_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
 """First characters that make a spreadsheet treat a cell as a formula."""
@@ -37,6 +39,12 @@ def neutralise(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     changed = 0
     for col in out.columns:
         series = out[col]
+        if isinstance(series.array, ArrowStringArray):
+            values, n = _neutralise_arrow(pa.array(series, type=pa.large_string(), from_pandas=True))
+            if values is not None:
+                out[col] = pd.Series(pd.array(values, dtype=series.dtype), index=series.index)
+                changed += n
+            continue
         if pd.api.types.is_string_dtype(series) and series.dtype != object:
             text = series
         elif series.dtype == object:
@@ -62,8 +70,65 @@ def neutralise(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return out, changed
 
 
+def _neutralise_arrow(text: pa.Array | pa.ChunkedArray) -> tuple[pa.Array | None, int]:
+    """``neutralise`` of one Arrow-backed text column, computed in Arrow: the new values (None
+    when no value can change: no control character, no dangerous start) and how many were prefixed."""
+    if not _suspect_arrow(text):
+        return None, 0
+    values = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+    if _control_bytes(values):
+        controlled = pc.match_substring_regex(values, CONTROL_CHARS)
+        values = pc.if_else(controlled, pc.replace_substring_regex(values, CONTROL_CHARS, ""), values)
+    mask = _dangerous_start(values) & ~values.is_null().to_numpy(zero_copy_only=False)
+    return pc.if_else(pa.array(mask), pc.binary_join_element_wise(_QUOTE, values, _EMPTY), values), int(mask.sum())
+
+
 def _suspect(text: pd.Series) -> bool:
-    """Whether any cell of a text column (strings and missing values) needs ``neutralise``: one
-    scan in Arrow (most columns have neither control characters nor a dangerous start)."""
-    values = pa.array(text, type=pa.large_string(), from_pandas=True)
-    return bool(pc.any(pc.match_substring_regex(values, _SUSPECT)).as_py())
+    """Whether any cell of a text column (strings and missing values) needs ``neutralise``."""
+    return _suspect_arrow(pa.array(text, type=pa.large_string(), from_pandas=True))
+
+
+_QUOTE, _EMPTY = pa.scalar("'", pa.large_string()), pa.scalar("", pa.large_string())
+_CONTROL_BYTES = np.zeros(256, dtype=bool)
+_CONTROL_BYTES[[*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)]] = True
+_DANGEROUS_BYTES = np.zeros(256, dtype=bool)
+_DANGEROUS_BYTES[[ord(c) for c in DANGEROUS_PREFIXES]] = True
+
+
+def _string_buffers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, bytes) of Arrow large strings, without a copy."""
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64, count=len(values) + 1, offset=values.offset * 8)
+    data = values.buffers()[2]
+    return offsets, np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
+
+
+def _dangerous_start(values: pa.Array) -> np.ndarray:
+    """Per value of Arrow large strings: whether its first character is one of
+    ``DANGEROUS_PREFIXES`` (all ASCII, so its first UTF-8 byte tells; a missing value is
+    decided by its bytes, normally none)."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=bool)
+    offsets, data = _string_buffers(values)
+    nonempty = offsets[1:] > offsets[:-1]
+    out = np.zeros(len(values), dtype=bool)
+    out[nonempty] = _DANGEROUS_BYTES[data[offsets[:-1][nonempty]]]
+    return out
+
+
+def _control_bytes(values: pa.Array) -> bool:
+    """Whether Arrow large strings hold a control character of ``CONTROL_CHARS``: a byte below
+    0x20 other than tab, LF and CR (never part of a multi-byte UTF-8 character)."""
+    if len(values) == 0:
+        return False
+    offsets, data = _string_buffers(values)
+    body = data[offsets[0] : offsets[-1]]
+    low = body < 0x20  # a compare is much faster than a table lookup of every byte
+    return bool(low.any() and _CONTROL_BYTES[body[low]].any())
+
+
+def _suspect_arrow(values: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether any value of Arrow large strings matches ``_SUSPECT``, decided on the UTF-8 bytes
+    (most columns have neither a control character nor a dangerous start). The bytes of a
+    missing value (normally none) may give a needless True, never a False."""
+    chunks = values.chunks if isinstance(values, pa.ChunkedArray) else [values]
+    return any(_dangerous_start(chunk).any() or _control_bytes(chunk) for chunk in chunks)

@@ -340,7 +340,7 @@ def country_books(
     product_names: pd.Series | None = None,
 ) -> Iterator[CountryBook]:
     """One ``CountryBook`` per country of the tables, in country order (``ALL`` rows in their own)."""
-    groups = {name: dict(tuple(frame.groupby(frame["country"].astype(str), sort=True))) for name, frame in tables.items()}
+    groups = {name: frame.groupby(frame["country"].astype(str), sort=True).indices for name, frame in tables.items()}  # row positions: one country's copy at a time
     for country in countries(dict(tables)):
         lang = language_of(country, languages)
         currency = currencies.get(country) or facts.currency.get(country)
@@ -348,7 +348,8 @@ def country_books(
             currency = next(iter(facts.currency.values()))
 
         def rows(name: str, country: str = country) -> pd.DataFrame:
-            return groups[name].get(country, tables[name].iloc[0:0])
+            found = groups[name].get(country)
+            return tables[name].iloc[found] if found is not None else tables[name].iloc[0:0]
 
         yield CountryBook(
             country=country,

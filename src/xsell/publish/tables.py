@@ -25,6 +25,12 @@ LINK_KEYS: dict[str, tuple[list[str], str]] = {
 NOT_NULL: tuple[str, ...] = ("country", "rank")
 
 
+def link_columns(name: str) -> list[str]:
+    """The columns of table ``name`` that say which links it ranks: owner, item, ``rank``."""
+    owner, item = LINK_KEYS[name]
+    return [*owner, item, "rank"]
+
+
 def prepare_table(name: str, frame: pd.DataFrame, *, source: str | None = None) -> pd.DataFrame:
     """Check ``frame`` against the column contract of table ``name`` and return it sorted.
 

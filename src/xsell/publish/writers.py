@@ -561,15 +561,18 @@ def _xlsx_rows(path: Path) -> dict[str, int]:
     return counts
 
 
-def read_run_table(run_dir: Path, name: str) -> pd.DataFrame | None:
-    """Table ``name`` of a published run (Parquet, else the CSV), or None when neither exists."""
+def read_run_table(run_dir: Path, name: str, columns: list[str] | None = None) -> pd.DataFrame | None:
+    """Table ``name`` of a published run (Parquet, else the CSV), or None when neither exists;
+    ``columns``: only those of them the file has (default all)."""
     parquet, csv = run_dir / f"{name}.parquet", run_dir / f"{name}.csv"
     if parquet.is_file():
-        return pd.read_parquet(parquet)
+        names = pq.read_schema(parquet).names
+        return pd.read_parquet(parquet, columns=None if columns is None else [c for c in columns if c in names])
     if csv.is_file():
         header = pd.read_csv(csv, nrows=0, encoding="utf-8-sig").columns
-        text = {c: str for c in header if c in _TEXT_COLUMNS}
-        return pd.read_csv(csv, encoding="utf-8-sig", dtype=text, keep_default_na=False, na_values=[""])
+        usecols = list(header) if columns is None else [c for c in header if c in columns]
+        text = {c: str for c in usecols if c in _TEXT_COLUMNS}
+        return pd.read_csv(csv, encoding="utf-8-sig", dtype=text, keep_default_na=False, na_values=[""], usecols=usecols)
     return None
 
 

@@ -25,6 +25,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -64,7 +65,7 @@ from xsell.publish.manifest import (
 from xsell.publish.sales import OrderFacts, RunFacts, order_facts
 from xsell.publish.salesops import sales_jobs
 from xsell.publish.shop import shop_context
-from xsell.publish.tables import prepare_table
+from xsell.publish.tables import link_columns, prepare_table
 from xsell.publish.writers import (
     Written,
     count_rows,
@@ -84,6 +85,8 @@ INTERRUPTED = "interrupted"
 TMP_PREFIX = ".tmp-"
 LATEST = "latest"
 DIFF_DETAIL_ROWS = 50
+CHECK_THREADS = 2
+"""Files re-checked at a time (sha256 and row count) after a run is written, and by ``verify``."""
 
 
 @dataclass(frozen=True)
@@ -283,21 +286,24 @@ def _jobs(cfg: Config, inputs: _Inputs, root: Path) -> list[tuple[str, Callable[
 
 def _check_dir(run_dir: Path, manifest: dict[str, Any]) -> list[tuple[str, str]]:
     """(relative path, problem) for every file that differs from the manifest or is not in it."""
-    problems = []
-    listed = set()
-    for entry in manifest.get("files", []):
-        path = run_dir / entry["path"]
-        listed.add(entry["path"])
-        sha = sha256_file(path) if path.is_file() else None
-        rows = count_rows(path) if sha == entry["sha256"] else None
-        why = mismatch(entry, sha256=sha, rows=rows)
-        if why:
-            problems.append((entry["path"], why))
+    entries = manifest.get("files", [])
+    listed = {entry["path"] for entry in entries}
+    with ThreadPoolExecutor(max_workers=CHECK_THREADS, thread_name_prefix="publish-check") as pool:  # hashing and inflating release the GIL
+        found = list(pool.map(partial(_check_file, run_dir), entries))
+    problems = [(entry["path"], why) for entry, why in zip(entries, found) if why]
     for path in sorted(run_dir.rglob("*")):
         rel = path.relative_to(run_dir).as_posix()
         if path.is_file() and rel != MANIFEST_NAME and rel not in listed:
             problems.append((rel, "is not in the manifest"))
     return problems
+
+
+def _check_file(run_dir: Path, entry: dict[str, Any]) -> str | None:
+    """What is wrong with one manifest entry's file on disk (None: it matches)."""
+    path = run_dir / entry["path"]
+    sha = sha256_file(path) if path.is_file() else None
+    rows = count_rows(path) if sha == entry["sha256"] else None
+    return mismatch(entry, sha256=sha, rows=rows)
 
 
 def _raise_problems(run_id: str, run_dir: Path, problems: list[tuple[str, str]]) -> None:
@@ -372,7 +378,7 @@ def run_publish(cfg: Config, *, now: dt.datetime | None = None) -> PublishResult
             inputs.previous_dir = runs_dir / previous if previous is not None else None
             prev_tables = None
             if previous is not None:
-                prev_tables = {n: t for n in TABLES if (t := read_run_table(runs_dir / previous, n)) is not None}
+                prev_tables = {n: t for n in TABLES if (t := read_run_table(runs_dir / previous, n, link_columns(n))) is not None}  # what churn compares
             inputs.shop = shop_context(inputs.products, inputs.today)
             guard = check_guardrails(inputs.tables, inputs.products, inputs.customers, prev_tables, pc.guardrails, inputs.today, inputs.shop)
             run_id = _new_run_id(runs_dir, now, inputs.digest)

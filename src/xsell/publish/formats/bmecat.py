@@ -41,6 +41,7 @@ from xml.sax.saxutils import escape, quoteattr
 import pandas as pd
 
 from xsell.errors import InputDataError
+from xsell.frames import isin
 from xsell.publish.config import BmecatConfig, LinkTable, required
 from xsell.publish.shop import reject_characters
 from xsell.publish.writers import Written, write_text
@@ -102,8 +103,8 @@ def document(links: pd.DataFrame, cfg: BmecatConfig, *, previous: Catalog | None
     products = [(sku, names[sku], refs[sku]) for sku in sorted(refs)]
     prev_version = 0
     if previous is not None:
-        linked = previous.products["supplier_pid"].isin(previous.references["supplier_pid"])
-        gone = previous.products[linked & ~previous.products["supplier_pid"].isin(list(refs))]
+        pids = previous.products["supplier_pid"]
+        gone = previous.products[isin(pids, previous.references["supplier_pid"]) & ~isin(pids, list(refs))]  # Arrow's is_in: pandas' isin took seconds
         products += [(pid, desc, []) for pid, desc in zip(gone["supplier_pid"], gone["description"])]
         products.sort(key=lambda p: p[0])
         same = [(pid, _description(name) or pid) for pid, name, _ in products] == list(previous.products.itertuples(index=False, name=None)) and [
