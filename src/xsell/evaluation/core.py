@@ -150,8 +150,9 @@ def sequential_pairs(
     Same-day purchases (one basket) are not pairs. The per-buyer self-join runs in blocks of
     about ``max_block`` candidate pairs.
     """
-    lines = purchases(pd.concat([split.train, split.test]))
-    lines = lines[(lines["order_date"] >= split.cutoff - pd.Timedelta(days=window_days)).to_numpy()]
+    since = split.cutoff - pd.Timedelta(days=window_days)
+    recent = split.train[(split.train["order_date"] >= since).to_numpy()]  # not a copy of the whole history first
+    lines = purchases(pd.concat([recent, split.test[(split.test["order_date"] >= since).to_numpy()]]))
     day = lines["order_date"].dt.normalize()
     buyer_code, buyer_ids = pd.factorize(lines["buying_center_id"].astype(str))
     item_code, item_ids = pd.factorize(lines[item_col].astype(str))  # joins on int codes, ids at the end
