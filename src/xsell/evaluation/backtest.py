@@ -53,7 +53,6 @@ class BacktestResult:
     """Everything measured at one cutoff (see the module docstring)."""
 
     windows: Windows
-    split: Split
     targets: dict[str, Targets]
     metrics: pd.DataFrame
     """Test-window metrics of every candidate (``METRIC_COLUMNS``)."""
@@ -194,20 +193,24 @@ def backtest(
     test = split_at(lines, windows.cutoff, windows.end)
     targets = _targets(test, countries, ecfg, learning.models.seed, "test", coded)
     item_col, item_map = item_level(learning.models.level, lines)
+    n_train = len(test.train)
     sets = TrainingSets(coded.part(test.train), customers, countries, level=learning.models.level, as_of=test.cutoff)
-    with stage(f"evaluate: fit at cutoff {windows.cutoff.date()}", log) as rep:
-        candidates = fit_candidates(_kept(tuning, ecfg), tuning, learning, sets)
-        rep.counts.update(models=len(candidates), train_lines=len(test.train))
-    with stage("evaluate: score the test window", log) as rep:
+    with stage("evaluate: item pairs of the test window", log) as rep:
         pairs = sequential_pairs(test, window_days=ecfg.item_pairs.window_days, item_col=item_col)
         anchors = sorted(set(pd.unique(pairs["x"].astype(str))) & set(pd.unique(test.train[item_col].astype(str))))
+        rep.counts.update(pairs=len(pairs), anchors=len(anchors))
+    del test  # the window's frames are not needed again (at 20M lines ~2.4 GiB)
+    with stage(f"evaluate: fit at cutoff {windows.cutoff.date()}", log) as rep:
+        candidates = fit_candidates(_kept(tuning, ecfg), tuning, learning, sets)
+        rep.counts.update(models=len(candidates), train_lines=n_train)
+    with stage("evaluate: score the test window", log) as rep:
         models = {name: c.model for name, c in candidates.items()}
         metrics, item_pairs = evaluate_models(
             models, targets, ecfg, pairs=pairs, anchors=anchors, countries=countries, item_map=item_map
         )
         rep.counts.update({f"{k}_buyers": len(t.buyers) for k, t in targets.items()}, pairs=len(pairs))
     champion = select_champion(metrics, ecfg.rank_metric, ecfg.rank_k, margin=ecfg.champion_margin)
-    return BacktestResult(windows, test, targets, metrics, item_pairs, tuning, candidates, champion, countries, coded)
+    return BacktestResult(windows, targets, metrics, item_pairs, tuning, candidates, champion, countries, coded)
 
 
 def refit(
