@@ -552,3 +552,41 @@ def test_lookup_positions_hashes_either_side_alike():
     assert lookup_positions(values, keys).tolist() == expected  # as many values as keys
     assert lookup_positions(values.iloc[:2], keys).tolist() == expected[:2]  # fewer values than keys
     assert lookup_positions(pd.concat([values] * 3, ignore_index=True), keys).tolist() == expected * 3
+
+
+def test_key_index_finds_what_lookup_positions_finds():
+    """``KeyIndex`` (hashes sorted once, probed per batch) gives ``lookup_positions``' answer:
+    first positions of repeated keys, absent values, missing values; a set grown batch by batch
+    (``add``) holds each distinct value once, as ``pc.unique`` of everything added."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from xsell.ingest.parse import KeyIndex, lookup_positions
+
+    rng = np.random.default_rng(7)
+    keys = pd.Series([f"V{i}" for i in rng.integers(0, 5000, 4000)], dtype="str")
+    values = pd.Series([f"V{i}" for i in rng.integers(0, 8000, 3000)] + ["", "V1"], dtype="str")
+    index = KeyIndex(keys)
+    assert index.positions(values).tolist() == lookup_positions(values, keys).tolist()
+    with_missing = pd.Series(["V1", None, "x"], dtype="str")
+    assert KeyIndex(pd.concat([keys, with_missing], ignore_index=True)).positions(with_missing).tolist() == lookup_positions(
+        with_missing, pd.concat([keys, with_missing], ignore_index=True)
+    ).tolist()
+    grown = KeyIndex()
+    batches = [pa.array(values.iloc[i : i + 700].array) for i in range(0, len(values), 700)]
+    for batch in batches:
+        grown.add(batch)
+    expected = pc.unique(pa.chunked_array(batches).combine_chunks())
+    assert len(grown) == len(expected)
+    assert grown.keys().to_pylist() == expected.to_pylist()  # in order of first appearance
+    assert grown.positions(expected).tolist() == list(range(len(expected)))
+
+
+def test_merge_sorted_is_a_sort_of_both():
+    from xsell.ingest.lines import merge_sorted
+
+    rng = np.random.default_rng(3)
+    kept = np.sort(rng.integers(0, 2**63, 5000, dtype="uint64"))
+    new = np.concatenate([rng.integers(0, 2**63, 3000, dtype="uint64"), kept[:10]])
+    assert np.array_equal(merge_sorted(kept, new), np.sort(np.concatenate([kept, new])))
+    assert np.array_equal(merge_sorted(np.empty(0, dtype="uint64"), new), np.sort(new))

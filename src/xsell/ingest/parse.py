@@ -255,3 +255,79 @@ def text_from_codes(uniques: pd.Series | np.ndarray | list[str], codes: np.ndarr
     """``uniques[codes]`` as a ``str`` Series, gathered in Arrow (no per-row Python objects)."""
     labels = _arrow_text(uniques)
     return pd.Series(pd.array(labels.take(pa.array(np.asarray(codes, dtype="int64"))), dtype="str"), index=index)
+
+
+def _text_hashes(values: pa.Array) -> np.ndarray:
+    """uint64 hash of each text value (pandas' value hash of the Python strings: one object per
+    value, so for distinct values or a master's keys, not for the rows of a batch)."""
+    return pd.util.hash_array(values.to_numpy(zero_copy_only=False), categorize=False)
+
+
+class KeyIndex:
+    """Text keys indexed by their 64-bit hashes, sorted: built (or grown, ``add``) once and
+    probed per batch, so a lookup hashes the values only, never all keys again (a ``pc.index_in``
+    builds a hash table of its value set on every call, which made the ingest slow down as its
+    distinct ids accumulated). Exact: every hash match is confirmed by comparing the texts; a
+    collision, or a missing value, falls back to Arrow's hash join (``pc.index_in``)."""
+
+    def __init__(self, keys: pa.Array | pa.ChunkedArray | pd.Series | None = None) -> None:
+        self._chunks: list[pa.Array] = []
+        self._hashes = np.empty(0, dtype="uint64")
+        self._rows = np.empty(0, dtype="int64")
+        self._nulls = False
+        if keys is not None:
+            self._insert(_as_arrow(keys))
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def keys(self) -> pa.ChunkedArray:
+        """The keys in the order they were added (large_string)."""
+        return pa.chunked_array(self._chunks, type=pa.large_string())
+
+    def _insert(self, keys: pa.Array) -> None:
+        keys = keys.cast(pa.large_string())
+        if not len(keys):
+            return
+        self._nulls |= keys.null_count > 0
+        hashes = _text_hashes(keys)
+        order = np.argsort(hashes, kind="stable")  # equal hashes: the earlier key first
+        rows = np.arange(len(self), len(self) + len(keys), dtype="int64")[order]
+        hashes = hashes[order]
+        at = np.searchsorted(self._hashes, hashes, side="right")  # after the earlier keys' equal hashes
+        self._hashes, self._rows = np.insert(self._hashes, at, hashes), np.insert(self._rows, at, rows)
+        self._chunks.append(keys)
+
+    def positions(self, values: pa.Array | pd.Series) -> np.ndarray:
+        """Position of each value among the keys (first occurrence, as added), ``-1`` where absent
+        (``lookup_positions``)."""
+        values = _as_arrow(values).cast(pa.large_string())
+        if not len(self) or not len(values):
+            return np.full(len(values), -1, dtype="int64")
+        if self._nulls or values.null_count:
+            return _index_in(values, self.keys())
+        hashes = _text_hashes(values)
+        at = np.minimum(np.searchsorted(self._hashes, hashes), len(self) - 1)
+        found = self._hashes[at] == hashes
+        out = np.where(found, self._rows[at], -1)
+        hit = np.flatnonzero(found)
+        if len(hit):
+            same = pc.equal(self.keys().take(pa.array(out[hit])), values.take(pa.array(hit)))
+            if not pc.all(same).as_py():  # a hash collision: the exact join
+                return _index_in(values, self.keys())
+        return out
+
+    def add(self, values: pa.Array | pa.ChunkedArray) -> None:
+        """Add the distinct ``values`` that are not keys yet (a set of distinct values, grown batch by batch)."""
+        values = pc.unique(_as_arrow(values)).cast(pa.large_string())
+        self._insert(values.filter(pa.array(self.positions(values) < 0)))
+
+
+def _as_arrow(values: pa.Array | pa.ChunkedArray | pd.Series) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks()
+    return values if isinstance(values, pa.Array) else _arrow_text(values)
+
+
+def _index_in(values: pa.Array, keys: pa.ChunkedArray) -> np.ndarray:
+    return pc.index_in(values, value_set=keys.combine_chunks()).fill_null(-1).to_numpy(zero_copy_only=False).astype("int64")

@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 
 from xsell.errors import ConfigError, InputDataError, OutputWriteError
 from xsell.faults import pause_point
-from xsell.ingest.lines import PRODUCT_COLUMNS_USED, PROVENANCE, REASON_HINTS, ingest_order_lines, with_provenance
+from xsell.ingest.lines import PRODUCT_COLUMNS_USED, PROVENANCE, REASON_HINTS, ingest_order_lines, merge_sorted, with_provenance
 from xsell.ingest.masters import (
     MasterResult,
     build_customer_master,
@@ -47,7 +47,7 @@ from xsell.ingest.masters import (
     canonical_customer_master,
     canonical_product_master,
 )
-from xsell.ingest.parse import lookup_positions
+from xsell.ingest.parse import KeyIndex, lookup_positions
 from xsell.ingest.summary import COUNT_KEYS, IngestSummary, LineStats, merge_counts, summary_from_stats
 from xsell.io.layout import INGEST_OUTPUTS, Workdir
 from xsell.io.readers import expand_files, iter_export, read_export
@@ -217,6 +217,7 @@ def run_ingest(cfg: Config) -> IngestSummary:
         product_master = product_file.master[list(PRODUCT_COLUMNS_USED)]
         products_early = (len(products_early[0]), products_early[1])
         product_file = product_file._replace(master=product_master)
+    product_index = KeyIndex(product_master["variant_id"]) if product_master is not None else None  # hashed once for all batches
 
     counts: list[dict[str, Any]] = []
     file_rows: list[dict[str, Any]] = []
@@ -240,11 +241,12 @@ def run_ingest(cfg: Config) -> IngestSummary:
                         raw = with_provenance(read.frame, str(path), first_row=first_row)
                         first_row += len(raw)
                         encoding = read.encoding
-                        result = ingest_order_lines(raw, cfg.data, cfg.ingest, product_master, seen_fingerprints=seen, unreadable=read.issues)
+                        result = ingest_order_lines(
+                            raw, cfg.data, cfg.ingest, product_master, seen_fingerprints=seen, unreadable=read.issues, product_index=product_index
+                        )
                         del raw, read
-                        # kept sorted for ``in_sorted``: one sorted run + the new batch, which timsort
-                        # (kind="stable") merges in about linear time
-                        seen = np.sort(np.concatenate([seen, result.fingerprints]), kind="stable")
+                        # kept sorted for ``in_sorted``
+                        seen = merge_sorted(seen, result.fingerprints)
                         lines = result.lines
                         empty = lines.iloc[:0]
                         sink.write(lines)
