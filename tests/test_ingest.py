@@ -590,3 +590,73 @@ def test_merge_sorted_is_a_sort_of_both():
     new = np.concatenate([rng.integers(0, 2**63, 3000, dtype="uint64"), kept[:10]])
     assert np.array_equal(merge_sorted(kept, new), np.sort(np.concatenate([kept, new])))
     assert np.array_equal(merge_sorted(np.empty(0, dtype="uint64"), new), np.sort(new))
+
+
+def test_product_master_streamed_in_batches_gives_the_same_outputs(tmp_path, monkeypatch):
+    """The product master is read in batches (its text columns never held whole): canonical
+    products, quarantine (source rows numbered through the file), summary and lines equal those
+    of one batch, a variant repeated in a later batch included; a master the batch reader cannot
+    read exactly (a row with too few fields) is read whole, with the same outputs."""
+    import pyarrow.parquet as pq
+
+    import xsell.io.readers as readers
+    from conftest import DEMO_CONFIG
+    from xsell.config import config_from_dict, deep_merge, read_yaml
+    from xsell.demo.generate import write_demo_data
+
+    demo = tmp_path / "demo"
+    write_demo_data(demo, scale="tiny", seed=42)
+    products = demo / "products.csv"
+    text = products.read_text(encoding="cp1252").splitlines()
+    first = text[1].split(";")
+    repeated = ";".join([first[0], "OTHER", *first[2:]])
+    bad_price = ";".join(["NEWVARIANT", "P-NEW", first[2], "zwölf", *first[4:]])
+    products.write_text("\n".join([*text, repeated, bad_price]) + "\n", encoding="cp1252")
+    short = demo / "products-short-row.csv"
+    short.write_text("\n".join([*text, "ONLY;TWO"]) + "\n", encoding="cp1252")
+
+    def ingest(name: str, master: Path, block: int | None) -> tuple[dict, list[pd.DataFrame], int]:
+        monkeypatch.setattr(readers, "STREAM_BLOCK_BYTES", block or 1 << 25)
+        work = tmp_path / name
+        data = {"order_lines": str(demo / "order_lines" / "*"), "products": str(master), "customers": str(demo / "customers.csv")}
+        cfg = config_from_dict(deep_merge(read_yaml(DEMO_CONFIG), {"workdir": str(work), "data": data}), base_dir=DEMO_CONFIG.parent)
+        summary = run_ingest(cfg).to_dict()
+        tables = [*read_outputs(work), pd.read_parquet(work / "canonical" / "products.parquet")]
+        return summary, tables, pq.ParquetFile(work / "canonical" / "products.parquet").num_row_groups
+
+    whole, whole_tables, groups = ingest("whole", products, None)
+    batched, batched_tables, batched_groups = ingest("batched", products, 4096)
+    assert groups == 1 and batched_groups > 5
+    assert batched == whole
+    for expected, got in zip(whole_tables, batched_tables, strict=True):
+        pd.testing.assert_frame_equal(got, expected)
+    assert whole["products"]["repeated_variants"] == 1 and whole["products"]["quarantined_by_reason"] == {"non-numeric price": 1}
+    master_rows = whole_tables[1][whole_tables[1]["source_file"] == str(products)]
+    assert master_rows[["source_row", "reason", "value"]].values.tolist() == [[len(text) + 1, "non-numeric price", "zwölf"]]
+    products_out = whole_tables[3].set_index("variant_id")
+    assert products_out.loc[first[0], "product_id"] == first[1]  # the first row of the repeated variant wins
+
+    fallback, fallback_tables, _ = ingest("short-batched", short, 4096)
+    reference, reference_tables, _ = ingest("short-whole", short, None)
+    assert fallback == reference and fallback["products"]["quarantined_by_reason"] == {"wrong number of fields": 1}
+    for expected, got in zip(reference_tables, fallback_tables, strict=True):
+        pd.testing.assert_frame_equal(got, expected)
+
+
+def test_stream_export_reads_as_read_export_or_refuses(tmp_path):
+    """``stream_export`` gives a clean CSV's rows in batches, as ``read_export`` gives them whole
+    (UTF-8 text, quoted separators and line breaks); a file with a row of another number of fields,
+    or bytes that are not UTF-8, is refused (``NotStreamable``) for ``read_export`` to read whole."""
+    from xsell.io.readers import NotStreamable, stream_export
+
+    options = make_config(tmp_path, {"order_lines": "x"}).data.csv
+    rows = "".join(f'{i},"Größe {i}, rot",{"" if i % 3 else "x"}\n' for i in range(300)) + '300,"zwei\nZeilen",y\n'
+    clean = tmp_path / "clean.csv"
+    clean.write_bytes(("a,b,c\n" + rows).encode("utf-8"))
+    batches = [raw.frame for raw in stream_export(clean, options, block_bytes=512)]
+    assert len(batches) > 5
+    pd.testing.assert_frame_equal(pd.concat(batches, ignore_index=True), read_export(clean, options).frame)
+    for name, content in (("fields.csv", b"a,b,c\n" + rows.encode() + b"1,2\n"), ("bytes.csv", b"a,b,c\n" + rows.encode() + b"1,\xff,3\n")):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(NotStreamable):
+            list(stream_export(tmp_path / name, options, block_bytes=512))
