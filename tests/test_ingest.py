@@ -582,6 +582,21 @@ def test_key_index_finds_what_lookup_positions_finds():
     assert grown.positions(expected).tolist() == list(range(len(expected)))
 
 
+def test_key_index_is_exact_when_hashes_collide(monkeypatch):
+    """Hashes cut to 2 bits (every key collides with many): a match of hashes whose texts
+    differ is not taken for a match, the positions are still ``lookup_positions``'."""
+    import xsell.ingest.parse as parse
+
+    real = parse._text_hashes
+    monkeypatch.setattr(parse, "_text_hashes", lambda values: real(values) % np.uint64(4))
+    keys = pd.Series([f"K{i}" for i in range(50)] + ["K3"], dtype="str")
+    values = pd.Series(["K3", "nope", "K49", "K0", "other"], dtype="str")
+    index = parse.KeyIndex(keys.iloc[:20])
+    index.add(keys.iloc[20:])
+    assert len(index) == 50
+    assert index.positions(values).tolist() == parse.lookup_positions(values, keys).tolist() == [3, -1, 49, 0, -1]
+
+
 def test_merge_sorted_is_a_sort_of_both():
     from xsell.ingest.lines import merge_sorted
 

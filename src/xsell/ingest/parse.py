@@ -272,55 +272,72 @@ class KeyIndex:
 
     def __init__(self, keys: pa.Array | pa.ChunkedArray | pd.Series | None = None) -> None:
         self._chunks: list[pa.Array] = []
+        self._starts = np.zeros(1, dtype="int64")
+        """Position of each chunk's first key (and one past the last key)."""
         self._hashes = np.empty(0, dtype="uint64")
         self._rows = np.empty(0, dtype="int64")
         self._nulls = False
         if keys is not None:
-            self._insert(_as_arrow(keys))
+            keys = _as_arrow(keys).cast(pa.large_string())
+            self._insert(keys, _text_hashes(keys))
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return int(self._starts[-1])
 
     def keys(self) -> pa.ChunkedArray:
         """The keys in the order they were added (large_string)."""
         return pa.chunked_array(self._chunks, type=pa.large_string())
 
-    def _insert(self, keys: pa.Array) -> None:
-        keys = keys.cast(pa.large_string())
+    def _insert(self, keys: pa.Array, hashes: np.ndarray) -> None:
         if not len(keys):
             return
         self._nulls |= keys.null_count > 0
-        hashes = _text_hashes(keys)
         order = np.argsort(hashes, kind="stable")  # equal hashes: the earlier key first
         rows = np.arange(len(self), len(self) + len(keys), dtype="int64")[order]
         hashes = hashes[order]
         at = np.searchsorted(self._hashes, hashes, side="right")  # after the earlier keys' equal hashes
         self._hashes, self._rows = np.insert(self._hashes, at, hashes), np.insert(self._rows, at, rows)
         self._chunks.append(keys)
+        self._starts = np.append(self._starts, len(self) + len(keys))
 
     def positions(self, values: pa.Array | pd.Series) -> np.ndarray:
         """Position of each value among the keys (first occurrence, as added), ``-1`` where absent
         (``lookup_positions``)."""
         values = _as_arrow(values).cast(pa.large_string())
+        return self._find(values, _text_hashes(values) if len(values) and len(self) else np.empty(0, dtype="uint64"))
+
+    def _find(self, values: pa.Array, hashes: np.ndarray) -> np.ndarray:
         if not len(self) or not len(values):
             return np.full(len(values), -1, dtype="int64")
         if self._nulls or values.null_count:
             return _index_in(values, self.keys())
-        hashes = _text_hashes(values)
-        at = np.minimum(np.searchsorted(self._hashes, hashes), len(self) - 1)
-        found = self._hashes[at] == hashes
-        out = np.where(found, self._rows[at], -1)
-        hit = np.flatnonzero(found)
-        if len(hit):
-            same = pc.equal(self.keys().take(pa.array(out[hit])), values.take(pa.array(hit)))
-            if not pc.all(same).as_py():  # a hash collision: the exact join
-                return _index_in(values, self.keys())
+        order = np.argsort(hashes)  # probed in ascending order: the binary searches stay in cache
+        at = np.minimum(np.searchsorted(self._hashes, hashes[order]), len(self._hashes) - 1)
+        found = self._hashes[at] == hashes[order]
+        out = np.full(len(values), -1, dtype="int64")
+        out[order[found]] = self._rows[at[found]]
+        if not self._same_text(out, values):  # a hash collision: the exact join
+            return _index_in(values, self.keys())
         return out
 
-    def add(self, values: pa.Array | pa.ChunkedArray) -> None:
+    def _same_text(self, rows: np.ndarray, values: pa.Array) -> bool:
+        """Whether every value with a row (``rows >= 0``) equals the key there, compared chunk by
+        chunk (a take from the chunked keys would first concatenate them all)."""
+        hit = np.flatnonzero(rows >= 0)
+        chunk = np.searchsorted(self._starts, rows[hit], side="right") - 1
+        for c in np.unique(chunk):
+            mine = hit[chunk == c]
+            keys = self._chunks[c].take(pa.array(rows[mine] - self._starts[c]))
+            if not pc.all(pc.equal(keys, values.take(pa.array(mine)))).as_py():
+                return False
+        return True
+
+    def add(self, values: pa.Array | pa.ChunkedArray | pd.Series) -> None:
         """Add the distinct ``values`` that are not keys yet (a set of distinct values, grown batch by batch)."""
         values = pc.unique(_as_arrow(values)).cast(pa.large_string())
-        self._insert(values.filter(pa.array(self.positions(values) < 0)))
+        hashes = _text_hashes(values)
+        new = self._find(values, hashes) < 0
+        self._insert(values.filter(pa.array(new)), hashes[new])
 
 
 def _as_arrow(values: pa.Array | pa.ChunkedArray | pd.Series) -> pa.Array:
