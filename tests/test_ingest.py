@@ -582,6 +582,23 @@ def test_key_index_finds_what_lookup_positions_finds():
     assert grown.positions(expected).tolist() == list(range(len(expected)))
 
 
+def test_text_hashes_depend_on_the_text_only():
+    """The buffer hash of a text is the same in any array (sliced, taken, other neighbours) and
+    tells apart texts that differ only in trailing zero bytes or in length; pandas' hash for
+    long texts and missing values."""
+    import pyarrow as pa
+
+    from xsell.ingest.parse import _text_hashes
+
+    texts = ["", "a", "a\x00", "abcdefgh", "abcdefgh\x00", "ä", "Größe 12-x", "V" * 300, "P00001-V001"]
+    whole = _text_hashes(pa.array(texts))
+    assert len(set(whole.tolist())) == len(texts)
+    for i in range(len(texts)):
+        assert _text_hashes(pa.array(texts).slice(i, 1))[0] == whole[i] == _text_hashes(pa.array([texts[i]], type=pa.large_string()))[0]
+    assert _text_hashes(pa.array(texts).take(pa.array([8, 1]))).tolist() == [whole[8], whole[1]]
+    assert len(_text_hashes(pa.array(["a", None]))) == 2
+
+
 def test_key_index_is_exact_when_hashes_collide(monkeypatch):
     """Hashes cut to 2 bits (every key collides with many): a match of hashes whose texts
     differ is not taken for a match, the positions are still ``lookup_positions``'."""

@@ -73,7 +73,8 @@ def parse_numbers(values: pd.Series, *, decimal: str = ".", thousands: str | Non
             text = text.str.replace(thousands, "", regex=False)
         if decimal != ".":
             text = text.str.replace(decimal, ".", regex=False)
-        text = text.str.replace(r"^(.+)-$", r"-\1", regex=True)
+        if text.str.endswith("-").any():  # SAP's trailing minus (a regex over every value otherwise)
+            text = text.str.replace(r"^(.+)-$", r"-\1", regex=True)
         out = pd.to_numeric(text.where(text != "", None), errors="coerce").astype("float64")
     return out.where(np.isfinite(out.to_numpy()))
 
@@ -257,10 +258,46 @@ def text_from_codes(uniques: pd.Series | np.ndarray | list[str], codes: np.ndarr
     return pd.Series(pd.array(labels.take(pa.array(np.asarray(codes, dtype="int64"))), dtype="str"), index=index)
 
 
+_HASH_WIDTH = 256
+"""Longest text (bytes) ``_text_hashes`` hashes from Arrow's buffers; longer ones: pandas' hash."""
+_M1, _M2, _M3 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53)
+
+
 def _text_hashes(values: pa.Array) -> np.ndarray:
-    """uint64 hash of each text value (pandas' value hash of the Python strings: one object per
-    value, so for distinct values or a master's keys, not for the rows of a batch)."""
-    return pd.util.hash_array(values.to_numpy(zero_copy_only=False), categorize=False)
+    """uint64 hash of each text value, computed from the Arrow buffers (its bytes read 8 at a
+    time, folded, then mixed as in MurmurHash3's finaliser): no Python object per value. A text
+    longer than ``_HASH_WIDTH`` bytes is hashed by pandas instead, a missing value as ``""``:
+    the hash of a value never depends on the others. Only ever compared with hashes of the
+    same function (``KeyIndex``)."""
+    values = values.cast(pa.large_string())
+    n = len(values)
+    if not n:
+        return np.empty(0, dtype="uint64")
+    offsets = np.frombuffer(values.buffers()[1], dtype="int64")[values.offset : values.offset + n + 1]
+    lengths = np.diff(offsets)
+    long = np.flatnonzero(lengths > _HASH_WIDTH)
+    data = values.buffers()[2]
+    first, end = int(offsets[0]), int(offsets[-1])
+    padded = np.zeros(end - first + 8, dtype="uint8")  # 8 bytes readable from every position
+    if data is not None and end > first:
+        padded[: end - first] = np.frombuffer(data, dtype="uint8")[first:end]
+    words = np.ndarray(shape=(end - first + 1,), dtype="uint64", buffer=padded, strides=(1,))  # the 8 bytes from each position
+    starts = offsets[:-1] - first
+    h = lengths.astype("uint64") * _M1
+    for start in range(0, min(int(lengths.max()), _HASH_WIDTH), 8):
+        left = lengths - start
+        word = words[starts + np.minimum(start, lengths)]
+        keep = np.where(left >= 8, ~np.uint64(0), (np.uint64(1) << (np.clip(left, 0, 7).astype("uint64") * np.uint64(8))) - np.uint64(1))
+        mixed = (h ^ (word & keep)) * _M2
+        h = np.where(left > 0, mixed ^ (mixed >> np.uint64(29)), h)
+    h ^= h >> np.uint64(33)
+    h *= _M2
+    h ^= h >> np.uint64(33)
+    h *= _M3
+    h ^= h >> np.uint64(33)
+    if len(long):
+        h[long] = pd.util.hash_array(values.take(pa.array(long)).to_numpy(zero_copy_only=False), categorize=False)
+    return h
 
 
 class KeyIndex:
