@@ -596,7 +596,22 @@ def test_text_hashes_depend_on_the_text_only():
     for i in range(len(texts)):
         assert _text_hashes(pa.array(texts).slice(i, 1))[0] == whole[i] == _text_hashes(pa.array([texts[i]], type=pa.large_string()))[0]
     assert _text_hashes(pa.array(texts).take(pa.array([8, 1]))).tolist() == [whole[8], whole[1]]
-    assert len(_text_hashes(pa.array(["a", None]))) == 2
+    with_missing = _text_hashes(pa.array(["", None, "a"]))
+    assert with_missing[0] == whole[0] and with_missing[2] == whole[1] and with_missing[1] not in whole
+
+
+def test_row_fingerprints_tell_rows_apart_as_their_values():
+    """Rows with equal values (any column order) get equal fingerprints; a missing value differs
+    from an empty one; typed (Parquet) columns are hashed too."""
+    from xsell.ingest.lines import row_fingerprints
+
+    frame = pd.DataFrame({
+        "a": pd.Series(["x", "x", "", None, "x"], dtype="str"), "b": [1.5, 1.5, 2.0, 2.0, 1.5],
+        "d": pd.to_datetime(["2024-01-01"] * 4 + ["2024-01-02"]),
+    })  # fmt: skip
+    fingerprints = row_fingerprints(frame, ["a", "b", "d"])
+    assert fingerprints[0] == fingerprints[1] == row_fingerprints(frame[["d", "b", "a"]], ["d", "a", "b"])[0]
+    assert len(set(fingerprints.tolist())) == 4
 
 
 def test_key_index_is_exact_when_hashes_collide(monkeypatch):

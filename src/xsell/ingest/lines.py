@@ -50,6 +50,7 @@ from xsell.ingest.parse import (
     parse_ids,
     parse_numbers,
     text_from_codes,
+    value_hashes,
 )
 from xsell.ingest.summary import DISTINCT_COLUMNS
 from xsell.io.readers import READ_REASONS
@@ -145,11 +146,11 @@ _HASH_MULTIPLIER = np.uint64(0x100000001B3)
 
 def _fingerprints(coded: dict[str, Coded]) -> np.ndarray:
     """``row_fingerprints`` of dictionary-encoded columns: each distinct value is hashed once
-    (pandas' value hash), the per-row hashes of the columns are combined in name order."""
+    (``value_hashes``), the per-row hashes of the columns are combined in name order."""
     out: np.ndarray | None = None
     for name in sorted(coded):
         column = coded[name]
-        hashes = column.rows(pd.util.hash_array(column.uniques.to_numpy(), categorize=False))
+        hashes = column.rows(value_hashes(column.uniques))
         out = hashes if out is None else (out * _HASH_MULTIPLIER) ^ hashes
     return out if out is not None else np.empty(0, dtype="uint64")
 

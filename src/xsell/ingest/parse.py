@@ -266,9 +266,9 @@ _M1, _M2, _M3 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xFF51AFD7ED558CCD), np
 def _text_hashes(values: pa.Array) -> np.ndarray:
     """uint64 hash of each text value, computed from the Arrow buffers (its bytes read 8 at a
     time, folded, then mixed as in MurmurHash3's finaliser): no Python object per value. A text
-    longer than ``_HASH_WIDTH`` bytes is hashed by pandas instead, a missing value as ``""``:
+    longer than ``_HASH_WIDTH`` bytes is hashed by pandas instead, a missing value to a constant:
     the hash of a value never depends on the others. Only ever compared with hashes of the
-    same function (``KeyIndex``)."""
+    same function (``KeyIndex``, ``value_hashes``)."""
     values = values.cast(pa.large_string())
     n = len(values)
     if not n:
@@ -297,7 +297,17 @@ def _text_hashes(values: pa.Array) -> np.ndarray:
     h ^= h >> np.uint64(33)
     if len(long):
         h[long] = pd.util.hash_array(values.take(pa.array(long)).to_numpy(zero_copy_only=False), categorize=False)
+    if values.null_count:
+        h[values.is_null().to_numpy(zero_copy_only=False)] = _M3  # missing: not the hash of any text, of "" neither
     return h
+
+
+def value_hashes(values: pd.Series) -> np.ndarray:
+    """uint64 hash of each value of a column: Arrow-backed text from its buffers
+    (``_text_hashes``), anything else by pandas' value hash."""
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        return _text_hashes(_arrow_text(values))
+    return pd.util.hash_array(values.to_numpy(), categorize=False)
 
 
 class KeyIndex:
