@@ -151,10 +151,10 @@ def stream_export(path: Path, options: CsvOptions, block_bytes: int | None = Non
         yield from iter_export(path, options)
         return
     names, sep, head = _header(path, options)
-    if _is_utf8(options.encoding) and not (options.encoding == "auto" and _mostly_not_utf8(head)):
+    if _read_as_utf8(options, head):
         encoding, arrow_encoding, cell_type = "utf-8", "utf8", pa.binary()
     else:
-        encoding = "cp1252" if options.encoding == "auto" else options.encoding
+        encoding = _single_byte(options)
         arrow_encoding, cell_type = encoding, pa.string()
     invalid: list[str] = []
     options_ = _arrow_csv_options(names, sep, arrow_encoding, cell_type, invalid, block_bytes or STREAM_BLOCK_BYTES)
@@ -256,7 +256,6 @@ def _is_utf8(encoding: str) -> bool:
 def _arrow_csv(path: Path, names: list[str], sep: str, encoding: str, cell_type: pa.DataType, invalid: list[str]) -> pa.Table:
     """pyarrow's reader with our column names (the header row skipped); rows with another number
     of fields are skipped and their text appended to ``invalid``."""
-
     try:
         return pacsv.read_csv(path, **_arrow_csv_options(names, sep, encoding, cell_type, invalid, 1 << 24))
     except (pa.ArrowInvalid, OSError, UnicodeError) as exc:
@@ -337,11 +336,21 @@ def _mostly_not_utf8(head: bytes) -> bool:
     return bad * 2 > len(lines) > 0
 
 
+def _read_as_utf8(options: CsvOptions, head: bytes) -> bool:
+    """Whether a CSV file is first read as UTF-8 (cells as bytes, decoded per column)."""
+    return _is_utf8(options.encoding) and not (options.encoding == "auto" and _mostly_not_utf8(head))
+
+
+def _single_byte(options: CsvOptions) -> str:
+    """The encoding of a file not read as UTF-8."""
+    return "cp1252" if options.encoding == "auto" else options.encoding
+
+
 def _read_csv(path: Path, options: CsvOptions) -> RawFile:
     names, sep, head = _header(path, options)
     invalid: list[str] = []
     bad: dict[int, tuple[str, str]] = {}
-    if _is_utf8(options.encoding) and not (options.encoding == "auto" and _mostly_not_utf8(head)):
+    if _read_as_utf8(options, head):
         encoding = "utf-8"
         table = _arrow_csv(path, names, sep, "utf8", pa.binary(), invalid)
         columns, bad, bad_share = _utf8_columns(table)
@@ -352,7 +361,7 @@ def _read_csv(path: Path, options: CsvOptions) -> RawFile:
         else:
             table = pa.table(columns)
     else:
-        encoding = "cp1252" if options.encoding == "auto" else options.encoding
+        encoding = _single_byte(options)
         table = _arrow_csv(path, names, sep, encoding, pa.string(), invalid)
     frame = table.combine_chunks().to_pandas()  # one chunk per column: cheap row selections
     frame.columns = names
