@@ -4,9 +4,12 @@ Writes into the workdir (see ``xsell.io.layout.Workdir``): ``canonical/order_lin
 ``canonical/products.parquet``, ``canonical/customers.parquet``,
 ``quarantine/quarantine.parquet`` + ``quarantine.csv`` (rejected rows of the order lines and
 the masters, with reason), ``quarantine/excluded.parquet`` (duplicates and non-product lines
-with the rule) and ``ingest_summary.json``. Order-line files are processed one at a time (a
-Parquet file in batches of ``xsell.io.readers.BATCH_ROWS`` rows) and their accepted lines are
-written as they come, by a background thread, so memory is bounded by a batch, not the export.
+with the rule) and ``ingest_summary.json``. The product master is read in batches
+(``xsell.io.readers.stream_export``; a CSV it cannot read so exactly is read whole) and its
+canonical products are written as they come; only its ids are kept for the order lines.
+Order-line files are processed one at a time (a Parquet file in batches of
+``xsell.io.readers.BATCH_ROWS`` rows) and their accepted lines are written as they come, by a
+background thread, so memory is bounded by a batch, not the export.
 
 The outputs switch together: they are written into a new generation folder
 ``ingest/<id>/``, which becomes current by one atomic symlink swap (``ingest/current``);
