@@ -552,3 +552,158 @@ def test_lookup_positions_hashes_either_side_alike():
     assert lookup_positions(values, keys).tolist() == expected  # as many values as keys
     assert lookup_positions(values.iloc[:2], keys).tolist() == expected[:2]  # fewer values than keys
     assert lookup_positions(pd.concat([values] * 3, ignore_index=True), keys).tolist() == expected * 3
+
+
+def test_key_index_finds_what_lookup_positions_finds():
+    """``KeyIndex`` (hashes sorted once, probed per batch) gives ``lookup_positions``' answer:
+    first positions of repeated keys, absent values, missing values; a set grown batch by batch
+    (``add``) holds each distinct value once, as ``pc.unique`` of everything added."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from xsell.ingest.parse import KeyIndex, lookup_positions
+
+    rng = np.random.default_rng(7)
+    keys = pd.Series([f"V{i}" for i in rng.integers(0, 5000, 4000)], dtype="str")
+    values = pd.Series([f"V{i}" for i in rng.integers(0, 8000, 3000)] + ["", "V1"], dtype="str")
+    index = KeyIndex(keys)
+    assert index.positions(values).tolist() == lookup_positions(values, keys).tolist()
+    with_missing = pd.Series(["V1", None, "x"], dtype="str")
+    assert KeyIndex(pd.concat([keys, with_missing], ignore_index=True)).positions(with_missing).tolist() == lookup_positions(
+        with_missing, pd.concat([keys, with_missing], ignore_index=True)
+    ).tolist()
+    grown = KeyIndex()
+    batches = [pa.array(values.iloc[i : i + 700].array) for i in range(0, len(values), 700)]
+    for batch in batches:
+        grown.add(batch)
+    expected = pc.unique(pa.chunked_array(batches).combine_chunks())
+    assert len(grown) == len(expected)
+    assert grown.keys().to_pylist() == expected.to_pylist()  # in order of first appearance
+    assert grown.positions(expected).tolist() == list(range(len(expected)))
+
+
+def test_text_hashes_depend_on_the_text_only():
+    """The buffer hash of a text is the same in any array (sliced, taken, other neighbours) and
+    tells apart texts that differ only in trailing zero bytes or in length; pandas' hash for
+    long texts and missing values."""
+    import pyarrow as pa
+
+    from xsell.ingest.parse import _text_hashes
+
+    texts = ["", "a", "a\x00", "abcdefgh", "abcdefgh\x00", "ä", "Größe 12-x", "V" * 300, "P00001-V001"]
+    whole = _text_hashes(pa.array(texts))
+    assert len(set(whole.tolist())) == len(texts)
+    for i in range(len(texts)):
+        assert _text_hashes(pa.array(texts).slice(i, 1))[0] == whole[i] == _text_hashes(pa.array([texts[i]], type=pa.large_string()))[0]
+    assert _text_hashes(pa.array(texts).take(pa.array([8, 1]))).tolist() == [whole[8], whole[1]]
+    with_missing = _text_hashes(pa.array(["", None, "a"]))
+    assert with_missing[0] == whole[0] and with_missing[2] == whole[1] and with_missing[1] not in whole
+
+
+def test_row_fingerprints_tell_rows_apart_as_their_values():
+    """Rows with equal values (any column order) get equal fingerprints; a missing value differs
+    from an empty one; typed (Parquet) columns are hashed too."""
+    from xsell.ingest.lines import row_fingerprints
+
+    frame = pd.DataFrame({
+        "a": pd.Series(["x", "x", "", None, "x"], dtype="str"), "b": [1.5, 1.5, 2.0, 2.0, 1.5],
+        "d": pd.to_datetime(["2024-01-01"] * 4 + ["2024-01-02"]),
+    })  # fmt: skip
+    fingerprints = row_fingerprints(frame, ["a", "b", "d"])
+    assert fingerprints[0] == fingerprints[1] == row_fingerprints(frame[["d", "b", "a"]], ["d", "a", "b"])[0]
+    assert len(set(fingerprints.tolist())) == 4
+
+
+def test_key_index_is_exact_when_hashes_collide(monkeypatch):
+    """Hashes cut to 2 bits (every key collides with many): a match of hashes whose texts
+    differ is not taken for a match, the positions are still ``lookup_positions``'."""
+    import xsell.ingest.parse as parse
+
+    real = parse._text_hashes
+    monkeypatch.setattr(parse, "_text_hashes", lambda values: real(values) % np.uint64(4))
+    keys = pd.Series([f"K{i}" for i in range(50)] + ["K3"], dtype="str")
+    values = pd.Series(["K3", "nope", "K49", "K0", "other"], dtype="str")
+    index = parse.KeyIndex(keys.iloc[:20])
+    index.add(keys.iloc[20:])
+    assert len(index) == 50
+    assert index.positions(values).tolist() == parse.lookup_positions(values, keys).tolist() == [3, -1, 49, 0, -1]
+
+
+def test_merge_sorted_is_a_sort_of_both():
+    from xsell.ingest.lines import merge_sorted
+
+    rng = np.random.default_rng(3)
+    kept = np.sort(rng.integers(0, 2**63, 5000, dtype="uint64"))
+    new = np.concatenate([rng.integers(0, 2**63, 3000, dtype="uint64"), kept[:10]])
+    assert np.array_equal(merge_sorted(kept, new), np.sort(np.concatenate([kept, new])))
+    assert np.array_equal(merge_sorted(np.empty(0, dtype="uint64"), new), np.sort(new))
+
+
+def test_product_master_streamed_in_batches_gives_the_same_outputs(tmp_path, monkeypatch):
+    """The product master is read in batches (its text columns never held whole): canonical
+    products, quarantine (source rows numbered through the file), summary and lines equal those
+    of one batch, a variant repeated in a later batch included; a master the batch reader cannot
+    read exactly (a row with too few fields) is read whole, with the same outputs."""
+    import pyarrow.parquet as pq
+
+    import xsell.io.readers as readers
+    from conftest import DEMO_CONFIG
+    from xsell.config import config_from_dict, deep_merge, read_yaml
+    from xsell.demo.generate import write_demo_data
+
+    demo = tmp_path / "demo"
+    write_demo_data(demo, scale="tiny", seed=42)
+    products = demo / "products.csv"
+    text = products.read_text(encoding="cp1252").splitlines()
+    first = text[1].split(";")
+    repeated = ";".join([first[0], "OTHER", *first[2:]])
+    bad_price = ";".join(["NEWVARIANT", "P-NEW", first[2], "zwölf", *first[4:]])
+    products.write_text("\n".join([*text, repeated, bad_price]) + "\n", encoding="cp1252")
+    short = demo / "products-short-row.csv"
+    short.write_text("\n".join([*text, "ONLY;TWO"]) + "\n", encoding="cp1252")
+
+    def ingest(name: str, master: Path, block: int | None) -> tuple[dict, list[pd.DataFrame], int]:
+        monkeypatch.setattr(readers, "STREAM_BLOCK_BYTES", block or 1 << 25)
+        work = tmp_path / name
+        data = {"order_lines": str(demo / "order_lines" / "*"), "products": str(master), "customers": str(demo / "customers.csv")}
+        cfg = config_from_dict(deep_merge(read_yaml(DEMO_CONFIG), {"workdir": str(work), "data": data}), base_dir=DEMO_CONFIG.parent)
+        summary = run_ingest(cfg).to_dict()
+        tables = [*read_outputs(work), pd.read_parquet(work / "canonical" / "products.parquet")]
+        return summary, tables, pq.ParquetFile(work / "canonical" / "products.parquet").num_row_groups
+
+    whole, whole_tables, groups = ingest("whole", products, None)
+    batched, batched_tables, batched_groups = ingest("batched", products, 4096)
+    assert groups == 1 and batched_groups > 5
+    assert batched == whole
+    for expected, got in zip(whole_tables, batched_tables, strict=True):
+        pd.testing.assert_frame_equal(got, expected)
+    assert whole["products"]["repeated_variants"] == 1 and whole["products"]["quarantined_by_reason"] == {"non-numeric price": 1}
+    master_rows = whole_tables[1][whole_tables[1]["source_file"] == str(products)]
+    assert master_rows[["source_row", "reason", "value"]].values.tolist() == [[len(text) + 1, "non-numeric price", "zwölf"]]
+    products_out = whole_tables[3].set_index("variant_id")
+    assert products_out.loc[first[0], "product_id"] == first[1]  # the first row of the repeated variant wins
+
+    fallback, fallback_tables, _ = ingest("short-batched", short, 4096)
+    reference, reference_tables, _ = ingest("short-whole", short, None)
+    assert fallback == reference and fallback["products"]["quarantined_by_reason"] == {"wrong number of fields": 1}
+    for expected, got in zip(reference_tables, fallback_tables, strict=True):
+        pd.testing.assert_frame_equal(got, expected)
+
+
+def test_stream_export_reads_as_read_export_or_refuses(tmp_path):
+    """``stream_export`` gives a clean CSV's rows in batches, as ``read_export`` gives them whole
+    (UTF-8 text, quoted separators and line breaks); a file with a row of another number of fields,
+    or bytes that are not UTF-8, is refused (``NotStreamable``) for ``read_export`` to read whole."""
+    from xsell.io.readers import NotStreamable, stream_export
+
+    options = make_config(tmp_path, {"order_lines": "x"}).data.csv
+    rows = "".join(f'{i},"Größe {i}, rot",{"" if i % 3 else "x"}\n' for i in range(300)) + '300,"zwei\nZeilen",y\n'
+    clean = tmp_path / "clean.csv"
+    clean.write_bytes(("a,b,c\n" + rows).encode("utf-8"))
+    batches = [raw.frame for raw in stream_export(clean, options, block_bytes=512)]
+    assert len(batches) > 5
+    pd.testing.assert_frame_equal(pd.concat(batches, ignore_index=True), read_export(clean, options).frame)
+    for name, content in (("fields.csv", b"a,b,c\n" + rows.encode() + b"1,2\n"), ("bytes.csv", b"a,b,c\n" + rows.encode() + b"1,\xff,3\n")):
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(NotStreamable):
+            list(stream_export(tmp_path / name, options, block_bytes=512))

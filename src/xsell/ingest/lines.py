@@ -41,15 +41,16 @@ from xsell.ingest.config import MAPPABLE_ORDER_LINE_COLUMNS
 from xsell.ingest.mapping import resolve_columns, resolve_key_parts
 from xsell.ingest.parse import (
     Coded,
+    KeyIndex,
     as_text,
     is_blank,
-    lookup_positions,
     pair_codes,
     parse_dates,
     parse_flags,
     parse_ids,
     parse_numbers,
     text_from_codes,
+    value_hashes,
 )
 from xsell.ingest.summary import DISTINCT_COLUMNS
 from xsell.io.readers import READ_REASONS
@@ -145,11 +146,11 @@ _HASH_MULTIPLIER = np.uint64(0x100000001B3)
 
 def _fingerprints(coded: dict[str, Coded]) -> np.ndarray:
     """``row_fingerprints`` of dictionary-encoded columns: each distinct value is hashed once
-    (pandas' value hash), the per-row hashes of the columns are combined in name order."""
+    (``value_hashes``), the per-row hashes of the columns are combined in name order."""
     out: np.ndarray | None = None
     for name in sorted(coded):
         column = coded[name]
-        hashes = column.rows(pd.util.hash_array(column.uniques.to_numpy(), categorize=False))
+        hashes = column.rows(value_hashes(column.uniques))
         out = hashes if out is None else (out * _HASH_MULTIPLIER) ^ hashes
     return out if out is not None else np.empty(0, dtype="uint64")
 
@@ -227,6 +228,14 @@ def in_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     found = np.empty(len(values), dtype=bool)
     found[order] = sorted_set[pos] == needles
     return found
+
+
+def merge_sorted(sorted_set: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``np.sort(np.concatenate([sorted_set, values]))`` for an ascending ``sorted_set``: the new
+    values sorted and inserted, linear in the set (sorting the whole set again per file made the
+    kept fingerprints cost more with every file ingested)."""
+    values = np.sort(values)
+    return np.insert(sorted_set, np.searchsorted(sorted_set, values), values)
 
 
 def unreadable_rows(n: int, issues: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -504,6 +513,7 @@ def ingest_order_lines(
     *,
     seen_fingerprints: np.ndarray | None = None,
     unreadable: pd.DataFrame | None = None,
+    product_index: KeyIndex | None = None,
 ) -> IngestResult:
     """Validate and map one batch of raw order lines (source columns + ``PROVENANCE``) by the
     rules of the module docstring: exclude, parse, quarantine (``REASONS`` in order), assemble.
@@ -511,7 +521,8 @@ def ingest_order_lines(
     ``products``: the canonical product master (``canonical_product_master``), or None.
     ``seen_fingerprints``: fingerprints of rows kept from earlier files (cross-file duplicates);
     pass them sorted ascending to spare a sort per batch. ``unreadable``: the reader's issues
-    (``RawFile.issues``); those rows are quarantined with the reader's reason.
+    (``RawFile.issues``); those rows are quarantined with the reader's reason. ``product_index``:
+    ``KeyIndex`` of ``products["variant_id"]``, built once for all batches (else per call).
 
     Every source column is dictionary-encoded once (``Coded``): values are parsed, checked and
     hashed per distinct value, never per row in Python.
@@ -524,7 +535,11 @@ def ingest_order_lines(
     ex = _exclusions(coded, variant, rules, flagged, seen_fingerprints)
     active = ~ex.duplicate & ~ex.non_product
     parsed = _parse(coded, layout, variant, data, rules)
-    variant_pos = lookup_positions(variant.uniques, products["variant_id"]) if products is not None else np.zeros(len(variant.uniques), dtype="int64")
+    if products is not None:
+        index = product_index if product_index is not None else KeyIndex(products["variant_id"])
+        variant_pos = index.positions(variant.uniques)
+    else:
+        variant_pos = np.zeros(len(variant.uniques), dtype="int64")
     rejected = flagged.copy()
     for name, (failed, col) in _checks(coded, layout, parsed, variant.rows(variant_pos >= 0)).items():
         hit = failed & active & ~rejected

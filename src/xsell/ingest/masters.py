@@ -27,7 +27,7 @@ from xsell.errors import ConfigError
 from xsell.frames import most_frequent
 from xsell.ingest.lines import as_text_frame, unreadable_rows, variant_products, with_provenance
 from xsell.ingest.mapping import resolve_columns, resolve_key_parts
-from xsell.ingest.parse import Coded, as_text, lookup_positions, parse_country_lists, parse_dates, parse_flags, parse_ids, parse_numbers
+from xsell.ingest.parse import Coded, KeyIndex, as_text, lookup_positions, parse_country_lists, parse_dates, parse_flags, parse_ids, parse_numbers
 from xsell.io.readers import READ_REASONS
 from xsell.schema import ALL_COUNTRIES, CUSTOMER_COLUMNS, PRODUCT_COLUMNS
 
@@ -57,10 +57,12 @@ class MasterResult(NamedTuple):
 
 
 def _quarantine(
-    raw: pd.DataFrame, file: str, unreadable: pd.DataFrame | None, checks: list[tuple[str, np.ndarray, str, pd.Series | Coded]]
+    raw: pd.DataFrame, file: str, unreadable: pd.DataFrame | None, checks: list[tuple[str, np.ndarray, str, pd.Series | Coded]],
+    first_row: int = 1,
 ) -> tuple[np.ndarray, pd.DataFrame, dict[str, int]]:
     """Apply ``checks`` (reason, failed mask, column, values per row) after the reader's
-    ``unreadable`` rows; returns the kept mask, the quarantine frame and the count per reason."""
+    ``unreadable`` rows; returns the kept mask, the quarantine frame and the count per reason.
+    ``first_row``: the source row of ``raw``'s first row (a later batch of the file)."""
     rejected, reason, column, value = unreadable_rows(len(raw), unreadable)
     for name, failed, col, values in checks:
         hit = np.flatnonzero(failed & ~rejected)
@@ -68,12 +70,12 @@ def _quarantine(
         value[hit] = (values.uniques.take(values.codes[hit]) if isinstance(values, Coded) else values.iloc[hit]).to_numpy(dtype=object)
         rejected[hit] = True
     source_cols = list(raw.columns)
-    out = as_text_frame(with_provenance(raw, file), source_cols, rejected)
+    out = as_text_frame(with_provenance(raw, file, first_row=first_row), source_cols, rejected)
     for name, values in (("reason", reason), ("column", column), ("value", value)):
         out[name] = pd.Series(values[rejected], dtype="str")
     if rejected.any():
         first = int(np.flatnonzero(rejected)[0])
-        log.warning("%s: %d master row(s) quarantined, first row %d: %s", file, int(rejected.sum()), first + 1, reason[first])
+        log.warning("%s: %d master row(s) quarantined, first row %d: %s", file, int(rejected.sum()), first + first_row, reason[first])
     by_reason = pd.Series(reason[rejected]).value_counts()
     counts = {r: int(by_reason[r]) for r in MASTER_REASONS if r in by_reason.index}
     return ~rejected, out, counts
@@ -97,9 +99,14 @@ def _fill_empty(text: pd.Series, fallback: Callable[[np.ndarray], pd.Series]) ->
 
 
 def canonical_product_master(
-    raw: pd.DataFrame, data: DataConfig, *, file: str, unreadable: pd.DataFrame | None = None
+    raw: pd.DataFrame, data: DataConfig, *, file: str, unreadable: pd.DataFrame | None = None, first_row: int = 1,
+    known: KeyIndex | None = None,
 ) -> MasterResult:
     """Raw product master -> ``PRODUCT_COLUMNS`` (one row per variant; first row of a repeated variant wins).
+
+    For a master read in batches: ``first_row`` is the source row of ``raw``'s first row and
+    ``known`` the variants of the earlier batches' canonical rows (a variant among them is
+    repeated here); the caller adds this batch's to it.
 
     Empty product ids fall back to ``data.variant_to_product`` / the variant, empty families to
     ``data.family_rule`` / the product, empty status to ``discontinued`` when a discontinuation
@@ -133,7 +140,7 @@ def canonical_product_master(
         ("date out of range", date_range < 0, "discontinued_on", date_text),  # > range: never discontinued
         ("unknown status", (~status.isin(STATUSES)).to_numpy(), "status", status_text),
         ("unrecognised flag", bad_flag, "is_custom", coded["is_custom"].map(as_text)),
-    ])  # fmt: skip
+    ], first_row)  # fmt: skip
     master = pd.DataFrame(
         {
             "variant_id": variant,
@@ -149,6 +156,8 @@ def canonical_product_master(
         columns=list(PRODUCT_COLUMNS),
     ).loc[kept]
     repeated = master["variant_id"].duplicated()
+    if known is not None and len(known):
+        repeated |= known.positions(master["variant_id"]) >= 0
     if repeated.any():
         log.warning("product master %s: %d repeated variant id(s); the first row of each wins", file, int(repeated.sum()))
     info = {"rows": len(raw), "repeated_variants": int(repeated.sum()), "rows_quarantined": len(quarantine), "quarantined_by_reason": reasons}

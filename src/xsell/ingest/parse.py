@@ -73,7 +73,8 @@ def parse_numbers(values: pd.Series, *, decimal: str = ".", thousands: str | Non
             text = text.str.replace(thousands, "", regex=False)
         if decimal != ".":
             text = text.str.replace(decimal, ".", regex=False)
-        text = text.str.replace(r"^(.+)-$", r"-\1", regex=True)
+        if text.str.endswith("-").any():  # SAP's trailing minus (a regex over every value otherwise)
+            text = text.str.replace(r"^(.+)-$", r"-\1", regex=True)
         out = pd.to_numeric(text.where(text != "", None), errors="coerce").astype("float64")
     return out.where(np.isfinite(out.to_numpy()))
 
@@ -255,3 +256,142 @@ def text_from_codes(uniques: pd.Series | np.ndarray | list[str], codes: np.ndarr
     """``uniques[codes]`` as a ``str`` Series, gathered in Arrow (no per-row Python objects)."""
     labels = _arrow_text(uniques)
     return pd.Series(pd.array(labels.take(pa.array(np.asarray(codes, dtype="int64"))), dtype="str"), index=index)
+
+
+_HASH_WIDTH = 256
+"""Longest text (bytes) ``_text_hashes`` hashes from Arrow's buffers; longer ones: pandas' hash."""
+_M1, _M2, _M3 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53)
+
+
+def _text_hashes(values: pa.Array) -> np.ndarray:
+    """uint64 hash of each text value, computed from the Arrow buffers (its bytes read 8 at a
+    time, folded, then mixed as in MurmurHash3's finaliser): no Python object per value. A text
+    longer than ``_HASH_WIDTH`` bytes is hashed by pandas instead, a missing value to a constant:
+    the hash of a value never depends on the others. Only ever compared with hashes of the
+    same function (``KeyIndex``, ``value_hashes``)."""
+    values = values.cast(pa.large_string())
+    n = len(values)
+    if not n:
+        return np.empty(0, dtype="uint64")
+    offsets = np.frombuffer(values.buffers()[1], dtype="int64")[values.offset : values.offset + n + 1]
+    lengths = np.diff(offsets)
+    long = np.flatnonzero(lengths > _HASH_WIDTH)
+    data = values.buffers()[2]
+    first, end = int(offsets[0]), int(offsets[-1])
+    padded = np.zeros(end - first + 8, dtype="uint8")  # 8 bytes readable from every position
+    if data is not None and end > first:
+        padded[: end - first] = np.frombuffer(data, dtype="uint8")[first:end]
+    words = np.ndarray(shape=(end - first + 1,), dtype="uint64", buffer=padded, strides=(1,))  # the 8 bytes from each position
+    starts = offsets[:-1] - first
+    h = lengths.astype("uint64") * _M1
+    for start in range(0, min(int(lengths.max()), _HASH_WIDTH), 8):
+        left = lengths - start
+        word = words[starts + np.minimum(start, lengths)]
+        keep = np.where(left >= 8, ~np.uint64(0), (np.uint64(1) << (np.clip(left, 0, 7).astype("uint64") * np.uint64(8))) - np.uint64(1))
+        mixed = (h ^ (word & keep)) * _M2
+        h = np.where(left > 0, mixed ^ (mixed >> np.uint64(29)), h)
+    h ^= h >> np.uint64(33)
+    h *= _M2
+    h ^= h >> np.uint64(33)
+    h *= _M3
+    h ^= h >> np.uint64(33)
+    if len(long):
+        h[long] = pd.util.hash_array(values.take(pa.array(long)).to_numpy(zero_copy_only=False), categorize=False)
+    if values.null_count:
+        h[values.is_null().to_numpy(zero_copy_only=False)] = _M3  # missing: not the hash of any text, of "" neither
+    return h
+
+
+def value_hashes(values: pd.Series) -> np.ndarray:
+    """uint64 hash of each value of a column: Arrow-backed text from its buffers
+    (``_text_hashes``), anything else by pandas' value hash."""
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        return _text_hashes(_arrow_text(values))
+    return pd.util.hash_array(values.to_numpy(), categorize=False)
+
+
+class KeyIndex:
+    """Text keys indexed by their 64-bit hashes, sorted: built (or grown, ``add``) once and
+    probed per batch, so a lookup hashes the values only, never all keys again (a ``pc.index_in``
+    builds a hash table of its value set on every call, which made the ingest slow down as its
+    distinct ids accumulated). Exact: every hash match is confirmed by comparing the texts; a
+    collision, or a missing value, falls back to Arrow's hash join (``pc.index_in``)."""
+
+    def __init__(self, keys: pa.Array | pa.ChunkedArray | pd.Series | None = None) -> None:
+        self._chunks: list[pa.Array] = []
+        self._starts = np.zeros(1, dtype="int64")
+        """Position of each chunk's first key (and one past the last key)."""
+        self._hashes = np.empty(0, dtype="uint64")
+        self._rows = np.empty(0, dtype="int64")
+        self._nulls = False
+        if keys is not None:
+            keys = _as_arrow(keys).cast(pa.large_string())
+            self._insert(keys, _text_hashes(keys))
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def keys(self) -> pa.ChunkedArray:
+        """The keys in the order they were added (large_string)."""
+        return pa.chunked_array(self._chunks, type=pa.large_string())
+
+    def _insert(self, keys: pa.Array, hashes: np.ndarray) -> None:
+        if not len(keys):
+            return
+        self._nulls |= keys.null_count > 0
+        order = np.argsort(hashes, kind="stable")  # equal hashes: the earlier key first
+        rows = np.arange(len(self), len(self) + len(keys), dtype="int64")[order]
+        hashes = hashes[order]
+        at = np.searchsorted(self._hashes, hashes, side="right")  # after the earlier keys' equal hashes
+        self._hashes, self._rows = np.insert(self._hashes, at, hashes), np.insert(self._rows, at, rows)
+        self._chunks.append(keys)
+        self._starts = np.append(self._starts, len(self) + len(keys))
+
+    def positions(self, values: pa.Array | pd.Series) -> np.ndarray:
+        """Position of each value among the keys (first occurrence, as added), ``-1`` where absent
+        (``lookup_positions``)."""
+        values = _as_arrow(values).cast(pa.large_string())
+        return self._find(values, _text_hashes(values) if len(values) and len(self) else np.empty(0, dtype="uint64"))
+
+    def _find(self, values: pa.Array, hashes: np.ndarray) -> np.ndarray:
+        if not len(self) or not len(values):
+            return np.full(len(values), -1, dtype="int64")
+        if self._nulls or values.null_count:
+            return _index_in(values, self.keys())
+        order = np.argsort(hashes)  # probed in ascending order: the binary searches stay in cache
+        at = np.minimum(np.searchsorted(self._hashes, hashes[order]), len(self._hashes) - 1)
+        found = self._hashes[at] == hashes[order]
+        out = np.full(len(values), -1, dtype="int64")
+        out[order[found]] = self._rows[at[found]]
+        if not self._same_text(out, values):  # a hash collision: the exact join
+            return _index_in(values, self.keys())
+        return out
+
+    def _same_text(self, rows: np.ndarray, values: pa.Array) -> bool:
+        """Whether every value with a row (``rows >= 0``) equals the key there, compared chunk by
+        chunk (a take from the chunked keys would first concatenate them all)."""
+        hit = np.flatnonzero(rows >= 0)
+        chunk = np.searchsorted(self._starts, rows[hit], side="right") - 1
+        for c in np.unique(chunk):
+            mine = hit[chunk == c]
+            keys = self._chunks[c].take(pa.array(rows[mine] - self._starts[c]))
+            if not pc.all(pc.equal(keys, values.take(pa.array(mine)))).as_py():
+                return False
+        return True
+
+    def add(self, values: pa.Array | pa.ChunkedArray | pd.Series) -> None:
+        """Add the distinct ``values`` that are not keys yet (a set of distinct values, grown batch by batch)."""
+        values = pc.unique(_as_arrow(values)).cast(pa.large_string())
+        hashes = _text_hashes(values)
+        new = self._find(values, hashes) < 0
+        self._insert(values.filter(pa.array(new)), hashes[new])
+
+
+def _as_arrow(values: pa.Array | pa.ChunkedArray | pd.Series) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks()
+    return values if isinstance(values, pa.Array) else _arrow_text(values)
+
+
+def _index_in(values: pa.Array, keys: pa.ChunkedArray) -> np.ndarray:
+    return pc.index_in(values, value_set=keys.combine_chunks()).fill_null(-1).to_numpy(zero_copy_only=False).astype("int64")

@@ -8,7 +8,8 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
+
+from xsell.ingest.parse import KeyIndex
 
 COUNT_KEYS: tuple[str, ...] = ("rows_read", "rows_accepted", "rows_quarantined", "rows_excluded")
 
@@ -76,13 +77,14 @@ DISTINCT_COLUMNS: tuple[str, ...] = tuple(col for _, col in _DISTINCT)
 
 class LineStats:
     """``line_stats`` accumulated batch by batch (``add``), so the accepted lines need not be
-    held together: the date range, the distinct ids (kept as Arrow arrays) and the custom-made
+    held together: the date range, the distinct ids (a ``KeyIndex`` each, so a batch hashes only
+    its own distinct values, not all seen before) and the custom-made
     count of the sales lines."""
 
     def __init__(self) -> None:
         self._first: pd.Timestamp | None = None
         self._last: pd.Timestamp | None = None
-        self._distinct: dict[str, pa.Array] = {}
+        self._distinct: dict[str, KeyIndex] = {col: KeyIndex() for col in DISTINCT_COLUMNS}
         self._sales = self._custom = 0
 
     def add(self, lines: pd.DataFrame, distinct: Mapping[str, pa.Array] | None = None) -> LineStats:
@@ -94,10 +96,7 @@ class LineStats:
             self._last = last if self._last is None else max(self._last, last)
         for _, col in _DISTINCT:
             values = distinct[col] if distinct and col in distinct else pa.array(lines[col].array)
-            chunks = [*(values.chunks if isinstance(values, pa.ChunkedArray) else [values])]
-            seen = self._distinct.get(col)
-            chunks = [c.cast(pa.large_string()) for c in ([seen] if seen is not None else []) + chunks]
-            self._distinct[col] = pc.unique(pa.chunked_array(chunks, type=pa.large_string())).drop_null()
+            self._distinct[col].add(values.drop_null())  # only the values new to the set are hashed into it
         sales = ~lines["is_return"].to_numpy(dtype=bool)
         self._sales += int(sales.sum())
         self._custom += int(lines["is_custom"].to_numpy(dtype=bool)[sales].sum())
@@ -108,7 +107,7 @@ class LineStats:
         return {
             "date_min": str(self._first) if self._first is not None else None,
             "date_max": str(self._last) if self._last is not None else None,
-            **{key: len(self._distinct[col]) if col in self._distinct else 0 for key, col in _DISTINCT},
+            **{key: len(self._distinct[col]) for key, col in _DISTINCT},
             "custom_share": self._custom / self._sales if self._sales else 0.0,
         }
 

@@ -130,6 +130,56 @@ def iter_export(path: Path, options: CsvOptions, batch_rows: int | None = None) 
         raise InputDataError(f"cannot read Parquet: {exc}", file=path) from None
 
 
+class NotStreamable(Exception):
+    """Raised by ``stream_export`` before a batch it cannot give exactly as ``read_export`` would
+    give those rows (a row with another number of fields, bytes that are not UTF-8, a read
+    error, no data rows): read the file whole instead (``read_export`` then reports the rows or
+    raises its error)."""
+
+
+STREAM_BLOCK_BYTES = 1 << 25
+"""Bytes of CSV text per batch when ``stream_export`` reads a CSV file."""
+
+
+def stream_export(path: Path, options: CsvOptions, block_bytes: int | None = None) -> Iterator[RawFile]:
+    """``read_export`` in batches, CSV too (``STREAM_BLOCK_BYTES`` of text a batch, Parquet as
+    ``iter_export``): memory bounded by the batch, not the file. A CSV file must be clean to be
+    read so; otherwise ``NotStreamable`` is raised, before the batch with the problem (the
+    consumer starts again with ``read_export``, which locates such rows over the whole file)."""
+    path = Path(path)
+    if is_parquet(path):
+        yield from iter_export(path, options)
+        return
+    names, sep, head = _header(path, options)
+    if _read_as_utf8(options, head):
+        encoding, arrow_encoding, cell_type = "utf-8", "utf8", pa.binary()
+    else:
+        encoding = _single_byte(options)
+        arrow_encoding, cell_type = encoding, pa.string()
+    invalid: list[str] = []
+    options_ = _arrow_csv_options(names, sep, arrow_encoding, cell_type, invalid, block_bytes or STREAM_BLOCK_BYTES)
+    rows = 0
+    try:
+        with pacsv.open_csv(path, **options_) as reader:
+            for batch in reader:
+                if invalid:
+                    raise NotStreamable(f"{path}: {len(invalid)} row(s) with another number of fields")
+                table = pa.Table.from_batches([batch])
+                if cell_type == pa.binary():
+                    columns, bad, _ = _utf8_columns(table)
+                    if bad:
+                        raise NotStreamable(f"{path}: bytes that are not UTF-8")
+                    table = pa.table(columns)
+                frame = table.to_pandas()
+                frame.columns = names
+                rows += len(frame)
+                yield RawFile(frame, encoding, _issues([], "", [], []))
+    except (pa.ArrowInvalid, OSError, UnicodeError) as exc:
+        raise NotStreamable(f"{path}: {exc}") from None
+    if invalid or not rows:
+        raise NotStreamable(f"{path}: no data rows" if not rows else f"{path}: {len(invalid)} row(s) with another number of fields")
+
+
 def _check_parquet_schema(schema: pa.Schema, path: Path) -> None:
     _check_names(schema.names, path)
     for field in schema:
@@ -206,24 +256,26 @@ def _is_utf8(encoding: str) -> bool:
 def _arrow_csv(path: Path, names: list[str], sep: str, encoding: str, cell_type: pa.DataType, invalid: list[str]) -> pa.Table:
     """pyarrow's reader with our column names (the header row skipped); rows with another number
     of fields are skipped and their text appended to ``invalid``."""
+    try:
+        return pacsv.read_csv(path, **_arrow_csv_options(names, sep, encoding, cell_type, invalid, 1 << 24))
+    except (pa.ArrowInvalid, OSError, UnicodeError) as exc:
+        raise InputDataError(f"cannot read CSV (separator {sep!r}, encoding {encoding}): {exc}", file=path) from None
+
+
+def _arrow_csv_options(names: list[str], sep: str, encoding: str, cell_type: pa.DataType, invalid: list[str], block_size: int) -> dict[str, Any]:
+    """The options of pyarrow's CSV readers (whole file or streamed) for ``_arrow_csv``."""
 
     def skip(row: Any) -> str:
         invalid.append(str(row.text))
         return "skip"
 
-    try:
-        return pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(encoding=encoding, block_size=1 << 24, column_names=names, skip_rows=1),
-            parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True, invalid_row_handler=skip),
-            convert_options=pacsv.ConvertOptions(
-                column_types={n: cell_type for n in names},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except (pa.ArrowInvalid, OSError, UnicodeError) as exc:
-        raise InputDataError(f"cannot read CSV (separator {sep!r}, encoding {encoding}): {exc}", file=path) from None
+    return {
+        "read_options": pacsv.ReadOptions(encoding=encoding, block_size=block_size, column_names=names, skip_rows=1),
+        "parse_options": pacsv.ParseOptions(delimiter=sep, newlines_in_values=True, invalid_row_handler=skip),
+        "convert_options": pacsv.ConvertOptions(
+            column_types={n: cell_type for n in names}, strings_can_be_null=False, quoted_strings_can_be_null=False
+        ),
+    }
 
 
 def _utf8_columns(table: pa.Table) -> tuple[dict[str, pa.ChunkedArray], dict[int, tuple[str, str]], float]:
@@ -284,11 +336,21 @@ def _mostly_not_utf8(head: bytes) -> bool:
     return bad * 2 > len(lines) > 0
 
 
+def _read_as_utf8(options: CsvOptions, head: bytes) -> bool:
+    """Whether a CSV file is first read as UTF-8 (cells as bytes, decoded per column)."""
+    return _is_utf8(options.encoding) and not (options.encoding == "auto" and _mostly_not_utf8(head))
+
+
+def _single_byte(options: CsvOptions) -> str:
+    """The encoding of a file not read as UTF-8."""
+    return "cp1252" if options.encoding == "auto" else options.encoding
+
+
 def _read_csv(path: Path, options: CsvOptions) -> RawFile:
     names, sep, head = _header(path, options)
     invalid: list[str] = []
     bad: dict[int, tuple[str, str]] = {}
-    if _is_utf8(options.encoding) and not (options.encoding == "auto" and _mostly_not_utf8(head)):
+    if _read_as_utf8(options, head):
         encoding = "utf-8"
         table = _arrow_csv(path, names, sep, "utf8", pa.binary(), invalid)
         columns, bad, bad_share = _utf8_columns(table)
@@ -299,7 +361,7 @@ def _read_csv(path: Path, options: CsvOptions) -> RawFile:
         else:
             table = pa.table(columns)
     else:
-        encoding = "cp1252" if options.encoding == "auto" else options.encoding
+        encoding = _single_byte(options)
         table = _arrow_csv(path, names, sep, encoding, pa.string(), invalid)
     frame = table.combine_chunks().to_pandas()  # one chunk per column: cheap row selections
     frame.columns = names

@@ -4,9 +4,12 @@ Writes into the workdir (see ``xsell.io.layout.Workdir``): ``canonical/order_lin
 ``canonical/products.parquet``, ``canonical/customers.parquet``,
 ``quarantine/quarantine.parquet`` + ``quarantine.csv`` (rejected rows of the order lines and
 the masters, with reason), ``quarantine/excluded.parquet`` (duplicates and non-product lines
-with the rule) and ``ingest_summary.json``. Order-line files are processed one at a time (a
-Parquet file in batches of ``xsell.io.readers.BATCH_ROWS`` rows) and their accepted lines are
-written as they come, by a background thread, so memory is bounded by a batch, not the export.
+with the rule) and ``ingest_summary.json``. The product master is read in batches
+(``xsell.io.readers.stream_export``; a CSV it cannot read so exactly is read whole) and its
+canonical products are written as they come; only its ids are kept for the order lines.
+Order-line files are processed one at a time (a Parquet file in batches of
+``xsell.io.readers.BATCH_ROWS`` rows) and their accepted lines are written as they come, by a
+background thread, so memory is bounded by a batch, not the export.
 
 The outputs switch together: they are written into a new generation folder
 ``ingest/<id>/``, which becomes current by one atomic symlink swap (``ingest/current``);
@@ -26,7 +29,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,18 +42,19 @@ import pyarrow.parquet as pq
 
 from xsell.errors import ConfigError, InputDataError, OutputWriteError
 from xsell.faults import pause_point
-from xsell.ingest.lines import PRODUCT_COLUMNS_USED, PROVENANCE, REASON_HINTS, ingest_order_lines, with_provenance
+from xsell.ingest.lines import PRODUCT_COLUMNS_USED, PROVENANCE, REASON_HINTS, ingest_order_lines, merge_sorted, with_provenance
 from xsell.ingest.masters import (
+    MASTER_REASONS,
     MasterResult,
     build_customer_master,
     build_product_master,
     canonical_customer_master,
     canonical_product_master,
 )
-from xsell.ingest.parse import lookup_positions
+from xsell.ingest.parse import KeyIndex, lookup_positions
 from xsell.ingest.summary import COUNT_KEYS, IngestSummary, LineStats, merge_counts, summary_from_stats
 from xsell.io.layout import INGEST_OUTPUTS, Workdir
-from xsell.io.readers import expand_files, iter_export, read_export
+from xsell.io.readers import NotStreamable, RawFile, expand_files, iter_export, read_export, stream_export
 from xsell.io.writers import atomic_write, ensure_dir, remove_leftovers, write_csv, write_json, write_parquet, write_symlink
 from xsell.progress import progress, stage
 from xsell.schema import ORDER_LINE_COLUMNS
@@ -79,11 +83,16 @@ def _stack_rejects(frames: list[pd.DataFrame], tail: tuple[str, ...]) -> pd.Data
     return out
 
 
+def _check_master(path: Path | None, what: str) -> Path | None:
+    if path is not None and not path.is_file():
+        raise ConfigError(f"{what} master {path} not found", key=f"data.{what}s")
+    return path
+
+
 def _read_master(path: Path | None, cfg: Config, what: str) -> MasterResult | None:
+    path = _check_master(path, what)
     if path is None:
         return None
-    if not path.is_file():
-        raise ConfigError(f"{what} master {path} not found", key=f"data.{what}s")
     with stage(f"ingest: read {what} master", log) as report:
         raw = read_export(path, cfg.data.csv)
         build = canonical_product_master if what == "product" else canonical_customer_master
@@ -136,10 +145,11 @@ def _fresh(path: Path) -> Path:
     return path
 
 
-class _LinesSink(_StagedFile):
-    """The accepted order lines, written as they come (a Parquet row group per batch) into a
-    staged file by a background thread: one file's lines are written while the next file is
-    parsed, and the lines of all files are never held together."""
+class _RowGroupSink(_StagedFile):
+    """Frames written as they come (a Parquet row group per batch) into a staged file by a
+    background thread: one batch (the accepted order lines of one, the canonical products of
+    the product master's) is written while the next is parsed, and the batches are never held
+    together."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
@@ -147,7 +157,7 @@ class _LinesSink(_StagedFile):
         self._pending: Future[None] | None = None
         self._writer: pq.ParquetWriter | None = None
 
-    def __enter__(self) -> _LinesSink:
+    def __enter__(self) -> _RowGroupSink:
         return self
 
     def write(self, lines: pd.DataFrame) -> None:
@@ -181,6 +191,50 @@ class _LinesSink(_StagedFile):
 
 
 
+def _stream_product_master(path: Path, cfg: Config, staged: Path) -> tuple[MasterResult, KeyIndex, tuple[int, dict[str, Any]]]:
+    """Read the product master in batches (``stream_export``) and write its canonical products
+    into ``staged`` as they come: with a product master no line adds a product (a variant it
+    lacks is quarantined), so the canonical products are the master's, and the order lines
+    need only its ids and custom flag (``PRODUCT_COLUMNS_USED``): the master's text columns
+    are never held whole. Returns the master (those columns), the ``KeyIndex`` of its variants
+    (hashed once for all order-line batches) and the canonical products' count and info. A
+    file that cannot be streamed (``NotStreamable``) is read whole."""
+    no_lines = pd.DataFrame({c: pd.Series(dtype="str") for c in ORDER_LINE_COLUMNS})
+    with stage("ingest: read product master", log) as report:
+        try:
+            batches = list(_product_batches(stream_export(path, cfg.data.csv), path, cfg, staged, no_lines))
+        except NotStreamable as why:
+            log.info("product master read whole (%s)", why)
+            raw = read_export(path, cfg.data.csv)
+            batches = list(_product_batches(iter([raw]), path, cfg, staged, no_lines))
+        parts, infos, products_infos, encoding, index = zip(*batches, strict=True)
+        info = merge_counts(infos)
+        info["quarantined_by_reason"] = {r: info["quarantined_by_reason"][r] for r in MASTER_REASONS if r in info["quarantined_by_reason"]}
+        info.update(file=str(path), encoding=encoding[-1])
+        result = MasterResult(_concat([p.master for p in parts], parts[0].master), info, _concat([p.quarantine for p in parts], parts[0].quarantine))
+        products_info = {**products_infos[0], **{k: sum(i[k] for i in products_infos) for k in ("from_master", "inferred_rows")}}
+        report.counts.update(rows=info["rows"], kept=len(result.master), quarantined=len(result.quarantine))
+    return result, index[-1], (products_info["from_master"] + products_info["inferred_rows"], products_info)
+
+
+def _product_batches(
+    reads: Iterator[RawFile], path: Path, cfg: Config, staged: Path, no_lines: pd.DataFrame
+) -> Iterator[tuple[MasterResult, dict[str, Any], dict[str, Any], str | None, KeyIndex]]:
+    """Per batch of the product master: its canonical rows (``PRODUCT_COLUMNS_USED``) and
+    quarantine, its info, its products' info, the encoding and the variants so far; the
+    canonical products are written as row groups of ``staged``."""
+    known, first_row = KeyIndex(), 1
+    with _RowGroupSink(staged) as sink:
+        for read in reads:
+            result = canonical_product_master(read.frame, cfg.data, file=str(path), unreadable=read.issues, first_row=first_row, known=known)
+            first_row += len(read.frame)
+            known.add(result.master["variant_id"])
+            products, products_info = build_product_master(no_lines, result.master, cfg.data)
+            sink.write(products)
+            master = result.master[list(PRODUCT_COLUMNS_USED)]
+            yield result._replace(master=master), result.info, products_info, read.encoding, known
+
+
 def _write_table(data: pd.DataFrame | _StagedFile, path: Path) -> Path:
     return data.place(path) if isinstance(data, _StagedFile) else write_parquet(data, path)
 
@@ -203,20 +257,14 @@ def run_ingest(cfg: Config) -> IngestSummary:
         from xsell.spark.ingest import run_spark_ingest
 
         return run_spark_ingest(cfg)
-    wd, files, product_file, customer_file = prepare_inputs(cfg)
-    quarantined_masters = [m.quarantine for m in (product_file, customer_file) if m is not None]
+    wd, files, _, customer_file = prepare_inputs(cfg, read_products=False)
     customer_master = customer_file.master if customer_file else None
     staged_products = _StagedFile(wd.ingest / f".{_STAGED_PRODUCTS}.tmp-{os.getpid()}")
-    product_master, products_early = None, None
-    if product_file is not None:
-        # with a product master no line adds a product (a variant it lacks is quarantined): the
-        # canonical products are the master's, written now, and the lines need only its ids and
-        # custom flag, so its text columns are not held while the order lines are read
-        products_early = build_product_master(pd.DataFrame({c: pd.Series(dtype="str") for c in ORDER_LINE_COLUMNS}), product_file.master, cfg.data)
-        products_early[0].to_parquet(_fresh(staged_products.path), index=False)
-        product_master = product_file.master[list(PRODUCT_COLUMNS_USED)]
-        products_early = (len(products_early[0]), products_early[1])
-        product_file = product_file._replace(master=product_master)
+    product_file, product_index, products_early = None, None, None
+    if cfg.data.products is not None:
+        product_file, product_index, products_early = _stream_product_master(cfg.data.products, cfg, staged_products.path)
+    product_master = product_file.master if product_file else None
+    quarantined_masters = [m.quarantine for m in (product_file, customer_file) if m is not None]
 
     counts: list[dict[str, Any]] = []
     file_rows: list[dict[str, Any]] = []
@@ -230,7 +278,7 @@ def run_ingest(cfg: Config) -> IngestSummary:
     seen = np.empty(0, dtype="uint64")
     staged = wd.ingest / f".{_STAGED_LINES}.tmp-{os.getpid()}"
     try:
-        with _LinesSink(staged) as sink:
+        with _RowGroupSink(staged) as sink:
             for path in progress(files, desc="ingest files", logger=log):
                 with stage(f"ingest: {path.name}", log) as report:
                     parts: list[dict[str, Any]] = []
@@ -240,11 +288,12 @@ def run_ingest(cfg: Config) -> IngestSummary:
                         raw = with_provenance(read.frame, str(path), first_row=first_row)
                         first_row += len(raw)
                         encoding = read.encoding
-                        result = ingest_order_lines(raw, cfg.data, cfg.ingest, product_master, seen_fingerprints=seen, unreadable=read.issues)
+                        result = ingest_order_lines(
+                            raw, cfg.data, cfg.ingest, product_master, seen_fingerprints=seen, unreadable=read.issues, product_index=product_index
+                        )
                         del raw, read
-                        # kept sorted for ``in_sorted``: one sorted run + the new batch, which timsort
-                        # (kind="stable") merges in about linear time
-                        seen = np.sort(np.concatenate([seen, result.fingerprints]), kind="stable")
+                        # kept sorted for ``in_sorted``
+                        seen = merge_sorted(seen, result.fingerprints)
                         lines = result.lines
                         empty = lines.iloc[:0]
                         sink.write(lines)
@@ -293,15 +342,19 @@ def run_ingest(cfg: Config) -> IngestSummary:
     return summary
 
 
-def prepare_inputs(cfg: Config) -> tuple[Workdir, list[Path], MasterResult | None, MasterResult | None]:
+def prepare_inputs(cfg: Config, *, read_products: bool = True) -> tuple[Workdir, list[Path], MasterResult | None, MasterResult | None]:
     """What both backends do first: the workdir (created, killed runs' leftovers removed), the
-    order-line files (a ``ConfigError`` when none matches) and the masters, read and checked."""
+    order-line files (a ``ConfigError`` when none matches) and the masters, read and checked
+    (the product master only checked for presence without ``read_products``: the local ingest
+    streams it, ``_stream_product_master``)."""
     wd = Workdir(Path(cfg.workdir))
     ensure_dir(wd.root, "workdir")
     _clean_generations(wd)
     files = expand_files(cfg.data.order_lines, origin=cfg.data.origin)
     log.info("ingest (%s): %d order-line file(s) from %s", cfg.engine.backend, len(files), cfg.data.order_lines)
-    return wd, files, _read_master(cfg.data.products, cfg, "product"), _read_master(cfg.data.customers, cfg, "customer")
+    _check_master(cfg.data.products, "product")
+    products = _read_master(cfg.data.products, cfg, "product") if read_products else None
+    return wd, files, products, _read_master(_check_master(cfg.data.customers, "customer"), cfg, "customer")
 
 
 def output_jobs(
