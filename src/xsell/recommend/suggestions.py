@@ -35,7 +35,7 @@ from xsell.recommend.codes import Coded, encode, member, sorted_ids
 from xsell.recommend.common import CURATED, Table, finish, reason_country, top_n
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext, months_before
-from xsell.recommend.variants import resolve_variant_codes
+from xsell.recommend.variants import VariantResolver
 from xsell.schema import ALL_COUNTRIES, BUYING_CENTER_COLUMNS
 from xsell.sparse import keys_in
 
@@ -249,11 +249,13 @@ def build_buying_center_suggestions(
     cfg: RecommendConfig,
     *,
     personal_source: str = "model",
+    variants: VariantResolver | None = None,
 ) -> Table:
     """``buying_center_suggestions`` (see the module docstring). ``personal``: the champion's
     ranking ``buying_center_id, item_id, score`` at product level (owned products excluded or not,
     they are removed here); ``cross_sell`` / ``up_sell``: the finished link tables (their curated
-    rows are the pins, all rows explain suggestions)."""
+    rows are the pins, all rows explain suggestions). ``variants``: the run's variant resolver
+    (default: one built from ``lines``)."""
     counts: dict[str, int] = {}
     table = "buying_center_suggestions"
     hist = coded_history(
@@ -265,7 +267,7 @@ def build_buying_center_suggestions(
     cand = _candidates(personal, pins, anchors, hist, ctx, cfg, counts)
     b, p = cand["b"].to_numpy(), cand["p"].to_numpy()
     country, product = Coded(hist.home[b], hist.countries), Coded(p, hist.products)
-    variant = resolve_variant_codes(lines, ctx, country, product, Coded(b, hist.buyers))
+    variant = (variants or VariantResolver.build(lines, ctx)).resolve(country, product, Coded(b, hist.buyers))
     keep = business_rules_keep(ctx, cfg, country, product, variant, table=table, counts=counts)
     rows = cand.assign(variant=variant.codes)[keep]
     rows = top_n(rows, ["b"], cfg.top_n_buying_center, rec_col="p")
