@@ -166,3 +166,18 @@ def test_one_variant_resolver_answers_every_request_set_like_the_rows():
         ]
         assert got.strings().tolist() == expected
         assert len(set(expected) - {""}) > 5 and "" in expected
+
+
+def test_used_ids_map_like_all_ids_and_only_the_used_are_evaluated():
+    coded = Coded(np.array([4, -1, 1, 4, 6, 1]), np.array([f"V{i}" for i in range(8)], dtype=object))
+    seen = []
+
+    def fn(ids: pd.Series) -> np.ndarray:
+        seen.append(ids.tolist())
+        return (ids + "!").to_numpy(dtype=object)
+
+    used = coded.used()
+    assert used.strings().tolist() == coded.strings().tolist()
+    assert used.map_ids(fn, "-").tolist() == coded.map_ids(fn, "-").tolist() == ["V4!", "-", "V1!", "V4!", "V6!", "V1!"]
+    assert seen[0] == ["V1", "V4", "V6"] and len(seen[1]) == 8
+    assert Coded(np.array([-1, -1]), np.array([], dtype=object)).used().strings("x").tolist() == ["x", "x"]

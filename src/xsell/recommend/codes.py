@@ -65,6 +65,15 @@ class Coded:
             return np.full(len(self.codes), missing, dtype=object)
         return np.where(self.codes >= 0, self.ids[np.maximum(self.codes, 0)], missing)
 
+    def used(self) -> Coded:
+        """The same column coded into only the ids its rows use (still sorted): ``map_ids`` then
+        evaluates nothing for ids no row has (a resolver's variant ids are every eligible variant)."""
+        present = self.codes >= 0
+        ids, inverse = np.unique(self.codes[present], return_inverse=True)
+        codes = np.full(len(self.codes), -1, dtype=np.int64)
+        codes[present] = inverse
+        return Coded(codes, self.ids[ids] if len(self.ids) else self.ids)
+
     def map_ids(self, fn: Callable[[pd.Series], np.ndarray], missing: object) -> np.ndarray:
         """``fn`` evaluated once per distinct id (a ``str`` Series in, an array out) and spread to
         the rows; ``missing`` where the code is -1."""

@@ -16,6 +16,7 @@ pair; level 1 once per distinct (buying center, country, product). Everything ru
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -124,6 +125,12 @@ class VariantResolver:
             local=local[local["c"] != all_code], overall=stats(["p"]), master=master[master["p"] >= 0].astype({"last": "datetime64[ns]"}),
         )  # fmt: skip
 
+    @cached_property
+    def owned(self) -> pd.Index:
+        """Distinct ``b * len(products) + p`` keys of ``own``: who ordered which product (standard variants)."""
+        n_p = max(len(self.products), 1)
+        return pd.Index(pd.unique(self.own["b"].to_numpy() * n_p + self.own["p"].to_numpy()))
+
     def allowed(self, countries: np.ndarray) -> np.ndarray | None:
         """(eligible variants, ``countries``) bool matrix of ``ctx.variant_in_country``, each
         country's column computed once per resolver; ``None``: every variant allowed everywhere."""
@@ -161,8 +168,7 @@ class VariantResolver:
         if buying_center is not None and len(todo):
             b_of = encode(buying_center.ids, self.buyers) if len(buying_center.ids) else np.zeros(0, dtype=np.int64)
             b = np.where(buying_center.codes[todo] >= 0, b_of[np.maximum(buying_center.codes[todo], 0)], -1)
-            owned = pd.Index(pd.unique(self.own["b"].to_numpy() * n_p + self.own["p"].to_numpy()))
-            hit = (b >= 0) & (owned.get_indexer(b * n_p + p_of[product.codes[todo]]) >= 0)
+            hit = (b >= 0) & (self.owned.get_indexer(b * n_p + p_of[product.codes[todo]]) >= 0)
             mine = todo[hit]
             req = pd.DataFrame({"b": b[hit], "a": country.codes[mine], "p": p_of[product.codes[mine]]})
             uniq = req.drop_duplicates().reset_index(drop=True)
