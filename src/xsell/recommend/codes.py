@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from xsell.frames import isin
+from xsell.interactions.build import purchases
 
 
 def sorted_ids(*columns: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
@@ -35,6 +36,15 @@ def encode(values: pd.Series | pd.Index | np.ndarray, ids: np.ndarray) -> np.nda
         return np.full(len(codes), -1, dtype=np.int64)
     pos = pd.Index(ids, dtype=object).get_indexer(pd.Index([str(u) for u in uniques], dtype=object))
     return np.where(codes >= 0, pos[np.maximum(codes, 0)], -1).astype(np.int64)
+
+
+def purchase_codes(lines: pd.DataFrame, column: str, ids: np.ndarray | None = None) -> np.ndarray:
+    """Int codes of one column of the purchases of ``lines`` (``interactions.build.purchases``):
+    positions in the sorted ``ids`` (-1 where absent or missing), or first-appearance codes
+    without ``ids``. One column is read at a time: the history's string columns are never copied
+    together (at 20M lines each is ~300 MB) and never turned into Python strings per row."""
+    values = purchases(lines, [column])[column]
+    return encode(values, ids) if ids is not None else pd.factorize(values)[0].astype(np.int64)
 
 
 def member(values: pd.Series | pd.Index | np.ndarray, of: pd.Series | pd.Index | np.ndarray) -> np.ndarray:

@@ -298,7 +298,7 @@ def build_buying_center_suggestions(
     return Table(pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0], counts)
 
 
-_BUYER_BLOCK = 50_000
+_BUYER_BLOCK = 25_000
 """Buying centers whose candidates are built, resolved, ranked and explained at a time: each
 keeps only its top ``top_n_buying_center``, so memory is bounded by the block, not the history."""
 

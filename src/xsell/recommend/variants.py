@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from xsell.interactions.build import purchases
-from xsell.recommend.codes import Coded, encode, sorted_ids
+from xsell.recommend.codes import Coded, encode, purchase_codes, sorted_ids
 from xsell.recommend.context import RecommendContext
 from xsell.schema import ALL_COUNTRIES
 
@@ -96,22 +96,23 @@ class VariantResolver:
         eligible = eligible.assign(variant_id=eligible["variant_id"].astype(str)).sort_values("variant_id").reset_index(drop=True)
         v_ids = eligible["variant_id"].to_numpy(dtype=object)
 
-        bought = purchases(lines, ["buying_center_id", "country", "product_id", "variant_id", "order_id", "order_date", "is_custom"])
-        bought = bought[~bought["is_custom"].astype(bool)]
-        products = sorted_ids(bought["product_id"], eligible["product_id"])
-        countries = sorted_ids(bought["country"])
-        buyers = sorted_ids(bought["buying_center_id"])
+        # one purchase column at a time, as int codes: never a copy of the history's string columns
+        standard = ~purchases(lines, ["is_custom"])["is_custom"].to_numpy(dtype=bool)
+        products = sorted_ids(purchases(lines, ["product_id"])["product_id"][standard], eligible["product_id"])
+        countries = sorted_ids(purchases(lines, ["country"])["country"][standard])
+        buyers = sorted_ids(purchases(lines, ["buying_center_id"])["buying_center_id"][standard])
+
+        def codes(column: str, ids: np.ndarray | None = None) -> np.ndarray:
+            return purchase_codes(lines, column, ids)[standard].astype(np.int32)
+
+        p, v = codes("product_id", products), codes("variant_id", v_ids)
+        known = (p >= 0) & (v >= 0)
         code = pd.DataFrame(
             {
-                "p": encode(bought["product_id"], products),
-                "v": encode(bought["variant_id"], v_ids),
-                "c": encode(bought["country"], countries),
-                "b": encode(bought["buying_center_id"], buyers),
-                "o": pd.factorize(bought["order_id"])[0],
-                "last": bought["order_date"].to_numpy(),
+                "p": p[known], "v": v[known], "c": codes("country", countries)[known], "b": codes("buying_center_id", buyers)[known],
+                "o": codes("order_id")[known], "last": purchases(lines, ["order_date"])["order_date"].to_numpy()[standard][known],
             }
-        )
-        code = code[(code["p"] >= 0) & (code["v"] >= 0)]
+        )  # fmt: skip
 
         def stats(keys: list[str]) -> pd.DataFrame:
             sub = code[(code[keys] >= 0).all(axis=1)] if keys != ["p"] else code
