@@ -100,21 +100,21 @@ def switch_evidence(lines: pd.DataFrame, group: pd.Series) -> pd.DataFrame:
     of that country that bought ``product_id``), ordered by country, product and rec product.
     The self-join of each buying center's products within a group runs on int codes.
     """
-    bought = purchases(lines, ["buying_center_id", "country", "product_id", "order_date"])
-    product = Coded.of(bought["product_id"].astype(str))
+    product = Coded.of(purchases(lines, ["product_id"])["product_id"].astype(str))
     group_of = group.reindex(pd.Index(product.ids, dtype=object)).fillna("").astype(str).to_numpy(dtype=object)
-    countries = sorted_ids(bought["country"], np.array([ALL_COUNTRIES], dtype=object))
+    countries = sorted_ids(purchases(lines, ["country"])["country"], np.array([ALL_COUNTRIES], dtype=object))
+    # per product, not per line: its group's code and whether it has one (any numbering groups the same)
+    group_code = pd.factorize(group_of)[0] if len(group_of) else np.zeros(0, dtype=np.int64)
+    grouped = (group_of != "")[product.codes] if len(group_of) else np.zeros(len(product), dtype=bool)
     codes = pd.DataFrame(
         {
-            "b": pd.factorize(bought["buying_center_id"])[0],
-            "c": encode(bought["country"], countries),
-            "g": Coded(product.codes, group_of).strings(),
-            "p": product.codes,
-            "date": bought["order_date"].to_numpy(),
+            "b": purchase_codes(lines, "buying_center_id")[grouped],
+            "c": purchase_codes(lines, "country", countries)[grouped],
+            "g": group_code[product.codes[grouped]],
+            "p": product.codes[grouped],
+            "date": purchases(lines, ["order_date"])["order_date"].to_numpy()[grouped],
         }
     )
-    codes = codes[codes["g"] != ""]
-    codes["g"] = pd.factorize(codes["g"])[0]
     out = []
     for scope in (ALL_COUNTRIES, "country"):
         keys = ["b", "g", "p"] if scope == ALL_COUNTRIES else ["b", "c", "g", "p"]

@@ -31,7 +31,7 @@ from xsell.messages import REASON_CODE, REASON_PARAMS, TEXT_REASON, reason_colum
 from xsell.models.config import BASELINES
 from xsell.recommend.blend import rank_normalise
 from xsell.recommend.business_rules import business_rules_keep, count_rows
-from xsell.recommend.codes import Coded, encode, member, sorted_ids
+from xsell.recommend.codes import Coded, encode, member, purchase_codes, sorted_ids
 from xsell.recommend.common import CURATED, Table, finish, reason_country, top_n
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext, months_before
@@ -97,17 +97,19 @@ def coded_history(
 ) -> History:
     """``History`` of ``lines``; ``id_columns`` add product ids (rankings, link tables) to the axis."""
     directory = buyer_directory(lines, customers)
-    bought = purchases(lines, ["buying_center_id", "country", "product_id", "order_date", "net_value"])
-    products = sorted_ids(ctx.products.index, bought["product_id"], *id_columns)
-    countries = sorted_ids(directory["country"], bought["country"], np.array([ALL_COUNTRIES], dtype=object))
+    def column(name: str) -> pd.Series:
+        return purchases(lines, [name])[name]  # one column at a time (see ``purchase_codes``)
+
+    products = sorted_ids(ctx.products.index, column("product_id"), *id_columns)
+    countries = sorted_ids(directory["country"], column("country"), np.array([ALL_COUNTRIES], dtype=object))
     buyers = directory["buying_center_id"].to_numpy(dtype=object)
     coded = pd.DataFrame(
         {
-            "b": encode(bought["buying_center_id"], buyers),
-            "p": encode(bought["product_id"], products),
-            "c": encode(bought["country"], countries),
-            "date": bought["order_date"].to_numpy(),
-            "value": bought["net_value"].to_numpy(dtype=float),
+            "b": purchase_codes(lines, "buying_center_id", buyers),
+            "p": purchase_codes(lines, "product_id", products),
+            "c": purchase_codes(lines, "country", countries),
+            "date": column("order_date").to_numpy(),
+            "value": column("net_value").to_numpy(dtype=float),
         }
     )
     own = owned_pairs(lines)

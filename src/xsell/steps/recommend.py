@@ -155,6 +155,7 @@ def _compute(
             buyers = buyer_directory(lines, customers)["buying_center_id"].tolist()
             ranking = models[personal_name].recommend(buyers, n=rc.candidates_per_source, exclude_owned=True)
             personal = to_product_level(ranking.to_frame("buying_center_id", "item_id"), variant_products(ctx), cols=("item_id",))
+            del ranking  # the 200k x candidates ids are in ``personal`` now
             tables["buying_center_suggestions"] = build_buying_center_suggestions(
                 personal, tables["cross_sell"].frame, tables["up_sell"].frame, lines, customers, ctx, rc, personal_source=personal_name,
                 variants=variants,
