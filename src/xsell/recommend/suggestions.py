@@ -332,7 +332,8 @@ def _explain(
         link = found["link"].to_numpy()[np.maximum(at, 0)] if len(found) else np.zeros(len(key), dtype=np.int64)
         if len(links) == 0:
             return hit, anchor, {c: np.full(len(key), "", dtype=object) for c in ("reason", REASON_CODE, REASON_PARAMS)}
-        return hit, anchor, {c: np.where(hit, v, "") for c, v in _reason_of(links.iloc[link]).items()}  # only the rows' links
+        used = links[[c for c in ("reason", REASON_CODE, REASON_PARAMS) if c in links]].iloc[link]  # only the rows' links
+        return hit, anchor, {c: np.where(hit, v, "") for c, v in _reason_of(used).items()}
 
     up_hit, up_anchor, up_reason = lookup(up_sell)
     cross_hit, cross_anchor, cross_reason = lookup(cross_sell)
