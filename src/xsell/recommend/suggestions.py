@@ -15,6 +15,9 @@ published is what the evaluation measured. On top of it, in this order:
 5. each kept row is explained by the cross-sell / up-sell link from a product the buying center
    bought recently (``kind = up_sell`` when an up-sell link leads to it), else by the model.
 
+Steps 1-5 run per block of ``_BUYER_BLOCK`` buying centers (each keeps only its top rows), so
+memory follows the block, not the number of buying centers; the tables are the same in any block size.
+
 ``score`` is rank-normalised (``1 - (rank - 1) / candidates`` of the champion's list, 1 for
 pins) and ``expected_value`` = score x the product's median line value in the country.
 """
