@@ -78,6 +78,8 @@ def test_anchored_links_match_pandas_in_any_block_size(monkeypatch):
     expected = _anchored_by_pandas(anchors, links, products, countries)
     assert len(expected) > 100
     whole = suggestions.anchored(anchors, links, products, countries)
+    index = suggestions.LinkIndex.of(links, products, countries)  # built once, used by every block
+    pd.testing.assert_frame_equal(suggestions.anchored(anchors, index, products, countries), whole)
     for block in (1, 7, 50):
         monkeypatch.setattr(suggestions, "_ANCHOR_BLOCK", block)
         found = suggestions.anchored(anchors, links, products, countries)

@@ -136,20 +136,36 @@ _ANCHOR_BLOCK = 5_000_000
 """Anchor-link rows expanded at a time in ``anchored`` (bounds its memory at ~40 bytes a row)."""
 
 
+@dataclass(frozen=True)
+class LinkIndex:
+    """A link table's rows as codes for ``anchored``, built once per table (not once per block):
+    ``by_key`` orders the rows by ``country * len(products) + product`` (``sorted_key``); ``rec``
+    and ``score`` per row."""
+
+    by_key: np.ndarray
+    sorted_key: np.ndarray
+    rec: np.ndarray
+    score: np.ndarray
+
+    @classmethod
+    def of(cls, links: pd.DataFrame, products: np.ndarray, countries: np.ndarray) -> LinkIndex:
+        link_key = encode(links["country"], countries) * len(products) + encode(links["product_id"], products)
+        by_key = np.argsort(link_key, kind="stable")
+        return cls(by_key, link_key[by_key], encode(links["rec_product_id"], products), links["score"].to_numpy(dtype=float))
+
+
 def anchored(
-    anchors: pd.DataFrame, links: pd.DataFrame, products: np.ndarray, countries: np.ndarray, wanted: np.ndarray | None = None
+    anchors: pd.DataFrame, links: pd.DataFrame | LinkIndex, products: np.ndarray, countries: np.ndarray, wanted: np.ndarray | None = None
 ) -> pd.DataFrame:
     """Best link per (buying center, recommended product) from the buying center's anchors
     (``b, c, a``: codes of buying center, its country, anchor product), using the links of its
     country where the table has them for the anchor, else ``ALL``. Returns ``b, p, a, score, link``
     (``p``: recommended product code, ``link``: row position in ``links``), by ``b * len(products)
-    + p``. ``wanted``: only those sorted ``b * len(products) + p`` keys (the rows to explain)."""
+    + p``. ``wanted``: only those sorted ``b * len(products) + p`` keys (the rows to explain).
+    ``links`` may be given as its ``LinkIndex`` (on the same ``products`` and ``countries``)."""
     n_p = len(products)
-    link_key = encode(links["country"], countries) * n_p + encode(links["product_id"], products)
-    by_key = np.argsort(link_key, kind="stable")
-    sorted_key = link_key[by_key]
-    link_rec = encode(links["rec_product_id"], products)
-    link_score = links["score"].to_numpy(dtype=float)
+    index = links if isinstance(links, LinkIndex) else LinkIndex.of(links, products, countries)
+    by_key, sorted_key, link_rec, link_score = index.by_key, index.sorted_key, index.rec, index.score
     anchor = anchors["a"].to_numpy().astype(np.int64)
     own_key = anchors["c"].to_numpy() * n_p + anchor
     own = np.searchsorted(sorted_key, own_key, "right") > np.searchsorted(sorted_key, own_key, "left")
@@ -230,7 +246,7 @@ def _popularity(
 
 
 def _candidates(
-    pers: pd.DataFrame, pins: pd.DataFrame, anchors: pd.DataFrame, hist: History, buyers: np.ndarray,
+    pers: pd.DataFrame, pins: pd.DataFrame, pin_index: LinkIndex, anchors: pd.DataFrame, hist: History, buyers: np.ndarray,
     popular_lists: list[tuple[int, list[str], pd.DataFrame]], cfg: RecommendConfig, counts: dict[str, int], table: str,
 ) -> pd.DataFrame:
     """``b, p, score, pin_order, pin_link, popular`` candidates of the buyer codes ``buyers``
@@ -238,7 +254,7 @@ def _candidates(
     and curated pins, without owned products; popularity for buyers left without any."""
     pers = rank_normalise(pers, cfg.candidates_per_source, query="b", item="p")
     model = pers[["b", "p"]].assign(score=pers["norm"].to_numpy(), pin_order=np.nan, pin_link=-1)
-    pinned = anchored(anchors, pins, hist.products, hist.countries)
+    pinned = anchored(anchors, pin_index, hist.products, hist.countries)
     pinned = pinned.assign(score=1.0, pin_order=pins["pin_order"].to_numpy(dtype=float)[pinned["link"].to_numpy()] if len(pins) else [], pin_link=pinned["link"])
     cand = pd.concat([pinned[model.columns], model], ignore_index=True).drop_duplicates(["b", "p"])
     owned = keys_in(hist.key(cand["b"].to_numpy(), cand["p"].to_numpy()), hist.owned)
@@ -284,6 +300,7 @@ def build_buying_center_suggestions(
     anchors = anchors.iloc[np.argsort(anchors["b"].to_numpy(), kind="stable")]
     popular_lists = _popular_lists(hist, months_before(ctx.today, cfg.popularity_months), cfg.candidates_per_source)
     local = _local_stats(hist)
+    indexes = {name: LinkIndex.of(t, hist.products, hist.countries) for name, t in (("pins", pins), ("cross_sell", cross_sell), ("up_sell", up_sell))}
     n_buyers = len(hist.buyers)
     parts = []
     for lo in range(0, max(n_buyers, 1), _BUYER_BLOCK):
@@ -291,19 +308,19 @@ def build_buying_center_suggestions(
         table = "buying_center_suggestions" if n_buyers <= _BUYER_BLOCK else f"buying_center_suggestions (buying centers {lo + 1:,}-{hi:,} of {n_buyers:,})"
         block = slice(*np.searchsorted(pers["b"].to_numpy(), [lo, hi]))
         own = slice(*np.searchsorted(anchors["b"].to_numpy(), [lo, hi]))
-        cand = _candidates(pers.iloc[block], pins, anchors.iloc[own], hist, np.arange(lo, hi), popular_lists, cfg, counts, table)
+        cand = _candidates(pers.iloc[block], pins, indexes["pins"], anchors.iloc[own], hist, np.arange(lo, hi), popular_lists, cfg, counts, table)
         b, p = cand["b"].to_numpy(), cand["p"].to_numpy()
         country, product = Coded(hist.home[b], hist.countries), Coded(p, hist.products)
         variant = variants.resolve(country, product, Coded(b, hist.buyers))
         keep = business_rules_keep(ctx, cfg, country, product, variant, table=table, counts=counts)
         rows = cand.assign(variant=variant.codes)[keep]
         rows = top_n(rows, ["b"], cfg.top_n_buying_center, rec_col="p")
-        frame = _explain(rows, hist, anchors.iloc[own], cross_sell, up_sell, pins, ctx, personal_source, cand.attrs["popular"], variant.ids, local)
+        frame = _explain(rows, hist, anchors.iloc[own], cross_sell, up_sell, pins, ctx, personal_source, cand.attrs["popular"], variant.ids, local, indexes)
         parts.append(finish(frame, BUYING_CENTER_COLUMNS, EXTRA_COLUMNS))
     return Table(pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0], counts)
 
 
-_BUYER_BLOCK = 25_000
+_BUYER_BLOCK = 10_000
 """Buying centers whose candidates are built, resolved, ranked and explained at a time: each
 keeps only its top ``top_n_buying_center``, so memory is bounded by the block, not the history."""
 
@@ -318,17 +335,19 @@ def _pins(cross_sell: pd.DataFrame, up_sell: pd.DataFrame) -> pd.DataFrame:
 def _explain(
     rows: pd.DataFrame, hist: History, anchors: pd.DataFrame, cross_sell: pd.DataFrame, up_sell: pd.DataFrame, pins: pd.DataFrame,
     ctx: RecommendContext, source: str, popular: pd.DataFrame, variants: np.ndarray, local: tuple[pd.Series, pd.Series],
+    indexes: dict[str, LinkIndex],
 ) -> pd.DataFrame:
     """The kept coded rows as table columns: kind and anchor from the strongest link of a recently
     bought product (up-sell first), reason from that link, else from the model / popularity
-    (``popular``: the popularity reason's fields of each fallback candidate; ``local``: ``_local_stats``)."""
+    (``popular``: the popularity reason's fields of each fallback candidate; ``local``: ``_local_stats``;
+    ``indexes``: the ``LinkIndex`` of ``cross_sell`` and ``up_sell``)."""
     b, p = rows["b"].to_numpy(), rows["p"].to_numpy()
     key = hist.key(b, p)
     anchors = anchors[keys_in(anchors["b"].to_numpy(), b)]
     wanted = np.unique(key)
 
-    def lookup(links: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        found = anchored(anchors, links, hist.products, hist.countries, wanted)
+    def lookup(links: pd.DataFrame, index: LinkIndex) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        found = anchored(anchors, index, hist.products, hist.countries, wanted)
         at = pd.Index(hist.key(found["b"].to_numpy(), found["p"].to_numpy())).get_indexer(key)
         hit = (at >= 0) & (len(found) > 0)
         anchor = np.where(hit, found["a"].to_numpy()[np.maximum(at, 0)], -1) if len(found) else np.full(len(key), -1)
@@ -338,8 +357,8 @@ def _explain(
         used = links[[c for c in ("reason", REASON_CODE, REASON_PARAMS) if c in links]].iloc[link]  # only the rows' links
         return hit, anchor, {c: np.where(hit, v, "") for c, v in _reason_of(used).items()}
 
-    up_hit, up_anchor, up_reason = lookup(up_sell)
-    cross_hit, cross_anchor, cross_reason = lookup(cross_sell)
+    up_hit, up_anchor, up_reason = lookup(up_sell, indexes["up_sell"])
+    cross_hit, cross_anchor, cross_reason = lookup(cross_sell, indexes["cross_sell"])
     pin = rows["pin_link"].to_numpy() >= 0
     pin_kind = np.where(pin, pins["kind"].to_numpy(dtype=object)[np.maximum(rows["pin_link"].to_numpy(), 0)] if len(pins) else "", "")
     is_up = np.where(pin, pin_kind == "up_sell", up_hit)
