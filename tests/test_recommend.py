@@ -405,3 +405,36 @@ def test_links_review_is_usable_as_curated_links():
     again = parse_curated_links(review.astype(str), "links_review.csv", ctx.today)
     assert sorted(again.blocks["rec_product_id"]) == ["F1", "S1"]
     assert again.pins["rec_product_id"].tolist() == ["G1"] and again.pins["valid_until"].tolist() == ["2030-01-01"]
+
+
+def test_buying_center_blocks_and_a_shared_resolver_give_the_same_table(monkeypatch):
+    from xsell.recommend import suggestions
+    from xsell.recommend.variants import VariantResolver
+
+    rng = np.random.default_rng(3)
+    families = ["PUMP", "SEAL", "FILT"]
+    products = products_frame(
+        [product(f"P{p}-{v}", families[p % 3], 10.0 + p, countries=str(rng.choice(["", "DE", "DE;FR"]))) for p in range(15) for v in range(2)]
+    )
+    rows = [
+        line(f"O{rng.integers(0, 120)}", f"2024-0{rng.integers(1, 10)}-1{rng.integers(0, 9)}", f"B{rng.integers(0, 30):02d}",
+             f"P{rng.integers(0, 15)}-{rng.integers(0, 2)}", country=str(rng.choice(["DE", "FR"])), ret=bool(rng.random() < 0.05))
+        for _ in range(500)
+    ]  # fmt: skip
+    lines = lines_frame(rows)
+    customers = pd.DataFrame({"buying_center_id": [f"B{i:02d}" for i in range(33)], "customer_id": [f"K{i}" for i in range(33)],
+                              "country": "DE", "segment": [str(rng.choice(["Food", "Metal", ""])) for _ in range(33)]})  # fmt: skip
+    cfg = RecommendConfig(top_n_buying_center=5, candidates_per_source=8, cross_sell_weights={"rules": 1.0}, upsell_weights={"rules": 1.0})
+    ctx = context(lines, products, cfg)
+    pairs = sim([(f"P{a}", f"P{b}", float(rng.random())) for a in range(15) for b in range(15) if a != b and rng.random() < 0.4])
+    cross, up = build_cross_sell({"rules": pairs}, lines, ctx, cfg).frame, build_up_sell({"rules": pairs}, lines, ctx, cfg).frame
+    personal = pd.concat([_personal(f"B{i:02d}", list(rng.choice([f"P{p}" for p in range(15)], 8, replace=False))) for i in range(0, 30, 2)])
+    whole = build_buying_center_suggestions(personal, cross, up, lines, customers, ctx, cfg, personal_source="ease")
+    assert whole.frame["buying_center_id"].nunique() == 33 and set(whole.frame["source"]) >= {"ease", "popularity"}
+    assert whole.rules_applied["already_bought"] > 0 and (whole.frame["anchor_product_id"] != "").any()
+    shared = VariantResolver.build(lines, ctx)
+    for block in (1, 4, 7):
+        monkeypatch.setattr(suggestions, "_BUYER_BLOCK", block)
+        got = build_buying_center_suggestions(personal, cross, up, lines, customers, ctx, cfg, personal_source="ease", variants=shared)
+        pd.testing.assert_frame_equal(got.frame, whole.frame)
+        assert got.rules_applied == whole.rules_applied

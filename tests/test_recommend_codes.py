@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from recommend_helpers import context, line, lines_frame, product, products_frame
 from xsell.recommend.codes import Coded, encode, member, pair_map, sorted_ids
+from xsell.recommend.variants import VariantResolver, resolve_variant_codes
 
 IDS = pd.Series(["P10", "P2", "Ä1", "p1", "P2", None, "P10", "Z", "P1"], dtype="str")
 
@@ -76,6 +78,8 @@ def test_anchored_links_match_pandas_in_any_block_size(monkeypatch):
     expected = _anchored_by_pandas(anchors, links, products, countries)
     assert len(expected) > 100
     whole = suggestions.anchored(anchors, links, products, countries)
+    index = suggestions.LinkIndex.of(links, products, countries)  # built once, used by every block
+    pd.testing.assert_frame_equal(suggestions.anchored(anchors, index, products, countries), whole)
     for block in (1, 7, 50):
         monkeypatch.setattr(suggestions, "_ANCHOR_BLOCK", block)
         found = suggestions.anchored(anchors, links, products, countries)
@@ -104,3 +108,78 @@ def test_order_stats_equal_pandas_nunique_and_max():
         got = _order_stats(code, keys).sort_values(keys).reset_index(drop=True)
         pd.testing.assert_frame_equal(got, expected, check_dtype=False)
         assert (expected["n"] > 1).any()
+
+
+def _variant_by_rows(lines: pd.DataFrame, ctx, bc: str | None, country: str, product_id: str) -> str:
+    """The documented preference order of ``xsell.recommend.variants``, one request at a time on
+    the strings: own orders, the country's, everyone's, else the master's first eligible id."""
+    eligible = ctx.variants[~ctx.variants["is_custom"] & ~ctx.variants["discontinued"]].drop_duplicates("variant_id")
+
+    def allowed(countries: str) -> bool:
+        return ctx.assortment_mode != "master" or country == "ALL" or countries == "" or country in countries.split(";")
+
+    ok = {v for v, c in zip(eligible["variant_id"], eligible["countries"]) if allowed(c)}
+    bought = lines[~lines["is_return"] & (lines["quantity"] > 0) & ~lines["is_custom"] & (lines["product_id"] == product_id)]
+    bought = bought[bought["variant_id"].isin(ok)]
+    levels = [bought[bought["buying_center_id"] == bc] if bc is not None else bought.iloc[:0]]
+    levels += [bought[bought["country"] == country] if country != "ALL" else bought.iloc[:0], bought]
+    for level in levels:
+        if len(level):
+            stats = level.groupby("variant_id").agg(n=("order_id", "nunique"), last=("order_date", "max")).reset_index()
+            return stats.sort_values(["n", "last", "variant_id"], ascending=[False, False, True]).iloc[0]["variant_id"]
+    master = sorted(v for v, p in zip(eligible["variant_id"], eligible["product_id"]) if p == product_id and v in ok)
+    return master[0] if master else ""
+
+
+def test_one_variant_resolver_answers_every_request_set_like_the_rows():
+    rng = np.random.default_rng(5)
+    rows = []
+    for p in range(12):
+        for v in range(rng.integers(1, 5)):
+            status = "discontinued" if rng.random() < 0.15 else "active"
+            countries = rng.choice(["", "DE", "DE;FR", "FR;IT"])
+            rows.append(product(f"P{p}-{v}", "F", status=status, countries=countries, custom=bool(rng.random() < 0.1)))
+    products = products_frame(rows)
+    variants = products["variant_id"].tolist() + ["P3-X", "Q1-1"]  # two variants only the lines know
+    lines = lines_frame(
+        [
+            line(f"O{rng.integers(0, 150)}", f"2024-0{rng.integers(1, 10)}-1{rng.integers(0, 9)}", f"B{rng.integers(0, 20)}",
+                 str(rng.choice(variants)), country=str(rng.choice(["DE", "FR", "IT", "AT"])), custom=bool(rng.random() < 0.05),
+                 ret=bool(rng.random() < 0.05))
+            for _ in range(400)
+        ]
+    )  # fmt: skip
+    ctx = context(lines, products)
+    assert ctx.assortment_mode == "master"
+    resolver = VariantResolver.build(lines, ctx)
+    product_ids = [f"P{p}" for p in range(13)] + ["Q1"]
+    for seed, with_buyers in ((1, False), (2, True), (3, True)):
+        r = np.random.default_rng(seed)
+        n = 120
+        country = Coded.of(pd.Series(r.choice(["ALL", "DE", "FR", "IT", "ES", "AT"], n)))
+        item = Coded.of(pd.Series(r.choice(product_ids, n)))
+        buyer = Coded.of(pd.Series(r.choice([f"B{i}" for i in range(24)], n))) if with_buyers else None
+        got = resolver.resolve(country, item, buyer)
+        fresh = resolve_variant_codes(lines, ctx, country, item, buyer)
+        assert got.strings().tolist() == fresh.strings().tolist()
+        expected = [
+            _variant_by_rows(lines, ctx, buyer.strings()[i] if buyer is not None else None, country.strings()[i], item.strings()[i])
+            for i in range(n)
+        ]
+        assert got.strings().tolist() == expected
+        assert len(set(expected) - {""}) > 5 and "" in expected
+
+
+def test_used_ids_map_like_all_ids_and_only_the_used_are_evaluated():
+    coded = Coded(np.array([4, -1, 1, 4, 6, 1]), np.array([f"V{i}" for i in range(8)], dtype=object))
+    seen = []
+
+    def fn(ids: pd.Series) -> np.ndarray:
+        seen.append(ids.tolist())
+        return (ids + "!").to_numpy(dtype=object)
+
+    used = coded.used()
+    assert used.strings().tolist() == coded.strings().tolist()
+    assert used.map_ids(fn, "-").tolist() == coded.map_ids(fn, "-").tolist() == ["V4!", "-", "V1!", "V4!", "V6!", "V1!"]
+    assert seen[0] == ["V1", "V4", "V6"] and len(seen[1]) == 8
+    assert Coded(np.array([-1, -1]), np.array([], dtype=object)).used().strings("x").tolist() == ["x", "x"]

@@ -88,7 +88,8 @@ def business_rules_keep(
     """``BUSINESS_RULES`` on coded rows (recommended product and variant, ``""``/-1 = none): the
     mask of rows kept; ``counts`` (rule -> rows removed, each row by the first rule) updated in
     place. Every check runs once per distinct id (or (country, product) pair)."""
-    variants = ctx.variants.drop_duplicates("variant_id").set_index("variant_id")
+    variants = ctx.variant_index
+    product, variant = product.used(), variant.used()  # each check once per id a row has
 
     def product_attr(col: str, default: object) -> np.ndarray:
         return product.map_ids(lambda ids: ctx.product_attr(ids, col, default), default)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from xsell.frames import isin
+from xsell.interactions.build import purchases
 
 
 def sorted_ids(*columns: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
@@ -35,6 +36,15 @@ def encode(values: pd.Series | pd.Index | np.ndarray, ids: np.ndarray) -> np.nda
         return np.full(len(codes), -1, dtype=np.int64)
     pos = pd.Index(ids, dtype=object).get_indexer(pd.Index([str(u) for u in uniques], dtype=object))
     return np.where(codes >= 0, pos[np.maximum(codes, 0)], -1).astype(np.int64)
+
+
+def purchase_codes(lines: pd.DataFrame, column: str, ids: np.ndarray | None = None) -> np.ndarray:
+    """Int codes of one column of the purchases of ``lines`` (``interactions.build.purchases``):
+    positions in the sorted ``ids`` (-1 where absent or missing), or first-appearance codes
+    without ``ids``. One column is read at a time: the history's string columns are never copied
+    together (at 20M lines each is ~300 MB) and never turned into Python strings per row."""
+    values = purchases(lines, [column])[column]
+    return encode(values, ids) if ids is not None else pd.factorize(values)[0].astype(np.int64)
 
 
 def member(values: pd.Series | pd.Index | np.ndarray, of: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
@@ -64,6 +74,15 @@ class Coded:
         if len(self.ids) == 0:
             return np.full(len(self.codes), missing, dtype=object)
         return np.where(self.codes >= 0, self.ids[np.maximum(self.codes, 0)], missing)
+
+    def used(self) -> Coded:
+        """The same column coded into only the ids its rows use (still sorted): ``map_ids`` then
+        evaluates nothing for ids no row has (a resolver's variant ids are every eligible variant)."""
+        present = self.codes >= 0
+        ids, inverse = np.unique(self.codes[present], return_inverse=True)
+        codes = np.full(len(self.codes), -1, dtype=np.int64)
+        codes[present] = inverse
+        return Coded(codes, self.ids[ids] if len(self.ids) else self.ids)
 
     def map_ids(self, fn: Callable[[pd.Series], np.ndarray], missing: object) -> np.ndarray:
         """``fn`` evaluated once per distinct id (a ``str`` Series in, an array out) and spread to

@@ -12,7 +12,7 @@ from xsell.recommend.business_rules import business_rules_keep
 from xsell.recommend.codes import Coded, encode, sorted_ids
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext
-from xsell.recommend.variants import resolve_variant_codes
+from xsell.recommend.variants import VariantResolver
 from xsell.schema import ALL_COUNTRIES
 
 CURATED = "curated"
@@ -41,12 +41,16 @@ def with_pins(links: pd.DataFrame, pins: pd.DataFrame) -> pd.DataFrame:
     return both.drop_duplicates(["product_id", "rec_product_id"]).reset_index(drop=True)
 
 
-def country_top_n(links: pd.DataFrame, lines: pd.DataFrame, ctx: RecommendContext, cfg: RecommendConfig, table: str, counts: dict[str, int]) -> pd.DataFrame:
+def country_top_n(
+    links: pd.DataFrame, lines: pd.DataFrame, ctx: RecommendContext, cfg: RecommendConfig, table: str, counts: dict[str, int],
+    variants: VariantResolver | None = None,
+) -> pd.DataFrame:
     """Each link as one ``ALL`` row plus one row per country where its product sold recently, with
     the recommended product's variant resolved, the business rules applied (``counts`` updated) and
     the best ``top_n_product`` per (country, product) kept: those rows of ``links`` with
     ``country``, ``rec_variant_id`` and ``rank`` added. The expansion runs on int codes (link
-    row, country); strings are made for the kept rows only."""
+    row, country); strings are made for the kept rows only. ``variants``: the run's resolver
+    (default: one built from ``lines``)."""
     products = sorted_ids(ctx.products.index, links["product_id"], links["rec_product_id"])
     countries = sorted_ids(ctx.sold["country"], np.array([ALL_COUNTRIES], dtype=object))
     product, rec = encode(links["product_id"], products), encode(links["rec_product_id"], products)
@@ -55,7 +59,7 @@ def country_top_n(links: pd.DataFrame, lines: pd.DataFrame, ctx: RecommendContex
     link = np.concatenate([np.arange(len(links)), local["link"].to_numpy()])
     country = Coded(np.concatenate([np.full(len(links), np.searchsorted(countries, ALL_COUNTRIES)), local["c"].to_numpy()]), countries)
     recommended = Coded(rec[link], products)
-    variant = resolve_variant_codes(lines, ctx, country, recommended)
+    variant = (variants or VariantResolver.build(lines, ctx)).resolve(country, recommended)
     keep = business_rules_keep(ctx, cfg, country, recommended, variant, table=table, counts=counts)
     candidates = pd.DataFrame(
         {

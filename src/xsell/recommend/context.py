@@ -15,6 +15,7 @@ Built once from the canonical order lines and product master (both optional in p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -54,6 +55,12 @@ class RecommendContext:
     """``(country, product_id)`` pairs of the master's explicit assortment."""
     curated: CuratedLinks = field(default_factory=CuratedLinks.empty)
     block_ids: frozenset[str] = frozenset()
+
+    @cached_property
+    def variant_index(self) -> pd.DataFrame:
+        """``variants`` indexed by ``variant_id`` (first row of an id), built once per run: the
+        rules and the product mapping look millions of variant ids up in it."""
+        return self.variants.drop_duplicates("variant_id").set_index("variant_id")
 
     def product_attr(self, product_ids: pd.Series, col: str, default: object) -> np.ndarray:
         """``products[col]`` for each id (``default`` for unknown products)."""

@@ -15,6 +15,7 @@ from xsell.recommend.common import CURATED, Table, country_top_n, finish, reason
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext
 from xsell.recommend.evidence import pair_evidence
+from xsell.recommend.variants import VariantResolver
 from xsell.schema import CROSS_SELL_COLUMNS
 
 
@@ -34,12 +35,14 @@ def build_cross_sell(
     cfg: RecommendConfig,
     *,
     rules: pd.DataFrame | None = None,
+    variants: VariantResolver | None = None,
 ) -> Table:
     """``cross_sell``: complements of each product, blended from the sources of
     ``cfg.cross_sell_weights`` (``item_similarity``: source -> ``item_id, rec_item_id, score`` at
     product level; ``rules``: optional association rules, used as source ``rules`` unless
     ``item_similarity`` already has one). Never the product itself, another variant of it or a
-    same-family substitute (product managers may still pin one in ``curated_links.csv``)."""
+    same-family substitute (product managers may still pin one in ``curated_links.csv``).
+    ``variants``: the run's variant resolver (default: one built from ``lines``)."""
     sources = dict(item_similarity)
     if rules is not None and "rules" not in sources:
         sources["rules"] = rules_as_similarity(rules)
@@ -54,7 +57,7 @@ def build_cross_sell(
     links = drop_rows(links, substitute & (links["source"] != CURATED).to_numpy(), "same_family", table, counts)
     links = drop_rows(links, blocked_pairs(links, blocks), "curated_block", table, counts)
 
-    rows = pair_evidence(lines, country_top_n(links, lines, ctx, cfg, table, counts))
+    rows = pair_evidence(lines, country_top_n(links, lines, ctx, cfg, table, counts, variants))
     # basket evidence applies to pairs ordered together; elsewhere it is empty, not a misleading 0
     rows.loc[rows["orders_together"].to_numpy() == 0, ["support", "confidence", "lift"]] = np.nan
     rows["product_name"] = ctx.name_of(rows["product_id"]).to_numpy()

@@ -15,7 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from xsell.interactions.build import purchases
-from xsell.recommend.codes import Coded, encode, sorted_ids
+from xsell.recommend.codes import Coded, encode, purchase_codes, sorted_ids
 from xsell.schema import ALL_COUNTRIES
 from xsell.sparse import pair_overlap
 
@@ -61,13 +61,12 @@ def pair_evidence(lines: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
 def pair_evidence_codes(lines: pd.DataFrame, country: Coded, a: np.ndarray, b: np.ndarray, products: np.ndarray) -> pd.DataFrame:
     """``EVIDENCE_COLUMNS`` for rows given as codes: ``country`` and the product codes ``a``
     (product) and ``b`` (recommended product) into ``products``. Index ``0..len(a)-1``."""
-    bought = purchases(lines, ["order_id", "buying_center_id", "country", "product_id"])
-    order, _ = pd.factorize(bought["order_id"])
-    product, product_ids = pd.factorize(bought["product_id"])
+    order = purchase_codes(lines, "order_id")
+    product, product_ids = pd.factorize(purchases(lines, ["product_id"])["product_id"])
     first = ~pd.DataFrame({"o": order, "p": product}).duplicated().to_numpy()
     order, product = order[first], product[first]
-    buyer = pd.factorize(bought["buying_center_id"].to_numpy()[first])[0]
-    where = encode(bought["country"].to_numpy()[first], country.ids)
+    buyer = purchase_codes(lines, "buying_center_id")[first]  # row numbers of a matrix: any numbering counts the same
+    where = purchase_codes(lines, "country", country.ids)[first]
     item = encode(pd.Series(product_ids), products)[product] if len(product_ids) else np.zeros(0, dtype=np.int64)
     n_items, n_all = len(products), int(order.max()) + 1 if len(order) else 0
     out = {c: np.zeros(len(a)) for c in EVIDENCE_COLUMNS}
@@ -101,21 +100,21 @@ def switch_evidence(lines: pd.DataFrame, group: pd.Series) -> pd.DataFrame:
     of that country that bought ``product_id``), ordered by country, product and rec product.
     The self-join of each buying center's products within a group runs on int codes.
     """
-    bought = purchases(lines, ["buying_center_id", "country", "product_id", "order_date"])
-    product = Coded.of(bought["product_id"].astype(str))
+    product = Coded.of(purchases(lines, ["product_id"])["product_id"].astype(str))
     group_of = group.reindex(pd.Index(product.ids, dtype=object)).fillna("").astype(str).to_numpy(dtype=object)
-    countries = sorted_ids(bought["country"], np.array([ALL_COUNTRIES], dtype=object))
+    countries = sorted_ids(purchases(lines, ["country"])["country"], np.array([ALL_COUNTRIES], dtype=object))
+    # per product, not per line: its group's code and whether it has one (any numbering groups the same)
+    group_code = pd.factorize(group_of)[0] if len(group_of) else np.zeros(0, dtype=np.int64)
+    grouped = (group_of != "")[product.codes] if len(group_of) else np.zeros(len(product), dtype=bool)
     codes = pd.DataFrame(
         {
-            "b": pd.factorize(bought["buying_center_id"])[0],
-            "c": encode(bought["country"], countries),
-            "g": Coded(product.codes, group_of).strings(),
-            "p": product.codes,
-            "date": bought["order_date"].to_numpy(),
+            "b": purchase_codes(lines, "buying_center_id")[grouped],
+            "c": purchase_codes(lines, "country", countries)[grouped],
+            "g": group_code[product.codes[grouped]],
+            "p": product.codes[grouped],
+            "date": purchases(lines, ["order_date"])["order_date"].to_numpy()[grouped],
         }
     )
-    codes = codes[codes["g"] != ""]
-    codes["g"] = pd.factorize(codes["g"])[0]
     out = []
     for scope in (ALL_COUNTRIES, "country"):
         keys = ["b", "g", "p"] if scope == ALL_COUNTRIES else ["b", "c", "g", "p"]

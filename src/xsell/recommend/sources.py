@@ -34,7 +34,7 @@ def choose_personal_model(wanted: str | None, available: list[str], champion: st
 
 
 def variant_products(ctx: RecommendContext) -> pd.Series:
-    return ctx.variants.drop_duplicates("variant_id").set_index("variant_id")["product_id"]
+    return ctx.variant_index["product_id"]
 
 
 def similarity_frames(

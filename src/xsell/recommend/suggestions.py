@@ -15,6 +15,9 @@ published is what the evaluation measured. On top of it, in this order:
 5. each kept row is explained by the cross-sell / up-sell link from a product the buying center
    bought recently (``kind = up_sell`` when an up-sell link leads to it), else by the model.
 
+Steps 1-5 run per block of ``_BUYER_BLOCK`` buying centers (each keeps only its top rows), so
+memory follows the block, not the number of buying centers; the tables are the same in any block size.
+
 ``score`` is rank-normalised (``1 - (rank - 1) / candidates`` of the champion's list, 1 for
 pins) and ``expected_value`` = score x the product's median line value in the country.
 """
@@ -31,11 +34,11 @@ from xsell.messages import REASON_CODE, REASON_PARAMS, TEXT_REASON, reason_colum
 from xsell.models.config import BASELINES
 from xsell.recommend.blend import rank_normalise
 from xsell.recommend.business_rules import business_rules_keep, count_rows
-from xsell.recommend.codes import Coded, encode, member, sorted_ids
+from xsell.recommend.codes import Coded, encode, member, purchase_codes, sorted_ids
 from xsell.recommend.common import CURATED, Table, finish, reason_country, top_n
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext, months_before
-from xsell.recommend.variants import resolve_variant_codes
+from xsell.recommend.variants import VariantResolver
 from xsell.schema import ALL_COUNTRIES, BUYING_CENTER_COLUMNS
 from xsell.sparse import keys_in
 
@@ -97,17 +100,19 @@ def coded_history(
 ) -> History:
     """``History`` of ``lines``; ``id_columns`` add product ids (rankings, link tables) to the axis."""
     directory = buyer_directory(lines, customers)
-    bought = purchases(lines, ["buying_center_id", "country", "product_id", "order_date", "net_value"])
-    products = sorted_ids(ctx.products.index, bought["product_id"], *id_columns)
-    countries = sorted_ids(directory["country"], bought["country"], np.array([ALL_COUNTRIES], dtype=object))
+    def column(name: str) -> pd.Series:
+        return purchases(lines, [name])[name]  # one column at a time (see ``purchase_codes``)
+
+    products = sorted_ids(ctx.products.index, column("product_id"), *id_columns)
+    countries = sorted_ids(directory["country"], column("country"), np.array([ALL_COUNTRIES], dtype=object))
     buyers = directory["buying_center_id"].to_numpy(dtype=object)
     coded = pd.DataFrame(
         {
-            "b": encode(bought["buying_center_id"], buyers),
-            "p": encode(bought["product_id"], products),
-            "c": encode(bought["country"], countries),
-            "date": bought["order_date"].to_numpy(),
-            "value": bought["net_value"].to_numpy(dtype=float),
+            "b": purchase_codes(lines, "buying_center_id", buyers),
+            "p": purchase_codes(lines, "product_id", products),
+            "c": purchase_codes(lines, "country", countries),
+            "date": column("order_date").to_numpy(),
+            "value": column("net_value").to_numpy(dtype=float),
         }
     )
     own = owned_pairs(lines)
@@ -131,20 +136,36 @@ _ANCHOR_BLOCK = 5_000_000
 """Anchor-link rows expanded at a time in ``anchored`` (bounds its memory at ~40 bytes a row)."""
 
 
+@dataclass(frozen=True)
+class LinkIndex:
+    """A link table's rows as codes for ``anchored``, built once per table (not once per block):
+    ``by_key`` orders the rows by ``country * len(products) + product`` (``sorted_key``); ``rec``
+    and ``score`` per row."""
+
+    by_key: np.ndarray
+    sorted_key: np.ndarray
+    rec: np.ndarray
+    score: np.ndarray
+
+    @classmethod
+    def of(cls, links: pd.DataFrame, products: np.ndarray, countries: np.ndarray) -> LinkIndex:
+        link_key = encode(links["country"], countries) * len(products) + encode(links["product_id"], products)
+        by_key = np.argsort(link_key, kind="stable")
+        return cls(by_key, link_key[by_key], encode(links["rec_product_id"], products), links["score"].to_numpy(dtype=float))
+
+
 def anchored(
-    anchors: pd.DataFrame, links: pd.DataFrame, products: np.ndarray, countries: np.ndarray, wanted: np.ndarray | None = None
+    anchors: pd.DataFrame, links: pd.DataFrame | LinkIndex, products: np.ndarray, countries: np.ndarray, wanted: np.ndarray | None = None
 ) -> pd.DataFrame:
     """Best link per (buying center, recommended product) from the buying center's anchors
     (``b, c, a``: codes of buying center, its country, anchor product), using the links of its
     country where the table has them for the anchor, else ``ALL``. Returns ``b, p, a, score, link``
     (``p``: recommended product code, ``link``: row position in ``links``), by ``b * len(products)
-    + p``. ``wanted``: only those sorted ``b * len(products) + p`` keys (the rows to explain)."""
+    + p``. ``wanted``: only those sorted ``b * len(products) + p`` keys (the rows to explain).
+    ``links`` may be given as its ``LinkIndex`` (on the same ``products`` and ``countries``)."""
     n_p = len(products)
-    link_key = encode(links["country"], countries) * n_p + encode(links["product_id"], products)
-    by_key = np.argsort(link_key, kind="stable")
-    sorted_key = link_key[by_key]
-    link_rec = encode(links["rec_product_id"], products)
-    link_score = links["score"].to_numpy(dtype=float)
+    index = links if isinstance(links, LinkIndex) else LinkIndex.of(links, products, countries)
+    by_key, sorted_key, link_rec, link_score = index.by_key, index.sorted_key, index.rec, index.score
     anchor = anchors["a"].to_numpy().astype(np.int64)
     own_key = anchors["c"].to_numpy() * n_p + anchor
     own = np.searchsorted(sorted_key, own_key, "right") > np.searchsorted(sorted_key, own_key, "left")
@@ -179,20 +200,30 @@ def _best_link(pair: np.ndarray, a: np.ndarray, score: np.ndarray, link: np.ndar
     return pair[first], a[first], score[first], link[first]
 
 
-def _popularity(hist: History, targets: np.ndarray, since: pd.Timestamp, depth: int, months: int) -> pd.DataFrame:
-    """Popular products for buyer codes ``targets``: their (country, segment), then their country,
-    then overall; distinct buying centers among the purchases since ``since``. Returns ``b, p,
-    score`` (rank-normalised over ``depth``) and the popularity reason's fields ``buyers, country,
-    segment, months``."""
+def _popular_lists(hist: History, since: pd.Timestamp, depth: int) -> list[tuple[int, list[str], pd.DataFrame]]:
+    """The ``depth`` most popular products per (country, segment), per country and overall:
+    distinct buying centers among the purchases since ``since`` (``level, keys, pop`` per list)."""
     recent = hist.lines.loc[hist.lines["date"] >= since, ["b", "p", "c"]]
     recent = recent.assign(s=hist.segment.codes[recent["b"].to_numpy()])
-    tgt = pd.DataFrame({"b": targets, "c": hist.home[targets], "s": hist.segment.codes[targets]})
-    no_segment = int(np.searchsorted(hist.segment.ids, "")) if "" in set(hist.segment.ids) else -1
-    parts = []
+    lists = []
     for level, keys in ((0, ["c", "s"]), (1, ["c"]), (2, [])):
         pop = recent[[*keys, "p", "b"]].drop_duplicates().groupby([*keys, "p"]).size().rename("n").reset_index()
         pop = pop.sort_values([*keys, "n", "p"], ascending=[True] * len(keys) + [False, True])
-        pop = pop[pop.groupby(keys).cumcount() < depth] if keys else pop.head(depth)
+        lists.append((level, keys, pop[pop.groupby(keys).cumcount() < depth] if keys else pop.head(depth)))
+    return lists
+
+
+def _popularity(
+    hist: History, targets: np.ndarray, lists: list[tuple[int, list[str], pd.DataFrame]], depth: int, months: int
+) -> pd.DataFrame:
+    """Popular products for buyer codes ``targets``: their (country, segment), then their country,
+    then overall (``lists``: ``_popular_lists``). Returns ``b, p,
+    score`` (rank-normalised over ``depth``) and the popularity reason's fields ``buyers, country,
+    segment, months``."""
+    tgt = pd.DataFrame({"b": targets, "c": hist.home[targets], "s": hist.segment.codes[targets]})
+    no_segment = int(np.searchsorted(hist.segment.ids, "")) if "" in set(hist.segment.ids) else -1
+    parts = []
+    for level, keys, pop in lists:
         who = tgt[tgt["s"] != no_segment] if level == 0 else tgt
         hit = who.merge(pop, on=keys) if keys else who.merge(pop, how="cross")
         parts.append(hit.assign(level=level))
@@ -215,24 +246,21 @@ def _popularity(hist: History, targets: np.ndarray, since: pd.Timestamp, depth: 
 
 
 def _candidates(
-    personal: pd.DataFrame, pins: pd.DataFrame, anchors: pd.DataFrame, hist: History, ctx: RecommendContext, cfg: RecommendConfig,
-    counts: dict[str, int],
+    pers: pd.DataFrame, pins: pd.DataFrame, pin_index: LinkIndex, anchors: pd.DataFrame, hist: History, buyers: np.ndarray,
+    popular_lists: list[tuple[int, list[str], pd.DataFrame]], cfg: RecommendConfig, counts: dict[str, int], table: str,
 ) -> pd.DataFrame:
-    """``b, p, score, pin_order, pin_link, popular`` candidates: the champion's ranking and curated
-    pins, without owned products; popularity for buyers left without any."""
-    table = "buying_center_suggestions"
-    pers = pd.DataFrame(
-        {"b": encode(personal["buying_center_id"], hist.buyers), "p": encode(personal["item_id"], hist.products), "score": personal["score"].to_numpy()}
-    )
-    pers = rank_normalise(pers[(pers["b"] >= 0) & (pers["p"] >= 0)], cfg.candidates_per_source, query="b", item="p")
+    """``b, p, score, pin_order, pin_link, popular`` candidates of the buyer codes ``buyers``
+    (``pers``: their ranking as codes ``b, p, score``; ``anchors``: theirs): the champion's ranking
+    and curated pins, without owned products; popularity for buyers left without any."""
+    pers = rank_normalise(pers, cfg.candidates_per_source, query="b", item="p")
     model = pers[["b", "p"]].assign(score=pers["norm"].to_numpy(), pin_order=np.nan, pin_link=-1)
-    pinned = anchored(anchors, pins, hist.products, hist.countries)
+    pinned = anchored(anchors, pin_index, hist.products, hist.countries)
     pinned = pinned.assign(score=1.0, pin_order=pins["pin_order"].to_numpy(dtype=float)[pinned["link"].to_numpy()] if len(pins) else [], pin_link=pinned["link"])
     cand = pd.concat([pinned[model.columns], model], ignore_index=True).drop_duplicates(["b", "p"])
     owned = keys_in(hist.key(cand["b"].to_numpy(), cand["p"].to_numpy()), hist.owned)
     cand = cand[~count_rows(owned, "already_bought", table, counts)].assign(popular=-1)
-    empty = np.setdiff1d(np.arange(len(hist.buyers)), cand["b"].to_numpy())
-    popular = _popularity(hist, empty, months_before(ctx.today, cfg.popularity_months), cfg.candidates_per_source, cfg.popularity_months)
+    empty = np.setdiff1d(buyers, cand["b"].to_numpy())
+    popular = _popularity(hist, empty, popular_lists, cfg.candidates_per_source, cfg.popularity_months)
     fallback = popular[["b", "p", "score"]].assign(pin_order=np.nan, pin_link=-1, popular=np.arange(len(popular)))
     out = pd.concat([cand, fallback], ignore_index=True)
     out.attrs["popular"] = popular[list(POPULAR_FIELDS)].reset_index(drop=True)
@@ -249,28 +277,52 @@ def build_buying_center_suggestions(
     cfg: RecommendConfig,
     *,
     personal_source: str = "model",
+    variants: VariantResolver | None = None,
 ) -> Table:
     """``buying_center_suggestions`` (see the module docstring). ``personal``: the champion's
     ranking ``buying_center_id, item_id, score`` at product level (owned products excluded or not,
     they are removed here); ``cross_sell`` / ``up_sell``: the finished link tables (their curated
-    rows are the pins, all rows explain suggestions)."""
+    rows are the pins, all rows explain suggestions). ``variants``: the run's variant resolver
+    (default: one built from ``lines``)."""
     counts: dict[str, int] = {}
-    table = "buying_center_suggestions"
     hist = coded_history(
         lines, customers, ctx, personal["item_id"], cross_sell["product_id"], cross_sell["rec_product_id"],
         up_sell["product_id"], up_sell["rec_product_id"],
     )  # fmt: skip
+    variants = variants or VariantResolver.build(lines, ctx)
     pins = _pins(cross_sell, up_sell)
     anchors = _anchors(hist, months_before(ctx.today, cfg.anchor_months))  # recent purchases: pins and explanations
-    cand = _candidates(personal, pins, anchors, hist, ctx, cfg, counts)
-    b, p = cand["b"].to_numpy(), cand["p"].to_numpy()
-    country, product = Coded(hist.home[b], hist.countries), Coded(p, hist.products)
-    variant = resolve_variant_codes(lines, ctx, country, product, Coded(b, hist.buyers))
-    keep = business_rules_keep(ctx, cfg, country, product, variant, table=table, counts=counts)
-    rows = cand.assign(variant=variant.codes)[keep]
-    rows = top_n(rows, ["b"], cfg.top_n_buying_center, rec_col="p")
-    frame = _explain(rows, hist, anchors, cross_sell, up_sell, pins, ctx, personal_source, cand.attrs["popular"], variant.ids)
-    return Table(finish(frame, BUYING_CENTER_COLUMNS, EXTRA_COLUMNS), counts)
+    pers = pd.DataFrame(
+        {"b": encode(personal["buying_center_id"], hist.buyers), "p": encode(personal["item_id"], hist.products), "score": personal["score"].to_numpy()}
+    )
+    pers = pers[(pers["b"] >= 0) & (pers["p"] >= 0)]
+    pers = pers.iloc[np.argsort(pers["b"].to_numpy(), kind="stable")]  # a block's rows are one slice, each buyer's in ranking order
+    anchors = anchors.iloc[np.argsort(anchors["b"].to_numpy(), kind="stable")]
+    popular_lists = _popular_lists(hist, months_before(ctx.today, cfg.popularity_months), cfg.candidates_per_source)
+    local = _local_stats(hist)
+    indexes = {name: LinkIndex.of(t, hist.products, hist.countries) for name, t in (("pins", pins), ("cross_sell", cross_sell), ("up_sell", up_sell))}
+    n_buyers = len(hist.buyers)
+    parts = []
+    for lo in range(0, max(n_buyers, 1), _BUYER_BLOCK):
+        hi = min(lo + _BUYER_BLOCK, n_buyers)
+        table = "buying_center_suggestions" if n_buyers <= _BUYER_BLOCK else f"buying_center_suggestions (buying centers {lo + 1:,}-{hi:,} of {n_buyers:,})"
+        block = slice(*np.searchsorted(pers["b"].to_numpy(), [lo, hi]))
+        own = slice(*np.searchsorted(anchors["b"].to_numpy(), [lo, hi]))
+        cand = _candidates(pers.iloc[block], pins, indexes["pins"], anchors.iloc[own], hist, np.arange(lo, hi), popular_lists, cfg, counts, table)
+        b, p = cand["b"].to_numpy(), cand["p"].to_numpy()
+        country, product = Coded(hist.home[b], hist.countries), Coded(p, hist.products)
+        variant = variants.resolve(country, product, Coded(b, hist.buyers))
+        keep = business_rules_keep(ctx, cfg, country, product, variant, table=table, counts=counts)
+        rows = cand.assign(variant=variant.codes)[keep]
+        rows = top_n(rows, ["b"], cfg.top_n_buying_center, rec_col="p")
+        frame = _explain(rows, hist, anchors.iloc[own], cross_sell, up_sell, pins, ctx, personal_source, cand.attrs["popular"], variant.ids, local, indexes)
+        parts.append(finish(frame, BUYING_CENTER_COLUMNS, EXTRA_COLUMNS))
+    return Table(pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0], counts)
+
+
+_BUYER_BLOCK = 10_000
+"""Buying centers whose candidates are built, resolved, ranked and explained at a time: each
+keeps only its top ``top_n_buying_center``, so memory is bounded by the block, not the history."""
 
 
 def _pins(cross_sell: pd.DataFrame, up_sell: pd.DataFrame) -> pd.DataFrame:
@@ -282,26 +334,31 @@ def _pins(cross_sell: pd.DataFrame, up_sell: pd.DataFrame) -> pd.DataFrame:
 
 def _explain(
     rows: pd.DataFrame, hist: History, anchors: pd.DataFrame, cross_sell: pd.DataFrame, up_sell: pd.DataFrame, pins: pd.DataFrame,
-    ctx: RecommendContext, source: str, popular: pd.DataFrame, variants: np.ndarray,
+    ctx: RecommendContext, source: str, popular: pd.DataFrame, variants: np.ndarray, local: tuple[pd.Series, pd.Series],
+    indexes: dict[str, LinkIndex],
 ) -> pd.DataFrame:
     """The kept coded rows as table columns: kind and anchor from the strongest link of a recently
     bought product (up-sell first), reason from that link, else from the model / popularity
-    (``popular``: the popularity reason's fields of each fallback candidate)."""
+    (``popular``: the popularity reason's fields of each fallback candidate; ``local``: ``_local_stats``;
+    ``indexes``: the ``LinkIndex`` of ``cross_sell`` and ``up_sell``)."""
     b, p = rows["b"].to_numpy(), rows["p"].to_numpy()
     key = hist.key(b, p)
     anchors = anchors[keys_in(anchors["b"].to_numpy(), b)]
     wanted = np.unique(key)
 
-    def lookup(links: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        found = anchored(anchors, links, hist.products, hist.countries, wanted)
+    def lookup(links: pd.DataFrame, index: LinkIndex) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        found = anchored(anchors, index, hist.products, hist.countries, wanted)
         at = pd.Index(hist.key(found["b"].to_numpy(), found["p"].to_numpy())).get_indexer(key)
         hit = (at >= 0) & (len(found) > 0)
         anchor = np.where(hit, found["a"].to_numpy()[np.maximum(at, 0)], -1) if len(found) else np.full(len(key), -1)
         link = found["link"].to_numpy()[np.maximum(at, 0)] if len(found) else np.zeros(len(key), dtype=np.int64)
-        return hit, anchor, {c: np.where(hit, v[link], "") if len(v) else np.full(len(key), "", dtype=object) for c, v in _reason_of(links).items()}
+        if len(links) == 0:
+            return hit, anchor, {c: np.full(len(key), "", dtype=object) for c in ("reason", REASON_CODE, REASON_PARAMS)}
+        used = links[[c for c in ("reason", REASON_CODE, REASON_PARAMS) if c in links]].iloc[link]  # only the rows' links
+        return hit, anchor, {c: np.where(hit, v, "") for c, v in _reason_of(used).items()}
 
-    up_hit, up_anchor, up_reason = lookup(up_sell)
-    cross_hit, cross_anchor, cross_reason = lookup(cross_sell)
+    up_hit, up_anchor, up_reason = lookup(up_sell, indexes["up_sell"])
+    cross_hit, cross_anchor, cross_reason = lookup(cross_sell, indexes["cross_sell"])
     pin = rows["pin_link"].to_numpy() >= 0
     pin_kind = np.where(pin, pins["kind"].to_numpy(dtype=object)[np.maximum(rows["pin_link"].to_numpy(), 0)] if len(pins) else "", "")
     is_up = np.where(pin, pin_kind == "up_sell", up_hit)
@@ -309,7 +366,7 @@ def _explain(
     country = hist.countries[hist.home[b]]
     at_popular = rows["popular"].to_numpy()
     by_popularity = at_popular >= 0
-    own_values: dict[str, np.ndarray | str | int] = {"buyers": _local_buyers(hist, hist.home[b], p), "country": reason_country(country), "segment": "", "months": 0}
+    own_values: dict[str, np.ndarray | str | int] = {"buyers": _local(local[0], hist, hist.home[b], p).fillna(0).to_numpy(dtype=np.int64), "country": reason_country(country), "segment": "", "months": 0}
     if len(popular):
         chosen = popular.iloc[np.maximum(at_popular, 0)]
         own_values = {c: np.where(by_popularity, chosen[c].to_numpy(), v) for c, v in own_values.items()}
@@ -322,7 +379,8 @@ def _explain(
     }
     product_id = pd.Series(hist.products[p], dtype="str")
     anchor_id = pd.Series(Coded(anchor, hist.products).strings(), dtype="str")
-    value = _line_value(hist, hist.home[b], p, product_id, ctx)
+    value = _local(local[1], hist, hist.home[b], p).reset_index(drop=True).fillna(pd.Series(ctx.product_attr(product_id, "line_value", np.nan)))
+    value = value.to_numpy(dtype=float)
     return pd.DataFrame(
         {
             "country": country,
@@ -353,19 +411,18 @@ def _reason_of(links: pd.DataFrame) -> dict[str, np.ndarray]:
     return reason_columns(np.full(len(text), TEXT_REASON, dtype=object), pd.DataFrame({"text": text}))
 
 
-def _local_buyers(hist: History, c: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Distinct buying centers that bought product ``p`` in country ``c`` (per row)."""
+def _local_stats(hist: History) -> tuple[pd.Series, pd.Series]:
+    """Per ``c * n_products + p`` (product ``p`` in country ``c``): the distinct buying centers
+    that bought it, and the median positive line value (computed once, looked up per block)."""
     n_p = hist.n_products
-    local = hist.lines[["c", "p", "b"]].drop_duplicates().groupby(["c", "p"]).size()
-    local.index = local.index.get_level_values("c") * n_p + local.index.get_level_values("p")
-    return local.reindex(c.astype(np.int64) * n_p + p).fillna(0).to_numpy(dtype=np.int64)
-
-
-def _line_value(hist: History, c: np.ndarray, p: np.ndarray, product_id: pd.Series, ctx: RecommendContext) -> np.ndarray:
-    """Median positive line value of product ``p`` in country ``c``, else the product's overall."""
-    n_p = hist.n_products
+    buyers = hist.lines[["c", "p", "b"]].drop_duplicates().groupby(["c", "p"]).size()
+    buyers.index = buyers.index.get_level_values("c") * n_p + buyers.index.get_level_values("p")
     positive = hist.lines[hist.lines["value"] > 0]
-    local = positive.groupby(["c", "p"])["value"].median()
-    local.index = local.index.get_level_values("c") * n_p + local.index.get_level_values("p")
-    value = pd.Series(local.reindex(c.astype(np.int64) * n_p + p).to_numpy(dtype=float))
-    return value.fillna(pd.Series(ctx.product_attr(product_id, "line_value", np.nan))).to_numpy(dtype=float)
+    value = positive.groupby(["c", "p"])["value"].median()
+    value.index = value.index.get_level_values("c") * n_p + value.index.get_level_values("p")
+    return buyers, value
+
+
+def _local(stat: pd.Series, hist: History, c: np.ndarray, p: np.ndarray) -> pd.Series:
+    """``stat`` (of ``_local_stats``) of product ``p`` in country ``c`` per row (NaN where none)."""
+    return stat.reindex(c.astype(np.int64) * hist.n_products + p)

@@ -18,6 +18,7 @@ from xsell.recommend.common import CURATED, Table, country_top_n, finish, reason
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext
 from xsell.recommend.evidence import switch_evidence
+from xsell.recommend.variants import VariantResolver
 from xsell.schema import ALL_COUNTRIES, UP_SELL_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -47,11 +48,14 @@ def build_up_sell(
     lines: pd.DataFrame,
     ctx: RecommendContext,
     cfg: RecommendConfig,
+    *,
+    variants: VariantResolver | None = None,
 ) -> Table:
     """``up_sell``: higher-value alternatives in the same group (family), typical price within
     ``[upsell_min_price_ratio, upsell_max_price_ratio]`` x the product's, backed by buying centers
     that switched (``switch``, at least ``upsell_min_switchers``) and/or model similarity within the
-    group. Pins may leave the price window but never go down or flat in price; no cycles."""
+    group. Pins may leave the price window but never go down or flat in price; no cycles.
+    ``variants``: the run's variant resolver (default: one built from ``lines``)."""
     counts: dict[str, int] = {}
     table = "up_sell"
     group = ctx.products["group"]
@@ -78,7 +82,7 @@ def build_up_sell(
     links = drop_rows(links, links["price_ratio"].notna() & (links["price_ratio"] <= 1.0), "upsell_not_higher_price", table, counts)
     links = drop_rows(links, upsell_cycle_edges(links), "upsell_cycle", table, counts)
 
-    rows = country_top_n(links, lines, ctx, cfg, table, counts).merge(switches, on=["country", "product_id", "rec_product_id"], how="left")
+    rows = country_top_n(links, lines, ctx, cfg, table, counts, variants).merge(switches, on=["country", "product_id", "rec_product_id"], how="left")
     rows[["switchers", "buyers"]] = rows[["switchers", "buyers"]].fillna(0).astype("int64")
     rows["product_name"] = ctx.name_of(rows["product_id"]).to_numpy()
     rows["rec_product_name"] = ctx.name_of(rows["rec_product_id"]).to_numpy()

@@ -15,11 +15,14 @@ pair; level 1 once per distinct (buying center, country, product). Everything ru
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from functools import cached_property
+
 import numpy as np
 import pandas as pd
 
 from xsell.interactions.build import purchases
-from xsell.recommend.codes import Coded, encode
+from xsell.recommend.codes import Coded, encode, purchase_codes, sorted_ids
 from xsell.recommend.context import RecommendContext
 from xsell.schema import ALL_COUNTRIES
 
@@ -60,87 +63,147 @@ def _order_stats(code: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     )
 
 
-def _country_filter(ctx: RecommendContext, variant_countries: pd.Series, countries: np.ndarray) -> np.ndarray | None:
-    """(variants, countries) bool matrix of ``ctx.variant_in_country``; ``None``: all allowed."""
-    if ctx.assortment_mode != "master":
-        return None
-    vc = variant_countries.fillna("").astype(str).reset_index(drop=True)
-    allowed = np.ones((len(vc), len(countries)), dtype=bool)
-    listed = np.flatnonzero((vc != "").to_numpy())
-    for j, country in enumerate(countries):
-        allowed[listed, j] = ctx.variant_in_country(pd.Series(country, index=range(len(listed))), vc.iloc[listed]).astype(bool)
-    return allowed
+@dataclass(frozen=True)
+class VariantResolver:
+    """The preference levels of one purchase history and product master, computed once: the
+    eligible variants (sorted ids), the order statistics of each level on the resolver's own int
+    codes and, per country, which eligible variants are sold there. ``resolve`` answers any
+    number of request sets (one per table) without touching the order lines again."""
+
+    ctx: RecommendContext
+    variant_ids: np.ndarray
+    """Eligible variant ids, sorted: the ids the results' codes point into."""
+    variant_countries: pd.Series
+    """``countries`` of each eligible variant (``;``-joined, ``""``: everywhere)."""
+    products: np.ndarray
+    countries: np.ndarray
+    buyers: np.ndarray
+    own: pd.DataFrame
+    """``b, p, v, n, last``: a buying center's own orders of each standard variant."""
+    local: pd.DataFrame
+    """``c, p, v, n, last``: orders per country (``ALL`` rows excluded)."""
+    overall: pd.DataFrame
+    """``p, v, n, last``: orders everywhere."""
+    master: pd.DataFrame
+    """``p, v, n, last``: every eligible variant of the master (n 0, last NaT)."""
+    _allowed: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def build(cls, lines: pd.DataFrame, ctx: RecommendContext) -> VariantResolver:
+        """Code the standard purchases of ``lines`` once and count the orders of every level."""
+        eligible = ctx.variants[~ctx.variants["is_custom"] & ~ctx.variants["discontinued"]]
+        eligible = eligible[["variant_id", "product_id", "countries"]].drop_duplicates("variant_id")
+        eligible = eligible.assign(variant_id=eligible["variant_id"].astype(str)).sort_values("variant_id").reset_index(drop=True)
+        v_ids = eligible["variant_id"].to_numpy(dtype=object)
+
+        # one purchase column at a time, as int codes: never a copy of the history's string columns
+        standard = ~purchases(lines, ["is_custom"])["is_custom"].to_numpy(dtype=bool)
+        products = sorted_ids(purchases(lines, ["product_id"])["product_id"][standard], eligible["product_id"])
+        countries = sorted_ids(purchases(lines, ["country"])["country"][standard])
+        buyers = sorted_ids(purchases(lines, ["buying_center_id"])["buying_center_id"][standard])
+
+        def codes(column: str, ids: np.ndarray | None = None) -> np.ndarray:
+            return purchase_codes(lines, column, ids)[standard].astype(np.int32)
+
+        p, v = codes("product_id", products), codes("variant_id", v_ids)
+        known = (p >= 0) & (v >= 0)
+        code = pd.DataFrame(
+            {
+                "p": p[known], "v": v[known], "c": codes("country", countries)[known], "b": codes("buying_center_id", buyers)[known],
+                "o": codes("order_id")[known], "last": purchases(lines, ["order_date"])["order_date"].to_numpy()[standard][known],
+            }
+        )  # fmt: skip
+
+        def stats(keys: list[str]) -> pd.DataFrame:
+            sub = code[(code[keys] >= 0).all(axis=1)] if keys != ["p"] else code
+            return _order_stats(sub, [*keys, "v"])
+
+        all_code = int(np.searchsorted(countries, ALL_COUNTRIES)) if ALL_COUNTRIES in set(countries) else -1
+        local = stats(["c", "p"])
+        master = pd.DataFrame({"p": encode(eligible["product_id"].astype(str), products), "v": np.arange(len(v_ids)), "n": 0, "last": pd.NaT})
+        return cls(
+            ctx, v_ids, eligible["countries"].fillna("").astype(str), products, countries, buyers,
+            own=stats(["b", "p"]).astype({"b": np.int32, "p": np.int32, "v": np.int32, "n": np.int32}),  # kept all run: ~20 bytes a row
+            local=local[local["c"] != all_code], overall=stats(["p"]), master=master[master["p"] >= 0].astype({"last": "datetime64[ns]"}),
+        )  # fmt: skip
+
+    @cached_property
+    def owned(self) -> np.ndarray:
+        """Sorted distinct ``b * len(products) + p`` keys of ``own``: who ordered which product
+        (standard variants); a sorted array, not a hash table, as it lives for the whole run."""
+        n_p = max(len(self.products), 1)
+        return np.unique(self.own["b"].to_numpy(dtype=np.int64) * n_p + self.own["p"].to_numpy(dtype=np.int64))
+
+    def allowed(self, countries: np.ndarray) -> np.ndarray | None:
+        """(eligible variants, ``countries``) bool matrix of ``ctx.variant_in_country``, each
+        country's column computed once per resolver; ``None``: every variant allowed everywhere."""
+        if self.ctx.assortment_mode != "master":
+            return None
+        vc = self.variant_countries
+        listed = np.flatnonzero((vc != "").to_numpy())
+        out = np.ones((len(vc), len(countries)), dtype=bool)
+        for j, country in enumerate(countries):
+            if country not in self._allowed:
+                self._allowed[country] = self.ctx.variant_in_country(pd.Series(country, index=range(len(listed))), vc.iloc[listed]).astype(bool)
+            out[listed, j] = self._allowed[country]
+        return out
+
+    def resolve(self, country: Coded, product: Coded, buying_center: Coded | None = None) -> Coded:
+        """Variant of each request row (``country``, ``product`` and optionally ``buying_center``
+        as codes); code -1 where no eligible variant exists. Ids: ``variant_ids``."""
+        allowed = self.allowed(country.ids)
+        # the request's codes on the resolver's axes; ``a``: the request's own country code (for ``allowed``)
+        p_of = encode(product.ids, self.products) if len(product.ids) else np.zeros(0, dtype=np.int64)
+        c_of = encode(country.ids, self.countries) if len(country.ids) else np.zeros(0, dtype=np.int64)
+
+        def pick(requests: pd.DataFrame, level: pd.DataFrame, on: list[str]) -> pd.DataFrame:
+            """Best allowed variant per request row ``r`` among ``level`` rows matching on ``on``."""
+            cands = requests.merge(level, on=on)
+            if allowed is not None:
+                cands = cands[allowed[cands["v"].to_numpy(), cands["a"].to_numpy()]]
+            best = _best(cands["r"].to_numpy(), cands["n"].to_numpy(), cands["last"].to_numpy(), cands["v"].to_numpy())
+            return cands.iloc[best][["r", "v"]]
+
+        out = np.full(len(product), -1, dtype=np.int64)
+        todo = np.flatnonzero((product.codes >= 0) & (country.codes >= 0))
+        todo = todo[p_of[product.codes[todo]] >= 0]  # a product neither bought nor in the master has no variant
+        n_p = max(len(self.products), 1)
+        if buying_center is not None and len(todo):
+            b_of = encode(buying_center.ids, self.buyers) if len(buying_center.ids) else np.zeros(0, dtype=np.int64)
+            b = np.where(buying_center.codes[todo] >= 0, b_of[np.maximum(buying_center.codes[todo], 0)], -1)
+            key = b * n_p + p_of[product.codes[todo]]
+            at = np.minimum(np.searchsorted(self.owned, key), max(len(self.owned) - 1, 0))
+            hit = (b >= 0) & (self.owned[at] == key) if len(self.owned) else np.zeros(len(todo), dtype=bool)
+            mine = todo[hit]
+            req = pd.DataFrame({"b": b[hit], "a": country.codes[mine], "p": p_of[product.codes[mine]]})
+            uniq = req.drop_duplicates().reset_index(drop=True)
+            found = pick(uniq.assign(r=np.arange(len(uniq))), self.own, ["b", "p"])
+            resolved = np.full(len(uniq), -1, dtype=np.int64)
+            resolved[found["r"].to_numpy()] = found["v"].to_numpy()
+            out[mine] = req.merge(uniq.assign(found=resolved), on=["b", "a", "p"], how="left")["found"].to_numpy()
+            todo = todo[out[todo] < 0]
+
+        inverse, pairs = pd.factorize(country.codes[todo] * n_p + p_of[product.codes[todo]])
+        a = pairs // n_p
+        pending = pd.DataFrame({"r": np.arange(len(pairs)), "a": a, "c": c_of[a] if len(a) else a, "p": pairs % n_p})
+        resolved = np.full(len(pairs), -1, dtype=np.int64)
+        for on, level in ((["c", "p"], self.local), (["p"], self.overall), (["p"], self.master)):
+            if pending.empty:
+                break
+            found = pick(pending if on == ["p"] else pending[pending["c"] >= 0], level, on)
+            resolved[found["r"].to_numpy()] = found["v"].to_numpy()
+            pending = pending[resolved[pending["r"].to_numpy()] < 0]
+        out[todo] = resolved[inverse]
+        return Coded(out, self.variant_ids)
 
 
-def resolve_variant_codes(lines: pd.DataFrame, ctx: RecommendContext, country: Coded, product: Coded, buying_center: Coded | None = None) -> Coded:
+def resolve_variant_codes(
+    lines: pd.DataFrame, ctx: RecommendContext, country: Coded, product: Coded, buying_center: Coded | None = None
+) -> Coded:
     """Variant of each request row (``country``, ``product`` and optionally ``buying_center`` as
-    codes); code -1 where no eligible variant exists. Ids of the result: eligible variant ids."""
-    eligible = ctx.variants[~ctx.variants["is_custom"] & ~ctx.variants["discontinued"]]
-    eligible = eligible[["variant_id", "product_id", "countries"]].drop_duplicates("variant_id")
-    eligible = eligible.assign(variant_id=eligible["variant_id"].astype(str)).sort_values("variant_id").reset_index(drop=True)
-    v_ids = eligible["variant_id"].to_numpy(dtype=object)
-    allowed = _country_filter(ctx, eligible["countries"], country.ids)
-
-    bought = purchases(lines, ["buying_center_id", "country", "product_id", "variant_id", "order_id", "order_date", "is_custom"])
-    bought = bought[~bought["is_custom"].astype(bool)]
-    code = pd.DataFrame(
-        {
-            "p": encode(bought["product_id"].astype(str), product.ids),
-            "v": encode(bought["variant_id"].astype(str), v_ids),
-            "c": encode(bought["country"].astype(str), country.ids),
-            "o": pd.factorize(bought["order_id"])[0],
-            "last": bought["order_date"].to_numpy(),
-        }
-    )
-    if buying_center is not None:
-        code["b"] = encode(bought["buying_center_id"].astype(str), buying_center.ids)
-    code = code[(code["p"] >= 0) & (code["v"] >= 0)]
-
-    def stats(keys: list[str]) -> pd.DataFrame:
-        sub = code[(code[keys] >= 0).all(axis=1)] if keys != ["p"] else code
-        return _order_stats(sub, [*keys, "v"])
-
-    def pick(requests: pd.DataFrame, level: pd.DataFrame, on: list[str]) -> pd.DataFrame:
-        """Best allowed variant per request row ``r`` among ``level`` rows matching on ``on``."""
-        cands = requests.merge(level, on=on)
-        if allowed is not None:
-            cands = cands[allowed[cands["v"].to_numpy(), cands["c"].to_numpy()]]
-        best = _best(cands["r"].to_numpy(), cands["n"].to_numpy(), cands["last"].to_numpy(), cands["v"].to_numpy())
-        return cands.iloc[best][["r", "v"]]
-
-    out = np.full(len(product), -1, dtype=np.int64)
-    todo = np.flatnonzero((product.codes >= 0) & (country.codes >= 0))
-    n_p = max(len(product.ids), 1)
-    if buying_center is not None and len(todo):
-        own = stats(["b", "p"])
-        owned = pd.Index(pd.unique(own["b"].to_numpy() * n_p + own["p"].to_numpy()))
-        mine = todo[owned.get_indexer(buying_center.codes[todo] * n_p + product.codes[todo]) >= 0]
-        req = pd.DataFrame({"b": buying_center.codes[mine], "c": country.codes[mine], "p": product.codes[mine]})
-        uniq = req.drop_duplicates().reset_index(drop=True)
-        found = pick(uniq.assign(r=np.arange(len(uniq))), own, ["b", "p"])
-        resolved = np.full(len(uniq), -1, dtype=np.int64)
-        resolved[found["r"].to_numpy()] = found["v"].to_numpy()
-        out[mine] = req.merge(uniq.assign(found=resolved), on=["b", "c", "p"], how="left")["found"].to_numpy()
-        todo = todo[out[todo] < 0]
-
-    inverse, pairs = pd.factorize(country.codes[todo] * n_p + product.codes[todo])
-    pending = pd.DataFrame({"r": np.arange(len(pairs)), "c": pairs // n_p, "p": pairs % n_p})
-    resolved = np.full(len(pairs), -1, dtype=np.int64)
-    all_code = np.searchsorted(country.ids, ALL_COUNTRIES) if ALL_COUNTRIES in set(country.ids) else -1
-    master = pd.DataFrame({"p": encode(eligible["product_id"].astype(str), product.ids), "v": np.arange(len(v_ids)), "n": 0, "last": pd.NaT})
-    levels = [
-        (["c", "p"], lambda: stats(["c", "p"])[lambda f: f["c"] != all_code]),
-        (["p"], lambda: stats(["p"])),
-        (["p"], lambda: master[master["p"] >= 0].astype({"last": "datetime64[ns]"})),
-    ]
-    for on, level in levels:
-        if pending.empty:
-            break
-        found = pick(pending, level(), on)
-        resolved[found["r"].to_numpy()] = found["v"].to_numpy()
-        pending = pending[resolved[pending["r"].to_numpy()] < 0]
-    out[todo] = resolved[inverse]
-    return Coded(out, v_ids)
+    codes); code -1 where no eligible variant exists. Ids of the result: eligible variant ids.
+    One request set; tables that resolve several share one ``VariantResolver``."""
+    return VariantResolver.build(lines, ctx).resolve(country, product, buying_center)
 
 
 def resolve_variants(requests: pd.DataFrame, lines: pd.DataFrame, ctx: RecommendContext) -> pd.Series:

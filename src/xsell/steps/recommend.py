@@ -37,6 +37,7 @@ from xsell.recommend.review import build_links_review
 from xsell.recommend.sources import choose_personal_model, similarity_frames, variant_products
 from xsell.recommend.suggestions import build_buying_center_suggestions, buyer_directory
 from xsell.recommend.up_sell import build_up_sell
+from xsell.recommend.variants import VariantResolver
 from xsell.schema import MODEL_LINE_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -141,20 +142,23 @@ def _compute(
     log.info("recommend: models %s from %s, buying centers ranked by %s", sorted(models), run_dir, personal_name)
     sims = similarity_frames(models, set(rc.cross_sell_weights) | set(rc.upsell_weights), personal_name, ctx, rc, level=cfg.models.level)
 
+    variants = VariantResolver.build(lines, ctx)  # the three tables resolve variants from one history
     tables: dict[str, Table] = {}
     with stage("recommend: cross_sell", log) as rep:
-        tables["cross_sell"] = build_cross_sell({k: v for k, v in sims.items() if k in rc.cross_sell_weights}, lines, ctx, rc)
+        tables["cross_sell"] = build_cross_sell({k: v for k, v in sims.items() if k in rc.cross_sell_weights}, lines, ctx, rc, variants=variants)
         rep.counts["rows"] = len(tables["cross_sell"].frame)
     with stage("recommend: up_sell", log) as rep:
-        tables["up_sell"] = build_up_sell({k: v for k, v in sims.items() if k in rc.upsell_weights}, lines, ctx, rc)
+        tables["up_sell"] = build_up_sell({k: v for k, v in sims.items() if k in rc.upsell_weights}, lines, ctx, rc, variants=variants)
         rep.counts["rows"] = len(tables["up_sell"].frame)
     if buying_centers:
         with stage("recommend: buying_center_suggestions", log) as rep:
             buyers = buyer_directory(lines, customers)["buying_center_id"].tolist()
             ranking = models[personal_name].recommend(buyers, n=rc.candidates_per_source, exclude_owned=True)
             personal = to_product_level(ranking.to_frame("buying_center_id", "item_id"), variant_products(ctx), cols=("item_id",))
+            del ranking  # the 200k x candidates ids are in ``personal`` now
             tables["buying_center_suggestions"] = build_buying_center_suggestions(
-                personal, tables["cross_sell"].frame, tables["up_sell"].frame, lines, customers, ctx, rc, personal_source=personal_name
+                personal, tables["cross_sell"].frame, tables["up_sell"].frame, lines, customers, ctx, rc, personal_source=personal_name,
+                variants=variants,
             )
             rep.counts["rows"] = len(tables["buying_center_suggestions"].frame)
     total: dict[str, int] = {}
