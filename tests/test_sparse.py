@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from xsell.sparse import cells_in, dense_top_n, distinct, drop_cells, pair_overlap, run_starts, scored_top_n, sparse_top_n
+from xsell.sparse import cells_in, dense_top_n, distinct, drop_cells, in_sorted, keys_in, pair_overlap, run_starts, scored_top_n, sparse_top_n
 
 
 def _reference(row: np.ndarray, n: int) -> list[int]:
@@ -86,3 +86,11 @@ def test_pair_overlap_counts_rows_holding_both_items_in_any_block_size() -> None
     for budget in (1 << 30, 2_000, 64):  # one block, some, one word of rows per block
         assert pair_overlap(x, a, b, budget_bytes=budget).tolist() == gram[a, b].astype(int).tolist()
     assert pair_overlap(x, a[:0], b[:0]).tolist() == []
+
+
+def test_in_sorted_is_keys_in_for_sorted_candidates() -> None:
+    rng = np.random.default_rng(4)
+    for size in (0, 1, 50, 5000):
+        candidates = np.sort(rng.integers(-20, 400, size=size))
+        keys = rng.integers(-30, 420, size=(300,))
+        np.testing.assert_array_equal(in_sorted(keys, candidates), keys_in(keys, candidates))

@@ -39,6 +39,16 @@ def keys_in(keys: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     return pd.Series(np.asarray(keys)).isin(np.asarray(candidates)).to_numpy(dtype=bool)
 
 
+def in_sorted(keys: np.ndarray, sorted_candidates: np.ndarray) -> np.ndarray:
+    """``keys_in`` when the candidates are already sorted: a binary search per key, no hash table of
+    the candidates (rebuilt on every call: ~6 s for 13M candidates, paid per block of keys)."""
+    keys = np.asarray(keys)
+    if len(sorted_candidates) == 0:
+        return np.zeros(keys.shape, dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_candidates, keys), len(sorted_candidates) - 1)
+    return np.asarray(sorted_candidates[at] == keys, dtype=bool)
+
+
 def cells_in(index: np.ndarray, matrix: sp.csr_matrix) -> np.ndarray:
     """Boolean (n_rows, m): is column ``index[i, j]`` a stored cell of row ``i`` of ``matrix``
     (n_rows, n_cols)? Negative positions (padding) are never stored."""

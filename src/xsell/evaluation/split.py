@@ -20,7 +20,7 @@ from xsell.errors import ConfigError, InputDataError
 from xsell.evaluation.config import EvaluationConfig
 from xsell.interactions.build import CodedLines, buyer_countries, owned_keys, owned_pairs, purchases
 from xsell.schema import ALL_COUNTRIES
-from xsell.sparse import distinct, group_keys
+from xsell.sparse import distinct, group_keys, in_sorted
 from xsell.vocab import Vocabulary
 
 TARGETS: tuple[str, ...] = ("cross_sell", "reorder")
@@ -303,9 +303,7 @@ def _bought_from_codes(coded: CodedLines, train: np.ndarray, test: np.ndarray) -
     n_new = len(distinct(buyer[~history[buyer]]))
     keep = history[buyer]
     keys, buyer, value = keys[keep], buyer[keep], value[keep]
-    was_owned = np.zeros(len(keys), dtype=bool)
-    if len(owned):
-        was_owned = owned[np.minimum(np.searchsorted(owned, keys), len(owned) - 1)] == keys
+    was_owned = in_sorted(keys, owned)
     bought = pd.DataFrame(
         {"buying_center_id": coded.buyer_ids[buyer], "product_id": coded.product_ids[keys % n_items], "_value": value}
     )

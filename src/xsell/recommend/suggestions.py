@@ -40,7 +40,7 @@ from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext, months_before
 from xsell.recommend.variants import VariantResolver
 from xsell.schema import ALL_COUNTRIES, BUYING_CENTER_COLUMNS
-from xsell.sparse import keys_in
+from xsell.sparse import in_sorted, keys_in
 
 POPULARITY_SOURCE = "popularity"
 """``source`` of the rows of buying centers the champion could not rank (new ones)."""
@@ -128,7 +128,7 @@ def _anchors(hist: History, months_start: pd.Timestamp) -> pd.DataFrame:
     ``months_start`` and still owns."""
     recent = hist.lines.loc[hist.lines["date"] >= months_start, ["b", "p"]].drop_duplicates()
     keys = hist.key(recent["b"].to_numpy(), recent["p"].to_numpy())
-    recent = recent[keys_in(keys, hist.owned)]
+    recent = recent[in_sorted(keys, hist.owned)]
     return pd.DataFrame({"b": recent["b"].to_numpy(), "c": hist.home[recent["b"].to_numpy()], "a": recent["p"].to_numpy()})
 
 
@@ -229,7 +229,7 @@ def _popularity(
         parts.append(hit.assign(level=level))
     pops = pd.concat(parts, ignore_index=True).sort_values(["b", "level", "n", "p"], ascending=[True, True, False, True])
     pops = pops.drop_duplicates(["b", "p"])
-    pops = pops[~keys_in(hist.key(pops["b"].to_numpy(), pops["p"].to_numpy()), hist.owned)]
+    pops = pops[~in_sorted(hist.key(pops["b"].to_numpy(), pops["p"].to_numpy()), hist.owned)]
     pops["rank"] = pops.groupby("b").cumcount() + 1
     pops = pops[pops["rank"] <= depth].reset_index(drop=True)
     level = pops["level"].to_numpy()
@@ -257,7 +257,7 @@ def _candidates(
     pinned = anchored(anchors, pin_index, hist.products, hist.countries)
     pinned = pinned.assign(score=1.0, pin_order=pins["pin_order"].to_numpy(dtype=float)[pinned["link"].to_numpy()] if len(pins) else [], pin_link=pinned["link"])
     cand = pd.concat([pinned[model.columns], model], ignore_index=True).drop_duplicates(["b", "p"])
-    owned = keys_in(hist.key(cand["b"].to_numpy(), cand["p"].to_numpy()), hist.owned)
+    owned = in_sorted(hist.key(cand["b"].to_numpy(), cand["p"].to_numpy()), hist.owned)
     cand = cand[~count_rows(owned, "already_bought", table, counts)].assign(popular=-1)
     empty = np.setdiff1d(buyers, cand["b"].to_numpy())
     popular = _popularity(hist, empty, popular_lists, cfg.candidates_per_source, cfg.popularity_months)

@@ -25,6 +25,7 @@ from xsell.interactions.build import purchases
 from xsell.recommend.codes import Coded, encode, purchase_codes, sorted_ids
 from xsell.recommend.context import RecommendContext
 from xsell.schema import ALL_COUNTRIES
+from xsell.sparse import distinct, in_sorted
 
 
 def _best(group: np.ndarray, n: np.ndarray, last: np.ndarray, variant: np.ndarray) -> np.ndarray:
@@ -87,6 +88,27 @@ class VariantResolver:
     master: pd.DataFrame
     """``p, v, n, last``: every eligible variant of the master (n 0, last NaT)."""
     _allowed: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    _by_key: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+
+    def _key(self, frame: pd.DataFrame, on: list[str]) -> np.ndarray:
+        """``on`` (``[x, "p"]`` or ``["p"]``) of each row packed into one int."""
+        key = frame["p"].to_numpy(dtype=np.int64)
+        return key if on == ["p"] else frame[on[0]].to_numpy(dtype=np.int64) * max(len(self.products), 1) + key
+
+    def _matching(self, name: str, level: pd.DataFrame, on: list[str], requests: pd.DataFrame) -> pd.DataFrame:
+        """The rows of ``level`` whose ``on`` values some request has: a binary search in the
+        level's keys, sorted once per resolver (a merge with the whole level factorized its
+        millions of keys for every request set, i.e. per block of buying centers)."""
+        if name not in self._by_key:
+            key = self._key(level, on)
+            order = np.argsort(key, kind="stable")
+            self._by_key[name] = (key[order], order)
+        keys, order = self._by_key[name]
+        wanted = distinct(self._key(requests, on))
+        lo, hi = np.searchsorted(keys, wanted, "left"), np.searchsorted(keys, wanted, "right")
+        n = hi - lo
+        rows = np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(int(n.sum()))
+        return level.iloc[order[rows]]
 
     @classmethod
     def build(cls, lines: pd.DataFrame, ctx: RecommendContext) -> VariantResolver:
@@ -156,9 +178,11 @@ class VariantResolver:
         p_of = encode(product.ids, self.products) if len(product.ids) else np.zeros(0, dtype=np.int64)
         c_of = encode(country.ids, self.countries) if len(country.ids) else np.zeros(0, dtype=np.int64)
 
-        def pick(requests: pd.DataFrame, level: pd.DataFrame, on: list[str]) -> pd.DataFrame:
-            """Best allowed variant per request row ``r`` among ``level`` rows matching on ``on``."""
-            cands = requests.merge(level, on=on)
+        def pick(requests: pd.DataFrame, name: str, on: list[str]) -> pd.DataFrame:
+            """Best allowed variant per request row ``r`` among the rows of the level ``name``
+            matching on ``on`` (the best is one whatever the rows' order: see ``_best``)."""
+            level = getattr(self, name)
+            cands = requests.merge(self._matching(name, level, on, requests), on=on)
             if allowed is not None:
                 cands = cands[allowed[cands["v"].to_numpy(), cands["a"].to_numpy()]]
             best = _best(cands["r"].to_numpy(), cands["n"].to_numpy(), cands["last"].to_numpy(), cands["v"].to_numpy())
@@ -172,12 +196,11 @@ class VariantResolver:
             b_of = encode(buying_center.ids, self.buyers) if len(buying_center.ids) else np.zeros(0, dtype=np.int64)
             b = np.where(buying_center.codes[todo] >= 0, b_of[np.maximum(buying_center.codes[todo], 0)], -1)
             key = b * n_p + p_of[product.codes[todo]]
-            at = np.minimum(np.searchsorted(self.owned, key), max(len(self.owned) - 1, 0))
-            hit = (b >= 0) & (self.owned[at] == key) if len(self.owned) else np.zeros(len(todo), dtype=bool)
+            hit = (b >= 0) & in_sorted(key, self.owned)
             mine = todo[hit]
             req = pd.DataFrame({"b": b[hit], "a": country.codes[mine], "p": p_of[product.codes[mine]]})
             uniq = req.drop_duplicates().reset_index(drop=True)
-            found = pick(uniq.assign(r=np.arange(len(uniq))), self.own, ["b", "p"])
+            found = pick(uniq.assign(r=np.arange(len(uniq))), "own", ["b", "p"])
             resolved = np.full(len(uniq), -1, dtype=np.int64)
             resolved[found["r"].to_numpy()] = found["v"].to_numpy()
             out[mine] = req.merge(uniq.assign(found=resolved), on=["b", "a", "p"], how="left")["found"].to_numpy()
@@ -187,10 +210,10 @@ class VariantResolver:
         a = pairs // n_p
         pending = pd.DataFrame({"r": np.arange(len(pairs)), "a": a, "c": c_of[a] if len(a) else a, "p": pairs % n_p})
         resolved = np.full(len(pairs), -1, dtype=np.int64)
-        for on, level in ((["c", "p"], self.local), (["p"], self.overall), (["p"], self.master)):
+        for on, name in ((["c", "p"], "local"), (["p"], "overall"), (["p"], "master")):
             if pending.empty:
                 break
-            found = pick(pending if on == ["p"] else pending[pending["c"] >= 0], level, on)
+            found = pick(pending if on == ["p"] else pending[pending["c"] >= 0], name, on)
             resolved[found["r"].to_numpy()] = found["v"].to_numpy()
             pending = pending[resolved[pending["r"].to_numpy()] < 0]
         out[todo] = resolved[inverse]
