@@ -160,8 +160,8 @@ def _joint_ids(variant_ids: np.ndarray, product_ids: np.ndarray) -> tuple[np.nda
     found[found] = variant_ids[pos[found]] == product_ids[found]
     new_at = pos[~found]  # non-decreasing: the product ids are sorted
     joint = np.insert(variant_ids, new_at, product_ids[~found])
-    n_var = np.arange(len(variant_ids))
-    variant_pos = n_var + np.searchsorted(new_at, n_var, side="right")
+    position = np.arange(len(variant_ids))
+    variant_pos = position + np.searchsorted(new_at, position, side="right")  # moved by the inserts before it
     product_pos = np.empty(len(product_ids), dtype=np.int64)
     product_pos[~found] = new_at + np.arange(len(new_at))
     product_pos[found] = variant_pos[pos[found]]
