@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from xsell.sparse import cells_in, dense_top_n, distinct, drop_cells, in_sorted, keys_in, pair_overlap, run_starts, scored_top_n, sparse_top_n
+from xsell.sparse import cells_in, dense_top_n, distinct, drop_cells, in_sorted, keys_in, pair_overlap, ranges, run_starts, scored_top_n, sparse_top_n
 
 
 def _reference(row: np.ndarray, n: int) -> list[int]:
@@ -94,3 +94,11 @@ def test_in_sorted_is_keys_in_for_sorted_candidates() -> None:
         candidates = np.sort(rng.integers(-20, 400, size=size))
         keys = rng.integers(-30, 420, size=(300,))
         np.testing.assert_array_equal(in_sorted(keys, candidates), keys_in(keys, candidates))
+
+
+def test_ranges_concatenate_aranges() -> None:
+    rng = np.random.default_rng(5)
+    start, count = rng.integers(-5, 50, size=40), rng.integers(0, 4, size=40)
+    want = np.concatenate([np.arange(s, s + c) for s, c in zip(start, count)])
+    np.testing.assert_array_equal(ranges(start, count), want)
+    assert ranges(np.array([], dtype=np.int64), np.array([], dtype=np.int64)).size == 0

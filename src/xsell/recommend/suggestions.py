@@ -40,7 +40,7 @@ from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext, months_before
 from xsell.recommend.variants import VariantResolver
 from xsell.schema import ALL_COUNTRIES, BUYING_CENTER_COLUMNS
-from xsell.sparse import in_sorted, keys_in
+from xsell.sparse import in_sorted, keys_in, ranges
 
 POPULARITY_SOURCE = "popularity"
 """``source`` of the rows of buying centers the champion could not rank (new ones)."""
@@ -168,7 +168,7 @@ def anchored(
     by_key, sorted_key, link_rec, link_score = index.by_key, index.sorted_key, index.rec, index.score
     anchor = anchors["a"].to_numpy().astype(np.int64)
     own_key = anchors["c"].to_numpy() * n_p + anchor
-    own = np.searchsorted(sorted_key, own_key, "right") > np.searchsorted(sorted_key, own_key, "left")
+    own = in_sorted(own_key, sorted_key)
     key = np.where(own, own_key, int(np.searchsorted(countries, ALL_COUNTRIES)) * n_p + anchor)
     lo, hi = np.searchsorted(sorted_key, key, "left"), np.searchsorted(sorted_key, key, "right")
     count = hi - lo
@@ -180,7 +180,7 @@ def anchored(
         stop = max(int(np.searchsorted(ends, ends[start] - count[start] + _ANCHOR_BLOCK, "right")), start + 1)
         c = count[start:stop]
         source = np.repeat(np.arange(start, stop), c)
-        link = by_key[np.repeat(lo[start:stop] - (np.cumsum(c) - c), c) + np.arange(int(c.sum()))]
+        link = by_key[ranges(lo[start:stop], c)]
         pair = buyer[source] * n_p + link_rec[link]
         if wanted is not None:
             hit = keys_in(pair, wanted)

@@ -25,7 +25,7 @@ from xsell.interactions.build import purchases
 from xsell.recommend.codes import Coded, encode, purchase_codes, sorted_ids
 from xsell.recommend.context import RecommendContext
 from xsell.schema import ALL_COUNTRIES
-from xsell.sparse import distinct, in_sorted
+from xsell.sparse import distinct, in_sorted, ranges
 
 
 def _best(group: np.ndarray, n: np.ndarray, last: np.ndarray, variant: np.ndarray) -> np.ndarray:
@@ -106,9 +106,7 @@ class VariantResolver:
         keys, order = self._by_key[name]
         wanted = distinct(self._key(requests, on))
         lo, hi = np.searchsorted(keys, wanted, "left"), np.searchsorted(keys, wanted, "right")
-        n = hi - lo
-        rows = np.repeat(lo - np.r_[0, np.cumsum(n)[:-1]], n) + np.arange(int(n.sum()))
-        return level.iloc[order[rows]]
+        return level.iloc[order[ranges(lo, hi - lo)]]
 
     @classmethod
     def build(cls, lines: pd.DataFrame, ctx: RecommendContext) -> VariantResolver:
