@@ -19,7 +19,7 @@ from xsell.evaluation.config import EvaluationConfig, SweepConfig
 from xsell.evaluation.core import evaluate_models, evaluate_rankings, evaluate_similar_items, ranking_frame, sequential_pairs
 from xsell.evaluation.report import metrics_table
 from xsell.evaluation.selection import CHALLENGER, CHAMPION, decide_alias, select_champion
-from xsell.evaluation.split import build_targets, evaluation_cutoffs, plan_windows, sample_buyers, temporal_split
+from xsell.evaluation.split import build_targets, evaluation_cutoffs, plan_windows, sample_buyers, split_at, temporal_split
 from xsell.evaluation.sweep import apply_overrides, expand_sweep
 from xsell.interactions.build import buyer_countries, encode_lines
 from xsell.interactions.matrix import InteractionMatrix, TrainingData
@@ -387,3 +387,14 @@ def test_targets_from_codes_on_demo_lines(tiny_demo_lines: pd.DataFrame, max_buy
     sampled = want["cross_sell"].n_population > n_cross if max_buyers else n_cross > 30
     assert sampled and n_reorder > 10 and want["cross_sell"].n_new_buyers > 0
     _same_targets(build_targets(s, countries=countries, max_buyers=max_buyers, seed=3, coded=encode_lines(lines)), want)
+
+
+def test_split_parts_are_the_lines_of_their_dates(retail_lines: pd.DataFrame) -> None:
+    lines = retail_lines.sample(frac=1.0, random_state=7)  # any line order, a shuffled index
+    start, end = pd.Timestamp("2010-12-02"), pd.Timestamp("2011-04-16")  # the sample holds two days
+    s = split_at(lines, start, end)
+    dates = lines["order_date"]
+    pd.testing.assert_frame_equal(s.train, lines[(dates < start).to_numpy()])
+    pd.testing.assert_frame_equal(s.test, lines[((dates >= start) & (dates < end)).to_numpy()])
+    assert s.train is s.train  # taken once
+    assert len(s.train_rows) + len(s.test_rows) == int((dates < end).sum())

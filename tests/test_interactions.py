@@ -251,6 +251,13 @@ def test_a_window_of_encoded_lines_is_its_encoding(retail_lines: pd.DataFrame) -
         if f.name != "index":
             np.testing.assert_array_equal(getattr(got, f.name), getattr(want, f.name), err_msg=f.name)
     assert len(want.buyer_ids) < len(coded.buyer_ids)  # the id axes shrink to the window's ids
+    positions = np.flatnonzero((retail_lines["buying_center_id"].str[-1] < "5").to_numpy())
+    shuffled = encode_lines(retail_lines.sample(frac=1.0, random_state=3))
+    # positions in the encoded frame itself, and in a frame whose rows the codes find by their index
+    for by_position in (coded.part(retail_lines, positions), shuffled.part(retail_lines, positions)):
+        for f in dataclasses.fields(want):
+            if f.name != "index":
+                np.testing.assert_array_equal(getattr(by_position, f.name), getattr(want, f.name), err_msg=f.name)
     with pytest.raises(ValueError, match="not rows of the encoded frame"):
         coded.part(retail_lines.set_axis(retail_lines.index + len(retail_lines)))
 

@@ -104,7 +104,7 @@ def tune(
     val = split_at(lines, windows.validation_start, windows.cutoff)
     target = _targets(val, countries, ecfg, learning.models.seed, "validation", coded)["cross_sell"]
     _, item_map = item_level(learning.models.level, lines)
-    train = val.train if coded is None else coded.part(val.train)
+    train = val.train if coded is None else coded.part(val.lines, val.train_rows)
     sets = TrainingSets(train, customers, countries, level=learning.models.level, as_of=val.cutoff)
     del val, train  # the window's frames are not needed again (at 20M lines ~2 GiB)
     with stage("evaluate: tune on the validation window", log) as rep:
@@ -193,11 +193,12 @@ def backtest(
     test = split_at(lines, windows.cutoff, windows.end)
     targets = _targets(test, countries, ecfg, learning.models.seed, "test", coded)
     item_col, item_map = item_level(learning.models.level, lines)
-    n_train = len(test.train)
-    sets = TrainingSets(coded.part(test.train), customers, countries, level=learning.models.level, as_of=test.cutoff)
+    n_train = len(test.train_rows)
+    sets = TrainingSets(coded.part(test.lines, test.train_rows), customers, countries, level=learning.models.level, as_of=test.cutoff)
     with stage("evaluate: item pairs of the test window", log) as rep:
         pairs = sequential_pairs(test, window_days=ecfg.item_pairs.window_days, item_col=item_col)
-        anchors = sorted(set(pd.unique(pairs["x"].astype(str))) & set(pd.unique(test.train[item_col].astype(str))))
+        trained = pd.unique(test.lines[item_col].take(test.train_rows).astype(str))
+        anchors = sorted(set(pd.unique(pairs["x"].astype(str))) & set(trained))
         rep.counts.update(pairs=len(pairs), anchors=len(anchors))
     del test  # the window's frames are not needed again (at 20M lines ~2.4 GiB)
     with stage(f"evaluate: fit at cutoff {windows.cutoff.date()}", log) as rep:

@@ -151,8 +151,11 @@ def sequential_pairs(
     about ``max_block`` candidate pairs.
     """
     since = split.cutoff - pd.Timedelta(days=window_days)
-    recent = split.train[(split.train["order_date"] >= since).to_numpy()]  # not a copy of the whole history first
-    lines = purchases(pd.concat([recent, split.test[(split.test["order_date"] >= since).to_numpy()]]))
+    dates = split.lines["order_date"]
+    train, test = split.train_rows, split.test_rows  # the recent lines only: not a copy of the whole history first
+    recent = np.r_[train[(dates.take(train) >= since).to_numpy()], test[(dates.take(test) >= since).to_numpy()]]
+    columns = [c for c in ("buying_center_id", item_col, "order_date", "quantity", "is_return") if c in split.lines]
+    lines = purchases(split.lines[columns].take(recent))
     day = lines["order_date"].dt.normalize()
     buyer_code, buyer_ids = pd.factorize(lines["buying_center_id"].astype(str))
     item_code, item_ids = pd.factorize(lines[item_col].astype(str))  # joins on int codes, ids at the end

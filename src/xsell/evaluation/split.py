@@ -10,7 +10,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,7 @@ import scipy.sparse as sp
 
 from xsell.errors import ConfigError, InputDataError
 from xsell.evaluation.config import EvaluationConfig
-from xsell.interactions.build import CodedLines, buyer_countries, owned_keys, owned_pairs, purchases
+from xsell.interactions.build import CodedLines, buyer_countries, is_purchase, owned_keys, owned_pairs, purchases
 from xsell.schema import ALL_COUNTRIES
 from xsell.sparse import distinct, group_keys, in_sorted
 from xsell.vocab import Vocabulary
@@ -27,14 +28,31 @@ TARGETS: tuple[str, ...] = ("cross_sell", "reorder")
 """Evaluation targets; models are ranked on ``cross_sell``."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Split:
-    """Order lines split at ``cutoff``: ``train`` before it, ``test`` in ``[cutoff, end)``."""
+    """Order lines split at ``cutoff``: ``train`` before it, ``test`` in ``[cutoff, end)``.
+
+    Holds the whole history and the positions of each part in it; the ``train`` / ``test``
+    frames are taken on first use (at 20M lines a part is ~3 GiB: the codes of the evaluation
+    select lines by ``train_rows`` / ``test_rows`` without them)."""
 
     cutoff: pd.Timestamp
     end: pd.Timestamp
-    train: pd.DataFrame
-    test: pd.DataFrame
+    lines: pd.DataFrame = field(repr=False)
+    train_rows: np.ndarray
+    """Ascending positions in ``lines`` of the lines before ``cutoff``."""
+    test_rows: np.ndarray
+    """Ascending positions in ``lines`` of the lines in ``[cutoff, end)``."""
+
+    @cached_property
+    def train(self) -> pd.DataFrame:
+        """The lines before ``cutoff`` (taken on first use, then kept)."""
+        return self.lines.iloc[self.train_rows]
+
+    @cached_property
+    def test(self) -> pd.DataFrame:
+        """The lines in ``[cutoff, end)`` (taken on first use, then kept)."""
+        return self.lines.iloc[self.test_rows]
 
 
 @dataclass(frozen=True)
@@ -145,17 +163,18 @@ def plan_windows(lines: pd.DataFrame, cfg: EvaluationConfig, cutoff: dt.date | p
 def split_at(lines: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> Split:
     """Train = lines before ``start``, test = lines in ``[start, end)``; both must hold purchases."""
     dates = lines["order_date"]
-    train = lines[(dates < start).to_numpy()]
-    test = lines[((dates >= start) & (dates < end)).to_numpy()]
-    for part, frame in (("train", train), ("test", test)):
-        if purchases(frame, ["order_date"]).empty:
+    train = np.flatnonzero((dates < start).to_numpy())
+    test = np.flatnonzero(((dates >= start) & (dates < end)).to_numpy())
+    bought = is_purchase(lines)
+    for part, rows in (("train", train), ("test", test)):
+        if not bought[rows].any():
             first, last = dates.min(), dates.max()
             raise ConfigError(
                 f"a window starting {start.date()} leaves no purchases in its {part} part (orders run from "
                 f"{pd.Timestamp(first).date()} to {pd.Timestamp(last).date()})",
                 key="evaluation.cutoff",
             )
-    return Split(cutoff=start, end=end, train=train, test=test)
+    return Split(cutoff=start, end=end, lines=lines, train_rows=train, test_rows=test)
 
 
 def default_cutoff(lines: pd.DataFrame, test_days: int | None) -> pd.Timestamp:
@@ -220,10 +239,9 @@ def build_targets(
     """
     if countries is None:
         countries = buyer_countries(pd.concat([split.train, split.test]))
-    train_rows = coded.rows(split.train) if coded is not None and item_col == "product_id" else None
-    test_rows = coded.rows(split.test) if coded is not None and train_rows is not None else None
-    if coded is not None and train_rows is not None and test_rows is not None:
-        items, n_catalog, bought, was_owned, n_new = _bought_from_codes(coded, train_rows, test_rows)
+    rows = coded.rows(split.lines) if coded is not None and item_col == "product_id" else None
+    if coded is not None and rows is not None:
+        items, n_catalog, bought, was_owned, n_new = _bought_from_codes(coded, rows[split.train_rows], rows[split.test_rows])
     else:
         items, n_catalog, bought, was_owned, n_new = _bought(split, item_col)
 

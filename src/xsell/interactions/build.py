@@ -131,16 +131,20 @@ class CodedLines:
         index (None when the encoded frame's index was not unique)."""
         if self.index is None:
             return None
+        if lines.index is self.index or (isinstance(lines.index, pd.RangeIndex) and lines.index.equals(self.index)):
+            return np.arange(len(lines), dtype=np.int64)  # the encoded frame itself
         rows = self.index.get_indexer(lines.index)
         if len(rows) and rows.min() < 0:
             raise ValueError("lines that are not rows of the encoded frame")
         return rows
 
-    def part(self, lines: pd.DataFrame) -> CodedLines:
-        """The encoding of ``lines``, rows of the encoded frame (``rows``); ``encode_lines(lines)``
-        when the encoded frame's index was not unique."""
+    def part(self, lines: pd.DataFrame, positions: np.ndarray | None = None) -> CodedLines:
+        """The encoding of ``lines`` (or of ``lines.iloc[positions]``), rows of the encoded frame
+        (``rows``); ``encode_lines`` of them when the encoded frame's index was not unique."""
         rows = self.rows(lines)
-        return encode_lines(lines, variants=self.variant is not None) if rows is None else self.take(rows)
+        if rows is None:
+            return encode_lines(lines if positions is None else lines.iloc[positions], variants=self.variant is not None)
+        return self.take(rows if positions is None else rows[positions])
 
 
 def _compact(codes: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -214,12 +218,16 @@ def encode_lines(lines: pd.DataFrame, *, variants: bool = True) -> CodedLines:
     )  # fmt: skip
 
 
-def purchases(lines: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
-    """Canonical lines that are purchases: not a return, positive quantity (the rule the
-    matrices, the evaluation targets and the tables share); only ``columns`` where given."""
+def is_purchase(lines: pd.DataFrame) -> np.ndarray:
+    """Bool per line: a purchase, i.e. not a return and positive quantity (the rule the matrices,
+    the evaluation targets and the tables share)."""
     is_return = lines["is_return"].to_numpy(dtype=bool) if "is_return" in lines else np.zeros(len(lines), dtype=bool)
-    keep = ~is_return & (lines["quantity"].to_numpy(dtype=np.float64) > 0)
-    return (lines if columns is None else lines[columns]).loc[keep]
+    return ~is_return & (lines["quantity"].to_numpy(dtype=np.float64) > 0)
+
+
+def purchases(lines: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """Canonical lines that are purchases (``is_purchase``); only ``columns`` where given."""
+    return (lines if columns is None else lines[columns]).loc[is_purchase(lines)]
 
 
 def owned_keys(keys: np.ndarray, signed_quantity: np.ndarray) -> np.ndarray:
