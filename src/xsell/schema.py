@@ -29,6 +29,10 @@ MODEL_LINE_COLUMNS: tuple[str, ...] = tuple(
 """The order-line columns the learning and table stages (train, evaluate, score, recommend) read:
 line numbers, texts and provenance serve ingest, publish and monitoring only (at 20M lines
 they are ~40% of the table's memory)."""
+LEARNING_LINE_COLUMNS: tuple[str, ...] = tuple(c for c in MODEL_LINE_COLUMNS if c not in ("customer_id", "unit_price"))
+"""The order-line columns the learning stages (train, evaluate, score) read: the matrices' columns
+and the country (``buyer_countries``). The customer id and the unit price serve the tables only
+(at 20M lines ~420 MiB)."""
 
 # -- canonical product master (<workdir>/canonical/products.parquet), one row per variant ---
 PRODUCT_COLUMNS: tuple[str, ...] = (

@@ -36,7 +36,7 @@ from xsell.io.readers import read_canonical
 from xsell.io.writers import atomic_write, write_json
 from xsell.models.config import BASELINES, BLEND
 from xsell.progress import progress, stage
-from xsell.schema import METRIC_COLUMNS, MODEL_LINE_COLUMNS
+from xsell.schema import LEARNING_LINE_COLUMNS, METRIC_COLUMNS
 
 if TYPE_CHECKING:
     from xsell.tracking import Registration, Tracker
@@ -80,7 +80,7 @@ def run_evaluate(cfg: Config) -> EvaluationResult:
     ecfg = cfg.evaluation
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    lines = read_canonical(wd.order_lines, columns=list(MODEL_LINE_COLUMNS))
+    lines = read_canonical(wd.order_lines, columns=list(LEARNING_LINE_COLUMNS))
     customers = read_canonical(wd.customers, required=False)
     learning = cfg.learning()
     cutoffs = evaluation_cutoffs(lines, ecfg)

@@ -28,7 +28,7 @@ from xsell.io.writers import atomic_write, write_json
 from xsell.models.config import BASELINES
 from xsell.models.registry import build_model, load_model
 from xsell.recommend.config import similarity_sources
-from xsell.schema import MODEL_LINE_COLUMNS
+from xsell.schema import LEARNING_LINE_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def run_score(cfg: Config, *, train_dir: Path | None = None) -> ScoreResult:
     def assemble(folder: Path) -> None:
         folder.mkdir()
         shutil.copytree(local, folder / champion.name)
-        lines = read_canonical(wd.order_lines, columns=list(MODEL_LINE_COLUMNS))
+        lines = read_canonical(wd.order_lines, columns=list(LEARNING_LINE_COLUMNS))
         customers = read_canonical(wd.customers, required=False)
         data = build_training_data(lines, customers, cfg.interactions, level=cfg.models.level)
         if champion.name != "rules":

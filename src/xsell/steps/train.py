@@ -30,7 +30,7 @@ from xsell.models.base import Recommender
 from xsell.models.config import ModelsConfig
 from xsell.models.training import train_models
 from xsell.progress import stage
-from xsell.schema import MODEL_LINE_COLUMNS
+from xsell.schema import LEARNING_LINE_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def run_train(cfg: Config) -> TrainResult:
         data, models = train_on_spark(cfg, timings)
         lines = None
     else:
-        lines = read_canonical(workdir.order_lines, columns=list(MODEL_LINE_COLUMNS))
+        lines = read_canonical(workdir.order_lines, columns=list(LEARNING_LINE_COLUMNS))
         customers = read_canonical(workdir.customers, required=False)
         with stage("interactions", log) as report:
             data = build_training_data(lines, customers, cfg.interactions, level=cfg.models.level)
