@@ -15,6 +15,7 @@ import scipy.sparse as sp
 from xsell.config import config_from_dict
 from xsell.configbase import StrictModel
 from xsell.errors import ConfigError
+from xsell.evaluation.backtest import WINDOW_COLUMNS
 from xsell.evaluation.config import EvaluationConfig, SweepConfig
 from xsell.evaluation.core import evaluate_models, evaluate_rankings, evaluate_similar_items, ranking_frame, sequential_pairs
 from xsell.evaluation.report import metrics_table
@@ -398,3 +399,15 @@ def test_split_parts_are_the_lines_of_their_dates(retail_lines: pd.DataFrame) ->
     pd.testing.assert_frame_equal(s.test, lines[((dates >= start) & (dates < end)).to_numpy()])
     assert s.train is s.train  # taken once
     assert len(s.train_rows) + len(s.test_rows) == int((dates < end).sum())
+
+
+@pytest.mark.parametrize("item_col", ["product_id", "variant_id"])
+def test_sequential_pairs_from_codes_are_the_pairs_of_the_ids(tiny_demo_lines: pd.DataFrame, item_col: str) -> None:
+    lines = tiny_demo_lines.sample(frac=1.0, random_state=11)  # any line order, a shuffled index
+    last = lines["order_date"].max().normalize()
+    start, end = last - pd.Timedelta(days=60), last + pd.Timedelta(days=1)
+    want = sequential_pairs(split_at(lines, start, end), window_days=90, item_col=item_col)
+    assert len(want) > 100
+    windows_only = lines[list(WINDOW_COLUMNS)]  # what the evaluation keeps of the lines beside their codes
+    got = sequential_pairs(split_at(windows_only, start, end), window_days=90, item_col=item_col, coded=encode_lines(lines))
+    pd.testing.assert_frame_equal(got, want)

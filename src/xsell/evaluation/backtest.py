@@ -33,6 +33,7 @@ from xsell.models.blend import Blend
 from xsell.models.config import BASELINES, BLEND, BlendConfig, BlendRole, LearningConfig
 from xsell.models.registry import build_model
 from xsell.progress import stage
+from xsell.sparse import distinct
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,11 @@ class BacktestResult:
     countries: pd.Series
     coded: CodedLines | None = None
     """``encode_lines`` of all the lines (rolling backtests and the refit reuse it)."""
+
+
+WINDOW_COLUMNS: tuple[str, ...] = ("order_date", "quantity", "is_return")
+"""What ``backtest`` reads of ``lines`` when it is given their codes and countries at product
+level (the windows and their purchases); the ids come from the codes."""
 
 
 def item_level(level: str, lines: pd.DataFrame) -> tuple[str, pd.Series | None]:
@@ -178,13 +184,17 @@ def backtest(
     cutoff: pd.Timestamp | None = None,
     tuning: TuningResult | None = None,
     coded: CodedLines | None = None,
+    countries: pd.Series | None = None,
 ) -> BacktestResult:
     """Steps 1-4 of the module docstring at ``cutoff`` (default: ``evaluation.cutoff`` or the
     adaptive one). ``tuning`` reuses an earlier tuning (rolling backtests) instead of tuning again;
-    ``coded`` an earlier ``encode_lines(lines)`` (every window's matrices are built from it)."""
+    ``coded`` an earlier ``encode_lines(lines)`` (every window's matrices are built from it);
+    ``countries`` an earlier ``buyer_countries(lines, customers)``. With both, at product level,
+    ``lines`` needs only ``order_date``, ``quantity`` and ``is_return``: the ids come from the codes."""
     windows = plan_windows(lines, ecfg, cutoff)
     log.info("evaluate: %s", windows.describe())
-    countries = buyer_countries(lines, customers)
+    if countries is None:
+        countries = buyer_countries(lines, customers)
     if coded is None:
         with stage("evaluate: encode the order lines", log):
             coded = encode_lines(lines)
@@ -196,9 +206,8 @@ def backtest(
     n_train = len(test.train_rows)
     sets = TrainingSets(coded.part(test.lines, test.train_rows), customers, countries, level=learning.models.level, as_of=test.cutoff)
     with stage("evaluate: item pairs of the test window", log) as rep:
-        pairs = sequential_pairs(test, window_days=ecfg.item_pairs.window_days, item_col=item_col)
-        trained = pd.unique(test.lines[item_col].take(test.train_rows).astype(str))
-        anchors = sorted(set(pd.unique(pairs["x"].astype(str))) & set(trained))
+        pairs = sequential_pairs(test, window_days=ecfg.item_pairs.window_days, item_col=item_col, coded=coded)
+        anchors = sorted(set(pd.unique(pairs["x"].astype(str))) & _trained_items(test, item_col, coded))
         rep.counts.update(pairs=len(pairs), anchors=len(anchors))
     del test  # the window's frames are not needed again (at 20M lines ~2.4 GiB)
     with stage(f"evaluate: fit at cutoff {windows.cutoff.date()}", log) as rep:
@@ -212,6 +221,14 @@ def backtest(
         rep.counts.update({f"{k}_buyers": len(t.buyers) for k, t in targets.items()}, pairs=len(pairs))
     champion = select_champion(metrics, ecfg.rank_metric, ecfg.rank_k, margin=ecfg.champion_margin)
     return BacktestResult(windows, targets, metrics, item_pairs, tuning, candidates, champion, countries, coded)
+
+
+def _trained_items(split: Split, item_col: str, coded: CodedLines) -> set[str]:
+    """The ids of ``item_col`` in the split's train lines (from the codes where they hold the column)."""
+    rows, encoded = coded.rows(split.lines), coded.column(item_col)
+    if rows is None or encoded is None:
+        return set(pd.unique(split.lines[item_col].take(split.train_rows).astype(str)))
+    return set(encoded[1][distinct(encoded[0][rows[split.train_rows]])])
 
 
 def refit(

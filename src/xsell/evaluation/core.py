@@ -16,7 +16,7 @@ import pandas as pd
 from xsell.evaluation.config import EvaluationConfig
 from xsell.evaluation.metrics import hit_matrix, n_relevant, ndcg_at_k, ranking_metrics
 from xsell.evaluation.split import Split, Targets
-from xsell.interactions.build import purchases
+from xsell.interactions.build import CodedLines, is_purchase
 from xsell.models.base import Ranking, Recommender
 from xsell.schema import ALL_COUNTRIES, METRIC_COLUMNS
 from xsell.vocab import Vocabulary
@@ -142,23 +142,26 @@ def evaluate_rankings(
 
 
 def sequential_pairs(
-    split: Split, *, window_days: int, item_col: str = "product_id", max_block: int = 5_000_000
+    split: Split, *, window_days: int, item_col: str = "product_id", max_block: int = 5_000_000, coded: CodedLines | None = None
 ) -> pd.DataFrame:
     """Distinct ``buying_center_id, x, y``: the buying center bought y in the test window and
     x != y on an earlier day, at most ``window_days`` days before (x may be before the cutoff).
 
     Same-day purchases (one basket) are not pairs. The per-buyer self-join runs in blocks of
-    about ``max_block`` candidate pairs.
+    about ``max_block`` candidate pairs. ``coded``: ``encode_lines`` of ``split.lines`` (the ids
+    are then read from its codes: the same pairs, and ``split.lines`` needs no id columns).
     """
     since = split.cutoff - pd.Timedelta(days=window_days)
     dates = split.lines["order_date"]
     train, test = split.train_rows, split.test_rows  # the recent lines only: not a copy of the whole history first
     recent = np.r_[train[(dates.take(train) >= since).to_numpy()], test[(dates.take(test) >= since).to_numpy()]]
-    columns = [c for c in ("buying_center_id", item_col, "order_date", "quantity", "is_return") if c in split.lines]
-    lines = purchases(split.lines[columns].take(recent))
-    day = lines["order_date"].dt.normalize()
-    buyer_code, buyer_ids = pd.factorize(lines["buying_center_id"].astype(str))
-    item_code, item_ids = pd.factorize(lines[item_col].astype(str))  # joins on int codes, ids at the end
+    frame = split.lines[[c for c in ("order_date", "quantity", "is_return") if c in split.lines]].take(recent)
+    bought = is_purchase(frame)
+    recent, day = recent[bought], frame["order_date"].dt.normalize()[bought]
+    at = coded.rows(split.lines) if coded is not None else None
+    coded_rows = at[recent] if at is not None else None
+    buyer_code, buyer_ids = _ids_of(split.lines, recent, "buying_center_id", coded, coded_rows)
+    item_code, item_ids = _ids_of(split.lines, recent, item_col, coded, coded_rows)  # joins on int codes, ids at the end
     base = pd.DataFrame({"b": buyer_code, "item": item_code, "day": day.to_numpy()})
     xs = base.drop_duplicates()
     ys = base[(base["day"] >= split.cutoff).to_numpy()].groupby(["b", "item"], sort=False, as_index=False)["day"].min()
@@ -176,10 +179,23 @@ def sequential_pairs(
     if not parts:
         return pd.DataFrame({"buying_center_id": pd.Series(dtype=str), "x": pd.Series(dtype=str), "y": pd.Series(dtype=str)})
     pairs = pd.concat(parts, ignore_index=True)
-    buyers, items = np.asarray(buyer_ids, dtype=object), np.asarray(item_ids, dtype=object)
     return pd.DataFrame(
-        {"buying_center_id": buyers[pairs["b"].to_numpy()], "x": items[pairs["item_x"].to_numpy()], "y": items[pairs["item_y"].to_numpy()]}
+        {"buying_center_id": buyer_ids[pairs["b"].to_numpy()], "x": item_ids[pairs["item_x"].to_numpy()], "y": item_ids[pairs["item_y"].to_numpy()]}
     )
+
+
+def _ids_of(
+    lines: pd.DataFrame, rows: np.ndarray, column: str, coded: CodedLines | None, coded_rows: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize`` of ``column`` at positions ``rows`` of ``lines`` (codes in order of first
+    appearance, object array of ids); from ``coded``'s codes at ``coded_rows`` (the same lines)
+    where it encoded the column."""
+    encoded = coded.column(column) if coded is not None else None
+    if encoded is not None and coded_rows is not None:  # codes are a bijection with the ids: same order of appearance
+        code, uniques = pd.factorize(encoded[0][coded_rows])
+        return code, encoded[1][uniques]
+    code, uniques = pd.factorize(lines[column].take(rows).astype(str))
+    return code, np.asarray(uniques, dtype=object)
 
 
 def evaluate_similar_items(

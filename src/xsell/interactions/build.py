@@ -103,6 +103,17 @@ class CodedLines:
     def __len__(self) -> int:
         return len(self.buyer)
 
+    def column(self, name: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """(code per line, sorted ids) of the id column ``name`` of the encoded frame
+        (``buying_center_id``, ``product_id``, ``order_id``, ``variant_id``; None: not encoded)."""
+        found = {
+            "buying_center_id": (self.buyer, self.buyer_ids), "product_id": (self.product, self.product_ids),
+            "order_id": (self.order, self.order_ids), "variant_id": (self.variant, self.variant_ids),
+        }.get(name)  # fmt: skip
+        if found is None or found[0] is None or found[1] is None:
+            return None
+        return found[0], found[1]
+
     def take(self, rows: np.ndarray) -> CodedLines:
         """The lines at positions ``rows`` (in that order), each id axis reduced to the ids they
         use: equal to ``encode_lines`` of those lines."""

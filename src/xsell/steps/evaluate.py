@@ -25,11 +25,12 @@ import pandas as pd
 
 from xsell.config import Config
 from xsell.errors import InputDataError
-from xsell.evaluation.backtest import BacktestResult, backtest, refit
+from xsell.evaluation.backtest import WINDOW_COLUMNS, BacktestResult, backtest, refit
 from xsell.evaluation.report import format_table, metrics_table
 from xsell.evaluation.selection import Selection, rank_metric_key
 from xsell.evaluation.split import evaluation_cutoffs
 from xsell.fingerprint import lines_fingerprint, sha256_json
+from xsell.interactions.build import buyer_countries, encode_lines
 from xsell.io.layout import Workdir
 from xsell.io.plots import plot_metric_vs_k
 from xsell.io.readers import read_canonical
@@ -81,10 +82,16 @@ def run_evaluate(cfg: Config) -> EvaluationResult:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     lines = read_canonical(wd.order_lines, columns=list(LEARNING_LINE_COLUMNS))
+    assert lines is not None  # required: a missing table raised
     customers = read_canonical(wd.customers, required=False)
     learning = cfg.learning()
     cutoffs = evaluation_cutoffs(lines, ecfg)
-    main = backtest(lines, customers, learning, ecfg, cutoff=cutoffs[-1])
+    countries = buyer_countries(lines, customers)
+    with stage("evaluate: encode the order lines", log):
+        coded = encode_lines(lines)
+    if learning.models.level == "product":  # the codes hold the ids: the windows need dates, quantities, returns
+        lines = lines[[c for c in WINDOW_COLUMNS if c in lines.columns]]
+    main = backtest(lines, customers, learning, ecfg, cutoff=cutoffs[-1], coded=coded, countries=countries)
     timings["main"] = time.perf_counter() - t0
     _check_targets(main, wd)
 
@@ -93,7 +100,7 @@ def run_evaluate(cfg: Config) -> EvaluationResult:
         t = time.perf_counter()
         frames = [main.metrics.assign(cutoff=str(main.windows.cutoff.date()))]
         for cut in progress(cutoffs[:-1], desc="rolling cutoffs", logger=log):
-            earlier = backtest(lines, customers, learning, ecfg, cutoff=cut, tuning=main.tuning, coded=main.coded)
+            earlier = backtest(lines, customers, learning, ecfg, cutoff=cut, tuning=main.tuning, coded=coded, countries=countries)
             frames.append(earlier.metrics.assign(cutoff=str(earlier.windows.cutoff.date())))
         rolling = pd.concat(frames, ignore_index=True)
         timings["rolling"] = time.perf_counter() - t
