@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
-from xsell.sparse import cells_in, dense_top_n, distinct, drop_cells, in_sorted, keys_in, pair_overlap, ranges, run_starts, scored_top_n, sparse_top_n
+from xsell.sparse import (
+    cells_in,
+    dense_top_n,
+    distinct,
+    drop_cells,
+    group_keys,
+    in_sorted,
+    keys_in,
+    pair_overlap,
+    ranges,
+    run_starts,
+    scored_top_n,
+    sparse_top_n,
+    stable_argsort,
+)
 
 
 def _reference(row: np.ndarray, n: int) -> list[int]:
@@ -102,3 +117,23 @@ def test_ranges_concatenate_aranges() -> None:
     want = np.concatenate([np.arange(s, s + c) for s, c in zip(start, count)])
     np.testing.assert_array_equal(ranges(start, count), want)
     assert ranges(np.array([], dtype=np.int64), np.array([], dtype=np.int64)).size == 0
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.random.default_rng(1).integers(-50, 50, 10_000),  # many ties, negative values
+        np.random.default_rng(2).integers(0, 2**40, 100_000),  # value and position fill 57 bits: packed
+        np.random.default_rng(3).integers(-(2**62), 2**62, 1_000),  # too wide to pack: numpy's argsort
+        np.random.default_rng(4).integers(0, 300, 5_000).astype(np.uint16),
+        np.random.default_rng(5).integers(0, 3, 7).astype(np.int32),
+        np.array([], dtype=np.int64),
+        np.array([7]),
+    ],
+    ids=["ties", "packed", "wide", "uint16", "int32", "empty", "one"],
+)
+def test_stable_argsort_is_numpys_stable_argsort(values: np.ndarray) -> None:
+    np.testing.assert_array_equal(stable_argsort(values), np.argsort(values, kind="stable"))
+    keys, codes = group_keys(values)
+    np.testing.assert_array_equal(keys, np.unique(values))
+    np.testing.assert_array_equal(keys[codes], values)

@@ -22,10 +22,29 @@ def distinct(keys: np.ndarray) -> np.ndarray:
     return s[run_starts(s)]
 
 
+def stable_argsort(values: np.ndarray) -> np.ndarray:
+    """``np.argsort(values, kind="stable")`` of a 1-D int array. When each value's offset from the
+    minimum and its position fit together in 63 bits, both are packed into one int64 and sorted
+    by value: numpy's vectorised ``np.sort`` is ~10x faster than its ``argsort`` on millions of
+    int64 (the argsort has no SIMD path on CPUs without AVX-512)."""
+    values = np.asarray(values)
+    n = len(values)
+    if n < 2 or values.dtype.kind not in "iu":
+        return np.argsort(values, kind="stable")
+    low, high = int(values.min()), int(values.max())
+    position_bits = (n - 1).bit_length()
+    if (high - low).bit_length() + position_bits > 62:
+        return np.argsort(values, kind="stable")
+    packed = (values.astype(np.int64) - low) << position_bits
+    packed |= np.arange(n, dtype=np.int64)
+    packed.sort()
+    return packed & ((1 << position_bits) - 1)  # equal values: the earlier position first (stable)
+
+
 def group_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(sorted distinct keys, code per key) of an int array, by one sort (pandas' hash factorize
     is ~8x slower on 20M keys with millions of distinct values)."""
-    order = np.argsort(keys)
+    order = stable_argsort(keys)
     ordered = keys[order]
     first = run_starts(ordered)
     codes = np.empty(len(keys), dtype=np.int64)
