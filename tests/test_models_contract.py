@@ -482,3 +482,19 @@ def test_blend_saves_and_loads_its_components(data, tmp_path):
     loaded = load_model(tmp_path / "b")
     assert {r: m.name for r, m in loaded.components.items()} == {"personal": "ease", "anchor": "rules", "prior": "popularity_country"}
     assert loaded.config.personal == "ease"
+
+
+@pytest.mark.parametrize("exclude_owned", [True, False])
+def test_item_knn_scorer_calls_equal_implicits_batch_recommend(exclude_owned, data):
+    """The per-buyer scorer calls on ``buyer_items_`` in place give implicit's own batch result:
+    the same ids in the same order (ties included) and the same scores, also for buyers with
+    fewer candidates than n (padding) and for a subset of buyers in any order."""
+    buyer_items, _ = data
+    model = ItemKNNRecommender(similarity="cosine", K=6).fit(TrainingData.of(buyer_items))
+    rows = np.r_[np.arange(buyer_items.shape[0])[::-1], 3, 3]
+    for n in (3, 12):
+        want_ids, want_scores = model._implicit().recommend(rows.astype(np.int32), model.buyer_items_[rows], N=n, filter_already_liked_items=exclude_owned)
+        got_ids, got_scores = model._scorer_top_n(rows, n, exclude_owned)
+        np.testing.assert_array_equal(got_ids, want_ids)
+        np.testing.assert_array_equal(got_scores, want_scores)
+        assert (got_ids == -1).any() == (n == 12)

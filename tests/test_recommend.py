@@ -438,3 +438,36 @@ def test_buying_center_blocks_and_a_shared_resolver_give_the_same_table(monkeypa
         got = build_buying_center_suggestions(personal, cross, up, lines, customers, ctx, cfg, personal_source="ease", variants=shared)
         pd.testing.assert_frame_equal(got.frame, whole.frame)
         assert got.rules_applied == whole.rules_applied
+
+
+@pytest.mark.parametrize("history", ["retail_lines", "tiny_demo_lines"])
+def test_context_purchase_facts_equal_pandas_on_the_whole_purchase_frame(request, history):
+    """The context reads the purchases one column at a time as codes; each fact is what pandas
+    gives on the filtered frame of all purchase columns: the variants seen (sorted by id), the
+    products in order of first appearance, the median prices and line values, and the
+    (country, product) pairs sold in the assortment window in order of first appearance."""
+    lines = request.getfixturevalue(history)
+    cfg = RecommendConfig(assortment_months=2)
+    ctx = context(lines, None, cfg)
+    bought = lines[~lines["is_return"].to_numpy(dtype=bool) & (lines["quantity"] > 0).to_numpy()]
+    assert 0 < len(bought) < len(lines)  # returns are left out
+
+    seen = bought.groupby(["variant_id", "product_id"])["is_custom"].max().reset_index()
+    assert ctx.variants["variant_id"].tolist() == seen["variant_id"].tolist()
+    assert ctx.variants["product_id"].tolist() == seen["product_id"].tolist()
+    assert ctx.variants["is_custom"].tolist() == seen["is_custom"].tolist()
+    assert ctx.products.index.tolist() == pd.unique(seen["product_id"]).tolist()
+
+    standard = bought[~bought["is_custom"] & (bought["unit_price"] > 0)]
+    paid = standard.groupby("product_id")["unit_price"].median()
+    typical = ctx.products["typical_price"]
+    assert typical.notna().sum() == len(paid)
+    assert typical.reindex(paid.index).tolist() == paid.tolist()
+    value = bought[bought["net_value"] > 0].groupby("product_id")["net_value"].median()
+    assert ctx.products["line_value"].reindex(value.index).tolist() == value.tolist()
+
+    since = ctx.today - pd.DateOffset(months=2)
+    recent = bought[bought["order_date"] >= since]
+    assert 0 < len(recent) < len(bought)
+    sold = recent[["country", "product_id"]].drop_duplicates()
+    assert list(map(tuple, ctx.sold[["country", "product_id"]].to_numpy())) == list(map(tuple, sold.to_numpy()))

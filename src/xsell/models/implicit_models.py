@@ -278,14 +278,33 @@ class ItemKNNRecommender(ImplicitRecommender[ItemKNNConfig]):
         """implicit's scorer (C++ top-n of owned row @ similarity per buyer). With filtering it
         still returns owned items, scored 0, when a buyer has fewer than ``n`` candidates;
         those are dropped here."""
-        owned = self.buyer_items_[rows]
-        ids, scores = self._implicit().recommend(
-            rows.astype(np.int32), owned, N=n, filter_already_liked_items=exclude_owned
-        )
-        ids, scores = _clean(np.atleast_2d(ids), np.atleast_2d(scores))
+        ids, scores = _clean(*self._scorer_top_n(rows, n, exclude_owned))
         if not exclude_owned:
             return ids, scores
-        return compact(ids, scores, cells_in(ids, owned), n)
+        return compact(ids, scores, cells_in(ids, self.buyer_items_[rows]), n)
+
+    def _scorer_top_n(self, rows: np.ndarray, n: int, exclude_owned: bool) -> tuple[np.ndarray, np.ndarray]:
+        """What implicit's batch ``ItemItemRecommender.recommend`` returns for the buyer ``rows``
+        (ids -1 and scores -float32 max where a buyer has fewer than ``n``), by calling its scorer
+        per buyer on the cells of ``buyer_items_`` in place: the scorer reads a row from
+        ``indptr[0]`` to ``indptr[1]`` of the arrays it is given, so each call gets the buyer's
+        two bounds, not the one-row sparse matrix implicit's loop slices per buyer in Python (at
+        20k buyers half the ranking's time went to those slices). Same scorer, same cells in the
+        same order: the same ids and scores (tests compare it with implicit's own call)."""
+        scorer = self._implicit().scorer
+        matrix = self.buyer_items_
+        indptr = np.asarray(matrix.indptr, dtype=np.int64)
+        indices = np.ascontiguousarray(matrix.indices, dtype=np.int32)
+        data = np.ascontiguousarray(matrix.data)
+        ids = np.full((len(rows), n), -1, dtype=np.int64)
+        scores = np.full((len(rows), n), -np.finfo(np.float32).max, dtype=np.float64)
+        bounds = np.zeros(2, dtype=np.int32)
+        for i, row in enumerate(np.asarray(rows, dtype=np.int64)):
+            bounds[0], bounds[1] = indptr[row], indptr[row + 1]
+            got, got_scores = scorer.recommend(bounds, indices, data, K=n, remove_own_likes=exclude_owned)
+            k = min(len(got), n)
+            ids[i, :k], scores[i, :k] = got[:k], got_scores[:k]
+        return ids, scores
 
     def _rebuild(self) -> Any:
         from implicit.nearest_neighbours import ItemItemRecommender, NearestNeighboursScorer

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from xsell.frames import most_frequent
-from xsell.interactions.build import purchases
+from xsell.interactions.build import is_purchase
 from xsell.recommend.codes import member
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.curated import CuratedLinks
@@ -124,9 +124,10 @@ def _variants(master: pd.DataFrame, bought: pd.DataFrame) -> pd.DataFrame:
     return variants.astype({"is_custom": bool, "discontinued": bool})
 
 
-def _prices(master: pd.DataFrame, bought: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
-    """``typical_price`` (median list price of the standard variants, else median unit price paid)
-    and ``line_value`` (median positive net value of a line, else the typical price) per product."""
+def _prices(master: pd.DataFrame, paid_price: pd.Series, paid_line_value: pd.Series, ids: pd.Index) -> pd.DataFrame:
+    """``typical_price`` (median list price of the standard variants, else ``paid_price``, the
+    median unit price paid) and ``line_value`` (``paid_line_value``, the median positive net value
+    of a line, else the typical price) per product."""
     std_master = master[~master["is_custom"]]
     list_price = pd.to_numeric(std_master.get("list_price"), errors="coerce") if "list_price" in std_master else None
     master_price = (
@@ -134,14 +135,75 @@ def _prices(master: pd.DataFrame, bought: pd.DataFrame, ids: pd.Index) -> pd.Dat
         if list_price is not None
         else pd.Series(dtype=float)
     )
-    std_lines = bought[~bought["is_custom"].astype(bool) & (bought["unit_price"].astype(float) > 0)]
-    paid_price = std_lines.groupby("product_id")["unit_price"].median()
     out = pd.DataFrame(index=ids)
     out["typical_price"] = master_price.reindex(ids).combine_first(paid_price.reindex(ids)).astype(float)
-    positive = bought[bought["net_value"].astype(float) > 0]
-    out["line_value"] = positive.groupby("product_id")["net_value"].median().reindex(ids).astype(float)
+    out["line_value"] = paid_line_value.reindex(ids).astype(float)
     out["line_value"] = out["line_value"].fillna(out["typical_price"])
     return out
+
+
+def _first_rows(rows: np.ndarray, *codes: np.ndarray) -> np.ndarray:
+    """The ``rows`` (line positions) that are the first of their combination of ``codes`` (int codes
+    per row of ``rows``, -1 = missing), in line order: what ``drop_duplicates`` keeps."""
+    key = np.zeros(len(rows), dtype=np.int64)
+    for c in codes:
+        key = key * (int(c.max(initial=-1)) + 2) + (c.astype(np.int64) + 1)
+    return rows[~pd.Series(key).duplicated().to_numpy()]
+
+
+def _median_by(values: np.ndarray, code: np.ndarray, uniques: pd.Index) -> pd.Series:
+    """Median of ``values`` per code (-1 = missing id: no group), indexed by the code's id."""
+    known = code >= 0
+    med = pd.Series(values[known]).groupby(code[known]).median()
+    return pd.Series(med.to_numpy(dtype=float), index=uniques.take(med.index.to_numpy(dtype=np.int64)), dtype=float)
+
+
+@dataclass(frozen=True)
+class _Bought:
+    """What the context reads of the purchase lines (``interactions.build.purchases``), taken one
+    column at a time as int codes and numbers: never a copy of the history's string columns (at 20M
+    lines each filtered copy of the seven columns was ~1.5 GB, and the prices and the assortment
+    each made another). Strings only for the few rows that are the first of their ids."""
+
+    seen: pd.DataFrame
+    """``variant_id, product_id, is_custom``: the first purchase line of each distinct triple."""
+    product_ids: pd.Series
+    """Distinct purchased ``product_id`` values as ``str``, in order of first appearance."""
+    paid_price: pd.Series
+    """Median ``unit_price`` of the standard lines with a positive price, per product id."""
+    paid_line_value: pd.Series
+    """Median positive ``net_value`` of a line, per product id."""
+    recent_pairs: pd.DataFrame
+    """``country, product_id``: the first purchase line on or after the window start of each pair."""
+
+    @classmethod
+    def of(cls, lines: pd.DataFrame, since: pd.Timestamp) -> _Bought:
+        rows = np.flatnonzero(is_purchase(lines))
+
+        def coded(col: str) -> tuple[np.ndarray, pd.Index]:
+            codes, uniques = pd.factorize(lines[col])
+            return codes[rows], uniques
+
+        p, p_ids = coded("product_id")
+        first_p = _first_rows(rows, p)
+        product_ids = lines["product_id"].iloc[first_p].astype(str).reset_index(drop=True)
+        is_custom = lines["is_custom"].to_numpy(dtype=bool)[rows]
+        unit_price = lines["unit_price"].to_numpy(dtype=np.float64)[rows]
+        standard = ~is_custom & (unit_price > 0)
+        paid_price = _median_by(unit_price[standard], p[standard], p_ids)
+        del unit_price, standard
+        net_value = lines["net_value"].to_numpy(dtype=np.float64)[rows]
+        positive = net_value > 0
+        paid_line_value = _median_by(net_value[positive], p[positive], p_ids)
+        del net_value, positive
+        v, _ = coded("variant_id")
+        seen = lines[["variant_id", "product_id", "is_custom"]].iloc[_first_rows(rows, v, p, is_custom.astype(np.int64))]
+        del v
+        recent = (lines["order_date"] >= since).to_numpy()[rows]
+        c, _ = coded("country")
+        recent_rows = rows[recent]
+        recent_pairs = lines[["country", "product_id"]].iloc[_first_rows(recent_rows, c[recent], p[recent])]
+        return cls(seen, product_ids, paid_price, paid_line_value, recent_pairs)
 
 
 def _explicit_assortment(master: pd.DataFrame) -> pd.DataFrame:
@@ -164,10 +226,10 @@ def build_context(
 ) -> RecommendContext:
     """Product and variant facts as of ``today`` from order lines and the (optional) product master."""
     master = _master(products, today)
-    bought = purchases(lines, ["variant_id", "product_id", "is_custom", "unit_price", "net_value", "order_date", "country"])
-    variants = _variants(master, bought)
+    bought = _Bought.of(lines, months_before(today, cfg.assortment_months))
+    variants = _variants(master, bought.seen)
     standard = variants[~variants["is_custom"]]
-    ids = pd.Index(pd.unique(pd.concat([variants["product_id"], bought["product_id"].astype(str)])), name="product_id")
+    ids = pd.Index(pd.unique(pd.concat([variants["product_id"], bought.product_ids])), name="product_id")
     prod = pd.DataFrame(index=ids)
     std_master = master[~master["is_custom"]]
     prod["name"] = most_frequent(std_master, "product_id", "name").combine_first(most_frequent(master, "product_id", "name"))
@@ -175,15 +237,14 @@ def build_context(
     prod[["name", "family"]] = prod[["name", "family"]].fillna("").astype(str)
     chars = cfg.upsell_family_chars
     prod["group"] = prod["family"].str.slice(0, chars) if chars else prod["family"]
-    prod = prod.join(_prices(master, bought, ids))
+    prod = prod.join(_prices(master, bought.paid_price, bought.paid_line_value, ids))
     has_standard = member(ids, standard["product_id"])
     prod["discontinued"] = has_standard & ~member(ids, standard.loc[~standard["discontinued"], "product_id"])
     prod["custom_only"] = ~has_standard
     std_countries = std_master[["product_id", "countries"]]
     prod["everywhere"] = ~member(ids, std_countries["product_id"]) | member(ids, std_countries.loc[std_countries["countries"] == "", "product_id"])
     explicit = _explicit_assortment(master)
-    recent = bought[bought["order_date"] >= months_before(today, cfg.assortment_months)]
-    sold = recent[["country", "product_id"]].astype(str).drop_duplicates().reset_index(drop=True)
+    sold = bought.recent_pairs.astype(str).drop_duplicates().reset_index(drop=True)
 
     mode = cfg.assortment
     if mode == "auto":

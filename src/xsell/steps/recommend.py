@@ -126,23 +126,27 @@ def _compute(
 ) -> _Computed:
     """Build the tables (``buying_centers=False``: only cross_sell and up_sell)."""
     wd = Workdir(cfg.workdir)
-    lines = read_canonical(wd.order_lines, required=True, columns=list(MODEL_LINE_COLUMNS))
-    products = read_canonical(wd.products, required=False)
-    customers = read_canonical(wd.customers, required=False)
     rc = cfg.recommend
+    with stage("recommend: read", log) as rep:
+        lines = read_canonical(wd.order_lines, required=True, columns=list(MODEL_LINE_COLUMNS))
+        products = read_canonical(wd.products, required=False)
+        customers = read_canonical(wd.customers, required=False)
+        rep.counts["lines"] = 0 if lines is None else len(lines)
     today = resolve_today(lines, rc)
     log.info("recommend: today = %s (%s)", today.date(), "recommend.today" if rc.today else "last order date + 1 day")
-    ctx = build_context(
-        lines, products, rc, today, curated=read_curated_links(rc.curated_links, today), block_ids=read_block_list(rc.block_list)
-    )
+    with stage("recommend: context", log):
+        ctx = build_context(
+            lines, products, rc, today, curated=read_curated_links(rc.curated_links, today), block_ids=read_block_list(rc.block_list)
+        )
     run_dir = resolve_models_dir(cfg, models_dir)
-    models = load_models(run_dir)
-    champion = (read_champion(cfg.workdir) or {}).get("model")
-    personal_name = personal_model if personal_model in models else choose_personal_model(rc.personal_model, sorted(models), champion)
-    log.info("recommend: models %s from %s, buying centers ranked by %s", sorted(models), run_dir, personal_name)
-    sims = similarity_frames(models, set(rc.cross_sell_weights) | set(rc.upsell_weights), personal_name, ctx, rc, level=cfg.models.level)
-
-    variants = VariantResolver.build(lines, ctx)  # the three tables resolve variants from one history
+    with stage("recommend: similarities", log):
+        models = load_models(run_dir)
+        champion = (read_champion(cfg.workdir) or {}).get("model")
+        personal_name = personal_model if personal_model in models else choose_personal_model(rc.personal_model, sorted(models), champion)
+        log.info("recommend: models %s from %s, buying centers ranked by %s", sorted(models), run_dir, personal_name)
+        sims = similarity_frames(models, set(rc.cross_sell_weights) | set(rc.upsell_weights), personal_name, ctx, rc, level=cfg.models.level)
+    with stage("recommend: variants", log):
+        variants = VariantResolver.build(lines, ctx)  # the three tables resolve variants from one history
     tables: dict[str, Table] = {}
     with stage("recommend: cross_sell", log) as rep:
         tables["cross_sell"] = build_cross_sell({k: v for k, v in sims.items() if k in rc.cross_sell_weights}, lines, ctx, rc, variants=variants)
@@ -153,7 +157,8 @@ def _compute(
     if buying_centers:
         with stage("recommend: buying_center_suggestions", log) as rep:
             buyers = buyer_directory(lines, customers)["buying_center_id"].tolist()
-            ranking = models[personal_name].recommend(buyers, n=rc.candidates_per_source, exclude_owned=True)
+            with stage("recommend: buying_center_suggestions: ranking", log):
+                ranking = models[personal_name].recommend(buyers, n=rc.candidates_per_source, exclude_owned=True)
             personal = to_product_level(ranking.to_frame("buying_center_id", "item_id"), variant_products(ctx), cols=("item_id",))
             del ranking  # the 200k x candidates ids are in ``personal`` now
             tables["buying_center_suggestions"] = build_buying_center_suggestions(
