@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from xsell.interactions.build import purchases
 from xsell.recommend.codes import Coded, encode, purchase_codes, sorted_ids
 from xsell.schema import ALL_COUNTRIES
-from xsell.sparse import pair_overlap
+from xsell.sparse import pair_overlap, stable_argsort
 
 EVIDENCE_COLUMNS: tuple[str, ...] = ("orders_together", "buyers_both", "support", "confidence", "lift")
 
@@ -148,7 +148,7 @@ def _switchers(span: pd.DataFrame) -> pd.DataFrame:
     load = pd.Series(per_buyer).groupby(sizes.index.get_level_values("b").to_numpy(), sort=True).sum()
     block_of = pd.Series(np.cumsum(load.to_numpy()) // _PAIR_BLOCK, index=load.index)
     row_block = block_of.reindex(span["b"].to_numpy()).to_numpy()
-    order = np.argsort(row_block, kind="stable")
+    order = stable_argsort(row_block)
     bounds = np.searchsorted(row_block[order], np.unique(row_block), "left").tolist() + [len(order)]
     parts = []
     for lo, hi in zip(bounds[:-1], bounds[1:]):

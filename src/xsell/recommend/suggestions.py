@@ -40,7 +40,7 @@ from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext, months_before
 from xsell.recommend.variants import VariantResolver
 from xsell.schema import ALL_COUNTRIES, BUYING_CENTER_COLUMNS
-from xsell.sparse import in_sorted, keys_in, ranges
+from xsell.sparse import in_sorted, keys_in, ranges, stable_argsort
 
 POPULARITY_SOURCE = "popularity"
 """``source`` of the rows of buying centers the champion could not rank (new ones)."""
@@ -150,7 +150,7 @@ class LinkIndex:
     @classmethod
     def of(cls, links: pd.DataFrame, products: np.ndarray, countries: np.ndarray) -> LinkIndex:
         link_key = encode(links["country"], countries) * len(products) + encode(links["product_id"], products)
-        by_key = np.argsort(link_key, kind="stable")
+        by_key = stable_argsort(link_key)
         return cls(by_key, link_key[by_key], encode(links["rec_product_id"], products), links["score"].to_numpy(dtype=float))
 
 
@@ -296,8 +296,8 @@ def build_buying_center_suggestions(
         {"b": encode(personal["buying_center_id"], hist.buyers), "p": encode(personal["item_id"], hist.products), "score": personal["score"].to_numpy()}
     )
     pers = pers[(pers["b"] >= 0) & (pers["p"] >= 0)]
-    pers = pers.iloc[np.argsort(pers["b"].to_numpy(), kind="stable")]  # a block's rows are one slice, each buyer's in ranking order
-    anchors = anchors.iloc[np.argsort(anchors["b"].to_numpy(), kind="stable")]
+    pers = pers.iloc[stable_argsort(pers["b"].to_numpy())]  # a block's rows are one slice, each buyer's in ranking order
+    anchors = anchors.iloc[stable_argsort(anchors["b"].to_numpy())]
     popular_lists = _popular_lists(hist, months_before(ctx.today, cfg.popularity_months), cfg.candidates_per_source)
     local = _local_stats(hist)
     indexes = {name: LinkIndex.of(t, hist.products, hist.countries) for name, t in (("pins", pins), ("cross_sell", cross_sell), ("up_sell", up_sell))}

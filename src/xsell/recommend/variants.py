@@ -25,7 +25,7 @@ from xsell.interactions.build import purchases
 from xsell.recommend.codes import Coded, encode, purchase_codes, sorted_ids
 from xsell.recommend.context import RecommendContext
 from xsell.schema import ALL_COUNTRIES
-from xsell.sparse import distinct, in_sorted, ranges
+from xsell.sparse import distinct, in_sorted, ranges, stable_argsort
 
 
 def _best(group: np.ndarray, n: np.ndarray, last: np.ndarray, variant: np.ndarray) -> np.ndarray:
@@ -101,7 +101,7 @@ class VariantResolver:
         millions of keys for every request set, i.e. per block of buying centers)."""
         if name not in self._by_key:
             key = self._key(level, on)
-            order = np.argsort(key, kind="stable")
+            order = stable_argsort(key)
             self._by_key[name] = (key[order], order)
         keys, order = self._by_key[name]
         wanted = distinct(self._key(requests, on))
