@@ -127,6 +127,32 @@ def test_count_rows_of_a_csv_counts_records_not_lines(tmp_path):
     assert count_rows(tmp_path / "blank.csv") == 2  # blank lines are no rows; a last line without \n is
 
 
+
+def test_file_facts_read_once_match_hash_and_count_of_every_format(tmp_path):
+    """``file_facts`` (what a publish puts in the manifest from one read of a file) is the sha256
+    and the row count ``verify`` computes apart, for each kind of file; a CSV counted in blocks that
+    cut records, quoted line ends and blank lines anywhere counts the same as in one piece."""
+    from xsell.fingerprint import sha256_file
+    from xsell.publish.writers import CsvRecords, _blocks, count_rows, file_facts, write_csv, write_lines, write_parquet, write_xlsx
+
+    frame = pd.DataFrame({"name": ['two\nlines', 'quote "q"\n', "cr\rinside", "", None, 'x,"y"'] * 50, "n": range(300)})
+    files = [
+        write_csv(frame, tmp_path / "t.csv", bom=True).path,
+        write_parquet(frame, tmp_path / "t.parquet").path,
+        write_lines((f'{{"n": {n}}}\n' for n in range(7)), tmp_path / "t.jsonl", ["n"]).path,
+        write_xlsx({"a": frame, "b": frame.head(3)}, tmp_path / "t.xlsx").path,
+    ]
+    (tmp_path / "blank.csv").write_text('a,b\n\n"x\n\ny",1\n\n2,3', encoding="utf-8")
+    for path in [*files, tmp_path / "blank.csv"]:
+        assert file_facts(path) == (sha256_file(path), count_rows(path)), path.name
+    assert [file_facts(p)[1] for p in files] == [300, 300, 7, {"a": 300, "b": 3}]
+    for path in (files[0], tmp_path / "blank.csv"):
+        for size in (1, 2, 3, 7, 64):
+            counter = CsvRecords()
+            for block in _blocks(path, size):
+                counter.feed(block)
+            assert counter.rows() == count_rows(path), (path.name, size)
+
 # -- tables ----------------------------------------------------------------------------------
 def test_prepare_table_names_missing_column_and_null_keys():
     tables = build_tables()

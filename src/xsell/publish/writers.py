@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import re
 import zipfile
@@ -37,6 +38,7 @@ from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.writer.excel import ExcelWriter
 
 from xsell.errors import InputDataError
+from xsell.fingerprint import sha256_file
 from xsell.io.writers import atomic_write
 from xsell.publish.safety import CONTROL_CHARS, neutralise
 
@@ -499,8 +501,7 @@ def count_rows(path: Path) -> int | dict[str, int]:
     if suffix == ".csv":
         return _csv_rows(path)
     if suffix == ".jsonl":
-        with open(path, "rb") as fh:
-            return sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
+        return sum(block.count(b"\n") for block in _blocks(path))
     if suffix == ".xlsx":
         return _xlsx_rows(path)
     if suffix in (".html", ".css", ".js"):
@@ -512,26 +513,67 @@ def count_rows(path: Path) -> int | dict[str, int]:
     return count_format_rows(path)
 
 
-def _csv_rows(path: Path, block: int = 1 << 24) -> int:
-    """Data rows of a CSV file: its records after the header, blank lines not counted, read as
-    bytes in blocks. A record ends at a ``\\n`` outside quotes (``write_csv`` quotes every field
-    holding a quote or a line end and doubles its quotes, so the quotes before a line end are
-    even exactly when it is outside a field)."""
-    records, inside, last_end, offset = 0, 0, -1, 0
+_READ_BLOCK = 1 << 24
+"""Bytes read at a time by the row counts and ``file_facts``."""
+
+
+def _blocks(path: Path, block: int = _READ_BLOCK) -> Iterator[bytes]:
     with open(path, "rb") as fh:
-        while len(data := np.frombuffer(fh.read(block), dtype=np.uint8)):
-            ends = np.flatnonzero(data == 10)
-            quotes = np.flatnonzero(data == 34)
-            if inside or len(quotes):
-                ends = ends[(np.searchsorted(quotes, ends) + inside) % 2 == 0]  # quotes before each line end
-                inside = (inside + len(quotes)) % 2
-            ends += offset
-            previous = np.concatenate([[last_end], ends[:-1]])
-            records += int(np.count_nonzero(ends - previous > 1))  # a record of no bytes is a blank line
-            last_end = int(ends[-1]) if len(ends) else last_end
-            offset += len(data)
-    records += int(offset - 1 > last_end)  # a last record without a line end
-    return max(0, records - 1)
+        yield from iter(lambda: fh.read(block), b"")
+
+
+def _csv_rows(path: Path, block: int = _READ_BLOCK) -> int:
+    """Data rows of a CSV file (``CsvRecords``), read as bytes in blocks."""
+    counter = CsvRecords()
+    for data in _blocks(path, block):
+        counter.feed(data)
+    return counter.rows()
+
+
+class CsvRecords:
+    """Counts the data rows of a CSV file fed as bytes, block by block: its records after the
+    header, blank lines not counted. A record ends at a ``\\n`` outside quotes (``write_csv``
+    quotes every field holding a quote or a line end and doubles its quotes, so the quotes before
+    a line end are even exactly when it is outside a field)."""
+
+    def __init__(self) -> None:
+        self._records, self._inside, self._last_end, self._offset = 0, 0, -1, 0
+
+    def feed(self, block: bytes) -> None:
+        data = np.frombuffer(block, dtype=np.uint8)
+        ends = np.flatnonzero(data == 10)
+        quotes = np.flatnonzero(data == 34)
+        if self._inside or len(quotes):
+            ends = ends[(np.searchsorted(quotes, ends) + self._inside) % 2 == 0]  # quotes before each line end
+            self._inside = (self._inside + len(quotes)) % 2
+        ends += self._offset
+        previous = np.concatenate([[self._last_end], ends[:-1]])
+        self._records += int(np.count_nonzero(ends - previous > 1))  # a record of no bytes is a blank line
+        self._last_end = int(ends[-1]) if len(ends) else self._last_end
+        self._offset += len(data)
+
+    def rows(self) -> int:
+        """Data rows of the bytes fed so far (a last record without a line end counts)."""
+        records = self._records + int(self._offset - 1 > self._last_end)
+        return max(0, records - 1)
+
+
+def file_facts(path: Path) -> tuple[str, int | dict[str, int]]:
+    """(sha256, ``count_rows``) of a published file on disk; a CSV or JSONL file is read once
+    for both (the others: hashed, then counted)."""
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".jsonl"):
+        return sha256_file(path), count_rows(path)
+    digest = hashlib.sha256()
+    csv_records = CsvRecords() if suffix == ".csv" else None
+    lines = 0
+    for data in _blocks(path):
+        digest.update(data)
+        if csv_records is not None:
+            csv_records.feed(data)
+        else:
+            lines += data.count(b"\n")
+    return digest.hexdigest(), csv_records.rows() if csv_records is not None else lines
 
 
 def _xlsx_sheet_members(archive: zipfile.ZipFile) -> dict[str, str]:
