@@ -309,26 +309,45 @@ def _number_text(values: pd.Series) -> pa.Array:
     return pa.array(values.to_numpy().astype(str), type=pa.large_string())
 
 
-def _cells_xml(values: pd.Series, letter: str, numbers: pa.Array, style: pa.Array | pa.Scalar) -> pa.Array:
-    """SpreadsheetML ``<c>`` elements of one column (empty string for missing values), as Arrow
-    large strings; ``numbers``: the rows' numbers as text, ``style``: the ``s="N"`` attribute
-    text of each cell (or of all)."""
+def _cell_body(values: pd.Series) -> tuple[np.ndarray, list[str | pa.Array]]:
+    """(which rows have a value, the parts of their ``<c>`` element after the style attribute:
+    type, value, closing tags) of one column; literal parts as ``str``."""
     if pd.api.types.is_bool_dtype(values):
         valid = values.notna().to_numpy()
-        body = [_lit(' t="b"><v>'), _number_text(values.fillna(False).astype(bool).astype(int)), _lit("</v></c>")]
-    elif pd.api.types.is_datetime64_any_dtype(values):
+        return valid, [' t="b"><v>', _number_text(values.fillna(False).astype(bool).astype(int)), "</v></c>"]
+    if pd.api.types.is_datetime64_any_dtype(values):
         valid = values.notna().to_numpy()
         days = ((values.dt.tz_localize(None) if values.dt.tz is not None else values) - _EXCEL_EPOCH) / pd.Timedelta(days=1)
-        body = [_lit(' t="n"><v>'), _float_text(days.to_numpy(dtype=float)), _lit("</v></c>")]
-    elif pd.api.types.is_numeric_dtype(values):
-        valid = np.isfinite(values.to_numpy(dtype=float))
-        body = [_lit(' t="n"><v>'), _number_text(values), _lit("</v></c>")]
-    else:
-        text = _text_array(values)
-        valid = ~text.is_null().to_numpy(zero_copy_only=False)
-        body = [_lit(' t="inlineStr"><is><t xml:space="preserve">'), _xml_text(text), _lit("</t></is></c>")]
-    cells = _join(_lit('<c r="'), _lit(letter), numbers, _lit('"'), style, *body)
-    return pc.if_else(pa.array(valid), cells, _lit(""))
+        return valid, [' t="n"><v>', _float_text(days.to_numpy(dtype=float)), "</v></c>"]
+    if pd.api.types.is_numeric_dtype(values):
+        return np.isfinite(values.to_numpy(dtype=float)), [' t="n"><v>', _number_text(values), "</v></c>"]
+    text = _text_array(values)
+    valid = ~text.is_null().to_numpy(zero_copy_only=False)
+    return valid, [' t="inlineStr"><is><t xml:space="preserve">', _xml_text(text), "</t></is></c>"]
+
+
+def _joined(parts: list[str | pa.Array]) -> pa.Array:
+    """``parts`` (literal ``str`` or Arrow strings) joined element-wise in one pass, runs of
+    literals merged first."""
+    merged: list[str | pa.Array] = []
+    for part in parts:
+        if isinstance(part, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += part
+        else:
+            merged.append(part)
+    return _join(*(_lit(p) if isinstance(p, str) else p for p in merged))
+
+
+def _cells_xml(values: pd.Series, letter: str, numbers: pa.Array, style: str | pa.Array) -> list[str | pa.Array]:
+    """SpreadsheetML ``<c>`` elements of one column as parts for ``_joined`` (an empty string
+    for a missing value); ``numbers``: the rows' numbers as text, ``style``: the ``s="N"``
+    attribute text of each cell (or of all). A column without missing values gives its parts
+    as they are (the row's join copies their bytes once); else one array of whole cells."""
+    valid, body = _cell_body(values)
+    parts = ['<c r="', letter, numbers, '"', style, *body]
+    if valid.all():
+        return parts
+    return [pc.if_else(pa.array(valid), _joined(parts), _lit(""))]
 
 
 def text_lines(values: pd.Series, width: float) -> np.ndarray:
@@ -358,12 +377,19 @@ def _rows_xml(
         numbers = pc.cast(pa.array(np.arange(first_row + start, first_row + start + len(part))), pa.large_string())
         first = None if group_start is None else pa.array(group_start[start : start + len(part)])
         height = heights[start : start + len(part)]
-        tall = pc.if_else(pa.array(height > 0), _join(_lit('" ht="'), _float_text(height), _lit('" customHeight="1">')), _lit('">'))
-        cells = []
+        tall: str | pa.Array = '">'
+        if (height > 0).any():
+            tall = pc.if_else(pa.array(height > 0), _join(_lit('" ht="'), _float_text(height), _lit('" customHeight="1">')), _lit('">'))
+        row: list[str | pa.Array] = ['<row r="', numbers, tall]
+        lined: dict[tuple[str, str], pa.Array] = {}  # columns of the same look share their style attributes
         for letter, col, (plain, line) in zip(letters, part.columns, styles):
-            style = _lit(plain) if first is None or plain == line else pc.if_else(first, _lit(line), _lit(plain))
-            cells.append(_cells_xml(part[col], letter, numbers, style))
-        yield _string_bytes(_join(_lit('<row r="'), numbers, tall, *cells, _lit("</row>")))
+            style: str | pa.Array = plain
+            if first is not None and plain != line:
+                if (plain, line) not in lined:
+                    lined[plain, line] = pc.if_else(first, _lit(line), _lit(plain))
+                style = lined[plain, line]
+            row += _cells_xml(part[col], letter, numbers, style)
+        yield _string_bytes(_joined([*row, "</row>"]))
 
 
 def _zip_info(name: str, level: int | None = None) -> zipfile.ZipInfo:
