@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from xsell import __version__
+from xsell.frames import rows_at
 from xsell.messages import format_date, language_of, localised_reasons, message
 from xsell.publish.tables import countries
 from xsell.publish.writers import XLSX_MAX_ROWS, XlsxColumn, XlsxSheet
@@ -350,11 +351,7 @@ def country_books(
 
         def rows(name: str, country: str = country) -> pd.DataFrame:
             found = groups[name].get(country)
-            if found is None:
-                return tables[name].iloc[0:0]
-            if found[-1] - found[0] + 1 == len(found):  # one run of rows (the tables are sorted by country): a slice, not a copy
-                return tables[name].iloc[found[0] : found[-1] + 1]
-            return tables[name].iloc[found]
+            return rows_at(tables[name], found) if found is not None else tables[name].iloc[0:0]  # the tables are sorted by country: a slice
 
         yield CountryBook(
             country=country,
