@@ -539,8 +539,9 @@ def count_rows(path: Path) -> int | dict[str, int]:
     return count_format_rows(path)
 
 
-_READ_BLOCK = 1 << 24
-"""Bytes read at a time by the row counts and ``file_facts``."""
+_READ_BLOCK = 1 << 22
+"""Bytes read at a time by the row counts and ``file_facts`` (4 MiB: the read-back of a run runs
+beside its writers, on two threads, so its buffers add to the peak memory)."""
 
 
 def _blocks(path: Path, block: int = _READ_BLOCK) -> Iterator[bytes]:
