@@ -176,7 +176,6 @@ def test_count_rows_of_a_csv_counts_records_not_lines(tmp_path):
     assert count_rows(tmp_path / "blank.csv") == 2  # blank lines are no rows; a last line without \n is
 
 
-
 def test_file_facts_read_once_match_hash_and_count_of_every_format(tmp_path):
     """``file_facts`` (what a publish puts in the manifest from one read of a file) is the sha256
     and the row count ``verify`` computes apart, for each kind of file; a CSV counted in blocks that
