@@ -169,3 +169,17 @@ def test_isin_matches_pandas_on_text_ids():
         expected = values.astype(object).isin(list(candidates)).to_numpy()
         assert isin(values, candidates).tolist() == expected.tolist()
     assert isin(pd.Index(["x", "y"]), ["y"]).tolist() == [False, True]
+
+
+def test_rows_at_is_iloc_and_a_view_for_one_run(tiny_demo_lines):
+    """``rows_at`` gives ``iloc``'s rows (index labels included) for any ascending positions; one run of
+    rows comes as a slice sharing the frame's data, other positions as a copy."""
+    from xsell.frames import rows_at
+
+    frame = tiny_demo_lines.sort_values("order_date", kind="mergesort").reset_index(drop=True).set_index(np.arange(len(tiny_demo_lines)) * 3)
+    n = len(frame)
+    for positions in (np.arange(2, n - 1), np.array([0, 2, 3]), np.array([n - 1]), np.arange(0), np.arange(n), np.array([1, 2, n - 1])):
+        pd.testing.assert_frame_equal(rows_at(frame, positions), frame.iloc[positions])
+    numbers = frame.select_dtypes("number").columns[0]
+    assert np.shares_memory(rows_at(frame, np.arange(2, n - 1))[numbers].to_numpy(), frame[numbers].to_numpy())
+    assert not np.shares_memory(rows_at(frame, np.array([0, 2, 3]))[numbers].to_numpy(), frame[numbers].to_numpy())

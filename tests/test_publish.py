@@ -59,6 +59,55 @@ def test_control_characters_are_stripped_before_the_first_character_is_checked(t
     assert (tmp_path / "t.csv").read_text(encoding="utf-8").splitlines()[1:3] == ["'=3+3,1.0", "'@SUM(A1),2.0"]
 
 
+def test_workbook_cells_of_full_and_gappy_columns_read_back_with_their_values_and_styles(tmp_path, monkeypatch):
+    """Sheet rows are rendered in one join per chunk: a column without missing values joins its
+    parts directly, a column with gaps as whole cells (empty where missing); columns of the same
+    look share the group line's style attribute. Read back with openpyxl: every value, its type,
+    number format, wrap and the line above each group's first row, across several chunks."""
+    import numpy as np
+    import openpyxl
+
+    from xsell.publish import writers
+    from xsell.publish.writers import XlsxColumn, XlsxSheet, write_workbook
+
+    n = 23
+    frame = pd.DataFrame(
+        {
+            "text": [f"a&b<{i}>\r and more words" if i % 5 == 0 else f"t{i}" for i in range(n)],
+            "gaps": [None if i % 3 == 0 else f"g{i}" for i in range(n)],
+            "count": np.arange(n, dtype="int64"),
+            "share": [float("nan") if i % 4 == 0 else i / 7 for i in range(n)],
+            "flag": [i % 2 == 0 for i in range(n)],
+            "day": pd.to_datetime(["2026-01-02" if i % 6 else None for i in range(n)]),
+            "same_look": [f"s{i}" for i in range(n)],
+        }
+    )
+    group = np.array([i % 4 == 0 for i in range(n)])
+    group[0] = False
+    columns = [XlsxColumn("text", "text", wrap=True, width=6), XlsxColumn("gaps", "gaps"), XlsxColumn("count", "count", number_format="0"),
+               XlsxColumn("share", "share", number_format="0%"), XlsxColumn("flag", "flag"), XlsxColumn("day", "day", number_format="yyyy-mm-dd"),
+               XlsxColumn("same_look", "same_look")]  # fmt: skip
+    monkeypatch.setattr(writers, "_rows_xml", partial(writers._rows_xml, chunk=5))  # several chunks, the last one short
+    write_workbook([XlsxSheet("s", frame, columns, group_start=group)], tmp_path / "t.xlsx")
+    ws = openpyxl.load_workbook(tmp_path / "t.xlsx")["s"]
+    rows = list(ws.iter_rows(min_row=2))
+    assert len(rows) == n
+    for i, cells in enumerate(rows):
+        got = {c.column_letter: c for c in cells}
+        assert got["A"].value == (f"a&b<{i}>\r and more words" if i % 5 == 0 else f"t{i}") and got["A"].alignment.wrap_text
+        assert got["B"].value == (None if i % 3 == 0 else f"g{i}")
+        assert got["C"].value == i and got["C"].number_format == "0"
+        assert (got["D"].value is None) if i % 4 == 0 else got["D"].value == pytest.approx(i / 7) and got["D"].number_format == "0%"
+        assert got["E"].value is (i % 2 == 0)
+        assert got["F"].value == (None if i % 6 == 0 else dt.datetime(2026, 1, 2))
+        assert got["G"].value == f"s{i}"
+        lines = {c.column_letter for c in cells if c.border.top is not None and c.border.top.style == "thin"}
+        assert lines == ({"A", "B", "C", "D", "E", "F", "G"} - ({"B"} if i % 3 == 0 else set()) - ({"D"} if i % 4 == 0 else set())
+                         - ({"F"} if i % 6 == 0 else set()) if group[i] else set()), i  # fmt: skip
+        lines_of_text = int(writers.text_lines(frame["text"].iloc[[i]], 6)[0])
+        assert ws.row_dimensions[i + 2].height == (15.0 * lines_of_text if lines_of_text > 1 else None), i
+
+
 def test_neutralise_in_arrow_equals_the_object_path():
     """Arrow-backed text is neutralised in Arrow (a byte scan decides whether a column needs it);
     the values and the count equal those of the same column as Python objects, which takes the
@@ -125,6 +174,32 @@ def test_count_rows_of_a_csv_counts_records_not_lines(tmp_path):
         assert count_rows(written.path) == written.rows == 6
     (tmp_path / "blank.csv").write_text('a,b\n\n"x\n\ny",1\n\n2,3', encoding="utf-8")
     assert count_rows(tmp_path / "blank.csv") == 2  # blank lines are no rows; a last line without \n is
+
+
+def test_file_facts_read_once_match_hash_and_count_of_every_format(tmp_path):
+    """``file_facts`` (what a publish puts in the manifest from one read of a file) is the sha256
+    and the row count ``verify`` computes apart, for each kind of file; a CSV counted in blocks that
+    cut records, quoted line ends and blank lines anywhere counts the same as in one piece."""
+    from xsell.fingerprint import sha256_file
+    from xsell.publish.writers import CsvRecords, _blocks, count_rows, file_facts, write_csv, write_lines, write_parquet, write_xlsx
+
+    frame = pd.DataFrame({"name": ["two\nlines", 'quote "q"\n', "cr\rinside", "", None, 'x,"y"'] * 50, "n": range(300)})
+    files = [
+        write_csv(frame, tmp_path / "t.csv", bom=True).path,
+        write_parquet(frame, tmp_path / "t.parquet").path,
+        write_lines((f'{{"n": {n}}}\n' for n in range(7)), tmp_path / "t.jsonl", ["n"]).path,
+        write_xlsx({"a": frame, "b": frame.head(3)}, tmp_path / "t.xlsx").path,
+    ]
+    (tmp_path / "blank.csv").write_text('a,b\n\n"x\n\ny",1\n\n2,3', encoding="utf-8")
+    for path in [*files, tmp_path / "blank.csv"]:
+        assert file_facts(path) == (sha256_file(path), count_rows(path)), path.name
+    assert [file_facts(p)[1] for p in files] == [300, 300, 7, {"a": 300, "b": 3}]
+    for path in (files[0], tmp_path / "blank.csv"):
+        for size in (1, 2, 3, 7, 64):
+            counter = CsvRecords()
+            for block in _blocks(path, size):
+                counter.feed(block)
+            assert counter.rows() == count_rows(path), (path.name, size)
 
 
 # -- tables ----------------------------------------------------------------------------------

@@ -257,3 +257,28 @@ def test_order_facts_of_record_batches_equal_those_of_the_whole_table():
         assert (part.lines, part.start, part.end, part.currency) == (whole.lines, whole.start, whole.end, whole.currency)
         pd.testing.assert_series_equal(part.last_order.sort_index(), whole.last_order.sort_index())
     assert order_facts(lines.slice(0, 0)).lines == 0 and order_facts(iter([])).lines == 0
+
+
+def test_country_books_of_tables_sorted_by_country_equal_those_of_interleaved_rows(demo_published):
+    """Tables sorted by country (as ``prepare_table`` leaves them) give each country's rows as a
+    slice; with the countries' rows interleaved (each country's own order kept) they are taken by
+    position: the books are the same frames, and every text column stays text."""
+    from xsell.publish.tables import prepare_table
+
+    tables = {t: prepare_table(t, demo_published.tables[t]) for t in ("cross_sell", "up_sell", "buying_center_suggestions")}
+    assert all(t["country"].is_monotonic_increasing for t in tables.values())
+    interleaved = {}
+    for name, frame in tables.items():
+        within = frame.groupby("country", sort=False).cumcount().to_numpy()
+        interleaved[name] = frame.iloc[np.argsort(within, kind="stable")]
+        assert not interleaved[name]["country"].is_monotonic_increasing
+    customers = pd.read_parquet(demo_published.workdir / "canonical" / "customers.parquet")
+    sliced, taken = (list(country_books(t, customers, OrderFacts(), {"AT": "de", "DE": "de"}, {})) for t in (tables, interleaved))
+    assert [b.country for b in sliced] == [b.country for b in taken] and len(sliced) > 1
+    for a, b in zip(sliced, taken):
+        for frame_a, frame_b in ((a.calls, b.calls), (a.cross_sell, b.cross_sell), (a.up_sell, b.up_sell)):
+            pd.testing.assert_frame_equal(frame_a, frame_b)
+        for key in ("customer", "buying_center_id", "product", "product_id", "kind", "reason"):
+            assert all(isinstance(v, str) for v in a.calls[key]), key
+        assert all(isinstance(v, str) for v in a.cross_sell["rec_product"])
+    assert all(len(b.calls) for b in sliced if b.country != "ALL") and all(len(b.cross_sell) for b in sliced)

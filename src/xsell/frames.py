@@ -25,6 +25,14 @@ def most_frequent(frame: pd.DataFrame, key: str, col: str) -> pd.Series:
     return pd.Series(np.asarray(v_ids, dtype=object)[pv[first]], index=index, name=col, dtype=object)
 
 
+def rows_at(frame: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    """``frame.iloc[positions]`` for ascending ``positions``: a slice (no copy) when they are one
+    run of rows, as in a table sorted by the key that selected them."""
+    if len(positions) and positions[-1] - positions[0] + 1 == len(positions):
+        return frame.iloc[positions[0] : positions[-1] + 1]
+    return frame.iloc[positions]
+
+
 def isin(values: object, candidates: object) -> np.ndarray:
     """Bool array: each of ``values`` is one of ``candidates``, both compared as text (missing
     matches missing). Through pyarrow's ``is_in``: pandas' own ``isin`` on Arrow strings builds a

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from xsell import __version__
+from xsell.frames import rows_at
 from xsell.messages import format_date, language_of, localised_reasons, message
 from xsell.publish.tables import countries
 from xsell.publish.writers import XLSX_MAX_ROWS, XlsxColumn, XlsxSheet
@@ -186,14 +187,15 @@ def currency_format(code: str | None) -> str:
 
 
 # -- frames -------------------------------------------------------------------------------------
-def _names(frame: pd.DataFrame, column: str, ids: str, product_names: pd.Series) -> np.ndarray:
-    """A name column of a table, else the product master's name, else the id."""
+def _names(frame: pd.DataFrame, column: str, ids: str, product_names: pd.Series) -> pd.Series:
+    """A name column of a table, else the product master's name, else the id (text kept in
+    Arrow: a round trip through Python objects cost more than the rest of the sheet's frame)."""
     id_values = frame[ids].astype(str)
     if column in frame:
         names = frame[column].fillna("").astype(str)
     else:
         names = id_values.map(product_names).fillna("").astype(str)
-    return np.where(names != "", names, id_values).astype(object)
+    return names.where(names != "", id_values)
 
 
 def call_list(
@@ -214,16 +216,16 @@ def call_list(
     rep = bc.map(directory["sales_rep"]).fillna("").astype(str) if len(directory) else pd.Series("", index=rows.index)
     out = pd.DataFrame(
         {
-            "customer": np.where(customer_name != "", customer_name, rows["customer_id"].astype(str)).astype(object),
-            "customer_id": rows["customer_id"].astype(str).to_numpy(dtype=object),
-            "buying_center_id": bc.to_numpy(dtype=object),
-            "sales_rep": rep.to_numpy(dtype=object),
+            "customer": customer_name.where(customer_name != "", rows["customer_id"].astype(str)),
+            "customer_id": rows["customer_id"].astype(str),
+            "buying_center_id": bc,
+            "sales_rep": rep,
             "last_order": pd.to_datetime(bc.map(facts.last_order)) if len(facts.last_order) else pd.NaT,
             "rank": rows["rank"].astype("int64").to_numpy(),
             "product": _names(rows, "product_name", "product_id", names),
-            "product_id": rows["product_id"].astype(str).to_numpy(dtype=object),
-            "variant_id": rows["variant_id"].fillna("").astype(str).to_numpy(dtype=object),
-            "kind": rows["kind"].map({k: message(f"kind.{k}", lang) for k in ("cross_sell", "up_sell")}).fillna(rows["kind"]).to_numpy(dtype=object),
+            "product_id": rows["product_id"].astype(str),
+            "variant_id": rows["variant_id"].fillna("").astype(str),
+            "kind": rows["kind"].map({k: message(f"kind.{k}", lang) for k in ("cross_sell", "up_sell")}).fillna(rows["kind"]),
             "score": rows["score"].astype(float).to_numpy(),
             "expected_value": rows["expected_value"].astype(float).to_numpy(),
             "reason": localised_reasons(rows, lang),
@@ -252,11 +254,11 @@ def link_sheet(links: pd.DataFrame, lang: str, product_names: pd.Series | None =
     out = pd.DataFrame(
         {
             "product": _names(rows, "product_name", "product_id", names),
-            "product_id": rows["product_id"].astype(str).to_numpy(dtype=object),
+            "product_id": rows["product_id"].astype(str),
             "rank": rows["rank"].astype("int64").to_numpy(),
             "rec_product": _names(rows, "rec_product_name", "rec_product_id", names),
-            "rec_product_id": rows["rec_product_id"].astype(str).to_numpy(dtype=object),
-            "rec_variant_id": rows["rec_variant_id"].fillna("").astype(str).to_numpy(dtype=object),
+            "rec_product_id": rows["rec_product_id"].astype(str),
+            "rec_variant_id": rows["rec_variant_id"].fillna("").astype(str),
             "score": rows["score"].astype(float).to_numpy(),
             **{c: rows[c].astype(float).to_numpy() for c in ("support", "confidence", "lift", "price_ratio") if c in rows},
             "reason": localised_reasons(rows, lang),
@@ -349,7 +351,7 @@ def country_books(
 
         def rows(name: str, country: str = country) -> pd.DataFrame:
             found = groups[name].get(country)
-            return tables[name].iloc[found] if found is not None else tables[name].iloc[0:0]
+            return rows_at(tables[name], found) if found is not None else tables[name].iloc[0:0]  # the tables are sorted by country: a slice
 
         yield CountryBook(
             country=country,

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from xsell.errors import InputDataError
-from xsell.frames import isin, most_frequent
+from xsell.frames import isin, most_frequent, rows_at
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext, build_context
 from xsell.schema import ALL_COUNTRIES
@@ -78,7 +78,7 @@ def representative_variants(tables: dict[str, pd.DataFrame], ctx: RecommendConte
 def _country_rows(frame: pd.DataFrame, country: str, fallback: bool) -> pd.DataFrame:
     """Rows of ``country``; with ``fallback`` also the ``ALL`` rows of products it has none for."""
     countries = frame["country"].astype(str)
-    own = frame[countries == country]
+    own = rows_at(frame, np.flatnonzero(countries == country))  # the tables are sorted by country: a slice
     if not fallback or country == ALL_COUNTRIES:
         return own
     spare = frame[(countries == ALL_COUNTRIES) & ~isin(frame["product_id"], own["product_id"])]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 import re
 import zipfile
@@ -37,6 +38,7 @@ from openpyxl.worksheet.properties import PageSetupProperties
 from openpyxl.writer.excel import ExcelWriter
 
 from xsell.errors import InputDataError
+from xsell.fingerprint import sha256_file
 from xsell.io.writers import atomic_write
 from xsell.publish.safety import CONTROL_CHARS, neutralise
 
@@ -307,26 +309,45 @@ def _number_text(values: pd.Series) -> pa.Array:
     return pa.array(values.to_numpy().astype(str), type=pa.large_string())
 
 
-def _cells_xml(values: pd.Series, letter: str, numbers: pa.Array, style: pa.Array | pa.Scalar) -> pa.Array:
-    """SpreadsheetML ``<c>`` elements of one column (empty string for missing values), as Arrow
-    large strings; ``numbers``: the rows' numbers as text, ``style``: the ``s="N"`` attribute
-    text of each cell (or of all)."""
+def _cell_body(values: pd.Series) -> tuple[np.ndarray, list[str | pa.Array]]:
+    """(which rows have a value, the parts of their ``<c>`` element after the style attribute:
+    type, value, closing tags) of one column; literal parts as ``str``."""
     if pd.api.types.is_bool_dtype(values):
         valid = values.notna().to_numpy()
-        body = [_lit(' t="b"><v>'), _number_text(values.fillna(False).astype(bool).astype(int)), _lit("</v></c>")]
-    elif pd.api.types.is_datetime64_any_dtype(values):
+        return valid, [' t="b"><v>', _number_text(values.fillna(False).astype(bool).astype(int)), "</v></c>"]
+    if pd.api.types.is_datetime64_any_dtype(values):
         valid = values.notna().to_numpy()
         days = ((values.dt.tz_localize(None) if values.dt.tz is not None else values) - _EXCEL_EPOCH) / pd.Timedelta(days=1)
-        body = [_lit(' t="n"><v>'), _float_text(days.to_numpy(dtype=float)), _lit("</v></c>")]
-    elif pd.api.types.is_numeric_dtype(values):
-        valid = np.isfinite(values.to_numpy(dtype=float))
-        body = [_lit(' t="n"><v>'), _number_text(values), _lit("</v></c>")]
-    else:
-        text = _text_array(values)
-        valid = ~text.is_null().to_numpy(zero_copy_only=False)
-        body = [_lit(' t="inlineStr"><is><t xml:space="preserve">'), _xml_text(text), _lit("</t></is></c>")]
-    cells = _join(_lit('<c r="'), _lit(letter), numbers, _lit('"'), style, *body)
-    return pc.if_else(pa.array(valid), cells, _lit(""))
+        return valid, [' t="n"><v>', _float_text(days.to_numpy(dtype=float)), "</v></c>"]
+    if pd.api.types.is_numeric_dtype(values):
+        return np.isfinite(values.to_numpy(dtype=float)), [' t="n"><v>', _number_text(values), "</v></c>"]
+    text = _text_array(values)
+    valid = ~text.is_null().to_numpy(zero_copy_only=False)
+    return valid, [' t="inlineStr"><is><t xml:space="preserve">', _xml_text(text), "</t></is></c>"]
+
+
+def _joined(parts: list[str | pa.Array]) -> pa.Array:
+    """``parts`` (literal ``str`` or Arrow strings) joined element-wise in one pass, runs of
+    literals merged first."""
+    merged: list[str | pa.Array] = []
+    for part in parts:
+        if isinstance(part, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += part
+        else:
+            merged.append(part)
+    return _join(*(_lit(p) if isinstance(p, str) else p for p in merged))
+
+
+def _cells_xml(values: pd.Series, letter: str, numbers: pa.Array, style: str | pa.Array) -> list[str | pa.Array]:
+    """SpreadsheetML ``<c>`` elements of one column as parts for ``_joined`` (an empty string
+    for a missing value); ``numbers``: the rows' numbers as text, ``style``: the ``s="N"``
+    attribute text of each cell (or of all). A column without missing values gives its parts
+    as they are (the row's join copies their bytes once); else one array of whole cells."""
+    valid, body = _cell_body(values)
+    parts = ['<c r="', letter, numbers, '"', style, *body]
+    if valid.all():
+        return parts
+    return [pc.if_else(pa.array(valid), _joined(parts), _lit(""))]
 
 
 def text_lines(values: pd.Series, width: float) -> np.ndarray:
@@ -356,12 +377,19 @@ def _rows_xml(
         numbers = pc.cast(pa.array(np.arange(first_row + start, first_row + start + len(part))), pa.large_string())
         first = None if group_start is None else pa.array(group_start[start : start + len(part)])
         height = heights[start : start + len(part)]
-        tall = pc.if_else(pa.array(height > 0), _join(_lit('" ht="'), _float_text(height), _lit('" customHeight="1">')), _lit('">'))
-        cells = []
+        tall: str | pa.Array = '">'
+        if (height > 0).any():
+            tall = pc.if_else(pa.array(height > 0), _join(_lit('" ht="'), _float_text(height), _lit('" customHeight="1">')), _lit('">'))
+        row: list[str | pa.Array] = ['<row r="', numbers, tall]
+        lined: dict[tuple[str, str], pa.Array] = {}  # columns of the same look share their style attributes
         for letter, col, (plain, line) in zip(letters, part.columns, styles):
-            style = _lit(plain) if first is None or plain == line else pc.if_else(first, _lit(line), _lit(plain))
-            cells.append(_cells_xml(part[col], letter, numbers, style))
-        yield _string_bytes(_join(_lit('<row r="'), numbers, tall, *cells, _lit("</row>")))
+            style: str | pa.Array = plain
+            if first is not None and plain != line:
+                if (plain, line) not in lined:
+                    lined[plain, line] = pc.if_else(first, _lit(line), _lit(plain))
+                style = lined[plain, line]
+            row += _cells_xml(part[col], letter, numbers, style)
+        yield _string_bytes(_joined([*row, "</row>"]))
 
 
 def _zip_info(name: str, level: int | None = None) -> zipfile.ZipInfo:
@@ -499,8 +527,7 @@ def count_rows(path: Path) -> int | dict[str, int]:
     if suffix == ".csv":
         return _csv_rows(path)
     if suffix == ".jsonl":
-        with open(path, "rb") as fh:
-            return sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
+        return sum(block.count(b"\n") for block in _blocks(path))
     if suffix == ".xlsx":
         return _xlsx_rows(path)
     if suffix in (".html", ".css", ".js"):
@@ -512,26 +539,68 @@ def count_rows(path: Path) -> int | dict[str, int]:
     return count_format_rows(path)
 
 
-def _csv_rows(path: Path, block: int = 1 << 24) -> int:
-    """Data rows of a CSV file: its records after the header, blank lines not counted, read as
-    bytes in blocks. A record ends at a ``\\n`` outside quotes (``write_csv`` quotes every field
-    holding a quote or a line end and doubles its quotes, so the quotes before a line end are
-    even exactly when it is outside a field)."""
-    records, inside, last_end, offset = 0, 0, -1, 0
+_READ_BLOCK = 1 << 22
+"""Bytes read at a time by the row counts and ``file_facts`` (4 MiB: the read-back of a run runs
+beside its writers, on two threads, so its buffers add to the peak memory)."""
+
+
+def _blocks(path: Path, block: int = _READ_BLOCK) -> Iterator[bytes]:
     with open(path, "rb") as fh:
-        while len(data := np.frombuffer(fh.read(block), dtype=np.uint8)):
-            ends = np.flatnonzero(data == 10)
-            quotes = np.flatnonzero(data == 34)
-            if inside or len(quotes):
-                ends = ends[(np.searchsorted(quotes, ends) + inside) % 2 == 0]  # quotes before each line end
-                inside = (inside + len(quotes)) % 2
-            ends += offset
-            previous = np.concatenate([[last_end], ends[:-1]])
-            records += int(np.count_nonzero(ends - previous > 1))  # a record of no bytes is a blank line
-            last_end = int(ends[-1]) if len(ends) else last_end
-            offset += len(data)
-    records += int(offset - 1 > last_end)  # a last record without a line end
-    return max(0, records - 1)
+        yield from iter(lambda: fh.read(block), b"")
+
+
+def _csv_rows(path: Path, block: int = _READ_BLOCK) -> int:
+    """Data rows of a CSV file (``CsvRecords``), read as bytes in blocks."""
+    counter = CsvRecords()
+    for data in _blocks(path, block):
+        counter.feed(data)
+    return counter.rows()
+
+
+class CsvRecords:
+    """Counts the data rows of a CSV file fed as bytes, block by block: its records after the
+    header, blank lines not counted. A record ends at a ``\\n`` outside quotes (``write_csv``
+    quotes every field holding a quote or a line end and doubles its quotes, so the quotes before
+    a line end are even exactly when it is outside a field)."""
+
+    def __init__(self) -> None:
+        self._records, self._inside, self._last_end, self._offset = 0, 0, -1, 0
+
+    def feed(self, block: bytes) -> None:
+        data = np.frombuffer(block, dtype=np.uint8)
+        ends = np.flatnonzero(data == 10)
+        quotes = np.flatnonzero(data == 34)
+        if self._inside or len(quotes):
+            ends = ends[(np.searchsorted(quotes, ends) + self._inside) % 2 == 0]  # quotes before each line end
+            self._inside = (self._inside + len(quotes)) % 2
+        ends += self._offset
+        previous = np.concatenate([[self._last_end], ends[:-1]])
+        self._records += int(np.count_nonzero(ends - previous > 1))  # a record of no bytes is a blank line
+        self._last_end = int(ends[-1]) if len(ends) else self._last_end
+        self._offset += len(data)
+
+    def rows(self) -> int:
+        """Data rows of the bytes fed so far (a last record without a line end counts)."""
+        records = self._records + int(self._offset - 1 > self._last_end)
+        return max(0, records - 1)
+
+
+def file_facts(path: Path) -> tuple[str, int | dict[str, int]]:
+    """(sha256, ``count_rows``) of a published file on disk; a CSV or JSONL file is read once
+    for both (the others: hashed, then counted)."""
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".jsonl"):
+        return sha256_file(path), count_rows(path)
+    digest = hashlib.sha256()
+    csv_records = CsvRecords() if suffix == ".csv" else None
+    lines = 0
+    for data in _blocks(path):
+        digest.update(data)
+        if csv_records is not None:
+            csv_records.feed(data)
+        else:
+            lines += data.count(b"\n")
+    return digest.hexdigest(), csv_records.rows() if csv_records is not None else lines
 
 
 def _xlsx_sheet_members(archive: zipfile.ZipFile) -> dict[str, str]:

@@ -1,9 +1,10 @@
 """Step ``publish``: write the suggestion tables as a versioned, atomic, checked run.
 
 ``run_publish`` reads ``<workdir>/tables/*.parquet`` + ``tables.json`` and the product master,
-runs the guardrails, writes every file into ``<outputs>/runs/.tmp-<run_id>/`` (each fsynced),
-writes ``manifest.json`` last, re-checks every file against it, renames the folder to
-``runs/<run_id>`` and, when the guardrails passed, switches ``<outputs>/latest`` (a relative
+runs the guardrails, writes every file into ``<outputs>/runs/.tmp-<run_id>/`` (each fsynced)
+and reads each back from disk once (its sha256 and row count, the rows checked against what the
+writer wrote), writes ``manifest.json`` last from what was read, checks that the folder holds no
+file it does not list, renames the folder to ``runs/<run_id>`` and, when the guardrails passed, switches ``<outputs>/latest`` (a relative
 symlink, replaced atomically). Then the retention removes old runs. A kill at any point
 leaves the previous ``latest`` complete; the next publish removes the leftovers (``.tmp-*``)
 and marks a complete run that was ``accepted`` but never became ``latest`` (a kill between the
@@ -25,7 +26,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -69,6 +70,7 @@ from xsell.publish.tables import link_columns, prepare_table
 from xsell.publish.writers import (
     Written,
     count_rows,
+    file_facts,
     read_run_table,
     write_csv,
     write_parquet,
@@ -86,7 +88,7 @@ TMP_PREFIX = ".tmp-"
 LATEST = "latest"
 DIFF_DETAIL_ROWS = 50
 CHECK_THREADS = 2
-"""Files re-checked at a time (sha256 and row count) after a run is written, and by ``verify``."""
+"""Files read back at a time (sha256 and row count) while a run is written, and by ``verify``."""
 
 
 @dataclass(frozen=True)
@@ -287,10 +289,16 @@ def _jobs(cfg: Config, inputs: _Inputs, root: Path) -> list[tuple[str, Callable[
 def _check_dir(run_dir: Path, manifest: dict[str, Any]) -> list[tuple[str, str]]:
     """(relative path, problem) for every file that differs from the manifest or is not in it."""
     entries = manifest.get("files", [])
-    listed = {entry["path"] for entry in entries}
     with ThreadPoolExecutor(max_workers=CHECK_THREADS, thread_name_prefix="publish-check") as pool:  # hashing and inflating release the GIL
         found = list(pool.map(partial(_check_file, run_dir), entries))
     problems = [(entry["path"], why) for entry, why in zip(entries, found) if why]
+    return problems + _unlisted(run_dir, manifest)
+
+
+def _unlisted(run_dir: Path, manifest: dict[str, Any]) -> list[tuple[str, str]]:
+    """(relative path, problem) for every file in ``run_dir`` the manifest does not list."""
+    listed = {entry["path"] for entry in manifest.get("files", [])}
+    problems = []
     for path in sorted(run_dir.rglob("*")):
         rel = path.relative_to(run_dir).as_posix()
         if path.is_file() and rel != MANIFEST_NAME and rel not in listed:
@@ -329,23 +337,36 @@ def _write_run(
     cfg: Config, inputs: _Inputs, runs_dir: Path, run_id: str, manifest_fields: dict[str, Any], extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Write every file and the manifest (``build_manifest`` + the ``extra`` keys) into
-    ``runs/.tmp-<run_id>``, re-check them from disk, fsync, and rename the folder to
-    ``runs/<run_id>``; returns the manifest. On any error the temp folder is removed (after a
+    ``runs/.tmp-<run_id>``, fsync, and rename the folder to ``runs/<run_id>``; returns the
+    manifest. Each file is read back from disk once, on a worker thread while the next ones are
+    written (``file_facts``): the manifest lists the sha256 of the bytes on disk, and a row count
+    on disk other than the writer's is an error, as is a file the manifest does not list. On any error the temp folder is removed (after a
     kill, the next publish removes it)."""
     tmp = runs_dir / f"{TMP_PREFIX}{run_id}"
     tmp.mkdir()
     try:
         entries = []
+        problems = []
         jobs = _jobs(cfg, inputs, tmp)
-        for rel, job in progress(jobs, total=len(jobs), desc="publish: files", logger=log):
-            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-            written = job()
-            entries.append(file_entry(written, tmp, sha256_file(written.path), written.path.stat().st_size))
-            _pause_point(rel)
+        with ThreadPoolExecutor(max_workers=CHECK_THREADS, thread_name_prefix="publish-check") as pool:  # hashing and inflating release the GIL
+            read_back: list[tuple[Written, Future[tuple[str, int | dict[str, int]]]]] = []
+            for rel, job in progress(jobs, total=len(jobs), desc="publish: files", logger=log):
+                (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                written = job()
+                read_back.append((written, pool.submit(file_facts, written.path)))
+                _pause_point(rel)
+            for written, facts in read_back:
+                sha, rows = facts.result()
+                entry = file_entry(written, tmp, sha, written.path.stat().st_size)
+                entries.append(entry)
+                if why := mismatch(entry, sha256=sha, rows=rows):
+                    problems.append((entry["path"], why))
+        if problems:
+            _raise_problems(run_id, tmp, problems)
         manifest = {**build_manifest(run_id=run_id, files=entries, **manifest_fields), **(extra or {})}
         _write_json(tmp / MANIFEST_NAME, manifest)
         _pause_point(MANIFEST_NAME)
-        problems = _check_dir(tmp, manifest)
+        problems = _unlisted(tmp, manifest)
         if problems:
             _raise_problems(run_id, tmp, problems)
         for folder in sorted({(tmp / e["path"]).parent for e in entries} | {tmp}, reverse=True):
