@@ -129,8 +129,9 @@ def test_ranges_concatenate_aranges() -> None:
         np.random.default_rng(5).integers(0, 3, 7).astype(np.int32),
         np.array([], dtype=np.int64),
         np.array([7]),
+        np.array([2**63 + 5, 2**63 + 1, 2**63 + 5], dtype=np.uint64),  # above int64: numpy's argsort
     ],
-    ids=["ties", "packed", "wide", "uint16", "int32", "empty", "one"],
+    ids=["ties", "packed", "wide", "uint16", "int32", "empty", "one", "uint64-high"],
 )
 def test_stable_argsort_is_numpys_stable_argsort(values: np.ndarray) -> None:
     np.testing.assert_array_equal(stable_argsort(values), np.argsort(values, kind="stable"))

@@ -33,7 +33,7 @@ def stable_argsort(values: np.ndarray) -> np.ndarray:
         return np.argsort(values, kind="stable")
     low, high = int(values.min()), int(values.max())
     position_bits = (n - 1).bit_length()
-    if (high - low).bit_length() + position_bits > 62:
+    if high > np.iinfo(np.int64).max or (high - low).bit_length() + position_bits > 62:
         return np.argsort(values, kind="stable")
     packed = (values.astype(np.int64) - low) << position_bits
     packed |= np.arange(n, dtype=np.int64)

@@ -112,7 +112,7 @@ def tune(
     _, item_map = item_level(learning.models.level, lines)
     train = val.train if coded is None else coded.part(val.lines, val.train_rows)
     sets = TrainingSets(train, customers, countries, level=learning.models.level, as_of=val.cutoff)
-    del val, train  # the window's frames are not needed again (at 20M lines ~2 GiB)
+    del val, train  # the window's positions are not needed again; ``sets`` holds its codes
     with stage("evaluate: tune on the validation window", log) as rep:
         tuned, trials = tune_models(
             [n for n in names if n != BLEND], learning, sets, target, sweep=ecfg.sweep, k=ecfg.rank_k,
@@ -209,7 +209,7 @@ def backtest(
         pairs = sequential_pairs(test, window_days=ecfg.item_pairs.window_days, item_col=item_col, coded=coded)
         anchors = sorted(set(pd.unique(pairs["x"].astype(str))) & _trained_items(test, item_col, coded))
         rep.counts.update(pairs=len(pairs), anchors=len(anchors))
-    del test  # the window's frames are not needed again (at 20M lines ~2.4 GiB)
+    del test  # the window's positions are not needed again (its codes are in ``sets``)
     with stage(f"evaluate: fit at cutoff {windows.cutoff.date()}", log) as rep:
         candidates = fit_candidates(_kept(tuning, ecfg), tuning, learning, sets)
         rep.counts.update(models=len(candidates), train_lines=n_train)
