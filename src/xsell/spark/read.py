@@ -139,8 +139,8 @@ def _csv(spark: SparkSession, paths: list[Path], names: list[str], sep: str, cha
 def _cell_stats(n: int) -> list[Column]:
     """Per-file aggregates: cells with non-ASCII text, cells with a replacement character."""
     text = [F.coalesce(F.col(f"s{i}"), F.lit("")) for i in range(n)]
-    non_ascii = sum(t.rlike("[^\\x00-\\x7F]").cast("long") for t in text)
-    bad = sum((F.instr(t, REPLACEMENT) > 0).cast("long") for t in text)
+    non_ascii = sum((t.rlike("[^\\x00-\\x7F]").cast("long") for t in text), F.lit(0))
+    bad = sum(((F.instr(t, REPLACEMENT) > 0).cast("long") for t in text), F.lit(0))
     return [F.sum(non_ascii).alias("non_ascii"), F.sum(bad).alias("bad")]
 
 
@@ -205,8 +205,8 @@ def read_csv_files(spark: SparkSession, files: list[Path], options: CsvOptions) 
             frames.append(frame.withColumn("_utf8", F.lit(False)))
         _require_rows(files, stats, header=1)
         frame = frames[0]
-        for other in frames[1:]:
-            frame = frame.unionByName(other)
+        for more in frames[1:]:
+            frame = frame.unionByName(more)
 
     corrupt = F.col(CORRUPT).isNotNull()
     first_bad = None
