@@ -223,7 +223,7 @@ def encode_lines(lines: pd.DataFrame, *, variants: bool = True) -> CodedLines:
         item_ids, variant_item, product_item = _joint_ids(variant_ids, product_ids)
         extra = {"variant": variant, "variant_ids": variant_ids, "item_ids": item_ids, "variant_item": variant_item, "product_item": product_item}
     return CodedLines(
-        buyer, buyer_ids, product, product_ids, order, order_ids, quantity, ~is_return & (q > 0),
+        buyer, buyer_ids, product, product_ids, order, order_ids, quantity, is_purchase(lines),
         np.where(quantity < 0, -np.abs(net_value), net_value), lines["order_date"].to_numpy(dtype="datetime64[ns]"),
         lines["is_custom"].to_numpy(dtype=bool), index=lines.index if lines.index.is_unique else None, **extra,
     )  # fmt: skip
