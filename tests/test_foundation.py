@@ -183,3 +183,39 @@ def test_rows_at_is_iloc_and_a_view_for_one_run(tiny_demo_lines):
     numbers = frame.select_dtypes("number").columns[0]
     assert np.shares_memory(rows_at(frame, np.arange(2, n - 1))[numbers].to_numpy(), frame[numbers].to_numpy())
     assert not np.shares_memory(rows_at(frame, np.array([0, 2, 3]))[numbers].to_numpy(), frame[numbers].to_numpy())
+
+
+def _most_frequent_by_groupby(frame: pd.DataFrame, key: str, col: str) -> pd.Series:
+    """``most_frequent`` spelled out with pandas: count (key, text) pairs, most first, then text."""
+    texts = frame[col].astype(object).fillna("").astype(str)
+    keys = frame[key].astype(object)
+    counts = pd.DataFrame({"k": keys, "v": texts})[(texts != "").to_numpy() & keys.notna().to_numpy()].value_counts().rename("n").reset_index()
+    counts["k"] = counts["k"].astype(str)
+    best = counts.sort_values(["k", "n", "v"], ascending=[True, False, True]).drop_duplicates("k")
+    return pd.Series(best["v"].to_numpy(dtype=object), index=pd.Index(best["k"].to_numpy(dtype=object), name=key), name=col, dtype=object)
+
+
+def test_dictionary_encoded_keeps_values_and_sorts_like_the_strings(tiny_demo_lines):
+    """The demo's ids as categoricals: the same values row for row; with ``sort`` the codes follow
+    the text order (sorting and ``factorize(sort=True)`` agree with the strings), without it the
+    first appearance; missing stays missing. ``most_frequent`` gives the same on both columns and
+    equals a plain pandas count (ties: alphabetically first)."""
+    from xsell.frames import dictionary_encoded, most_frequent
+
+    lines = tiny_demo_lines.reset_index(drop=True)
+    ids = lines["product_id"].astype(object).where(np.arange(len(lines)) % 7 != 3, None)  # some missing
+    coded, unsorted = dictionary_encoded(ids.astype("str")), dictionary_encoded(ids.astype("str"), sort=False)
+    for cat in (coded, unsorted):
+        assert cat.dtype == "category"
+        assert cat.astype(object).where(cat.notna(), None).tolist() == ids.tolist()
+    assert list(coded.cat.categories) == sorted(ids.dropna().unique())
+    assert list(unsorted.cat.categories) == list(pd.unique(ids.dropna()))
+    codes, uniques = pd.factorize(coded, sort=True)
+    assert codes.tolist() == pd.factorize(ids, sort=True)[0].tolist() and list(uniques) == sorted(ids.dropna().unique())
+    assert coded.sort_values(kind="stable").index.tolist() == ids.astype(str).where(ids.notna(), "~").sort_values(kind="stable").index.tolist()
+
+    encoded = lines.assign(buying_center_id=dictionary_encoded(lines["buying_center_id"]), country=dictionary_encoded(lines["country"]))
+    for key, col in (("buying_center_id", "country"), ("buying_center_id", "product_id"), ("country", "variant_id")):
+        expected = _most_frequent_by_groupby(lines, key, col)
+        pd.testing.assert_series_equal(most_frequent(lines, key, col), expected)
+        pd.testing.assert_series_equal(most_frequent(encoded, key, col), expected)

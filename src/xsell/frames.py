@@ -8,14 +8,30 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 
+def text_codes(values: pd.Series, *, empty_is_missing: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(values.astype(str), sort=True)``: int64 codes (missing: -1; also ``""`` with
+    ``empty_is_missing``) into the sorted distinct texts (an object array of ``str``). Arrow text
+    is factorized as it is; other columns (categoricals, objects) have the text of each distinct
+    value made once, never one string per row."""
+    if isinstance(values.dtype, pd.StringDtype):
+        codes, texts = pd.factorize(values, sort=True)
+    else:
+        codes, uniques = pd.factorize(values)
+        of_unique, texts = pd.factorize(pd.Series(uniques).astype(str), sort=True)  # Arrow text: sorted in Arrow
+        codes = np.where(codes >= 0, of_unique[np.maximum(codes, 0)], -1) if len(of_unique) else codes
+    texts = np.asarray(texts, dtype=object)
+    codes = np.asarray(codes, dtype=np.int64)
+    if empty_is_missing and len(texts):
+        codes = np.where((codes >= 0) & (texts[np.maximum(codes, 0)] == ""), -1, codes)
+    return codes, texts
+
+
 def most_frequent(frame: pd.DataFrame, key: str, col: str) -> pd.Series:
     """``key`` -> the most frequent non-empty ``col`` value among its rows (ties: the
     alphabetically first), as strings, indexed by ``key`` (sorted)."""
-    values = frame[col].fillna("").astype(str)
-    filled = (values.str.len() > 0).to_numpy()
-    # codes of the sorted distinct ids: code order is id order (the ties' rule), counting is on ints
-    k, k_ids = pd.factorize(frame[key].astype(str)[filled], sort=True)
-    v, v_ids = pd.factorize(values[filled], sort=True)
+    # codes of the sorted distinct texts: code order is text order (the ties' rule), counting is on ints
+    v, v_ids = text_codes(frame[col], empty_is_missing=True)
+    k, k_ids = text_codes(frame[key])
     known = (k >= 0) & (v >= 0)
     pair, n = np.unique(k[known].astype(np.int64) * max(len(v_ids), 1) + v[known], return_counts=True)
     pk, pv = pair // max(len(v_ids), 1), pair % max(len(v_ids), 1)
@@ -43,3 +59,19 @@ def isin(values: object, candidates: object) -> np.ndarray:
 def _arrow_text(values: object) -> pa.Array:
     series = values if isinstance(values, pd.Series) else pd.Series(values if isinstance(values, pd.Index) else np.asarray(values, dtype=object))
     return pa.array(series.astype(str), type=pa.large_string(), from_pandas=True)
+
+
+def dictionary_encoded(values: pd.Series, *, sort: bool = True) -> pd.Series:
+    """``values`` as a pandas categorical (missing stays missing): one int code per row instead of
+    a string. ``sort``: the categories are the distinct values sorted, so code order is value order
+    and sorting, grouping and ``pd.factorize(..., sort=True)`` give what they give on the strings;
+    else they are in order of first appearance (cheaper: for ids that are only counted)."""
+    codes, uniques = pd.factorize(values)
+    categories = pd.Index(uniques, dtype=values.dtype if len(uniques) else "str")
+    if sort and len(uniques):
+        order = pc.sort_indices(pa.array(np.asarray(uniques, dtype=object) if values.dtype == object else uniques)).to_numpy()
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        codes = np.where(codes >= 0, rank[np.maximum(codes, 0)], -1)
+        categories = categories.take(order)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=categories, validate=False), index=values.index, name=values.name)

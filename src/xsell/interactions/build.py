@@ -51,7 +51,7 @@ import scipy.sparse as sp
 from implicit.nearest_neighbours import bm25_weight, tfidf_weight
 
 from xsell.errors import InputDataError
-from xsell.frames import most_frequent
+from xsell.frames import most_frequent, text_codes
 from xsell.interactions.config import InteractionsConfig
 from xsell.interactions.matrix import InteractionMatrix, Interactions, TrainingData
 from xsell.sparse import distinct, group_keys, run_starts
@@ -202,8 +202,7 @@ def _check_columns(lines: pd.DataFrame) -> None:
 
 
 def _factorize(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    codes, uniques = pd.factorize(values.astype(str), sort=True)
-    return codes.astype(np.int64), np.asarray(uniques, dtype=object)
+    return text_codes(values)
 
 
 def encode_lines(lines: pd.DataFrame, *, variants: bool = True) -> CodedLines:
@@ -258,8 +257,8 @@ def owned_pairs(lines: pd.DataFrame, item_col: str = "product_id") -> pd.DataFra
     q = lines["quantity"].to_numpy(dtype=np.float64)
     signed = np.where(is_return, -np.abs(q), q)
     # sorted codes: grouping on b * n_items + i orders the pairs as the ids sort
-    b, b_ids = pd.factorize(lines["buying_center_id"].astype(str), sort=True)
-    i, i_ids = pd.factorize(lines[item_col].astype(str), sort=True)
+    b, b_ids = text_codes(lines["buying_center_id"])
+    i, i_ids = text_codes(lines[item_col])
     known = (b >= 0) & (i >= 0)  # a missing id is no pair (as grouping on the strings dropped it)
     key = owned_keys(b[known].astype(np.int64) * len(i_ids) + i[known], signed[known])
     return pd.DataFrame(
