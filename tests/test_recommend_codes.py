@@ -183,3 +183,25 @@ def test_used_ids_map_like_all_ids_and_only_the_used_are_evaluated():
     assert used.map_ids(fn, "-").tolist() == coded.map_ids(fn, "-").tolist() == ["V4!", "-", "V1!", "V4!", "V6!", "V1!"]
     assert seen[0] == ["V1", "V4", "V6"] and len(seen[1]) == 8
     assert Coded(np.array([-1, -1]), np.array([], dtype=object)).used().strings("x").tolist() == ["x", "x"]
+
+
+def test_product_facts_are_looked_up_per_distinct_id_as_on_every_row():
+    """``product_attr`` and ``name_of`` give each row its product's fact (the default for unknown
+    products, the id where the name is empty), for ids as strings, objects and categoricals, with
+    missing ids: what the per-row reindex of the products frame gives."""
+    from xsell.frames import dictionary_encoded
+
+    master = products_frame([product("P1-A", "F1", name="Pump"), product("P2-A", "F1", name=""), product("P3-A", "F2", price=4.0)])
+    ctx = context(lines_frame([line("O1", "2025-01-02", "B1", "P1-A"), line("O2", "2025-01-03", "B2", "P4-A")]), master)
+    rng = np.random.default_rng(2)
+    ids = pd.Series(rng.choice(np.array(["P1", "P2", "P3", "P4", "X9", None], dtype=object), size=200), index=rng.permutation(200) + 10)
+    for column in (ids.astype("str"), ids, dictionary_encoded(ids.astype("str"))):
+        for col, default in (("family", ""), ("typical_price", np.nan), ("everywhere", True), ("name", "")):
+            expected = ctx.products[col].reindex(pd.Index(ids.astype(str))).fillna(default).to_numpy()
+            np.testing.assert_array_equal(ctx.product_attr(column, col, default), expected)
+        names = ctx.name_of(column)
+        assert names.index.equals(ids.index) and names.dtype == "str"
+        spelled = ctx.products["name"].reindex(pd.Index(ids.astype(str))).fillna("")
+        expected_names = np.where(spelled.str.len().to_numpy() > 0, spelled.to_numpy(dtype=object), ids.astype(str).to_numpy(dtype=object))
+        assert names.tolist() == pd.Series(expected_names, dtype="str").tolist()
+    assert set(ctx.name_of(ids.astype("str")).dropna()) == {"Pump", "P2", "P3", "P4", "X9"}

@@ -63,13 +63,22 @@ class RecommendContext:
         return self.variants.drop_duplicates("variant_id").set_index("variant_id")
 
     def product_attr(self, product_ids: pd.Series, col: str, default: object) -> np.ndarray:
-        """``products[col]`` for each id (``default`` for unknown products)."""
-        return self.products[col].reindex(pd.Index(product_ids.astype(str))).fillna(default).to_numpy()
+        """``products[col]`` for each id (``default`` for unknown products), looked up once per
+        distinct id (the tables ask for millions of rows of a few thousand products)."""
+        codes, uniques = pd.factorize(product_ids)
+        # the distinct ids as text, and one missing label last for the rows without an id
+        labels = pd.Index(pd.Series(uniques).astype(str).tolist() + [np.nan], dtype="str")
+        per_id = self.products[col].reindex(labels).fillna(default).to_numpy()
+        return per_id[np.where(codes >= 0, codes, len(uniques))]
 
     def name_of(self, product_ids: pd.Series) -> pd.Series:
         """Display name of each product (its id where the master has none)."""
-        names = pd.Series(self.product_attr(product_ids, "name", ""), index=product_ids.index, dtype="str")
-        return names.where(names.str.len() > 0, product_ids.astype(str))
+        codes, uniques = pd.factorize(product_ids)
+        ids = pd.Series(uniques).astype(str)
+        names = pd.Series(self.product_attr(ids, "name", ""), dtype="str")
+        per_id = names.where(names.str.len() > 0, ids).to_numpy(dtype=object)
+        missing = pd.Series([np.nan], dtype="str").astype(str).to_numpy(dtype=object)  # a row without an id: its id as text
+        return pd.Series(np.append(per_id, missing)[np.where(codes >= 0, codes, len(uniques))], index=product_ids.index, dtype="str")
 
     def in_assortment(self, country: pd.Series, product_id: pd.Series) -> np.ndarray:
         """True where ``product_id`` may be offered in ``country`` (``ALL`` rows always pass)."""
