@@ -9,12 +9,14 @@ import pandas as pd
 import pytest
 
 from recommend_helpers import context, line, lines_frame, product, products_frame
+from xsell.models.base import Ranking
 from xsell.recommend.blend import blend, to_product_level
 from xsell.recommend.config import RecommendConfig
 from xsell.recommend.cross_sell import build_cross_sell
 from xsell.recommend.curated import parse_curated_links
 from xsell.recommend.evidence import pair_evidence, switch_evidence
 from xsell.recommend.review import REVIEW_COLUMNS, UPTAKE_REVIEW_COLUMNS, build_links_review
+from xsell.recommend.sources import personal_ranking
 from xsell.recommend.suggestions import build_buying_center_suggestions
 from xsell.recommend.up_sell import build_up_sell, upsell_cycle_edges
 from xsell.recommend.variants import resolve_variants
@@ -66,6 +68,21 @@ def test_blend_rank_normalises_each_source_and_weights_them():
     assert out.loc["G1", "score"] == pytest.approx(0.25 / 1.5)
     assert out.loc["S1", "source"] == "blend" and out.loc["G1", "source"] == "rules"
     assert out.loc["S1", "sources"] == "rules+item_knn"
+
+
+def test_personal_ranking_equals_the_string_frame_rolled_up_to_products():
+    rng = np.random.default_rng(3)
+    items = np.array([f"P{i}-V{j}" for i in range(12) for j in range(3)] + [f"Q{i}" for i in range(5)], dtype=object)
+    variant_product = pd.Series({v: v.split("-")[0] for v in items if "-" in v})
+    index = rng.integers(-1, len(items), size=(40, 8))  # -1: padding (fewer results than n)
+    ids = np.where(index >= 0, items[np.maximum(index, 0)], None)
+    scores = np.where(index >= 0, rng.integers(0, 5, size=index.shape) / 4, np.nan).astype(np.float32)  # ties
+    ranking = Ranking(np.array([f"B{q:02d}" for q in rng.permutation(40)], dtype=object), ids, scores)
+    expected = to_product_level(ranking.to_frame("buying_center_id", "item_id"), variant_product, cols=("item_id",))
+    out = personal_ranking(ranking, variant_product)
+    assert len(out) < (index >= 0).sum()  # variants of one product in one list were merged
+    assert out["buying_center_id"].dtype == "category" and out["item_id"].dtype == "category"
+    pd.testing.assert_frame_equal(out.astype({"buying_center_id": "str", "item_id": "str"}), expected)
 
 
 def test_variant_level_similarity_rolls_up_to_products_without_self_pairs():
