@@ -185,6 +185,26 @@ def test_used_ids_map_like_all_ids_and_only_the_used_are_evaluated():
     assert Coded(np.array([-1, -1]), np.array([], dtype=object)).used().strings("x").tolist() == ["x", "x"]
 
 
+def test_buyer_directory_takes_each_buying_centers_latest_line_as_a_stable_sort_does(tiny_demo_lines):
+    """The customer of a buying center without a master row is that of its latest line (ties: the
+    last of them, as a stable sort by date then ``drop_duplicates(keep="last")`` keeps); ids as
+    strings or as categoricals give the same directory."""
+    from xsell.frames import dictionary_encoded
+    from xsell.recommend.suggestions import buyer_directory
+
+    rng = np.random.default_rng(11)
+    lines = tiny_demo_lines.sample(frac=1.0, random_state=4).reset_index(drop=True)
+    lines["order_date"] = lines["order_date"].dt.to_period("M").dt.start_time  # many ties per buying center
+    moved = rng.random(len(lines)) < 0.3
+    lines["customer_id"] = lines["customer_id"].where(~moved, "C-" + lines["buying_center_id"].astype(str) + "-" + pd.Series(rng.integers(0, 3, len(lines))).astype(str))
+    expected = lines.sort_values("order_date", kind="stable").drop_duplicates("buying_center_id", keep="last").set_index("buying_center_id")["customer_id"]
+    out = buyer_directory(lines, None)
+    assert out["buying_center_id"].is_unique and len(out) == lines["buying_center_id"].nunique()
+    assert out.set_index("buying_center_id")["customer_id"].to_dict() == expected.astype(str).to_dict()
+    encoded = lines.assign(**{c: dictionary_encoded(lines[c]) for c in ("buying_center_id", "customer_id", "country")})
+    pd.testing.assert_frame_equal(buyer_directory(encoded, None), out)
+
+
 def test_product_facts_are_looked_up_per_distinct_id_as_on_every_row():
     """``product_attr`` and ``name_of`` give each row its product's fact (the default for unknown
     products, the id where the name is empty), for ids as strings, objects and categoricals, with

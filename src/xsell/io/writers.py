@@ -16,7 +16,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,35 @@ def atomic_write(path: Path, write: Callable[[Path], object], *, durable: bool =
     finally:
         _remove(tmp)
     return path
+
+
+def write_parquet_parts(path: Path, frames: Iterable[pd.DataFrame]) -> int:
+    """Write ``frames`` (one table's parts: the same columns and dtypes, at least one) atomically
+    as one Parquet file, each part as it comes (one row group per part), so the whole table is
+    never held: read back, it is ``pd.concat(frames, ignore_index=True)``. Returns the rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = 0
+
+    def write(tmp: Path) -> None:
+        nonlocal rows
+        writer: pq.ParquetWriter | None = None
+        try:
+            for frame in frames:
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table)
+                rows += len(frame)
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            raise ValueError(f"no parts to write to {path}")
+
+    atomic_write(path, write)
+    return rows
 
 
 def remove_leftovers(folder: Path) -> list[str]:

@@ -24,6 +24,7 @@ pins) and ``expected_value`` = score x the product's median line value in the co
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +49,9 @@ POPULARITY_SOURCE = "popularity"
 EXTRA_COLUMNS: tuple[str, ...] = ("product_name", "anchor_product_name", "source", REASON_CODE, REASON_PARAMS)
 """Columns after ``BUYING_CENTER_COLUMNS``: names, what produced the row (the champion's name,
 ``curated`` or ``popularity``) and the reason as catalogue code and fields (``xsell.messages``)."""
+LINK_COLUMNS: tuple[str, ...] = ("country", "product_id", "rec_product_id", "rank", "score", "source", "reason", REASON_CODE, REASON_PARAMS)
+"""The columns of the cross-sell and up-sell tables the buying-center table reads (pins, links
+that explain a suggestion and their reasons)."""
 POPULAR_FIELDS: tuple[str, ...] = ("buyers", "country", "segment", "months")
 """Fields of the popularity reason (``reason.suggestion.popular``)."""
 
@@ -57,8 +61,8 @@ def buyer_directory(lines: pd.DataFrame, customers: pd.DataFrame | None) -> pd.D
     Country: ``buyer_countries`` (the one rule); customer and segment from the customer master,
     else the latest order line (no segment)."""
     cols = ["buying_center_id", "customer_id", "country", "segment"]
-    latest = lines[["order_date", "buying_center_id", "customer_id"]].sort_values("order_date", kind="stable")
-    out = latest.drop_duplicates("buying_center_id", keep="last")[["buying_center_id", "customer_id"]].assign(segment="")
+    latest = _last_lines(lines)
+    out = lines[["buying_center_id", "customer_id"]].iloc[latest].assign(segment="")
     if customers is not None and not customers.empty:
         master = customers.assign(**{c: customers[c] if c in customers else "" for c in cols})[["buying_center_id", "customer_id", "segment"]]
         out = pd.concat([master, out[~member(out["buying_center_id"], master["buying_center_id"])]], ignore_index=True)
@@ -68,6 +72,21 @@ def buyer_directory(lines: pd.DataFrame, customers: pd.DataFrame | None) -> pd.D
     out["country"] = country.reindex(out["buying_center_id"].to_numpy()).fillna(ALL_COUNTRIES).replace("", ALL_COUNTRIES).to_numpy()
     out = out[cols]
     return out.iloc[np.argsort(out["buying_center_id"].to_numpy(dtype=object), kind="stable")].reset_index(drop=True)
+
+
+def _last_lines(lines: pd.DataFrame) -> np.ndarray:
+    """Position of each buying center's last line: the latest ``order_date`` (missing dates
+    last), then the last such line; what a stable sort by date keeps with ``drop_duplicates(keep=
+    "last")``, found on int codes (a sort of the 20M-line frame took seconds)."""
+    buyer, _ = pd.factorize(lines["buying_center_id"], use_na_sentinel=False)
+    date = lines["order_date"].to_numpy(dtype="datetime64[ns]")
+    stamp = np.where(np.isnat(date), np.iinfo(np.int64).max, date.view(np.int64))
+    latest = np.full(int(buyer.max(initial=-1)) + 1, np.iinfo(np.int64).min)
+    np.maximum.at(latest, buyer, stamp)
+    at_latest = np.flatnonzero(stamp == latest[buyer])
+    last = np.full(len(latest), -1, dtype=np.int64)
+    np.maximum.at(last, buyer[at_latest], at_latest)
+    return last
 
 
 @dataclass(frozen=True)
@@ -279,12 +298,36 @@ def build_buying_center_suggestions(
     personal_source: str = "model",
     variants: VariantResolver | None = None,
 ) -> Table:
-    """``buying_center_suggestions`` (see the module docstring). ``personal``: the champion's
-    ranking ``buying_center_id, item_id, score`` at product level (owned products excluded or not,
-    they are removed here); ``cross_sell`` / ``up_sell``: the finished link tables (their curated
-    rows are the pins, all rows explain suggestions). ``variants``: the run's variant resolver
-    (default: one built from ``lines``)."""
+    """``buying_center_suggestions`` (see the module docstring) as one frame: the blocks of
+    ``buying_center_blocks`` (which describes the arguments) concatenated."""
     counts: dict[str, int] = {}
+    parts = list(buying_center_blocks(
+        personal, cross_sell, up_sell, lines, customers, ctx, cfg, counts=counts, personal_source=personal_source, variants=variants
+    ))  # fmt: skip
+    return Table(pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0], counts)
+
+
+def buying_center_blocks(
+    personal: pd.DataFrame,
+    cross_sell: pd.DataFrame,
+    up_sell: pd.DataFrame,
+    lines: pd.DataFrame,
+    customers: pd.DataFrame | None,
+    ctx: RecommendContext,
+    cfg: RecommendConfig,
+    *,
+    counts: dict[str, int],
+    personal_source: str = "model",
+    variants: VariantResolver | None = None,
+) -> Iterator[pd.DataFrame]:
+    """The rows of ``buying_center_suggestions`` (see the module docstring), one finished frame
+    per block of ``_BUYER_BLOCK`` buying centers in buying-center order (at least one frame), so a
+    caller can write them as they come instead of holding the whole table. ``personal``: the
+    champion's ranking ``buying_center_id, item_id, score`` at product level (owned products
+    excluded or not, they are removed here); ``cross_sell`` / ``up_sell``: the finished link
+    tables (their curated rows are the pins, all rows explain suggestions). ``counts``: the rows
+    each rule removed, added to as the blocks are made. ``variants``: the run's variant resolver
+    (default: one built from ``lines``)."""
     hist = coded_history(
         lines, customers, ctx, personal["item_id"], cross_sell["product_id"], cross_sell["rec_product_id"],
         up_sell["product_id"], up_sell["rec_product_id"],
@@ -302,7 +345,6 @@ def build_buying_center_suggestions(
     local = _local_stats(hist)
     indexes = {name: LinkIndex.of(t, hist.products, hist.countries) for name, t in (("pins", pins), ("cross_sell", cross_sell), ("up_sell", up_sell))}
     n_buyers = len(hist.buyers)
-    parts = []
     for lo in range(0, max(n_buyers, 1), _BUYER_BLOCK):
         hi = min(lo + _BUYER_BLOCK, n_buyers)
         table = "buying_center_suggestions" if n_buyers <= _BUYER_BLOCK else f"buying_center_suggestions (buying centers {lo + 1:,}-{hi:,} of {n_buyers:,})"
@@ -316,8 +358,7 @@ def build_buying_center_suggestions(
         rows = cand.assign(variant=variant.codes)[keep]
         rows = top_n(rows, ["b"], cfg.top_n_buying_center, rec_col="p")
         frame = _explain(rows, hist, anchors.iloc[own], cross_sell, up_sell, pins, ctx, personal_source, cand.attrs["popular"], variant.ids, local, indexes)
-        parts.append(finish(frame, BUYING_CENTER_COLUMNS, EXTRA_COLUMNS))
-    return Table(pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0], counts)
+        yield finish(frame, BUYING_CENTER_COLUMNS, EXTRA_COLUMNS)
 
 
 _BUYER_BLOCK = 10_000

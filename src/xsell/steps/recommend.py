@@ -22,23 +22,23 @@ import pandas as pd
 
 from xsell.config import Config
 from xsell.errors import ConfigError, InputDataError
+from xsell.frames import dictionary_encoded
 from xsell.io.layout import Workdir
 from xsell.io.readers import read_canonical, read_champion
-from xsell.io.writers import atomic_write
+from xsell.io.writers import atomic_write, write_parquet_parts
 from xsell.models.base import Recommender
 from xsell.models.registry import load_model
 from xsell.progress import stage
-from xsell.recommend.blend import to_product_level
 from xsell.recommend.common import Table
 from xsell.recommend.context import RecommendContext, build_context, resolve_today
 from xsell.recommend.cross_sell import build_cross_sell
 from xsell.recommend.curated import CuratedLinks, parse_block_list, parse_curated_links
 from xsell.recommend.review import build_links_review
-from xsell.recommend.sources import choose_personal_model, similarity_frames, variant_products
-from xsell.recommend.suggestions import build_buying_center_suggestions, buyer_directory
+from xsell.recommend.sources import choose_personal_model, personal_ranking, similarity_frames, variant_products
+from xsell.recommend.suggestions import LINK_COLUMNS, build_buying_center_suggestions, buyer_directory, buying_center_blocks
 from xsell.recommend.up_sell import build_up_sell
 from xsell.recommend.variants import VariantResolver
-from xsell.schema import MODEL_LINE_COLUMNS
+from xsell.schema import MODEL_LINE_COLUMNS, TABLES
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +63,23 @@ class RecommendResult:
 class _Computed:
     ctx: RecommendContext
     tables: dict[str, Table]
+    """The tables built in memory (without ``out``), else each link table's columns the
+    buying-center table reads."""
     models_dir: Path
     models: list[str]
     personal_model: str
-    rules_applied: dict[str, int] = field(default_factory=dict)
+    rows: dict[str, int] = field(default_factory=dict)
+    rules_applied_by_table: dict[str, dict[str, int]] = field(default_factory=dict)
+    paths: dict[str, Path] = field(default_factory=dict)
+    """Where each table was written (with ``out``)."""
+
+    @property
+    def rules_applied(self) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for rules in self.rules_applied_by_table.values():
+            for rule, n in rules.items():
+                total[rule] = total.get(rule, 0) + n
+        return total
 
 
 # -- reading --------------------------------------------------------------------------------
@@ -122,16 +135,24 @@ def load_models(run_dir: Path) -> dict[str, Recommender]:
 
 # -- compute and write ----------------------------------------------------------------------
 def _compute(
-    cfg: Config, models_dir: Path | None, *, buying_centers: bool = True, personal_model: str | None = None
+    cfg: Config, models_dir: Path | None, *, buying_centers: bool = True, personal_model: str | None = None, out: Path | None = None
 ) -> _Computed:
-    """Build the tables (``buying_centers=False``: only cross_sell and up_sell)."""
+    """Build the tables (``buying_centers=False``: only cross_sell and up_sell). ``out``: write
+    each table into this folder as soon as it is built (the buying-center table block by block)
+    instead of holding it."""
     wd = Workdir(cfg.workdir)
     rc = cfg.recommend
     with stage("recommend: read", log) as rep:
         lines = read_canonical(wd.order_lines, required=True, columns=list(MODEL_LINE_COLUMNS))
+        assert lines is not None  # required
+        # the ids as int codes (categoricals): ~1.7 GB less at 20M lines, and every grouping and
+        # factorize of the tables runs on ints; order ids are only counted, never sorted
+        for col in ("order_id", "buying_center_id", "customer_id", "country", "variant_id", "product_id"):
+            if col in lines:
+                lines[col] = dictionary_encoded(lines[col], sort=col != "order_id")
         products = read_canonical(wd.products, required=False)
         customers = read_canonical(wd.customers, required=False)
-        rep.counts["lines"] = 0 if lines is None else len(lines)
+        rep.counts["lines"] = len(lines)
     today = resolve_today(lines, rc)
     log.info("recommend: today = %s (%s)", today.date(), "recommend.today" if rc.today else "last order date + 1 day")
     with stage("recommend: context", log):
@@ -147,30 +168,42 @@ def _compute(
         sims = similarity_frames(models, set(rc.cross_sell_weights) | set(rc.upsell_weights), personal_name, ctx, rc, level=cfg.models.level)
     with stage("recommend: variants", log):
         variants = VariantResolver.build(lines, ctx)  # the three tables resolve variants from one history
-    tables: dict[str, Table] = {}
+    done = _Computed(ctx, {}, run_dir, sorted(models), personal_name)
+
+    def finished(name: str, table: Table) -> None:
+        """Keep (or with ``out``: write, keeping the columns the buying-center table reads) a table."""
+        done.rows[name], done.rules_applied_by_table[name] = len(table.frame), table.rules_applied
+        if out is None:
+            done.tables[name] = table
+            return
+        done.paths[name] = atomic_write(out / f"{name}.parquet", partial(table.frame.to_parquet, index=False))
+        done.tables[name] = Table(table.frame[[c for c in LINK_COLUMNS if c in table.frame]], table.rules_applied)
+
     with stage("recommend: cross_sell", log) as rep:
-        tables["cross_sell"] = build_cross_sell({k: v for k, v in sims.items() if k in rc.cross_sell_weights}, lines, ctx, rc, variants=variants)
-        rep.counts["rows"] = len(tables["cross_sell"].frame)
+        finished("cross_sell", build_cross_sell({k: v for k, v in sims.items() if k in rc.cross_sell_weights}, lines, ctx, rc, variants=variants))
+        rep.counts["rows"] = done.rows["cross_sell"]
     with stage("recommend: up_sell", log) as rep:
-        tables["up_sell"] = build_up_sell({k: v for k, v in sims.items() if k in rc.upsell_weights}, lines, ctx, rc, variants=variants)
-        rep.counts["rows"] = len(tables["up_sell"].frame)
+        finished("up_sell", build_up_sell({k: v for k, v in sims.items() if k in rc.upsell_weights}, lines, ctx, rc, variants=variants))
+        rep.counts["rows"] = done.rows["up_sell"]
     if buying_centers:
         with stage("recommend: buying_center_suggestions", log) as rep:
             buyers = buyer_directory(lines, customers)["buying_center_id"].tolist()
             with stage("recommend: buying_center_suggestions: ranking", log):
                 ranking = models[personal_name].recommend(buyers, n=rc.candidates_per_source, exclude_owned=True)
-            personal = to_product_level(ranking.to_frame("buying_center_id", "item_id"), variant_products(ctx), cols=("item_id",))
-            del ranking  # the 200k x candidates ids are in ``personal`` now
-            tables["buying_center_suggestions"] = build_buying_center_suggestions(
-                personal, tables["cross_sell"].frame, tables["up_sell"].frame, lines, customers, ctx, rc, personal_source=personal_name,
-                variants=variants,
-            )
-            rep.counts["rows"] = len(tables["buying_center_suggestions"].frame)
-    total: dict[str, int] = {}
-    for t in tables.values():
-        for rule, n in t.rules_applied.items():
-            total[rule] = total.get(rule, 0) + n
-    return _Computed(ctx, tables, run_dir, sorted(models), personal_name, total)
+            personal = personal_ranking(ranking, variant_products(ctx))
+            del ranking  # the 200k x candidates ids are in ``personal`` now (as codes)
+            args = (personal, done.tables["cross_sell"].frame, done.tables["up_sell"].frame, lines, customers, ctx, rc)
+            if out is None:
+                finished("buying_center_suggestions", build_buying_center_suggestions(*args, personal_source=personal_name, variants=variants))
+            else:  # written block by block: the 4M-row table is never held whole
+                counts: dict[str, int] = {}
+                path = out / "buying_center_suggestions.parquet"
+                done.rows["buying_center_suggestions"] = write_parquet_parts(
+                    path, buying_center_blocks(*args, counts=counts, personal_source=personal_name, variants=variants)
+                )
+                done.rules_applied_by_table["buying_center_suggestions"], done.paths["buying_center_suggestions"] = counts, path
+            rep.counts["rows"] = done.rows["buying_center_suggestions"]
+    return done
 
 
 def run_recommend(
@@ -180,14 +213,11 @@ def run_recommend(
 
     ``personal_model`` (a model name in ``models_dir``) ranks the buying-center suggestions;
     default: ``choose_personal_model``. Pipelines pass the registry's champion here."""
-    done = _compute(cfg, models_dir, personal_model=personal_model)
     wd = Workdir(cfg.workdir)
     wd.tables.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for name, table in done.tables.items():
-        paths[name] = wd.table(name)
-        atomic_write(paths[name], partial(table.frame.to_parquet, index=False))
-    rows = {name: len(t.frame) for name, t in done.tables.items()}
+    done = _compute(cfg, models_dir, personal_model=personal_model, out=wd.tables)
+    paths = {name: done.paths[name] for name in TABLES if name in done.paths}
+    rows = {name: done.rows[name] for name in paths}
     record: dict[str, Any] = {
         "config_hash": cfg.hash(),
         "models_dir": str(done.models_dir),
@@ -196,7 +226,7 @@ def run_recommend(
         "today": str(done.ctx.today.date()),
         "rows": rows,
         "rules_applied": done.rules_applied,
-        "rules_applied_by_table": {name: t.rules_applied for name, t in done.tables.items()},
+        "rules_applied_by_table": {name: done.rules_applied_by_table[name] for name in paths},
     }
     record.update(meta or {})
     metadata = wd.tables / "tables.json"
