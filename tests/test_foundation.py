@@ -219,3 +219,30 @@ def test_dictionary_encoded_keeps_values_and_sorts_like_the_strings(tiny_demo_li
         expected = _most_frequent_by_groupby(lines, key, col)
         pd.testing.assert_series_equal(most_frequent(lines, key, col), expected)
         pd.testing.assert_series_equal(most_frequent(encoded, key, col), expected)
+
+
+def test_parquet_parts_read_back_as_their_concatenation_and_a_failed_write_keeps_the_old_file(tmp_path, tiny_demo_lines):
+    from xsell.io.writers import write_parquet_parts
+
+    lines = tiny_demo_lines.reset_index(drop=True)
+    parts = [lines.iloc[i : i + 97] for i in range(0, len(lines), 97)]
+    path = tmp_path / "lines.parquet"
+    assert write_parquet_parts(path, iter(parts)) == len(lines)
+    pd.testing.assert_frame_equal(pd.read_parquet(path), lines)
+    assert pd.read_parquet(path).equals(pd.read_parquet(_written(tmp_path / "whole.parquet", lines)))
+
+    def failing():
+        yield parts[0]
+        raise RuntimeError("block 2 failed")
+
+    with pytest.raises(RuntimeError, match="block 2"):
+        write_parquet_parts(path, failing())
+    pd.testing.assert_frame_equal(pd.read_parquet(path), lines)  # the previous file, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lines.parquet", "whole.parquet"]  # no temp file left
+    with pytest.raises(ValueError, match="no parts"):
+        write_parquet_parts(tmp_path / "none.parquet", iter([]))
+
+
+def _written(path, frame):
+    frame.to_parquet(path, index=False)
+    return path
