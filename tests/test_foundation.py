@@ -196,23 +196,22 @@ def _most_frequent_by_groupby(frame: pd.DataFrame, key: str, col: str) -> pd.Ser
 
 
 def test_dictionary_encoded_keeps_values_and_sorts_like_the_strings(tiny_demo_lines):
-    """The demo's ids as categoricals: the same values row for row; with ``sort`` the codes follow
-    the text order (sorting and ``factorize(sort=True)`` agree with the strings), without it the
-    first appearance; missing stays missing. ``most_frequent`` gives the same on both columns and
-    equals a plain pandas count (ties: alphabetically first)."""
+    """The demo's ids as categoricals: the same values row for row, the codes in text order
+    (sorting and ``factorize(sort=True)`` agree with the strings), missing stays missing.
+    ``most_frequent`` gives the same on both columns and equals a plain pandas count (ties:
+    alphabetically first)."""
     from xsell.frames import dictionary_encoded, most_frequent
 
     lines = tiny_demo_lines.reset_index(drop=True)
     ids = lines["product_id"].astype(object).where(np.arange(len(lines)) % 7 != 3, None)  # some missing
-    coded, unsorted = dictionary_encoded(ids.astype("str")), dictionary_encoded(ids.astype("str"), sort=False)
-    for cat in (coded, unsorted):
-        assert cat.dtype == "category"
-        assert cat.astype(object).where(cat.notna(), None).tolist() == ids.tolist()
-    assert list(coded.cat.categories) == sorted(ids.dropna().unique())
-    assert list(unsorted.cat.categories) == list(pd.unique(ids.dropna()))
-    codes, uniques = pd.factorize(coded, sort=True)
-    assert codes.tolist() == pd.factorize(ids, sort=True)[0].tolist() and list(uniques) == sorted(ids.dropna().unique())
-    assert coded.sort_values(kind="stable").index.tolist() == ids.astype(str).where(ids.notna(), "~").sort_values(kind="stable").index.tolist()
+    for column in (ids.astype("str"), ids):
+        coded = dictionary_encoded(column)
+        assert coded.dtype == "category" and coded.index.equals(ids.index)
+        assert coded.astype(object).where(coded.notna(), None).tolist() == ids.tolist()
+        assert list(coded.cat.categories) == sorted(ids.dropna().unique())
+        codes, uniques = pd.factorize(coded, sort=True)
+        assert codes.tolist() == pd.factorize(ids, sort=True)[0].tolist() and list(uniques) == sorted(ids.dropna().unique())
+        assert coded.sort_values(kind="stable").index.tolist() == ids.astype(str).where(ids.notna(), "~").sort_values(kind="stable").index.tolist()
 
     encoded = lines.assign(buying_center_id=dictionary_encoded(lines["buying_center_id"]), country=dictionary_encoded(lines["country"]))
     for key, col in (("buying_center_id", "country"), ("buying_center_id", "product_id"), ("country", "variant_id")):

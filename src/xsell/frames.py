@@ -61,14 +61,14 @@ def _arrow_text(values: object) -> pa.Array:
     return pa.array(series.astype(str), type=pa.large_string(), from_pandas=True)
 
 
-def dictionary_encoded(values: pd.Series, *, sort: bool = True) -> pd.Series:
-    """``values`` as a pandas categorical (missing stays missing): one int code per row instead of
-    a string. ``sort``: the categories are the distinct values sorted, so code order is value order
-    and sorting, grouping and ``pd.factorize(..., sort=True)`` give what they give on the strings;
-    else they are in order of first appearance (cheaper: for ids that are only counted)."""
+def dictionary_encoded(values: pd.Series) -> pd.Series:
+    """``values`` as a pandas categorical whose categories are its distinct values sorted (missing
+    stays missing): one int code per row instead of a string, and code order is value order, so
+    sorting, grouping and ``pd.factorize(..., sort=True)`` give what they give on the strings.
+    For ids with up to a few million distinct values (building the categories hashes them)."""
     codes, uniques = pd.factorize(values)
     categories = pd.Index(uniques, dtype=values.dtype if len(uniques) else "str")
-    if sort and len(uniques):
+    if len(uniques):
         order = pc.sort_indices(pa.array(np.asarray(uniques, dtype=object) if values.dtype == object else uniques)).to_numpy()
         rank = np.empty(len(order), dtype=np.int64)
         rank[order] = np.arange(len(order))
