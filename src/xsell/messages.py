@@ -324,9 +324,14 @@ def _values(column: pd.Series, spec: str | None, lang: str) -> np.ndarray:
             shown = [str(int(v)) if float(v).is_integer() else repr(float(v)) for v in uniques]
         text = np.asarray(shown, dtype=object)[codes] if len(uniques) else np.full(len(numbers), "", dtype=object)
         return np.where(present, _localise_number(text, lang), "").astype(object)
-    values = column.to_numpy(dtype=object)
-    missing = pd.isna(values)
-    return np.where(missing, "", values).astype(str).astype(object)
+    return _texts(column)
+
+
+def _texts(column: pd.Series) -> np.ndarray:
+    """Each value as ``str`` (missing: ``""``), made once per distinct value: ``astype(str)`` on
+    the whole object column made a fixed-width unicode copy (4 bytes x the longest text per row)."""
+    codes, uniques = pd.factorize(column.to_numpy(dtype=object))
+    return np.asarray([str(v) for v in uniques] + [""], dtype=object)[codes]
 
 
 def _fill(form: str, text: np.ndarray) -> np.ndarray | str:
@@ -421,10 +426,8 @@ def _json_values(column: pd.Series) -> np.ndarray:
         shown = [str(int(v)) if float(v).is_integer() else repr(round(float(v), 6)) for v in uniques]
         text = np.asarray(shown, dtype=object)[codes] if len(uniques) else np.full(len(numbers), "", dtype=object)
         return np.where(np.isfinite(numbers), text, "null").astype(object)
-    values = column.to_numpy(dtype=object)
-    values = np.where(pd.isna(values), "", values).astype(str)
-    codes, uniques = pd.factorize(values)
-    return np.asarray([json.dumps(v, ensure_ascii=False) for v in uniques], dtype=object)[codes] if len(uniques) else values.astype(object)
+    codes, uniques = pd.factorize(_texts(column))
+    return np.asarray([json.dumps(v, ensure_ascii=False) for v in uniques], dtype=object)[codes] if len(uniques) else np.zeros(0, dtype=object)
 
 
 def reason_params_json(codes: np.ndarray | pd.Series, params: pd.DataFrame) -> np.ndarray:
