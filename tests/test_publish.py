@@ -130,16 +130,21 @@ def test_neutralise_in_arrow_equals_the_object_path():
             pd.testing.assert_series_equal(out["t"].astype(object), expected["t"], check_dtype=False)
 
 
-def test_values_with_chars_finds_exactly_the_values_a_regex_finds():
+@pytest.mark.parametrize("block", [1 << 20, 7, 1])
+def test_values_with_chars_finds_exactly_the_values_a_regex_finds(monkeypatch, block):
     """The byte scan behind CSV quoting and XML escaping: per value, whether it holds one of the
     characters, as a regex says; slices (an Arrow offset), empty and missing values, multi-byte
-    characters next to the ASCII ones looked for; non-ASCII characters are refused."""
+    characters next to the ASCII ones looked for, values across the blocks the bytes are scanned
+    in; non-ASCII characters are refused."""
     import random
     import re
 
     import pyarrow as pa
 
+    from xsell.publish import safety
     from xsell.publish.safety import CONTROL_CHARACTERS, values_with_chars
+
+    monkeypatch.setattr(safety, "_SCAN_BYTES", block)
 
     rng = random.Random(7)
     alphabet = ["x", "é", "€", "😀", ",", ";", '"', "\n", "\r", "\t", "&", "<", ">", "\x01", "\x1f", "\x7f", " "]
