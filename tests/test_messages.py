@@ -131,3 +131,21 @@ def test_every_reason_code_renders_without_model_names(code):
         text = render_reasons(np.array([code] * 3, dtype=object), pd.DataFrame(SAMPLE), lang)
         assert all(t.strip() for t in text)
         assert not any(re.search(r"\b(item_knn|als|bpr|ease|rp3beta|rules|blend|popularity_\w+)\b", t) for t in text)
+
+
+def test_localised_reasons_of_arrow_text_stay_arrow_text_in_every_language():
+    """Reasons of Arrow-backed text come back as ``str`` (no Python objects per row, which the
+    sales sheets would convert back); an object column (or an empty one) as objects; the values
+    equal in every case."""
+    params = pd.DataFrame(SAMPLE)
+    codes = np.array(["cross_sell.together", "curated", "suggestion.popular"], dtype=object)
+    cols = reason_columns(codes, params)
+    table = pd.DataFrame({"reason": cols["reason"], REASON_CODE: cols[REASON_CODE], REASON_PARAMS: cols[REASON_PARAMS]})
+    for lang in ("en", "de"):
+        text = localised_reasons(table.astype("str"), lang)
+        objects = localised_reasons(table.astype(object), lang)
+        assert list(text) == list(objects)
+        assert pd.Series(text).dtype == "str"
+        assert isinstance(text, pd.api.extensions.ExtensionArray)
+        assert isinstance(objects, np.ndarray) == (lang == "en")  # rendered German reasons are Arrow text either way
+    assert isinstance(localised_reasons(table.astype("str").iloc[0:0], "en"), np.ndarray)

@@ -130,7 +130,51 @@ def test_neutralise_in_arrow_equals_the_object_path():
             pd.testing.assert_series_equal(out["t"].astype(object), expected["t"], check_dtype=False)
 
 
-@pytest.mark.parametrize("sep", [",", ";", "\t"])
+@pytest.mark.parametrize("block", [1 << 20, 7, 1])
+def test_values_with_chars_finds_exactly_the_values_a_regex_finds(monkeypatch, block):
+    """The byte scan behind CSV quoting and XML escaping: per value, whether it holds one of the
+    characters, as a regex says; slices (an Arrow offset), empty and missing values, multi-byte
+    characters next to the ASCII ones looked for, values across the blocks the bytes are scanned
+    in; non-ASCII characters are refused."""
+    import random
+    import re
+
+    import pyarrow as pa
+
+    from xsell.publish import safety
+    from xsell.publish.safety import CONTROL_CHARACTERS, values_with_chars
+
+    monkeypatch.setattr(safety, "_SCAN_BYTES", block)
+
+    rng = random.Random(7)
+    alphabet = ["x", "é", "€", "😀", ",", ";", '"', "\n", "\r", "\t", "&", "<", ">", "\x01", "\x1f", "\x7f", " "]
+    for chars in (',"\n', ";", CONTROL_CHARACTERS + "&<>\r", "&"):
+        for _ in range(200):
+            values = [None if rng.random() < 0.1 else "".join(rng.choices(alphabet, k=rng.randint(0, 4))) for _ in range(rng.randint(0, 30))]
+            for arrow in (pa.array(values, pa.large_string()), pa.array(["&,;\x01", *values], pa.large_string())[1:]):
+                expected = [v is not None and bool(re.search("[" + re.escape(chars) + "]", v)) for v in values]
+                found = values_with_chars(arrow, chars)
+                assert (found.tolist() if found is not None else [False] * len(values)) == expected, (chars, values)
+                assert found is None or found.any()
+    with pytest.raises(ValueError, match="ASCII"):
+        values_with_chars(pa.array(["a"], pa.large_string()), "§")
+
+
+def test_xml_text_of_few_and_of_many_special_values_equals_escaping_every_value():
+    """Cell text for the sheet XML: only the values holding a control character or markup are
+    rewritten (alone when few, all at once when many); the result is that of rewriting all."""
+    import pyarrow as pa
+
+    from xsell.publish.writers import _xml_escaped, _xml_text
+
+    special = ["a&b", "<x>", "r\rr", "c\x01d", "é&€"]
+    for values in (["plain", None, ""] * 10 + special, special * 3 + ["plain", None], ["plain", "é", None]):
+        arrow = pa.array(values, pa.large_string())
+        for part in (arrow, arrow[2:]):
+            assert _xml_text(part).equals(_xml_escaped(part)), values
+
+
+@pytest.mark.parametrize("sep", [",", ";", "\t", "§"])
 @pytest.mark.parametrize("bom", [False, True])
 def test_write_csv_gives_the_bytes_of_pandas_to_csv(tmp_path, sep, bom):
     """The Arrow CSV renderer writes exactly what ``to_csv`` writes: quoting, floats (repr, NaN

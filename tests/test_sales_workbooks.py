@@ -282,3 +282,13 @@ def test_country_books_of_tables_sorted_by_country_equal_those_of_interleaved_ro
             assert all(isinstance(v, str) for v in a.calls[key]), key
         assert all(isinstance(v, str) for v in a.cross_sell["rec_product"])
     assert all(len(b.calls) for b in sliced if b.country != "ALL") and all(len(b.cross_sell) for b in sliced)
+
+
+def test_casefolded_names_equal_pandas_casefold_of_every_value():
+    """The link sheets' sort key folds each distinct product name once: the same as folding
+    every value (repeats, ß, missing values, an index that is not 0..n-1, no rows)."""
+    from xsell.publish.sales import _casefolded
+
+    names = pd.Series(["Straße", "b", "STRASSE", None, "b", "Ǆ", "straße"], dtype="str", index=[5, 3, 9, 1, 0, 2, 7])
+    for text in (names, names.iloc[0:0], names.astype(object)):
+        pd.testing.assert_series_equal(_casefolded(text), text.str.casefold())

@@ -37,6 +37,8 @@ REASON_CODE, REASON_PARAMS = "reason_code", "reason_params"
 """Extra table columns: the reason's catalogue code (a key under ``reason.``) and its fields as JSON."""
 TEXT_REASON = "text"
 """Code of a reason that exists only as text (tables written before reasons had codes)."""
+_TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
+"""pandas' default text dtype (``str``): the dtype of rendered reasons."""
 
 _FIELD = re.compile(r"\{(?P<name>[a-z_]+)(?::(?P<spec>[^|?}]+))?(?:(?P<op>[|?])(?P<arg>[^{}]*))?\}")
 
@@ -322,8 +324,8 @@ def _values(column: pd.Series, spec: str | None, lang: str) -> np.ndarray:
             shown = [format(v, spec) for v in uniques]
         else:
             shown = [str(int(v)) if float(v).is_integer() else repr(float(v)) for v in uniques]
-        text = np.asarray(shown, dtype=object)[codes] if len(uniques) else np.full(len(numbers), "", dtype=object)
-        return np.where(present, _localise_number(text, lang), "").astype(object)
+        text = _localise_number(np.asarray(shown, dtype=object), lang)[codes] if len(uniques) else np.full(len(numbers), "", dtype=object)  # each distinct number once
+        return np.where(present, text, "").astype(object)
     return _texts(column)
 
 
@@ -461,12 +463,14 @@ def parse_reason_params(texts: np.ndarray | pd.Series) -> pd.DataFrame:
     return records.iloc[codes].reset_index(drop=True) if len(uniques) else pd.DataFrame(index=range(len(codes)))
 
 
-def localised_reasons(frame: pd.DataFrame, lang: str) -> np.ndarray:
+def localised_reasons(frame: pd.DataFrame, lang: str) -> np.ndarray | pd.api.extensions.ExtensionArray:
     """The ``reason`` of every row of a table in ``lang``: rendered from ``reason_code`` and
     ``reason_params`` (each distinct reason once), the ``reason`` column itself for English or
-    where the table has no codes."""
+    where the table has no codes. Text (``str``: Arrow-backed, missing values NaN) unless the
+    ``reason`` column is of another kind or empty (then Python objects, as it holds them)."""
     if lang == DEFAULT_LANGUAGE or REASON_CODE not in frame or REASON_PARAMS not in frame or frame.empty:
-        return frame["reason"].to_numpy(dtype=object)
+        reason = frame["reason"]
+        return reason.array if reason.dtype == _TEXT and len(reason) else reason.to_numpy(dtype=object)  # Arrow text stays Arrow
     code = frame[REASON_CODE].fillna(TEXT_REASON).astype(str)
     inverse, uniques = pd.factorize(code + "\x00" + frame[REASON_PARAMS].fillna("{}").astype(str))  # hashed, in Arrow for Arrow text
     first = np.flatnonzero(np.diff(np.maximum.accumulate(inverse), prepend=-1) > 0)  # codes count up in order of appearance
@@ -474,4 +478,4 @@ def localised_reasons(frame: pd.DataFrame, lang: str) -> np.ndarray:
     params = parse_reason_params(frame[REASON_PARAMS].iloc[first].to_numpy(dtype=object))
     unknown = ~np.isin(code_first, [k.removeprefix("reason.") for k in MESSAGES if k.startswith("reason.")])
     rendered = render_reasons(np.where(unknown, TEXT_REASON, code_first), params.assign(text=frame["reason"].iloc[first].to_numpy(dtype=object)), lang)
-    return rendered[inverse]
+    return pd.array(rendered, dtype=_TEXT).take(inverse)  # each distinct reason converted to Arrow text once

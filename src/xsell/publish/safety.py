@@ -24,6 +24,8 @@ DANGEROUS_PREFIXES: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
 _PATTERN = "^[" + re.escape("".join(DANGEROUS_PREFIXES)) + "]"
 CONTROL_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
 """Control characters other than tab, LF and CR: not allowed in XML, removed from CSV and XLSX text."""
+CONTROL_CHARACTERS = "".join(map(chr, [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)]))
+"""The characters of ``CONTROL_CHARS``, listed."""
 _SUSPECT = f"{CONTROL_CHARS}|{_PATTERN}"
 """Text that ``neutralise`` changes: a control character anywhere or a dangerous first character."""
 
@@ -90,7 +92,7 @@ def _suspect(text: pd.Series) -> bool:
 
 _QUOTE, _EMPTY = pa.scalar("'", pa.large_string()), pa.scalar("", pa.large_string())
 _CONTROL_BYTES = np.zeros(256, dtype=bool)
-_CONTROL_BYTES[[*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20)]] = True
+_CONTROL_BYTES[[ord(c) for c in CONTROL_CHARACTERS]] = True
 _DANGEROUS_BYTES = np.zeros(256, dtype=bool)
 _DANGEROUS_BYTES[[ord(c) for c in DANGEROUS_PREFIXES]] = True
 
@@ -124,6 +126,51 @@ def _control_bytes(values: pa.Array) -> bool:
     body = data[offsets[0] : offsets[-1]]
     low = body < 0x20  # a compare is much faster than a table lookup of every byte
     return bool(low.any() and _CONTROL_BYTES[body[low]].any())
+
+
+_SCAN_BYTES = 1 << 20
+"""Bytes ``values_with_chars`` compares at a time (its temporary arrays stay this small)."""
+
+
+def values_with_chars(values: pa.Array, chars: str) -> np.ndarray | None:
+    """Per value of Arrow large strings (one array): whether it holds one of the ASCII ``chars``
+    (never part of a multi-byte UTF-8 character), decided on the bytes, a block at a time, with a
+    few compares and one reduction per value; None when no value does (the common case). A
+    missing value has no bytes (normally), so it holds none."""
+    if not chars.isascii():
+        raise ValueError(f"values_with_chars looks for ASCII characters only, not {chars!r}")
+    if len(values) == 0:
+        return None
+    offsets, data = _string_buffers(values)
+    starts, ends = offsets[:-1] - offsets[0], offsets[1:] - offsets[0]
+    body = data[offsets[0] : offsets[-1]]
+    codes = sorted({ord(c) for c in chars})
+    out: np.ndarray | None = None
+    for begin in range(0, len(body), _SCAN_BYTES):
+        block = body[begin : begin + _SCAN_BYTES]
+        hit = _char_bytes(block, codes)
+        if not hit.any():
+            continue
+        # the non-empty values with bytes in this block: one segment of ``hit`` each
+        first, last = np.searchsorted(ends, begin, side="right"), np.searchsorted(starts, begin + len(block), side="left")
+        inside = np.arange(first, last)[ends[first:last] > starts[first:last]]
+        found = np.maximum.reduceat(hit.view(np.uint8), np.maximum(starts[inside] - begin, 0)).astype(bool)
+        out = np.zeros(len(values), dtype=bool) if out is None else out
+        out[inside[found]] = True
+    return out
+
+
+def _char_bytes(block: np.ndarray, codes: list[int]) -> np.ndarray:
+    """Per byte: whether it is one of ``codes`` (a compare is much faster than a table lookup of
+    every byte; control characters, tabs and line ends are rare in cells)."""
+    hit = np.zeros(len(block), dtype=bool)
+    for code in (c for c in codes if c >= 0x20):
+        hit |= block == code
+    low = [c for c in codes if c < 0x20]
+    if low:
+        at = np.flatnonzero(block < 0x20)
+        hit[at[np.isin(block[at], low)]] = True
+    return hit
 
 
 def _suspect_arrow(values: pa.Array | pa.ChunkedArray) -> bool:

@@ -264,8 +264,17 @@ def link_sheet(links: pd.DataFrame, lang: str, product_names: pd.Series | None =
             "reason": localised_reasons(rows, lang),
         }
     )
-    key = out["product"].str.casefold()
+    key = _casefolded(out["product"])
     return out.assign(_key=key).sort_values(["_key", "product_id", "rank"], kind="mergesort").drop(columns="_key").reset_index(drop=True)
+
+
+def _casefolded(text: pd.Series) -> pd.Series:
+    """``text.str.casefold()``, each distinct value folded once (product names repeat per link;
+    pandas folds Arrow text one Python string at a time); text of another kind as pandas folds it."""
+    if text.empty or text.dtype != "str":
+        return text.str.casefold()
+    codes, uniques = pd.factorize(text)
+    return pd.Series(pd.array(uniques.str.casefold(), dtype=text.dtype).take(codes, allow_fill=True), index=text.index)
 
 
 def group_starts(keys: pd.Series) -> np.ndarray:

@@ -16,7 +16,7 @@ import io
 import re
 import zipfile
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -40,7 +40,7 @@ from openpyxl.writer.excel import ExcelWriter
 from xsell.errors import InputDataError
 from xsell.fingerprint import sha256_file
 from xsell.io.writers import atomic_write
-from xsell.publish.safety import CONTROL_CHARS, neutralise
+from xsell.publish.safety import CONTROL_CHARACTERS, CONTROL_CHARS, neutralise, values_with_chars
 
 if TYPE_CHECKING:
     from openpyxl.worksheet._write_only import WriteOnlyWorksheet
@@ -162,9 +162,9 @@ def _csv_field_kind(values: pd.Series) -> str | None:
 
 
 @lru_cache(maxsize=8)
-def _csv_quote_pattern(sep: str) -> str:
-    """RE2 pattern of the characters that make Python's csv writer (pandas' ``to_csv``) quote a
-    field with ``sep`` and ``\\n`` line ends, found by asking that writer."""
+def _csv_quote_chars(sep: str) -> str:
+    """The characters that make Python's csv writer (pandas' ``to_csv``) quote a field with
+    ``sep`` and ``\\n`` line ends, found by asking that writer."""
     probe = [sep, '"', "\n", "\r", "\t", " ", "'", "\\", "\x0b", "\x0c"]
     quoted = []
     for char in dict.fromkeys(probe):
@@ -172,7 +172,12 @@ def _csv_quote_pattern(sep: str) -> str:
         csv.writer(out, delimiter=sep, lineterminator="\n", quoting=csv.QUOTE_MINIMAL).writerow([f"a{char}b", "x"])
         if out.getvalue().startswith('"'):
             quoted.append(char)
-    return "[" + "".join(f"\\x{{{ord(c):x}}}" for c in quoted) + "]"
+    return "".join(quoted)
+
+
+def _csv_quote_pattern(sep: str) -> str:
+    """RE2 pattern of ``_csv_quote_chars``."""
+    return "[" + "".join(f"\\x{{{ord(c):x}}}" for c in _csv_quote_chars(sep)) + "]"
 
 
 def _csv_fields(values: pd.Series, kind: str, sep: str) -> pa.Array:
@@ -185,9 +190,28 @@ def _csv_fields(values: pd.Series, kind: str, sep: str) -> pa.Array:
         text = pc.cast(pa.array(np.asarray(values)), pa.large_string())
     else:
         text = _text_array(values)
-        quoted = _join(_lit('"'), pc.replace_substring(text, '"', '""'), _lit('"'))
-        text = pc.if_else(pc.match_substring_regex(text, _csv_quote_pattern(sep)), quoted, text)
+        quote = _needs_quotes(text, sep)
+        if quote is not None:
+            text = _rewritten(text, quote, lambda t: _join(_lit('"'), pc.replace_substring(t, '"', '""'), _lit('"')))
     return pc.fill_null(text, "")
+
+
+def _needs_quotes(text: pa.Array, sep: str) -> np.ndarray | None:
+    """Per value: whether the CSV field is quoted (``_csv_quote_chars``); None: none is."""
+    chars = _csv_quote_chars(sep)
+    if chars.isascii():
+        return values_with_chars(text, chars)
+    found = pc.fill_null(pc.match_substring_regex(text, _csv_quote_pattern(sep)), False).to_numpy(zero_copy_only=False)
+    return found if found.any() else None
+
+
+def _rewritten(text: pa.Array, mask: np.ndarray, rewrite: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """``text`` with ``rewrite`` applied to the values where ``mask`` is True (to those alone
+    when they are few, else to every value and kept where ``mask`` is True)."""
+    selected = pa.array(mask)
+    if int(mask.sum()) * 4 < len(mask):
+        return pc.replace_with_mask(text, selected, rewrite(text.filter(selected)))
+    return pc.if_else(selected, rewrite(text), text)
 
 
 def _csv_blocks(frame: pd.DataFrame, sep: str, chunk: int = _CSV_CHUNK_ROWS) -> Iterator[bytes | pa.Buffer]:
@@ -262,8 +286,8 @@ class XlsxSheet:
 _HEADER_FILL = PatternFill("solid", fgColor="DDE5F0")
 _GROUP_LINE = Side(style="thin", color="808080")
 _EXCEL_EPOCH = pd.Timestamp("1899-12-30")
-_XML_SPECIAL = CONTROL_CHARS[:-1] + "&<>\\r]"
-"""Characters ``_xml_text`` removes or escapes."""
+_XML_SPECIAL_CHARS = CONTROL_CHARACTERS + "&<>\r"
+"""Characters ``_xml_text`` removes (``CONTROL_CHARS``) or escapes."""
 _LINE_HEIGHT = 15.0
 """Points per line of text in the default font (Calibri 11)."""
 _MAX_LINES = 15
@@ -291,9 +315,15 @@ def _style_id(ws: object, column: XlsxColumn, *, line_above: bool = False) -> in
 
 
 def _xml_text(text: pa.Array) -> pa.Array:
-    """Text of cells as XML character data: control characters removed, markup escaped."""
-    if not pc.any(pc.match_substring_regex(text, _XML_SPECIAL)).as_py():
+    """Text of cells as XML character data: control characters removed, markup escaped (only
+    the values holding such a character are rewritten, found on the bytes)."""
+    special = values_with_chars(text, _XML_SPECIAL_CHARS)
+    if special is None:
         return text
+    return _rewritten(text, special, _xml_escaped)
+
+
+def _xml_escaped(text: pa.Array) -> pa.Array:
     text = pc.replace_substring_regex(text, CONTROL_CHARS, "")
     for char, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\r", "&#13;")):
         text = pc.replace_substring(text, char, entity)
