@@ -17,16 +17,19 @@ import scipy.sparse as sp
 from xsell.interactions.build import purchases
 from xsell.recommend.codes import Coded, encode, purchase_codes, sorted_ids
 from xsell.schema import ALL_COUNTRIES
-from xsell.sparse import pair_overlap, ranges, run_starts, stable_argsort
+from xsell.sparse import distinct, lexsort_ints, pair_overlap, ranges, run_starts, stable_argsort
 
 EVIDENCE_COLUMNS: tuple[str, ...] = ("orders_together", "buyers_both", "support", "confidence", "lift")
 
 
 def _binary(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
-    """(n_rows, n_cols) 0/1 CSR matrix with a one at each (row, col)."""
-    m = sp.csr_matrix((np.ones(len(rows), dtype=np.float64), (rows, cols)), shape=shape)
-    m.data[:] = 1.0
-    return m
+    """(n_rows, n_cols) 0/1 CSR matrix with a one at each (row, col), built from the sorted distinct
+    cells (canonical: sorted indices, no duplicates)."""
+    cells = distinct(rows.astype(np.int64) * shape[1] + cols)  # sorted: by row, then column
+    row, col = np.divmod(cells, shape[1])
+    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row, minlength=shape[0]), out=indptr[1:])
+    return sp.csr_matrix((np.ones(len(cells), dtype=np.float64), col, indptr), shape=shape)
 
 
 def gram_at(rows_items: sp.csr_matrix, a: np.ndarray, b: np.ndarray, chunk: int = 1024) -> np.ndarray:
@@ -63,7 +66,10 @@ def pair_evidence_codes(lines: pd.DataFrame, country: Coded, a: np.ndarray, b: n
     (product) and ``b`` (recommended product) into ``products``. Index ``0..len(a)-1``."""
     order = purchase_codes(lines, "order_id")
     product, product_ids = pd.factorize(purchases(lines, ["product_id"])["product_id"])
-    first = ~pd.DataFrame({"o": order, "p": product}).duplicated().to_numpy()
+    # the first line of each (order, product): one sort of the pair's packed codes (-1: missing)
+    by_pair = lexsort_ints([product + 1, order + 1])
+    first = np.zeros(len(order), dtype=bool)
+    first[by_pair[run_starts((order[by_pair] + 1) * (len(product_ids) + 1) + product[by_pair] + 1)]] = True
     order, product = order[first], product[first]
     buyer = purchase_codes(lines, "buying_center_id")[first]  # row numbers of a matrix: any numbering counts the same
     where = purchase_codes(lines, "country", country.ids)[first]
@@ -73,7 +79,9 @@ def pair_evidence_codes(lines: pd.DataFrame, country: Coded, a: np.ndarray, b: n
     for code in np.unique(country.codes):
         rows = np.flatnonzero(country.codes == code)
         sub = np.ones(len(order), dtype=bool) if code >= 0 and country.ids[code] == ALL_COUNTRIES else where == code
-        n_orders = max(len(pd.unique(order[sub])), 1)
+        seen = np.zeros(n_all + 1, dtype=bool)
+        seen[order[sub] + 1] = True  # + 1: a missing order (-1) counts as one, as pd.unique did
+        n_orders = max(int(np.count_nonzero(seen)), 1)
         known = sub & (item >= 0)
         orders_items = _binary(order[known], item[known], (n_all, n_items))
         buyers_items = _binary(buyer[known], item[known], (int(buyer.max()) + 1 if len(buyer) else 0, n_items))
