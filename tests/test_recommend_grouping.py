@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from recommend_helpers import line, lines_frame
 from xsell.recommend import evidence
@@ -153,3 +154,16 @@ def test_pair_evidence_equals_the_set_definition(seed):
     want = _pair_reference(lines, pairs)
     assert (want["orders_together"] > 1).any() and want["lift"].isna().any()
     pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_gram_at_is_the_dense_gram_matrix(seed):
+    rng = np.random.default_rng(seed)
+    dense = rng.random((300, 12)) < np.where(rng.random((300, 1)) < 0.5, 0.08, 0.4)  # many one-item rows
+    dense = dense * rng.integers(1, 4, dense.shape)  # not only ones: the diagonal is a sum of squares
+    a, b = rng.integers(0, 12, 500), rng.integers(0, 12, 500)
+    a[:20] = b[:20]  # diagonal cells too
+    want = (dense.T @ dense)[a, b].astype(np.float64)
+    got = evidence.gram_at(sp.csr_matrix(dense.astype(np.float64)), a, b, chunk=5)
+    assert (np.diff(sp.csr_matrix(dense).indptr) == 1).sum() > 30
+    np.testing.assert_array_equal(got, want)

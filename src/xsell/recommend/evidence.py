@@ -34,16 +34,23 @@ def _binary(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> sp.cs
 
 def gram_at(rows_items: sp.csr_matrix, a: np.ndarray, b: np.ndarray, chunk: int = 1024) -> np.ndarray:
     """``(X.T @ X)[a, b]`` for a (n_rows, n_items) matrix X without forming the full Gram matrix:
-    anchors are processed ``chunk`` at a time."""
+    anchors are processed ``chunk`` at a time. A row with one stored item adds to the diagonal
+    only, so the products run on the rows with two or more (most orders hold one product) and
+    ``a == b`` takes the column's sum of squares."""
     out = np.zeros(len(a), dtype=np.float64)
     if len(a) == 0:
         return out
-    csc = rows_items.tocsc()
+    rows_items = sp.csr_matrix(rows_items)
+    multi = rows_items[np.diff(rows_items.indptr) > 1]
+    csc = multi.tocsc()
     anchors, inverse = np.unique(a, return_inverse=True)
     for start in range(0, len(anchors), chunk):
-        block = (csc[:, anchors[start : start + chunk]].T @ rows_items).tocsr()
+        block = (csc[:, anchors[start : start + chunk]].T @ multi).tocsr()
         sel = (inverse >= start) & (inverse < start + chunk)
         out[sel] = np.asarray(block[inverse[sel] - start, b[sel]]).ravel()
+    same = np.flatnonzero(a == b)
+    if len(same):
+        out[same] = np.asarray(rows_items.multiply(rows_items).sum(axis=0)).ravel()[a[same]]
     return out
 
 
