@@ -14,6 +14,7 @@ from xsell.sparse import (
     group_keys,
     in_sorted,
     keys_in,
+    lexsort_ints,
     pair_overlap,
     ranges,
     run_starts,
@@ -138,3 +139,23 @@ def test_stable_argsort_is_numpys_stable_argsort(values: np.ndarray) -> None:
     keys, codes = group_keys(values)
     np.testing.assert_array_equal(keys, np.unique(values))
     np.testing.assert_array_equal(keys[codes], values)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_lexsort_ints_is_numpys_lexsort(seed):
+    rng = np.random.default_rng(seed)
+    n = 3000
+    scores = rng.choice(np.array([0.5, -0.0, 0.0, 1.25, np.nan, np.inf, -np.inf, 3.0]), n)  # ties, NaN, both zeros
+    keys = [
+        rng.integers(0, 7, n),  # least significant
+        scores,
+        -rng.integers(0, 4, n),
+        rng.integers(-(2**40), 2**40, n) // 2**35,  # negative, wide spread, ties
+        rng.integers(0, 2**61, n) >> rng.integers(0, 62, n),  # too wide to pack: ranked
+        rng.random(n) < 0.5,
+        rng.integers(0, 5, n).astype(np.uint8),  # primary
+    ]
+    for k in range(1, len(keys) + 1):
+        np.testing.assert_array_equal(lexsort_ints(keys[:k]), np.lexsort(keys[:k]))
+    assert len(lexsort_ints([np.zeros(0, dtype=np.int64)])) == 0
+    np.testing.assert_array_equal(lexsort_ints([np.full(n, 3), np.ones(n, dtype=bool)]), np.arange(n))  # constants: stable

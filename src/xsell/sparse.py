@@ -269,3 +269,44 @@ def compact(index: np.ndarray, scores: np.ndarray, drop: np.ndarray, n: int) -> 
         index = np.pad(index, ((0, 0), (0, extra)), constant_values=-1)
         scores = np.pad(scores, ((0, 0), (0, extra)), constant_values=np.nan)
     return index[:, :n], scores[:, :n]
+
+
+def _dense_ranks(values: np.ndarray) -> np.ndarray:
+    """Rank of each value among the distinct ``values`` (int64 from 0; NaN last, ``-0.0 == 0.0``):
+    the order ``np.sort`` gives them, as small ints."""
+    return pd.factorize(values, sort=True, use_na_sentinel=False)[0].astype(np.int64)
+
+
+def lexsort_ints(keys: list[np.ndarray]) -> np.ndarray:
+    """``np.lexsort(keys)`` (the last key primary) of 1-D int, bool or float arrays of one length.
+    Each key becomes small non-negative ints (its offset from its minimum; a float key, or an int
+    key too wide, its rank among its distinct values), as many keys as fit in 62 bits with the row
+    positions are packed into one int64, and the packed keys are ordered by ``stable_argsort``
+    from the least significant (numpy's ``lexsort`` runs an indirect merge sort per key)."""
+    arrays = [np.asarray(k) for k in keys]
+    n = len(arrays[0]) if arrays else 0
+    if n < 2 or any(a.dtype.kind not in "iubf" for a in arrays):
+        return np.lexsort(arrays) if arrays else np.zeros(0, dtype=np.int64)
+    budget = 62 - (n - 1).bit_length()
+    parts: list[np.ndarray] = []
+    packed, used = np.zeros(n, dtype=np.int64), 0
+    for a in arrays:  # least significant first
+        if a.dtype.kind == "b":
+            a = a.astype(np.int64)
+        if a.dtype.kind == "f" or int(a.max()) > np.iinfo(np.int64).max or (int(a.max()) - int(a.min())).bit_length() > budget:
+            digit = _dense_ranks(a)
+        else:
+            digit = a.astype(np.int64) - int(a.min())
+        bits = int(digit.max()).bit_length()
+        if bits == 0:
+            continue  # one value: orders nothing
+        if used + bits > budget:
+            parts.append(packed)
+            packed, used = np.zeros(n, dtype=np.int64), 0
+        packed |= digit << used
+        used += bits
+    parts.append(packed)
+    order = stable_argsort(parts[0])
+    for part in parts[1:]:
+        order = order[stable_argsort(part[order])]
+    return order

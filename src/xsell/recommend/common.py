@@ -14,6 +14,7 @@ from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext
 from xsell.recommend.variants import VariantResolver
 from xsell.schema import ALL_COUNTRIES
+from xsell.sparse import lexsort_ints
 
 CURATED = "curated"
 
@@ -85,7 +86,7 @@ def top_n(frame: pd.DataFrame, keys: list[str], n: int, rec_col: str = "rec_prod
     ``keys``; ``rank`` = 1..n. ``keys`` and ``rec_col`` hold int codes (code order = id order)."""
     pin = frame["pin_order"].to_numpy(dtype=float) if "pin_order" in frame else np.zeros(len(frame))
     columns = [frame[k].to_numpy() for k in keys]
-    order = np.lexsort((frame[rec_col].to_numpy(), -frame["score"].to_numpy(dtype=float), np.where(np.isnan(pin), np.inf, pin), *columns[::-1]))
+    order = lexsort_ints([frame[rec_col].to_numpy(), -frame["score"].to_numpy(dtype=float), np.where(np.isnan(pin), np.inf, pin), *columns[::-1]])
     new_group = np.zeros(len(order), dtype=bool)
     new_group[:1] = True
     for col in columns:

@@ -17,30 +17,40 @@ import scipy.sparse as sp
 from xsell.interactions.build import purchases
 from xsell.recommend.codes import Coded, encode, purchase_codes, sorted_ids
 from xsell.schema import ALL_COUNTRIES
-from xsell.sparse import pair_overlap, stable_argsort
+from xsell.sparse import distinct, lexsort_ints, pair_overlap, ranges, run_starts, stable_argsort
 
 EVIDENCE_COLUMNS: tuple[str, ...] = ("orders_together", "buyers_both", "support", "confidence", "lift")
 
 
 def _binary(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
-    """(n_rows, n_cols) 0/1 CSR matrix with a one at each (row, col)."""
-    m = sp.csr_matrix((np.ones(len(rows), dtype=np.float64), (rows, cols)), shape=shape)
-    m.data[:] = 1.0
-    return m
+    """(n_rows, n_cols) 0/1 CSR matrix with a one at each (row, col), built from the sorted distinct
+    cells (canonical: sorted indices, no duplicates)."""
+    cells = distinct(rows.astype(np.int64) * shape[1] + cols)  # sorted: by row, then column
+    row, col = np.divmod(cells, shape[1])
+    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row, minlength=shape[0]), out=indptr[1:])
+    return sp.csr_matrix((np.ones(len(cells), dtype=np.float64), col, indptr), shape=shape)
 
 
 def gram_at(rows_items: sp.csr_matrix, a: np.ndarray, b: np.ndarray, chunk: int = 1024) -> np.ndarray:
     """``(X.T @ X)[a, b]`` for a (n_rows, n_items) matrix X without forming the full Gram matrix:
-    anchors are processed ``chunk`` at a time."""
+    anchors are processed ``chunk`` at a time. A row with one stored item adds to the diagonal
+    only, so the products run on the rows with two or more (most orders hold one product) and
+    ``a == b`` takes the column's sum of squares."""
     out = np.zeros(len(a), dtype=np.float64)
     if len(a) == 0:
         return out
-    csc = rows_items.tocsc()
+    rows_items = sp.csr_matrix(rows_items)
+    multi = rows_items[np.diff(rows_items.indptr) > 1]
+    csc = multi.tocsc()
     anchors, inverse = np.unique(a, return_inverse=True)
     for start in range(0, len(anchors), chunk):
-        block = (csc[:, anchors[start : start + chunk]].T @ rows_items).tocsr()
+        block = (csc[:, anchors[start : start + chunk]].T @ multi).tocsr()
         sel = (inverse >= start) & (inverse < start + chunk)
         out[sel] = np.asarray(block[inverse[sel] - start, b[sel]]).ravel()
+    same = np.flatnonzero(a == b)
+    if len(same):
+        out[same] = np.asarray(rows_items.multiply(rows_items).sum(axis=0)).ravel()[a[same]]
     return out
 
 
@@ -63,7 +73,10 @@ def pair_evidence_codes(lines: pd.DataFrame, country: Coded, a: np.ndarray, b: n
     (product) and ``b`` (recommended product) into ``products``. Index ``0..len(a)-1``."""
     order = purchase_codes(lines, "order_id")
     product, product_ids = pd.factorize(purchases(lines, ["product_id"])["product_id"])
-    first = ~pd.DataFrame({"o": order, "p": product}).duplicated().to_numpy()
+    # the first line of each (order, product): one sort of the pair's packed codes (-1: missing)
+    by_pair = lexsort_ints([product + 1, order + 1])
+    first = np.zeros(len(order), dtype=bool)
+    first[by_pair[run_starts((order[by_pair] + 1) * (len(product_ids) + 1) + product[by_pair] + 1)]] = True
     order, product = order[first], product[first]
     buyer = purchase_codes(lines, "buying_center_id")[first]  # row numbers of a matrix: any numbering counts the same
     where = purchase_codes(lines, "country", country.ids)[first]
@@ -73,7 +86,9 @@ def pair_evidence_codes(lines: pd.DataFrame, country: Coded, a: np.ndarray, b: n
     for code in np.unique(country.codes):
         rows = np.flatnonzero(country.codes == code)
         sub = np.ones(len(order), dtype=bool) if code >= 0 and country.ids[code] == ALL_COUNTRIES else where == code
-        n_orders = max(len(pd.unique(order[sub])), 1)
+        seen = np.zeros(n_all + 1, dtype=bool)
+        seen[order[sub] + 1] = True  # + 1: a missing order (-1) counts as one, as pd.unique did
+        n_orders = max(int(np.count_nonzero(seen)), 1)
         known = sub & (item >= 0)
         orders_items = _binary(order[known], item[known], (n_all, n_items))
         buyers_items = _binary(buyer[known], item[known], (int(buyer.max()) + 1 if len(buyer) else 0, n_items))
@@ -98,65 +113,115 @@ def switch_evidence(lines: pd.DataFrame, group: pd.Series) -> pd.DataFrame:
     ``group`` maps product_id -> up-sell group (family); products with an empty group are ignored.
     Returns ``country, product_id, rec_product_id, switchers, buyers`` (``buyers``: buying centers
     of that country that bought ``product_id``), ordered by country, product and rec product.
-    The self-join of each buying center's products within a group runs on int codes.
-    """
+    Everything runs on packed int keys: a buying center's products within a group are contiguous
+    rows of the spans sorted by (buying center, country, group, product)."""
     product = Coded.of(purchases(lines, ["product_id"])["product_id"].astype(str))
     group_of = group.reindex(pd.Index(product.ids, dtype=object)).fillna("").astype(str).to_numpy(dtype=object)
     countries = sorted_ids(purchases(lines, ["country"])["country"], np.array([ALL_COUNTRIES], dtype=object))
+    n_p, n_c = max(len(product.ids), 1), len(countries) + 1  # country codes + 1: a missing one (-1) sorts first
     # per product, not per line: its group's code and whether it has one (any numbering groups the same)
     group_code = pd.factorize(group_of)[0] if len(group_of) else np.zeros(0, dtype=np.int64)
     grouped = (group_of != "")[product.codes] if len(group_of) else np.zeros(len(product), dtype=bool)
-    codes = pd.DataFrame(
-        {
-            "b": purchase_codes(lines, "buying_center_id")[grouped],
-            "c": purchase_codes(lines, "country", countries)[grouped],
-            "g": group_code[product.codes[grouped]],
-            "p": product.codes[grouped],
-            "date": purchases(lines, ["order_date"])["order_date"].to_numpy()[grouped],
-        }
-    )
-    out = []
-    for scope in (ALL_COUNTRIES, "country"):
-        keys = ["b", "g", "p"] if scope == ALL_COUNTRIES else ["b", "c", "g", "p"]
-        span = codes.groupby(keys)["date"].agg(first="min", last="max").reset_index()
-        if scope == ALL_COUNTRIES:
-            span["c"] = int(np.searchsorted(countries, ALL_COUNTRIES))
-        buyers = span.groupby(["c", "p"]).size().rename("buyers")
-        out.append(_switchers(span).join(buyers, on=["c", "p"]))
-    both = pd.concat(out, ignore_index=True)
+    # the products ordered by (group, product): a key's last digit sorts as the pair did
+    by_group = np.lexsort((np.arange(len(group_code)), group_code))
+    rank = np.empty(len(group_code), dtype=np.int64)
+    rank[by_group] = np.arange(len(group_code))
+    b = purchase_codes(lines, "buying_center_id")[grouped] + 1  # + 1: a missing buying center (-1) sorts first
+    c = purchase_codes(lines, "country", countries)[grouped] + 1
+    dates = purchases(lines, ["order_date"])["order_date"].to_numpy()[grouped]
+    key, first, last = _date_span((b * n_c + c) * n_p + rank[product.codes[grouped]], dates)
+    rest, ranked = np.divmod(key, n_p)
+    p, g = by_group[ranked], group_code[by_group[ranked]]
+    b, c = np.divmod(rest, n_c)
+    # ALL: the country spans of a (buying center, product) merged, as grouping the lines by (b, g, p) did
+    all_key, all_first, all_last = _span_of_spans(b * n_p + ranked, first, last)
+    all_b, all_ranked = np.divmod(all_key, n_p)
+    all_p = by_group[all_ranked]
+    all_c = np.full(len(all_p), int(np.searchsorted(countries, ALL_COUNTRIES)) + 1, dtype=np.int64)
+    out = [
+        _switchers(all_b * n_p + group_code[all_p], all_c, all_p, all_first, all_last, n_p),
+        _switchers((b * n_c + c) * n_p + g, c, p, first, last, n_p),
+    ]
+    cc, pp, rec, switchers, buyers = (np.concatenate(parts) for parts in zip(*out))
     return pd.DataFrame(
         {
-            "country": pd.Series(countries[both["c"].to_numpy()], dtype="str"),
-            "product_id": pd.Series(product.ids[both["p"].to_numpy()], dtype="str"),
-            "rec_product_id": pd.Series(product.ids[both["p_rec"].to_numpy()], dtype="str"),
-            "switchers": both["switchers"].to_numpy(dtype=np.int64),
-            "buyers": both["buyers"].to_numpy(dtype=np.int64),
+            "country": pd.Series(countries[cc - 1], dtype="str"),
+            "product_id": pd.Series(product.ids[pp], dtype="str"),
+            "rec_product_id": pd.Series(product.ids[rec], dtype="str"),
+            "switchers": switchers,
+            "buyers": buyers,
         }
     )
+
+
+def _date_span(key: np.ndarray, dates: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted distinct non-negative int ``key`` values with the earliest and latest of their
+    ``dates`` (datetime64; NaT skipped, as pandas' ``min`` / ``max``). Each date is replaced by its
+    rank among the distinct dates and packed below the key: one ``np.sort`` orders the rows by key
+    and date, so a key's first row holds its earliest date and its last row its latest."""
+    stamp = dates.view(np.int64)
+    rank, days = pd.factorize(stamp, sort=True)
+    rank_bits = max(len(days) - 1, 0).bit_length()
+    top = int(key.max()) if len(key) else 0
+    if np.isnat(dates).any() or top.bit_length() + rank_bits > 62:
+        span = pd.Series(dates).groupby(key, sort=True).agg(["min", "max"])
+        return span.index.to_numpy(dtype=np.int64), span["min"].to_numpy(), span["max"].to_numpy()
+    packed = np.sort((key.astype(np.int64) << rank_bits) | rank.astype(np.int64))
+    starts = run_starts(packed >> rank_bits)
+    ends = np.r_[starts[1:], True] if len(packed) else starts
+    mask = (1 << rank_bits) - 1
+    days = np.asarray(days, dtype=np.int64)
+    return packed[starts] >> rank_bits, days[packed[starts] & mask].view(dates.dtype), days[packed[ends] & mask].view(dates.dtype)
+
+
+def _span_of_spans(key: np.ndarray, first: np.ndarray, last: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted distinct int ``key`` values with the earliest ``first`` and latest ``last`` of their
+    rows (datetime64; NaT skipped unless all are, as pandas' ``min`` / ``max``)."""
+    order = stable_argsort(key)
+    ordered = key[order]
+    starts = np.flatnonzero(run_starts(ordered))
+    if len(starts) == 0:
+        return ordered, first[:0], last[:0]
+    never = np.iinfo(np.int64).max
+    lo = np.minimum.reduceat(np.where(np.isnat(first), never, first.view(np.int64))[order], starts)
+    hi = np.maximum.reduceat(last.view(np.int64)[order], starts)  # NaT is int64's minimum: skipped
+    lo = np.where(lo == never, np.iinfo(np.int64).min, lo)
+    return ordered[starts], lo.view(first.dtype), hi.view(last.dtype)
 
 
 _PAIR_BLOCK = 10_000_000
-"""Product pairs of one buying center's group formed at a time in ``_switchers`` (memory bound)."""
+"""Product pairs formed at a time in ``_switchers`` (memory bound)."""
 
 
-def _switchers(span: pd.DataFrame) -> pd.DataFrame:
-    """``c, p, p_rec, switchers`` sorted by the keys: buying centers whose every purchase of ``p``
-    in a group (``span``: ``b, c, g, p, first, last``, sorted by ``b``) is before their first of
-    ``p_rec``. The self-join runs over blocks of buying centers of about ``_PAIR_BLOCK`` pairs."""
-    sizes = span.groupby(["b", "c", "g"], sort=False).size()
-    per_buyer = (sizes.to_numpy(dtype=np.int64) ** 2).astype(np.int64)
-    load = pd.Series(per_buyer).groupby(sizes.index.get_level_values("b").to_numpy(), sort=True).sum()
-    block_of = pd.Series(np.cumsum(load.to_numpy()) // _PAIR_BLOCK, index=load.index)
-    row_block = block_of.reindex(span["b"].to_numpy()).to_numpy()
-    order = stable_argsort(row_block)
-    bounds = np.searchsorted(row_block[order], np.unique(row_block), "left").tolist() + [len(order)]
-    parts = []
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        part = span.iloc[order[lo:hi]]
-        pairs = part.merge(part, on=["b", "c", "g"], suffixes=("", "_rec"))
-        moved = pairs[(pairs["p"] != pairs["p_rec"]) & (pairs["last"] < pairs["first_rec"])]
-        parts.append(moved.groupby(["c", "p", "p_rec"]).size())
-    if not parts:
-        return pd.DataFrame({"c": pd.Series(dtype=np.int64), "p": pd.Series(dtype=np.int64), "p_rec": pd.Series(dtype=np.int64), "switchers": pd.Series(dtype=np.int64)})
-    counts = pd.concat(parts).groupby(level=["c", "p", "p_rec"], sort=True).sum() if len(parts) > 1 else parts[0]
-    return counts.rename("switchers").reset_index()
+def _switchers(group: np.ndarray, c: np.ndarray, p: np.ndarray, first: np.ndarray, last: np.ndarray, n_p: int) -> list[np.ndarray]:
+    """``c, p, p_rec, switchers, buyers`` sorted by ``(c, p, p_rec)``: per (country, product,
+    product) the spans (rows: ``group`` (buying center, country, group), non-decreasing, country
+    ``c``, product ``p`` distinct within a group, ``first`` and ``last`` date) whose every purchase
+    of ``p`` is before their first of ``p_rec`` in one group; ``buyers``: rows per ``(c, p)``.
+    Each group's pairs of rows are formed in blocks of groups of about ``_PAIR_BLOCK`` pairs."""
+    bounds = np.r_[np.flatnonzero(run_starts(group)), len(group)]
+    size = np.diff(bounds)
+    row_size, row_start = np.repeat(size, size), np.repeat(bounds[:-1], size)
+    block = np.cumsum(size * size) // _PAIR_BLOCK
+    cut = bounds[np.r_[0, np.flatnonzero(block[1:] != block[:-1]) + 1, len(size)]] if len(size) else np.zeros(1, dtype=np.int64)
+    keys, counts = [], []
+    for lo, hi in zip(cut[:-1], cut[1:]):
+        left = np.repeat(np.arange(lo, hi), row_size[lo:hi])
+        right = ranges(row_start[lo:hi], row_size[lo:hi])
+        moved = (left != right) & (last[left] < first[right])
+        found = np.sort((c[left[moved]] * n_p + p[left[moved]]) * n_p + p[right[moved]])
+        at = np.flatnonzero(run_starts(found))
+        keys.append(found[at])
+        counts.append(np.diff(np.r_[at, len(found)]))
+    key, count = (np.concatenate(keys), np.concatenate(counts)) if keys else (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    if len(keys) > 1:
+        order = stable_argsort(key)
+        key = key[order]
+        at = np.flatnonzero(run_starts(key))
+        key, count = key[at], np.add.reduceat(count[order], at) if len(at) else count
+    bought = np.sort(c * n_p + p)
+    at = np.flatnonzero(run_starts(bought))
+    buyers = np.diff(np.r_[at, len(bought)])[np.searchsorted(bought[at], key // n_p)] if len(key) else np.zeros(0, dtype=np.int64)
+    pair, rec = np.divmod(key, n_p)
+    cc, pp = np.divmod(pair, n_p)
+    return [cc, pp, rec, count.astype(np.int64), buyers.astype(np.int64)]

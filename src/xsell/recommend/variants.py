@@ -25,7 +25,7 @@ from xsell.interactions.build import purchases
 from xsell.recommend.codes import Coded, encode, purchase_codes, sorted_ids
 from xsell.recommend.context import RecommendContext
 from xsell.schema import ALL_COUNTRIES
-from xsell.sparse import distinct, in_sorted, ranges, stable_argsort
+from xsell.sparse import distinct, in_sorted, lexsort_ints, ranges, run_starts, stable_argsort
 
 
 def _best(group: np.ndarray, n: np.ndarray, last: np.ndarray, variant: np.ndarray) -> np.ndarray:
@@ -35,31 +35,38 @@ def _best(group: np.ndarray, n: np.ndarray, last: np.ndarray, variant: np.ndarra
         return np.zeros(0, dtype=np.int64)
     stamp = last.astype("datetime64[ns]").view(np.int64)
     recency = np.where(np.isnat(last), np.iinfo(np.int64).max, -stamp)
-    order = np.lexsort((variant, recency, -n, group))
-    first = np.r_[True, group[order][1:] != group[order][:-1]]
-    return order[first]
+    order = lexsort_ints([variant, recency, -n, group])
+    return order[run_starts(group[order])]
 
 
 def _order_stats(code: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Per distinct ``keys`` (non-negative int code columns of ``code``): ``n`` distinct orders
-    (``o``) and the ``last`` order date, as ``keys, n, last``. The keys are packed into one int
-    (mixed radix) and the distinct (group, order) pairs counted, instead of pandas' ``nunique``."""
+    (``o``) and the ``last`` order date, as ``keys, n, last`` sorted by the keys. The rows are
+    ordered by (keys, order) with ``lexsort_ints``; a group starts where the keys packed into one
+    int (mixed radix) change, a distinct order where the order changes too."""
     radix = [int(code[k].max()) + 1 if len(code) else 1 for k in keys]
     packed = np.zeros(len(code), dtype=np.int64)
     for k, r in zip(keys, radix):
         packed = packed * r + code[k].to_numpy(dtype=np.int64)
-    gid, groups = pd.factorize(packed)
-    n_orders = int(code["o"].max()) + 1 if len(code) else 1
-    pairs = pd.unique(gid.astype(np.int64) * n_orders + code["o"].to_numpy(dtype=np.int64))
+    o = code["o"].to_numpy(dtype=np.int64)
+    order = lexsort_ints([o, *(code[k].to_numpy() for k in reversed(keys))])
+    packed, o = packed[order], o[order]
+    group = run_starts(packed)
+    at = np.flatnonzero(group)
+    new_order = group.copy()
+    new_order[1:] |= o[1:] != o[:-1]
+    last = code["last"].to_numpy()
+    # NaT is int64's minimum: the maximum skips it unless a group has only NaT, as pandas' max
+    latest = np.maximum.reduceat(last.view(np.int64)[order], at).view(last.dtype) if len(at) else last[:0]
     out: dict[str, np.ndarray] = {}
-    rest = np.asarray(groups, dtype=np.int64)
+    rest = packed[at]
     for k, r in reversed(list(zip(keys, radix))):
         rest, out[k] = np.divmod(rest, r)
     return pd.DataFrame(
         {
             **{k: out[k] for k in keys},
-            "n": np.bincount(pairs // n_orders, minlength=len(groups)).astype(np.int64),
-            "last": pd.Series(code["last"].to_numpy()).groupby(gid).max().to_numpy(),
+            "n": np.add.reduceat(new_order.astype(np.int64), at) if len(at) else np.zeros(0, dtype=np.int64),
+            "last": latest,
         }
     )
 
@@ -152,7 +159,7 @@ class VariantResolver:
         """Sorted distinct ``b * len(products) + p`` keys of ``own``: who ordered which product
         (standard variants); a sorted array, not a hash table, as it lives for the whole run."""
         n_p = max(len(self.products), 1)
-        return np.unique(self.own["b"].to_numpy(dtype=np.int64) * n_p + self.own["p"].to_numpy(dtype=np.int64))
+        return distinct(self.own["b"].to_numpy(dtype=np.int64) * n_p + self.own["p"].to_numpy(dtype=np.int64))
 
     def allowed(self, countries: np.ndarray) -> np.ndarray | None:
         """(eligible variants, ``countries``) bool matrix of ``ctx.variant_in_country``, each
