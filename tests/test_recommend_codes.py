@@ -225,3 +225,15 @@ def test_product_facts_are_looked_up_per_distinct_id_as_on_every_row():
         expected_names = np.where(spelled.str.len().to_numpy() > 0, spelled.to_numpy(dtype=object), ids.astype(str).to_numpy(dtype=object))
         assert names.tolist() == pd.Series(expected_names, dtype="str").tolist()
     assert set(ctx.name_of(ids.astype("str")).dropna()) == {"Pump", "P2", "P3", "P4", "X9"}
+
+
+def test_distinct_counts_equal_pandas_drop_duplicates_and_groupby():
+    from xsell.recommend.suggestions import distinct_counts
+
+    rng = np.random.default_rng(9)
+    frame = pd.DataFrame({"c": rng.integers(-1, 4, 3000), "s": rng.integers(-1, 3, 3000), "p": rng.integers(0, 50, 3000), "b": rng.integers(-1, 200, 3000)})
+    for keys in (["c", "s", "p"], ["c", "p"], ["p"]):
+        expected = frame[[*keys, "b"]].drop_duplicates().groupby(keys).size().rename("n").reset_index()
+        out = distinct_counts({k: frame[k].to_numpy() for k in keys}, frame["b"].to_numpy())
+        pd.testing.assert_frame_equal(out, expected)
+    assert distinct_counts({"p": np.zeros(0, dtype=np.int64)}, np.zeros(0, dtype=np.int64)).empty

@@ -145,10 +145,11 @@ def coded_history(
 def _anchors(hist: History, months_start: pd.Timestamp) -> pd.DataFrame:
     """``b, c, a``: products ``a`` each buying center ``b`` (home country ``c``) bought since
     ``months_start`` and still owns."""
-    recent = hist.lines.loc[hist.lines["date"] >= months_start, ["b", "p"]].drop_duplicates()
-    keys = hist.key(recent["b"].to_numpy(), recent["p"].to_numpy())
-    recent = recent[in_sorted(keys, hist.owned)]
-    return pd.DataFrame({"b": recent["b"].to_numpy(), "c": hist.home[recent["b"].to_numpy()], "a": recent["p"].to_numpy()})
+    recent = (hist.lines["date"] >= months_start).to_numpy()
+    keys = pd.unique(hist.key(hist.lines["b"].to_numpy()[recent], hist.lines["p"].to_numpy()[recent]))  # first appearance, as drop_duplicates
+    keys = keys[in_sorted(keys, hist.owned)]
+    b, a = keys // max(hist.n_products, 1), keys % max(hist.n_products, 1)
+    return pd.DataFrame({"b": b, "c": hist.home[b], "a": a})
 
 
 _ANCHOR_BLOCK = 5_000_000
@@ -226,7 +227,7 @@ def _popular_lists(hist: History, since: pd.Timestamp, depth: int) -> list[tuple
     recent = recent.assign(s=hist.segment.codes[recent["b"].to_numpy()])
     lists = []
     for level, keys in ((0, ["c", "s"]), (1, ["c"]), (2, [])):
-        pop = recent[[*keys, "p", "b"]].drop_duplicates().groupby([*keys, "p"]).size().rename("n").reset_index()
+        pop = distinct_counts({k: recent[k].to_numpy() for k in [*keys, "p"]}, recent["b"].to_numpy())
         pop = pop.sort_values([*keys, "n", "p"], ascending=[True] * len(keys) + [False, True])
         lists.append((level, keys, pop[pop.groupby(keys).cumcount() < depth] if keys else pop.head(depth)))
     return lists
@@ -452,15 +453,36 @@ def _reason_of(links: pd.DataFrame) -> dict[str, np.ndarray]:
     return reason_columns(np.full(len(text), TEXT_REASON, dtype=object), pd.DataFrame({"text": text}))
 
 
+def distinct_counts(columns: dict[str, np.ndarray], of: np.ndarray) -> pd.DataFrame:
+    """Per distinct combination of ``columns`` (int codes, -1 allowed), the number of distinct
+    ``of`` values (int codes) among its rows, as ``<columns...>, n`` sorted by the columns: what
+    ``frame[[*columns, of]].drop_duplicates().groupby(columns).size()`` gives, on one packed int64
+    key (pandas grouped 17M rows on three columns in seconds)."""
+    radix = [int(v.max(initial=-1)) + 2 for v in columns.values()]
+    r_of = int(of.max(initial=-1)) + 2
+    if float(np.prod([float(r) for r in radix])) * r_of >= 2.0**62:
+        raise ValueError(f"distinct_counts: codes too wide to pack ({radix}, {r_of})")
+    key = np.zeros(len(of), dtype=np.int64)
+    for values, r in zip(columns.values(), radix):
+        key = key * r + (values.astype(np.int64) + 1)
+    groups, n = np.unique(np.unique(key * r_of + (of.astype(np.int64) + 1)) // r_of, return_counts=True)
+    out: dict[str, np.ndarray] = {}
+    for name, r in reversed(list(zip(columns, radix))):
+        groups, code = np.divmod(groups, r)
+        out[name] = code - 1
+    return pd.DataFrame({**{name: out[name] for name in columns}, "n": n.astype(np.int64)})
+
+
 def _local_stats(hist: History) -> tuple[pd.Series, pd.Series]:
     """Per ``c * n_products + p`` (product ``p`` in country ``c``): the distinct buying centers
     that bought it, and the median positive line value (computed once, looked up per block)."""
     n_p = hist.n_products
-    buyers = hist.lines[["c", "p", "b"]].drop_duplicates().groupby(["c", "p"]).size()
-    buyers.index = buyers.index.get_level_values("c") * n_p + buyers.index.get_level_values("p")
-    positive = hist.lines[hist.lines["value"] > 0]
-    value = positive.groupby(["c", "p"])["value"].median()
-    value.index = value.index.get_level_values("c") * n_p + value.index.get_level_values("p")
+    c, p = hist.lines["c"].to_numpy(dtype=np.int64), hist.lines["p"].to_numpy(dtype=np.int64)
+    counts = distinct_counts({"c": c, "p": p}, hist.lines["b"].to_numpy())
+    buyers = pd.Series(counts["n"].to_numpy(), index=counts["c"].to_numpy() * n_p + counts["p"].to_numpy())
+    positive = (hist.lines["value"] > 0).to_numpy()
+    # c * n_p + p orders and groups as (c, p) does (p < n_p): one int key instead of two columns
+    value = pd.Series(hist.lines["value"].to_numpy()[positive]).groupby(c[positive] * n_p + p[positive]).median()
     return buyers, value
 
 
