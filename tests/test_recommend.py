@@ -457,6 +457,36 @@ def test_buying_center_blocks_and_a_shared_resolver_give_the_same_table(monkeypa
         assert got.rules_applied == whole.rules_applied
 
 
+def test_link_tables_in_product_blocks_and_on_coded_lines_are_the_same_tables(monkeypatch):
+    """Cross-sell and up-sell expanded per block of products (any block size) give the table of one
+    block: the same rows in the same order, the same rule counts; so do lines whose ids are
+    categoricals (as the recommend step codes them)."""
+    from xsell.frames import dictionary_encoded
+    from xsell.recommend import common
+
+    rng = np.random.default_rng(8)
+    products = products_frame(
+        [product(f"P{p}-{v}", ["PUMP", "SEAL"][p % 2], 10.0 + 3 * p + v, countries=str(rng.choice(["", "DE", "DE;FR"]))) for p in range(20) for v in range(2)]
+    )
+    lines = lines_frame([
+        line(f"O{rng.integers(0, 150)}", f"2024-0{rng.integers(1, 10)}-1{rng.integers(0, 9)}", f"B{rng.integers(0, 40):02d}",
+             f"P{rng.integers(0, 20)}-{rng.integers(0, 2)}", country=str(rng.choice(["DE", "FR", "AT"])))
+        for _ in range(700)
+    ])  # fmt: skip
+    cfg = RecommendConfig(top_n_product=3, cross_sell_weights={"rules": 1.0}, upsell_weights={"rules": 1.0})
+    ctx = context(lines, products, cfg)
+    pairs = sim([(f"P{a}", f"P{b}", float(rng.integers(0, 4))) for a in range(20) for b in range(20) if a != b and rng.random() < 0.5])  # score ties
+    whole = {name: build({"rules": pairs}, lines, ctx, cfg) for name, build in (("cross", build_cross_sell), ("up", build_up_sell))}
+    assert min(len(t.frame) for t in whole.values()) > 20 and set(whole["cross"].frame["country"]) == {"ALL", "AT", "DE", "FR"}
+    coded = lines.assign(**{c: dictionary_encoded(lines[c]) for c in ("buying_center_id", "customer_id", "country", "variant_id", "product_id")})
+    for block, history in ((1, lines), (25, lines), (10**9, coded), (40, coded)):
+        monkeypatch.setattr(common, "_EXPANDED_BLOCK", block)
+        for name, build in (("cross", build_cross_sell), ("up", build_up_sell)):
+            got = build({"rules": pairs}, history, ctx, cfg)
+            pd.testing.assert_frame_equal(got.frame, whole[name].frame)
+            assert got.rules_applied == whole[name].rules_applied
+
+
 @pytest.mark.parametrize("history", ["retail_lines", "tiny_demo_lines"])
 def test_context_purchase_facts_equal_pandas_on_the_whole_purchase_frame(request, history):
     """The context reads the purchases one column at a time as codes; each fact is what pandas

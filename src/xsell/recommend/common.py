@@ -14,7 +14,7 @@ from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext
 from xsell.recommend.variants import VariantResolver
 from xsell.schema import ALL_COUNTRIES
-from xsell.sparse import lexsort_ints
+from xsell.sparse import lexsort_ints, stable_argsort
 
 CURATED = "curated"
 
@@ -42,6 +42,12 @@ def with_pins(links: pd.DataFrame, pins: pd.DataFrame) -> pd.DataFrame:
     return both.drop_duplicates(["product_id", "rec_product_id"]).reset_index(drop=True)
 
 
+_EXPANDED_BLOCK = 4_000_000
+"""(link, country) rows ``country_top_n`` resolves, checks and ranks at a time (a memory bound:
+at large a link table expands to tens of millions of rows). A product's links are never split,
+so every (country, product) keeps the same top n in any block size."""
+
+
 def country_top_n(
     links: pd.DataFrame, lines: pd.DataFrame, ctx: RecommendContext, cfg: RecommendConfig, table: str, counts: dict[str, int],
     variants: VariantResolver | None = None,
@@ -49,34 +55,47 @@ def country_top_n(
     """Each link as one ``ALL`` row plus one row per country where its product sold recently, with
     the recommended product's variant resolved, the business rules applied (``counts`` updated) and
     the best ``top_n_product`` per (country, product) kept: those rows of ``links`` with
-    ``country``, ``rec_variant_id`` and ``rank`` added. The expansion runs on int codes (link
-    row, country); strings are made for the kept rows only. ``variants``: the run's resolver
-    (default: one built from ``lines``)."""
+    ``country``, ``rec_variant_id`` and ``rank`` added, by country, product and rank. The expansion
+    runs on int codes (link row, country), per block of products of about ``_EXPANDED_BLOCK``
+    rows; strings are made for the kept rows only. ``variants``: the run's resolver (default: one
+    built from ``lines``)."""
     products = sorted_ids(ctx.products.index, links["product_id"], links["rec_product_id"])
     countries = sorted_ids(ctx.sold["country"], np.array([ALL_COUNTRIES], dtype=object))
+    everywhere = int(np.searchsorted(countries, ALL_COUNTRIES))
     product, rec = encode(links["product_id"], products), encode(links["rec_product_id"], products)
     sold = pd.DataFrame({"p": encode(ctx.sold["product_id"], products), "c": encode(ctx.sold["country"], countries)})
-    local = pd.DataFrame({"p": product, "link": np.arange(len(links))}).merge(sold, on="p")
-    link = np.concatenate([np.arange(len(links)), local["link"].to_numpy()])
-    country = Coded(np.concatenate([np.full(len(links), np.searchsorted(countries, ALL_COUNTRIES)), local["c"].to_numpy()]), countries)
-    recommended = Coded(rec[link], products)
-    variant = (variants or VariantResolver.build(lines, ctx)).resolve(country, recommended)
-    keep = business_rules_keep(ctx, cfg, country, recommended, variant, table=table, counts=counts)
-    candidates = pd.DataFrame(
-        {
-            "country": country.codes[keep],
-            "product_id": product[link[keep]],
-            "pin_order": links["pin_order"].to_numpy(dtype=float)[link[keep]],
-            "score": links["score"].to_numpy(dtype=float)[link[keep]],
-            "rec_product_id": recommended.codes[keep],
-            "link": link[keep],
-            "variant": variant.codes[keep],
-        }
-    )
-    top = top_n(candidates, ["country", "product_id"], cfg.top_n_product)
+    resolver = variants or VariantResolver.build(lines, ctx)
+    pin_order, score = links["pin_order"].to_numpy(dtype=float), links["score"].to_numpy(dtype=float)
+    # the links by product (stable: a group's rows keep their order), in blocks of whole products
+    by_product = stable_argsort(product)
+    sold_in = np.bincount(sold["p"].to_numpy()[sold["p"].to_numpy() >= 0], minlength=len(products))
+    run = np.flatnonzero(np.r_[True, np.diff(product[by_product]) != 0]) if len(links) else np.zeros(0, dtype=np.int64)
+    run_rows = np.add.reduceat(1 + sold_in[product[by_product]], run) if len(links) else np.zeros(0, dtype=np.int64)
+    block_of_run = (np.cumsum(run_rows) - run_rows) // _EXPANDED_BLOCK  # rows before the product's run
+    bounds = np.r_[run[np.flatnonzero(np.r_[True, np.diff(block_of_run) != 0])], len(links)] if len(links) else np.zeros(2, dtype=np.int64)
+    tops = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        label = table if len(bounds) == 2 else f"{table} (links {lo + 1:,}-{hi:,} of {len(links):,} by product)"
+        block = np.sort(by_product[lo:hi])  # the block's links in table order, as one table would take them
+        local = pd.DataFrame({"p": product[block], "link": block}).merge(sold, on="p")
+        link = np.concatenate([block, local["link"].to_numpy()])
+        country = Coded(np.concatenate([np.full(len(block), everywhere), local["c"].to_numpy()]), countries)
+        recommended = Coded(rec[link], products)
+        variant = resolver.resolve(country, recommended)
+        keep = business_rules_keep(ctx, cfg, country, recommended, variant, table=label, counts=counts)
+        candidates = pd.DataFrame(
+            {
+                "country": country.codes[keep], "product_id": product[link[keep]], "pin_order": pin_order[link[keep]],
+                "score": score[link[keep]], "rec_product_id": recommended.codes[keep], "link": link[keep], "variant": variant.codes[keep],
+            }
+        )  # fmt: skip
+        tops.append(top_n(candidates, ["country", "product_id"], cfg.top_n_product))
+    top = pd.concat(tops, ignore_index=True) if len(tops) > 1 else tops[0]
+    if len(tops) > 1:  # the blocks' rows in one table's order: by country, product and rank
+        top = top.iloc[lexsort_ints([top["rank"].to_numpy(), top["product_id"].to_numpy(), top["country"].to_numpy()])].reset_index(drop=True)
     rows = links.iloc[top["link"].to_numpy()].reset_index(drop=True)
     rows["country"] = pd.Series(countries[top["country"].to_numpy()], dtype="str")
-    rows["rec_variant_id"] = pd.Series(Coded(top["variant"].to_numpy(), variant.ids).strings(), dtype="str")
+    rows["rec_variant_id"] = pd.Series(Coded(top["variant"].to_numpy(), resolver.variant_ids).strings(), dtype="str")
     rows["rank"] = top["rank"].to_numpy()
     return rows
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from xsell.frames import text_codes
 from xsell.interactions.build import purchases
 from xsell.recommend.codes import Coded, encode, purchase_codes, sorted_ids
 from xsell.schema import ALL_COUNTRIES
@@ -115,7 +116,7 @@ def switch_evidence(lines: pd.DataFrame, group: pd.Series) -> pd.DataFrame:
     of that country that bought ``product_id``), ordered by country, product and rec product.
     Everything runs on packed int keys: a buying center's products within a group are contiguous
     rows of the spans sorted by (buying center, country, group, product)."""
-    product = Coded.of(purchases(lines, ["product_id"])["product_id"].astype(str))
+    product = Coded(*text_codes(purchases(lines, ["product_id"])["product_id"]))  # as Coded.of(... .astype(str)), one text per id
     group_of = group.reindex(pd.Index(product.ids, dtype=object)).fillna("").astype(str).to_numpy(dtype=object)
     countries = sorted_ids(purchases(lines, ["country"])["country"], np.array([ALL_COUNTRIES], dtype=object))
     n_p, n_c = max(len(product.ids), 1), len(countries) + 1  # country codes + 1: a missing one (-1) sorts first
