@@ -63,15 +63,15 @@ class RecommendResult:
 class _Computed:
     ctx: RecommendContext
     tables: dict[str, Table]
-    """The tables built in memory (without ``out``), else each link table's columns the
-    buying-center table reads."""
+    """The tables built in memory, or (when ``_compute`` writes them) each link table's columns
+    the buying-center table reads."""
     models_dir: Path
     models: list[str]
     personal_model: str
     rows: dict[str, int] = field(default_factory=dict)
     rules_applied_by_table: dict[str, dict[str, int]] = field(default_factory=dict)
     paths: dict[str, Path] = field(default_factory=dict)
-    """Where each table was written (with ``out``)."""
+    """Where each table was written (when ``_compute`` writes them)."""
 
     @property
     def rules_applied(self) -> dict[str, int]:
@@ -135,11 +135,11 @@ def load_models(run_dir: Path) -> dict[str, Recommender]:
 
 # -- compute and write ----------------------------------------------------------------------
 def _compute(
-    cfg: Config, models_dir: Path | None, *, buying_centers: bool = True, personal_model: str | None = None, out: Path | None = None
+    cfg: Config, models_dir: Path | None, *, buying_centers: bool = True, personal_model: str | None = None, write: bool = False
 ) -> _Computed:
-    """Build the tables (``buying_centers=False``: only cross_sell and up_sell). ``out``: write
-    each table into this folder as soon as it is built (the buying-center table block by block)
-    instead of holding it."""
+    """Build the tables (``buying_centers=False``: only cross_sell and up_sell). ``write``: write
+    each table into ``<workdir>/tables/`` as soon as it is built (the buying-center table block by
+    block) instead of holding it."""
     wd = Workdir(cfg.workdir)
     rc = cfg.recommend
     with stage("recommend: read", log) as rep:
@@ -173,12 +173,12 @@ def _compute(
     done = _Computed(ctx, {}, run_dir, sorted(models), personal_name)
 
     def finished(name: str, table: Table) -> None:
-        """Keep (or with ``out``: write, keeping the columns the buying-center table reads) a table."""
+        """Keep (or with ``write``: write, keeping the columns the buying-center table reads) a table."""
         done.rows[name], done.rules_applied_by_table[name] = len(table.frame), table.rules_applied
-        if out is None:
+        if not write:
             done.tables[name] = table
             return
-        done.paths[name] = atomic_write(out / f"{name}.parquet", partial(table.frame.to_parquet, index=False))
+        done.paths[name] = atomic_write(wd.table(name), partial(table.frame.to_parquet, index=False))
         done.tables[name] = Table(table.frame[[c for c in LINK_COLUMNS if c in table.frame]], table.rules_applied)
 
     with stage("recommend: cross_sell", log) as rep:
@@ -195,11 +195,11 @@ def _compute(
             personal = personal_ranking(ranking, variant_products(ctx))
             del ranking  # the 200k x candidates ids are in ``personal`` now (as codes)
             args = (personal, done.tables["cross_sell"].frame, done.tables["up_sell"].frame, lines, customers, ctx, rc)
-            if out is None:
+            if not write:
                 finished("buying_center_suggestions", build_buying_center_suggestions(*args, personal_source=personal_name, variants=variants))
             else:  # written block by block: the 4M-row table is never held whole
                 counts: dict[str, int] = {}
-                path = out / "buying_center_suggestions.parquet"
+                path = wd.table("buying_center_suggestions")
                 done.rows["buying_center_suggestions"] = write_parquet_parts(
                     path, buying_center_blocks(*args, counts=counts, personal_source=personal_name, variants=variants)
                 )
@@ -217,7 +217,7 @@ def run_recommend(
     default: ``choose_personal_model``. Pipelines pass the registry's champion here."""
     wd = Workdir(cfg.workdir)
     wd.tables.mkdir(parents=True, exist_ok=True)
-    done = _compute(cfg, models_dir, personal_model=personal_model, out=wd.tables)
+    done = _compute(cfg, models_dir, personal_model=personal_model, write=True)
     paths = {name: done.paths[name] for name in TABLES if name in done.paths}
     rows = {name: done.rows[name] for name in paths}
     record: dict[str, Any] = {
