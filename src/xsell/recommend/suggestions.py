@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -287,24 +288,12 @@ def _candidates(
     return out
 
 
-def build_buying_center_suggestions(
-    personal: pd.DataFrame,
-    cross_sell: pd.DataFrame,
-    up_sell: pd.DataFrame,
-    lines: pd.DataFrame,
-    customers: pd.DataFrame | None,
-    ctx: RecommendContext,
-    cfg: RecommendConfig,
-    *,
-    personal_source: str = "model",
-    variants: VariantResolver | None = None,
-) -> Table:
+def build_buying_center_suggestions(*args: Any, **kwargs: Any) -> Table:
     """``buying_center_suggestions`` (see the module docstring) as one frame: the blocks of
-    ``buying_center_blocks`` (which describes the arguments) concatenated."""
+    ``buying_center_blocks`` (the same arguments but ``counts``, described there) concatenated,
+    with the rows each rule removed."""
     counts: dict[str, int] = {}
-    parts = list(buying_center_blocks(
-        personal, cross_sell, up_sell, lines, customers, ctx, cfg, counts=counts, personal_source=personal_source, variants=variants
-    ))  # fmt: skip
+    parts = list(buying_center_blocks(*args, counts=counts, **kwargs))
     return Table(pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0], counts)
 
 
