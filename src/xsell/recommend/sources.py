@@ -44,7 +44,7 @@ def personal_ranking(ranking: Ranking, variant_product: pd.Series) -> pd.DataFra
     scores), computed on int codes. ``buying_center_id`` and ``item_id`` are categoricals (codes
     into the queries and the product ids, in order of first appearance): at 200k buying centers
     x 100 candidates the string frame was ~1 GB and grouping it on two string columns took seconds."""
-    n_queries, n = ranking.ids.shape
+    n = ranking.ids.shape[1]
     item, item_ids = pd.factorize(ranking.ids.ravel())  # padding (None) gets -1
     ids = pd.Index(np.asarray(item_ids, dtype=object).astype(str), dtype=object)
     mapped = variant_product.reindex(ids)
