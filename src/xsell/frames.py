@@ -62,16 +62,10 @@ def _arrow_text(values: object) -> pa.Array:
 
 
 def dictionary_encoded(values: pd.Series) -> pd.Series:
-    """``values`` as a pandas categorical whose categories are its distinct values sorted (missing
-    stays missing): one int code per row instead of a string, and code order is value order, so
-    sorting, grouping and ``pd.factorize(..., sort=True)`` give what they give on the strings.
-    For ids with up to a few million distinct values (building the categories hashes them)."""
-    codes, uniques = pd.factorize(values)
-    categories = pd.Index(uniques, dtype=values.dtype if len(uniques) else "str")
-    if len(uniques):
-        order = pc.sort_indices(pa.array(np.asarray(uniques, dtype=object) if values.dtype == object else uniques)).to_numpy()
-        rank = np.empty(len(order), dtype=np.int64)
-        rank[order] = np.arange(len(order))
-        codes = np.where(codes >= 0, rank[np.maximum(codes, 0)], -1)
-        categories = categories.take(order)
+    """``values`` as a pandas categorical of their texts (``text_codes``; missing stays missing):
+    one int code per row instead of a string. The categories are sorted, so code order is text
+    order and sorting, grouping and ``pd.factorize(..., sort=True)`` give what they give on the
+    strings. For ids with up to a few million distinct values (building the categories hashes them)."""
+    codes, texts = text_codes(values)
+    categories = pd.Index(texts, dtype="str")
     return pd.Series(pd.Categorical.from_codes(codes, categories=categories, validate=False), index=values.index, name=values.name)
