@@ -230,12 +230,15 @@ def test_screenshot_of_the_first_printed_page_of_a_workbook(demo_published, tmp_
     assert_not_blank(printed_page(rep, tmp_path / "page.png"))
 
 
-def test_order_facts_of_record_batches_equal_those_of_the_whole_table():
+def test_order_facts_of_record_batches_equal_those_of_the_whole_table(monkeypatch):
     """Publish reads the order lines batch by batch: the facts folded over batches of any size
     are the whole table's (last order without returns, most frequent currency per country with
-    ties to the first code, span, line count); an empty history has no facts."""
+    ties to the first code, span, line count); an empty history has no facts. Folding the
+    batches' aggregates a few at a time gives the rows, in the same order, that folding each
+    batch at once gives."""
     import pyarrow as pa
 
+    from xsell.publish import sales
     from xsell.publish.sales import order_facts
 
     days = pd.to_datetime(["2026-01-05", "2026-03-01", "2026-02-10", "2026-04-02", "2025-12-31", "2026-01-20", "2026-02-01"])
@@ -256,6 +259,13 @@ def test_order_facts_of_record_batches_equal_those_of_the_whole_table():
         part = order_facts(iter(lines.to_batches(max_chunksize=size)))
         assert (part.lines, part.start, part.end, part.currency) == (whole.lines, whole.start, whole.end, whole.currency)
         pd.testing.assert_series_equal(part.last_order.sort_index(), whole.last_order.sort_index())
+        by_batch = None
+        for fold_rows in (1, 2, 3, 1_000):  # 1: every batch's part folded in at once
+            monkeypatch.setattr(sales, "_FOLD_ROWS", fold_rows)
+            folded = order_facts(iter(lines.to_batches(max_chunksize=size)))
+            by_batch = by_batch or folded
+            assert folded.currency == whole.currency
+            pd.testing.assert_series_equal(folded.last_order, by_batch.last_order)
     assert order_facts(lines.slice(0, 0)).lines == 0 and order_facts(iter([])).lines == 0
 
 

@@ -134,8 +134,7 @@ def order_facts(lines: pa.Table | Iterable[pa.RecordBatch]) -> OrderFacts:
     a table, or its record batches (a file read batch by batch: memory holds one batch and the
     per-buying-center dates, never the whole history)."""
     n, low, high = 0, None, None
-    last: pa.Table | None = None
-    counts: pa.Table | None = None
+    last_fold, count_fold = _Fold(["buying_center_id"], "order_date", "max"), _Fold(["country", "currency"], "count_all", "sum")
     has_currency = False
     for batch in lines.to_batches() if isinstance(lines, pa.Table) else lines:
         if not batch.num_rows:
@@ -146,11 +145,11 @@ def order_facts(lines: pa.Table | Iterable[pa.RecordBatch]) -> OrderFacts:
         low = span["min"] if low is None or (span["min"] is not None and span["min"] < low) else low
         high = span["max"] if high is None or (span["max"] is not None and span["max"] > high) else high
         orders = part.filter(pc.invert(part["is_return"])) if "is_return" in part.column_names else part
-        last = _merged(last, orders.group_by("buying_center_id").aggregate([("order_date", "max")]), ["buying_center_id"], "order_date", "max")
+        last_fold.add(orders.group_by("buying_center_id").aggregate([("order_date", "max")]))
         if "currency" in part.column_names:
             has_currency = True
-            counted = part.filter(pc.not_equal(part["currency"], "")).group_by(["country", "currency"]).aggregate([([], "count_all")])
-            counts = _merged(counts, counted, ["country", "currency"], "count_all", "sum")
+            count_fold.add(part.filter(pc.not_equal(part["currency"], "")).group_by(["country", "currency"]).aggregate([([], "count_all")]))
+    last, counts = last_fold.result(), count_fold.result()
     if n == 0 or last is None:
         return OrderFacts(lines=0)
     latest = last.to_pandas()
@@ -167,15 +166,42 @@ def order_facts(lines: pa.Table | Iterable[pa.RecordBatch]) -> OrderFacts:
     )
 
 
-def _merged(total: pa.Table | None, part: pa.Table, keys: list[str], value: str, how: str) -> pa.Table:
-    """``part`` (an aggregate ``<value>_<agg>`` per ``keys``) folded into ``total`` (``keys`` +
-    ``value``) with ``how`` (``max``, ``sum``)."""
-    part = part.select([*keys, next(c for c in part.column_names if c not in keys)]).rename_columns([*keys, value])
-    if total is None:
-        return part
-    both = pa.concat_tables([total, part], promote_options="permissive")
-    merged = both.group_by(keys, use_threads=False).aggregate([(value, how)])
-    return merged.select([*keys, f"{value}_{how}"]).rename_columns([*keys, value])
+class _Fold:
+    """Per-batch aggregates (``<value>_<agg>`` per ``keys``) folded into one table of ``keys`` +
+    ``value`` with ``how`` (``max``, ``sum``). The parts wait until they hold as many rows as
+    the total (at least ``_FOLD_ROWS``) and are folded in at once: folding each batch's part into
+    a total of 200k buying centers re-grouped the total once per batch (16 s of a publish at
+    20M lines). The same rows in the same order (groups in order of first appearance)."""
+
+    def __init__(self, keys: list[str], value: str, how: str) -> None:
+        self.keys, self.value, self.how = keys, value, how
+        self.total: pa.Table | None = None
+        self.pending: list[pa.Table] = []
+        self.pending_rows = 0
+
+    def add(self, part: pa.Table) -> None:
+        self.pending.append(part.select([*self.keys, next(c for c in part.column_names if c not in self.keys)]).rename_columns([*self.keys, self.value]))
+        self.pending_rows += part.num_rows
+        if self.pending_rows >= max(_FOLD_ROWS, self.total.num_rows if self.total is not None else 0):
+            self._fold()
+
+    def result(self) -> pa.Table | None:
+        """The folded table (None: no part was added)."""
+        self._fold()
+        return self.total
+
+    def _fold(self) -> None:
+        if not self.pending:
+            return
+        parts = [self.total, *self.pending] if self.total is not None else self.pending
+        self.pending, self.pending_rows = [], 0
+        both = pa.concat_tables(parts, promote_options="permissive")
+        merged = both.group_by(self.keys, use_threads=False).aggregate([(self.value, self.how)])
+        self.total = merged.select([*self.keys, f"{self.value}_{self.how}"]).rename_columns([*self.keys, self.value])
+
+
+_FOLD_ROWS = 1_000_000
+"""Rows of per-batch aggregates ``_Fold`` keeps before folding them in."""
 
 
 def currency_format(code: str | None) -> str:
