@@ -59,6 +59,40 @@ def test_control_characters_are_stripped_before_the_first_character_is_checked(t
     assert (tmp_path / "t.csv").read_text(encoding="utf-8").splitlines()[1:3] == ["'=3+3,1.0", "'@SUM(A1),2.0"]
 
 
+def test_workbook_text_goes_through_one_shared_string_table_with_each_text_once(tmp_path):
+    """Text cells refer to the workbook's shared-string table (as Excel writes them): each
+    distinct text of all sheets once, ``count`` the text cells, leading or trailing white space
+    kept (``xml:space``); read back with openpyxl, every cell has its value. A workbook without
+    text cells has no table."""
+    import zipfile
+
+    import numpy as np
+    import openpyxl
+
+    from xsell.publish.writers import write_xlsx
+
+    first = pd.DataFrame({"name": ["Acme", "Bolt & Nut", "Acme", None, " padded "], "n": np.arange(5), "kind": ["x", "y", "x", "x", "Acme"]})
+    second = pd.DataFrame({"name": ["Bolt & Nut", "new <one>"], "share": [0.5, 0.25]})
+    path = write_xlsx({"first": first, "second": second}, tmp_path / "t.xlsx").path
+    with zipfile.ZipFile(path) as archive:
+        table = archive.read("xl/sharedStrings.xml").decode()
+        assert "sharedStrings.xml" in archive.read("xl/_rels/workbook.xml.rels").decode()
+        assert "/xl/sharedStrings.xml" in archive.read("[Content_Types].xml").decode()
+        assert ' t="s"><v>' in archive.read("xl/worksheets/sheet1.xml").decode()
+    texts = [t.split(">", 1)[1] for t in table.split("<si><t")[1:]]
+    assert [t.split("</t>")[0] for t in texts] == ["Acme", "Bolt &amp; Nut", " padded ", "x", "y", "new &lt;one&gt;"]
+    assert 'count="11" uniqueCount="6"' in table and '<si><t xml:space="preserve"> padded </t></si>' in table
+    wb = openpyxl.load_workbook(path)
+    for title, frame in (("first", first), ("second", second)):
+        rows = list(wb[title].iter_rows(min_row=2, values_only=True))
+        expected = [tuple(None if pd.isna(v) else v for v in row) for row in frame.itertuples(index=False)]
+        assert rows == expected
+    numbers = write_xlsx({"n": pd.DataFrame({"n": [1, 2]})}, tmp_path / "n.xlsx").path
+    with zipfile.ZipFile(numbers) as archive:
+        assert "xl/sharedStrings.xml" not in archive.namelist() and "sharedStrings" not in archive.read("[Content_Types].xml").decode()
+    assert [r for r in openpyxl.load_workbook(numbers)["n"].iter_rows(min_row=2, values_only=True)] == [(1,), (2,)]
+
+
 def test_workbook_cells_of_full_and_gappy_columns_read_back_with_their_values_and_styles(tmp_path, monkeypatch):
     """Sheet rows are rendered in one join per chunk: a column without missing values joins its
     parts directly, a column with gaps as whole cells (empty where missing); columns of the same

@@ -339,9 +339,17 @@ def _number_text(values: pd.Series) -> pa.Array:
     return pa.array(values.to_numpy().astype(str), type=pa.large_string())
 
 
-def _cell_body(values: pd.Series) -> tuple[np.ndarray, list[str | pa.Array]]:
+def _is_text(values: pd.Series) -> bool:
+    """Whether a column's cells are text (else booleans, dates or numbers)."""
+    return not (pd.api.types.is_bool_dtype(values) or pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_numeric_dtype(values))
+
+
+def _cell_body(values: pd.Series, shared: pa.Array | None = None) -> tuple[np.ndarray, list[str | pa.Array]]:
     """(which rows have a value, the parts of their ``<c>`` element after the style attribute:
-    type, value, closing tags) of one column; literal parts as ``str``."""
+    type, value, closing tags) of one column; literal parts as ``str``. ``shared``: a text
+    column's positions in the workbook's shared-string table (``SharedStrings``; null: no value)."""
+    if shared is not None:
+        return shared.is_valid().to_numpy(zero_copy_only=False), [' t="s"><v>', pc.cast(shared, pa.large_string()), "</v></c>"]
     if pd.api.types.is_bool_dtype(values):
         valid = values.notna().to_numpy()
         return valid, [' t="b"><v>', _number_text(values.fillna(False).astype(bool).astype(int)), "</v></c>"]
@@ -368,12 +376,13 @@ def _joined(parts: list[str | pa.Array]) -> pa.Array:
     return _join(*(_lit(p) if isinstance(p, str) else p for p in merged))
 
 
-def _cells_xml(values: pd.Series, letter: str, numbers: pa.Array, style: str | pa.Array) -> list[str | pa.Array]:
+def _cells_xml(values: pd.Series, letter: str, numbers: pa.Array, style: str | pa.Array, shared: pa.Array | None = None) -> list[str | pa.Array]:
     """SpreadsheetML ``<c>`` elements of one column as parts for ``_joined`` (an empty string
     for a missing value); ``numbers``: the rows' numbers as text, ``style``: the ``s="N"``
-    attribute text of each cell (or of all). A column without missing values gives its parts
-    as they are (the row's join copies their bytes once); else one array of whole cells."""
-    valid, body = _cell_body(values)
+    attribute text of each cell (or of all); ``shared``: see ``_cell_body``. A column without
+    missing values gives its parts as they are (the row's join copies their bytes once); else
+    one array of whole cells."""
+    valid, body = _cell_body(values, shared)
     parts = ['<c r="', letter, numbers, '"', style, *body]
     if valid.all():
         return parts
@@ -396,11 +405,14 @@ def _row_heights(frame: pd.DataFrame, wrapped: dict[str, float]) -> np.ndarray:
 
 
 def _rows_xml(
-    frame: pd.DataFrame, styles: list[tuple[str, str]], group_start: np.ndarray | None, heights: np.ndarray, first_row: int, chunk: int = 50_000
+    frame: pd.DataFrame, styles: list[tuple[str, str]], group_start: np.ndarray | None, heights: np.ndarray, first_row: int,
+    chunk: int = 50_000, shared: dict[int, pa.Array] | None = None,
 ) -> Iterator[pa.Buffer]:
     """``<row>`` elements of ``frame`` from sheet row ``first_row`` on, rendered column-wise in
     Arrow in chunks of rows, as UTF-8 bytes; ``styles``: per column the style attribute of a
-    plain cell and of a group's first; ``heights``: row height in points (0: the default)."""
+    plain cell and of a group's first; ``heights``: row height in points (0: the default);
+    ``shared``: per text column (by position) its cells' shared-string positions (``SharedStrings``)."""
+    shared = shared or {}
     letters = [get_column_letter(i) for i in range(1, frame.shape[1] + 1)]
     for start in range(0, len(frame), chunk):
         part = frame.iloc[start : start + chunk]
@@ -412,13 +424,14 @@ def _rows_xml(
             tall = pc.if_else(pa.array(height > 0), _join(_lit('" ht="'), _float_text(height), _lit('" customHeight="1">')), _lit('">'))
         row: list[str | pa.Array] = ['<row r="', numbers, tall]
         lined: dict[tuple[str, str], pa.Array] = {}  # columns of the same look share their style attributes
-        for letter, col, (plain, line) in zip(letters, part.columns, styles):
+        for at, (letter, (plain, line)) in enumerate(zip(letters, styles)):
             style: str | pa.Array = plain
             if first is not None and plain != line:
                 if (plain, line) not in lined:
                     lined[plain, line] = pc.if_else(first, _lit(line), _lit(plain))
                 style = lined[plain, line]
-            row += _cells_xml(part[col], letter, numbers, style)
+            codes = shared.get(at)
+            row += _cells_xml(part.iloc[:, at], letter, numbers, style, None if codes is None else codes.slice(start, len(part)))
         yield _string_bytes(_joined([*row, "</row>"]))
 
 
@@ -516,25 +529,98 @@ def write_xlsx(sheets: dict[str, pd.DataFrame], path: Path) -> Written:
     return write_workbook([XlsxSheet(name, frame) for name, frame in sheets.items()], path)
 
 
+@dataclass
+class SharedStrings:
+    """The workbook's shared-string table (``xl/sharedStrings.xml``): every distinct text of
+    the data cells once, the cells holding its position. Excel writes text this way; inline
+    strings repeated every customer's name, product and label on each of its rows, so the
+    sheets' XML (and its deflate and read-back) was about three times as large."""
+
+    texts: pa.Array
+    """Distinct texts (Arrow large strings), in order of first appearance by sheet and column."""
+    codes: dict[str, dict[int, pa.Array]]
+    """Per sheet title, per text column (by position): each cell's position in ``texts`` (null: no value)."""
+    count: int
+    """Text cells referring to the table."""
+
+    @classmethod
+    def of(cls, data: dict[str, _SheetData]) -> SharedStrings:
+        encoded: list[tuple[str, int, pa.DictionaryArray]] = []
+        for title, (frame, *_rest) in data.items():
+            for at in range(frame.shape[1]):
+                if _is_text(frame.iloc[:, at]):
+                    encoded.append((title, at, pc.dictionary_encode(_text_array(frame.iloc[:, at]))))
+        if not encoded:
+            return cls(pa.array([], type=pa.large_string()), {}, 0)
+        merged = pc.dictionary_encode(pa.concat_arrays([e.dictionary for *_key, e in encoded]))
+        codes: dict[str, dict[int, pa.Array]] = {}
+        offset = 0
+        for title, at, column in encoded:
+            to_merged = merged.indices.slice(offset, len(column.dictionary))
+            codes.setdefault(title, {})[at] = to_merged.take(column.indices)
+            offset += len(column.dictionary)
+        count = sum(len(c) - c.null_count for sheet in codes.values() for c in sheet.values())
+        return cls(merged.dictionary, codes, count)
+
+    def xml(self, chunk: int = 100_000) -> Iterator[bytes | pa.Buffer]:
+        """``xl/sharedStrings.xml`` as UTF-8 bytes, a chunk of texts at a time (``xml:space``
+        kept where a text starts or ends with white space, as openpyxl and Excel write it)."""
+        yield (
+            f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n<sst xmlns="{_NS_MAIN}" count="{self.count}" '
+            f'uniqueCount="{len(self.texts)}">'
+        ).encode()
+        for start in range(0, len(self.texts), chunk):
+            text = self.texts.slice(start, chunk)
+            spaced = pc.not_equal(pc.utf8_trim_whitespace(text), text)
+            opening = pc.if_else(spaced, _lit('<si><t xml:space="preserve">'), _lit("<si><t>"))
+            yield _string_bytes(_join(opening, _xml_text(text), _lit("</t></si>")))
+        yield b"</sst>"
+
+
+_SHARED_STRINGS_PART = "xl/sharedStrings.xml"
+_SHARED_STRINGS_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
+_SHARED_STRINGS_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"
+
+
+def _with_shared_strings(name: str, content: bytes) -> bytes:
+    """The skeleton's content types and workbook relationships with the shared-string table
+    added (openpyxl's write-only workbook has none: it writes its header cells inline)."""
+    if name == "[Content_Types].xml":
+        part = f'<Override PartName="/{_SHARED_STRINGS_PART}" ContentType="{_SHARED_STRINGS_TYPE}" />'
+        return content.replace(b"</Types>", part.encode() + b"</Types>", 1)
+    if name == "xl/_rels/workbook.xml.rels":
+        used = set(re.findall(rb'Id="([^"]+)"', content))
+        rid = next(f"rId{i}" for i in range(len(used) + 1, len(used) + 100) if f"rId{i}".encode() not in used)
+        rel = f'<Relationship Type="{_SHARED_STRINGS_REL}" Target="sharedStrings.xml" Id="{rid}" />'
+        return content.replace(b"</Relationships>", rel.encode() + b"</Relationships>", 1)
+    return content
+
+
 def _fill_sheets(skeleton: io.BytesIO, path: Path, sheet_paths: dict[str, str], data: dict[str, _SheetData]) -> None:
-    """Copy the workbook skeleton to ``path``, streaming each sheet's data rows into its XML."""
+    """Copy the workbook skeleton to ``path``, streaming each sheet's data rows into its XML,
+    their text through the workbook's ``SharedStrings`` (written last)."""
+    shared = SharedStrings.of(data)
     with zipfile.ZipFile(skeleton) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as dst:
         for entry in src.infolist():
             content = src.read(entry)
             level = _SHEET_DEFLATE_LEVEL if entry.filename in sheet_paths else None
             with dst.open(_zip_info(entry.filename, level), "w", force_zip64=True) as out:
                 if entry.filename not in sheet_paths:
-                    out.write(content)
+                    out.write(_with_shared_strings(entry.filename, content) if shared.codes else content)
                     continue
-                frame, styles, group_start, heights = data[sheet_paths[entry.filename]]
+                title = sheet_paths[entry.filename]
+                frame, styles, group_start, heights = data[title]
                 head, tail = content.split(b"</sheetData>", 1)
                 last = f"{get_column_letter(max(1, frame.shape[1]))}{len(frame) + 1}"
                 out.write(head.replace(b"<sheetViews>", f'<dimension ref="A1:{last}" /><sheetViews>'.encode(), 1))
-                _write_behind(out, _rows_xml(frame, styles, group_start, heights, first_row=2))
+                _write_behind(out, _rows_xml(frame, styles, group_start, heights, first_row=2, shared=shared.codes.get(title)))
                 out.write(b"</sheetData>" + tail)
+        if shared.codes:
+            with dst.open(_zip_info(_SHARED_STRINGS_PART, _SHEET_DEFLATE_LEVEL), "w", force_zip64=True) as out:
+                _write_behind(out, shared.xml())
 
 
-def _write_behind(out: IO[bytes], blocks: Iterable[pa.Buffer], ahead: int = 2) -> None:
+def _write_behind(out: IO[bytes], blocks: Iterable[bytes | pa.Buffer], ahead: int = 2) -> None:
     """Write ``blocks`` to ``out`` in order on one worker thread while the next ones are rendered
     (deflate and Arrow both release the GIL, so the sheet's compression overlaps its rendering);
     at most ``ahead`` blocks wait. Returns when all are written; a write error is raised here."""
