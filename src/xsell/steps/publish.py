@@ -25,10 +25,12 @@ import json
 import logging
 import os
 import shutil
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +91,9 @@ LATEST = "latest"
 DIFF_DETAIL_ROWS = 50
 CHECK_THREADS = 2
 """Files read back at a time (sha256 and row count) while a run is written, and by ``verify``."""
+WRITE_THREADS = 2
+"""Files written at a time: the writers spend most of their time in Arrow, zlib and file I/O,
+which release the GIL, so a second one uses the second core."""
 
 
 @dataclass(frozen=True)
@@ -338,8 +343,8 @@ def _write_run(
 ) -> dict[str, Any]:
     """Write every file and the manifest (``build_manifest`` + the ``extra`` keys) into
     ``runs/.tmp-<run_id>``, fsync, and rename the folder to ``runs/<run_id>``; returns the
-    manifest. Each file is read back from disk once, on a worker thread while the next ones are
-    written (``file_facts``): the manifest lists the sha256 of the bytes on disk, and a row count
+    manifest. ``WRITE_THREADS`` files are written at a time, in job order; each file is read back
+    from disk once, on a worker thread while the next ones are written (``file_facts``): the manifest lists the sha256 of the bytes on disk, and a row count
     on disk other than the writer's is an error, as is a file the manifest does not list. On any error the temp folder is removed (after a
     kill, the next publish removes it)."""
     tmp = runs_dir / f"{TMP_PREFIX}{run_id}"
@@ -348,13 +353,24 @@ def _write_run(
         entries = []
         problems = []
         jobs = _jobs(cfg, inputs, tmp)
-        with ThreadPoolExecutor(max_workers=CHECK_THREADS, thread_name_prefix="publish-check") as pool:  # hashing and inflating release the GIL
+        for rel, _job in jobs:
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+        with (
+            ThreadPoolExecutor(max_workers=CHECK_THREADS, thread_name_prefix="publish-check") as pool,  # hashing and inflating release the GIL
+            ThreadPoolExecutor(max_workers=WRITE_THREADS, thread_name_prefix="publish-write") as writers,
+        ):
             read_back: list[tuple[Written, Future[tuple[str, int | dict[str, int]]]]] = []
-            for rel, job in progress(jobs, total=len(jobs), desc="publish: files", logger=log):
-                (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-                written = job()
+            waiting: deque[tuple[str, Future[Written]]] = deque()
+            queued = iter(jobs)
+            for rel, job in islice(queued, WRITE_THREADS):
+                waiting.append((rel, writers.submit(job)))
+            for _ in progress(range(len(jobs)), total=len(jobs), desc="publish: files", logger=log):
+                rel, writing = waiting.popleft()  # in job order: the manifest lists the files as before
+                written = writing.result()
                 read_back.append((written, pool.submit(file_facts, written.path)))
                 _pause_point(rel)
+                for rel, job in islice(queued, 1):
+                    waiting.append((rel, writers.submit(job)))
             for written, facts in read_back:
                 sha, rows = facts.result()
                 entry = file_entry(written, tmp, sha, written.path.stat().st_size)
