@@ -485,12 +485,17 @@ def test_blend_saves_and_loads_its_components(data, tmp_path):
 
 
 @pytest.mark.parametrize("exclude_owned", [True, False])
-def test_item_knn_scorer_calls_equal_implicits_batch_recommend(exclude_owned, data):
+@pytest.mark.parametrize("threads", [1, 3])
+def test_item_knn_scorer_calls_equal_implicits_batch_recommend(exclude_owned, threads, data, monkeypatch):
     """The per-buyer scorer calls on ``buyer_items_`` in place give implicit's own batch result:
     the same ids in the same order (ties included) and the same scores, also for buyers with
-    fewer candidates than n (padding) and for a subset of buyers in any order."""
+    fewer candidates than n (padding) and for a subset of buyers in any order; split over
+    threads (one buyer per thread at least here) as on one."""
+    from xsell.models import implicit_models
+
+    monkeypatch.setattr(implicit_models, "_ROWS_PER_THREAD", 1)
     buyer_items, _ = data
-    model = ItemKNNRecommender(similarity="cosine", K=6).fit(TrainingData.of(buyer_items))
+    model = ItemKNNRecommender(similarity="cosine", K=6, num_threads=threads).fit(TrainingData.of(buyer_items))
     rows = np.r_[np.arange(buyer_items.shape[0])[::-1], 3, 3]
     for n in (3, 12):
         want_ids, want_scores = model._implicit().recommend(rows.astype(np.int32), model.buyer_items_[rows], N=n, filter_already_liked_items=exclude_owned)

@@ -106,7 +106,7 @@ class ItemKNNConfig(StrictModel):
     bm25_b: float = 0.75
     """BM25 b (``similarity: bm25`` only)."""
     num_threads: int = Field(0, ge=0)
-    """implicit threads for the all-pairs neighbour search (0 = all cores)."""
+    """Threads of the all-pairs neighbour search (implicit) and of ranking the buyers (0 = all cores)."""
 
 
 class EASEConfig(StrictModel):

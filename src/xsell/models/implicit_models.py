@@ -24,6 +24,7 @@ from __future__ import annotations
 import warnings
 from abc import abstractmethod
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
@@ -33,6 +34,7 @@ from threadpoolctl import threadpool_limits
 from xsell.interactions.matrix import TrainingData
 from xsell.models.base import C, Ranking, Recommender, csr_arrays, csr_from_arrays, drop_self, owned_part
 from xsell.models.config import ALSConfig, BPRConfig, ItemKNNConfig
+from xsell.parallel import available_cores
 from xsell.sparse import cells_in, compact, drop_cells, sparse_top_n
 from xsell.vocab import Vocabulary
 
@@ -44,6 +46,9 @@ FactorConfig = TypeVar("FactorConfig", ALSConfig, BPRConfig)
 
 _MISSING_SCORE = -np.finfo(np.float32).max / 2
 """implicit marks filtered / missing results with -FLT_MAX; anything below this is padding."""
+
+_ROWS_PER_THREAD = 2_000
+"""Buyers an item-KNN ranking needs before it takes a second thread (a thread costs a scorer)."""
 
 
 
@@ -290,20 +295,37 @@ class ItemKNNRecommender(ImplicitRecommender[ItemKNNConfig]):
         ``indptr[0]`` to ``indptr[1]`` of the arrays it is given, so each call gets the buyer's
         two bounds, not the one-row sparse matrix implicit's loop slices per buyer in Python (at
         20k buyers half the ranking's time went to those slices). Same scorer, same cells in the
-        same order: the same ids and scores (tests compare it with implicit's own call)."""
-        scorer = self._implicit().scorer
+        same order: the same ids and scores (tests compare it with implicit's own call).
+
+        The buyers are split over ``num_threads`` threads (0: the cores), each with a scorer of
+        its own (implicit's scorer takes a lock around its C++ loop, which runs without the GIL)."""
+        from implicit.nearest_neighbours import NearestNeighboursScorer
+
         matrix = self.buyer_items_
         indptr = np.asarray(matrix.indptr, dtype=np.int64)
         indices = np.ascontiguousarray(matrix.indices, dtype=np.int32)
         data = np.ascontiguousarray(matrix.data)
+        rows = np.asarray(rows, dtype=np.int64)
         ids = np.full((len(rows), n), -1, dtype=np.int64)
         scores = np.full((len(rows), n), -np.finfo(np.float32).max, dtype=np.float64)
-        bounds = np.zeros(2, dtype=np.int32)
-        for i, row in enumerate(np.asarray(rows, dtype=np.int64)):
-            bounds[0], bounds[1] = indptr[row], indptr[row + 1]
-            got, got_scores = scorer.recommend(bounds, indices, data, K=n, remove_own_likes=exclude_owned)
-            k = min(len(got), n)
-            ids[i, :k], scores[i, :k] = got[:k], got_scores[:k]
+
+        def score(part: slice, scorer: Any) -> None:
+            bounds = np.zeros(2, dtype=np.int32)
+            for i in range(part.start, part.stop):
+                bounds[0], bounds[1] = indptr[rows[i]], indptr[rows[i] + 1]
+                got, got_scores = scorer.recommend(bounds, indices, data, K=n, remove_own_likes=exclude_owned)
+                k = min(len(got), n)
+                ids[i, :k], scores[i, :k] = got[:k], got_scores[:k]
+
+        threads = max(1, min(self.config.num_threads or available_cores(), len(rows) // _ROWS_PER_THREAD))
+        if threads == 1:
+            score(slice(0, len(rows)), self._implicit().scorer)
+            return ids, scores
+        bounds = np.linspace(0, len(rows), threads + 1).astype(np.int64)
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="item-knn") as pool:
+            done = [pool.submit(score, slice(int(lo), int(hi)), NearestNeighboursScorer(self.similarity_)) for lo, hi in zip(bounds[:-1], bounds[1:])]
+            for future in done:
+                future.result()
         return ids, scores
 
     def _rebuild(self) -> Any:
