@@ -90,7 +90,12 @@ def test_distinct_and_run_starts_match_numpy() -> None:
         assert np.array_equal(np.flatnonzero(run_starts(s)), np.unique(s, return_index=True)[1])
 
 
-def test_pair_overlap_counts_rows_holding_both_items_in_any_block_size() -> None:
+@pytest.mark.parametrize("pairs_per_thread", [100_000, 7])  # one thread; the cores (chunks over threads)
+def test_pair_overlap_counts_rows_holding_both_items_in_any_block_size(pairs_per_thread, monkeypatch) -> None:
+    from xsell import sparse
+
+    monkeypatch.setattr(sparse, "_PAIRS_PER_THREAD", pairs_per_thread)
+    monkeypatch.setattr(sparse, "available_cores", lambda: 3)
     rng = np.random.default_rng(4)
     x = sp.random(300, 40, density=0.1, random_state=5, format="csr")
     x.data = rng.choice([1.0, 3.0, 0.0], size=x.nnz)  # any stored value counts, even a stored zero

@@ -3,9 +3,13 @@ which (row, column) cells a sparse matrix stores, and distinct integer keys."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+
+from xsell.parallel import available_cores
 
 
 def run_starts(sorted_values: np.ndarray) -> np.ndarray:
@@ -245,16 +249,26 @@ def pair_overlap(rows_items: sp.spmatrix, a: np.ndarray, b: np.ndarray, *, budge
     cols = matrix[:, needed].tocsc()
     n_words = -(-matrix.shape[0] // 64)
     block = max(1, budget_bytes // (8 * len(needed)))
-    chunk = max(1, budget_bytes // (16 * min(block, n_words)))
-    for w0 in range(0, n_words, block):
-        part = cols[w0 * 64 : (w0 + block) * 64].tocoo()
-        width = -(-part.shape[0] // 64)
-        bits = np.zeros((len(needed), width), dtype=np.uint64)
-        np.bitwise_or.at(bits, (part.col, part.row >> 6), np.left_shift(np.uint64(1), (part.row & 63).astype(np.uint64)))
-        for p0 in range(0, len(a), chunk):
-            both = bits[ia[p0 : p0 + chunk]] & bits[ib[p0 : p0 + chunk]]
-            out[p0 : p0 + chunk] += np.bitwise_count(both).sum(axis=1, dtype=np.int64)
+    threads = max(1, min(available_cores(), len(a) // _PAIRS_PER_THREAD))
+    chunk = max(1, budget_bytes // (16 * threads * min(block, n_words)))  # the threads' chunks together: the same budget
+
+    def count(bits: np.ndarray, p0: int) -> None:  # numpy's gathers and bit ops run without the GIL
+        both = bits[ia[p0 : p0 + chunk]] & bits[ib[p0 : p0 + chunk]]
+        out[p0 : p0 + chunk] += np.bitwise_count(both).sum(axis=1, dtype=np.int64)
+
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="pair-overlap") as pool:
+        for w0 in range(0, n_words, block):
+            part = cols[w0 * 64 : (w0 + block) * 64].tocoo()
+            width = -(-part.shape[0] // 64)
+            bits = np.zeros((len(needed), width), dtype=np.uint64)
+            np.bitwise_or.at(bits, (part.col, part.row >> 6), np.left_shift(np.uint64(1), (part.row & 63).astype(np.uint64)))
+            for future in [pool.submit(count, bits, p0) for p0 in range(0, len(a), chunk)]:
+                future.result()  # each chunk adds to its own rows of ``out``
     return out
+
+
+_PAIRS_PER_THREAD = 100_000
+"""Pairs ``pair_overlap`` needs before it counts on a second thread."""
 
 
 def compact(index: np.ndarray, scores: np.ndarray, drop: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
