@@ -534,7 +534,7 @@ class SharedStrings:
     """The workbook's shared-string table (``xl/sharedStrings.xml``): every distinct text of
     the data cells once, the cells holding its position. Excel writes text this way; inline
     strings repeated every customer's name, product and label on each of its rows, so the
-    sheets' XML (and its deflate and read-back) was about three times as large."""
+    sheets' XML (and its deflate and read-back) was about twice as large."""
 
     texts: pa.Array
     """Distinct texts (Arrow large strings), in order of first appearance by sheet and column."""
