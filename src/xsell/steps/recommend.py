@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -28,6 +29,7 @@ from xsell.io.readers import read_canonical, read_champion
 from xsell.io.writers import atomic_write, write_parquet_parts
 from xsell.models.base import Recommender
 from xsell.models.registry import load_model
+from xsell.parallel import available_cores
 from xsell.progress import stage
 from xsell.recommend.common import Table
 from xsell.recommend.context import RecommendContext, build_context, resolve_today
@@ -148,10 +150,12 @@ def _compute(
         # the ids as int codes (sorted categoricals): every grouping and factorize of the tables
         # runs on ints. Order ids (required, 13.6M distinct at 20M lines) are only counted, never
         # shown: they become their codes (a categorical would hash its 13.6M categories again)
-        for col in ("buying_center_id", "customer_id", "country", "variant_id", "product_id"):
-            if col in lines:
-                lines[col] = dictionary_encoded(lines[col])
-        lines["order_id"] = pd.factorize(lines["order_id"])[0]
+        coded = [col for col in ("buying_center_id", "customer_id", "country", "variant_id", "product_id") if col in lines]
+        with ThreadPoolExecutor(max_workers=available_cores(), thread_name_prefix="recommend-codes") as pool:  # Arrow hashes and sorts without the GIL
+            order_codes = pool.submit(lambda: pd.factorize(lines["order_id"])[0])
+            for col, codes in zip(coded, pool.map(lambda c: dictionary_encoded(lines[c]), coded)):
+                lines[col] = codes
+            lines["order_id"] = order_codes.result()
         products = read_canonical(wd.products, required=False)
         customers = read_canonical(wd.customers, required=False)
         rep.counts["lines"] = len(lines)
