@@ -42,7 +42,7 @@ from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext, months_before
 from xsell.recommend.variants import VariantResolver
 from xsell.schema import ALL_COUNTRIES, BUYING_CENTER_COLUMNS
-from xsell.sparse import in_sorted, keys_in, ranges, stable_argsort
+from xsell.sparse import in_sorted, keys_in, lexsort_ints, ranges, run_starts, stable_argsort
 
 POPULARITY_SOURCE = "popularity"
 """``source`` of the rows of buying centers the champion could not rank (new ones)."""
@@ -157,22 +157,46 @@ _ANCHOR_BLOCK = 5_000_000
 """Anchor-link rows expanded at a time in ``anchored`` (bounds its memory at ~40 bytes a row)."""
 
 
+_DENSE_KEYS = 16_000_000
+"""Most ``country * len(products) + product`` keys a ``LinkIndex`` holds a row range for each of
+(int32 starts: 64 MB at most); above it, an anchor's range is found by binary search."""
+
+
 @dataclass(frozen=True)
 class LinkIndex:
     """A link table's rows as codes for ``anchored``, built once per table (not once per block):
     ``by_key`` orders the rows by ``country * len(products) + product`` (``sorted_key``); ``rec``
-    and ``score`` per row."""
+    and ``score`` per row in that order; ``starts``: where each key's rows start in that order
+    (one entry per possible key, and one past the last), None when the keys are too many
+    (``_DENSE_KEYS``)."""
 
     by_key: np.ndarray
     sorted_key: np.ndarray
     rec: np.ndarray
     score: np.ndarray
+    starts: np.ndarray | None
 
     @classmethod
     def of(cls, links: pd.DataFrame, products: np.ndarray, countries: np.ndarray) -> LinkIndex:
         link_key = encode(links["country"], countries) * len(products) + encode(links["product_id"], products)
         by_key = stable_argsort(link_key)
-        return cls(by_key, link_key[by_key], encode(links["rec_product_id"], products), links["score"].to_numpy(dtype=float))
+        sorted_key = link_key[by_key]
+        n_keys = (len(countries) + 1) * len(products)  # a country code one past the last one included (``searchsorted``'s)
+        starts = None
+        if n_keys <= _DENSE_KEYS:
+            starts = np.searchsorted(sorted_key, np.arange(n_keys + 1)).astype(np.int32 if len(links) < 2**31 else np.int64)
+        rec = encode(links["rec_product_id"], products)[by_key]
+        return cls(by_key, sorted_key, rec, links["score"].to_numpy(dtype=float)[by_key], starts)
+
+    def rows_of(self, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per key: the first position of its rows in key order and how many there are (0 for a key without rows)."""
+        if self.starts is None:
+            lo = np.searchsorted(self.sorted_key, key, "left")
+            return lo, np.searchsorted(self.sorted_key, key, "right") - lo
+        inside = (key >= 0) & (key < len(self.starts) - 1)
+        at = np.where(inside, key, 0)
+        lo = self.starts[at].astype(np.int64)
+        return lo, np.where(inside, self.starts[at + 1] - lo, 0)
 
 
 def anchored(
@@ -186,13 +210,11 @@ def anchored(
     ``links`` may be given as its ``LinkIndex`` (on the same ``products`` and ``countries``)."""
     n_p = len(products)
     index = links if isinstance(links, LinkIndex) else LinkIndex.of(links, products, countries)
-    by_key, sorted_key, link_rec, link_score = index.by_key, index.sorted_key, index.rec, index.score
     anchor = anchors["a"].to_numpy().astype(np.int64)
     own_key = anchors["c"].to_numpy() * n_p + anchor
-    own = in_sorted(own_key, sorted_key)
-    key = np.where(own, own_key, int(np.searchsorted(countries, ALL_COUNTRIES)) * n_p + anchor)
-    lo, hi = np.searchsorted(sorted_key, key, "left"), np.searchsorted(sorted_key, key, "right")
-    count = hi - lo
+    lo, count = index.rows_of(own_key)
+    fallback = count == 0  # no links of its own country for the anchor: those of ALL
+    lo[fallback], count[fallback] = index.rows_of(int(np.searchsorted(countries, ALL_COUNTRIES)) * n_p + anchor[fallback])
     ends = np.cumsum(count)
     buyer = anchors["b"].to_numpy().astype(np.int64)
     parts = []
@@ -201,23 +223,26 @@ def anchored(
         stop = max(int(np.searchsorted(ends, ends[start] - count[start] + _ANCHOR_BLOCK, "right")), start + 1)
         c = count[start:stop]
         source = np.repeat(np.arange(start, stop), c)
-        link = by_key[ranges(lo[start:stop], c)]
-        pair = buyer[source] * n_p + link_rec[link]
+        at = ranges(lo[start:stop], c)  # positions in key order
+        pair = buyer[source] * n_p + index.rec[at]
         if wanted is not None:
             hit = keys_in(pair, wanted)
-            source, link, pair = source[hit], link[hit], pair[hit]
-        parts.append(_best_link(pair, anchor[source], link_score[link], link))
+            source, at, pair = source[hit], at[hit], pair[hit]
+        parts.append(_best_link(pair, anchor[source], index.score[at], index.by_key[at]))
         start = stop
-    # a pair found in two blocks: the best of the blocks' bests (blocks are in anchor order, as before)
-    pair, a, score, link = (np.concatenate(x) for x in zip(*parts)) if parts else (np.zeros(0, dtype=np.int64),) * 4
-    pair, a, score, link = _best_link(pair, a, score.astype(float), link)
+    if len(parts) == 1:
+        pair, a, score, link = parts[0]  # one block's best links are already one per pair, by pair
+    else:  # a pair found in two blocks: the best of the blocks' bests (blocks are in anchor order, as before)
+        pair, a, score, link = (np.concatenate(x) for x in zip(*parts)) if parts else (np.zeros(0, dtype=np.int64),) * 4
+        pair, a, score, link = _best_link(pair, a, score.astype(float), link)
     return pd.DataFrame({"b": pair // max(n_p, 1), "p": pair % max(n_p, 1), "a": a, "score": score, "link": link})
 
 
 def _best_link(pair: np.ndarray, a: np.ndarray, score: np.ndarray, link: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Per distinct ``pair``: its best link (highest score, then smallest anchor code), by pair."""
-    order = np.lexsort((a, -score, pair))
-    first = order[np.r_[True, pair[order][1:] != pair[order][:-1]]] if len(order) else order
+    """Per distinct ``pair``: its best link (highest score, then smallest anchor code; then the
+    first in the given order), by pair."""
+    order = lexsort_ints([a, -score, pair])
+    first = order[run_starts(pair[order])] if len(order) else order
     return pair[first], a[first], score[first], link[first]
 
 
@@ -379,14 +404,19 @@ def _explain(
 
     def lookup(links: pd.DataFrame, index: LinkIndex) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         found = anchored(anchors, index, hist.products, hist.countries, wanted)
-        at = pd.Index(hist.key(found["b"].to_numpy(), found["p"].to_numpy())).get_indexer(key)
-        hit = (at >= 0) & (len(found) > 0)
-        anchor = np.where(hit, found["a"].to_numpy()[np.maximum(at, 0)], -1) if len(found) else np.full(len(key), -1)
-        link = found["link"].to_numpy()[np.maximum(at, 0)] if len(found) else np.zeros(len(key), dtype=np.int64)
-        if len(links) == 0:
-            return hit, anchor, {c: np.full(len(key), "", dtype=object) for c in ("reason", REASON_CODE, REASON_PARAMS)}
-        used = links[[c for c in ("reason", REASON_CODE, REASON_PARAMS) if c in links]].iloc[link]  # only the rows' links
-        return hit, anchor, {c: np.where(hit, v, "") for c, v in _reason_of(used).items()}
+        found_key = hist.key(found["b"].to_numpy(), found["p"].to_numpy())  # sorted, distinct
+        at = np.minimum(np.searchsorted(found_key, key), max(len(found_key) - 1, 0))
+        hit = found_key[at] == key if len(found_key) else np.zeros(len(key), dtype=bool)
+        anchor = np.where(hit, found["a"].to_numpy()[at], -1) if len(found_key) else np.full(len(key), -1)
+        reason = {c: np.full(len(key), "", dtype=object) for c in ("reason", REASON_CODE, REASON_PARAMS)}
+        if len(links) == 0 or not hit.any():
+            return hit, anchor, reason
+        # each distinct link of the rows once (a link explains the rows of many buying centers)
+        inverse, link = pd.factorize(found["link"].to_numpy()[at[hit]])
+        used = links[[c for c in ("reason", REASON_CODE, REASON_PARAMS) if c in links]].iloc[link]
+        for c, v in _reason_of(used).items():
+            reason[c][hit] = v[inverse]
+        return hit, anchor, reason
 
     up_hit, up_anchor, up_reason = lookup(up_sell, indexes["up_sell"])
     cross_hit, cross_anchor, cross_reason = lookup(cross_sell, indexes["cross_sell"])
