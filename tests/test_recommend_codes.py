@@ -274,3 +274,17 @@ def test_anchored_by_key_starts_or_binary_search_matches_pandas_with_ties_and_fa
             pd.testing.assert_frame_equal(found.astype("float64"), expected.astype("float64"))
             some = suggestions.anchored(anchors, index, products, countries, wanted)
             pd.testing.assert_frame_equal(some.astype("float64"), expected.set_index(keys).loc[wanted].reset_index(drop=True).astype("float64"))
+
+
+def test_text_columns_of_the_buying_center_table_equal_the_per_row_strings():
+    from xsell.recommend.suggestions import _text_at
+
+    rng = np.random.default_rng(5)
+    values = np.array(["DE", "Ä-1", "", "P10", "p1"], dtype=object)
+    at = rng.integers(-1, len(values), 500)
+    expected = pd.Series(np.where(at >= 0, values[np.maximum(at, 0)], "?"), dtype="str")
+    got = pd.Series(_text_at(values, at, missing="?"))
+    pd.testing.assert_series_equal(got, expected)
+    assert (at == -1).any() and got.dtype == "str"
+    assert len(_text_at(np.array([], dtype=object), np.zeros(0, dtype=np.int64))) == 0
+    assert _text_at(np.array([], dtype=object), np.array([-1, -1])).tolist() == ["", ""]
