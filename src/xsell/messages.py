@@ -449,20 +449,22 @@ def reason_params_json(codes: np.ndarray | pd.Series, params: pd.DataFrame) -> n
 def reason_columns(codes: np.ndarray | pd.Series, params: pd.DataFrame) -> dict[str, np.ndarray]:
     """``reason`` (English), ``reason_code`` and ``reason_params`` for rows with these codes and fields,
     each distinct (code, fields) row rendered once (a table's rows repeat a few thousand reasons)."""
+    columns, inverse = distinct_reason_columns(codes, params)
+    return {c: v[inverse] for c, v in columns.items()}
+
+
+def distinct_reason_columns(codes: np.ndarray | pd.Series, params: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """``reason_columns`` of each distinct (code, fields) row of ``codes`` and ``params``, in order of
+    first appearance, and each row's position among them. The first row of a distinct one stands
+    for it: each value is shown as the first of its equals in the rows (``pd.factorize``'s
+    equality), as rendering every row shows it."""
     params = params.reset_index(drop=True)
     codes = np.asarray(codes, dtype=object)
     inverse = _distinct_rows([codes, *(params[c] for c in params.columns)])
     first = _first_rows(inverse)
-    if len(first) == len(codes):  # nothing repeats: render the rows as they are
-        return {"reason": render_reasons(codes, params, DEFAULT_LANGUAGE), REASON_CODE: codes, REASON_PARAMS: reason_params_json(codes, params)}
-    # the first row of each distinct one stands for it: every value is shown as the first of its
-    # equals in the rows, as the renderer (``pd.factorize``) shows it
     once, once_params = codes[first], params.iloc[first].reset_index(drop=True)
-    return {
-        "reason": render_reasons(once, once_params, DEFAULT_LANGUAGE)[inverse],
-        REASON_CODE: codes,
-        REASON_PARAMS: reason_params_json(once, once_params)[inverse],
-    }
+    columns = {"reason": render_reasons(once, once_params, DEFAULT_LANGUAGE), REASON_CODE: once, REASON_PARAMS: reason_params_json(once, once_params)}
+    return columns, inverse
 
 
 def _distinct_rows(columns: list[np.ndarray | pd.Series]) -> np.ndarray:

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from xsell.interactions.build import buyer_countries, owned_pairs, purchases
-from xsell.messages import REASON_CODE, REASON_PARAMS, TEXT_REASON, reason_columns
+from xsell.messages import REASON_CODE, REASON_PARAMS, TEXT_REASON, distinct_reason_columns, reason_columns
 from xsell.models.config import BASELINES
 from xsell.recommend.blend import rank_normalise
 from xsell.recommend.business_rules import business_rules_keep, count_rows
@@ -42,7 +42,7 @@ from xsell.recommend.config import RecommendConfig
 from xsell.recommend.context import RecommendContext, months_before
 from xsell.recommend.variants import VariantResolver
 from xsell.schema import ALL_COUNTRIES, BUYING_CENTER_COLUMNS
-from xsell.sparse import distinct, in_sorted, keys_in, lexsort_ints, ranges, run_starts, stable_argsort
+from xsell.sparse import distinct, first_occurrence, in_sorted, keys_in, lexsort_ints, ranges, run_starts, stable_argsort
 
 POPULARITY_SOURCE = "popularity"
 """``source`` of the rows of buying centers the champion could not rank (new ones)."""
@@ -274,7 +274,7 @@ def _popularity(
         hit = who.merge(pop, on=keys) if keys else who.merge(pop, how="cross")
         parts.append(hit.assign(level=level))
     pops = pd.concat(parts, ignore_index=True).sort_values(["b", "level", "n", "p"], ascending=[True, True, False, True])
-    pops = pops.drop_duplicates(["b", "p"])
+    pops = pops[first_occurrence(hist.key(pops["b"].to_numpy(), pops["p"].to_numpy()))]
     pops = pops[~in_sorted(hist.key(pops["b"].to_numpy(), pops["p"].to_numpy()), hist.owned)]
     pops["rank"] = pops.groupby("b").cumcount() + 1
     pops = pops[pops["rank"] <= depth].reset_index(drop=True)
@@ -302,7 +302,8 @@ def _candidates(
     model = pers[["b", "p"]].assign(score=pers["norm"].to_numpy(), pin_order=np.nan, pin_link=-1)
     pinned = anchored(anchors, pin_index, hist.products, hist.countries)
     pinned = pinned.assign(score=1.0, pin_order=pins["pin_order"].to_numpy(dtype=float)[pinned["link"].to_numpy()] if len(pins) else [], pin_link=pinned["link"])
-    cand = pd.concat([pinned[model.columns], model], ignore_index=True).drop_duplicates(["b", "p"])
+    cand = pd.concat([pinned[model.columns], model], ignore_index=True)
+    cand = cand[first_occurrence(hist.key(cand["b"].to_numpy(), cand["p"].to_numpy()))]  # drop_duplicates(["b", "p"]) on one int key
     owned = in_sorted(hist.key(cand["b"].to_numpy(), cand["p"].to_numpy()), hist.owned)
     cand = cand[~count_rows(owned, "already_bought", table, counts)].assign(popular=-1)
     empty = np.setdiff1d(buyers, cand["b"].to_numpy())
@@ -402,41 +403,44 @@ def _explain(
     anchors = anchors[keys_in(anchors["b"].to_numpy(), b)]
     wanted = np.unique(key)
 
-    def lookup(links: pd.DataFrame, index: LinkIndex) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    def lookup(links: pd.DataFrame, index: LinkIndex) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
+        """Per row: found, its anchor (-1: none), and its link's reason columns as the distinct
+        links' columns and each row's position among them (-1: none)."""
         found = anchored(anchors, index, hist.products, hist.countries, wanted)
         found_key = hist.key(found["b"].to_numpy(), found["p"].to_numpy())  # sorted, distinct
         at = np.minimum(np.searchsorted(found_key, key), max(len(found_key) - 1, 0))
         hit = found_key[at] == key if len(found_key) else np.zeros(len(key), dtype=bool)
         anchor = np.where(hit, found["a"].to_numpy()[at], -1) if len(found_key) else np.full(len(key), -1)
-        reason = {c: np.full(len(key), "", dtype=object) for c in ("reason", REASON_CODE, REASON_PARAMS)}
+        at_link = np.full(len(key), -1, dtype=np.int64)
         if len(links) == 0 or not hit.any():
-            return hit, anchor, reason
+            return hit, anchor, {c: np.zeros(0, dtype=object) for c in ("reason", REASON_CODE, REASON_PARAMS)}, at_link
         # each distinct link of the rows once (a link explains the rows of many buying centers)
-        inverse, link = pd.factorize(found["link"].to_numpy()[at[hit]])
-        used = links[[c for c in ("reason", REASON_CODE, REASON_PARAMS) if c in links]].iloc[link]
-        for c, v in _reason_of(used).items():
-            reason[c][hit] = v[inverse]
-        return hit, anchor, reason
+        at_link[hit], link = pd.factorize(found["link"].to_numpy()[at[hit]])
+        return hit, anchor, _reason_of(links[[c for c in ("reason", REASON_CODE, REASON_PARAMS) if c in links]].iloc[link]), at_link
 
-    up_hit, up_anchor, up_reason = lookup(up_sell, indexes["up_sell"])
-    cross_hit, cross_anchor, cross_reason = lookup(cross_sell, indexes["cross_sell"])
+    up_hit, up_anchor, up_reason, at_up = lookup(up_sell, indexes["up_sell"])
+    cross_hit, cross_anchor, cross_reason, at_cross = lookup(cross_sell, indexes["cross_sell"])
     pin = rows["pin_link"].to_numpy() >= 0
     pin_kind = np.where(pin, pins["kind"].to_numpy(dtype=object)[np.maximum(rows["pin_link"].to_numpy(), 0)] if len(pins) else "", "")
     is_up = np.where(pin, pin_kind == "up_sell", up_hit)
     anchor = np.where(is_up, up_anchor, cross_anchor)
-    country = hist.countries[hist.home[b]]
     at_popular = rows["popular"].to_numpy()
     by_popularity = at_popular >= 0
-    own_values: dict[str, np.ndarray | str | int] = {"buyers": _local(local[0], hist, hist.home[b], p).fillna(0).to_numpy(dtype=np.int64), "country": reason_country(country), "segment": "", "months": 0}
+    own_values: dict[str, np.ndarray | str | int] = {"buyers": _local(local[0], hist, hist.home[b], p).fillna(0).to_numpy(dtype=np.int64), "country": reason_country(hist.countries)[hist.home[b]], "segment": "", "months": 0}
     if len(popular):
         chosen = popular.iloc[np.maximum(at_popular, 0)]
         own_values = {c: np.where(by_popularity, chosen[c].to_numpy(), v) for c, v in own_values.items()}
     own = pd.DataFrame(own_values, index=range(len(rows)))
     model_code = "suggestion.most_bought" if source in BASELINES else "suggestion.similar_buyers"
-    own_reason = reason_columns(np.where(by_popularity, "suggestion.popular", model_code), own)
+    own_reason, at_own = distinct_reason_columns(np.where(by_popularity, "suggestion.popular", model_code), own)
+    # each row's reason: popularity's, else its up-sell link's (none: empty), else its cross-sell link's, else the model's;
+    # as positions in [own, up-sell, cross-sell, empty] of distinct reasons, made text once each
+    n_own, n_up = len(own_reason["reason"]), len(up_reason["reason"])
+    empty = n_own + n_up + len(cross_reason["reason"])
+    at_up = np.where(at_up >= 0, n_own + at_up, empty)
+    at_reason = np.where(by_popularity, at_own, np.where(is_up, at_up, np.where(cross_hit, n_own + n_up + at_cross, at_own)))
     reason = {
-        c: np.where(by_popularity, own_reason[c], np.where(is_up, up_reason[c], np.where(cross_hit, cross_reason[c], own_reason[c])))
-        for c in own_reason
+        c: pd.array(np.concatenate([own_reason[c], up_reason[c], cross_reason[c], [""]]).astype(object), dtype="str").take(at_reason) for c in own_reason
     }
     products, at_product = _used_texts(hist.products, p)
     product_id = pd.Series(products.take(at_product))
