@@ -145,9 +145,11 @@ def coded_history(
 
 def _anchors(hist: History, months_start: pd.Timestamp) -> pd.DataFrame:
     """``b, c, a``: products ``a`` each buying center ``b`` (home country ``c``) bought since
-    ``months_start`` and still owns."""
+    ``months_start`` and still owns, by ``b`` then ``a`` (the order no result depends on: ``anchored``
+    breaks ties by anchor code). Sorted distinct keys: a hash ``pd.unique`` and a binary search of
+    unsorted keys took 3.5x as long on the medium history."""
     recent = (hist.lines["date"] >= months_start).to_numpy()
-    keys = pd.unique(hist.key(hist.lines["b"].to_numpy()[recent], hist.lines["p"].to_numpy()[recent]))  # first appearance, as drop_duplicates
+    keys = distinct(hist.key(hist.lines["b"].to_numpy()[recent], hist.lines["p"].to_numpy()[recent]))
     keys = keys[in_sorted(keys, hist.owned)]
     b, a = keys // max(hist.n_products, 1), keys % max(hist.n_products, 1)
     return pd.DataFrame({"b": b, "c": hist.home[b], "a": a})
@@ -350,13 +352,12 @@ def buying_center_blocks(
     )  # fmt: skip
     variants = variants or VariantResolver.build(lines, ctx)
     pins = _pins(cross_sell, up_sell)
-    anchors = _anchors(hist, months_before(ctx.today, cfg.anchor_months))  # recent purchases: pins and explanations
+    anchors = _anchors(hist, months_before(ctx.today, cfg.anchor_months))  # recent purchases (pins and explanations), by buyer
     pers = pd.DataFrame(
         {"b": encode(personal["buying_center_id"], hist.buyers), "p": encode(personal["item_id"], hist.products), "score": personal["score"].to_numpy()}
     )
     pers = pers[(pers["b"] >= 0) & (pers["p"] >= 0)]
     pers = pers.iloc[stable_argsort(pers["b"].to_numpy())]  # a block's rows are one slice, each buyer's in ranking order
-    anchors = anchors.iloc[stable_argsort(anchors["b"].to_numpy())]
     popular_lists = _popular_lists(hist, months_before(ctx.today, cfg.popularity_months), cfg.candidates_per_source)
     local = _local_stats(hist)
     indexes = {name: LinkIndex.of(t, hist.products, hist.countries) for name, t in (("pins", pins), ("cross_sell", cross_sell), ("up_sell", up_sell))}
