@@ -427,21 +427,32 @@ def _explain(
     anchor = np.where(is_up, up_anchor, cross_anchor)
     at_popular = rows["popular"].to_numpy()
     by_popularity = at_popular >= 0
-    own_values: dict[str, np.ndarray | str | int] = {"buyers": _local(local[0], hist, hist.home[b], p).fillna(0).to_numpy(dtype=np.int64), "country": reason_country(hist.countries)[hist.home[b]], "segment": "", "months": 0}
+    # the model's / popularity's reason, made only for the rows that show it: popularity's rows and
+    # those without a link (a row's text depends on its own fields only: ints and plain strings)
+    own_rows = np.flatnonzero(by_popularity | ~(is_up | cross_hit))
+    b_own, p_own, popular_own = b[own_rows], p[own_rows], at_popular[own_rows] >= 0
+    own_values: dict[str, np.ndarray | str | int] = {
+        "buyers": _local(local[0], hist, hist.home[b_own], p_own).fillna(0).to_numpy(dtype=np.int64),
+        "country": reason_country(hist.countries)[hist.home[b_own]], "segment": "", "months": 0,
+    }  # fmt: skip
     if len(popular):
-        chosen = popular.iloc[np.maximum(at_popular, 0)]
-        own_values = {c: np.where(by_popularity, chosen[c].to_numpy(), v) for c, v in own_values.items()}
-    own = pd.DataFrame(own_values, index=range(len(rows)))
+        chosen = popular.iloc[np.maximum(at_popular[own_rows], 0)]
+        own_values = {c: np.where(popular_own, chosen[c].to_numpy(), v) for c, v in own_values.items()}
+    own = pd.DataFrame(own_values, index=range(len(own_rows)))
     model_code = "suggestion.most_bought" if source in BASELINES else "suggestion.similar_buyers"
-    own_reason, at_own = distinct_reason_columns(np.where(by_popularity, "suggestion.popular", model_code), own)
+    own_reason, at_own_rows = distinct_reason_columns(np.where(popular_own, "suggestion.popular", model_code), own)
+    at_own = np.full(len(rows), -1, dtype=np.int64)
+    at_own[own_rows] = at_own_rows
     # each row's reason: popularity's, else its up-sell link's (none: empty), else its cross-sell link's, else the model's;
-    # as positions in [own, up-sell, cross-sell, empty] of distinct reasons, made text once each
+    # as positions in [own, up-sell, cross-sell, empty] of distinct reasons, each used one made text once
     n_own, n_up = len(own_reason["reason"]), len(up_reason["reason"])
     empty = n_own + n_up + len(cross_reason["reason"])
     at_up = np.where(at_up >= 0, n_own + at_up, empty)
     at_reason = np.where(by_popularity, at_own, np.where(is_up, at_up, np.where(cross_hit, n_own + n_up + at_cross, at_own)))
+    used, at_used = np.unique(at_reason, return_inverse=True)
     reason = {
-        c: pd.array(np.concatenate([own_reason[c], up_reason[c], cross_reason[c], [""]]).astype(object), dtype="str").take(at_reason) for c in own_reason
+        c: pd.array(np.concatenate([own_reason[c], up_reason[c], cross_reason[c], [""]]).astype(object)[used], dtype="str").take(at_used.reshape(-1))
+        for c in own_reason
     }
     products, at_product = _used_texts(hist.products, p)
     product_id = pd.Series(products.take(at_product))
