@@ -457,24 +457,31 @@ def distinct_reason_columns(codes: np.ndarray | pd.Series, params: pd.DataFrame)
     """``reason_columns`` of each distinct (code, fields) row of ``codes`` and ``params``, in order of
     first appearance, and each row's position among them. The first row of a distinct one stands
     for it: each value is shown as the first of its equals in the rows (``pd.factorize``'s
-    equality), as rendering every row shows it."""
+    equality), as rendering every row shows it. Where nearly every row is distinct (a link table's
+    evidence), every row is rendered as it is (no copy of the fields, no take)."""
     params = params.reset_index(drop=True)
     codes = np.asarray(codes, dtype=object)
-    inverse = _distinct_rows([codes, *(params[c] for c in params.columns)])
+    inverse = _distinct_rows([codes, *(params[c] for c in params.columns)], most=int(0.9 * len(codes)))
+    if inverse is None:
+        columns = {"reason": render_reasons(codes, params, DEFAULT_LANGUAGE), REASON_CODE: codes, REASON_PARAMS: reason_params_json(codes, params)}
+        return columns, np.arange(len(codes))
     first = _first_rows(inverse)
     once, once_params = codes[first], params.iloc[first].reset_index(drop=True)
     columns = {"reason": render_reasons(once, once_params, DEFAULT_LANGUAGE), REASON_CODE: once, REASON_PARAMS: reason_params_json(once, once_params)}
     return columns, inverse
 
 
-def _distinct_rows(columns: list[np.ndarray | pd.Series]) -> np.ndarray:
+def _distinct_rows(columns: list[np.ndarray | pd.Series], most: int) -> np.ndarray | None:
     """Per row, a code of its distinct combination of ``columns`` (values equal as ``pd.factorize``
-    finds them, missing values equal to each other), codes numbered in order of first appearance."""
+    finds them, missing values equal to each other), codes numbered in order of first appearance;
+    None as soon as there are more than ``most`` combinations (more columns only add to them)."""
     n = len(columns[0])
     inverse = np.zeros(n, dtype=np.int64)
     for column in columns:
         codes, uniques = pd.factorize(column)
-        inverse, _ = pd.factorize(inverse * (len(uniques) + 1) + (codes + 1))  # a code per combination so far: stays below n * (n + 1)
+        inverse, combinations = pd.factorize(inverse * (len(uniques) + 1) + (codes + 1))  # a code per combination so far: stays below n * (n + 1)
+        if len(combinations) > most:
+            return None
     return np.asarray(inverse, dtype=np.int64)
 
 
