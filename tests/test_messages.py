@@ -23,6 +23,7 @@ from xsell.messages import (
     message,
     parse_reason_params,
     reason_columns,
+    reason_params_json,
     render,
     render_reasons,
 )
@@ -93,6 +94,37 @@ def test_reason_columns_round_trip_and_render_in_german():
     assert list(german) == list(render_reasons(codes, parsed, "de"))
     assert german[0].startswith('zusammen mit Pumpe <A> & "B" in 212 Aufträgen') and german[1] == "empfohlen vom Produktmanagement"
     assert list(localised_reasons(table, "en")) == list(cols["reason"])
+
+
+def test_reason_columns_render_each_distinct_row_once_as_every_row_would():
+    """Rows repeating a (code, fields) combination share one rendering; the result equals rendering
+    every row by itself: plurals, missing numbers and texts, NaN / None, equal values shown
+    differently (-0.0 / 0.0, 1 / 1.0 / True in an object column: as the first of its equals), fields
+    the code does not use."""
+    rng = np.random.default_rng(3)
+    n_proto, n = 40, 4000
+    codes = np.array(["suggestion.popular", "suggestion.similar_buyers", "cross_sell.together", "up_sell.switched"], dtype=object)
+    proto = pd.DataFrame(
+        {
+            "buyers": rng.integers(0, 4, n_proto), "country": rng.choice(np.array(["DE", "", "AT", None], dtype=object), n_proto),
+            "segment": pd.Series(rng.choice(["Food", "", "Bau"], n_proto), dtype="str"), "months": rng.choice([1, 12], n_proto),
+            "orders": rng.choice([0, 1, 5], n_proto), "switchers": rng.choice([1.0, 3.0, np.nan], n_proto),
+            "ratio": rng.choice([1.35, np.nan], n_proto), "unused": rng.integers(0, 2, n_proto),
+        }
+    )  # fmt: skip
+    at = rng.integers(0, n_proto, n)
+    params = proto.iloc[at].reset_index(drop=True).assign(
+        anchor=np.array([1, 1.0, True, "Ä & <b>", None, np.nan], dtype=object)[rng.integers(0, 6, n)],
+        lift=rng.choice([-0.0, 0.0, 1.25, np.nan], n),
+    )
+    row_codes = codes[rng.integers(0, len(codes), n)]
+    for rows in (slice(None), slice(None, None, -1), slice(7, 9), slice(0, 0)):
+        c, p = row_codes[rows], params.iloc[rows].reset_index(drop=True)
+        got = reason_columns(c, p.set_index(p.index + 5))
+        assert list(got["reason"]) == list(render_reasons(c, p))
+        assert list(got[REASON_PARAMS]) == list(reason_params_json(c, p))
+        assert list(got[REASON_CODE]) == list(c)
+    assert len(params.astype(str).drop_duplicates()) < n / 4  # the rows repeat (the check has teeth)
 
 
 def test_tables_without_codes_or_with_unknown_codes_keep_their_text():

@@ -237,3 +237,54 @@ def test_distinct_counts_equal_pandas_drop_duplicates_and_groupby():
         out = distinct_counts({k: frame[k].to_numpy() for k in keys}, frame["b"].to_numpy())
         pd.testing.assert_frame_equal(out, expected)
     assert distinct_counts({"p": np.zeros(0, dtype=np.int64)}, np.zeros(0, dtype=np.int64)).empty
+
+
+def test_anchored_by_key_starts_or_binary_search_matches_pandas_with_ties_and_fallback(monkeypatch):
+    """Both ways ``LinkIndex`` finds an anchor's links (a start per key, binary search) give the
+    pandas definition: own country where the table has links for the anchor, else ``ALL``; ties on
+    score by the smaller anchor, then the earlier link (duplicated links on purpose)."""
+    from xsell.recommend import suggestions
+
+    rng = np.random.default_rng(23)
+    products = np.array([f"P{i:03d}" for i in range(60)], dtype=object)
+    countries = np.array(["ALL", "AT", "DE", "FR", "PL"], dtype=object)
+    links = pd.DataFrame(
+        {
+            "country": rng.choice(countries, 1500, p=[0.4, 0.3, 0.2, 0.1, 0.0]),  # PL: never its own links
+            "product_id": rng.choice(products[:45], 1500),
+            "rec_product_id": rng.choice(products, 1500),
+            "score": rng.integers(1, 4, 1500) / 3.0,
+        }
+    )
+    links = pd.concat([links, links.iloc[::5]], ignore_index=True)  # the same link twice, same score
+    anchors = pd.DataFrame({"b": rng.integers(0, 80, 900), "a": rng.integers(0, 60, 900)}).drop_duplicates()
+    anchors = anchors.iloc[np.argsort(anchors["b"].to_numpy(), kind="stable")].reset_index(drop=True)
+    anchors["c"] = anchors["b"] % len(countries)
+    expected = _anchored_by_pandas(anchors, links, products, countries)
+    assert expected["a"].duplicated().any() and len(expected) > 500
+    keys = (expected["b"] * len(products) + expected["p"]).to_numpy()
+    wanted = np.sort(rng.choice(keys, 300, replace=False))
+    for dense in (True, False):
+        monkeypatch.setattr(suggestions, "_DENSE_KEYS", 10**9 if dense else 0)
+        index = suggestions.LinkIndex.of(links, products, countries)
+        assert (index.starts is not None) == dense
+        for block in (3, 10**6):
+            monkeypatch.setattr(suggestions, "_ANCHOR_BLOCK", block)
+            found = suggestions.anchored(anchors, index, products, countries)
+            pd.testing.assert_frame_equal(found.astype("float64"), expected.astype("float64"))
+            some = suggestions.anchored(anchors, index, products, countries, wanted)
+            pd.testing.assert_frame_equal(some.astype("float64"), expected.set_index(keys).loc[wanted].reset_index(drop=True).astype("float64"))
+
+
+def test_text_columns_of_the_buying_center_table_equal_the_per_row_strings():
+    from xsell.recommend.suggestions import _text_at
+
+    rng = np.random.default_rng(5)
+    values = np.array(["DE", "Ä-1", "", "P10", "p1"], dtype=object)
+    at = rng.integers(-1, len(values), 500)
+    expected = pd.Series(np.where(at >= 0, values[np.maximum(at, 0)], "?"), dtype="str")
+    got = pd.Series(_text_at(values, at, missing="?"))
+    pd.testing.assert_series_equal(got, expected)
+    assert (at == -1).any() and got.dtype == "str"
+    assert len(_text_at(np.array([], dtype=object), np.zeros(0, dtype=np.int64))) == 0
+    assert _text_at(np.array([], dtype=object), np.array([-1, -1])).tolist() == ["", ""]

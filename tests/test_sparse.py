@@ -11,6 +11,7 @@ from xsell.sparse import (
     dense_top_n,
     distinct,
     drop_cells,
+    first_occurrence,
     group_keys,
     in_sorted,
     keys_in,
@@ -164,3 +165,14 @@ def test_lexsort_ints_is_numpys_lexsort(seed):
         np.testing.assert_array_equal(lexsort_ints(keys[:k]), np.lexsort(keys[:k]))
     assert len(lexsort_ints([np.zeros(0, dtype=np.int64)])) == 0
     np.testing.assert_array_equal(lexsort_ints([np.full(n, 3), np.ones(n, dtype=bool)]), np.arange(n))  # constants: stable
+
+
+def test_first_occurrence_is_what_drop_duplicates_keeps() -> None:
+    rng = np.random.default_rng(9)
+    for size in (0, 1, 2, 1000):
+        for high in (3, 10**12):
+            keys = rng.integers(-high, high, size=size, dtype=np.int64)
+            expected = [k not in set(keys[:i].tolist()) for i, k in enumerate(keys.tolist())]
+            assert first_occurrence(keys).tolist() == expected
+            if size == 1000 and high == 3:
+                assert sum(expected) < 10  # repeats, first ones not all at the start

@@ -447,13 +447,48 @@ def reason_params_json(codes: np.ndarray | pd.Series, params: pd.DataFrame) -> n
 
 
 def reason_columns(codes: np.ndarray | pd.Series, params: pd.DataFrame) -> dict[str, np.ndarray]:
-    """``reason`` (English), ``reason_code`` and ``reason_params`` for rows with these codes and fields."""
+    """``reason`` (English), ``reason_code`` and ``reason_params`` for rows with these codes and fields,
+    each distinct (code, fields) row rendered once (a table's rows repeat a few thousand reasons)."""
+    columns, inverse = distinct_reason_columns(codes, params)
+    return {c: v[inverse] for c, v in columns.items()}
+
+
+def distinct_reason_columns(codes: np.ndarray | pd.Series, params: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """``reason_columns`` of each distinct (code, fields) row of ``codes`` and ``params``, in order of
+    first appearance, and each row's position among them. The first row of a distinct one stands
+    for it: each value is shown as the first of its equals in the rows (``pd.factorize``'s
+    equality), as rendering every row shows it. Where nearly every row is distinct (a link table's
+    evidence), every row is rendered as it is (no copy of the fields, no take)."""
     params = params.reset_index(drop=True)
-    return {
-        "reason": render_reasons(codes, params, DEFAULT_LANGUAGE),
-        REASON_CODE: np.asarray(codes, dtype=object),
-        REASON_PARAMS: reason_params_json(codes, params),
-    }
+    codes = np.asarray(codes, dtype=object)
+    inverse = _distinct_rows([codes, *(params[c] for c in params.columns)], most=int(0.9 * len(codes)))
+    if inverse is None:
+        columns = {"reason": render_reasons(codes, params, DEFAULT_LANGUAGE), REASON_CODE: codes, REASON_PARAMS: reason_params_json(codes, params)}
+        return columns, np.arange(len(codes))
+    first = _first_rows(inverse)
+    once, once_params = codes[first], params.iloc[first].reset_index(drop=True)
+    columns = {"reason": render_reasons(once, once_params, DEFAULT_LANGUAGE), REASON_CODE: once, REASON_PARAMS: reason_params_json(once, once_params)}
+    return columns, inverse
+
+
+def _distinct_rows(columns: list[np.ndarray | pd.Series], most: int) -> np.ndarray | None:
+    """Per row, a code of its distinct combination of ``columns`` (values equal as ``pd.factorize``
+    finds them, missing values equal to each other), codes numbered in order of first appearance;
+    None as soon as there are more than ``most`` combinations (more columns only add to them)."""
+    n = len(columns[0])
+    inverse = np.zeros(n, dtype=np.int64)
+    for column in columns:
+        codes, uniques = pd.factorize(column)
+        inverse, combinations = pd.factorize(inverse * (len(uniques) + 1) + (codes + 1))  # a code per combination so far: stays below n * (n + 1)
+        if len(combinations) > most:
+            return None
+    return np.asarray(inverse, dtype=np.int64)
+
+
+def _first_rows(inverse: np.ndarray) -> np.ndarray:
+    """The first row of each code of ``inverse`` (codes numbered in order of first appearance, as
+    ``pd.factorize`` numbers them)."""
+    return np.flatnonzero(np.diff(np.maximum.accumulate(inverse), prepend=-1) > 0)
 
 
 def parse_reason_params(texts: np.ndarray | pd.Series) -> pd.DataFrame:
@@ -473,7 +508,7 @@ def localised_reasons(frame: pd.DataFrame, lang: str) -> np.ndarray | pd.api.ext
         return reason.array if reason.dtype == _TEXT and len(reason) else reason.to_numpy(dtype=object)  # Arrow text stays Arrow
     code = frame[REASON_CODE].fillna(TEXT_REASON).astype(str)
     inverse, uniques = pd.factorize(code + "\x00" + frame[REASON_PARAMS].fillna("{}").astype(str))  # hashed, in Arrow for Arrow text
-    first = np.flatnonzero(np.diff(np.maximum.accumulate(inverse), prepend=-1) > 0)  # codes count up in order of appearance
+    first = _first_rows(inverse)
     code_first = code.iloc[first].to_numpy(dtype=object)
     params = parse_reason_params(frame[REASON_PARAMS].iloc[first].to_numpy(dtype=object))
     unknown = ~np.isin(code_first, [k.removeprefix("reason.") for k in MESSAGES if k.startswith("reason.")])
