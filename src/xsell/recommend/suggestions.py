@@ -34,6 +34,7 @@ import pandas as pd
 from xsell.interactions.build import buyer_countries, owned_pairs, purchases
 from xsell.messages import REASON_CODE, REASON_PARAMS, TEXT_REASON, distinct_reason_columns, reason_columns
 from xsell.models.config import BASELINES
+from xsell.parallel import available_cores, ordered_map
 from xsell.recommend.blend import rank_normalise
 from xsell.recommend.business_rules import business_rules_keep, count_rows
 from xsell.recommend.codes import Coded, encode, member, purchase_codes, sorted_ids
@@ -350,7 +351,7 @@ def buying_center_blocks(
         lines, customers, ctx, personal["item_id"], cross_sell["product_id"], cross_sell["rec_product_id"],
         up_sell["product_id"], up_sell["rec_product_id"],
     )  # fmt: skip
-    variants = variants or VariantResolver.build(lines, ctx)
+    resolver = variants or VariantResolver.build(lines, ctx)
     pins = _pins(cross_sell, up_sell)
     anchors = _anchors(hist, months_before(ctx.today, cfg.anchor_months))  # recent purchases (pins and explanations), by buyer
     pers = pd.DataFrame(
@@ -362,20 +363,29 @@ def buying_center_blocks(
     local = _local_stats(hist)
     indexes = {name: LinkIndex.of(t, hist.products, hist.countries) for name, t in (("pins", pins), ("cross_sell", cross_sell), ("up_sell", up_sell))}
     n_buyers = len(hist.buyers)
-    for lo in range(0, max(n_buyers, 1), _BUYER_BLOCK):
-        hi = min(lo + _BUYER_BLOCK, n_buyers)
+
+    def one(lo: int) -> tuple[pd.DataFrame, dict[str, int]]:
+        """Block ``lo``'s finished rows and the rows each rule removed from it."""
+        hi, removed = min(lo + _BUYER_BLOCK, n_buyers), dict[str, int]()
         table = "buying_center_suggestions" if n_buyers <= _BUYER_BLOCK else f"buying_center_suggestions (buying centers {lo + 1:,}-{hi:,} of {n_buyers:,})"
         block = slice(*np.searchsorted(pers["b"].to_numpy(), [lo, hi]))
         own = slice(*np.searchsorted(anchors["b"].to_numpy(), [lo, hi]))
-        cand = _candidates(pers.iloc[block], pins, indexes["pins"], anchors.iloc[own], hist, np.arange(lo, hi), popular_lists, cfg, counts, table)
+        cand = _candidates(pers.iloc[block], pins, indexes["pins"], anchors.iloc[own], hist, np.arange(lo, hi), popular_lists, cfg, removed, table)
         b, p = cand["b"].to_numpy(), cand["p"].to_numpy()
         country, product = Coded(hist.home[b], hist.countries), Coded(p, hist.products)
-        variant = variants.resolve(country, product, Coded(b, hist.buyers))
-        keep = business_rules_keep(ctx, cfg, country, product, variant, table=table, counts=counts)
+        variant = resolver.resolve(country, product, Coded(b, hist.buyers))
+        keep = business_rules_keep(ctx, cfg, country, product, variant, table=table, counts=removed)
         rows = cand.assign(variant=variant.codes)[keep]
         rows = top_n(rows, ["b"], cfg.top_n_buying_center, rec_col="p")
         frame = _explain(rows, hist, anchors.iloc[own], cross_sell, up_sell, pins, ctx, personal_source, cand.attrs["popular"], variant.ids, local, indexes)
-        yield finish(frame, BUYING_CENTER_COLUMNS, EXTRA_COLUMNS)
+        return finish(frame, BUYING_CENTER_COLUMNS, EXTRA_COLUMNS), removed
+
+    # the blocks are independent: made on the available cores (their sorts, takes and Arrow
+    # work run without the GIL), taken in order; the rule counts add up in block order
+    for frame, removed in ordered_map(one, range(0, max(n_buyers, 1), _BUYER_BLOCK), workers=available_cores(), name="buying-centers"):
+        for rule, n in removed.items():
+            counts[rule] = counts.get(rule, 0) + n
+        yield frame
 
 
 _BUYER_BLOCK = 10_000

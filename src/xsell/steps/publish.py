@@ -25,12 +25,10 @@ import json
 import logging
 import os
 import shutil
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +50,7 @@ from xsell.io.writers import (
 )
 from xsell.io.writers import write_csv as write_plain_csv
 from xsell.lock import RunLock
+from xsell.parallel import ordered_map
 from xsell.progress import progress, stage
 from xsell.publish.diff import diff_runs, summarise_diff
 from xsell.publish.formats import shop_jobs
@@ -355,22 +354,12 @@ def _write_run(
         jobs = _jobs(cfg, inputs, tmp)
         for rel, _job in jobs:
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-        with (
-            ThreadPoolExecutor(max_workers=CHECK_THREADS, thread_name_prefix="publish-check") as pool,  # hashing and inflating release the GIL
-            ThreadPoolExecutor(max_workers=WRITE_THREADS, thread_name_prefix="publish-write") as writers,
-        ):
+        with ThreadPoolExecutor(max_workers=CHECK_THREADS, thread_name_prefix="publish-check") as pool:  # hashing and inflating release the GIL
             read_back: list[tuple[Written, Future[tuple[str, int | dict[str, int]]]]] = []
-            waiting: deque[tuple[str, Future[Written]]] = deque()
-            queued = iter(jobs)
-            for rel, job in islice(queued, WRITE_THREADS):
-                waiting.append((rel, writers.submit(job)))
-            for _ in progress(range(len(jobs)), total=len(jobs), desc="publish: files", logger=log):
-                rel, writing = waiting.popleft()  # in job order: the manifest lists the files as before
-                written = writing.result()
+            files = ordered_map(lambda job: job[1](), jobs, workers=WRITE_THREADS, name="publish-write")  # in job order: the manifest lists them so
+            for (rel, _job), written in progress(zip(jobs, files), total=len(jobs), desc="publish: files", logger=log):
                 read_back.append((written, pool.submit(file_facts, written.path)))
                 _pause_point(rel)
-                for rel, job in islice(queued, 1):
-                    waiting.append((rel, writers.submit(job)))
             for written, facts in read_back:
                 sha, rows = facts.result()
                 entry = file_entry(written, tmp, sha, written.path.stat().st_size)
