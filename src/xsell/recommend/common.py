@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from xsell.parallel import available_cores, ordered_map
 from xsell.recommend.business_rules import business_rules_keep
 from xsell.recommend.codes import Coded, encode, sorted_ids
 from xsell.recommend.config import RecommendConfig
@@ -71,10 +72,13 @@ def country_top_n(
     sold_in = np.bincount(sold["p"].to_numpy()[sold["p"].to_numpy() >= 0], minlength=len(products))
     run = np.flatnonzero(np.r_[True, np.diff(product[by_product]) != 0]) if len(links) else np.zeros(0, dtype=np.int64)
     run_rows = np.add.reduceat(1 + sold_in[product[by_product]], run) if len(links) else np.zeros(0, dtype=np.int64)
-    block_of_run = (np.cumsum(run_rows) - run_rows) // _EXPANDED_BLOCK  # rows before the product's run
+    workers = available_cores()  # blocks made at once: each 1/workers of _EXPANDED_BLOCK, the same memory together
+    block_of_run = (np.cumsum(run_rows) - run_rows) // max(_EXPANDED_BLOCK // workers, 1)  # rows before the product's run
     bounds = np.r_[run[np.flatnonzero(np.r_[True, np.diff(block_of_run) != 0])], len(links)] if len(links) else np.zeros(2, dtype=np.int64)
-    tops = []
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
+
+    def one(lo: int, hi: int) -> tuple[pd.DataFrame, dict[str, int]]:
+        """The block's best rows per (country, product) and the rows each rule removed from it."""
+        removed: dict[str, int] = {}
         label = table if len(bounds) == 2 else f"{table} (links {lo + 1:,}-{hi:,} of {len(links):,} by product)"
         block = np.sort(by_product[lo:hi])  # the block's links in table order, as one table would take them
         local = pd.DataFrame({"p": product[block], "link": block}).merge(sold, on="p")
@@ -82,14 +86,20 @@ def country_top_n(
         country = Coded(np.concatenate([np.full(len(block), everywhere), local["c"].to_numpy()]), countries)
         recommended = Coded(rec[link], products)
         variant = resolver.resolve(country, recommended)
-        keep = business_rules_keep(ctx, cfg, country, recommended, variant, table=label, counts=counts)
+        keep = business_rules_keep(ctx, cfg, country, recommended, variant, table=label, counts=removed)
         candidates = pd.DataFrame(
             {
                 "country": country.codes[keep], "product_id": product[link[keep]], "pin_order": pin_order[link[keep]],
                 "score": score[link[keep]], "rec_product_id": recommended.codes[keep], "link": link[keep], "variant": variant.codes[keep],
             }
         )  # fmt: skip
-        tops.append(top_n(candidates, ["country", "product_id"], cfg.top_n_product))
+        return top_n(candidates, ["country", "product_id"], cfg.top_n_product), removed
+
+    tops = []  # the blocks on the available cores, taken in order: the rule counts add up as one after another
+    for best, removed in ordered_map(lambda b: one(*b), list(zip(bounds[:-1], bounds[1:])), workers=workers, name="link-blocks"):
+        for rule, n in removed.items():
+            counts[rule] = counts.get(rule, 0) + n
+        tops.append(best)
     top = pd.concat(tops, ignore_index=True) if len(tops) > 1 else tops[0]
     if len(tops) > 1:  # the blocks' rows in one table's order: by country, product and rank
         top = top.iloc[lexsort_ints([top["rank"].to_numpy(), top["product_id"].to_numpy(), top["country"].to_numpy()])].reset_index(drop=True)
