@@ -21,6 +21,7 @@ from xsell.sparse import (
     scored_top_n,
     sparse_top_n,
     stable_argsort,
+    stored_top_n,
 )
 
 
@@ -159,3 +160,24 @@ def test_lexsort_ints_is_numpys_lexsort(seed):
         np.testing.assert_array_equal(lexsort_ints(keys[:k]), np.lexsort(keys[:k]))
     assert len(lexsort_ints([np.zeros(0, dtype=np.int64)])) == 0
     np.testing.assert_array_equal(lexsort_ints([np.full(n, 3), np.ones(n, dtype=bool)]), np.arange(n))  # constants: stable
+
+
+def test_stored_top_n_is_sparse_top_n_with_ties_in_any_column_order() -> None:
+    rng = np.random.default_rng(7)
+    for trial in range(200):
+        rows, cols = int(rng.integers(1, 30)), int(rng.integers(1, 60))
+        matrix = sp.random(rows, cols, density=float(rng.uniform(0.05, 0.9)), random_state=int(rng.integers(1 << 30)), format="csr")
+        matrix.data = np.round(matrix.data * 4) - (trial % 3)  # few distinct values (ties at the cut), zeros and negatives
+        if trial % 5 == 0:
+            matrix.data[rng.random(matrix.nnz) < 0.1] = -np.inf
+        shuffled = matrix.copy()  # the same cells, columns out of order within the rows
+        for i in range(rows):
+            lo, hi = shuffled.indptr[i], shuffled.indptr[i + 1]
+            perm = lo + rng.permutation(hi - lo)
+            shuffled.indices[lo:hi], shuffled.data[lo:hi] = shuffled.indices[perm], shuffled.data[perm]
+        n = int(rng.integers(1, 12))
+        budget = int(rng.integers(1, 200))  # one row per block up to all rows in one
+        idx, scores = stored_top_n(shuffled, n, cell_budget=budget)
+        ref_idx, ref_scores = sparse_top_n(matrix, n)
+        np.testing.assert_array_equal(idx, ref_idx)
+        np.testing.assert_array_equal(scores, ref_scores)

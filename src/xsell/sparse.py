@@ -310,3 +310,43 @@ def lexsort_ints(keys: list[np.ndarray]) -> np.ndarray:
     for part in parts[1:]:
         order = order[stable_argsort(part[order])]
     return order
+
+
+def stored_top_n(matrix: sp.spmatrix, n: int, *, cell_budget: int = 8_000_000) -> tuple[np.ndarray, np.ndarray]:
+    """``sparse_top_n`` (the ``n`` highest stored values per row, ties by column position;
+    (n_rows, n) positions, -1 padded, and float32 scores, NaN padded) without sorting every stored
+    value: the ``n``-th highest value of each longer row comes from a partition (rows of similar
+    length together in dense blocks of about ``cell_budget`` cells), and only the values at or
+    above it are sorted. For wide rows (a product of sparse matrices); any column order."""
+    matrix = sp.csr_matrix(matrix)
+    if n < 1 or np.isnan(matrix.data).any():
+        return sparse_top_n(matrix, n)
+    n_rows = matrix.shape[0]
+    counts = np.diff(matrix.indptr).astype(np.int64)
+    row = np.repeat(np.arange(n_rows, dtype=np.int64), counts)
+    cut = np.full(n_rows, -np.inf)
+    long_rows = np.flatnonzero(counts > n)
+    order = long_rows[np.argsort(counts[long_rows], kind="stable")]
+    ascending = counts[order]
+    start = 0
+    while start < len(order):
+        ahead = ascending[start : start + max(1, int(cell_budget // ascending[start]))]
+        stop = start + max(1, int(np.count_nonzero(np.arange(1, len(ahead) + 1) * ahead <= cell_budget)))
+        rows, lengths = order[start:stop], ascending[start:stop]
+        width = int(lengths[-1])
+        negated = np.full((len(rows), width), np.inf)  # numpy selects a low k-th much faster than a high one
+        at = ranges(matrix.indptr[rows], lengths)
+        negated[np.repeat(np.arange(len(rows)), lengths), at - np.repeat(matrix.indptr[rows], lengths)] = -matrix.data[at]
+        cut[rows] = -np.partition(negated, n - 1, axis=1)[:, n - 1]  # the n-th highest (the padding is never reached)
+        start = stop
+    pick = np.flatnonzero(matrix.data >= cut[row])
+    chosen_row = row[pick]
+    ranked = pick[np.lexsort((matrix.indices[pick], -matrix.data[pick], chosen_row))]
+    ranked_row = row[ranked]
+    rank = np.arange(len(ranked)) - np.searchsorted(ranked_row, ranked_row)
+    keep = rank < n
+    index = np.full((n_rows, n), -1, dtype=np.int64)
+    scores = np.full((n_rows, n), np.nan, dtype=np.float32)
+    index[ranked_row[keep], rank[keep]] = matrix.indices[ranked[keep]]
+    scores[ranked_row[keep], rank[keep]] = matrix.data[ranked[keep]]
+    return index, scores
