@@ -274,8 +274,14 @@ def tune_blend(
     prior = max(baselines, key=lambda n: tuned[n].value) if baselines else None
     buyers = list(target.buyers)
     depth = base.depth
-    needed = {*personals, *learned[: search.personal_candidates + 1], *(x for x in (base.anchor, prior) if x and x in tuned)}
-    rankings = {name: tuned[name].model.recommend(buyers, n=depth) for name in needed}
+    rankings: dict[str, Ranking] = {}
+
+    def ranking(name: str) -> Ranking:
+        """The model's top ``depth`` of the buyers, on first use (not every learned model is a component)."""
+        if name not in rankings:
+            rankings[name] = tuned[name].model.recommend(buyers, n=depth)
+        return rankings[name]
+
     rows = []
     for personal in personals:
         owned = tuned[personal].data.buyer_items
@@ -285,11 +291,11 @@ def tune_blend(
         if search.learned_anchor:
             anchors += [n for n in learned if n != personal and n not in anchors][:1]
         for anchor in anchors or [None]:
-            roles: dict[BlendRole, Ranking] = {"personal": rankings[personal]}
+            roles: dict[BlendRole, Ranking] = {"personal": ranking(personal)}
             if anchor:
-                roles["anchor"] = rankings[anchor]
+                roles["anchor"] = ranking(anchor)
             if prior:
-                roles["prior"] = rankings[prior]
+                roles["prior"] = ranking(prior)
             plan = plan_fusion(roles, history, depth)
             value = _weighting_scorer(plan, target, k, item_map)
             anchor_grid = list(search.anchor_weights) if anchor else [0.0]
