@@ -195,9 +195,11 @@ def _relevant_ranks(plan: FusionPlan, target: Targets, k: int) -> Callable[[tupl
     cell_row, cell_slot = np.nonzero(keys_in(keys.ravel(), relevant_keys).reshape(keys.shape) & (plan.slot_item >= 0))
     held = distinct(cell_row)
     at = np.searchsorted(held, cell_row)  # the cell's row among ``held``
+    nth = np.arange(len(at)) - np.searchsorted(at, at)  # the cell is its row's nth relevant one (cells are row-major)
     role_scores = {role: scores[held] for role, scores in plan.role_scores.items()}
     history = plan.history[held]
-    earlier = np.arange(width)[None, :] < cell_slot[:, None]
+    rounds = [np.flatnonzero(nth == t) for t in range(int(nth.max()) + 1 if len(nth) else 0)]  # round 0: one cell per held row, in order
+    earlier = [np.arange(width)[None, :] < cell_slot[cells, None] for cells in rounds]
 
     def value(point: tuple[float, float, float | None]) -> float:
         if n_buyers == 0:
@@ -206,11 +208,12 @@ def _relevant_ranks(plan: FusionPlan, target: Targets, k: int) -> Callable[[tupl
         hits = np.zeros((n_buyers, k), dtype=bool)
         if len(held):
             dense = fused_scores(role_scores, history, {"personal": 1.0, "anchor": wa, "prior": wp}, shrink)
-            mine = dense[at, cell_slot][:, None]
-            others = dense[at]
-            rank = np.count_nonzero(others > mine, axis=1) + np.count_nonzero((others == mine) & earlier, axis=1)
-            hit = np.isfinite(mine[:, 0]) & (rank < k)
-            hits[cell_row[hit], rank[hit]] = True
+            for t, cells in enumerate(rounds):
+                others = dense if t == 0 else dense[at[cells]]
+                mine = dense[at[cells], cell_slot[cells]][:, None]
+                rank = np.count_nonzero(others > mine, axis=1) + np.count_nonzero((others == mine) & earlier[t], axis=1)
+                hit = np.isfinite(mine[:, 0]) & (rank < k)
+                hits[cell_row[cells[hit]], rank[hit]] = True
         return float(ndcg_at_k(hits, n_rel, k).mean())
 
     return value
