@@ -17,11 +17,13 @@ from xsell.sparse import (
     keys_in,
     lexsort_ints,
     pair_overlap,
+    product_top_n,
     ranges,
     run_starts,
     scored_top_n,
     sparse_top_n,
     stable_argsort,
+    stored_top_n,
 )
 
 
@@ -176,3 +178,47 @@ def test_first_occurrence_is_what_drop_duplicates_keeps() -> None:
             assert first_occurrence(keys).tolist() == expected
             if size == 1000 and high == 3:
                 assert sum(expected) < 10  # repeats, first ones not all at the start
+
+
+def test_stored_top_n_is_sparse_top_n_with_ties_in_any_column_order() -> None:
+    rng = np.random.default_rng(7)
+    for trial in range(200):
+        rows, cols = int(rng.integers(1, 30)), int(rng.integers(1, 60))
+        matrix = sp.random(rows, cols, density=float(rng.uniform(0.05, 0.9)), random_state=int(rng.integers(1 << 30)), format="csr")
+        matrix.data = np.round(matrix.data * 4) - (trial % 3)  # few distinct values (ties at the cut), zeros and negatives
+        if trial % 5 == 0:
+            matrix.data[rng.random(matrix.nnz) < 0.1] = -np.inf
+        shuffled = matrix.copy()  # the same cells, columns out of order within the rows
+        for i in range(rows):
+            lo, hi = shuffled.indptr[i], shuffled.indptr[i + 1]
+            perm = lo + rng.permutation(hi - lo)
+            shuffled.indices[lo:hi], shuffled.data[lo:hi] = shuffled.indices[perm], shuffled.data[perm]
+        n = int(rng.integers(1, 12))
+        budget = int(rng.integers(1, 200))  # one row per block up to all rows in one
+        idx, scores = stored_top_n(shuffled, n, cell_budget=budget)
+        ref_idx, ref_scores = sparse_top_n(matrix, n)
+        np.testing.assert_array_equal(idx, ref_idx)
+        np.testing.assert_array_equal(scores, ref_scores)
+        drop = sp.random(rows, cols, density=0.3, random_state=int(rng.integers(1 << 30)), format="csr")  # some stored, some not
+        idx, scores = stored_top_n(shuffled, n, drop=drop, cell_budget=budget)
+        ref_idx, ref_scores = sparse_top_n(drop_cells(matrix, drop), n)
+        np.testing.assert_array_equal(idx, ref_idx)
+        np.testing.assert_array_equal(scores, ref_scores)
+
+
+def test_product_top_n_is_scored_top_n() -> None:
+    rng = np.random.default_rng(11)
+    for trial in range(120):
+        n_rows, n_items = int(rng.integers(1, 25)), int(rng.integers(1, 40))
+        owned = sp.random(n_rows, n_items, density=float(rng.uniform(0.02, 0.4)), random_state=int(rng.integers(1 << 30)), format="csr")
+        owned.data[:] = 1.0
+        weights = sp.random(n_items, n_items, density=float(rng.uniform(0.05, 0.6)), random_state=int(rng.integers(1 << 30)), format="csr")
+        weights.data = (np.round(weights.data * 3) + 1).astype(np.float32)  # positive, few values: ties
+        if trial % 4 == 0:
+            weights.data[0 : weights.nnz : 3] = 0.0  # stored zeros: the reach differs from the sums (scored_top_n's path)
+        n, budget = int(rng.integers(1, 9)), int(rng.integers(1, 300))
+        for exclude_owned in (True, False):
+            got = product_top_n(owned, weights, n, exclude_owned=exclude_owned, cell_budget=budget)
+            want = scored_top_n(owned, weights, n, exclude_owned=exclude_owned)
+            np.testing.assert_array_equal(got[0], want[0])
+            np.testing.assert_array_equal(got[1], want[1])

@@ -334,3 +334,80 @@ def first_occurrence(keys: np.ndarray) -> np.ndarray:
     first = np.zeros(len(keys), dtype=bool)
     first[order[run_starts(keys[order])]] = True
     return first
+
+
+def stored_top_n(
+    matrix: sp.spmatrix, n: int, *, drop: sp.spmatrix | None = None, cell_budget: int = 8_000_000
+) -> tuple[np.ndarray, np.ndarray]:
+    """``sparse_top_n`` (the ``n`` highest stored values per row, ties by column position;
+    (n_rows, n) positions, -1 padded, and float32 scores, NaN padded) of ``matrix`` without the
+    cells ``drop`` (same shape) stores, without sorting every stored value: a row's ``n`` best
+    kept cells are among its ``n + d`` best (``d``: its dropped cells), whose cut value comes from
+    sorting the longer rows (rows of similar length together in dense blocks of about
+    ``cell_budget`` cells); only the values at or above it are ranked. For wide rows (a product
+    of sparse matrices); any column order."""
+    matrix = sp.csr_matrix(matrix)
+    drop = sp.csr_matrix(drop).sorted_indices() if drop is not None else None
+    if n < 1 or np.isnan(matrix.data).any():
+        return sparse_top_n(matrix if drop is None else drop_cells(matrix, drop), n)
+    n_rows, n_cols = matrix.shape[0], np.int64(matrix.shape[1])
+    counts = np.diff(matrix.indptr).astype(np.int64)
+    need = n + (np.diff(drop.indptr).astype(np.int64) if drop is not None else np.zeros(n_rows, dtype=np.int64))
+    cut = np.full(n_rows, -np.inf)
+    long_rows = np.flatnonzero(counts > need)
+    order = long_rows[np.argsort(counts[long_rows], kind="stable")]
+    ascending = counts[order]
+    start = 0
+    while start < len(order):
+        ahead = ascending[start : start + max(1, int(cell_budget // ascending[start]))]
+        stop = start + max(1, int(np.count_nonzero(np.arange(1, len(ahead) + 1) * ahead <= cell_budget)))
+        rows, lengths = order[start:stop], ascending[start:stop]
+        width = int(lengths[-1])
+        negated = np.full((len(rows), width), np.inf)  # padding sorts last
+        at = ranges(matrix.indptr[rows], lengths)
+        negated.ravel()[at + np.repeat(np.arange(len(rows), dtype=np.int64) * width - matrix.indptr[rows], lengths)] = -matrix.data[at]
+        negated.sort(axis=1)  # numpy's vectorised sort beats its partition on values with many ties
+        cut[rows] = -negated[np.arange(len(rows)), need[rows] - 1]
+        start = stop
+    pick = np.flatnonzero(matrix.data >= np.repeat(cut, counts))
+    row = np.searchsorted(matrix.indptr, pick, side="right") - 1
+    if drop is not None:
+        drop_keys = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(drop.indptr)) * n_cols + drop.indices
+        kept = ~in_sorted(row * n_cols + matrix.indices[pick], drop_keys)
+        pick, row = pick[kept], row[kept]
+    by_rank = np.lexsort((matrix.indices[pick], -matrix.data[pick], row))
+    ranked, ranked_row = pick[by_rank], row[by_rank]
+    rank = np.arange(len(ranked)) - np.searchsorted(ranked_row, ranked_row)
+    keep = rank < n
+    index = np.full((n_rows, n), -1, dtype=np.int64)
+    scores = np.full((n_rows, n), np.nan, dtype=np.float32)
+    index[ranked_row[keep], rank[keep]] = matrix.indices[ranked[keep]]
+    scores[ranked_row[keep], rank[keep]] = matrix.data[ranked[keep]]
+    return index, scores
+
+
+def product_top_n(
+    owned: sp.csr_matrix, weights: sp.csr_matrix, n: int, *, exclude_owned: bool, cell_budget: int = 8_000_000
+) -> tuple[np.ndarray, np.ndarray]:
+    """``scored_top_n`` by ``stored_top_n`` on row blocks of ``owned @ weights`` when every stored
+    value of both is positive (then the sums' cells are exactly the reached ones), without
+    sorting each block's columns; otherwise ``scored_top_n`` itself."""
+    owned, weights = sp.csr_matrix(owned), sp.csr_matrix(weights)
+    if not ((owned.data > 0).all() and (weights.data > 0).all()):
+        return scored_top_n(owned, weights, n, exclude_owned=exclude_owned, cell_budget=cell_budget)
+    n_rows = owned.shape[0]
+    index = np.full((n_rows, n), -1, dtype=np.int64)
+    scores = np.full((n_rows, n), np.nan, dtype=np.float32)
+    present = owned.copy()
+    present.data = np.ones_like(present.data)
+    reach = np.cumsum(present @ np.diff(weights.indptr).astype(np.float64))  # reached cells up to each row, at most
+    start = 0
+    while start < n_rows:
+        before = reach[start - 1] if start else 0.0
+        stop = max(start + 1, int(np.searchsorted(reach, before + cell_budget, side="right")))
+        summed = sp.csr_matrix(owned[start:stop] @ weights)
+        index[start:stop], scores[start:stop] = stored_top_n(
+            summed, n, drop=present[start:stop] if exclude_owned else None, cell_budget=cell_budget
+        )
+        start = stop
+    return index, scores

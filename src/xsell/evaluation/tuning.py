@@ -29,11 +29,11 @@ from xsell.interactions.build import CodedLines, build_training_data, encode_lin
 from xsell.interactions.config import InteractionsConfig
 from xsell.interactions.matrix import TrainingData
 from xsell.models.base import Ranking, Recommender
-from xsell.models.blend import FusionPlan, fuse, plan_fusion
+from xsell.models.blend import FusionPlan, fuse, fused_scores, plan_fusion
 from xsell.models.config import BASELINES, BLEND, BlendConfig, BlendRole, LearningConfig
 from xsell.models.registry import build_model
 from xsell.progress import progress
-from xsell.sparse import keys_in
+from xsell.sparse import distinct, keys_in
 
 log = logging.getLogger(__name__)
 
@@ -157,42 +157,64 @@ def _trials(name: str, base: LearningConfig, sweep: SweepConfig | None) -> list[
     return expand_sweep(sweep, base, base.models.seed, name)
 
 
-def _plan_scorer(plan: FusionPlan, target: Targets, k: int, item_map: pd.Series | None) -> Callable[[np.ndarray, np.ndarray], float]:
-    """NDCG@k of fused results of ``plan`` (its buyers are ``target.buyers``, in order): on item
-    codes directly; through ``rank_value`` when variant-level ids must map to products first."""
-    buyers = np.asarray(target.buyers, dtype=object)
-    if item_map is not None:
-        def slow(idx: np.ndarray, sc: np.ndarray) -> float:
-            ids = np.full(idx.shape, None, dtype=object)
-            ids[idx >= 0] = plan.items.id_of(idx[idx >= 0])
-            return rank_value(Ranking(buyers, ids, sc), target, k, item_map=item_map)
-
-        return slow
-    n_items = np.int64(max(len(plan.items), 1))
-    rel = sp.csr_matrix(target.relevant)
-    col = plan.items.index(target.items.ids, missing="ignore")
-    rows = np.repeat(np.arange(rel.shape[0], dtype=np.int64), np.diff(rel.indptr))
-    mapped = col[rel.indices]
-    relevant_keys = np.sort(rows[mapped >= 0] * n_items + mapped[mapped >= 0])
-    n_rel = n_relevant(rel)
-    row_keys = np.arange(len(buyers), dtype=np.int64)[:, None] * n_items
-
-    def fast(idx: np.ndarray, sc: np.ndarray) -> float:
-        keys = row_keys + idx
-        hits = keys_in(keys.ravel(), relevant_keys).reshape(keys.shape) & (idx >= 0)
-        return float(ndcg_at_k(hits, n_rel, k).mean()) if len(buyers) else 0.0
-
-    return fast
-
-
 def _weighting_scorer(
-    plan: FusionPlan, score: Callable[[np.ndarray, np.ndarray], float], k: int
+    plan: FusionPlan, target: Targets, k: int, item_map: pd.Series | None
 ) -> Callable[[tuple[float, float, float | None]], float]:
-    """Validation value of one (anchor weight, prior weight, shrinkage) fused from ``plan``."""
+    """NDCG@k on ``target`` (its buyers are the plan's, in order) of the results ``fuse`` gives
+    ``plan`` with one (anchor weight, prior weight, shrinkage): through ``rank_value`` when
+    variant-level ids must map to products first, else by ``_relevant_ranks``."""
+    if item_map is None:
+        return _relevant_ranks(plan, target, k)
+    buyers = np.asarray(target.buyers, dtype=object)
 
     def value(point: tuple[float, float, float | None]) -> float:
         wa, wp, shrink = point
-        return score(*fuse(plan, {"personal": 1.0, "anchor": wa, "prior": wp}, shrink, k))
+        idx, sc = fuse(plan, {"personal": 1.0, "anchor": wa, "prior": wp}, shrink, k)
+        ids = np.full(idx.shape, None, dtype=object)
+        ids[idx >= 0] = plan.items.id_of(idx[idx >= 0])
+        return rank_value(Ranking(buyers, ids, sc), target, k, item_map=item_map)
+
+    return value
+
+
+def _relevant_ranks(plan: FusionPlan, target: Targets, k: int) -> Callable[[tuple[float, float, float | None]], float]:
+    """``_weighting_scorer`` on item codes, without ranking every candidate: NDCG@k needs only
+    where the relevant candidates land. ``fuse`` orders a buyer's candidates by blend score, ties
+    by slot, so a relevant candidate with a positive score is at rank ``r`` = candidates with a
+    higher score + candidates with the same score in an earlier slot; it is a hit when ``r < k``.
+    Only the buyers holding a relevant candidate are scored (the others have no hit)."""
+    n_buyers, width = plan.slot_item.shape
+    n_items = np.int64(max(len(plan.items), 1))
+    rel = sp.csr_matrix(target.relevant)
+    n_rel = n_relevant(rel)
+    col = plan.items.index(target.items.ids, missing="ignore")
+    rows = np.repeat(np.arange(rel.shape[0], dtype=np.int64), np.diff(rel.indptr))
+    mapped = col[rel.indices]
+    relevant_keys = rows[mapped >= 0] * n_items + mapped[mapped >= 0]
+    keys = np.arange(n_buyers, dtype=np.int64)[:, None] * n_items + plan.slot_item
+    cell_row, cell_slot = np.nonzero(keys_in(keys.ravel(), relevant_keys).reshape(keys.shape) & (plan.slot_item >= 0))
+    held = distinct(cell_row)
+    at = np.searchsorted(held, cell_row)  # the cell's row among ``held``
+    nth = np.arange(len(at)) - np.searchsorted(at, at)  # the cell is its row's nth relevant one (cells are row-major)
+    role_scores = {role: scores[held] for role, scores in plan.role_scores.items()}
+    history = plan.history[held]
+    rounds = [np.flatnonzero(nth == t) for t in range(int(nth.max()) + 1 if len(nth) else 0)]  # round 0: one cell per held row, in order
+    earlier = [np.arange(width)[None, :] < cell_slot[cells, None] for cells in rounds]
+
+    def value(point: tuple[float, float, float | None]) -> float:
+        if n_buyers == 0:
+            return 0.0
+        wa, wp, shrink = point
+        hits = np.zeros((n_buyers, k), dtype=bool)
+        if len(held):
+            dense = fused_scores(role_scores, history, {"personal": 1.0, "anchor": wa, "prior": wp}, shrink)
+            for t, cells in enumerate(rounds):
+                others = dense if t == 0 else dense[at[cells]]
+                mine = dense[at[cells], cell_slot[cells]][:, None]
+                rank = np.count_nonzero(others > mine, axis=1) + np.count_nonzero((others == mine) & earlier[t], axis=1)
+                hit = np.isfinite(mine[:, 0]) & (rank < k)
+                hits[cell_row[cells[hit]], rank[hit]] = True
+        return float(ndcg_at_k(hits, n_rel, k).mean())
 
     return value
 
@@ -255,8 +277,14 @@ def tune_blend(
     prior = max(baselines, key=lambda n: tuned[n].value) if baselines else None
     buyers = list(target.buyers)
     depth = base.depth
-    needed = {*personals, *learned[: search.personal_candidates + 1], *(x for x in (base.anchor, prior) if x and x in tuned)}
-    rankings = {name: tuned[name].model.recommend(buyers, n=depth) for name in needed}
+    rankings: dict[str, Ranking] = {}
+
+    def ranking(name: str) -> Ranking:
+        """The model's top ``depth`` of the buyers, on first use (not every learned model is a component)."""
+        if name not in rankings:
+            rankings[name] = tuned[name].model.recommend(buyers, n=depth)
+        return rankings[name]
+
     rows = []
     for personal in personals:
         owned = tuned[personal].data.buyer_items
@@ -266,13 +294,13 @@ def tune_blend(
         if search.learned_anchor:
             anchors += [n for n in learned if n != personal and n not in anchors][:1]
         for anchor in anchors or [None]:
-            roles: dict[BlendRole, Ranking] = {"personal": rankings[personal]}
+            roles: dict[BlendRole, Ranking] = {"personal": ranking(personal)}
             if anchor:
-                roles["anchor"] = rankings[anchor]
+                roles["anchor"] = ranking(anchor)
             if prior:
-                roles["prior"] = rankings[prior]
+                roles["prior"] = ranking(prior)
             plan = plan_fusion(roles, history, depth)
-            value = _weighting_scorer(plan, _plan_scorer(plan, target, k, item_map), k)
+            value = _weighting_scorer(plan, target, k, item_map)
             anchor_grid = list(search.anchor_weights) if anchor else [0.0]
             prior_grid = [(wp, s) for wp in (search.prior_weights if prior else [0.0]) for s in (search.prior_shrinkage if wp > 0 else [None])]
             whole = search.max_grid_scorings is None or len(buyers) * len(anchor_grid) * len(prior_grid) <= search.max_grid_scorings

@@ -80,23 +80,33 @@ def plan_fusion(rankings: Mapping[BlendRole, Ranking], history: np.ndarray, dept
     return FusionPlan(buyers, items, slot_item, role_scores, np.asarray(history, dtype=np.float64))
 
 
+def fused_scores(
+    role_scores: Mapping[BlendRole, np.ndarray], history: np.ndarray, weights: Mapping[BlendRole, float], prior_shrinkage: float | None
+) -> np.ndarray:
+    """Blend scores (n_buyers, width) of the slots of ``role_scores`` (rows of a ``FusionPlan``'s,
+    ``history`` their owned items), ``-inf`` where not positive (no role with weight ranked it)."""
+    dense = np.zeros(next(iter(role_scores.values())).shape if role_scores else (len(history), 0), dtype=np.float64)
+    for role, scores in role_scores.items():
+        w = float(weights.get(role, 0.0))
+        if w <= 0:
+            continue
+        contribution = w * scores
+        if role == "prior" and prior_shrinkage is not None:
+            h = history
+            contribution *= (prior_shrinkage / (prior_shrinkage + h) if prior_shrinkage > 0 else (h == 0).astype(np.float64))[:, None]
+        dense += contribution
+    dense[dense <= 0] = -np.inf
+    return dense
+
+
 def fuse(plan: FusionPlan, weights: Mapping[BlendRole, float], prior_shrinkage: float | None, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(n_buyers, n) item codes into ``plan.items`` (-1 padded) and float32 blend scores, best
     first; ties go to the smaller item code (= id order)."""
     n_buyers = len(plan.buyers)
     if plan.slot_item.size == 0:
         return np.full((n_buyers, n), -1, dtype=np.int64), np.full((n_buyers, n), np.nan, dtype=np.float32)
-    dense = np.zeros(plan.slot_item.shape, dtype=np.float64)
-    for role, scores in plan.role_scores.items():
-        w = float(weights.get(role, 0.0))
-        if w <= 0:
-            continue
-        contribution = w * scores
-        if role == "prior" and prior_shrinkage is not None:
-            h = plan.history
-            contribution *= (prior_shrinkage / (prior_shrinkage + h) if prior_shrinkage > 0 else (h == 0).astype(np.float64))[:, None]
-        dense += contribution
-    dense[(plan.slot_item < 0) | (dense <= 0)] = -np.inf
+    dense = fused_scores(plan.role_scores, plan.history, weights, prior_shrinkage)
+    dense[plan.slot_item < 0] = -np.inf
     pos, out = dense_top_n(dense, n)  # slots are in item order: ties by item
     found = pos >= 0
     index = np.full((n_buyers, n), -1, dtype=np.int64)

@@ -22,11 +22,11 @@ import scipy.sparse as sp
 from xsell.interactions.matrix import TrainingData
 from xsell.models.base import Ranking, Recommender, csr_arrays, csr_from_arrays, owned_part
 from xsell.models.config import RP3betaConfig
-from xsell.sparse import dense_top_n, scored_top_n, sparse_top_n
+from xsell.sparse import product_top_n, sparse_top_n, stored_top_n
 from xsell.vocab import Vocabulary
 
 _CELL_BUDGET = 8_000_000
-"""Dense cells of one block of the item x item product before pruning (bounds memory)."""
+"""Cells of one row block of the item x item product before pruning (bounds memory)."""
 
 
 def _row_normalised(matrix: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
@@ -41,8 +41,9 @@ def _row_normalised(matrix: sp.csr_matrix, alpha: float) -> sp.csr_matrix:
 
 def rp3beta_weights(binary: sp.csr_matrix, alpha: float, beta: float, k: int) -> sp.csr_matrix:
     """(n_items, n_items) CSR of RP3beta weights with at most ``k`` per row, no diagonal, from a
-    binary (n_buyers, n_items) matrix. Rows are computed in dense blocks of ``_CELL_BUDGET``
-    cells and pruned to ``k`` right away."""
+    binary (n_buyers, n_items) matrix. Rows are computed in blocks of at most ``_CELL_BUDGET``
+    cells of the sparse product and pruned to ``k`` right away, on the stored cells only (a
+    cell the walk never reaches has weight 0 and is never kept)."""
     n_items = binary.shape[1]
     p_ui = _row_normalised(binary, alpha)
     p_iu = _row_normalised(sp.csr_matrix(binary.T), alpha)
@@ -52,11 +53,12 @@ def rp3beta_weights(binary: sp.csr_matrix, alpha: float, beta: float, k: int) ->
     rows, cols, vals = [], [], []
     for start in range(0, n_items, step):
         stop = min(n_items, start + step)
-        block = (p_iu[start:stop] @ p_ui).toarray()
-        block *= penalty[None, :]
-        block[np.arange(stop - start), np.arange(start, stop)] = 0.0
-        block[block <= 0] = -np.inf
-        top, top_scores = dense_top_n(block, k)
+        block = sp.csr_matrix(p_iu[start:stop] @ p_ui)
+        block.data *= penalty[block.indices]
+        own = np.repeat(np.arange(start, stop), np.diff(block.indptr))
+        block.data[(block.indices == own) | ~(block.data > 0)] = 0.0  # no self-loop, positive weights only
+        block.eliminate_zeros()
+        top, top_scores = stored_top_n(block, k)
         ok = top >= 0
         rows.append(np.nonzero(ok)[0] + start)
         cols.append(top[ok])
@@ -98,7 +100,7 @@ class RP3betaRecommender(Recommender[RP3betaConfig]):
         known = np.flatnonzero(rows >= 0)
         if len(known):
             owned = self.buyer_items_[rows[known]]
-            index[known], scores[known] = scored_top_n(owned, self.similarity_, n, exclude_owned=exclude_owned)
+            index[known], scores[known] = product_top_n(owned, self.similarity_, n, exclude_owned=exclude_owned)
         return Ranking.from_indices(buyers, index, scores, self.items_)
 
     def similar_items(self, items: Sequence[str], *, n: int = 10) -> Ranking:
