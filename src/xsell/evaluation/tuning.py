@@ -9,7 +9,6 @@ looked at here, so the figures it reports were not tuned on.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +31,7 @@ from xsell.models.base import Ranking, Recommender
 from xsell.models.blend import FusionPlan, fuse, fused_scores, plan_fusion
 from xsell.models.config import BASELINES, BLEND, BlendConfig, BlendRole, LearningConfig
 from xsell.models.registry import build_model
+from xsell.parallel import available_cores
 from xsell.progress import progress
 from xsell.sparse import distinct, keys_in
 
@@ -253,7 +253,7 @@ def _search_weights(
 def _search_threads() -> int:
     """Weightings scored at once: one per core this process may use, at most 4 (each holds a
     few dense buyers x candidates arrays)."""
-    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+    return min(4, available_cores())
 
 
 def tune_blend(
