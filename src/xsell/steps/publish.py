@@ -342,10 +342,11 @@ def _write_run(
 ) -> dict[str, Any]:
     """Write every file and the manifest (``build_manifest`` + the ``extra`` keys) into
     ``runs/.tmp-<run_id>``, fsync, and rename the folder to ``runs/<run_id>``; returns the
-    manifest. ``WRITE_THREADS`` files are written at a time, in job order; each file is read back
-    from disk once, on a worker thread while the next ones are written (``file_facts``): the manifest lists the sha256 of the bytes on disk, and a row count
-    on disk other than the writer's is an error, as is a file the manifest does not list. On any error the temp folder is removed (after a
-    kill, the next publish removes it)."""
+    manifest. ``WRITE_THREADS`` files are written at a time, taken in job order; each file is
+    read back from disk once, on a worker thread while the next ones are written
+    (``file_facts``): the manifest lists the sha256 of the bytes on disk, and a row count on disk
+    other than the writer's is an error, as is a file the manifest does not list. On any error
+    the temp folder is removed (after a kill, the next publish removes it)."""
     tmp = runs_dir / f"{TMP_PREFIX}{run_id}"
     tmp.mkdir()
     try:

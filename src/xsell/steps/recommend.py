@@ -150,12 +150,13 @@ def _compute(
         # the ids as int codes (sorted categoricals): every grouping and factorize of the tables
         # runs on ints. Order ids (required, 13.6M distinct at 20M lines) are only counted, never
         # shown: they become their codes (a categorical would hash its 13.6M categories again)
-        coded = [col for col in ("buying_center_id", "customer_id", "country", "variant_id", "product_id") if col in lines]
+        ids = {col: lines[col] for col in ("buying_center_id", "customer_id", "country", "variant_id", "product_id") if col in lines}
         with ThreadPoolExecutor(max_workers=available_cores(), thread_name_prefix="recommend-codes") as pool:  # Arrow hashes and sorts without the GIL
-            order_codes = pool.submit(lambda: pd.factorize(lines["order_id"])[0])
-            for col, codes in zip(coded, pool.map(lambda c: dictionary_encoded(lines[c]), coded)):
-                lines[col] = codes
-            lines["order_id"] = order_codes.result()
+            order_codes = pool.submit(pd.factorize, lines["order_id"])
+            coded = list(pool.map(dictionary_encoded, ids.values()))
+        for col, codes in zip(ids, coded):  # the frame changes only once the threads are done with it
+            lines[col] = codes
+        lines["order_id"] = order_codes.result()[0]
         products = read_canonical(wd.products, required=False)
         customers = read_canonical(wd.customers, required=False)
         rep.counts["lines"] = len(lines)
