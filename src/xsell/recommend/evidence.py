@@ -16,7 +16,6 @@ import scipy.sparse as sp
 
 from xsell.frames import text_codes
 from xsell.interactions.build import purchases
-from xsell.parallel import available_cores, ordered_map
 from xsell.recommend.codes import Coded, encode, purchase_codes, sorted_ids
 from xsell.schema import ALL_COUNTRIES
 from xsell.sparse import distinct, lexsort_ints, pair_overlap, ranges, run_starts, stable_argsort
@@ -85,8 +84,7 @@ def pair_evidence_codes(lines: pd.DataFrame, country: Coded, a: np.ndarray, b: n
     item = encode(pd.Series(product_ids), products)[product] if len(product_ids) else np.zeros(0, dtype=np.int64)
     n_items, n_all = len(products), int(order.max()) + 1 if len(order) else 0
     out = {c: np.zeros(len(a)) for c in EVIDENCE_COLUMNS}
-
-    def one(code: int) -> None:  # each country fills its own rows of ``out``
+    for code in np.unique(country.codes):
         rows = np.flatnonzero(country.codes == code)
         sub = np.ones(len(order), dtype=bool) if code >= 0 and country.ids[code] == ALL_COUNTRIES else where == code
         seen = np.zeros(n_all + 1, dtype=bool)
@@ -106,9 +104,6 @@ def pair_evidence_codes(lines: pd.DataFrame, country: Coded, a: np.ndarray, b: n
         out["support"][rows] = together / n_orders
         out["confidence"][rows] = confidence
         out["lift"][rows] = lift
-
-    for _done in ordered_map(one, np.unique(country.codes).tolist(), workers=available_cores(), name="pair-evidence"):
-        pass  # the countries on the available cores: sparse products, sorts and bit counts run without the GIL
     frame = pd.DataFrame(out)
     return frame.astype({"orders_together": np.int64, "buyers_both": np.int64})
 
