@@ -17,7 +17,6 @@ from xsell.sparse import (
     keys_in,
     lexsort_ints,
     pair_overlap,
-    product_top_n,
     ranges,
     run_starts,
     scored_top_n,
@@ -206,7 +205,11 @@ def test_stored_top_n_is_sparse_top_n_with_ties_in_any_column_order() -> None:
         np.testing.assert_array_equal(scores, ref_scores)
 
 
-def test_product_top_n_is_scored_top_n() -> None:
+def test_scored_top_n_on_the_products_stored_cells_is_the_reached_cells_ranking() -> None:
+    """Positive values: ``scored_top_n`` ranks the product's stored cells (``_stored_scored_top_n``),
+    the same result as ranking the reached cells (``_reached_scored_top_n``, the path for stored
+    zeros and negatives)."""
+    from xsell.sparse import _reached_scored_top_n
     rng = np.random.default_rng(11)
     for trial in range(120):
         n_rows, n_items = int(rng.integers(1, 25)), int(rng.integers(1, 40))
@@ -218,7 +221,7 @@ def test_product_top_n_is_scored_top_n() -> None:
             weights.data[0 : weights.nnz : 3] = 0.0  # stored zeros: the reach differs from the sums (scored_top_n's path)
         n, budget = int(rng.integers(1, 9)), int(rng.integers(1, 300))
         for exclude_owned in (True, False):
-            got = product_top_n(owned, weights, n, exclude_owned=exclude_owned, cell_budget=budget)
-            want = scored_top_n(owned, weights, n, exclude_owned=exclude_owned)
+            got = scored_top_n(owned, weights, n, exclude_owned=exclude_owned, cell_budget=budget)
+            want = _reached_scored_top_n(sp.csr_matrix(owned), sp.csr_matrix(weights), n, exclude_owned, 8_000_000)
             np.testing.assert_array_equal(got[0], want[0])
             np.testing.assert_array_equal(got[1], want[1])

@@ -165,21 +165,27 @@ def scored_top_n(owned: sp.csr_matrix, weights: sp.csr_matrix, n: int, *, exclud
     ties by item position; with ``exclude_owned`` never an owned item. Returns (n_rows, n)
     positions (-1 padded) and float32 scores.
 
-    Only the reached cells are ranked: rows of similar reach go together into dense blocks of
-    about ``cell_budget`` cells whose columns are each row's reached items in item order, so
+    When every stored value of both is positive, the sums' cells are exactly the reached ones and
+    each block of rows of the product is ranked on its stored cells (``_stored_scored_top_n``);
+    otherwise the reached cells come from the structure of ``weights`` (``_reached_scored_top_n``)."""
+    owned, weights = sp.csr_matrix(owned), sp.csr_matrix(weights)
+    if (owned.data > 0).all() and (weights.data > 0).all():
+        return _stored_scored_top_n(owned, weights, n, exclude_owned, cell_budget)
+    return _reached_scored_top_n(owned, weights, n, exclude_owned, cell_budget)
+
+
+def _reached_scored_top_n(owned: sp.csr_matrix, weights: sp.csr_matrix, n: int, exclude_owned: bool, cell_budget: int) -> tuple[np.ndarray, np.ndarray]:
+    """``scored_top_n`` for any stored values: rows of similar reach go together into dense blocks
+    of about ``cell_budget`` cells whose columns are each row's reached items in item order, so
     ``dense_top_n``'s ties by position are ties by item (a block as wide as the catalogue
     was ~15x the cells at 77k items)."""
-    owned, weights = sp.csr_matrix(owned), sp.csr_matrix(weights)
     n_rows = owned.shape[0]
     index = np.full((n_rows, n), -1, dtype=np.int64)
     scores = np.full((n_rows, n), np.nan, dtype=np.float32)
     present = owned.copy()
     present.data = np.ones_like(present.data)
-    # all stored values positive: a reached cell's sum is positive, so the sums are the reach
-    reach = None
-    if not ((owned.data > 0).all() and (weights.data > 0).all()):
-        reach = weights.copy()
-        reach.data = np.ones_like(reach.data)
+    reach = weights.copy()
+    reach.data = np.ones_like(reach.data)
     bound = present @ np.diff(weights.indptr).astype(np.float64)  # reached cells per row, at most
     order = np.argsort(bound, kind="stable")
     ascending = bound[order]
@@ -194,27 +200,21 @@ def scored_top_n(owned: sp.csr_matrix, weights: sp.csr_matrix, n: int, *, exclud
 
 
 def _reached_top_n(
-    block: sp.csr_matrix, present: sp.csr_matrix, weights: sp.csr_matrix, reach: sp.csr_matrix | None, n: int,
-    exclude_owned: bool,
+    block: sp.csr_matrix, present: sp.csr_matrix, weights: sp.csr_matrix, reach: sp.csr_matrix, n: int, exclude_owned: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``scored_top_n`` of one block of rows on their reached cells only (``reach`` None: every
-    reached cell's sum is positive, the sums' cells are the reached ones)."""
+    """``_reached_scored_top_n`` of one block of rows on their reached cells only (``reach``: the
+    structure of ``weights`` as ones)."""
     n_items = np.int64(weights.shape[1])
     summed = sp.csr_matrix(block @ weights)  # stored where reached and the sum is not zero
     summed.sort_indices()
-    reached = summed
-    if reach is not None:
-        reached = sp.csr_matrix(present @ reach)
-        reached.sort_indices()
+    reached = sp.csr_matrix(present @ reach)
+    reached.sort_indices()
     lengths = np.diff(reached.indptr)
     row = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
     keys = row * n_items + reached.indices
-    if reach is None:
-        values = summed.data.astype(np.float64)
-    else:
-        values = np.zeros(len(keys), dtype=np.float64)
-        s_keys = np.repeat(np.arange(summed.shape[0], dtype=np.int64), np.diff(summed.indptr)) * n_items + summed.indices
-        values[np.searchsorted(keys, s_keys)] = summed.data  # every summed cell is a reached one
+    values = np.zeros(len(keys), dtype=np.float64)
+    s_keys = np.repeat(np.arange(summed.shape[0], dtype=np.int64), np.diff(summed.indptr)) * n_items + summed.indices
+    values[np.searchsorted(keys, s_keys)] = summed.data  # every summed cell is a reached one
     if exclude_owned:
         p_keys = np.repeat(np.arange(present.shape[0], dtype=np.int64), np.diff(present.indptr)) * n_items + present.indices
         at = np.minimum(np.searchsorted(keys, p_keys), max(len(keys) - 1, 0))
@@ -386,15 +386,10 @@ def stored_top_n(
     return index, scores
 
 
-def product_top_n(
-    owned: sp.csr_matrix, weights: sp.csr_matrix, n: int, *, exclude_owned: bool, cell_budget: int = 8_000_000
-) -> tuple[np.ndarray, np.ndarray]:
-    """``scored_top_n`` by ``stored_top_n`` on row blocks of ``owned @ weights`` when every stored
-    value of both is positive (then the sums' cells are exactly the reached ones), without
-    sorting each block's columns; otherwise ``scored_top_n`` itself."""
-    owned, weights = sp.csr_matrix(owned), sp.csr_matrix(weights)
-    if not ((owned.data > 0).all() and (weights.data > 0).all()):
-        return scored_top_n(owned, weights, n, exclude_owned=exclude_owned, cell_budget=cell_budget)
+def _stored_scored_top_n(owned: sp.csr_matrix, weights: sp.csr_matrix, n: int, exclude_owned: bool, cell_budget: int) -> tuple[np.ndarray, np.ndarray]:
+    """``scored_top_n`` when every stored value of both is positive (the sums' cells are exactly
+    the reached ones): ``stored_top_n`` of row blocks of ``owned @ weights`` of about
+    ``cell_budget`` reached cells, without sorting each block's columns."""
     n_rows = owned.shape[0]
     index = np.full((n_rows, n), -1, dtype=np.int64)
     scores = np.full((n_rows, n), np.nan, dtype=np.float32)

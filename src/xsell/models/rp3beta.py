@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from xsell.interactions.matrix import TrainingData
 from xsell.models.base import Ranking, Recommender, csr_arrays, csr_from_arrays, owned_part
 from xsell.models.config import RP3betaConfig
-from xsell.sparse import product_top_n, sparse_top_n, stored_top_n
+from xsell.sparse import scored_top_n, sparse_top_n, stored_top_n
 from xsell.vocab import Vocabulary
 
 _CELL_BUDGET = 8_000_000
@@ -100,7 +100,7 @@ class RP3betaRecommender(Recommender[RP3betaConfig]):
         known = np.flatnonzero(rows >= 0)
         if len(known):
             owned = self.buyer_items_[rows[known]]
-            index[known], scores[known] = product_top_n(owned, self.similarity_, n, exclude_owned=exclude_owned)
+            index[known], scores[known] = scored_top_n(owned, self.similarity_, n, exclude_owned=exclude_owned)
         return Ranking.from_indices(buyers, index, scores, self.items_)
 
     def similar_items(self, items: Sequence[str], *, n: int = 10) -> Ranking:
