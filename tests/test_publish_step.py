@@ -99,6 +99,16 @@ def test_publish_layout_manifest_and_latest(setup):
     assert entries["sales/DE.xlsx"]["sheets"]["Call list"]["rows"] == 9  # 3 DE buying centers x 3
     assert entries["sales/DE/Anna_Becker.xlsx"]["sheets"]["Call list"]["rows"] == 6  # her two buying centers
     assert entries["site/data/DE/calls-0.js"]["rows"] == 9 and entries["site/index.html"]["rows"] == 0
+    # listed by kind although written one country at a time: the tables, every country's sales
+    # files, the site's assets, every country's data files and page, the index, the shop files
+    paths = [e["path"] for e in manifest["files"]]
+    kinds = ["table" if "/" not in p else "index" if p == "site/index.html" else p.split("/")[0] + ("/assets" if p.startswith("site/assets/") else "") for p in paths]
+    runs = list(dict.fromkeys(kinds))
+    assert runs == ["table", "sales", "site/assets", "site", "index", "shop"] and len(runs) == len({(k, i) for i, k in enumerate(kinds) if i == 0 or kinds[i - 1] != k})
+    sales = [p for p in paths if p.startswith("sales/")]
+    assert sales.index("sales/AT.xlsx") < sales.index("sales/DE.xlsx") < sales.index("sales/DE/Anna_Becker.xlsx") < sales.index("sales/FR.xlsx")
+    site = [p for p in paths if p.startswith("site/") and not p.startswith("site/assets/")]
+    assert site.index("site/data/AT/calls-0.js") < site.index("site/AT.html") < site.index("site/data/DE/calls-0.js") < site.index("site/DE.html")
     assert verify(cfg, None) == 0 and _cli(setup[1], "verify") == 0
 
 

@@ -67,6 +67,22 @@ class Dataset:
     headers: dict[str, str]
 
 
+@dataclass(frozen=True)
+class BookSummary:
+    """What the index says of a country: its counts, without its rows."""
+
+    country: str
+    lang: str
+    buying_centers: int
+    calls: int
+    links: int
+    """Cross-sell and up-sell rows."""
+
+    @classmethod
+    def of(cls, book: CountryBook) -> BookSummary:
+        return cls(book.country, book.lang, int(book.calls["buying_center_id"].nunique()), len(book.calls), len(book.cross_sell) + len(book.up_sell))
+
+
 DATASETS: dict[str, dict[str, tuple[str, ...]]] = {
     "calls": {
         "key": ("buying_center_id",),
@@ -261,7 +277,9 @@ def country_page(book: CountryBook, stem: str, run: RunFacts, downloads: Downloa
     return "".join(out)
 
 
-def index_page(books: list[CountryBook], pages: Mapping[str, str], run: RunFacts, downloads: Mapping[str, Downloads], tables: Mapping[str, list[str]]) -> str:
+def index_page(
+    books: list[BookSummary], pages: Mapping[str, str], run: RunFacts, downloads: Mapping[str, Downloads], tables: Mapping[str, list[str]]
+) -> str:
     """``site/index.html``: the run's facts and one row per country with its counts and downloads."""
     lang = "en"
     title = message("site.title", lang)
@@ -272,9 +290,9 @@ def index_page(books: list[CountryBook], pages: Mapping[str, str], run: RunFacts
         cells = [
             f'<a href="{_href(pages[book.country])}">{_e(book.country)}</a>',
             _e(LANGUAGE_NAMES.get(book.lang, book.lang)),
-            f'{book.calls["buying_center_id"].nunique():,}',
-            f"{len(book.calls):,}",
-            f"{len(book.cross_sell) + len(book.up_sell):,}",
+            f"{book.buying_centers:,}",
+            f"{book.calls:,}",
+            f"{book.links:,}",
             _download_links(downloads[book.country], lang),
         ]
         out.append('<tr data-country="' + _e(book.country) + '">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>\n")
@@ -289,6 +307,32 @@ def index_page(books: list[CountryBook], pages: Mapping[str, str], run: RunFacts
     return "".join(out)
 
 
+def asset_files() -> list[SiteFile]:
+    """``site/assets/``: the page script and style sheet."""
+    return [SiteFile(f"site/assets/{name}", partial(_asset, name)) for name in ASSETS]
+
+
+def country_site_files(book: CountryBook, stem: str, run: RunFacts, downloads: Downloads, *, chunk_rows: int = CHUNK_ROWS) -> list[SiteFile]:
+    """A country's data files (``site/data/<stem>/``) and page: they hold ``book`` until written."""
+    datasets = _datasets(book)
+    files: list[SiteFile] = []
+    parts = {}
+    for data in datasets:
+        chunks = _chunks(book.country, stem, data, chunk_rows)
+        parts[data.name] = len(chunks)
+        files += chunks
+    files.append(SiteFile(f"site/{page_name(stem)}", partial(country_page, book, stem, run, downloads, datasets, parts)))
+    return files
+
+
+def index_file(
+    books: list[BookSummary], stems: Mapping[str, str], run: RunFacts, downloads: Mapping[str, Downloads], tables: Mapping[str, list[str]]
+) -> SiteFile:
+    """``site/index.html`` from the countries' counts (their books need not be held any more)."""
+    pages = {book.country: page_name(stems[book.country]) for book in books}
+    return SiteFile("site/index.html", partial(index_page, books, pages, run, downloads, tables))
+
+
 def site_files(
     books: list[CountryBook],
     stems: Mapping[str, str],
@@ -298,21 +342,12 @@ def site_files(
     *,
     chunk_rows: int = CHUNK_ROWS,
 ) -> list[SiteFile]:
-    """Every file of ``site/``: assets, the index, a page and data files per country.
+    """Every file of ``site/``: assets, a country's data files and page per country, the index.
     ``stems``: country -> file-name-safe stem; ``tables``: table -> run-relative files."""
-    files = [SiteFile(f"site/assets/{name}", partial(_asset, name)) for name in ASSETS]
-    pages = {}
+    files = asset_files()
     for book in books:
-        stem = stems[book.country]
-        datasets = _datasets(book)
-        parts = {}
-        for data in datasets:
-            chunks = _chunks(book.country, stem, data, chunk_rows)
-            parts[data.name] = len(chunks)
-            files += chunks
-        pages[book.country] = page_name(stem)
-        files.append(SiteFile(f"site/{pages[book.country]}", partial(country_page, book, stem, run, downloads[book.country], datasets, parts)))
-    files.append(SiteFile("site/index.html", partial(index_page, books, pages, run, downloads, tables)))
+        files += country_site_files(book, stems[book.country], run, downloads[book.country], chunk_rows=chunk_rows)
+    files.append(index_file([BookSummary.of(book) for book in books], stems, run, downloads, tables))
     return files
 
 

@@ -25,7 +25,7 @@ import json
 import logging
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -65,7 +65,7 @@ from xsell.publish.manifest import (
     mismatch,
 )
 from xsell.publish.sales import OrderFacts, RunFacts, order_facts
-from xsell.publish.salesops import sales_jobs
+from xsell.publish.salesops import listing_rank, sales_jobs
 from xsell.publish.shop import shop_context
 from xsell.publish.tables import link_columns, prepare_table
 from xsell.publish.writers import (
@@ -276,18 +276,21 @@ def _pause_point(name: str) -> None:
 
 
 # -- writing --------------------------------------------------------------------------------
-def _jobs(cfg: Config, inputs: _Inputs, root: Path) -> list[tuple[str, Callable[[], Written]]]:
-    """(relative path, writer) for every file the configured formats ask for, in write order."""
+def _jobs(cfg: Config, inputs: _Inputs, root: Path) -> Iterator[tuple[int, str, Callable[[], Written]]]:
+    """(listing rank, relative path, writer) for every file the configured formats ask for, in
+    write order, made as they are asked for (the sales files one country at a time). The
+    manifest lists the files by rank, in write order within a rank: the tables, the sales files
+    and the site (``listing_rank``), the shop files."""
     pc = cfg.publish
-    jobs: list[tuple[str, Callable[[], Written]]] = []
     for name, frame in inputs.tables.items():
         if "csv" in pc.formats:
-            jobs.append((f"{name}.csv", partial(write_csv, frame, root / f"{name}.csv", bom=pc.csv_bom)))
+            yield 0, f"{name}.csv", partial(write_csv, frame, root / f"{name}.csv", bom=pc.csv_bom)
         if "parquet" in pc.formats:
-            jobs.append((f"{name}.parquet", partial(write_parquet, frame, root / f"{name}.parquet")))
-    jobs += sales_jobs(pc, inputs.tables, inputs.products, inputs.customers, inputs.facts, inputs.run, root=root)
-    jobs += shop_jobs(pc, inputs.tables, inputs.products, root=root, today=inputs.today, previous_run=inputs.previous_dir, context=inputs.shop)
-    return jobs
+            yield 0, f"{name}.parquet", partial(write_parquet, frame, root / f"{name}.parquet")
+    for rel, job in sales_jobs(pc, inputs.tables, inputs.products, inputs.customers, inputs.facts, inputs.run, root=root):
+        yield 1 + listing_rank(rel), rel, job
+    for rel, job in shop_jobs(pc, inputs.tables, inputs.products, root=root, today=inputs.today, previous_run=inputs.previous_dir, context=inputs.shop):
+        yield 5, rel, job
 
 
 def _check_dir(run_dir: Path, manifest: dict[str, Any]) -> list[tuple[str, str]]:
@@ -342,40 +345,45 @@ def _write_run(
 ) -> dict[str, Any]:
     """Write every file and the manifest (``build_manifest`` + the ``extra`` keys) into
     ``runs/.tmp-<run_id>``, fsync, and rename the folder to ``runs/<run_id>``; returns the
-    manifest. ``WRITE_THREADS`` files are written at a time, taken in job order; each file is
+    manifest. ``WRITE_THREADS`` files are written at a time, the jobs made and taken in
+    ``_jobs``' order (the manifest lists them by rank); each file is
     read back from disk once, on a worker thread while the next ones are written
     (``file_facts``): the manifest lists the sha256 of the bytes on disk, and a row count on disk
     other than the writer's is an error, as is a file the manifest does not list. On any error
     the temp folder is removed (after a kill, the next publish removes it)."""
     tmp = runs_dir / f"{TMP_PREFIX}{run_id}"
     tmp.mkdir()
+
+    def write(job: tuple[int, str, Callable[[], Written]]) -> tuple[int, str, Written]:
+        rank, rel, writer = job
+        (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+        return rank, rel, writer()
+
     try:
-        entries = []
+        entries: list[tuple[int, dict[str, Any]]] = []
         problems = []
-        jobs = _jobs(cfg, inputs, tmp)
-        for rel, _job in jobs:
-            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
         with ThreadPoolExecutor(max_workers=CHECK_THREADS, thread_name_prefix="publish-check") as pool:  # hashing and inflating release the GIL
-            read_back: list[tuple[Written, Future[tuple[str, int | dict[str, int]]]]] = []
-            files = ordered_map(lambda job: job[1](), jobs, workers=WRITE_THREADS, name="publish-write")  # in job order: the manifest lists them so
-            for (rel, _job), written in progress(zip(jobs, files), total=len(jobs), desc="publish: files", logger=log):
-                read_back.append((written, pool.submit(file_facts, written.path)))
+            read_back: list[tuple[int, Written, Future[tuple[str, int | dict[str, int]]]]] = []
+            files = ordered_map(write, _jobs(cfg, inputs, tmp), workers=WRITE_THREADS, name="publish-write")  # jobs made as they are taken
+            for rank, rel, written in progress(files, desc="publish: files", logger=log):
+                read_back.append((rank, written, pool.submit(file_facts, written.path)))
                 _pause_point(rel)
-            for written, facts in read_back:
+            for rank, written, facts in read_back:
                 sha, rows = facts.result()
                 entry = file_entry(written, tmp, sha, written.path.stat().st_size)
-                entries.append(entry)
+                entries.append((rank, entry))
                 if why := mismatch(entry, sha256=sha, rows=rows):
                     problems.append((entry["path"], why))
         if problems:
             _raise_problems(run_id, tmp, problems)
-        manifest = {**build_manifest(run_id=run_id, files=entries, **manifest_fields), **(extra or {})}
+        listed = [entry for _, entry in sorted(entries, key=lambda e: e[0])]  # stable: write order within a rank
+        manifest = {**build_manifest(run_id=run_id, files=listed, **manifest_fields), **(extra or {})}
         _write_json(tmp / MANIFEST_NAME, manifest)
         _pause_point(MANIFEST_NAME)
         problems = _unlisted(tmp, manifest)
         if problems:
             _raise_problems(run_id, tmp, problems)
-        for folder in sorted({(tmp / e["path"]).parent for e in entries} | {tmp}, reverse=True):
+        for folder in sorted({(tmp / e["path"]).parent for e in listed} | {tmp}, reverse=True):
             fsync_path(folder)
         os.rename(tmp, runs_dir / run_id)
         fsync_path(runs_dir)
