@@ -302,6 +302,21 @@ def test_prepare_table_orders_columns_and_rows():
     assert keys == sorted(keys)
 
 
+def test_prepare_table_sorts_as_pandas_stable_sort_with_missing_values_first():
+    """Ties, missing variants and umlauts: the rows come in ``sort_values(mergesort,
+    na_position="first")``'s order, and a table already in order comes back equal."""
+    frame = build_tables()["buying_center_suggestions"]
+    frame = pd.concat([frame, frame.assign(score=frame["score"] + 1.0)], ignore_index=True)  # every key twice: ties kept in row order
+    frame.loc[frame.index % 4 == 1, "variant_id"] = None
+    frame.loc[frame.index % 7 == 2, "product_id"] = "Pä"
+    shuffled = frame.sample(frac=1.0, random_state=5).reset_index(drop=True)
+    keys = ["country", "buying_center_id", "rank", "kind", "product_id", "variant_id"]
+    expected = shuffled.sort_values(keys, kind="mergesort", na_position="first").reset_index(drop=True)
+    out = prepare_table("buying_center_suggestions", shuffled)
+    pd.testing.assert_frame_equal(out, expected[list(out.columns)])
+    pd.testing.assert_frame_equal(prepare_table("buying_center_suggestions", out), out)
+
+
 # -- guardrails ------------------------------------------------------------------------------
 def _prepared(tables):
     return {n: prepare_table(n, f) for n, f in tables.items()}

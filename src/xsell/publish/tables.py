@@ -3,10 +3,12 @@ order, sorted deterministically (the sort order is what makes re-published files
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from xsell.errors import InputDataError
 from xsell.schema import TABLES
+from xsell.sparse import lexsort_ints
 
 SORT_KEYS: dict[str, list[str]] = {
     "cross_sell": ["country", "product_id", "rank", "rec_product_id", "rec_variant_id"],
@@ -48,8 +50,18 @@ def prepare_table(name: str, frame: pd.DataFrame, *, source: str | None = None) 
         if len(nulls):
             raise InputDataError(f"table {name} has {len(nulls)} null value(s) in a key column", file=source, row=int(nulls[0]) + 1, column=col)
     extras = [c for c in frame.columns if c not in contract]
-    out = frame[[*contract, *extras]]
-    return out.sort_values(SORT_KEYS[name], kind="mergesort", na_position="first").reset_index(drop=True)
+    out = frame[[*contract, *extras]].reset_index(drop=True)
+    order = sort_order(out, SORT_KEYS[name])
+    if np.array_equal(order, np.arange(len(out))):
+        return out  # already in order (as the recommend step writes the link tables): no copy
+    return out.take(order).reset_index(drop=True)
+
+
+def sort_order(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """Row positions of ``frame`` sorted by ``keys``, stable, missing values first: the order of
+    ``sort_values(keys, kind="mergesort", na_position="first")``, from each key's sorted codes
+    (missing: -1), so that a frame already in order can be told without copying it."""
+    return lexsort_ints([pd.factorize(frame[key], sort=True)[0] for key in reversed(keys)])
 
 
 def countries(tables: dict[str, pd.DataFrame]) -> list[str]:
