@@ -119,6 +119,7 @@ def tune(
             prune_ratio=ecfg.prune_ratio, item_map=item_map,
         )  # fmt: skip
         rep.counts.update(trials=len(trials), buyers=len(target.buyers))
+    del sets  # the matrices no best fit uses are freed before the blend search (``tuned`` holds the others)
     result = TuningResult({name: t.config() for name, t in tuned.items()}, trials)  # the validation fits are not kept
     if BLEND in names:
         blend, value, blend_trials = tune_blend(

@@ -26,7 +26,7 @@ from xsell.evaluation.split import Targets
 from xsell.evaluation.sweep import apply_overrides, expand_sweep
 from xsell.interactions.build import CodedLines, build_training_data, encode_lines
 from xsell.interactions.config import InteractionsConfig
-from xsell.interactions.matrix import TrainingData
+from xsell.interactions.matrix import InteractionMatrix, TrainingData
 from xsell.models.base import Ranking, Recommender
 from xsell.models.blend import FusionPlan, fuse, fused_scores, plan_fusion
 from xsell.models.config import BASELINES, BLEND, BlendConfig, BlendRole, LearningConfig
@@ -40,7 +40,12 @@ log = logging.getLogger(__name__)
 
 class TrainingSets:
     """``TrainingData`` of one set of lines per distinct ``interactions`` config (built once), all
-    from the lines' ``encode_lines`` (given, or encoded on first use; the frame is not kept)."""
+    from the lines' ``encode_lines`` (given, or encoded on first use; the frame is not kept).
+
+    Every ``TrainingData`` built is kept until the sets are dropped (a sweep comes back to each
+    config). The basket matrix (``order_products``) depends only on ``basket_window_days``, so
+    the configs that differ in weighting or recency share one: at millions of lines it is the
+    largest matrix of the bundle (one row per order) and only the rules read it."""
 
     def __init__(
         self, lines: pd.DataFrame | CodedLines, customers: pd.DataFrame | None, countries: pd.Series, *, level: str,
@@ -49,15 +54,19 @@ class TrainingSets:
         self.lines: pd.DataFrame | CodedLines = lines
         self.customers, self.countries, self.level, self.as_of = customers, countries, level, as_of
         self._built: dict[str, TrainingData] = {}
+        self._baskets: dict[int, InteractionMatrix] = {}
 
     def get(self, cfg: InteractionsConfig) -> TrainingData:
         key = cfg.model_dump_json()
         if key not in self._built:
             if not isinstance(self.lines, CodedLines):
                 self.lines = encode_lines(self.lines)
-            self._built[key] = build_training_data(
-                self.lines, self.customers, cfg, level=self.level, as_of=self.as_of, countries=self.countries
-            )
+            data = build_training_data(
+                self.lines, self.customers, cfg, level=self.level, as_of=self.as_of, countries=self.countries,
+                order_products=self._baskets.get(cfg.basket_window_days),
+            )  # fmt: skip
+            self._baskets[cfg.basket_window_days] = data.baskets
+            self._built[key] = data
         return self._built[key]
 
 
