@@ -29,7 +29,8 @@ from xsell.vocab import Vocabulary
 log = logging.getLogger(__name__)
 
 _CELL_BUDGET = 8_000_000
-"""Dense score cells per block of buyers in ``recommend`` (bounds memory)."""
+"""Dense score cells per block of buyers in ``recommend`` and of items in ``similar_items``
+(bounds memory)."""
 
 
 def gram(x: sp.csr_matrix, block: int = 2048) -> np.ndarray:
@@ -141,12 +142,14 @@ class EASERecommender(Recommender[EASEConfig]):
         index = np.full((len(items), n), -1, dtype=np.int64)
         scores = np.full((len(items), n), np.nan, dtype=np.float32)
         known = np.flatnonzero(rows >= 0)
-        if len(known):
-            weights = np.asarray(self.weights_[rows[known]], dtype=np.float64)
+        step = max(1, _CELL_BUDGET // max(len(self.kept_), 1))
+        for start in range(0, len(known), step):  # blocks of items: a dense row per item
+            sel = known[start : start + step]
+            weights = np.asarray(self.weights_[rows[sel]], dtype=np.float64)
             weights[weights <= 0] = -np.inf  # only items the weights point towards
             top, top_scores = dense_top_n(weights, n + 1)
             top = np.where(top >= 0, self.kept_[np.maximum(top, 0)], -1)
-            index[known], scores[known] = drop_self(pos[known], top, top_scores, n)
+            index[sel], scores[sel] = drop_self(pos[sel], top, top_scores, n)
         return Ranking.from_indices(items, index, scores, self.items_)
 
     def _arrays(self) -> dict[str, np.ndarray]:
