@@ -214,6 +214,7 @@ def backtest(
     with stage(f"evaluate: fit at cutoff {windows.cutoff.date()}", log) as rep:
         candidates = fit_candidates(_kept(tuning, ecfg), tuning, learning, sets)
         rep.counts.update(models=len(candidates), train_lines=n_train)
+    del sets  # the window's codes and the matrices the fits did not keep are freed before the scoring
     with stage("evaluate: score the test window", log) as rep:
         models = {name: c.model for name, c in candidates.items()}
         metrics, item_pairs = evaluate_models(
