@@ -296,3 +296,23 @@ def test_group_codes_are_sorted_factorize() -> None:
     np.testing.assert_array_equal(uniques, want_uniques)
     np.testing.assert_array_equal(codes, want_codes)
     assert group_keys(np.array([], dtype=np.int64))[0].size == 0
+
+
+def test_training_sets_share_the_basket_matrix_and_release_the_lines(retail_lines: pd.DataFrame) -> None:
+    from xsell.evaluation.tuning import TrainingSets
+    from xsell.interactions.build import buyer_countries
+
+    coded = encode_lines(retail_lines)
+    sets = TrainingSets(coded, None, buyer_countries(retail_lines), level="product", as_of=None)
+    decayed, plain, sessions = cfg(recency_half_life_days=90.0), cfg(), cfg(basket_window_days=7)
+    for c in (decayed, plain, sessions):
+        _same_interactions(sets.get(c).interactions, build_interactions(coded, c))
+    assert sets.get(plain).baskets is sets.get(decayed).baskets  # the basket matrix depends on the basket window only
+    assert sets.get(sessions).baskets is not sets.get(plain).baskets
+    sets.release_lines([plain, cfg(weighting="order_count")])  # one not built yet: the lines stay
+    assert sets.lines is coded
+    sets.release_lines([plain, sessions])
+    assert sets.lines is None
+    assert sets.get(decayed).baskets is sets.get(plain).baskets  # built ones stay
+    with pytest.raises(ValueError, match="released"):
+        sets.get(cfg(weighting="order_count"))

@@ -119,6 +119,7 @@ def tune(
             prune_ratio=ecfg.prune_ratio, item_map=item_map,
         )  # fmt: skip
         rep.counts.update(trials=len(trials), buyers=len(target.buyers))
+    del sets  # the matrices no best fit uses are freed before the blend search (``tuned`` holds the others)
     result = TuningResult({name: t.config() for name, t in tuned.items()}, trials)  # the validation fits are not kept
     if BLEND in names:
         blend, value, blend_trials = tune_blend(
@@ -213,6 +214,7 @@ def backtest(
     with stage(f"evaluate: fit at cutoff {windows.cutoff.date()}", log) as rep:
         candidates = fit_candidates(_kept(tuning, ecfg), tuning, learning, sets)
         rep.counts.update(models=len(candidates), train_lines=n_train)
+    del sets  # the window's codes and the matrices the fits did not keep are freed before the scoring
     with stage("evaluate: score the test window", log) as rep:
         models = {name: c.model for name, c in candidates.items()}
         metrics, item_pairs = evaluate_models(

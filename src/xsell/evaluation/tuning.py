@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +26,7 @@ from xsell.evaluation.split import Targets
 from xsell.evaluation.sweep import apply_overrides, expand_sweep
 from xsell.interactions.build import CodedLines, build_training_data, encode_lines
 from xsell.interactions.config import InteractionsConfig
-from xsell.interactions.matrix import TrainingData
+from xsell.interactions.matrix import InteractionMatrix, TrainingData
 from xsell.models.base import Ranking, Recommender
 from xsell.models.blend import FusionPlan, fuse, fused_scores, plan_fusion
 from xsell.models.config import BASELINES, BLEND, BlendConfig, BlendRole, LearningConfig
@@ -40,25 +40,43 @@ log = logging.getLogger(__name__)
 
 class TrainingSets:
     """``TrainingData`` of one set of lines per distinct ``interactions`` config (built once), all
-    from the lines' ``encode_lines`` (given, or encoded on first use; the frame is not kept)."""
+    from the lines' ``encode_lines`` (given, or encoded on first use; the frame is not kept).
+
+    Every ``TrainingData`` built is kept until the sets are dropped (a sweep comes back to each
+    config); the lines are kept until ``release_lines`` (then no other config can be built). The
+    basket matrix (``order_products``) depends only on ``basket_window_days``, so
+    the configs that differ in weighting or recency share one: at millions of lines it is the
+    largest matrix of the bundle (one row per order) and only the rules read it."""
 
     def __init__(
         self, lines: pd.DataFrame | CodedLines, customers: pd.DataFrame | None, countries: pd.Series, *, level: str,
         as_of: pd.Timestamp | None,
     ):  # fmt: skip
-        self.lines: pd.DataFrame | CodedLines = lines
+        self.lines: pd.DataFrame | CodedLines | None = lines
         self.customers, self.countries, self.level, self.as_of = customers, countries, level, as_of
         self._built: dict[str, TrainingData] = {}
+        self._baskets: dict[int, InteractionMatrix] = {}
 
     def get(self, cfg: InteractionsConfig) -> TrainingData:
         key = cfg.model_dump_json()
         if key not in self._built:
+            if self.lines is None:
+                raise ValueError(f"training sets: the lines were released before interactions {key} were built")
             if not isinstance(self.lines, CodedLines):
                 self.lines = encode_lines(self.lines)
-            self._built[key] = build_training_data(
-                self.lines, self.customers, cfg, level=self.level, as_of=self.as_of, countries=self.countries
-            )
+            data = build_training_data(
+                self.lines, self.customers, cfg, level=self.level, as_of=self.as_of, countries=self.countries,
+                order_products=self._baskets.get(cfg.basket_window_days),
+            )  # fmt: skip
+            self._baskets[cfg.basket_window_days] = data.baskets
+            self._built[key] = data
         return self._built[key]
+
+    def release_lines(self, still_needed: Iterable[InteractionsConfig]) -> None:
+        """Free the lines (their codes: a copy of the window's) once every config in
+        ``still_needed`` is built."""
+        if all(cfg.model_dump_json() in self._built for cfg in still_needed):
+            self.lines = None
 
 
 @dataclass
@@ -114,6 +132,8 @@ def tune_models(
     best of round 0 cannot win and is not tuned further (logged). The others' configurations are
     then tried round by round (each model's next one in turn), until they run out or
     ``sweep.max_seconds`` is spent (logged), so a time limit shortens every model's search alike.
+    The lines of ``sets`` are released (``TrainingSets.release_lines``) once every configuration
+    left has its matrices built.
     """
     tuned: dict[str, Tuned] = {}
     rows: list[dict[str, Any]] = []
@@ -141,11 +161,14 @@ def tune_models(
                  name, tuned[name].value, 100 * prune_ratio, best_first)  # fmt: skip
     rounds = [(n, trials[n][i]) for i in range(1, max((len(trials[n]) for n in searched), default=1)) for n in searched if i < len(trials[n])]
     limit = sweep.max_seconds if sweep is not None else None
+    interactions = [apply_overrides(base, overrides).interactions for _, (_, overrides) in rounds]
+    sets.release_lines(interactions)
     for done, (name, (label, overrides)) in enumerate(progress(rounds, desc="tuning: the search", logger=log)):
         if limit is not None and time.perf_counter() - started > limit:
             log.info("tuning: evaluation.sweep.max_seconds=%s spent; %d of %d search configurations left untried", limit, len(rounds) - done, len(rounds))
             break
         run(name, label, overrides)
+        sets.release_lines(interactions[done + 1 :])
     for name, best in tuned.items():
         log.info("tuning: %s best %.4f with %s", name, best.value, best.overrides or "the configured values")
     return tuned, pd.DataFrame(rows, columns=["model", "trial", "overrides", "value"])

@@ -421,7 +421,11 @@ def build_order_products(lines: pd.DataFrame, cfg: InteractionsConfig) -> Intera
 
 
 def build_interactions(
-    lines: pd.DataFrame | CodedLines, cfg: InteractionsConfig, *, as_of: pd.Timestamp | None = None
+    lines: pd.DataFrame | CodedLines,
+    cfg: InteractionsConfig,
+    *,
+    as_of: pd.Timestamp | None = None,
+    order_products: InteractionMatrix | None = None,
 ) -> Interactions:
     """All matrices of one set of canonical order lines, or of their ``encode_lines`` (see the
     module docstring).
@@ -430,6 +434,8 @@ def build_interactions(
     Returns ``buyer_variants`` (n_buying_centers, n_variant_columns) and ``buyer_products``
     (n_buying_centers, n_products) as float32 CSR with the same row vocabulary,
     ``order_products`` (n_baskets, n_products) binary, and ``variant_product``.
+    ``order_products``: that matrix of the same lines and ``cfg.basket_window_days``, already
+    built (it depends on nothing else): used as it is, so configurations can share it.
     """
     enc = lines if isinstance(lines, CodedLines) else encode_lines(lines)
     decay = _decay(enc, cfg.recency_half_life_days, as_of)
@@ -447,7 +453,7 @@ def build_interactions(
     return Interactions(
         buyer_variants=InteractionMatrix(csr(inverse[len(pb):], vc, vw, len(column_ids)), buyers, Vocabulary(column_ids)),
         buyer_products=InteractionMatrix(csr(inverse[: len(pb)], pc, pw, n_products), buyers, Vocabulary(enc.product_ids)),
-        order_products=_order_products(enc, cfg),
+        order_products=order_products if order_products is not None else _order_products(enc, cfg),
         variant_product=variant_product,
     )
 
@@ -460,16 +466,18 @@ def build_training_data(
     level: str = "product",
     as_of: pd.Timestamp | None = None,
     countries: pd.Series | None = None,
+    order_products: InteractionMatrix | None = None,
 ) -> TrainingData:
     """What every model's ``fit`` receives: the matrices of ``lines`` (``build_interactions``; the
-    lines or their ``encode_lines``) plus buyer countries (``countries``, default
-    ``buyer_countries(lines, customers)``: required with encoded lines) and segments."""
+    lines or their ``encode_lines``; ``order_products`` as there) plus buyer countries
+    (``countries``, default ``buyer_countries(lines, customers)``: required with encoded lines)
+    and segments."""
     if countries is None:
         if isinstance(lines, CodedLines):
             raise ValueError("build_training_data of encoded lines needs their countries")
         countries = buyer_countries(lines, customers)
     return TrainingData(
-        interactions=build_interactions(lines, cfg, as_of=as_of),
+        interactions=build_interactions(lines, cfg, as_of=as_of, order_products=order_products),
         level=level,
         buyer_country=countries,
         buyer_segment=buyer_segments(customers),

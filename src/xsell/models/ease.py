@@ -29,38 +29,48 @@ from xsell.vocab import Vocabulary
 log = logging.getLogger(__name__)
 
 _CELL_BUDGET = 8_000_000
-"""Dense score cells per block of buyers in ``recommend`` (bounds memory)."""
+"""Dense score cells per block of buyers in ``recommend`` and of items in ``similar_items``
+(bounds memory)."""
 
 
 def gram(x: sp.csr_matrix, block: int = 2048) -> np.ndarray:
-    """``x.T @ x`` as a dense float64 (n_cols, n_cols) array, built from sparse column blocks."""
+    """``x.T @ x`` as a dense float64 (n_cols, n_cols) array, built from sparse column blocks;
+    Fortran-ordered, so ``ease_weights`` factorises and inverts it in place (LAPACK's layout)."""
     xc = sp.csc_matrix(x, dtype=np.float64)
     xt = sp.csr_matrix(xc.T)
     n = x.shape[1]
-    out = np.zeros((n, n), dtype=np.float64)
+    out = np.zeros((n, n), dtype=np.float64, order="F")
     for start in range(0, n, block):
         stop = min(n, start + block)
         out[:, start:stop] = (xt @ xc[:, start:stop]).toarray()
     return out
 
 
-def ease_weights(g: np.ndarray, l2: float) -> np.ndarray:
+def ease_weights(g: np.ndarray, l2: float, block: int = 2048) -> np.ndarray:
     """``B = I - P / diag(P)`` with ``P = (g + l2 I)^-1`` (float32, zero diagonal); ``g`` is
-    overwritten. ``g`` must be symmetric positive semi-definite (a Gram matrix)."""
+    overwritten. ``g`` must be symmetric positive semi-definite (a Gram matrix).
+
+    Fortran-ordered ``g`` (``gram``) is factorised, inverted and turned into ``B`` in place: the
+    float64 (n, n) array and the float32 result are all this holds (LAPACK copies a C-ordered one)."""
     g[np.diag_indices_from(g)] += l2
     chol, info = lapack.dpotrf(g, lower=False, overwrite_a=True, clean=False)
     if info != 0:
         raise InputDataError(f"EASE: the item Gram matrix + l2 is not positive definite (LAPACK info {info}); raise models.ease.l2")
-    inv, info = lapack.dpotri(chol, lower=False, overwrite_c=True)
+    p, info = lapack.dpotri(chol, lower=False, overwrite_c=True)
     if info != 0:
         raise InputDataError(f"EASE: inverting the item Gram matrix failed (LAPACK info {info}); raise models.ease.l2")
-    upper = np.triu(inv)
-    p = upper + np.triu(inv, 1).T
-    del inv, upper
+    del chol
+    n = p.shape[0]
+    for start in range(0, n, block):  # P is in the upper triangle: mirror it into the lower one
+        stop = min(n, start + block)
+        p[start:stop, :start] = p[:start, start:stop].T
+        corner = p[start:stop, start:stop]
+        corner[...] = np.triu(corner) + np.triu(corner, 1).T
+    p += 0.0  # -0.0 -> 0.0, as the sum of the two triangles gives (the same weights bit for bit)
     diag = np.diag(p).copy()
     p /= -diag[None, :]
     np.fill_diagonal(p, 0.0)
-    return p.astype(np.float32)
+    return p.astype(np.float32, order="C")
 
 
 class EASERecommender(Recommender[EASEConfig]):
@@ -132,12 +142,14 @@ class EASERecommender(Recommender[EASEConfig]):
         index = np.full((len(items), n), -1, dtype=np.int64)
         scores = np.full((len(items), n), np.nan, dtype=np.float32)
         known = np.flatnonzero(rows >= 0)
-        if len(known):
-            weights = np.asarray(self.weights_[rows[known]], dtype=np.float64)
+        step = max(1, _CELL_BUDGET // max(len(self.kept_), 1))
+        for start in range(0, len(known), step):  # blocks of items: a dense row per item
+            sel = known[start : start + step]
+            weights = np.asarray(self.weights_[rows[sel]], dtype=np.float64)
             weights[weights <= 0] = -np.inf  # only items the weights point towards
             top, top_scores = dense_top_n(weights, n + 1)
             top = np.where(top >= 0, self.kept_[np.maximum(top, 0)], -1)
-            index[known], scores[known] = drop_self(pos[known], top, top_scores, n)
+            index[sel], scores[sel] = drop_self(pos[sel], top, top_scores, n)
         return Ranking.from_indices(items, index, scores, self.items_)
 
     def _arrays(self) -> dict[str, np.ndarray]:
