@@ -22,8 +22,10 @@ later order lines is reported ("nothing to measure yet") and is not an error.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,7 @@ from xsell.progress import stage
 from xsell.publish.manifest import MANIFEST_NAME
 from xsell.publish.writers import read_run_table
 from xsell.recommend.context import build_context
-from xsell.schema import TABLES
+from xsell.schema import MODEL_LINE_COLUMNS, TABLES
 
 log = logging.getLogger(__name__)
 
@@ -146,14 +148,21 @@ def run_monitor(cfg: Config, run_id: str | None = None) -> MonitorResult:
             result = MonitorResult([RunStatus("", NO_LATER_DATA, message)])
             report.counts.update(result.counts)
             return result
-        lines = read_canonical(wd.order_lines)
-        assert lines is not None  # required=True raises when missing
-        customers = read_canonical(wd.customers, required=False)
-        products = read_canonical(wd.products, required=False)
-        newest = lines["order_date"].max() if len(lines) else None
+        dates = read_canonical(wd.order_lines, columns=["order_date"])
+        assert dates is not None  # required=True raises when missing
+        newest = dates["order_date"].max() if len(dates) else None
+        del dates
+
+        @functools.cache
+        def inputs() -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
+            """The lines (without texts and provenance) and the masters, read when a run is measured."""
+            lines = read_canonical(wd.order_lines, columns=list(MODEL_LINE_COLUMNS))
+            assert lines is not None
+            return lines, read_canonical(wd.customers, required=False), read_canonical(wd.products, required=False)
+
         with RunLock(outputs / ".monitor.lock", what="monitor"):
             for name in runs:
-                statuses.append(_look_at(cfg, name, lines, customers, products, newest, force=run_id is not None))
+                statuses.append(_look_at(cfg, name, inputs, newest, force=run_id is not None))
             if any(s.status == MEASURED for s in statuses):
                 _write_trend(root, cfg.monitor.trend_runs)
         result = MonitorResult(statuses)
@@ -162,9 +171,11 @@ def run_monitor(cfg: Config, run_id: str | None = None) -> MonitorResult:
 
 
 def _look_at(
-    cfg: Config, run_id: str, lines: pd.DataFrame, customers: pd.DataFrame | None, products: pd.DataFrame | None,
+    cfg: Config, run_id: str, inputs: Callable[[], tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]],
     newest: Any, *, force: bool,
 ) -> RunStatus:
+    """Measure one run; ``inputs`` gives the order lines, customers and products (read on the
+    first call: nothing is read when no run has later order lines)."""
     run_dir = Path(cfg.publish.outputs) / "runs" / run_id
     folder = monitoring_dir(cfg.publish.outputs) / run_id
     manifest = _manifest(run_dir) or {}
@@ -190,6 +201,7 @@ def _look_at(
         log.warning(message)
         return RunStatus(run_id, NO_LATER_DATA, message)
     today = (manifest.get("tables_meta") or {}).get("today")
+    lines, customers, products = inputs()
     history = history_of(lines, window)
     ctx = build_context(
         history, products, cfg.recommend, pd.Timestamp(today) if today else window.data_end + pd.Timedelta(days=1),
