@@ -27,6 +27,7 @@ from xsell.config import Config, load_config, read_yaml
 from xsell.configbase import StrictModel
 from xsell.errors import ConfigError
 from xsell.fingerprint import file_fingerprints, sha256_json
+from xsell.frames import release_freed_memory
 from xsell.io.layout import Workdir, check_folders
 from xsell.io.writers import ensure_dir, read_state, remove_leftovers, write_json
 from xsell.lock import RunLock
@@ -178,6 +179,7 @@ def run_stage(name: str, stage: Stage, ctx: RunContext) -> dict[str, Any]:
     with stage_lines(name, log) as report:
         result = stage.run(ctx) or {}
         report.counts.update(result.get("counts", {}))
+    release_freed_memory()  # what the stage's frames took: the next stage starts from what is held
     ctx.values.update(result)
     if key is not None:
         record = {"key": key, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "result": result}

@@ -23,7 +23,7 @@ import pandas as pd
 
 from xsell.config import Config
 from xsell.errors import ConfigError, InputDataError
-from xsell.frames import dictionary_encoded
+from xsell.frames import dictionary_encoded, release_freed_memory
 from xsell.io.layout import Workdir
 from xsell.io.readers import read_canonical, read_champion
 from xsell.io.writers import atomic_write, write_parquet_parts
@@ -149,6 +149,8 @@ def _code_ids(lines: pd.DataFrame) -> None:
     for col, codes in zip(ids, coded):
         lines[col] = codes
     lines["order_id"] = order_codes.result()[0]
+    del ids, coded, order_codes
+    release_freed_memory()  # the texts' memory, for the arrays the step builds next
 
 
 def _compute(
@@ -175,6 +177,8 @@ def _compute(
         ctx = build_context(
             lines, products, rc, today, curated=read_curated_links(rc.curated_links, today), block_ids=read_block_list(rc.block_list)
         )
+        del products  # in ``ctx`` as needed (the master is one row per variant: 5M rows at large)
+        release_freed_memory()
     run_dir = resolve_models_dir(cfg, models_dir)
     with stage("recommend: similarities", log):
         models = load_models(run_dir)
@@ -184,6 +188,7 @@ def _compute(
         sims = similarity_frames(models, set(rc.cross_sell_weights) | set(rc.upsell_weights), personal_name, ctx, rc, level=cfg.models.level)
     with stage("recommend: variants", log):
         variants = VariantResolver.build(lines, ctx)  # the three tables resolve variants from one history
+    release_freed_memory()
     done = _Computed(ctx, {}, run_dir, sorted(models), personal_name)
 
     def finished(name: str, table: Table) -> None:
@@ -198,9 +203,11 @@ def _compute(
     with stage("recommend: cross_sell", log) as rep:
         finished("cross_sell", build_cross_sell({k: v for k, v in sims.items() if k in rc.cross_sell_weights}, lines, ctx, rc, variants=variants))
         rep.counts["rows"] = done.rows["cross_sell"]
+    release_freed_memory()
     with stage("recommend: up_sell", log) as rep:
         finished("up_sell", build_up_sell({k: v for k, v in sims.items() if k in rc.upsell_weights}, lines, ctx, rc, variants=variants))
         rep.counts["rows"] = done.rows["up_sell"]
+    release_freed_memory()
     if buying_centers:
         with stage("recommend: buying_center_suggestions", log) as rep:
             buyers = buyer_directory(lines, customers)["buying_center_id"].tolist()
