@@ -21,7 +21,10 @@ from pathlib import Path
 from xsell.config import Config
 from xsell.errors import ConfigError
 from xsell.evaluation.sweep import apply_overrides
-from xsell.interactions.build import build_training_data
+from xsell.frames import release_freed_memory
+from xsell.interactions.build import build_training_data, buyer_countries, encode_lines
+from xsell.interactions.config import InteractionsConfig
+from xsell.interactions.matrix import TrainingData
 from xsell.io.layout import Workdir
 from xsell.io.readers import read_canonical, read_champion
 from xsell.io.writers import atomic_write, write_json
@@ -74,15 +77,24 @@ def run_score(cfg: Config, *, train_dir: Path | None = None) -> ScoreResult:
         folder.mkdir()
         shutil.copytree(local, folder / champion.name)
         lines = read_canonical(wd.order_lines, columns=list(LEARNING_LINE_COLUMNS))
+        assert lines is not None  # required
         customers = read_canonical(wd.customers, required=False)
-        data = build_training_data(lines, customers, cfg.interactions, level=cfg.models.level)
+        countries = buyer_countries(lines, customers)
+        coded = encode_lines(lines)
+        del lines  # the matrices are built from the codes: the id texts are not held through the build and the fits
+        release_freed_memory()
+
+        def training_data(interactions: InteractionsConfig) -> TrainingData:
+            return build_training_data(coded, customers, interactions, level=cfg.models.level, countries=countries)
+
+        data = training_data(cfg.interactions)
         if champion.name != "rules":
             build_model("rules", cfg.models, cfg.rules).fit(data).save(folder / "rules")
             models.append("rules")
         link = (read_champion(cfg.workdir) or {}).get("links_model") if champion.name in BASELINES else None
         if link and link.get("model") not in models:
             tuned = apply_overrides(cfg.learning(), link.get("overrides", {}))
-            fit_on = data if tuned.interactions == cfg.interactions else build_training_data(lines, customers, tuned.interactions, level=cfg.models.level)
+            fit_on = data if tuned.interactions == cfg.interactions else training_data(tuned.interactions)
             build_model(link["model"], tuned.models, tuned.rules).fit(fit_on).save(folder / link["model"])
             models.append(link["model"])
             log.info("score: popularity is champion; %s (the evaluation's best item-to-item model) links the products", link["model"])
