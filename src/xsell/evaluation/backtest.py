@@ -27,6 +27,7 @@ from xsell.evaluation.core import evaluate_models, sequential_pairs
 from xsell.evaluation.selection import Selection, select_champion
 from xsell.evaluation.split import FEW_BUYERS, Split, Targets, Windows, build_targets, plan_windows, split_at
 from xsell.evaluation.tuning import TrainingSets, TuningResult, tune_blend, tune_models
+from xsell.frames import release_freed_memory
 from xsell.interactions.build import CodedLines, buyer_countries, encode_lines
 from xsell.models.base import Recommender
 from xsell.models.blend import Blend
@@ -120,6 +121,7 @@ def tune(
         )  # fmt: skip
         rep.counts.update(trials=len(trials), buyers=len(target.buyers))
     del sets  # the matrices no best fit uses are freed before the blend search (``tuned`` holds the others)
+    release_freed_memory()
     result = TuningResult({name: t.config() for name, t in tuned.items()}, trials)  # the validation fits are not kept
     if BLEND in names:
         blend, value, blend_trials = tune_blend(
@@ -215,6 +217,7 @@ def backtest(
         candidates = fit_candidates(_kept(tuning, ecfg), tuning, learning, sets)
         rep.counts.update(models=len(candidates), train_lines=n_train)
     del sets  # the window's codes and the matrices the fits did not keep are freed before the scoring
+    release_freed_memory()
     with stage("evaluate: score the test window", log) as rep:
         models = {name: c.model for name, c in candidates.items()}
         metrics, item_pairs = evaluate_models(

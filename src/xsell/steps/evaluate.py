@@ -30,6 +30,7 @@ from xsell.evaluation.report import format_table, metrics_table
 from xsell.evaluation.selection import Selection, rank_metric_key
 from xsell.evaluation.split import evaluation_cutoffs
 from xsell.fingerprint import lines_fingerprint, sha256_json
+from xsell.frames import release_freed_memory
 from xsell.interactions.build import buyer_countries, encode_lines
 from xsell.io.layout import Workdir
 from xsell.io.plots import plot_metric_vs_k
@@ -91,6 +92,7 @@ def run_evaluate(cfg: Config) -> EvaluationResult:
         coded = encode_lines(lines)
     if learning.models.level == "product":  # the codes hold the ids: the windows need dates, quantities, returns
         lines = lines[[c for c in WINDOW_COLUMNS if c in lines.columns]]
+        release_freed_memory()  # the id texts (~2 GiB at 20M lines)
     main = backtest(lines, customers, learning, ecfg, cutoff=cutoffs[-1], coded=coded, countries=countries)
     timings["main"] = time.perf_counter() - t0
     _check_targets(main, wd)
