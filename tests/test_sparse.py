@@ -20,6 +20,7 @@ from xsell.sparse import (
     ranges,
     run_starts,
     scored_top_n,
+    sorted_csr,
     sparse_top_n,
     stable_argsort,
     stored_top_n,
@@ -225,3 +226,20 @@ def test_scored_top_n_on_the_products_stored_cells_is_the_reached_cells_ranking(
             want = _reached_scored_top_n(sp.csr_matrix(owned), sp.csr_matrix(weights), n, exclude_owned, 8_000_000)
             np.testing.assert_array_equal(got[0], want[0])
             np.testing.assert_array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sorted_csr_equals_scipys_coo_construction(seed: int) -> None:
+    """Cells from sorted distinct keys (empty rows, explicit zeros, last rows empty) give the
+    same matrix as scipy's COO path: indptr, indices, data and their dtypes."""
+    rng = np.random.default_rng(seed)
+    n_rows, n_cols = int(rng.integers(1, 40)), int(rng.integers(1, 30))
+    keys = distinct(rng.integers(0, n_rows * n_cols, size=int(rng.integers(0, 200))))
+    rows, cols = keys // n_cols, keys % n_cols
+    data = rng.choice(np.array([0.0, 0.5, 1.0, 2.5], dtype=np.float32), size=len(keys))
+    got = sorted_csr(rows, cols, data, (n_rows, n_cols))
+    want = sp.csr_matrix((data, (rows, cols)), shape=(n_rows, n_cols))
+    for a, b in ((got.indptr, want.indptr), (got.indices, want.indices), (got.data, want.data)):
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == b.dtype
+    assert got.has_canonical_format and got.nnz == len(keys)

@@ -56,6 +56,20 @@ def group_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ordered[first], codes
 
 
+def sorted_csr(rows: np.ndarray, cols: np.ndarray, data: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    """``sp.csr_matrix((data, (rows, cols)), shape)`` for cells already in CSR order: ``rows``
+    non-decreasing, ``cols`` increasing within a row, no cell twice (sorted distinct keys give
+    that). Equal to it, index dtypes included (int32 while they fit), without the COO copy,
+    conversion and duplicate check (at 18M cells ~1 GB of transients)."""
+    n_rows, n_cols = shape
+    idx = np.int32 if max(len(rows), n_rows, n_cols) <= np.iinfo(np.int32).max else np.int64
+    indptr = np.searchsorted(rows, np.arange(n_rows + 1), side="left").astype(idx)
+    matrix = sp.csr_matrix((data, cols.astype(idx), indptr), shape=shape)
+    matrix.has_sorted_indices = True
+    matrix.has_canonical_format = True
+    return matrix
+
+
 def keys_in(keys: np.ndarray, candidates: np.ndarray) -> np.ndarray:
     """Bool array: each of the int ``keys`` is one of ``candidates``, by a hash table of the
     candidates (numpy 2.4's ``np.isin`` sorts both: 14x slower for 2M keys among 13M)."""

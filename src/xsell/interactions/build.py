@@ -54,7 +54,7 @@ from xsell.errors import InputDataError
 from xsell.frames import most_frequent, text_codes
 from xsell.interactions.config import InteractionsConfig
 from xsell.interactions.matrix import InteractionMatrix, Interactions, TrainingData
-from xsell.sparse import distinct, group_keys, run_starts
+from xsell.sparse import distinct, group_keys, run_starts, sorted_csr
 from xsell.vocab import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -328,8 +328,10 @@ def _cells(
             weight = np.log1p(np.maximum(net_q, 0.0) * mean_decay)
         else:
             weight = np.maximum(np.bincount(cell, enc.value, n_cells), 0.0) * mean_decay
+    del key, cell  # per line: the largest arrays here
     keep = net_q > 0
-    return cell_keys[keep] // n_items, cell_keys[keep] % n_items, weight[keep]
+    kept = cell_keys[keep]
+    return kept // n_items, kept % n_items, weight[keep]
 
 
 def _variant_columns(enc: CodedLines, cfg: InteractionsConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -380,12 +382,12 @@ def _order_products(enc: CodedLines, cfg: InteractionsConfig) -> InteractionMatr
         basket_of_line, basket_ids = _sessions(enc, idx, cfg.basket_window_days)
     n_products = len(enc.product_ids)
     keys = distinct(basket_of_line * n_products + enc.product[idx])
+    del idx, basket_of_line
     basket = keys // n_products  # sorted
     first = run_starts(basket)
     used, rows = basket[first], np.cumsum(first) - 1
-    matrix = sp.csr_matrix(
-        (np.ones(len(keys), dtype=np.float32), (rows, keys % n_products)), shape=(len(used), n_products)
-    )
+    del basket, first
+    matrix = sorted_csr(rows, keys % n_products, np.ones(len(keys), dtype=np.float32), (len(used), n_products))
     return InteractionMatrix(matrix, Vocabulary(basket_ids[used]), products)
 
 
@@ -438,24 +440,25 @@ def build_interactions(
     built (it depends on nothing else): used as it is, so configurations can share it.
     """
     enc = lines if isinstance(lines, CodedLines) else encode_lines(lines)
+    # the basket matrix first: its transients do not meet the buyer matrices' (memory peak)
+    baskets = order_products if order_products is not None else _order_products(enc, cfg)
     decay = _decay(enc, cfg.recency_half_life_days, as_of)
     column, column_ids, variant_product = _variant_columns(enc, cfg)
     n_products = len(enc.product_ids)
     pb, pc, pw = _cells(enc, enc.product, n_products, decay, cfg)
     vb, vc, vw = _cells(enc, column, len(column_ids), decay, cfg)
+    del decay, column
     inverse, buyer_ids, _ = _compact(np.r_[pb, vb], enc.buyer_ids)
     buyers = Vocabulary(buyer_ids)
 
     def csr(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray, n_cols: int) -> sp.csr_matrix:
-        m = sp.csr_matrix((weights.astype(np.float32), (rows, cols)), shape=(len(buyer_ids), n_cols))
-        return _scale(m, cfg)
+        # rows: compacted buyer codes of sorted cell keys, so the cells come in CSR order
+        return _scale(sorted_csr(rows, cols, weights.astype(np.float32), (len(buyer_ids), n_cols)), cfg)
 
-    return Interactions(
-        buyer_variants=InteractionMatrix(csr(inverse[len(pb):], vc, vw, len(column_ids)), buyers, Vocabulary(column_ids)),
-        buyer_products=InteractionMatrix(csr(inverse[: len(pb)], pc, pw, n_products), buyers, Vocabulary(enc.product_ids)),
-        order_products=order_products if order_products is not None else _order_products(enc, cfg),
-        variant_product=variant_product,
-    )
+    buyer_variants = InteractionMatrix(csr(inverse[len(pb) :], vc, vw, len(column_ids)), buyers, Vocabulary(column_ids))
+    del vb, vc, vw
+    buyer_products = InteractionMatrix(csr(inverse[: len(pb)], pc, pw, n_products), buyers, Vocabulary(enc.product_ids))
+    return Interactions(buyer_variants=buyer_variants, buyer_products=buyer_products, order_products=baskets, variant_product=variant_product)
 
 
 def build_training_data(
