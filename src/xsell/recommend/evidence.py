@@ -214,12 +214,16 @@ def _switchers(group: np.ndarray, c: np.ndarray, p: np.ndarray, first: np.ndarra
         at = np.flatnonzero(run_starts(found))
         keys.append(found[at])
         counts.append(np.diff(np.r_[at, len(found)]))
+    del row_size, row_start
+    several = len(keys) > 1
     key, count = (np.concatenate(keys), np.concatenate(counts)) if keys else (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
-    if len(keys) > 1:
+    del keys, counts  # the blocks' arrays: as large as the concatenation
+    if several:
         order = stable_argsort(key)
         key = key[order]
         at = np.flatnonzero(run_starts(key))
         key, count = key[at], np.add.reduceat(count[order], at) if len(at) else count
+        del order, at
     bought = np.sort(c * n_p + p)
     at = np.flatnonzero(run_starts(bought))
     buyers = np.diff(np.r_[at, len(bought)])[np.searchsorted(bought[at], key // n_p)] if len(key) else np.zeros(0, dtype=np.int64)
