@@ -186,10 +186,12 @@ def _compute(
         personal_name = personal_model if personal_model in models else choose_personal_model(rc.personal_model, sorted(models), champion)
         log.info("recommend: models %s from %s, buying centers ranked by %s", sorted(models), run_dir, personal_name)
         sims = similarity_frames(models, set(rc.cross_sell_weights) | set(rc.upsell_weights), personal_name, ctx, rc, level=cfg.models.level)
+        names, ranker = sorted(models), models[personal_name]
+        del models  # their item-to-item side is in ``sims``; only the personal model ranks (the rules' tables go)
     with stage("recommend: variants", log):
         variants = VariantResolver.build(lines, ctx)  # the three tables resolve variants from one history
     release_freed_memory()
-    done = _Computed(ctx, {}, run_dir, sorted(models), personal_name)
+    done = _Computed(ctx, {}, run_dir, names, personal_name)
 
     def finished(name: str, table: Table) -> None:
         """Keep (or with ``write``: write, keeping the columns the buying-center table reads) a table."""
@@ -207,12 +209,13 @@ def _compute(
     with stage("recommend: up_sell", log) as rep:
         finished("up_sell", build_up_sell({k: v for k, v in sims.items() if k in rc.upsell_weights}, lines, ctx, rc, variants=variants))
         rep.counts["rows"] = done.rows["up_sell"]
+    del sims  # the link tables are built
     release_freed_memory()
     if buying_centers:
         with stage("recommend: buying_center_suggestions", log) as rep:
             buyers = buyer_directory(lines, customers)["buying_center_id"].tolist()
             with stage("recommend: buying_center_suggestions: ranking", log):
-                ranking = models[personal_name].recommend(buyers, n=rc.candidates_per_source, exclude_owned=True)
+                ranking = ranker.recommend(buyers, n=rc.candidates_per_source, exclude_owned=True)
             personal = personal_ranking(ranking, variant_products(ctx))
             del ranking  # the 200k x candidates ids are in ``personal`` now (as codes)
             args = (personal, done.tables["cross_sell"].frame, done.tables["up_sell"].frame, lines, customers, ctx, rc)
