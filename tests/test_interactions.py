@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xsell.interactions.build import _joint_ids, build_interactions, build_order_products, encode_lines, filter_lines
+from xsell.interactions.build import _joint_ids, build_interactions, build_order_products, cell_index, encode_lines, filter_lines
 from xsell.interactions.config import InteractionsConfig
 from xsell.sparse import group_keys
 
@@ -305,14 +305,24 @@ def test_training_sets_share_the_basket_matrix_and_release_the_lines(retail_line
     coded = encode_lines(retail_lines)
     sets = TrainingSets(coded, None, buyer_countries(retail_lines), level="product", as_of=None)
     decayed, plain, sessions = cfg(recency_half_life_days=90.0), cfg(), cfg(basket_window_days=7)
-    for c in (decayed, plain, sessions):
+    weighed, columns = cfg(weighting="net_value", scaling="tfidf", recency_half_life_days=30.0), cfg(min_variant_support=3)
+    for c in (decayed, plain, sessions, weighed, columns):
         _same_interactions(sets.get(c).interactions, build_interactions(coded, c))
     assert sets.get(plain).baskets is sets.get(decayed).baskets  # the basket matrix depends on the basket window only
     assert sets.get(sessions).baskets is not sets.get(plain).baskets
+    assert sorted(sets._cells) == [1, 3]  # one cell index per min_variant_support, whatever the weights
     sets.release_lines([plain, cfg(weighting="order_count")])  # one not built yet: the lines stay
-    assert sets.lines is coded
+    assert sets.lines is coded and sets._cells
     sets.release_lines([plain, sessions])
-    assert sets.lines is None
+    assert sets.lines is None and not sets._cells
     assert sets.get(decayed).baskets is sets.get(plain).baskets  # built ones stay
     with pytest.raises(ValueError, match="released"):
         sets.get(cfg(weighting="order_count"))
+
+
+def test_a_cell_index_of_another_min_variant_support_is_refused(retail_lines: pd.DataFrame) -> None:
+    coded = encode_lines(retail_lines)
+    index = cell_index(coded, cfg(min_variant_support=1))
+    _same_interactions(build_interactions(coded, cfg(min_variant_support=1), cells=index), build_interactions(coded, cfg(min_variant_support=1)))
+    with pytest.raises(ValueError, match="min_variant_support=1"):
+        build_interactions(coded, cfg(min_variant_support=3), cells=index)

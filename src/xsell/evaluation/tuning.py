@@ -24,7 +24,7 @@ from xsell.evaluation.core import rank_value
 from xsell.evaluation.metrics import n_relevant, ndcg_at_k
 from xsell.evaluation.split import Targets
 from xsell.evaluation.sweep import apply_overrides, expand_sweep
-from xsell.interactions.build import CodedLines, build_training_data, encode_lines
+from xsell.interactions.build import CellIndex, CodedLines, build_training_data, cell_index, encode_lines
 from xsell.interactions.config import InteractionsConfig
 from xsell.interactions.matrix import InteractionMatrix, TrainingData
 from xsell.models.base import Ranking, Recommender
@@ -46,7 +46,9 @@ class TrainingSets:
     config); the lines are kept until ``release_lines`` (then no other config can be built). The
     basket matrix (``order_products``) depends only on ``basket_window_days``, so
     the configs that differ in weighting or recency share one: at millions of lines it is the
-    largest matrix of the bundle (one row per order) and only the rules read it."""
+    largest matrix of the bundle (one row per order) and only the rules read it. Likewise the
+    cell of every line (``cell_index``, per ``min_variant_support``): a config that differs in
+    weighting, recency or scaling only weighs the cells again; it is dropped with the lines."""
 
     def __init__(
         self, lines: pd.DataFrame | CodedLines, customers: pd.DataFrame | None, countries: pd.Series, *, level: str,
@@ -56,6 +58,7 @@ class TrainingSets:
         self.customers, self.countries, self.level, self.as_of = customers, countries, level, as_of
         self._built: dict[str, TrainingData] = {}
         self._baskets: dict[int, InteractionMatrix] = {}
+        self._cells: dict[int, CellIndex] = {}
 
     def get(self, cfg: InteractionsConfig) -> TrainingData:
         key = cfg.model_dump_json()
@@ -64,19 +67,22 @@ class TrainingSets:
                 raise ValueError(f"training sets: the lines were released before interactions {key} were built")
             if not isinstance(self.lines, CodedLines):
                 self.lines = encode_lines(self.lines)
+            if cfg.min_variant_support not in self._cells:
+                self._cells[cfg.min_variant_support] = cell_index(self.lines, cfg)
             data = build_training_data(
                 self.lines, self.customers, cfg, level=self.level, as_of=self.as_of, countries=self.countries,
-                order_products=self._baskets.get(cfg.basket_window_days),
+                order_products=self._baskets.get(cfg.basket_window_days), cells=self._cells[cfg.min_variant_support],
             )  # fmt: skip
             self._baskets[cfg.basket_window_days] = data.baskets
             self._built[key] = data
         return self._built[key]
 
     def release_lines(self, still_needed: Iterable[InteractionsConfig]) -> None:
-        """Free the lines (their codes: a copy of the window's) once every config in
-        ``still_needed`` is built."""
+        """Free the lines (their codes: a copy of the window's) and their cell indexes once
+        every config in ``still_needed`` is built."""
         if all(cfg.model_dump_json() in self._built for cfg in still_needed):
             self.lines = None
+            self._cells = {}
 
 
 @dataclass

@@ -304,12 +304,48 @@ def _decay(coded: CodedLines, half_life: float | None, as_of: pd.Timestamp | Non
     return np.power(0.5, age / half_life)
 
 
+@dataclass(frozen=True)
+class CellIndex:
+    """The buyer x item cell of every line on both item axes, and the variant columns: what the
+    matrices of one set of ``CodedLines`` share whatever their weighting, recency or scaling
+    (only ``min_variant_support`` changes the columns). ``cell_index`` makes it (the costly part
+    of a build: three sorts of a packed key per line); ``build_interactions`` given one only
+    weighs the cells, so configurations that differ in weights build from one index."""
+
+    min_variant_support: int
+    product_keys: np.ndarray
+    """Sorted distinct ``buyer * n_products + product`` keys (the product cells)."""
+    product_cell: np.ndarray
+    """Per line: its position in ``product_keys`` (int32 while the cells fit)."""
+    column_keys: np.ndarray
+    """Sorted distinct ``buyer * n_columns + column`` keys (the variant-column cells)."""
+    column_cell: np.ndarray
+    """Per line: its position in ``column_keys``."""
+    column_ids: np.ndarray
+    """Sorted variant column ids."""
+    variant_product: np.ndarray
+    """Product id of every column."""
+
+
+def _small(codes: np.ndarray) -> np.ndarray:
+    return codes.astype(np.int32) if len(codes) and int(codes.max()) <= np.iinfo(np.int32).max else codes
+
+
+def cell_index(enc: CodedLines, cfg: InteractionsConfig) -> CellIndex:
+    """The ``CellIndex`` of ``enc`` under ``cfg.min_variant_support`` (``_variant_columns``)."""
+    column, column_ids, variant_product = _variant_columns(enc, cfg)
+    column_keys, column_cell = group_keys(enc.buyer * len(column_ids) + column)
+    del column
+    column_cell = _small(column_cell)
+    product_keys, product_cell = group_keys(enc.buyer * len(enc.product_ids) + enc.product)
+    return CellIndex(cfg.min_variant_support, product_keys, _small(product_cell), column_keys, column_cell, column_ids, variant_product)
+
+
 def _cells(
-    enc: CodedLines, item: np.ndarray, n_items: int, decay: np.ndarray, cfg: InteractionsConfig
+    enc: CodedLines, cell_keys: np.ndarray, cell: np.ndarray, n_items: int, decay: np.ndarray, cfg: InteractionsConfig
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Positive buyer x item cells: (buyer codes, item codes, weights) per the module contract."""
-    key = enc.buyer * n_items + item
-    cell_keys, cell = group_keys(key)
+    """Positive buyer x item cells: (buyer codes, item codes, weights) per the module contract,
+    of the lines' ``cell`` among the sorted ``cell_keys`` (``buyer * n_items + item``)."""
     n_cells = len(cell_keys)
     net_q = np.bincount(cell, enc.quantity, n_cells)
     weight: np.ndarray
@@ -317,7 +353,7 @@ def _cells(
         weight = np.zeros(n_cells)
         np.maximum.at(weight, cell[enc.purchase], decay[enc.purchase])
     elif cfg.weighting == "order_count":
-        p_cell, p_order = cell[enc.purchase], enc.order[enc.purchase]
+        p_cell, p_order = cell[enc.purchase].astype(np.int64), enc.order[enc.purchase]
         first = ~pd.Series(p_cell * len(enc.order_ids) + p_order).duplicated().to_numpy()
         weight = np.bincount(p_cell[first], decay[enc.purchase][first], n_cells)
     else:
@@ -328,7 +364,6 @@ def _cells(
             weight = np.log1p(np.maximum(net_q, 0.0) * mean_decay)
         else:
             weight = np.maximum(np.bincount(cell, enc.value, n_cells), 0.0) * mean_decay
-    del key, cell  # per line: the largest arrays here
     keep = net_q > 0
     kept = cell_keys[keep]
     return kept // n_items, kept % n_items, weight[keep]
@@ -428,6 +463,7 @@ def build_interactions(
     *,
     as_of: pd.Timestamp | None = None,
     order_products: InteractionMatrix | None = None,
+    cells: CellIndex | None = None,
 ) -> Interactions:
     """All matrices of one set of canonical order lines, or of their ``encode_lines`` (see the
     module docstring).
@@ -437,17 +473,22 @@ def build_interactions(
     (n_buying_centers, n_products) as float32 CSR with the same row vocabulary,
     ``order_products`` (n_baskets, n_products) binary, and ``variant_product``.
     ``order_products``: that matrix of the same lines and ``cfg.basket_window_days``, already
-    built (it depends on nothing else): used as it is, so configurations can share it.
+    built (it depends on nothing else): used as it is, so configurations can share it;
+    ``cells``: the ``cell_index`` of the same encoded lines and ``cfg.min_variant_support``,
+    likewise (the matrices are the same as without it).
     """
     enc = lines if isinstance(lines, CodedLines) else encode_lines(lines)
+    if cells is not None and cells.min_variant_support != cfg.min_variant_support:
+        raise ValueError(f"cell index of min_variant_support={cells.min_variant_support}, config has {cfg.min_variant_support}")
     # the basket matrix first: its transients do not meet the buyer matrices' (memory peak)
     baskets = order_products if order_products is not None else _order_products(enc, cfg)
+    index = cells if cells is not None else cell_index(enc, cfg)
+    column_ids, variant_product = index.column_ids, index.variant_product
     decay = _decay(enc, cfg.recency_half_life_days, as_of)
-    column, column_ids, variant_product = _variant_columns(enc, cfg)
     n_products = len(enc.product_ids)
-    pb, pc, pw = _cells(enc, enc.product, n_products, decay, cfg)
-    vb, vc, vw = _cells(enc, column, len(column_ids), decay, cfg)
-    del decay, column
+    pb, pc, pw = _cells(enc, index.product_keys, index.product_cell, n_products, decay, cfg)
+    vb, vc, vw = _cells(enc, index.column_keys, index.column_cell, len(column_ids), decay, cfg)
+    del decay, index
     inverse, buyer_ids, _ = _compact(np.r_[pb, vb], enc.buyer_ids)
     buyers = Vocabulary(buyer_ids)
 
@@ -470,9 +511,10 @@ def build_training_data(
     as_of: pd.Timestamp | None = None,
     countries: pd.Series | None = None,
     order_products: InteractionMatrix | None = None,
+    cells: CellIndex | None = None,
 ) -> TrainingData:
     """What every model's ``fit`` receives: the matrices of ``lines`` (``build_interactions``; the
-    lines or their ``encode_lines``; ``order_products`` as there) plus buyer countries
+    lines or their ``encode_lines``; ``order_products`` and ``cells`` as there) plus buyer countries
     (``countries``, default ``buyer_countries(lines, customers)``: required with encoded lines)
     and segments."""
     if countries is None:
@@ -480,7 +522,7 @@ def build_training_data(
             raise ValueError("build_training_data of encoded lines needs their countries")
         countries = buyer_countries(lines, customers)
     return TrainingData(
-        interactions=build_interactions(lines, cfg, as_of=as_of, order_products=order_products),
+        interactions=build_interactions(lines, cfg, as_of=as_of, order_products=order_products, cells=cells),
         level=level,
         buyer_country=countries,
         buyer_segment=buyer_segments(customers),
