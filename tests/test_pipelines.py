@@ -54,6 +54,8 @@ def retrained(tmp_path_factory) -> Path:
     run = xsell("run", "retrain", "--config", str(DEMO_CONFIG), *overrides(base), cwd=base)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "xsell retrain: done" in run.stdout
+    # score takes the lines evaluate encoded (the nightly test below checks it publishes what a fresh encoding gives)
+    assert "score: the order lines as evaluate encoded them" in run.stderr
     # the summary says where sales ops and the shop find their files, and what to do next
     published = base / "outputs" / "runs"
     assert f"sales:           {published}" in run.stdout and f"shop:            {published}" in run.stdout
@@ -122,6 +124,7 @@ def test_nightly_scores_with_the_champion_skips_unchanged_work_and_is_idempotent
     forced = xsell("run", "nightly", "--force", "--config", str(DEMO_CONFIG), *overrides(retrained), cwd=retrained)
     assert forced.returncode == 0, forced.stderr[-3000:]
     assert "skipped" not in forced.stderr
+    assert "as evaluate encoded them" not in forced.stderr  # no evaluate ran: score read and encoded the lines
     after = manifest_of_latest(retrained)
     assert after["model_version"] == before["model_version"]
     assert file_digests(after) == file_digests(before)

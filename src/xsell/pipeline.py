@@ -32,6 +32,7 @@ from xsell.io.layout import Workdir, check_folders
 from xsell.io.writers import ensure_dir, read_state, remove_leftovers, write_json
 from xsell.lock import RunLock
 from xsell.progress import stage as stage_lines
+from xsell.steps import handoff
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,17 @@ def _cache_file(ctx: RunContext, name: str) -> Path:
 
 
 def run_stage(name: str, stage: Stage, ctx: RunContext) -> dict[str, Any]:
-    """Run ``stage`` (named ``name``) with caching and stage lines; merge its results into ``ctx.values``."""
+    """Run ``stage`` (named ``name``) with caching and stage lines; merge its results into ``ctx.values``.
+    After every stage but ``evaluate`` the encoded lines ``evaluate`` hands to ``score`` are
+    dropped (``xsell.steps.handoff``): held for the next stage only."""
+    try:
+        return _run_stage(name, stage, ctx)
+    finally:
+        if name != "evaluate":
+            handoff.drop()
+
+
+def _run_stage(name: str, stage: Stage, ctx: RunContext) -> dict[str, Any]:
     key = stage.key(name, ctx) if stage.cached else None
     if key is not None and not ctx.force:
         record = read_state(_cache_file(ctx, name), f"{name} cache record")

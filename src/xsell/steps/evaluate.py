@@ -39,6 +39,7 @@ from xsell.io.writers import atomic_write, write_json
 from xsell.models.config import BASELINES, BLEND
 from xsell.progress import progress, stage
 from xsell.schema import LEARNING_LINE_COLUMNS, METRIC_COLUMNS
+from xsell.steps import handoff
 
 if TYPE_CHECKING:
     from xsell.tracking import Registration, Tracker
@@ -90,6 +91,7 @@ def run_evaluate(cfg: Config) -> EvaluationResult:
     countries = buyer_countries(lines, customers)
     with stage("evaluate: encode the order lines", log):
         coded = encode_lines(lines)
+    handoff.offer([wd.order_lines, wd.customers], coded, countries)  # ``score`` encodes the same lines
     if learning.models.level == "product":  # the codes hold the ids: the windows need dates, quantities, returns
         lines = lines[[c for c in WINDOW_COLUMNS if c in lines.columns]]
         release_freed_memory()  # the id texts (~2 GiB at 20M lines)

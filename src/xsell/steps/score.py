@@ -32,6 +32,7 @@ from xsell.models.config import BASELINES
 from xsell.models.registry import build_model, load_model
 from xsell.recommend.config import similarity_sources
 from xsell.schema import LEARNING_LINE_COLUMNS
+from xsell.steps import handoff
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +77,18 @@ def run_score(cfg: Config, *, train_dir: Path | None = None) -> ScoreResult:
     def assemble(folder: Path) -> None:
         folder.mkdir()
         shutil.copytree(local, folder / champion.name)
-        lines = read_canonical(wd.order_lines, columns=list(LEARNING_LINE_COLUMNS))
-        assert lines is not None  # required
         customers = read_canonical(wd.customers, required=False)
-        countries = buyer_countries(lines, customers)
-        coded = encode_lines(lines)
-        del lines  # the matrices are built from the codes: the id texts are not held through the build and the fits
-        release_freed_memory()
+        handed = handoff.take([wd.order_lines, wd.customers])  # ``evaluate`` just encoded them (``retrain``)
+        if handed is not None:
+            coded, countries = handed.coded, handed.countries
+            log.info("score: the order lines as evaluate encoded them (the canonical files are unchanged)")
+        else:
+            lines = read_canonical(wd.order_lines, columns=list(LEARNING_LINE_COLUMNS))
+            assert lines is not None  # required
+            countries = buyer_countries(lines, customers)
+            coded = encode_lines(lines)
+            del lines  # the matrices are built from the codes: the id texts are not held through the build and the fits
+            release_freed_memory()
 
         def training_data(interactions: InteractionsConfig) -> TrainingData:
             return build_training_data(coded, customers, interactions, level=cfg.models.level, countries=countries)
