@@ -9,7 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xsell.interactions.build import _joint_ids, build_interactions, build_order_products, cell_index, encode_lines, filter_lines
+from xsell.interactions.build import (
+    _joint_ids,
+    build_interactions,
+    build_order_products,
+    build_training_data,
+    buyer_countries,
+    cell_index,
+    encode_lines,
+    filter_lines,
+)
 from xsell.interactions.config import InteractionsConfig
 from xsell.sparse import group_keys
 
@@ -98,6 +107,38 @@ def test_rows_are_union_when_netting_differs_between_levels() -> None:
     assert list(it.buyer_variants.rows.ids) == ["B1", "B2"] == list(it.buyer_products.rows.ids)
     assert dense(it.buyer_variants) == {("B1", "Va"): 1.0, ("B2", "Vb"): 1.0}
     assert dense(it.buyer_products) == {("B2", "P"): 1.0}
+    without = build_interactions(lines, cfg(weighting="binary"), variants=False)  # the rows without the variant matrix
+    assert without.buyer_variants is None and without.variant_product is None
+    assert list(without.buyer_products.rows.ids) == ["B1", "B2"] and dense(without.buyer_products) == {("B2", "P"): 1.0}
+
+
+def _same_without_variants(full, without) -> None:
+    assert without.buyer_variants is None and without.variant_product is None
+    for name in ("buyer_products", "order_products"):
+        a, b = getattr(full, name), getattr(without, name)
+        assert a.rows == b.rows and a.cols == b.cols and a.matrix.dtype == b.matrix.dtype
+        for part in ("indptr", "indices", "data"):
+            np.testing.assert_array_equal(getattr(a.matrix, part), getattr(b.matrix, part))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_without_variants_the_product_matrices_and_rows_are_the_same(seed: int) -> None:
+    # few buyers, products and variants, many returns (one variant's return beyond another's
+    # purchase nets a product to <= 0 while a column stays positive), custom-made and rare variants
+    rng = np.random.default_rng(seed)
+    variants = [(f"P{p}", f"V{p}{v}", bool(rng.random() < 0.25)) for p in range(3) for v in range(3)]
+    rows = []
+    for i in range(int(rng.integers(5, 40))):
+        product, variant, custom = variants[int(rng.integers(len(variants)))]
+        returned = bool(rng.random() < 0.35)
+        q = float(rng.integers(1, 4)) * (-1 if returned else 1)
+        rows.append((f"o{i}", f"2024-01-{1 + i % 28:02d}", f"B{rng.integers(6)}", variant, product, q, 10 * q, custom, returned))
+    lines = frame(rows)
+    for c in (cfg(weighting="binary"), cfg(weighting="log_quantity", min_variant_support=2), cfg(weighting="order_count", min_variant_support=3, scaling="bm25")):
+        full = build_interactions(lines, c)
+        _same_without_variants(full, build_interactions(lines, c, variants=False))
+        coded = encode_lines(lines)
+        _same_without_variants(full, build_interactions(coded, c, variants=False, cells=cell_index(coded, c, variants=False)))
 
 
 def test_custom_and_rare_variants_fold_into_product_column() -> None:
@@ -303,7 +344,8 @@ def test_training_sets_share_the_basket_matrix_and_release_the_lines(retail_line
     from xsell.interactions.build import buyer_countries
 
     coded = encode_lines(retail_lines)
-    sets = TrainingSets(coded, None, buyer_countries(retail_lines), level="product", as_of=None)
+    countries = buyer_countries(retail_lines)
+    sets = TrainingSets(coded, None, countries, level="variant", as_of=None)
     decayed, plain, sessions = cfg(recency_half_life_days=90.0), cfg(), cfg(basket_window_days=7)
     weighed, columns = cfg(weighting="net_value", scaling="tfidf", recency_half_life_days=30.0), cfg(min_variant_support=3)
     for c in (decayed, plain, sessions, weighed, columns):
@@ -311,6 +353,12 @@ def test_training_sets_share_the_basket_matrix_and_release_the_lines(retail_line
     assert sets.get(plain).baskets is sets.get(decayed).baskets  # the basket matrix depends on the basket window only
     assert sets.get(sessions).baskets is not sets.get(plain).baskets
     assert sorted(sets._cells) == [1, 3]  # one cell index per min_variant_support, whatever the weights
+    products = TrainingSets(coded, None, countries, level="product", as_of=None)  # product level: no variant matrix
+    for c in (decayed, columns):
+        _same_without_variants(build_interactions(coded, c), products.get(c).interactions)
+    assert list(products._cells) == [None]  # one index: without variants the columns do not matter
+    with pytest.raises(ValueError, match="built without variants"):
+        _ = dataclasses.replace(products.get(plain), level="variant").buyer_items
     sets.release_lines([plain, cfg(weighting="order_count")])  # one not built yet: the lines stay
     assert sets.lines is coded and sets._cells
     sets.release_lines([plain, sessions])
@@ -326,3 +374,7 @@ def test_a_cell_index_of_another_min_variant_support_is_refused(retail_lines: pd
     _same_interactions(build_interactions(coded, cfg(min_variant_support=1), cells=index), build_interactions(coded, cfg(min_variant_support=1)))
     with pytest.raises(ValueError, match="min_variant_support=1"):
         build_interactions(coded, cfg(min_variant_support=3), cells=index)
+    with pytest.raises(ValueError, match="without variants"):
+        build_interactions(coded, cfg(min_variant_support=1), cells=index, variants=False)
+    with pytest.raises(ValueError, match="variant matrix"):
+        build_training_data(coded, None, cfg(), level="variant", countries=buyer_countries(retail_lines), variants=False)

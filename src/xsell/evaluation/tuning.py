@@ -48,7 +48,8 @@ class TrainingSets:
     the configs that differ in weighting or recency share one: at millions of lines it is the
     largest matrix of the bundle (one row per order) and only the rules read it. Likewise the
     cell of every line (``cell_index``, per ``min_variant_support``): a config that differs in
-    weighting, recency or scaling only weighs the cells again; it is dropped with the lines."""
+    weighting, recency or scaling only weighs the cells again; it is dropped with the lines. At
+    ``level="product"`` the sets are built without the variant matrix (no model reads it)."""
 
     def __init__(
         self, lines: pd.DataFrame | CodedLines, customers: pd.DataFrame | None, countries: pd.Series, *, level: str,
@@ -58,7 +59,7 @@ class TrainingSets:
         self.customers, self.countries, self.level, self.as_of = customers, countries, level, as_of
         self._built: dict[str, TrainingData] = {}
         self._baskets: dict[int, InteractionMatrix] = {}
-        self._cells: dict[int, CellIndex] = {}
+        self._cells: dict[int | None, CellIndex] = {}
 
     def get(self, cfg: InteractionsConfig) -> TrainingData:
         key = cfg.model_dump_json()
@@ -67,11 +68,13 @@ class TrainingSets:
                 raise ValueError(f"training sets: the lines were released before interactions {key} were built")
             if not isinstance(self.lines, CodedLines):
                 self.lines = encode_lines(self.lines)
-            if cfg.min_variant_support not in self._cells:
-                self._cells[cfg.min_variant_support] = cell_index(self.lines, cfg)
+            variants = self.level != "product"  # product-level models never read the variant matrix
+            index = cfg.min_variant_support if variants else None
+            if index not in self._cells:
+                self._cells[index] = cell_index(self.lines, cfg, variants=variants)
             data = build_training_data(
                 self.lines, self.customers, cfg, level=self.level, as_of=self.as_of, countries=self.countries,
-                order_products=self._baskets.get(cfg.basket_window_days), cells=self._cells[cfg.min_variant_support],
+                order_products=self._baskets.get(cfg.basket_window_days), cells=self._cells[index], variants=variants,
             )  # fmt: skip
             self._baskets[cfg.basket_window_days] = data.baskets
             self._built[key] = data

@@ -310,35 +310,73 @@ class CellIndex:
     matrices of one set of ``CodedLines`` share whatever their weighting, recency or scaling
     (only ``min_variant_support`` changes the columns). ``cell_index`` makes it (the costly part
     of a build: three sorts of a packed key per line); ``build_interactions`` given one only
-    weighs the cells, so configurations that differ in weights build from one index."""
+    weighs the cells, so configurations that differ in weights build from one index. Without
+    variants (``variants=False``) only the product axis: the column fields are None."""
 
-    min_variant_support: int
+    min_variant_support: int | None
+    """None: made without variants."""
     product_keys: np.ndarray
     """Sorted distinct ``buyer * n_products + product`` keys (the product cells)."""
     product_cell: np.ndarray
     """Per line: its position in ``product_keys`` (int32 while the cells fit)."""
-    column_keys: np.ndarray
+    column_keys: np.ndarray | None = None
     """Sorted distinct ``buyer * n_columns + column`` keys (the variant-column cells)."""
-    column_cell: np.ndarray
+    column_cell: np.ndarray | None = None
     """Per line: its position in ``column_keys``."""
-    column_ids: np.ndarray
+    column_ids: np.ndarray | None = None
     """Sorted variant column ids."""
-    variant_product: np.ndarray
+    variant_product: np.ndarray | None = None
     """Product id of every column."""
+
+    def fits(self, cfg: InteractionsConfig, variants: bool) -> bool:
+        """Whether the index is the one of ``cfg`` with or without variants."""
+        return self.min_variant_support == (cfg.min_variant_support if variants else None)
 
 
 def _small(codes: np.ndarray) -> np.ndarray:
     return codes.astype(np.int32) if len(codes) and int(codes.max()) <= np.iinfo(np.int32).max else codes
 
 
-def cell_index(enc: CodedLines, cfg: InteractionsConfig) -> CellIndex:
-    """The ``CellIndex`` of ``enc`` under ``cfg.min_variant_support`` (``_variant_columns``)."""
-    column, column_ids, variant_product = _variant_columns(enc, cfg)
-    column_keys, column_cell = group_keys(enc.buyer * len(column_ids) + column)
-    del column
-    column_cell = _small(column_cell)
+def cell_index(enc: CodedLines, cfg: InteractionsConfig, *, variants: bool = True) -> CellIndex:
+    """The ``CellIndex`` of ``enc``: with ``variants``, under ``cfg.min_variant_support``
+    (``_variant_columns``); without, the product axis only."""
+    columns: dict[str, np.ndarray] = {}
+    if variants:
+        column, column_ids, variant_product = _variant_columns(enc, cfg)
+        column_keys, column_cell = group_keys(enc.buyer * len(column_ids) + column)
+        del column
+        columns = {"column_keys": column_keys, "column_cell": _small(column_cell), "column_ids": column_ids, "variant_product": variant_product}
     product_keys, product_cell = group_keys(enc.buyer * len(enc.product_ids) + enc.product)
-    return CellIndex(cfg.min_variant_support, product_keys, _small(product_cell), column_keys, column_cell, column_ids, variant_product)
+    return CellIndex(cfg.min_variant_support if variants else None, product_keys, _small(product_cell), **columns)
+
+
+def _column_only_buyers(enc: CodedLines, cfg: InteractionsConfig, product_buyers: np.ndarray) -> np.ndarray:
+    """Buyer codes with a positive variant-column cell but no positive product cell (``product_buyers``:
+    the buyer codes of the positive product cells): rows of the buyer matrices too (the union of
+    the module docstring), found without the variant matrix. Only a buyer whose every product nets
+    to <= 0 can be one (a return of one variant beyond another's purchase), so only those buyers'
+    lines are grouped by column, with the support of their variants from those variants' lines."""
+    if enc.variant is None or enc.variant_ids is None or enc.variant_item is None or enc.product_item is None or enc.item_ids is None:
+        raise ValueError("lines encoded without variants (encode_lines(variants=False))")
+    has_product = np.zeros(len(enc.buyer_ids), dtype=bool)
+    has_product[product_buyers] = True
+    lines = np.flatnonzero(~has_product[enc.buyer])
+    if len(lines) == 0:
+        return np.zeros(0, dtype=np.int64)
+    n_var = len(enc.variant_ids)
+    wanted = np.zeros(n_var, dtype=bool)
+    wanted[enc.variant[lines]] = True
+    of_wanted = np.flatnonzero(wanted[enc.variant])  # every line of those variants: their support
+    keys, cell = group_keys(enc.buyer[of_wanted] * n_var + enc.variant[of_wanted])
+    positive = np.bincount(cell, enc.quantity[of_wanted], len(keys)) > 0
+    support = np.bincount(keys[positive] % n_var, minlength=n_var)
+    variant = enc.variant[lines]
+    fold = enc.is_custom[lines] | (support[variant] < cfg.min_variant_support)
+    column = np.where(fold, enc.product_item[enc.product[lines]], enc.variant_item[variant])  # as ``_variant_columns``
+    n_items = len(enc.item_ids)
+    column_keys, column_cell = group_keys(enc.buyer[lines] * n_items + column)
+    net = np.bincount(column_cell, enc.quantity[lines], len(column_keys))
+    return distinct(column_keys[net > 0] // n_items)
 
 
 def _cells(
@@ -464,6 +502,7 @@ def build_interactions(
     as_of: pd.Timestamp | None = None,
     order_products: InteractionMatrix | None = None,
     cells: CellIndex | None = None,
+    variants: bool = True,
 ) -> Interactions:
     """All matrices of one set of canonical order lines, or of their ``encode_lines`` (see the
     module docstring).
@@ -475,19 +514,28 @@ def build_interactions(
     ``order_products``: that matrix of the same lines and ``cfg.basket_window_days``, already
     built (it depends on nothing else): used as it is, so configurations can share it;
     ``cells``: the ``cell_index`` of the same encoded lines and ``cfg.min_variant_support``,
-    likewise (the matrices are the same as without it).
+    likewise (the matrices are the same as without it). ``variants=False``: no
+    ``buyer_variants`` and ``variant_product`` (None; what product-level models need, without
+    the variant columns' sorts); the rows are the same as with them.
     """
     enc = lines if isinstance(lines, CodedLines) else encode_lines(lines)
-    if cells is not None and cells.min_variant_support != cfg.min_variant_support:
-        raise ValueError(f"cell index of min_variant_support={cells.min_variant_support}, config has {cfg.min_variant_support}")
+    if cells is not None and not cells.fits(cfg, variants):
+        raise ValueError(
+            f"cell index of min_variant_support={cells.min_variant_support}, config has "
+            f"{cfg.min_variant_support if variants else None} ({'with' if variants else 'without'} variants)"
+        )
     # the basket matrix first: its transients do not meet the buyer matrices' (memory peak)
     baskets = order_products if order_products is not None else _order_products(enc, cfg)
-    index = cells if cells is not None else cell_index(enc, cfg)
+    index = cells if cells is not None else cell_index(enc, cfg, variants=variants)
     column_ids, variant_product = index.column_ids, index.variant_product
     decay = _decay(enc, cfg.recency_half_life_days, as_of)
     n_products = len(enc.product_ids)
     pb, pc, pw = _cells(enc, index.product_keys, index.product_cell, n_products, decay, cfg)
-    vb, vc, vw = _cells(enc, index.column_keys, index.column_cell, len(column_ids), decay, cfg)
+    if index.column_keys is not None and index.column_cell is not None and column_ids is not None:
+        vb, vc, vw = _cells(enc, index.column_keys, index.column_cell, len(column_ids), decay, cfg)
+    else:
+        vb = _column_only_buyers(enc, cfg, pb)  # rows only: no column cells are kept
+        vc = vw = np.zeros(0)
     del decay, index
     inverse, buyer_ids, _ = _compact(np.r_[pb, vb], enc.buyer_ids)
     buyers = Vocabulary(buyer_ids)
@@ -496,7 +544,9 @@ def build_interactions(
         # rows: compacted buyer codes of sorted cell keys, so the cells come in CSR order
         return _scale(sorted_csr(rows, cols, weights.astype(np.float32), (len(buyer_ids), n_cols)), cfg)
 
-    buyer_variants = InteractionMatrix(csr(inverse[len(pb) :], vc, vw, len(column_ids)), buyers, Vocabulary(column_ids))
+    buyer_variants = None
+    if column_ids is not None:
+        buyer_variants = InteractionMatrix(csr(inverse[len(pb) :], vc, vw, len(column_ids)), buyers, Vocabulary(column_ids))
     del vb, vc, vw
     buyer_products = InteractionMatrix(csr(inverse[: len(pb)], pc, pw, n_products), buyers, Vocabulary(enc.product_ids))
     return Interactions(buyer_variants=buyer_variants, buyer_products=buyer_products, order_products=baskets, variant_product=variant_product)
@@ -512,17 +562,21 @@ def build_training_data(
     countries: pd.Series | None = None,
     order_products: InteractionMatrix | None = None,
     cells: CellIndex | None = None,
+    variants: bool = True,
 ) -> TrainingData:
     """What every model's ``fit`` receives: the matrices of ``lines`` (``build_interactions``; the
-    lines or their ``encode_lines``; ``order_products`` and ``cells`` as there) plus buyer countries
+    lines or their ``encode_lines``; ``order_products``, ``cells`` and ``variants`` as there: a
+    product-level caller may leave the variant matrix out) plus buyer countries
     (``countries``, default ``buyer_countries(lines, customers)``: required with encoded lines)
     and segments."""
+    if not variants and level != "product":
+        raise ValueError(f"level {level!r} trains on the variant matrix: build it (variants=True)")
     if countries is None:
         if isinstance(lines, CodedLines):
             raise ValueError("build_training_data of encoded lines needs their countries")
         countries = buyer_countries(lines, customers)
     return TrainingData(
-        interactions=build_interactions(lines, cfg, as_of=as_of, order_products=order_products, cells=cells),
+        interactions=build_interactions(lines, cfg, as_of=as_of, order_products=order_products, cells=cells, variants=variants),
         level=level,
         buyer_country=countries,
         buyer_segment=buyer_segments(customers),

@@ -64,9 +64,12 @@ class Interactions:
     - ``variant_product``: product id of every ``buyer_variants`` column (object array aligned
       to ``buyer_variants.cols``). A column whose id equals its product id is product level
       (custom-made and low-support variants folded into their product).
+
+    ``buyer_variants`` and ``variant_product`` are None when built without variants
+    (``build_interactions(..., variants=False)``: product-level training needs neither).
     """
 
-    buyer_variants: InteractionMatrix
+    buyer_variants: InteractionMatrix | None
     buyer_products: InteractionMatrix
     order_products: InteractionMatrix
     variant_product: np.ndarray | None = field(default=None, compare=False)
@@ -74,7 +77,7 @@ class Interactions:
     @property
     def product_level_columns(self) -> np.ndarray:
         """Boolean mask over ``buyer_variants.cols``: True where the column is a product."""
-        if self.variant_product is None:
+        if self.variant_product is None or self.buyer_variants is None:
             raise ValueError("variant_product is not set on this Interactions bundle")
         return self.buyer_variants.cols.ids == self.variant_product
 
@@ -97,7 +100,11 @@ class TrainingData:
     @property
     def buyer_items(self) -> InteractionMatrix:
         """(n_buying_centers, n_items) at ``level``: ``buyer_products`` or ``buyer_variants``."""
-        return self.interactions.buyer_products if self.level == "product" else self.interactions.buyer_variants
+        if self.level == "product":
+            return self.interactions.buyer_products
+        if self.interactions.buyer_variants is None:
+            raise ValueError(f"level {self.level!r} needs the variant matrix; these interactions were built without variants")
+        return self.interactions.buyer_variants
 
     @property
     def baskets(self) -> InteractionMatrix:

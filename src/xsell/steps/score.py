@@ -91,7 +91,9 @@ def run_score(cfg: Config, *, train_dir: Path | None = None) -> ScoreResult:
             release_freed_memory()
 
         def training_data(interactions: InteractionsConfig) -> TrainingData:
-            return build_training_data(coded, customers, interactions, level=cfg.models.level, countries=countries)
+            return build_training_data(
+                coded, customers, interactions, level=cfg.models.level, countries=countries, variants=cfg.models.level != "product"
+            )
 
         data = training_data(cfg.interactions)
         if champion.name != "rules":
