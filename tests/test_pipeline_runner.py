@@ -143,3 +143,24 @@ def test_run_pipeline_takes_its_stages_and_rejects_unknown_ones(tmp_path: Path) 
     assert rec.calls == ["a", "b"] and ctx.cfg.recommend.top_n_product == 4 and ctx.pipeline == "mini"
     with pytest.raises(ConfigError, match=r"unknown stage\(s\) \['b'\]"):
         load_pipeline(tmp_path / "pipelines" / "mini.yaml", {"a": stages["a"]})
+
+
+def test_the_lines_evaluate_hands_on_are_held_for_the_next_stage_only(tmp_path: Path, retail_lines) -> None:
+    from xsell.interactions.build import buyer_countries, encode_lines
+    from xsell.steps import handoff
+
+    files = [tmp_path / "order_lines.parquet", tmp_path / "customers.parquet"]
+    retail_lines.to_parquet(files[0])
+    coded, countries = encode_lines(retail_lines), buyer_countries(retail_lines)
+    offering = Stage(lambda ctx: handoff.offer(files, coded, countries) or {}, cached=False)
+    failing = Stage(lambda ctx: (handoff.offer(files, coded, countries), 1 / 0) and {}, cached=False)
+    ctx = make_ctx(tmp_path)
+    run_stage("evaluate", offering, ctx)
+    run_stage("score", Stage(lambda ctx: {"handed": handoff.take(files) is not None}, cached=False), ctx)
+    assert ctx.values["handed"] is True  # the next stage takes them
+    run_stage("evaluate", offering, ctx)
+    run_stage("recommend", Stage(lambda ctx: {}, cached=False), ctx)
+    assert handoff.take(files) is None  # dropped after a stage that did not take them
+    with pytest.raises(ZeroDivisionError):
+        run_stage("evaluate", failing, ctx)
+    assert handoff.take(files) is None  # a failed evaluate hands nothing on

@@ -168,13 +168,16 @@ def _cache_file(ctx: RunContext, name: str) -> Path:
 
 def run_stage(name: str, stage: Stage, ctx: RunContext) -> dict[str, Any]:
     """Run ``stage`` (named ``name``) with caching and stage lines; merge its results into ``ctx.values``.
-    After every stage but ``evaluate`` the encoded lines ``evaluate`` hands to ``score`` are
-    dropped (``xsell.steps.handoff``): held for the next stage only."""
+    After every stage but a successful ``evaluate`` the encoded lines ``evaluate`` hands to
+    ``score`` are dropped (``xsell.steps.handoff``): held for the next stage only."""
     try:
-        return _run_stage(name, stage, ctx)
-    finally:
-        if name != "evaluate":
-            handoff.drop()
+        result = _run_stage(name, stage, ctx)
+    except BaseException:
+        handoff.drop()
+        raise
+    if name != "evaluate":
+        handoff.drop()
+    return result
 
 
 def _run_stage(name: str, stage: Stage, ctx: RunContext) -> dict[str, Any]:

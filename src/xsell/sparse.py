@@ -359,8 +359,7 @@ def stored_top_n(
     kept cells are among its ``n + d`` best (``d``: its dropped cells), whose cut value comes from
     a partition of the longer rows (a sort with ``drop``: the ranks differ by row; rows of similar
     length together in dense blocks of about ``cell_budget`` cells); only the values at or above
-    it are ranked. For wide rows (a product
-    of sparse matrices); any column order."""
+    it are ranked. For wide rows (a product of sparse matrices); any column order."""
     matrix = sp.csr_matrix(matrix)
     drop = sp.csr_matrix(drop).sorted_indices() if drop is not None else None
     if n < 1 or np.isnan(matrix.data).any():
