@@ -16,7 +16,8 @@ against the floors of the same machine in the same run.
    from the canonical lines, and implicit's ALS (64 factors, 15 iterations) on that matrix; beside
    them xsell's own ``build_interactions`` and ALS fit on the same data, as ratios; the build also
    split into ``encode_lines`` (once per evaluation) and a build from the codes (once per window
-   and configuration).
+   and configuration), and the product-level build from the codes (``variants=False``: what the
+   pipeline builds at ``models.level: product``).
 
 Targets (issue 13, 2 cores, CPU only): large retrain < 600 s and < 8 GiB; nightly < 180 s; ingest
 < 2x the parse floor; a model fit < 1.25x the raw implicit call; interactions < 2x the CSR build.
@@ -148,6 +149,8 @@ def child_floors(work: str) -> None:
         coded = encode_lines(lines)
     with measure() as from_codes:
         build_interactions(coded, InteractionsConfig())
+    with measure() as product_level:  # what the pipeline builds at models.level product: no variant matrix
+        build_interactions(coded, InteractionsConfig(), variants=False)
     del coded
     matrix = sp.csr_matrix(it.buyer_products.matrix, dtype=np.float32)
     with threadpool_limits(1, "blas"), measure() as raw:
@@ -160,6 +163,7 @@ def child_floors(work: str) -> None:
             "build_ratio": round(ours.seconds / max(floor.seconds, 1e-9), 2), "csr_nnz": int(csr.nnz),
             "encode_s": round(encode.seconds, 2), "from_codes_s": round(from_codes.seconds, 2),
             "from_codes_ratio": round(from_codes.seconds / max(floor.seconds, 1e-9), 2),
+            "product_level_s": round(product_level.seconds, 2), "product_level_ratio": round(product_level.seconds / max(floor.seconds, 1e-9), 2),
             "implicit_als_s": round(raw.seconds, 2), "xsell_als_s": round(fit.seconds, 2),
             "fit_ratio": round(fit.seconds / max(raw.seconds, 1e-9), 2), "matrix": "x".join(map(str, matrix.shape)),
         }
@@ -214,10 +218,11 @@ def report(r: dict[str, Any]) -> str:
         lines.append(f"  nightly {r.get('nightly_status')} in {r['nightly_s']} s (target {t['nightly_s']:.0f}), peak {r['nightly_peak_mib'] / GIB:.1f} GiB")
     for name, key, target in (("ingest / parse floor", "ingest_ratio", "ingest_ratio"), ("ALS fit / raw implicit", "fit_ratio", "fit_ratio"),
                               ("interactions / CSR build", "build_ratio", "build_ratio"),
-                              ("  from encoded lines", "from_codes_ratio", "build_ratio")):  # fmt: skip
+                              ("  from encoded lines", "from_codes_ratio", "build_ratio"),
+                              ("  product level, from codes", "product_level_ratio", "build_ratio")):  # fmt: skip
         if key in r:
             lines.append(f"  {name:26s} {r[key]:5.2f}x (target < {t[target]}x)")
-    for key in ("parse_floor_s", "csr_build_s", "interactions_s", "encode_s", "from_codes_s", "implicit_als_s", "xsell_als_s", "matrix"):
+    for key in ("parse_floor_s", "csr_build_s", "interactions_s", "encode_s", "from_codes_s", "product_level_s", "implicit_als_s", "xsell_als_s", "matrix"):
         if key in r:
             lines.append(f"    {key}: {r[key]}")
     return "\n".join(lines)
