@@ -26,7 +26,7 @@ from xsell.evaluation.split import Targets
 from xsell.evaluation.sweep import apply_overrides, expand_sweep
 from xsell.interactions.build import CellIndex, CodedLines, build_training_data, cell_index, encode_lines
 from xsell.interactions.config import InteractionsConfig
-from xsell.interactions.matrix import InteractionMatrix, TrainingData
+from xsell.interactions.matrix import InteractionMatrix, TrainingData, needs_variants
 from xsell.models.base import Ranking, Recommender
 from xsell.models.blend import FusionPlan, fuse, fused_scores, plan_fusion
 from xsell.models.config import BASELINES, BLEND, BlendConfig, BlendRole, LearningConfig
@@ -68,7 +68,7 @@ class TrainingSets:
                 raise ValueError(f"training sets: the lines were released before interactions {key} were built")
             if not isinstance(self.lines, CodedLines):
                 self.lines = encode_lines(self.lines)
-            variants = self.level != "product"  # product-level models never read the variant matrix
+            variants = needs_variants(self.level)  # product-level models never read the variant matrix
             index = cfg.min_variant_support if variants else None
             if index not in self._cells:
                 self._cells[index] = cell_index(self.lines, cfg, variants=variants)

@@ -53,7 +53,7 @@ from implicit.nearest_neighbours import bm25_weight, tfidf_weight
 from xsell.errors import InputDataError
 from xsell.frames import most_frequent, text_codes
 from xsell.interactions.config import InteractionsConfig
-from xsell.interactions.matrix import InteractionMatrix, Interactions, TrainingData
+from xsell.interactions.matrix import InteractionMatrix, Interactions, TrainingData, needs_variants
 from xsell.sparse import distinct, group_keys, run_starts, sorted_csr
 from xsell.vocab import Vocabulary
 
@@ -569,7 +569,7 @@ def build_training_data(
     product-level caller may leave the variant matrix out) plus buyer countries
     (``countries``, default ``buyer_countries(lines, customers)``: required with encoded lines)
     and segments."""
-    if not variants and level != "product":
+    if not variants and needs_variants(level):
         raise ValueError(f"level {level!r} trains on the variant matrix: build it (variants=True)")
     if countries is None:
         if isinstance(lines, CodedLines):

@@ -82,6 +82,12 @@ class Interactions:
         return self.buyer_variants.cols.ids == self.variant_product
 
 
+def needs_variants(level: str) -> bool:
+    """Whether models trained at ``level`` read the buyer x variant matrix (``TrainingData.buyer_items``):
+    every level but ``product``."""
+    return level != "product"
+
+
 @dataclass(frozen=True)
 class TrainingData:
     """What every model's ``fit`` receives; each model takes what it needs.
@@ -100,7 +106,7 @@ class TrainingData:
     @property
     def buyer_items(self) -> InteractionMatrix:
         """(n_buying_centers, n_items) at ``level``: ``buyer_products`` or ``buyer_variants``."""
-        if self.level == "product":
+        if not needs_variants(self.level):
             return self.interactions.buyer_products
         if self.interactions.buyer_variants is None:
             raise ValueError(f"level {self.level!r} needs the variant matrix; these interactions were built without variants")

@@ -24,7 +24,7 @@ from xsell.evaluation.sweep import apply_overrides
 from xsell.frames import release_freed_memory
 from xsell.interactions.build import build_training_data, buyer_countries, encode_lines
 from xsell.interactions.config import InteractionsConfig
-from xsell.interactions.matrix import TrainingData
+from xsell.interactions.matrix import TrainingData, needs_variants
 from xsell.io.layout import Workdir
 from xsell.io.readers import read_canonical, read_champion
 from xsell.io.writers import atomic_write, write_json
@@ -92,7 +92,7 @@ def run_score(cfg: Config, *, train_dir: Path | None = None) -> ScoreResult:
 
         def training_data(interactions: InteractionsConfig) -> TrainingData:
             return build_training_data(
-                coded, customers, interactions, level=cfg.models.level, countries=countries, variants=cfg.models.level != "product"
+                coded, customers, interactions, level=cfg.models.level, countries=countries, variants=needs_variants(cfg.models.level)
             )
 
         data = training_data(cfg.interactions)
