@@ -356,23 +356,16 @@ def _column_only_buyers(enc: CodedLines, cfg: InteractionsConfig, product_buyers
     the module docstring), found without the variant matrix. Only a buyer whose every product nets
     to <= 0 can be one (a return of one variant beyond another's purchase), so only those buyers'
     lines are grouped by column, with the support of their variants from those variants' lines."""
-    if enc.variant is None or enc.variant_ids is None or enc.variant_item is None or enc.product_item is None or enc.item_ids is None:
-        raise ValueError("lines encoded without variants (encode_lines(variants=False))")
+    variant = _variant_codes(enc)
+    assert enc.variant_ids is not None and enc.item_ids is not None  # checked with the codes
     has_product = np.zeros(len(enc.buyer_ids), dtype=bool)
     has_product[product_buyers] = True
     lines = np.flatnonzero(~has_product[enc.buyer])
     if len(lines) == 0:
         return np.zeros(0, dtype=np.int64)
-    n_var = len(enc.variant_ids)
-    wanted = np.zeros(n_var, dtype=bool)
-    wanted[enc.variant[lines]] = True
-    of_wanted = np.flatnonzero(wanted[enc.variant])  # every line of those variants: their support
-    keys, cell = group_keys(enc.buyer[of_wanted] * n_var + enc.variant[of_wanted])
-    positive = np.bincount(cell, enc.quantity[of_wanted], len(keys)) > 0
-    support = np.bincount(keys[positive] % n_var, minlength=n_var)
-    variant = enc.variant[lines]
-    fold = enc.is_custom[lines] | (support[variant] < cfg.min_variant_support)
-    column = np.where(fold, enc.product_item[enc.product[lines]], enc.variant_item[variant])  # as ``_variant_columns``
+    wanted = np.zeros(len(enc.variant_ids), dtype=bool)
+    wanted[variant[lines]] = True
+    column, _ = _column_items(enc, cfg, lines, np.flatnonzero(wanted[variant]))  # every line of those variants: their support
     n_items = len(enc.item_ids)
     column_keys, column_cell = group_keys(enc.buyer[lines] * n_items + column)
     net = np.bincount(column_cell, enc.quantity[lines], len(column_keys))
@@ -407,18 +400,39 @@ def _cells(
     return kept // n_items, kept % n_items, weight[keep]
 
 
+def _variant_codes(enc: CodedLines) -> np.ndarray:
+    """The lines' variant codes; ``ValueError`` when they were encoded without variants."""
+    if enc.variant is None or enc.variant_ids is None or enc.item_ids is None or enc.variant_item is None or enc.product_item is None:
+        raise ValueError("lines encoded without variants (encode_lines(variants=False))")
+    return enc.variant
+
+
+def _column_items(
+    enc: CodedLines, cfg: InteractionsConfig, lines: np.ndarray | slice, support_lines: np.ndarray | slice
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per line of ``lines`` (positions, or a slice): its variant column as a position in
+    ``enc.item_ids`` and whether it is folded. A folded line's column is its product id, the
+    others' their variant id (equal ids share one). A variant's support (distinct buying centers
+    with a positive net cell of it) is counted on ``support_lines``, which must hold every line
+    of the variants of ``lines``."""
+    variant = _variant_codes(enc)
+    assert enc.variant_ids is not None and enc.variant_item is not None and enc.product_item is not None  # checked with the codes
+    n_var = len(enc.variant_ids)
+    cell_keys, cell = group_keys(enc.buyer[support_lines] * n_var + variant[support_lines])
+    positive = np.bincount(cell, enc.quantity[support_lines], len(cell_keys)) > 0
+    support = np.bincount(cell_keys[positive] % n_var, minlength=n_var)
+    del cell_keys, cell
+    v = variant[lines]
+    fold = enc.is_custom[lines] | (support[v] < cfg.min_variant_support)
+    return np.where(fold, enc.product_item[enc.product[lines]], enc.variant_item[v]), fold
+
+
 def _variant_columns(enc: CodedLines, cfg: InteractionsConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-line variant column code, sorted column ids, product id per column."""
-    variant, variant_ids, item_ids = enc.variant, enc.variant_ids, enc.item_ids
-    if variant is None or variant_ids is None or item_ids is None or enc.variant_item is None or enc.product_item is None:
-        raise ValueError("lines encoded without variants (encode_lines(variants=False))")
-    n_var = len(variant_ids)
-    cell_keys, cell = group_keys(enc.buyer * n_var + variant)
-    positive = np.bincount(cell, enc.quantity, len(cell_keys)) > 0
-    support = np.bincount(cell_keys[positive] % n_var, minlength=n_var)
-    fold = enc.is_custom | (support[variant] < cfg.min_variant_support)
-    # a folded line's column is its product id, the others' their variant id; equal ids share one
-    column, column_ids, _ = _compact(np.where(fold, enc.product_item[enc.product], enc.variant_item[variant]), item_ids)
+    item, fold = _column_items(enc, cfg, slice(None), slice(None))
+    assert enc.item_ids is not None and enc.variant_ids is not None  # ``_column_items`` checked
+    column, column_ids, _ = _compact(item, enc.item_ids)
+    del item
     # product of every column: the smallest product id seen with it (deterministic)
     pairs = distinct(column * len(enc.product_ids) + enc.product)
     col_of_pair = pairs // len(enc.product_ids)
@@ -430,7 +444,7 @@ def _variant_columns(enc: CodedLines, cfg: InteractionsConfig) -> tuple[np.ndarr
             len(ambiguous), column_ids[ambiguous[0]],
         )
     variant_product = enc.product_ids[pairs[first] % len(enc.product_ids)]
-    log.info("variant columns: %d variants, %d folded lines, %d columns", n_var, int(fold.sum()), len(column_ids))
+    log.info("variant columns: %d variants, %d folded lines, %d columns", len(enc.variant_ids), int(fold.sum()), len(column_ids))
     return column, column_ids, variant_product
 
 
