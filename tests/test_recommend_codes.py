@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from recommend_helpers import context, line, lines_frame, product, products_frame
 from xsell.recommend.codes import Coded, encode, member, pair_map, sorted_ids
@@ -183,6 +184,20 @@ def test_used_ids_map_like_all_ids_and_only_the_used_are_evaluated():
     assert used.map_ids(fn, "-").tolist() == coded.map_ids(fn, "-").tolist() == ["V4!", "-", "V1!", "V4!", "V6!", "V1!"]
     assert seen[0] == ["V1", "V4", "V6"] and len(seen[1]) == 8
     assert Coded(np.array([-1, -1]), np.array([], dtype=object)).used().strings("x").tolist() == ["x", "x"]
+
+
+@pytest.mark.parametrize("n_ids", [0, 5, 5000])
+def test_used_keeps_exactly_the_ids_the_rows_use_with_few_or_many_ids(n_ids):
+    """Both ways of finding the used ids (marking them: few ids per row; sorting the rows'
+    codes: many) keep the used ids in order and each row's id."""
+    rng = np.random.default_rng(n_ids)
+    ids = np.array([f"V{i:05d}" for i in range(n_ids)], dtype=object)
+    codes = rng.integers(-1, n_ids, 40) if n_ids else np.full(40, -1)
+    coded = Coded(codes, ids)
+    used = coded.used()
+    assert used.ids.tolist() == sorted({ids[c] for c in codes if c >= 0})
+    assert used.strings("-").tolist() == coded.strings("-").tolist()
+    assert used.codes.dtype == np.int64 and (used.codes[codes < 0] == -1).all()
 
 
 def test_buyer_directory_takes_each_buying_centers_latest_line_as_a_stable_sort_does(tiny_demo_lines):

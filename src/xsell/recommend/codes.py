@@ -79,10 +79,17 @@ class Coded:
         """The same column coded into only the ids its rows use (still sorted): ``map_ids`` then
         evaluates nothing for ids no row has (a resolver's variant ids are every eligible variant)."""
         present = self.codes >= 0
-        ids, inverse = np.unique(self.codes[present], return_inverse=True)
-        codes = np.full(len(self.codes), -1, dtype=np.int64)
-        codes[present] = inverse
-        return Coded(codes, self.ids[ids] if len(self.ids) else self.ids)
+        if len(self.ids) > 8 * len(self.codes) + 1024:  # few rows, many ids: sort the rows' codes
+            ids, inverse = np.unique(self.codes[present], return_inverse=True)
+            codes = np.full(len(self.codes), -1, dtype=np.int64)
+            codes[present] = inverse
+            return Coded(codes, self.ids[ids] if len(self.ids) else self.ids)
+        # otherwise mark the codes used: no sort (np.unique was a fifth of the business rules' time)
+        used = np.zeros(len(self.ids), dtype=bool)
+        used[self.codes[present]] = True
+        new_code = np.cumsum(used) - 1
+        codes = np.where(present, new_code[np.maximum(self.codes, 0)] if len(self.ids) else -1, -1).astype(np.int64)
+        return Coded(codes, self.ids[used])
 
     def map_ids(self, fn: Callable[[pd.Series], np.ndarray], missing: object) -> np.ndarray:
         """``fn`` evaluated once per distinct id (a ``str`` Series in, an array out) and spread to

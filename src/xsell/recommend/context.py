@@ -84,11 +84,18 @@ class RecommendContext:
         """True where ``product_id`` may be offered in ``country`` (``ALL`` rows always pass)."""
         pairs = pd.MultiIndex.from_arrays([country.astype(str).to_numpy(), product_id.astype(str).to_numpy()])
         ok = (country.astype(str) == ALL_COUNTRIES).to_numpy()
+        listed = self._assortment_pairs.get_indexer_for(pairs) != -1  # ``pairs.isin``, on the hash table built once
         if self.assortment_mode == "master":
-            everywhere = self.product_attr(product_id, "everywhere", True).astype(bool)
-            listed = pairs.isin(pd.MultiIndex.from_frame(self.explicit[["country", "product_id"]]))
-            return ok | everywhere | listed
-        return ok | pairs.isin(pd.MultiIndex.from_frame(self.sold[["country", "product_id"]]))
+            return ok | self.product_attr(product_id, "everywhere", True).astype(bool) | listed
+        return ok | listed
+
+    @cached_property
+    def _assortment_pairs(self) -> pd.MultiIndex:
+        """The distinct ``(country, product_id)`` pairs ``in_assortment`` looks rows up in: the
+        master's explicit assortment, or (inferred) what sold. Built once per run, not per call
+        (each block of a table asked, and each call hashed them all again)."""
+        pairs = self.explicit if self.assortment_mode == "master" else self.sold
+        return pd.MultiIndex.from_frame(pairs[["country", "product_id"]]).unique()
 
     def variant_in_country(self, country: pd.Series, variant_countries: pd.Series) -> np.ndarray:
         """True where a variant with ``;``-joined ``variant_countries`` is sold in ``country``."""

@@ -96,6 +96,19 @@ class VariantResolver:
     """``p, v, n, last``: every eligible variant of the master (n 0, last NaT)."""
     _allowed: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     _by_key: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+    _axis_codes: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+
+    def _on_axis(self, axis: str, ids: np.ndarray) -> np.ndarray:
+        """``encode(ids, <axis>)`` (``axis``: ``products``, ``countries`` or ``buyers``), kept per
+        ids array: a table's blocks pass the same product and buying-center ids every time (the
+        200k buying-center ids were encoded again for each block of the buying-center table)."""
+        key = (axis, id(ids))
+        known = self._axis_codes.get(key)
+        if known is not None and known[0] is ids:
+            return known[1]
+        codes = encode(ids, getattr(self, axis)) if len(ids) else np.zeros(0, dtype=np.int64)
+        self._axis_codes[key] = (ids, codes)  # holding ``ids``: its id() is not reused while kept
+        return codes
 
     def _key(self, frame: pd.DataFrame, on: list[str]) -> np.ndarray:
         """``on`` (``[x, "p"]`` or ``["p"]``) of each row packed into one int."""
@@ -181,8 +194,7 @@ class VariantResolver:
         as codes); code -1 where no eligible variant exists. Ids: ``variant_ids``."""
         allowed = self.allowed(country.ids)
         # the request's codes on the resolver's axes; ``a``: the request's own country code (for ``allowed``)
-        p_of = encode(product.ids, self.products) if len(product.ids) else np.zeros(0, dtype=np.int64)
-        c_of = encode(country.ids, self.countries) if len(country.ids) else np.zeros(0, dtype=np.int64)
+        p_of, c_of = self._on_axis("products", product.ids), self._on_axis("countries", country.ids)
 
         def pick(requests: pd.DataFrame, name: str, on: list[str]) -> pd.DataFrame:
             """Best allowed variant per request row ``r`` among the rows of the level ``name``
@@ -199,7 +211,7 @@ class VariantResolver:
         todo = todo[p_of[product.codes[todo]] >= 0]  # a product neither bought nor in the master has no variant
         n_p = max(len(self.products), 1)
         if buying_center is not None and len(todo):
-            b_of = encode(buying_center.ids, self.buyers) if len(buying_center.ids) else np.zeros(0, dtype=np.int64)
+            b_of = self._on_axis("buyers", buying_center.ids)
             b = np.where(buying_center.codes[todo] >= 0, b_of[np.maximum(buying_center.codes[todo], 0)], -1)
             key = b * n_p + p_of[product.codes[todo]]
             hit = (b >= 0) & in_sorted(key, self.owned)
