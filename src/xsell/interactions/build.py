@@ -212,9 +212,7 @@ def encode_lines(lines: pd.DataFrame, *, variants: bool = True) -> CodedLines:
     buyer, buyer_ids = _factorize(lines["buying_center_id"])
     product, product_ids = _factorize(lines["product_id"])
     order, order_ids = _factorize(lines["order_id"])
-    is_return = lines["is_return"].to_numpy(dtype=bool)
-    q = lines["quantity"].to_numpy(dtype=np.float64)
-    quantity = np.where(is_return, -np.abs(q), q)
+    quantity = signed_quantity(lines)
     net_value = np.nan_to_num(lines["net_value"].to_numpy(dtype=np.float64))
     extra: dict[str, np.ndarray] = {}
     if variants:
@@ -235,6 +233,14 @@ def is_purchase(lines: pd.DataFrame) -> np.ndarray:
     return ~is_return & (lines["quantity"].to_numpy(dtype=np.float64) > 0)
 
 
+def signed_quantity(lines: pd.DataFrame) -> np.ndarray:
+    """Quantity per line (float), return lines (``is_return``) always negative: what "net of
+    returns" sums (the matrices' cells, ``owned_keys``)."""
+    is_return = lines["is_return"].to_numpy(dtype=bool) if "is_return" in lines else np.zeros(len(lines), dtype=bool)
+    q = lines["quantity"].to_numpy(dtype=np.float64)
+    return np.where(is_return, -np.abs(q), q)
+
+
 def purchases(lines: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
     """Canonical lines that are purchases (``is_purchase``); only ``columns`` where given."""
     return (lines if columns is None else lines[columns]).loc[is_purchase(lines)]
@@ -253,9 +259,7 @@ def owned_pairs(lines: pd.DataFrame, item_col: str = "product_id") -> pd.DataFra
     What "already bought" means for the evaluation targets and the suggestion tables."""
     if lines.empty:
         return pd.DataFrame({"buying_center_id": pd.Series(dtype=str), item_col: pd.Series(dtype=str)})
-    is_return = lines["is_return"].to_numpy(dtype=bool) if "is_return" in lines else np.zeros(len(lines), dtype=bool)
-    q = lines["quantity"].to_numpy(dtype=np.float64)
-    signed = np.where(is_return, -np.abs(q), q)
+    signed = signed_quantity(lines)
     # sorted codes: grouping on b * n_items + i orders the pairs as the ids sort
     b, b_ids = text_codes(lines["buying_center_id"])
     i, i_ids = text_codes(lines[item_col])
