@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pytest
 
 from xsell.interactions.build import buyer_countries, encode_lines
 from xsell.steps import handoff
@@ -42,3 +45,48 @@ def test_changed_files_or_a_drop_are_never_handed(tmp_path: Path, retail_lines: 
     handoff.offer(files, coded, countries)
     handoff.drop()
     assert handoff.take(files) is None
+
+
+def test_recommend_takes_the_ids_score_hands_on_and_gets_what_it_reads_itself(
+    tmp_path: Path, tiny_demo_lines: pd.DataFrame, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The lines ``recommend`` builds from the handed-on codes equal, column for column (dtypes
+    and categories included), those it reads and codes itself; handed-on codes of other lines
+    than the file's are not used."""
+    from xsell.io.layout import Workdir
+    from xsell.io.readers import read_canonical
+    from xsell.schema import LEARNING_LINE_COLUMNS
+    from xsell.steps.recommend import _read_lines
+
+    wd = Workdir(tmp_path / "work")
+    wd.canonical.mkdir(parents=True)
+    tiny_demo_lines.to_parquet(wd.order_lines)
+    files = [wd.order_lines, wd.customers]
+    fresh = _read_lines(wd)  # nothing offered: read and coded here
+    learning = read_canonical(wd.order_lines, columns=list(LEARNING_LINE_COLUMNS))
+    assert learning is not None
+    handoff.offer(files, encode_lines(learning), buyer_countries(learning))
+    with caplog.at_level(logging.INFO, logger="xsell.steps.recommend"):
+        taken = _read_lines(wd)
+    assert "buying_center_id, product_id, variant_id, order_id as score encoded them" in caplog.text
+    assert handoff.take(files) is None  # taken
+    pd.testing.assert_frame_equal(taken, fresh)
+    assert isinstance(taken["variant_id"].dtype, pd.CategoricalDtype) and taken["order_id"].dtype == fresh["order_id"].dtype
+    # codes of the lines in another order (a file changed in place within the same second, say): read again
+    shuffled = learning.iloc[::-1].reset_index(drop=True)
+    handoff.offer(files, encode_lines(shuffled), buyer_countries(shuffled))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="xsell.steps.recommend"):
+        pd.testing.assert_frame_equal(_read_lines(wd), fresh)
+    assert "do not match" in caplog.text and "as score encoded them" not in caplog.text
+
+
+def test_order_codes_renumbered_by_first_appearance_as_factorizing_the_ids_numbers_them() -> None:
+    from xsell.steps.recommend import _first_appearance
+
+    rng = np.random.default_rng(3)
+    ids = np.array(["O7", "O1", "O3", "O9", "O2"], dtype=object)
+    for _ in range(20):
+        codes = rng.integers(-1, len(ids), 30)
+        texts = pd.Series(np.where(codes >= 0, ids[np.maximum(codes, 0)], None), dtype="str")
+        assert _first_appearance(codes).tolist() == pd.factorize(texts)[0].tolist()

@@ -145,7 +145,7 @@ def test_run_pipeline_takes_its_stages_and_rejects_unknown_ones(tmp_path: Path) 
         load_pipeline(tmp_path / "pipelines" / "mini.yaml", {"a": stages["a"]})
 
 
-def test_the_lines_evaluate_hands_on_are_held_for_the_next_stage_only(tmp_path: Path, retail_lines) -> None:
+def test_the_lines_evaluate_and_score_hand_on_are_held_for_the_next_stage_only(tmp_path: Path, retail_lines) -> None:
     from xsell.interactions.build import buyer_countries, encode_lines
     from xsell.steps import handoff
 
@@ -158,6 +158,9 @@ def test_the_lines_evaluate_hands_on_are_held_for_the_next_stage_only(tmp_path: 
     run_stage("evaluate", offering, ctx)
     run_stage("score", Stage(lambda ctx: {"handed": handoff.take(files) is not None}, cached=False), ctx)
     assert ctx.values["handed"] is True  # the next stage takes them
+    run_stage("score", offering, ctx)  # score hands them on to recommend
+    run_stage("recommend", Stage(lambda ctx: {"handed_on": handoff.take(files) is not None}, cached=False), ctx)
+    assert ctx.values["handed_on"] is True
     run_stage("evaluate", offering, ctx)
     run_stage("recommend", Stage(lambda ctx: {}, cached=False), ctx)
     assert handoff.take(files) is None  # dropped after a stage that did not take them

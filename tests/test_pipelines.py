@@ -56,6 +56,7 @@ def retrained(tmp_path_factory) -> Path:
     assert "xsell retrain: done" in run.stdout
     # score takes the lines evaluate encoded (the nightly test below checks it publishes what a fresh encoding gives)
     assert "score: the order lines as evaluate encoded them" in run.stderr
+    assert "recommend: buying_center_id, product_id, variant_id, order_id as score encoded them" in run.stderr
     # the summary says where sales ops and the shop find their files, and what to do next
     published = base / "outputs" / "runs"
     assert f"sales:           {published}" in run.stdout and f"shop:            {published}" in run.stdout
@@ -125,6 +126,7 @@ def test_nightly_scores_with_the_champion_skips_unchanged_work_and_is_idempotent
     assert forced.returncode == 0, forced.stderr[-3000:]
     assert "skipped" not in forced.stderr
     assert "as evaluate encoded them" not in forced.stderr  # no evaluate ran: score read and encoded the lines
+    assert "as score encoded them" in forced.stderr  # and handed them on to recommend
     after = manifest_of_latest(retrained)
     assert after["model_version"] == before["model_version"]
     assert file_digests(after) == file_digests(before)

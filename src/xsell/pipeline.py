@@ -168,16 +168,21 @@ def _cache_file(ctx: RunContext, name: str) -> Path:
 
 def run_stage(name: str, stage: Stage, ctx: RunContext) -> dict[str, Any]:
     """Run ``stage`` (named ``name``) with caching and stage lines; merge its results into ``ctx.values``.
-    After every stage but a successful ``evaluate`` the encoded lines ``evaluate`` hands to
-    ``score`` are dropped (``xsell.steps.handoff``): held for the next stage only."""
+    After every stage but a successful ``evaluate`` or ``score`` the encoded lines they hand on
+    (``evaluate`` to ``score``, ``score`` to ``recommend``) are dropped (``xsell.steps.handoff``):
+    held for the next stage only."""
     try:
         result = _run_stage(name, stage, ctx)
     except BaseException:
         handoff.drop()
         raise
-    if name != "evaluate":
+    if name not in _HANDING_ON:
         handoff.drop()
     return result
+
+
+_HANDING_ON = ("evaluate", "score")
+"""Stages whose encoded order lines the next stage may take (``xsell.steps.handoff``)."""
 
 
 def _run_stage(name: str, stage: Stage, ctx: RunContext) -> dict[str, Any]:

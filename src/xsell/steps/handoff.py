@@ -2,11 +2,12 @@
 
 ``evaluate`` reads and encodes the canonical order lines (``encode_lines``: at 20M lines ~30 s
 of reading and factorizing the id texts) and ``score``, the next stage of ``retrain``, needs the
-same codes. ``offer`` keeps them for one ``take``, which gets them only while the canonical
-files they came from are unchanged (path, size and modification time); otherwise the taker
-reads and encodes the files itself. One slot: an offer replaces the previous one, and the
-pipeline empties it after every stage but ``evaluate`` (``drop``), so the codes are never held
-past the stage that needs them.
+same codes; ``score`` hands them on to ``recommend`` (its id columns, ~20 s of reading and
+coding at 20M lines). ``offer`` keeps them for one ``take``, which gets them only while the
+canonical files they came from are unchanged (path, size and modification time); otherwise the
+taker reads and encodes the files itself. One slot: an offer replaces the previous one, and the
+pipeline empties it after every stage but ``evaluate`` and ``score`` (``drop``), so the codes
+are never held past the stage that needs them.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from xsell.config import Config
@@ -41,6 +42,7 @@ from xsell.recommend.suggestions import LINK_COLUMNS, build_buying_center_sugges
 from xsell.recommend.up_sell import build_up_sell
 from xsell.recommend.variants import VariantResolver
 from xsell.schema import MODEL_LINE_COLUMNS, TABLES
+from xsell.steps import handoff
 
 log = logging.getLogger(__name__)
 
@@ -137,20 +139,71 @@ def load_models(run_dir: Path) -> dict[str, Recommender]:
 
 # -- compute and write ----------------------------------------------------------------------
 def _code_ids(lines: pd.DataFrame) -> None:
-    """Replace the id columns of ``lines`` by sorted categoricals (``dictionary_encoded``) and the
-    order ids by int codes, coded side by side on the available cores (Arrow hashes and sorts
-    without the GIL). The frame changes only once the threads are done with it; the string
-    columns are dropped on return (held here, they kept ~2 GB alive through the whole step at
-    20M lines)."""
-    ids = {col: lines[col] for col in ("buying_center_id", "customer_id", "country", "variant_id", "product_id") if col in lines}
+    """Replace the id columns of ``lines`` still held as text by sorted categoricals
+    (``dictionary_encoded``) and the order ids by int codes (numbered by first appearance), coded
+    side by side on the available cores (Arrow hashes and sorts without the GIL). The frame
+    changes only once the threads are done with it; the string columns are dropped on return
+    (held here, they kept ~2 GB alive through the whole step at 20M lines)."""
+    ids = {
+        col: lines[col] for col in ("buying_center_id", "customer_id", "country", "variant_id", "product_id")
+        if col in lines and not isinstance(lines[col].dtype, pd.CategoricalDtype)
+    }  # fmt: skip
+    as_text = "order_id" in lines and not pd.api.types.is_integer_dtype(lines["order_id"].dtype)
     with ThreadPoolExecutor(max_workers=available_cores(), thread_name_prefix="recommend-codes") as pool:
-        order_codes = pool.submit(pd.factorize, lines["order_id"])
+        order_codes = pool.submit(pd.factorize, lines["order_id"]) if as_text else None
         coded = list(pool.map(dictionary_encoded, ids.values()))
     for col, codes in zip(ids, coded):
         lines[col] = codes
-    lines["order_id"] = order_codes.result()[0]
+    if order_codes is not None:
+        lines["order_id"] = order_codes.result()[0]
     del ids, coded, order_codes
     release_freed_memory()  # the texts' memory, for the arrays the step builds next
+
+
+_HANDED_IDS = ("buying_center_id", "product_id", "variant_id", "order_id")
+"""The id columns ``recommend`` takes from the lines ``score`` hands on (``xsell.steps.handoff``)."""
+
+
+def _read_lines(wd: Workdir) -> pd.DataFrame:
+    """The canonical order lines (``MODEL_LINE_COLUMNS``), ids as ``_code_ids`` makes them. The id
+    columns of the lines ``score`` encoded (``retrain`` and ``nightly``) are taken from its codes
+    (``encode_lines`` codes them as ``dictionary_encoded`` does: sorted texts), not read and
+    coded again; the other columns are read from the file."""
+    handed = handoff.take([wd.order_lines, wd.customers])
+    coded = handed.coded if handed is not None else None
+    taken = [c for c in _HANDED_IDS if coded is not None and coded.column(c) is not None]
+    lines = read_canonical(wd.order_lines, required=True, columns=[c for c in MODEL_LINE_COLUMNS if c not in taken])
+    assert lines is not None  # required
+    if coded is not None and taken:
+        dates = lines["order_date"].to_numpy(dtype="datetime64[ns]").view("int64")
+        if len(lines) != len(coded) or not np.array_equal(dates, coded.order_date.view("int64")):
+            log.warning("recommend: the order lines handed on do not match %s; reading them again", wd.order_lines)
+            return _read_lines(wd)  # the slot is empty now
+        for col in taken:
+            found = coded.column(col)
+            assert found is not None  # in ``taken``: encoded
+            codes, ids = found
+            if col == "order_id":
+                lines[col] = _first_appearance(codes)
+            else:
+                categorical = pd.Categorical.from_codes(codes, categories=pd.Index(ids, dtype="str"), validate=False)
+                lines[col] = pd.Series(categorical, index=lines.index, name=col)
+        lines = lines[[c for c in MODEL_LINE_COLUMNS if c in lines]]
+        log.info("recommend: %s as score encoded them", ", ".join(taken))
+    del handed, coded
+    _code_ids(lines)
+    return lines
+
+
+def _first_appearance(codes: np.ndarray) -> np.ndarray:
+    """Int codes (-1: missing) renumbered by first appearance, -1 kept: what ``pd.factorize`` of
+    the ids they code gives."""
+    renumbered, _ = pd.factorize(codes)
+    missing = codes < 0
+    if missing.any():  # -1 was numbered as a value: missing again, the codes after it one lower
+        at = renumbered[np.flatnonzero(missing)[0]]
+        renumbered = np.where(missing, -1, renumbered - (renumbered > at))
+    return renumbered
 
 
 def _compute(
@@ -162,12 +215,10 @@ def _compute(
     wd = Workdir(cfg.workdir)
     rc = cfg.recommend
     with stage("recommend: read", log) as rep:
-        lines = read_canonical(wd.order_lines, required=True, columns=list(MODEL_LINE_COLUMNS))
-        assert lines is not None  # required
         # the ids as int codes (sorted categoricals): every grouping and factorize of the tables
         # runs on ints. Order ids (required, 13.6M distinct at 20M lines) are only counted, never
         # shown: they become their codes (a categorical would hash its 13.6M categories again)
-        _code_ids(lines)
+        lines = _read_lines(wd)
         products = read_canonical(wd.products, required=False)
         customers = read_canonical(wd.customers, required=False)
         rep.counts["lines"] = len(lines)

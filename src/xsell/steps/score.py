@@ -113,6 +113,7 @@ def run_score(cfg: Config, *, train_dir: Path | None = None) -> ScoreResult:
                 models.append(name)
             else:
                 log.warning("score: no trained %s model (run `xsell train`); the blend goes on without it", name)
+        handoff.offer([wd.order_lines, wd.customers], coded, countries)  # ``recommend`` reads the same lines
         marker = {
             "source": "registry", "registered_model": info.name, "version": info.version, "run_id": info.run_id,
             "train_run": None if train is None else str(train), "models": models,
