@@ -62,12 +62,14 @@ def test_recommend_takes_the_ids_score_hands_on_and_gets_what_it_reads_itself(
     wd.canonical.mkdir(parents=True)
     tiny_demo_lines.to_parquet(wd.order_lines)
     files = [wd.order_lines, wd.customers]
-    fresh = _read_lines(wd)  # nothing offered: read and coded here
+    fresh, no_countries = _read_lines(wd)  # nothing offered: read and coded here
+    assert no_countries is None
     learning = read_canonical(wd.order_lines, columns=list(LEARNING_LINE_COLUMNS))
     assert learning is not None
     handoff.offer(files, encode_lines(learning), buyer_countries(learning))
     with caplog.at_level(logging.INFO, logger="xsell.steps.recommend"):
-        taken = _read_lines(wd)
+        taken, countries = _read_lines(wd)
+    assert countries is not None and countries.equals(buyer_countries(learning))  # handed on with them
     assert "buying_center_id, product_id, variant_id, order_id as score encoded them" in caplog.text
     assert handoff.take(files) is None  # taken
     pd.testing.assert_frame_equal(taken, fresh)
@@ -77,7 +79,9 @@ def test_recommend_takes_the_ids_score_hands_on_and_gets_what_it_reads_itself(
     handoff.offer(files, encode_lines(shuffled), buyer_countries(shuffled))
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="xsell.steps.recommend"):
-        pd.testing.assert_frame_equal(_read_lines(wd), fresh)
+        reread, countries = _read_lines(wd)
+    pd.testing.assert_frame_equal(reread, fresh)
+    assert countries is None
     assert "do not match" in caplog.text and "as score encoded them" not in caplog.text
 
 

@@ -58,10 +58,11 @@ POPULAR_FIELDS: tuple[str, ...] = ("buyers", "country", "segment", "months")
 """Fields of the popularity reason (``reason.suggestion.popular``)."""
 
 
-def buyer_directory(lines: pd.DataFrame, customers: pd.DataFrame | None) -> pd.DataFrame:
+def buyer_directory(lines: pd.DataFrame, customers: pd.DataFrame | None, countries: pd.Series | None = None) -> pd.DataFrame:
     """One row per buying center, sorted by id: ``buying_center_id, customer_id, country, segment``.
-    Country: ``buyer_countries`` (the one rule); customer and segment from the customer master,
-    else the latest order line (no segment)."""
+    Country: ``buyer_countries`` (the one rule; ``countries``: its result for these lines and
+    customers when the caller has it); customer and segment from the customer master, else the
+    latest order line (no segment)."""
     cols = ["buying_center_id", "customer_id", "country", "segment"]
     latest = _last_lines(lines)
     out = lines[["buying_center_id", "customer_id"]].iloc[latest].assign(segment="")
@@ -70,7 +71,7 @@ def buyer_directory(lines: pd.DataFrame, customers: pd.DataFrame | None) -> pd.D
         out = pd.concat([master, out[~member(out["buying_center_id"], master["buying_center_id"])]], ignore_index=True)
     out = out.fillna("").astype(str).drop_duplicates("buying_center_id")
     out["customer_id"] = out["customer_id"].where(out["customer_id"] != "", out["buying_center_id"])
-    country = buyer_countries(lines, customers)
+    country = buyer_countries(lines, customers) if countries is None else countries
     out["country"] = country.reindex(out["buying_center_id"].to_numpy()).fillna(ALL_COUNTRIES).replace("", ALL_COUNTRIES).to_numpy()
     out = out[cols]
     return out.iloc[np.argsort(out["buying_center_id"].to_numpy(dtype=object), kind="stable")].reset_index(drop=True)
@@ -117,10 +118,11 @@ class History:
 
 
 def coded_history(
-    lines: pd.DataFrame, customers: pd.DataFrame | None, ctx: RecommendContext, *id_columns: pd.Series
+    lines: pd.DataFrame, customers: pd.DataFrame | None, ctx: RecommendContext, *id_columns: pd.Series, directory: pd.DataFrame | None = None
 ) -> History:
-    """``History`` of ``lines``; ``id_columns`` add product ids (rankings, link tables) to the axis."""
-    directory = buyer_directory(lines, customers)
+    """``History`` of ``lines``; ``id_columns`` add product ids (rankings, link tables) to the axis.
+    ``directory``: ``buyer_directory(lines, customers)`` when the caller has it."""
+    directory = buyer_directory(lines, customers) if directory is None else directory
     def column(name: str) -> pd.Series:
         return purchases(lines, [name])[name]  # one column at a time (see ``purchase_codes``)
 
@@ -343,6 +345,7 @@ def buying_center_blocks(
     counts: dict[str, int],
     personal_source: str = "model",
     variants: VariantResolver | None = None,
+    directory: pd.DataFrame | None = None,
 ) -> Iterator[pd.DataFrame]:
     """The rows of ``buying_center_suggestions`` (see the module docstring), one finished frame
     per block of ``_BUYER_BLOCK`` buying centers in buying-center order (at least one frame), so a
@@ -351,10 +354,11 @@ def buying_center_blocks(
     excluded or not, they are removed here); ``cross_sell`` / ``up_sell``: the finished link
     tables (their curated rows are the pins, all rows explain suggestions). ``counts``: the rows
     each rule removed, added to as the blocks are made. ``variants``: the run's variant resolver
-    (default: one built from ``lines``)."""
+    (default: one built from ``lines``); ``directory``: ``buyer_directory(lines, customers)`` when
+    the caller has it."""
     hist = coded_history(
         lines, customers, ctx, personal["item_id"], cross_sell["product_id"], cross_sell["rec_product_id"],
-        up_sell["product_id"], up_sell["rec_product_id"],
+        up_sell["product_id"], up_sell["rec_product_id"], directory=directory,
     )  # fmt: skip
     resolver = variants or VariantResolver.build(lines, ctx)
     pins = _pins(cross_sell, up_sell)

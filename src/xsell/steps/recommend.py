@@ -164,9 +164,10 @@ _HANDED_IDS = ("buying_center_id", "product_id", "variant_id", "order_id")
 """The id columns ``recommend`` takes from the lines ``score`` hands on (``xsell.steps.handoff``)."""
 
 
-def _read_lines(wd: Workdir) -> pd.DataFrame:
-    """The canonical order lines (``MODEL_LINE_COLUMNS``), ids as ``_code_ids`` makes them. The id
-    columns of the lines ``score`` encoded (``retrain`` and ``nightly``) are taken from its codes
+def _read_lines(wd: Workdir) -> tuple[pd.DataFrame, pd.Series | None]:
+    """The canonical order lines (``MODEL_LINE_COLUMNS``), ids as ``_code_ids`` makes them, and
+    their ``buyer_countries`` when ``score`` handed them on (else None). The id columns of the
+    lines ``score`` encoded (``retrain`` and ``nightly``) are taken from its codes
     (``encode_lines`` codes them as ``dictionary_encoded`` does: sorted texts), not read and
     coded again; the other columns are read from the file."""
     handed = handoff.take([wd.order_lines, wd.customers])
@@ -190,9 +191,10 @@ def _read_lines(wd: Workdir) -> pd.DataFrame:
                 lines[col] = pd.Series(categorical, index=lines.index, name=col)
         lines = lines[[c for c in MODEL_LINE_COLUMNS if c in lines]]
         log.info("recommend: %s as score encoded them", ", ".join(taken))
+    countries = handed.countries if handed is not None else None
     del handed, coded
     _code_ids(lines)
-    return lines
+    return lines, countries
 
 
 def _first_appearance(codes: np.ndarray) -> np.ndarray:
@@ -218,7 +220,7 @@ def _compute(
         # the ids as int codes (sorted categoricals): every grouping and factorize of the tables
         # runs on ints. Order ids (required, 13.6M distinct at 20M lines) are only counted, never
         # shown: they become their codes (a categorical would hash its 13.6M categories again)
-        lines = _read_lines(wd)
+        lines, countries = _read_lines(wd)
         products = read_canonical(wd.products, required=False)
         customers = read_canonical(wd.customers, required=False)
         rep.counts["lines"] = len(lines)
@@ -264,19 +266,23 @@ def _compute(
     release_freed_memory()
     if buying_centers:
         with stage("recommend: buying_center_suggestions", log) as rep:
-            buyers = buyer_directory(lines, customers)["buying_center_id"].tolist()
+            directory = buyer_directory(lines, customers, countries)  # once: the blocks' history has it too
+            buyers = directory["buying_center_id"].tolist()
             with stage("recommend: buying_center_suggestions: ranking", log):
                 ranking = ranker.recommend(buyers, n=rc.candidates_per_source, exclude_owned=True)
             personal = personal_ranking(ranking, variant_products(ctx))
             del ranking  # the 200k x candidates ids are in ``personal`` now (as codes)
             args = (personal, done.tables["cross_sell"].frame, done.tables["up_sell"].frame, lines, customers, ctx, rc)
             if not write:
-                finished("buying_center_suggestions", build_buying_center_suggestions(*args, personal_source=personal_name, variants=variants))
+                finished(
+                    "buying_center_suggestions",
+                    build_buying_center_suggestions(*args, personal_source=personal_name, variants=variants, directory=directory),
+                )
             else:  # written block by block: the 4M-row table is never held whole
                 counts: dict[str, int] = {}
                 path = wd.table("buying_center_suggestions")
                 done.rows["buying_center_suggestions"] = write_parquet_parts(
-                    path, buying_center_blocks(*args, counts=counts, personal_source=personal_name, variants=variants)
+                    path, buying_center_blocks(*args, counts=counts, personal_source=personal_name, variants=variants, directory=directory)
                 )
                 done.rules_applied_by_table["buying_center_suggestions"], done.paths["buying_center_suggestions"] = counts, path
             rep.counts["rows"] = done.rows["buying_center_suggestions"]
