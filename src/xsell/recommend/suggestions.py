@@ -129,22 +129,25 @@ def coded_history(
     products = sorted_ids(ctx.products.index, column("product_id"), *id_columns)
     countries = sorted_ids(directory["country"], column("country"), np.array([ALL_COUNTRIES], dtype=object))
     buyers = directory["buying_center_id"].to_numpy(dtype=object)
-    # buying center and product of every line, returns too (what is owned nets them), on the axes
+    # buying center and product of every line, returns too (what is owned nets them), on the axes;
+    # what is owned first (``owned_pairs`` on the codes: its pairs' ids were made and encoded again,
+    # ~7 s at 20M lines), then the purchases, so the two sets of transients never meet
     b, p = encode(lines["buying_center_id"], buyers), encode(lines["product_id"], products)
+    known = (b >= 0) & (p >= 0)
+    owned = owned_keys(b[known] * len(products) + p[known], signed_quantity(lines)[known])
+    del known
     bought = is_purchase(lines)
+    b, p = b[bought], p[bought]
     coded = pd.DataFrame(
         {
-            "b": b[bought],
-            "p": p[bought],
+            "b": b,
+            "p": p,
             "c": purchase_codes(lines, "country", countries),
             "date": column("order_date").to_numpy(),
             "value": column("net_value").to_numpy(dtype=float),
         }
     )
-    # ``owned_pairs`` on the codes (its pairs' ids were made and encoded again: ~7 s at 20M lines)
-    known = (b >= 0) & (p >= 0)
-    owned = owned_keys(b[known] * len(products) + p[known], signed_quantity(lines)[known])
-    del b, p, bought, known
+    del b, p, bought
     return History(
         directory, buyers, products, countries, encode(directory["country"], countries), Coded.of(directory["segment"]),
         coded, owned,
