@@ -54,6 +54,7 @@ from xsell.errors import InputDataError
 from xsell.frames import most_frequent, text_codes
 from xsell.interactions.config import InteractionsConfig
 from xsell.interactions.matrix import InteractionMatrix, Interactions, TrainingData, needs_variants
+from xsell.parallel import available_cores, ordered_map
 from xsell.sparse import distinct, group_keys, run_starts, sorted_csr
 from xsell.vocab import Vocabulary
 
@@ -209,14 +210,16 @@ def encode_lines(lines: pd.DataFrame, *, variants: bool = True) -> CodedLines:
     """``CodedLines`` of canonical order lines (``variants=False``: without the variant codes,
     enough for the basket matrix)."""
     _check_columns(lines)
-    buyer, buyer_ids = _factorize(lines["buying_center_id"])
-    product, product_ids = _factorize(lines["product_id"])
-    order, order_ids = _factorize(lines["order_id"])
+    # the id columns side by side on the available cores (Arrow hashes and sorts them without the
+    # GIL: at 20M lines 20 -> 12 s on two cores)
+    columns = ["buying_center_id", "product_id", "order_id", *(["variant_id"] if variants else [])]
+    coded = list(ordered_map(lambda col: _factorize(lines[col]), columns, workers=available_cores(), name="encode-lines"))
+    (buyer, buyer_ids), (product, product_ids), (order, order_ids) = coded[:3]
     quantity = signed_quantity(lines)
     net_value = np.nan_to_num(lines["net_value"].to_numpy(dtype=np.float64))
     extra: dict[str, np.ndarray] = {}
     if variants:
-        variant, variant_ids = _factorize(lines["variant_id"])
+        variant, variant_ids = coded[3]
         item_ids, variant_item, product_item = _joint_ids(variant_ids, product_ids)
         extra = {"variant": variant, "variant_ids": variant_ids, "item_ids": item_ids, "variant_item": variant_item, "product_item": product_item}
     return CodedLines(
