@@ -16,6 +16,7 @@ import scipy.sparse as sp
 
 from xsell.frames import text_codes
 from xsell.interactions.build import purchases
+from xsell.parallel import available_cores, ordered_map
 from xsell.recommend.codes import Coded, encode, purchase_codes, sorted_ids
 from xsell.schema import ALL_COUNTRIES
 from xsell.sparse import distinct, lexsort_ints, pair_overlap, ranges, run_starts, stable_argsort
@@ -84,7 +85,9 @@ def pair_evidence_codes(lines: pd.DataFrame, country: Coded, a: np.ndarray, b: n
     item = encode(pd.Series(product_ids), products)[product] if len(product_ids) else np.zeros(0, dtype=np.int64)
     n_items, n_all = len(products), int(order.max()) + 1 if len(order) else 0
     out = {c: np.zeros(len(a)) for c in EVIDENCE_COLUMNS}
-    for code in np.unique(country.codes):
+
+    def one(code: int) -> None:
+        """Fill the rows of country ``code`` (each call writes its own rows of ``out``)."""
         rows = np.flatnonzero(country.codes == code)
         sub = np.ones(len(order), dtype=bool) if code >= 0 and country.ids[code] == ALL_COUNTRIES else where == code
         seen = np.zeros(n_all + 1, dtype=bool)
@@ -104,6 +107,10 @@ def pair_evidence_codes(lines: pd.DataFrame, country: Coded, a: np.ndarray, b: n
         out["support"][rows] = together / n_orders
         out["confidence"][rows] = confidence
         out["lift"][rows] = lift
+
+    # the countries side by side: their sorts, sparse products and bit counts run without the GIL
+    for _ in ordered_map(one, np.unique(country.codes).tolist(), workers=available_cores(), name="pair-evidence"):
+        pass
     frame = pd.DataFrame(out)
     return frame.astype({"orders_together": np.int64, "buyers_both": np.int64})
 
