@@ -10,7 +10,7 @@ import pytest
 
 from ingest_helpers import make_config, read_outputs, read_summary, run_cli, sections, write_config, write_text
 from xsell.errors import InputDataError
-from xsell.ingest.lines import REASONS, in_sorted, ingest_order_lines, with_provenance
+from xsell.ingest.lines import REASONS, in_sorted, ingest_order_lines, merge_sorted, with_provenance
 from xsell.ingest.masters import (
     build_customer_master,
     build_product_master,
@@ -262,6 +262,30 @@ def test_cross_file_duplicates_via_fingerprints(tmp_path):
     second = ingest_order_lines(raw_frame([line(order_id="2"), line(order_id="3")], "b.csv"), *sections(cfg), seen_fingerprints=first.fingerprints)
     assert second.lines["order_id"].tolist() == ["3"]
     assert second.excluded[["source_file", "source_row", "rule"]].values.tolist() == [["b.csv", 1, "duplicate line"]]
+
+
+def test_batches_prepared_ahead_finish_as_one_after_another(tmp_path):
+    """``run_ingest`` prepares the next batches before the earlier ones are finished: preparing
+    must not depend on them, so every batch prepared first and finished in order gives what
+    ``ingest_order_lines`` gives batch after batch (duplicates across batches excluded)."""
+    from xsell.ingest.lines import finish_batch, prepare_batch
+
+    cfg = make_config(tmp_path, {"order_lines": "x.csv"})
+    raws = [
+        raw_frame([line(), line(order_id="2"), line(order_id="2")], "a.csv"),
+        raw_frame([line(order_id="2"), line(order_id="3"), line(order_id="4", quantity="x")], "b.csv"),
+        raw_frame([line(order_id="3"), line(order_id="5")], "c.csv"),
+    ]
+    prepared = [prepare_batch(raw, *sections(cfg)) for raw in raws]
+    seen_one = seen_ahead = np.empty(0, dtype="uint64")
+    for raw, batch in zip(raws, prepared, strict=True):
+        one = ingest_order_lines(raw, *sections(cfg), seen_fingerprints=seen_one)
+        ahead = finish_batch(batch, seen_fingerprints=seen_ahead)
+        for got, expected in ((ahead.lines, one.lines), (ahead.quarantine, one.quarantine), (ahead.excluded, one.excluded)):
+            pd.testing.assert_frame_equal(got, expected)
+        assert ahead.counts == one.counts
+        seen_one, seen_ahead = merge_sorted(seen_one, one.fingerprints), merge_sorted(seen_ahead, ahead.fingerprints)
+    assert one.lines["order_id"].tolist() == ["5"] and one.counts["excluded_by_rule"]["duplicate line"] == 1
 
 
 def test_in_sorted_matches_numpy_isin():

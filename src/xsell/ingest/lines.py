@@ -296,13 +296,29 @@ class _Exclusions:
     kept_fingerprints: np.ndarray
 
 
-def _exclusions(
-    coded: dict[str, Coded], variant: Coded, rules: IngestConfig, flagged: np.ndarray, seen: np.ndarray | None
-) -> _Exclusions:
-    n = len(flagged)
+@dataclass(frozen=True)
+class _OwnExclusions:
+    """What ``_exclusions`` finds in a batch alone: its rows' fingerprints (None when duplicates
+    are kept), the rows repeating an earlier row of the batch, each distinct variant's pattern."""
+
+    fingerprints: np.ndarray | None
+    repeated: np.ndarray
+    matched_pattern: np.ndarray
+
+
+def _own_exclusions(coded: dict[str, Coded], variant: Coded, rules: IngestConfig, flagged: np.ndarray) -> _OwnExclusions:
     if rules.drop_duplicates:
         fingerprints = _fingerprints(coded)
-        duplicate = pd.Series(fingerprints).duplicated().to_numpy()
+        repeated = pd.Series(fingerprints).duplicated().to_numpy()
+    else:
+        fingerprints, repeated = None, np.zeros(len(flagged), dtype=bool)
+    return _OwnExclusions(fingerprints, repeated, _first_match(variant.uniques, rules.exclude_variant_patterns))
+
+
+def _with_seen(own: _OwnExclusions, rules: IngestConfig, flagged: np.ndarray, variant: Coded, seen: np.ndarray | None) -> _Exclusions:
+    """Rules 1 and 2 with the fingerprints of the earlier batches (``seen``) added."""
+    if own.fingerprints is not None:
+        fingerprints, duplicate = own.fingerprints, own.repeated
         if seen is not None and len(seen):
             if not np.all(seen[:-1] <= seen[1:]):
                 seen = np.sort(seen)
@@ -310,10 +326,9 @@ def _exclusions(
         duplicate = duplicate & ~flagged
         kept = fingerprints[~duplicate & ~flagged]
     else:
-        duplicate, kept = np.zeros(n, dtype=bool), np.empty(0, dtype="uint64")
-    matched = _first_match(variant.uniques, rules.exclude_variant_patterns)
-    non_product = variant.rows(matched != "") & ~duplicate & ~flagged
-    return _Exclusions(duplicate, non_product, matched, kept)
+        duplicate, kept = own.repeated, np.empty(0, dtype="uint64")
+    non_product = variant.rows(own.matched_pattern != "") & ~duplicate & ~flagged
+    return _Exclusions(duplicate, non_product, own.matched_pattern, kept)
 
 
 @dataclass(frozen=True)
@@ -525,23 +540,68 @@ def ingest_order_lines(
     ``KeyIndex`` of ``products["variant_id"]``, built once for all batches (else per call).
 
     Every source column is dictionary-encoded once (``Coded``): values are parsed, checked and
-    hashed per distinct value, never per row in Python.
+    hashed per distinct value, never per row in Python. ``prepare_batch`` then ``finish_batch``:
+    a caller may prepare the next batch while it finishes this one.
     """
+    batch = prepare_batch(raw, data, rules, products, unreadable=unreadable, product_index=product_index)
+    return finish_batch(batch, seen_fingerprints=seen_fingerprints)
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A batch of raw order lines with everything ``ingest_order_lines`` finds in it alone (the
+    columns encoded and parsed, the checks run); ``finish_batch`` adds the earlier batches'
+    fingerprints (cross-file duplicates) and makes the result."""
+
+    raw: pd.DataFrame
+    data: DataConfig
+    rules: IngestConfig
+    products: pd.DataFrame | None
+    layout: _Layout
+    unread: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    coded: dict[str, Coded]
+    variant: Coded
+    own: _OwnExclusions
+    parsed: _Parsed
+    variant_pos: np.ndarray
+    checks: dict[str, tuple[np.ndarray, Coded | str]]
+
+
+def prepare_batch(
+    raw: pd.DataFrame,
+    data: DataConfig,
+    rules: IngestConfig,
+    products: pd.DataFrame | None = None,
+    *,
+    unreadable: pd.DataFrame | None = None,
+    product_index: KeyIndex | None = None,
+) -> PreparedBatch:
+    """The part of ``ingest_order_lines`` that needs no earlier batch (same arguments)."""
     layout = _layout(raw, data)
-    n = len(raw)
-    flagged, reason, column, value = unreadable_rows(n, unreadable)
+    unread = unreadable_rows(len(raw), unreadable)
     coded = {c: Coded.encode(raw[c]) for c in layout.source_cols}
     variant = coded[layout.cols["variant_id"]].map(partial(parse_ids, float_ids=data.normalize_float_ids))
-    ex = _exclusions(coded, variant, rules, flagged, seen_fingerprints)
-    active = ~ex.duplicate & ~ex.non_product
+    own = _own_exclusions(coded, variant, rules, unread[0])
     parsed = _parse(coded, layout, variant, data, rules)
     if products is not None:
         index = product_index if product_index is not None else KeyIndex(products["variant_id"])
         variant_pos = index.positions(variant.uniques)
     else:
         variant_pos = np.zeros(len(variant.uniques), dtype="int64")
+    checks = _checks(coded, layout, parsed, variant.rows(variant_pos >= 0))
+    return PreparedBatch(raw, data, rules, products, layout, unread, coded, variant, own, parsed, variant_pos, checks)
+
+
+def finish_batch(batch: PreparedBatch, *, seen_fingerprints: np.ndarray | None = None) -> IngestResult:
+    """``ingest_order_lines`` of a prepared batch, ``seen_fingerprints`` as there."""
+    raw, data, rules, products, layout = batch.raw, batch.data, batch.rules, batch.products, batch.layout
+    coded, variant, parsed, variant_pos = batch.coded, batch.variant, batch.parsed, batch.variant_pos
+    n = len(raw)
+    flagged, reason, column, value = (a.copy() for a in batch.unread)
+    ex = _with_seen(batch.own, rules, flagged, variant, seen_fingerprints)
+    active = ~ex.duplicate & ~ex.non_product
     rejected = flagged.copy()
-    for name, (failed, col) in _checks(coded, layout, parsed, variant.rows(variant_pos >= 0)).items():
+    for name, (failed, col) in batch.checks.items():
         hit = failed & active & ~rejected
         reason[hit] = name
         column[hit] = col.uniques.to_numpy(dtype=object)[col.codes[hit]] if isinstance(col, Coded) else col

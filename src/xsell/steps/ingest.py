@@ -42,7 +42,16 @@ import pyarrow.parquet as pq
 
 from xsell.errors import ConfigError, InputDataError, OutputWriteError
 from xsell.faults import pause_point
-from xsell.ingest.lines import PRODUCT_COLUMNS_USED, PROVENANCE, REASON_HINTS, ingest_order_lines, merge_sorted, with_provenance
+from xsell.ingest.lines import (
+    PRODUCT_COLUMNS_USED,
+    PROVENANCE,
+    REASON_HINTS,
+    PreparedBatch,
+    finish_batch,
+    merge_sorted,
+    prepare_batch,
+    with_provenance,
+)
 from xsell.ingest.masters import (
     MASTER_REASONS,
     MasterResult,
@@ -56,6 +65,7 @@ from xsell.ingest.summary import COUNT_KEYS, IngestSummary, LineStats, merge_cou
 from xsell.io.layout import INGEST_OUTPUTS, Workdir
 from xsell.io.readers import NotStreamable, RawFile, expand_files, iter_export, read_export, stream_export
 from xsell.io.writers import atomic_write, ensure_dir, remove_leftovers, write_csv, write_json, write_parquet, write_symlink
+from xsell.parallel import available_cores, ordered_map
 from xsell.progress import progress, stage
 from xsell.schema import ORDER_LINE_COLUMNS
 
@@ -246,6 +256,42 @@ def _merge_ranges(ranges: list[dict[str, str | None]]) -> dict[str, str | None]:
     return {"date_min": min(firsts) if firsts else None, "date_max": max(lasts) if lasts else None}
 
 
+def _batches(files: list[Path], cfg: Config) -> Iterator[tuple[int, RawFile, pd.DataFrame]]:
+    """(file number, read, raw frame with provenance) of every batch of every order-line file, in order."""
+    for at, path in enumerate(files):
+        first_row = 1
+        for read in iter_export(path, cfg.data.csv):  # Parquet in batches of rows, CSV whole
+            raw = with_provenance(read.frame, str(path), first_row=first_row)
+            first_row += len(raw)
+            yield at, read, raw
+
+
+class _Lookahead:
+    """An iterator whose next item can be looked at before it is taken."""
+
+    _END = object()
+
+    def __init__(self, items: Iterator[Any]) -> None:
+        self._items, self._next = items, self._END
+
+    def peek(self) -> Any:
+        """The next item, left to be taken (None at the end)."""
+        if self._next is self._END:
+            self._next = next(self._items, self._END)
+        return None if self._next is self._END else self._next
+
+    def take(self) -> Any:
+        """The next item (after ``peek`` found one)."""
+        item, self._next = self._next, self._END
+        return item
+
+    def close(self) -> None:
+        """Stop the iterator (a generator runs its ``finally``: a pool waits for its threads)."""
+        close = getattr(self._items, "close", None)
+        if close is not None:
+            close()
+
+
 def run_ingest(cfg: Config) -> IngestSummary:
     """Ingest the configured export into the workdir; return the summary (also written as JSON).
 
@@ -276,22 +322,26 @@ def run_ingest(cfg: Config) -> IngestSummary:
     product_lines: list[pd.DataFrame] = []
     customer_lines: list[pd.DataFrame] = []
     seen = np.empty(0, dtype="uint64")
+    prepared: _Lookahead | None = None
     staged = wd.ingest / f".{_STAGED_LINES}.tmp-{os.getpid()}"
     try:
+        # the next batches are prepared (read, encoded, parsed, checked) on a second thread while
+        # this one is finished: finishing needs the fingerprints of every earlier batch
+        def prepare(item: tuple[int, RawFile, pd.DataFrame]) -> tuple[int, str | None, PreparedBatch]:
+            at, read, raw = item
+            return at, read.encoding, prepare_batch(raw, cfg.data, cfg.ingest, product_master, unreadable=read.issues, product_index=product_index)
+
+        prepared = _Lookahead(ordered_map(prepare, _batches(files, cfg), workers=min(2, available_cores()), name="ingest-prepare"))
         with _RowGroupSink(staged) as sink:
-            for path in progress(files, desc="ingest files", logger=log):
+            for at, path in enumerate(progress(files, desc="ingest files", logger=log)):
                 with stage(f"ingest: {path.name}", log) as report:
                     parts: list[dict[str, Any]] = []
                     ranges: list[dict[str, str | None]] = []
-                    first_row, encoding = 1, None
-                    for read in iter_export(path, cfg.data.csv):  # Parquet in batches of rows, CSV whole
-                        raw = with_provenance(read.frame, str(path), first_row=first_row)
-                        first_row += len(raw)
-                        encoding = read.encoding
-                        result = ingest_order_lines(
-                            raw, cfg.data, cfg.ingest, product_master, seen_fingerprints=seen, unreadable=read.issues, product_index=product_index
-                        )
-                        del raw, read
+                    encoding = None
+                    while (following := prepared.peek()) is not None and following[0] == at:
+                        _, encoding, batch = prepared.take()
+                        result = finish_batch(batch, seen_fingerprints=seen)
+                        del batch
                         # kept sorted for ``in_sorted``
                         seen = merge_sorted(seen, result.fingerprints)
                         lines = result.lines
@@ -336,6 +386,8 @@ def run_ingest(cfg: Config) -> IngestSummary:
             _write_generation(wd, output_jobs(summary, lines=sink, products=products, customers=customers, quarantine=quarantine, excluded=excluded, table=_write_table))
             report.counts.update(lines=summary.rows_accepted, quarantined=len(quarantine), excluded=len(excluded))
     finally:
+        if prepared is not None:
+            prepared.close()
         staged.unlink(missing_ok=True)
         staged_products.path.unlink(missing_ok=True)
     report_outcome(summary, cfg, wd)
