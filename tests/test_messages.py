@@ -23,6 +23,7 @@ from xsell.messages import (
     message,
     parse_reason_params,
     reason_columns,
+    reason_fields,
     reason_params_json,
     render,
     render_reasons,
@@ -125,6 +126,41 @@ def test_reason_columns_render_each_distinct_row_once_as_every_row_would():
         assert list(got[REASON_PARAMS]) == list(reason_params_json(c, p))
         assert list(got[REASON_CODE]) == list(c)
     assert len(params.astype(str).drop_duplicates()) < n / 4  # the rows repeat (the check has teeth)
+
+
+def test_reason_params_are_the_json_objects_of_the_fields_each_code_uses():
+    """Each row's ``reason_params`` is ``json.dumps`` of the fields its code uses (keys sorted, no
+    spaces, text as it is): whole numbers plainly, others rounded to 6 decimals, NaN and infinite
+    numbers null, missing texts empty."""
+    rng = np.random.default_rng(11)
+    n = 5000
+    codes = np.array(["cross_sell.together", "cross_sell.similar", "curated", "up_sell.switched"], dtype=object)[rng.integers(0, 4, n)]
+    params = pd.DataFrame(
+        {
+            "anchor": np.array(['Pumpe "X"', "Ventil ä", "", None, "a\\b", "x\ny"], dtype=object)[rng.integers(0, 6, n)],
+            "orders": rng.integers(0, 50, n), "buyers": rng.integers(0, 9, n),
+            "country": pd.Series(rng.choice(["DE", "ALL", ""], n), dtype="str"),
+            "lift": np.where(rng.random(n) < 0.2, np.nan, rng.random(n) * 10.0 ** rng.integers(-8, 18, n)),
+            "note": np.array(["", "pin", None], dtype=object)[rng.integers(0, 3, n)], "switchers": rng.choice([1.0, 2.5, -0.0], n),
+        }
+    )  # fmt: skip
+    params.loc[:3, "lift"] = [np.inf, -np.inf, 2.0000004, 1e16]
+
+    def shown(name: str, v: object) -> object:
+        if name not in params:
+            return ""
+        if pd.api.types.is_numeric_dtype(params[name]):
+            v = float(v)  # type: ignore[arg-type]
+            return None if not np.isfinite(v) else int(v) if v.is_integer() else round(v, 6)
+        return "" if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else str(v)
+
+    def expected(code: str, i: int) -> str:
+        fields = {name: shown(name, params[name].iloc[i] if name in params else None) for name in reason_fields(code)}
+        return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    got = reason_params_json(codes, params)
+    assert list(got) == [expected(c, i) for i, c in enumerate(codes)]
+    assert len(set(got)) > n / 4  # the rows differ (the check has teeth)
 
 
 def test_tables_without_codes_or_with_unknown_codes_keep_their_text():

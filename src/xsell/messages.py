@@ -27,6 +27,8 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 LANGUAGES: tuple[str, ...] = ("en", "de")
 """Languages of the catalogue; ``en`` is the default and the language of the ``reason`` column."""
@@ -420,16 +422,16 @@ def render_reasons(codes: np.ndarray | pd.Series, params: pd.DataFrame, lang: st
 
 
 # -- reasons as table columns ------------------------------------------------------------------
-def _json_values(column: pd.Series) -> np.ndarray:
-    """JSON text of each value: numbers (integers plainly, NaN as null) or strings."""
+def _json_values(column: pd.Series) -> pa.Array:
+    """JSON text of each value: numbers (integers plainly, NaN as null) or strings; each distinct
+    value's text made once and taken per row in Arrow (no Python string per row)."""
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         numbers = column.to_numpy(dtype=float)
         codes, uniques = pd.factorize(numbers)
         shown = [str(int(v)) if float(v).is_integer() else repr(round(float(v), 6)) for v in uniques]
-        text = np.asarray(shown, dtype=object)[codes] if len(uniques) else np.full(len(numbers), "", dtype=object)
-        return np.where(np.isfinite(numbers), text, "null").astype(object)
+        return pa.array([*shown, "null"], type=pa.string()).take(np.where(np.isfinite(numbers), codes, len(shown)))
     codes, uniques = pd.factorize(_texts(column))
-    return np.asarray([json.dumps(v, ensure_ascii=False) for v in uniques], dtype=object)[codes] if len(uniques) else np.zeros(0, dtype=object)
+    return pa.array([json.dumps(v, ensure_ascii=False) for v in uniques], type=pa.string()).take(codes)
 
 
 def reason_params_json(codes: np.ndarray | pd.Series, params: pd.DataFrame) -> np.ndarray:
@@ -438,11 +440,12 @@ def reason_params_json(codes: np.ndarray | pd.Series, params: pd.DataFrame) -> n
     out = np.full(len(codes), "{}", dtype=object)
     for code in pd.unique(codes):
         rows = np.flatnonzero(codes == code)
-        text = np.full(len(rows), "{", dtype=object)
+        parts: list[pa.Array | str] = ["{"]
         for i, name in enumerate(sorted(reason_fields(code))):
             column = params[name].iloc[rows] if name in params else pd.Series([""] * len(rows), dtype=object)
-            text = text + ("," if i else "") + json.dumps(name) + ":" + _json_values(column)
-        out[rows] = text + "}"
+            parts += [("," if i else "") + json.dumps(name) + ":", _json_values(column)]
+        if len(parts) > 1:  # joined in Arrow, the texts become Python strings once
+            out[rows] = pc.binary_join_element_wise(*parts, "}", "").to_numpy(zero_copy_only=False)
     return out
 
 
