@@ -29,7 +29,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -292,6 +292,33 @@ class _Lookahead:
             close()
 
 
+class _InOrder:
+    """A ``LineStats`` fed on a thread of its own, one batch after another (at most one waits):
+    its hashing of the distinct ids runs beside the main thread's next batch."""
+
+    def __init__(self, stats: LineStats, name: str) -> None:
+        self._stats, self._pool = stats, ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._pending: Future[LineStats] | None = None
+
+    def add(self, lines: pd.DataFrame, distinct: Mapping[str, pa.Array]) -> None:
+        if self._pending is not None:
+            self._pending.result()
+        self._pending = self._pool.submit(self._stats.add, lines, distinct)
+
+    def done(self) -> LineStats:
+        """The stats with every batch added (the thread is stopped)."""
+        try:
+            if self._pending is not None:
+                self._pending.result()
+        finally:
+            self._pool.shutdown()
+        return self._stats
+
+    def close(self) -> None:
+        """Stop the thread (after an error: the batch being added is finished, nothing waits)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def run_ingest(cfg: Config) -> IngestSummary:
     """Ingest the configured export into the workdir; return the summary (also written as JSON).
 
@@ -315,7 +342,7 @@ def run_ingest(cfg: Config) -> IngestSummary:
     counts: list[dict[str, Any]] = []
     file_rows: list[dict[str, Any]] = []
     rejects: list[tuple[pd.DataFrame, pd.DataFrame]] = []
-    stats = LineStats()
+    stats = _InOrder(LineStats(), "ingest-stats")
     # what completes the masters: without a product master every line (products are inferred
     # from them); with one none (a variant it lacks is quarantined, so no line infers a
     # product); for customers the lines of buying centers the customer master lacks
@@ -347,7 +374,7 @@ def run_ingest(cfg: Config) -> IngestSummary:
                         lines = result.lines
                         empty = lines.iloc[:0]
                         sink.write(lines)
-                        stats.add(lines, result.distinct)
+                        stats.add(lines, result.distinct)  # on its own thread, batch after batch
                         if product_master is None:
                             product_lines.append(lines)
                         customer_lines.append(_unknown_buying_centers(lines, result.distinct["buying_center_id"], customer_master))
@@ -374,7 +401,7 @@ def run_ingest(cfg: Config) -> IngestSummary:
 
         summary = summary_from_stats(
             merge_counts(counts),
-            stats.result(),
+            stats.done().result(),
             files=file_rows,
             products={**(product_file.info if product_file else {}), **product_info},
             customers={**(customer_file.info if customer_file else {}), **customer_info},
@@ -388,6 +415,7 @@ def run_ingest(cfg: Config) -> IngestSummary:
     finally:
         if prepared is not None:
             prepared.close()
+        stats.close()
         staged.unlink(missing_ok=True)
         staged_products.path.unlink(missing_ok=True)
     report_outcome(summary, cfg, wd)
