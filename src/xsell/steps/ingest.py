@@ -292,12 +292,12 @@ class _Lookahead:
             close()
 
 
-class _InOrder:
+class _StatsThread:
     """A ``LineStats`` fed on a thread of its own, one batch after another (at most one waits):
     its hashing of the distinct ids runs beside the main thread's next batch."""
 
-    def __init__(self, stats: LineStats, name: str) -> None:
-        self._stats, self._pool = stats, ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+    def __init__(self, stats: LineStats) -> None:
+        self._stats, self._pool = stats, ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-stats")
         self._pending: Future[LineStats] | None = None
 
     def add(self, lines: pd.DataFrame, distinct: Mapping[str, pa.Array]) -> None:
@@ -342,7 +342,7 @@ def run_ingest(cfg: Config) -> IngestSummary:
     counts: list[dict[str, Any]] = []
     file_rows: list[dict[str, Any]] = []
     rejects: list[tuple[pd.DataFrame, pd.DataFrame]] = []
-    stats = _InOrder(LineStats(), "ingest-stats")
+    stats = _StatsThread(LineStats())
     # what completes the masters: without a product master every line (products are inferred
     # from them); with one none (a variant it lacks is quarantined, so no line infers a
     # product); for customers the lines of buying centers the customer master lacks
