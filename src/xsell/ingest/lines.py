@@ -298,8 +298,9 @@ class _Exclusions:
 
 @dataclass(frozen=True)
 class _OwnExclusions:
-    """What ``_exclusions`` finds in a batch alone: its rows' fingerprints (None when duplicates
-    are kept), the rows repeating an earlier row of the batch, each distinct variant's pattern."""
+    """Rules 1 and 2 as far as a batch alone decides them: its rows' fingerprints (None when
+    duplicates are kept), the rows repeating an earlier row of the batch, each distinct variant's
+    exclusion pattern (``_with_seen`` adds the earlier batches)."""
 
     fingerprints: np.ndarray | None
     repeated: np.ndarray
@@ -597,7 +598,8 @@ def finish_batch(batch: PreparedBatch, *, seen_fingerprints: np.ndarray | None =
     raw, data, rules, products, layout = batch.raw, batch.data, batch.rules, batch.products, batch.layout
     coded, variant, parsed, variant_pos = batch.coded, batch.variant, batch.parsed, batch.variant_pos
     n = len(raw)
-    flagged, reason, column, value = (a.copy() for a in batch.unread)
+    flagged = batch.unread[0]
+    reason, column, value = (a.copy() for a in batch.unread[1:])  # filled below; the batch stays as prepared
     ex = _with_seen(batch.own, rules, flagged, variant, seen_fingerprints)
     active = ~ex.duplicate & ~ex.non_product
     rejected = flagged.copy()
