@@ -416,6 +416,19 @@ def test_ease_equals_the_closed_form_in_numpy(data):
     np.testing.assert_allclose(got.scores, np.take_along_axis(dense, expected, axis=1), rtol=1e-4)
 
 
+def test_ease_gram_in_column_blocks_on_threads_equals_the_product(data):
+    """``gram`` builds X'X from column blocks, several at a time: the same numbers as one product."""
+    from xsell.models.ease import gram
+
+    buyer_items, _ = data
+    x = sp.csr_matrix(buyer_items.matrix, dtype=np.float64)
+    expected = (x.T @ x).toarray()
+    for block, workers in ((3, 1), (3, 2), (2, 4), (1000, 2)):
+        got = gram(x, block, workers=workers)
+        assert got.flags.f_contiguous
+        np.testing.assert_array_equal(got, expected)
+
+
 def test_ease_models_only_the_most_bought_items(data):
     buyer_items, _ = data
     model = EASERecommender(l2=10.0, max_items=5).fit(TrainingData.of(buyer_items))

@@ -120,7 +120,8 @@ class EASEConfig(StrictModel):
     the others are neither scored nor used as evidence (logged); in a blend other components
     rank them."""
     num_threads: int = Field(0, ge=0)
-    """BLAS threads of the inversion (0 = all cores)."""
+    """Threads of the item Gram product and BLAS threads of the inversion (0: every core for the
+    product, the BLAS library's own setting for the inversion, e.g. ``OPENBLAS_NUM_THREADS``)."""
 
 
 class RP3betaConfig(StrictModel):

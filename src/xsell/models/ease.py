@@ -23,6 +23,7 @@ from xsell.errors import InputDataError
 from xsell.interactions.matrix import TrainingData
 from xsell.models.base import Ranking, Recommender, csr_arrays, csr_from_arrays, drop_self, owned_part
 from xsell.models.config import EASEConfig
+from xsell.parallel import available_cores, ordered_map
 from xsell.sparse import dense_top_n
 from xsell.vocab import Vocabulary
 
@@ -33,16 +34,21 @@ _CELL_BUDGET = 8_000_000
 (bounds memory)."""
 
 
-def gram(x: sp.csr_matrix, block: int = 2048) -> np.ndarray:
-    """``x.T @ x`` as a dense float64 (n_cols, n_cols) array, built from sparse column blocks;
-    Fortran-ordered, so ``ease_weights`` factorises and inverts it in place (LAPACK's layout)."""
+def gram(x: sp.csr_matrix, block: int = 2048, *, workers: int = 1) -> np.ndarray:
+    """``x.T @ x`` as a dense float64 (n_cols, n_cols) array, built from sparse column blocks
+    (``workers`` blocks at a time: scipy's sparse product runs without the GIL); Fortran-ordered,
+    so ``ease_weights`` factorises and inverts it in place (LAPACK's layout)."""
     xc = sp.csc_matrix(x, dtype=np.float64)
     xt = sp.csr_matrix(xc.T)
     n = x.shape[1]
     out = np.zeros((n, n), dtype=np.float64, order="F")
-    for start in range(0, n, block):
+
+    def fill(start: int) -> None:
         stop = min(n, start + block)
-        out[:, start:stop] = (xt @ xc[:, start:stop]).toarray()
+        out[:, start:stop] = (xt @ xc[:, start:stop]).toarray()  # each block its own columns
+
+    for _ in ordered_map(fill, range(0, n, block), workers=workers, name="ease-gram"):
+        pass
     return out
 
 
@@ -98,9 +104,9 @@ class EASERecommender(Recommender[EASEConfig]):
                 len(kept), int((buyers_per_item > 0).sum()), self.config.max_items, int((buyers_per_item > 0).sum()) - len(kept),
             )  # fmt: skip
         x = sp.csr_matrix(owned[:, kept])
-        threads = self.config.num_threads or None
+        threads = self.config.num_threads or None  # None: the BLAS library's own setting (e.g. OPENBLAS_NUM_THREADS)
         with threadpool_limits(threads, "blas"):
-            self.weights_ = ease_weights(gram(x), self.config.l2)
+            self.weights_ = ease_weights(gram(x, workers=threads or available_cores()), self.config.l2)
         self.kept_ = kept.astype(np.int64)
         self.items_ = buyer_items.cols
         self.buyers_ = buyer_items.rows
