@@ -28,7 +28,7 @@ from xsell.frames import dictionary_encoded, release_freed_memory
 from xsell.io.layout import Workdir
 from xsell.io.readers import read_canonical, read_champion
 from xsell.io.writers import atomic_write, write_parquet_parts
-from xsell.models.base import Ranking, Recommender
+from xsell.models.base import Recommender
 from xsell.models.registry import load_model
 from xsell.parallel import available_cores
 from xsell.progress import stage
@@ -208,16 +208,6 @@ def _first_appearance(codes: np.ndarray) -> np.ndarray:
     return renumbered
 
 
-def _rank_buying_centers(
-    ranker: Recommender, lines: pd.DataFrame, customers: pd.DataFrame | None, countries: pd.Series | None, n: int
-) -> tuple[pd.DataFrame, Ranking]:
-    """``buyer_directory`` of the lines and the personal model's top ``n`` of each of its buying
-    centers (owned items excluded)."""
-    directory = buyer_directory(lines, customers, countries)  # once: the blocks' history has it too
-    with stage("recommend: buying_center_suggestions: ranking", log):
-        return directory, ranker.recommend(directory["buying_center_id"].tolist(), n=n, exclude_owned=True)
-
-
 def _compute(
     cfg: Config, models_dir: Path | None, *, buying_centers: bool = True, personal_model: str | None = None, write: bool = False
 ) -> _Computed:
@@ -236,30 +226,21 @@ def _compute(
         rep.counts["lines"] = len(lines)
     today = resolve_today(lines, rc)
     log.info("recommend: today = %s (%s)", today.date(), "recommend.today" if rc.today else "last order date + 1 day")
+    with stage("recommend: context", log):
+        ctx = build_context(
+            lines, products, rc, today, curated=read_curated_links(rc.curated_links, today), block_ids=read_block_list(rc.block_list)
+        )
+        del products  # in ``ctx`` as needed (the master is one row per variant: 5M rows at large)
+        release_freed_memory()
     run_dir = resolve_models_dir(cfg, models_dir)
-    models = load_models(run_dir)
-    champion = (read_champion(cfg.workdir) or {}).get("model")
-    personal_name = personal_model if personal_model in models else choose_personal_model(rc.personal_model, sorted(models), champion)
-    log.info("recommend: models %s from %s, buying centers ranked by %s", sorted(models), run_dir, personal_name)
-    names, ranker = sorted(models), models[personal_name]
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="recommend-ranking") as pool:
-        # the buying centers' ranking needs neither the context nor the links: made beside the
-        # context, whose pandas work holds the GIL while the ranking's scoring runs without it
-        # (and while the process holds least: the ranking's arrays come and go below the peak)
-        ranked = pool.submit(_rank_buying_centers, ranker, lines, customers, countries, rc.candidates_per_source) if buying_centers else None
-        with stage("recommend: context", log):
-            ctx = build_context(
-                lines, products, rc, today, curated=read_curated_links(rc.curated_links, today), block_ids=read_block_list(rc.block_list)
-            )
-            del products  # in ``ctx`` as needed (the master is one row per variant: 5M rows at large)
-            release_freed_memory()
-        with stage("recommend: similarities", log):
-            sims = similarity_frames(models, set(rc.cross_sell_weights) | set(rc.upsell_weights), personal_name, ctx, rc, level=cfg.models.level)
-            del models  # their item-to-item side is in ``sims``; only the personal model ranks (the rules' tables go)
-        directory, ranking = ranked.result() if ranked is not None else (None, None)
-    del ranker  # the model's buyer x item matrix is not needed again
-    personal = personal_ranking(ranking, variant_products(ctx)) if ranking is not None else None
-    del ranking  # the 200k x candidates ids are in ``personal`` now (as codes)
+    with stage("recommend: similarities", log):
+        models = load_models(run_dir)
+        champion = (read_champion(cfg.workdir) or {}).get("model")
+        personal_name = personal_model if personal_model in models else choose_personal_model(rc.personal_model, sorted(models), champion)
+        log.info("recommend: models %s from %s, buying centers ranked by %s", sorted(models), run_dir, personal_name)
+        sims = similarity_frames(models, set(rc.cross_sell_weights) | set(rc.upsell_weights), personal_name, ctx, rc, level=cfg.models.level)
+        names, ranker = sorted(models), models[personal_name]
+        del models  # their item-to-item side is in ``sims``; only the personal model ranks (the rules' tables go)
     with stage("recommend: variants", log):
         variants = VariantResolver.build(lines, ctx)  # the three tables resolve variants from one history
     release_freed_memory()
@@ -283,8 +264,14 @@ def _compute(
         rep.counts["rows"] = done.rows["up_sell"]
     del sims  # the link tables are built
     release_freed_memory()
-    if directory is not None and personal is not None:
+    if buying_centers:
         with stage("recommend: buying_center_suggestions", log) as rep:
+            directory = buyer_directory(lines, customers, countries)  # once: the blocks' history has it too
+            buyers = directory["buying_center_id"].tolist()
+            with stage("recommend: buying_center_suggestions: ranking", log):
+                ranking = ranker.recommend(buyers, n=rc.candidates_per_source, exclude_owned=True)
+            personal = personal_ranking(ranking, variant_products(ctx))
+            del ranking  # the 200k x candidates ids are in ``personal`` now (as codes)
             args = (personal, done.tables["cross_sell"].frame, done.tables["up_sell"].frame, lines, customers, ctx, rc)
             if not write:
                 finished(
