@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -455,6 +456,17 @@ def test_buying_center_blocks_and_a_shared_resolver_give_the_same_table(monkeypa
         got = build_buying_center_suggestions(personal, cross, up, lines, customers, ctx, cfg, personal_source="ease", variants=shared)
         pd.testing.assert_frame_equal(got.frame, whole.frame)
         assert got.rules_applied == whole.rules_applied
+    # once the first block is made the blocks hold no reference to the lines (the recommend step
+    # drops its own then: at 20M lines the frame's 1.2 GiB are free for the rest of the table)
+    own_lines = lines.copy()
+    held = weakref.ref(own_lines)
+    blocks = suggestions.buying_center_blocks(
+        personal, cross, up, own_lines, customers, ctx, cfg, counts={}, personal_source="ease", variants=shared
+    )
+    del own_lines
+    first = next(blocks)
+    assert held() is None
+    pd.testing.assert_frame_equal(first.reset_index(drop=True), whole.frame.iloc[: len(first)].reset_index(drop=True))
 
 
 def test_link_tables_in_product_blocks_and_on_coded_lines_are_the_same_tables(monkeypatch):

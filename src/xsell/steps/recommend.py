@@ -281,9 +281,9 @@ def _compute(
             else:  # written block by block: the 4M-row table is never held whole
                 counts: dict[str, int] = {}
                 path = wd.table("buying_center_suggestions")
-                done.rows["buying_center_suggestions"] = write_parquet_parts(
-                    path, buying_center_blocks(*args, counts=counts, personal_source=personal_name, variants=variants, directory=directory)
-                )
+                blocks = buying_center_blocks(*args, counts=counts, personal_source=personal_name, variants=variants, directory=directory)
+                del args, lines  # the blocks read the lines before their first block and code them: the frame goes then
+                done.rows["buying_center_suggestions"] = write_parquet_parts(path, blocks)
                 done.rules_applied_by_table["buying_center_suggestions"], done.paths["buying_center_suggestions"] = counts, path
             rep.counts["rows"] = done.rows["buying_center_suggestions"]
     return done
